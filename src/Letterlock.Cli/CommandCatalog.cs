@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Letterlock.Cli;
+
+/// <summary>The list of top-level subcommands; add one line per subsystem.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}

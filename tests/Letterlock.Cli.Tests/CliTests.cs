@@ -1,0 +1,36 @@
+namespace Letterlock.Cli.Tests;
+
+public sealed class CliTests
+{
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int code = await LetterlockCli.RunAsync(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Version_prints_the_product_version()
+    {
+        var (code, output, _) = await Run("--version");
+        Assert.Equal(0, code);
+        Assert.StartsWith("0.1.0", output.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_shows_an_example()
+    {
+        var (code, output, _) = await Run("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("Examples:", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unknown_command_fails_with_a_message()
+    {
+        var (code, _, error) = await Run("no-such-command");
+        Assert.NotEqual(0, code);
+        Assert.Contains("no-such-command", error, StringComparison.Ordinal);
+    }
+}
