@@ -61,6 +61,8 @@ public sealed class KeyTests
         {
             Assert.Equal(SymmetricKeyAlgorithmTag.Aes256, key.KeyEncryptionAlgorithm);
             Assert.Equal(S2k.SaltedAndIterated, key.S2k.Type);
+            Assert.Equal(HashAlgorithmTag.Sha256, key.S2k.HashAlgorithm);
+            Assert.Equal(16L * 1024 * 1024, key.S2k.IterationCount);
             Assert.Equal(254, key.S2kUsage); // SHA-1 checksum mode (RFC 9580: 254, not the malleable 255)
         }
 
@@ -73,6 +75,10 @@ public sealed class KeyTests
     public void Passphrase_can_be_changed()
     {
         var changed = TestKeys.Alice.SecretKey.ChangePassphrase(TestKeys.Passphrase, "new pass");
+        Assert.All(new PgpSecretKeyRing(changed.Export(false)).GetSecretKeys(), k => Assert.Equal(HashAlgorithmTag.Sha256, k.S2k.HashAlgorithm));
+        var opened = changed.ChangePassphrase("new pass", "");
+        Assert.False(opened.IsProtected);
+        Assert.NotNull(opened.Unlock());
         Assert.Throws<BadPassphraseException>(() => changed.Unlock(TestKeys.Passphrase));
         Assert.Equal(TestKeys.Alice.Certificate.Fingerprint, changed.Unlock("new pass").Fingerprint);
     }
@@ -128,6 +134,7 @@ public sealed class KeyTests
         Assert.Equal(3, subkeys.Count);
         Assert.All(subkeys, s => Assert.True(s.IsBound));
         Assert.True(reparsed.IsProtected);
+        Assert.All(new PgpSecretKeyRing(reparsed.Export(false)).GetSecretKeys(), k => Assert.Equal(254, k.S2kUsage));
         Assert.Equal(first.Fingerprint, reparsed.Certificate.SelectEncryptionKey(start.AddDays(1))!.Fingerprint);
         Assert.Equal(subkeys[1].Fingerprint, reparsed.Certificate.SelectEncryptionKey(start.AddDays(8))!.Fingerprint);
         Assert.Equal(subkeys[2].Fingerprint, reparsed.Certificate.SelectEncryptionKey(start.AddDays(13))!.Fingerprint);
