@@ -80,7 +80,7 @@ public sealed class LocalStore : IDisposable
     /// <exception cref="StoreVersionException">Not a Letterlock store, or one from a newer version.</exception>
     public static Task<LocalStore> OpenAsync(string path, StoreUnlock unlock, LocalStoreOptions? options = null,
         TimeProvider? time = null, CancellationToken ct = default) =>
-        Run(() => Open(path, unlock, options ?? new LocalStoreOptions(), time ?? TimeProvider.System, StoreSchema.Migrations), ct);
+        Run(() => OpenWithMigrations(path, unlock, options ?? new LocalStoreOptions(), time ?? TimeProvider.System, StoreSchema.Migrations), ct);
 
     /// <summary>Adds another way to unlock (e.g. a key file next to the passphrase).</summary>
     public Task AddUnlockAsync(StoreUnlock unlock, CancellationToken ct = default) => Write((connection, transaction) =>
@@ -128,7 +128,7 @@ public sealed class LocalStore : IDisposable
         CryptographicOperations.ZeroMemory(_localKey);
     }
 
-    internal static LocalStore Open(string path, StoreUnlock unlock, LocalStoreOptions options, TimeProvider time, IReadOnlyList<Migration> migrations)
+    internal static LocalStore OpenWithMigrations(string path, StoreUnlock unlock, LocalStoreOptions options, TimeProvider time, IReadOnlyList<Migration> migrations)
     {
         ArgumentNullException.ThrowIfNull(unlock);
         var fullPath = Path.GetFullPath(path);
@@ -138,9 +138,10 @@ public sealed class LocalStore : IDisposable
         }
 
         var connectionString = ConnectionString(fullPath, SqliteOpenMode.ReadWrite, options);
-        using var connection = OpenConnection(connectionString);
+        SqliteConnection? connection = null;
         try
         {
+            connection = OpenConnection(connectionString);
             var version = StoreSchema.CheckCompatible(connection, migrations);
             if (version == 0)
             {
@@ -186,6 +187,10 @@ public sealed class LocalStore : IDisposable
         catch (SqliteException e) when (e.SqliteErrorCode is 26 /* SQLITE_NOTADB */ or 11 /* SQLITE_CORRUPT */)
         {
             throw new StoreVersionException("the file is not a Letterlock client store (not an SQLite database, or damaged)");
+        }
+        finally
+        {
+            connection?.Dispose();
         }
     }
 
@@ -354,12 +359,12 @@ public sealed class LocalStore : IDisposable
         while (reader.Read())
         {
             slots.Add(new UnlockSlot(
-                StoreCipher.ReadGuid((byte[])reader[0]),
+                reader.GetId(0),
                 reader.GetString(1),
-                reader.IsDBNull(2) ? null : (byte[])reader[2],
+                reader.IsDBNull(2) ? null : reader.GetBlob(2),
                 (int)Math.Clamp(reader.GetInt64(3), 0, int.MaxValue),
                 (int)Math.Clamp(reader.GetInt64(4), 0, int.MaxValue),
-                (byte[])reader[5]));
+                reader.GetBlob(5)));
         }
 
         return slots;

@@ -35,9 +35,11 @@ internal static class Sql
         return command.ExecuteScalar();
     }
 
-    public static Guid GetId(this SqliteDataReader reader, int ordinal) => StoreCipher.ReadGuid((byte[])reader[ordinal]);
+    public static Guid GetId(this SqliteDataReader reader, int ordinal) => StoreCipher.ReadGuid(reader.GetBlob(ordinal));
 
-    public static byte[] GetBlob(this SqliteDataReader reader, int ordinal) => (byte[])reader[ordinal];
+    /// <summary>A BLOB column; anything else there means the file was altered.</summary>
+    public static byte[] GetBlob(this SqliteDataReader reader, int ordinal) =>
+        reader[ordinal] as byte[] ?? throw new StoreIntegrityException("a stored value has the wrong type (the store file was altered)");
 
     public static bool IsUniqueViolation(SqliteException e) => e.SqliteErrorCode == 19 && e.SqliteExtendedErrorCode is 2067 or 1555;
 }
