@@ -65,7 +65,7 @@ public sealed class SmtpFrontEnd : IAsyncDisposable
             .MaxRetryCount(options.MaxBadCommands)
             .MaxAuthenticationAttempts(options.MaxAuthenticationAttempts)
             .CommandWaitTimeout(options.CommandTimeout)
-            .CustomSmtpGreeting(_ => $"{options.ServerName} ESMTP");
+            .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP");
 
         var listeners = new Dictionary<IEndpointDefinition, GuardedEndpointListener>();
         var bound = new List<IPEndPoint>();
