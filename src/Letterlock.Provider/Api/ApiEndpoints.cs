@@ -338,7 +338,9 @@ internal sealed class ApiEndpoints(
             return;
         }
 
-        if (request.ContentLength is long length && who.Account.UsedBytes + length > who.Account.QuotaBytes)
+        // The exact check (replacing a document frees its old size) is in the store; this one only
+        // spares reading a body that can never fit.
+        if (request.ContentLength is long length && length > who.Account.QuotaBytes)
         {
             await WriteProblem(context, 507, ProblemTypes.QuotaExceeded, "Quota exceeded", "Storing this document would exceed the account's quota.");
             return;
