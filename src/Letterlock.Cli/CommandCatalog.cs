@@ -9,5 +9,6 @@ internal static class CommandCatalog
     {
         yield return Commands.SopCommand.Create();
         yield return Commands.ImapCommands.Create();
+        yield return Commands.ProviderCommands.Build();
     }
 }
