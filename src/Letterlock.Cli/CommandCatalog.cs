@@ -7,6 +7,8 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return Commands.SopCommand.Create();
+        yield return Commands.ImapCommands.Create();
         yield return Commands.AccountCommand.Create();
         yield return Commands.ContactsCommand.Create();
     }

@@ -84,7 +84,8 @@ public static class Armor
         }
     }
 
-    internal static string Label(ReadOnlySpan<byte> data)
+    /// <summary>The armor block type after <c>BEGIN PGP</c> ("MESSAGE", "PUBLIC KEY BLOCK", "SIGNED MESSAGE", ...), or empty if not armored.</summary>
+    public static string Label(ReadOnlySpan<byte> data)
     {
         var trimmed = TrimStart(data);
         if (!trimmed.StartsWith(BeginMarker))

@@ -70,7 +70,7 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
             var key = recipient.SelectEncryptionKey(now)
                 ?? throw new KeyNotUsableException($"certificate {recipient.Fingerprint} has no valid encryption key");
             generator.AddMethod(key.PublicKey);
-            recipientKeys.Add(key.PublicKey);
+            recipientKeys.Add(recipient.Primary.PublicKey); // intended recipients name primary keys
         }
 
         foreach (var password in options.Passwords)
