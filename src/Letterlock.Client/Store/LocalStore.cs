@@ -40,6 +40,7 @@ public sealed class LocalStore : IDisposable
         Contacts = new ContactStore(this);
         Keys = new AccountKeyStore(this);
         Jobs = new WorkQueue(this);
+        Settings = new SettingsStore(this);
     }
 
     /// <summary>The database file.</summary>
@@ -65,6 +66,9 @@ public sealed class LocalStore : IDisposable
 
     /// <summary>Resumable work (sync steps, queued outgoing mail).</summary>
     public WorkQueue Jobs { get; }
+
+    /// <summary>Client-wide sealed settings (for example the bridge's TLS key).</summary>
+    public SettingsStore Settings { get; }
 
     internal StoreCipher Cipher { get; }
 

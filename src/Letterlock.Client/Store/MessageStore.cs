@@ -18,8 +18,14 @@ public enum FlagOperation
     Remove,
 }
 
-/// <summary>The result of a flag update: the message after it, and whether it was applied (CONDSTORE UNCHANGEDSINCE).</summary>
-public sealed record FlagUpdate(StoredMessage Message, bool Applied);
+/// <summary>One message moved or copied: where it came from and what it became.</summary>
+/// <param name="Source">The message that was moved or copied.</param>
+/// <param name="SourceUid">Its UID in the source folder.</param>
+/// <param name="Result">The message in the target folder.</param>
+public sealed record TransferResult(MessageId Source, Uid SourceUid, StoredMessage Result);
+
+/// <summary>The result of a flag update: the message after it, whether it was applied (CONDSTORE UNCHANGEDSINCE), and whether its flags changed.</summary>
+public sealed record FlagUpdate(StoredMessage Message, bool Applied, bool Changed = false);
 
 /// <summary>
 /// Messages of each folder: sealed summary, flags and body, IMAP UIDs and MODSEQs, expunge
@@ -100,7 +106,21 @@ public sealed class MessageStore
     /// <summary>The full decrypted message.</summary>
     /// <exception cref="LocalStoreException">No such message.</exception>
     public Task<byte[]> ReadBodyAsync(MessageId id, CancellationToken ct = default) =>
-        _store.Read((connection, transaction) =>
+        _store.Read((connection, transaction) => ReadBody(connection, transaction, id), ct);
+
+    /// <summary>
+    /// The full decrypted message, synchronously (SQLite I/O is synchronous anyway), for callers
+    /// such as search evaluation that pull content on demand; null when the message is gone.
+    /// </summary>
+    public byte[]? TryReadBody(MessageId id)
+    {
+        using var connection = _store.OpenConnection();
+        using var transaction = connection.BeginTransaction(deferred: true);
+        return Get(connection, transaction, id) is null ? null : ReadBody(connection, transaction, id);
+    }
+
+    private byte[] ReadBody(SqliteConnection connection, SqliteTransaction transaction, MessageId id)
+    {
         {
             using var command = Sql.Command(connection, transaction,
                 "SELECT m.account_id, b.body FROM messages m JOIN message_bodies b ON b.message_id = m.id WHERE m.id = $id",
@@ -112,7 +132,8 @@ public sealed class MessageStore
             }
 
             return _store.Cipher.Open(SealedColumn.MessageBody, id.Value, reader.GetId(0), reader.GetBlob(1));
-        }, ct);
+        }
+    }
 
     /// <summary>
     /// Changes flags; the MODSEQ rises only when the flags actually change. With
@@ -147,18 +168,18 @@ public sealed class MessageStore
 
     /// <summary>Moves a message to another folder of the same account (IMAP MOVE): a new UID there, a tombstone here.</summary>
     public async Task<StoredMessage> MoveAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
-        (await MoveManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault() ?? throw new LocalStoreException("no such message");
+        (await MoveManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault()?.Result ?? throw new LocalStoreException("no such message");
 
     /// <summary>Moves several messages in one transaction, in the given order; messages that no longer exist are skipped.</summary>
-    public Task<IReadOnlyList<StoredMessage>> MoveManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
-        _store.Write<IReadOnlyList<StoredMessage>>((connection, transaction) =>
+    public Task<IReadOnlyList<TransferResult>> MoveManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<TransferResult>>((connection, transaction) =>
         {
-            var moved = new List<StoredMessage>(ids.Count);
+            var moved = new List<TransferResult>(ids.Count);
             foreach (var id in ids)
             {
                 if (Get(connection, transaction, id) is { } message)
                 {
-                    moved.Add(MoveCore(connection, transaction, message, target));
+                    moved.Add(new TransferResult(id, message.Uid, MoveCore(connection, transaction, message, target)));
                 }
             }
 
@@ -167,18 +188,18 @@ public sealed class MessageStore
 
     /// <summary>Copies a message to another folder of the same account (IMAP COPY), re-sealed under its new row id.</summary>
     public async Task<StoredMessage> CopyAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
-        (await CopyManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault() ?? throw new LocalStoreException("no such message");
+        (await CopyManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault()?.Result ?? throw new LocalStoreException("no such message");
 
     /// <summary>Copies several messages in one transaction, in the given order; messages that no longer exist are skipped.</summary>
-    public Task<IReadOnlyList<StoredMessage>> CopyManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
-        _store.Write<IReadOnlyList<StoredMessage>>((connection, transaction) =>
+    public Task<IReadOnlyList<TransferResult>> CopyManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<TransferResult>>((connection, transaction) =>
         {
-            var copies = new List<StoredMessage>(ids.Count);
+            var copies = new List<TransferResult>(ids.Count);
             foreach (var id in ids)
             {
                 if (Get(connection, transaction, id) is { } message)
                 {
-                    copies.Add(CopyCore(connection, transaction, message, target));
+                    copies.Add(new TransferResult(id, message.Uid, CopyCore(connection, transaction, message, target)));
                 }
             }
 
@@ -241,7 +262,7 @@ public sealed class MessageStore
             ("$id", message.Id.Value), ("$modseq", (long)modseq), ("$flags", SealFlags(message.Id, message.Account.Value, updated)));
         var changed = message with { Flags = updated, ModSeq = modseq };
         _store.Emit(new FlagsChangedChange(message.Account, message.Folder, message.Id, message.Uid, modseq, updated));
-        return new FlagUpdate(changed, true);
+        return new FlagUpdate(changed, true, true);
     }
 
     private StoredMessage MoveCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, FolderId target)
