@@ -1,0 +1,167 @@
+using System.Text;
+using Letterlock.Imap.Protocol;
+using MimeKit;
+
+namespace Letterlock.Imap.Backend;
+
+/// <summary>
+/// One message as a search sees it. Cheap fields are properties; the parsed headers and the
+/// decoded text are produced on demand (and may be cached by the backend), because most searches
+/// only test flags and dates.
+/// </summary>
+public abstract class SearchableMessage
+{
+    /// <summary>The UID.</summary>
+    public abstract Uid Uid { get; }
+
+    /// <summary>The flags.</summary>
+    public abstract MessageFlags Flags { get; }
+
+    /// <summary>The mod-sequence.</summary>
+    public abstract ModSeq ModSeq { get; }
+
+    /// <summary>The internal date.</summary>
+    public abstract DateTimeOffset InternalDate { get; }
+
+    /// <summary>The size in bytes.</summary>
+    public abstract long Size { get; }
+
+    /// <summary>The Date: header, if any.</summary>
+    public abstract DateTimeOffset? SentDate { get; }
+
+    /// <summary>The message headers (top level).</summary>
+    public abstract HeaderList GetHeaders();
+
+    /// <summary>The decoded text of the body's text parts.</summary>
+    public abstract string GetBodyText();
+
+    /// <summary>The decoded header block as text.</summary>
+    public virtual string GetHeaderText()
+    {
+        var sb = new StringBuilder();
+        foreach (var h in GetHeaders())
+        {
+            sb.Append(h.Field).Append(": ").Append(h.Value).Append('\n');
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Extracts the decoded text of every text part of a parsed message (for <see cref="GetBodyText"/>).</summary>
+    public static string ExtractBodyText(MimeMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var sb = new StringBuilder();
+        foreach (var part in message.BodyParts)
+        {
+            if (part is TextPart text)
+            {
+                sb.Append(text.Text).Append('\n');
+            }
+            else if (part is MessagePart { Message: { } inner })
+            {
+                foreach (var h in inner.Headers)
+                {
+                    sb.Append(h.Field).Append(": ").Append(h.Value).Append('\n');
+                }
+
+                sb.Append(ExtractBodyText(inner));
+            }
+        }
+
+        return sb.ToString();
+    }
+}
+
+/// <summary>
+/// Evaluates RFC 9051 search keys against a message, for backends that keep messages they can read
+/// (the in-memory backend; the bridge over its decrypted cache). String matching is a
+/// case-insensitive substring test on decoded text, as RFC 9051, 6.4.4 asks.
+/// </summary>
+public static class SearchEvaluator
+{
+    /// <summary>Whether the message matches.</summary>
+    /// <param name="key">The key (without <see cref="SequenceKey"/>).</param>
+    /// <param name="message">The message.</param>
+    /// <param name="largestUid">What '*' stands for in UID sets.</param>
+    public static bool Matches(SearchKey key, SearchableMessage message, uint largestUid)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        switch (key)
+        {
+            case AllKey:
+                return true;
+            case NoneKey:
+                return false;
+            case AndKey and:
+                foreach (var k in and.Keys)
+                {
+                    if (!Matches(k, message, largestUid))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            case OrKey or:
+                return Matches(or.Left, message, largestUid) || Matches(or.Right, message, largestUid);
+            case NotKey not:
+                return !Matches(not.Key, message, largestUid);
+            case FlagKey flag:
+            {
+                bool has = flag.Flag.StartsWith('\\')
+                    ? MessageFlags.ParseSystem(flag.Flag) is { } bit && (message.Flags.System & bit) != 0
+                    : message.Flags.HasKeyword(flag.Flag);
+                return has == flag.Set;
+            }
+
+            case UidKey uid:
+                return uid.Set.Contains(message.Uid.Value, largestUid);
+            case ModSeqKey modseq:
+                return message.ModSeq.Value >= modseq.ModSeq;
+            case SizeKey size:
+                return size.Larger ? message.Size > size.Size : message.Size < size.Size;
+            case DateKey date:
+            {
+                DateTimeOffset? when = date.SentDate ? message.SentDate : message.InternalDate;
+                if (when is null)
+                {
+                    return false;
+                }
+
+                // "disregarding time and timezone" (RFC 9051, 6.4.4): the date as written in its own zone.
+                var d = DateOnly.FromDateTime(when.Value.DateTime);
+                return date.Comparison switch
+                {
+                    DateComparison.Before => d < date.Date,
+                    DateComparison.On => d == date.Date,
+                    _ => d >= date.Date,
+                };
+            }
+
+            case HeaderKey header:
+            {
+                foreach (var h in message.GetHeaders())
+                {
+                    if (h.Field.Equals(header.Field, StringComparison.OrdinalIgnoreCase) &&
+                        (header.Value.Length == 0 || h.Value.Contains(header.Value, StringComparison.OrdinalIgnoreCase)))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+
+            case BodyKey body:
+                return message.GetBodyText().Contains(body.Value, StringComparison.OrdinalIgnoreCase);
+            case TextKey text:
+                return message.GetHeaderText().Contains(text.Value, StringComparison.OrdinalIgnoreCase) ||
+                       message.GetBodyText().Contains(text.Value, StringComparison.OrdinalIgnoreCase);
+            case SequenceKey:
+                throw new ArgumentException("Message sequence numbers must be translated to UIDs before a search reaches the backend.", nameof(key));
+            default:
+                throw new ArgumentException("Unknown search key", nameof(key));
+        }
+    }
+}

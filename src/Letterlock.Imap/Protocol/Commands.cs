@@ -1,0 +1,148 @@
+namespace Letterlock.Imap.Protocol;
+
+/// <summary>A complete, syntactically valid client command (RFC 9051, 6 and the extensions).</summary>
+/// <param name="Tag">The client's tag, echoed in the tagged response.</param>
+public abstract record ImapCommand(string Tag)
+{
+    /// <summary>The command name in upper case, as used for state checks and logs.</summary>
+    public abstract string Name { get; }
+}
+
+/// <summary>CAPABILITY, NOOP, LOGOUT, STARTTLS, NAMESPACE, IDLE, CLOSE, UNSELECT, CHECK, EXPUNGE: commands without arguments.</summary>
+public sealed record SimpleCommand(string Tag, string Verb) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => Verb;
+}
+
+/// <summary><c>authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]</c> (RFC 9051 with SASL-IR, RFC 4959).</summary>
+public sealed record AuthenticateCommand(string Tag, string Mechanism, string? InitialResponse) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "AUTHENTICATE";
+}
+
+/// <summary><c>login = "LOGIN" SP userid SP password</c>. The password is never logged.</summary>
+public sealed record LoginCommand(string Tag, string User, string Password) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "LOGIN";
+
+    /// <summary>Keeps the password out of ToString (and so out of any log).</summary>
+    public override string ToString() => $"LoginCommand {{ Tag = {Tag}, User = {User}, Password = *** }}";
+}
+
+/// <summary><c>enable = "ENABLE" 1*(SP capability)</c> (RFC 5161).</summary>
+public sealed record EnableCommand(string Tag, IReadOnlyList<string> Capabilities) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "ENABLE";
+}
+
+/// <summary>QRESYNC parameters of SELECT (RFC 7162, 3.2.5).</summary>
+public sealed record QresyncParameters(uint UidValidity, ulong ModSeq, SequenceSet? KnownUids, SequenceSet? KnownSequenceNumbers, SequenceSet? KnownSequenceUids);
+
+/// <summary>SELECT or EXAMINE with the CONDSTORE/QRESYNC select parameters.</summary>
+public sealed record SelectCommand(string Tag, string Mailbox, bool ReadOnly, bool Condstore, QresyncParameters? Qresync) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ReadOnly ? "EXAMINE" : "SELECT";
+}
+
+/// <summary>CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE: commands on one mailbox name.</summary>
+public sealed record MailboxCommand(string Tag, string Verb, string Mailbox, IReadOnlyList<string>? UseAttributes = null) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => Verb;
+}
+
+/// <summary><c>rename = "RENAME" SP mailbox SP mailbox</c>.</summary>
+public sealed record RenameCommand(string Tag, string From, string To) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "RENAME";
+}
+
+/// <summary>LIST (with LIST-EXTENDED selection and return options, RFC 5258, LIST-STATUS RFC 5819) and LSUB.</summary>
+public sealed record ListCommand(
+    string Tag,
+    bool Lsub,
+    string Reference,
+    IReadOnlyList<string> Patterns,
+    IReadOnlyList<string> SelectionOptions,
+    IReadOnlyList<string> ReturnOptions,
+    IReadOnlyList<string>? StatusItems) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => Lsub ? "LSUB" : "LIST";
+}
+
+/// <summary><c>status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"</c>.</summary>
+public sealed record StatusCommand(string Tag, string Mailbox, IReadOnlyList<string> Items) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "STATUS";
+}
+
+/// <summary><c>append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal</c>.</summary>
+public sealed record AppendCommand(string Tag, string Mailbox, IReadOnlyList<string> Flags, DateTimeOffset? InternalDate, byte[] Message, bool Binary) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "APPEND";
+
+    /// <summary>Keeps message content out of ToString.</summary>
+    public override string ToString() => $"AppendCommand {{ Tag = {Tag}, Mailbox = {Mailbox}, Size = {Message.Length} }}";
+}
+
+/// <summary><c>id = "ID" SP id-params-list</c> (RFC 2971); null when the client sent NIL.</summary>
+public sealed record IdCommand(string Tag, IReadOnlyList<KeyValuePair<string, string?>>? Parameters) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "ID";
+}
+
+/// <summary>EXPUNGE or <c>"UID EXPUNGE" SP sequence-set</c> (UIDPLUS).</summary>
+public sealed record ExpungeCommand(string Tag, SequenceSet? UidSet) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => UidSet is null ? "EXPUNGE" : "UID EXPUNGE";
+}
+
+/// <summary>SEARCH / UID SEARCH with ESEARCH return options (RFC 4731, RFC 9051 6.4.4).</summary>
+public sealed record SearchCommand(string Tag, bool ByUid, IReadOnlyList<string>? ReturnOptions, string? Charset, SearchKey Key) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ByUid ? "UID SEARCH" : "SEARCH";
+}
+
+/// <summary>FETCH / UID FETCH with CONDSTORE/QRESYNC modifiers.</summary>
+public sealed record FetchCommand(string Tag, bool ByUid, SequenceSet Set, IReadOnlyList<FetchItem> Items, ulong? ChangedSince, bool Vanished) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ByUid ? "UID FETCH" : "FETCH";
+}
+
+/// <summary>How STORE changes the flags.</summary>
+public enum StoreMode
+{
+    /// <summary>FLAGS: replace.</summary>
+    Replace,
+    /// <summary>+FLAGS: add.</summary>
+    Add,
+    /// <summary>-FLAGS: remove.</summary>
+    Remove,
+}
+
+/// <summary>STORE / UID STORE with the CONDSTORE UNCHANGEDSINCE modifier.</summary>
+public sealed record StoreCommand(string Tag, bool ByUid, SequenceSet Set, ulong? UnchangedSince, StoreMode Mode, bool Silent, IReadOnlyList<string> Flags) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ByUid ? "UID STORE" : "STORE";
+}
+
+/// <summary>COPY / MOVE and their UID forms.</summary>
+public sealed record CopyCommand(string Tag, bool ByUid, bool Move, SequenceSet Set, string Mailbox) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => (ByUid ? "UID " : "") + (Move ? "MOVE" : "COPY");
+}
