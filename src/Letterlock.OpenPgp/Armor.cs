@@ -70,11 +70,27 @@ public static class Armor
             return data.ToArray();
         }
 
-        return DecodeArmored(Encoding.ASCII.GetString(TrimStart(data.Span)));
+        var text = Encoding.ASCII.GetString(TrimStart(data.Span));
+        var (binary, label, next) = DecodeArmored(text);
+        if (label is not ("PUBLIC KEY BLOCK" or "PRIVATE KEY BLOCK"))
+        {
+            return binary;
+        }
+
+        // A keyring file may hold several armored key blocks one after the other.
+        var all = new List<byte>(binary);
+        while (next < text.Length && text.IndexOf($"-----BEGIN PGP {label}-----", next, StringComparison.Ordinal) is var start && start >= 0)
+        {
+            var (more, _, end) = DecodeArmored(text[start..]);
+            all.AddRange(more);
+            next = start + end;
+        }
+
+        return [.. all];
     }
 
     // armor = begin-line *(header-line) blank-line *(base64-line) [crc-line] end-line   (RFC 9580, 6.2)
-    private static byte[] DecodeArmored(string text)
+    private static (byte[] Binary, string Label, int End) DecodeArmored(string text)
     {
         var lines = text.Split('\n');
         var begin = lines[0].TrimEnd();
@@ -103,9 +119,16 @@ public static class Armor
         var body = new StringBuilder();
         string? crcText = null;
         var ended = false;
+        var consumed = 0;
+        for (var k = 0; k < i; k++)
+        {
+            consumed += lines[k].Length + 1;
+        }
+
         for (; i < lines.Length; i++)
         {
             var line = lines[i].Trim();
+            consumed += lines[i].Length + 1;
             if (line.StartsWith("-----END PGP ", StringComparison.Ordinal))
             {
                 if (line != $"-----END PGP {label}-----")
@@ -149,7 +172,7 @@ public static class Armor
             throw new MalformedInputException("the armor is not valid base64", e);
         }
 
-        return binary.Length > 0 ? binary : throw new MalformedInputException("the armored block is empty");
+        return binary.Length > 0 ? (binary, label, Math.Min(consumed, text.Length)) : throw new MalformedInputException("the armored block is empty");
     }
 
     /// <summary>The armor block type after <c>BEGIN PGP</c> ("MESSAGE", "PUBLIC KEY BLOCK", "SIGNED MESSAGE", ...), or empty if not armored.</summary>

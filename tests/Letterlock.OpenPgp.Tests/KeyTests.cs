@@ -158,6 +158,21 @@ public sealed class KeyTests
         var two = TestKeys.Bob.Certificate.Export(false).Concat(TestKeys.Carol.Certificate.Export(false)).ToArray();
         Assert.Equal(2, Certificate.ParseAll(two).Count);
         Assert.Throws<MalformedInputException>(() => Certificate.Parse(two));
+        var twoArmored = TestKeys.Bob.Certificate.Export().Concat(TestKeys.Carol.Certificate.Export()).ToArray();
+        Assert.Equal(2, Certificate.ParseAll(twoArmored).Count);
+    }
+
+    [Fact]
+    public void Armor_rejects_a_bad_checksum_and_a_missing_end_line()
+    {
+        var armored = Encoding.ASCII.GetString(TestKeys.Bob.Certificate.Export());
+        var crcLine = armored.Split('\n').Single(l => l.StartsWith('=') && l.Length == 5);
+        var badCrc = armored.Replace(crcLine, crcLine[..1] + (crcLine[1] == 'A' ? 'B' : 'A') + crcLine[2..], StringComparison.Ordinal);
+        Assert.Throws<MalformedInputException>(() => Armor.Decode(Encoding.ASCII.GetBytes(badCrc)));
+        var noEnd = armored[..armored.IndexOf("-----END", StringComparison.Ordinal)];
+        Assert.Throws<MalformedInputException>(() => Armor.Decode(Encoding.ASCII.GetBytes(noEnd)));
+        var crlf = armored.Replace("\n", "\r\n", StringComparison.Ordinal);
+        Assert.Equal(TestKeys.Bob.Certificate.Export(false), Armor.Decode(Encoding.ASCII.GetBytes("  \r\n" + crlf)));
     }
 
     [Fact]
