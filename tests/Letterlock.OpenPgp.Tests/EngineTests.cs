@@ -112,3 +112,29 @@ public sealed class EngineTests
         Assert.Throws<KeyNotUsableException>(() => Engine.Encrypt("x"u8, [key.Certificate]));
     }
 }
+
+public sealed class FastPathTests
+{
+    [Fact]
+    public void Fast_curve25519_path_and_bouncycastle_path_both_decrypt()
+    {
+        var engine = new OpenPgpEngine();
+        // Two Cv25519 recipients: the libsodium path; adding a password forces BouncyCastle's path.
+        var fast = engine.Encrypt(new byte[70_000], [TestKeys.Bob.Certificate, TestKeys.Carol.Certificate], new EncryptOptions { Signers = [TestKeys.AliceUnlocked], Armor = false });
+        var slow = engine.Encrypt(new byte[70_000], [TestKeys.Bob.Certificate, TestKeys.Carol.Certificate], new EncryptOptions { Signers = [TestKeys.AliceUnlocked], Passwords = ["pw"], Armor = false });
+        foreach (var message in new[] { fast, slow })
+        {
+            var bob = engine.Decrypt(message, new DecryptOptions { Keys = [TestKeys.BobUnlocked], Verifiers = [TestKeys.Alice.Certificate] });
+            var carol = engine.Decrypt(message, new DecryptOptions { Keys = [TestKeys.CarolUnlocked], Verifiers = [TestKeys.Alice.Certificate] });
+            Assert.Equal(70_000, bob.Plaintext.Length);
+            Assert.Equal(SignatureStatus.Valid, carol.Signatures[0].Status);
+            Assert.Equal(TestKeys.Carol.Certificate.Subkeys[0].Fingerprint, carol.DecryptedWith);
+        }
+
+        Assert.Equal(70_000, engine.Decrypt(slow, new DecryptOptions { Passwords = ["pw"] }).Plaintext.Length);
+
+        // Tampering with the fast path's output is caught by its MDC like any other.
+        fast[fast.Length - 100] ^= 0x40;
+        Assert.Throws<IntegrityException>(() => engine.Decrypt(fast, new DecryptOptions { Keys = [TestKeys.BobUnlocked] }));
+    }
+}

@@ -65,11 +65,13 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         var now = options.Now ?? DateTimeOffset.UtcNow;
         var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, KeyGenerator.Random);
         var recipientKeys = new List<PgpPublicKey>();
+        var encryptionKeys = new List<PgpPublicKey>();
         foreach (var recipient in recipients)
         {
             var key = recipient.SelectEncryptionKey(now)
                 ?? throw new KeyNotUsableException($"certificate {recipient.Fingerprint} has no valid encryption key");
             generator.AddMethod(key.PublicKey);
+            encryptionKeys.Add(key.PublicKey);
             recipientKeys.Add(recipient.Primary.PublicKey); // intended recipients name primary keys
         }
 
@@ -79,6 +81,12 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         }
 
         var inner = SignedLiteral(plaintext, options.Signers, options.Format, now, recipientKeys);
+        if (options.Passwords.Count == 0 && Curve25519Encryptor.CanEncryptTo(encryptionKeys))
+        {
+            var fast = Curve25519Encryptor.Encrypt(inner, encryptionKeys);
+            return options.Armor ? OpenPgp.Armor.Encode(fast) : fast;
+        }
+
         using var output = new MemoryStream(inner.Length + 512);
         using (var encrypted = generator.Open(output, inner.Length))
         {
