@@ -70,13 +70,50 @@ public static class Armor
             return data.ToArray();
         }
 
-        return DecodeArmored(Encoding.ASCII.GetString(TrimStart(data.Span)));
+        return DecodeArmored(Encoding.ASCII.GetString(TrimStart(data.Span)), out _);
+    }
+
+    /// <summary>
+    /// Like <see cref="Decode"/>, but a sequence of armored blocks (as keyservers and WKD servers
+    /// return for several keys) is decoded block by block and the packets concatenated, as a
+    /// keyring. Only whitespace may separate the blocks; anything else after a block is an error.
+    /// </summary>
+    public static byte[] DecodeKeyring(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null)
+    {
+        options ??= OpenPgpOptions.Default;
+        if (!IsArmored(data.Span))
+        {
+            return Decode(data, options);
+        }
+
+        if (data.Length > options.MaxMessageSize)
+        {
+            throw new LimitExceededException(nameof(OpenPgpOptions.MaxMessageSize), options.MaxMessageSize);
+        }
+
+        var text = Encoding.ASCII.GetString(data.Span);
+        using var packets = new MemoryStream(data.Length * 3 / 4);
+        var rest = text.AsSpan().TrimStart();
+        while (!rest.IsEmpty)
+        {
+            if (!rest.StartsWith("-----BEGIN PGP ", StringComparison.Ordinal))
+            {
+                throw new MalformedInputException("unexpected text between armored blocks");
+            }
+
+            var block = rest.ToString();
+            packets.Write(DecodeArmored(block, out var consumed));
+            rest = block.AsSpan(consumed).TrimStart();
+        }
+
+        return packets.ToArray();
     }
 
     // armor = begin-line *(header-line) blank-line *(base64-line) [crc-line] end-line   (RFC 9580, 6.2)
-    private static byte[] DecodeArmored(string text)
+    private static byte[] DecodeArmored(string text, out int consumed)
     {
         var lines = text.Split('\n');
+        consumed = text.Length;
         var begin = lines[0].TrimEnd();
         if (!begin.StartsWith("-----BEGIN PGP ", StringComparison.Ordinal) || !begin.EndsWith("-----", StringComparison.Ordinal))
         {
@@ -114,6 +151,7 @@ public static class Armor
                 }
 
                 ended = true;
+                consumed = Math.Min(text.Length, lines.Take(i + 1).Sum(l => l.Length + 1));
                 break;
             }
 
