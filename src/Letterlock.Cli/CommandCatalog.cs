@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return Commands.ImapCommands.Create();
         yield return Commands.AccountCommand.Create();
         yield return Commands.ContactsCommand.Create();
+        yield return Commands.BridgeCommand.Create();
     }
 }
