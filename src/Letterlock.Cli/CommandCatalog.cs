@@ -9,6 +9,7 @@ internal static class CommandCatalog
     {
         yield return Commands.SopCommand.Create();
         yield return Commands.ImapCommands.Create();
+        yield return Commands.ProviderCommands.Build();
         yield return Commands.AccountCommand.Create();
         yield return Commands.ContactsCommand.Create();
         yield return Commands.BridgeCommand.Create();
