@@ -57,9 +57,9 @@ internal sealed class TestCa : IDisposable
         return X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null, X509KeyStorageFlags.Exportable);
     }
 
-    public static string KeyPem(X509Certificate2 certificate) => certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem();
+    public static string KeyPem(X509Certificate2 certificate) => certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem() + "\n";
 
-    public static string CertificatePem(X509Certificate2 certificate) => certificate.ExportCertificatePem();
+    public static string CertificatePem(X509Certificate2 certificate) => certificate.ExportCertificatePem() + "\n";
 
     public void Dispose()
     {
