@@ -20,12 +20,12 @@ public sealed record ProviderInfo(string Domain, int ApiVersion, string SignUp, 
 /// <param name="Proof">Ed25519 signature by the device key over <see cref="DeviceAuthentication.RegistrationMessage"/>.</param>
 public sealed record CreateAccountRequest(
     string Address,
-    string? InviteToken,
     byte[] DevicePublicKey,
     string DeviceName,
     byte[] OpenPgpCertificate,
     byte[] InboxPublicKey,
-    byte[] Proof);
+    byte[] Proof,
+    string? InviteToken = null);
 
 /// <summary>The answer to <see cref="CreateAccountRequest"/> (201 Created).</summary>
 /// <param name="AccountId">The new account's id.</param>

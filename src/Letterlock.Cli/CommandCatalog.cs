@@ -9,5 +9,8 @@ internal static class CommandCatalog
     {
         yield return Commands.SopCommand.Create();
         yield return Commands.ImapCommands.Create();
+        yield return Commands.ProviderCommands.Build();
+        yield return Commands.AccountCommand.Create();
+        yield return Commands.ContactsCommand.Create();
     }
 }

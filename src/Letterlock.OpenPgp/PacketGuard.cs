@@ -34,5 +34,6 @@ internal static class PacketGuard
         e is PgpException or IOException or ArgumentException or InvalidOperationException or FormatException
             or IndexOutOfRangeException or InvalidCastException or OverflowException or NullReferenceException
             or NotSupportedException or NotImplementedException or Org.BouncyCastle.Crypto.CryptoException
-            or Org.BouncyCastle.Security.SecurityUtilityException or OutOfMemoryException;
+            or Org.BouncyCastle.Security.SecurityUtilityException or OutOfMemoryException
+            || (e.GetType().Namespace?.StartsWith("Org.BouncyCastle", StringComparison.Ordinal) ?? false);
 }

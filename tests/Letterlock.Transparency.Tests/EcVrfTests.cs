@@ -70,6 +70,13 @@ public sealed class EcVrfTests
         EdwardsPoint hPoint = EdwardsPoint.Decode(Convert.FromHexString(h))!.Value;
         Assert.Equal(u, Convert.ToHexStringLower(EdwardsPoint.DoubleScalarMultiply(s, EdwardsPoint.Base, c, y.Negate()).Encode()));
         Assert.Equal(v, Convert.ToHexStringLower(EdwardsPoint.DoubleScalarMultiply(s, hPoint, c, gamma.Negate()).Encode()));
+
+        // The fast path through libsodium computes the same U and V.
+        var uFast = new byte[32];
+        var vFast = new byte[32];
+        Assert.True(EcVrf.SodiumUV(Convert.FromHexString(pk), Convert.FromHexString(h), proof.AsSpan(0, 32), c, s, uFast, vFast));
+        Assert.Equal(u, Convert.ToHexStringLower(uFast));
+        Assert.Equal(v, Convert.ToHexStringLower(vFast));
         Assert.NotEmpty(sk);
     }
 
@@ -112,6 +119,13 @@ public sealed class EcVrfTests
         byte[] order8 = Convert.FromHexString("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
         Assert.False(EcVrf.Verify(identity, "alice@example.org"u8, proof, output));
         Assert.False(EcVrf.Verify(order8, "alice@example.org"u8, proof, output));
+
+        // Y plus a point of order 8 is a valid key for RFC 9381 but outside the prime-order subgroup: libsodium
+        // refuses it, the own-arithmetic path runs, and the proof (made for Y) does not verify under it.
+        EdwardsPoint torsion = EdwardsPoint.Decode(order8)!.Value;
+        byte[] twisted = EdwardsPoint.Decode(key.PublicKey)!.Value.Add(torsion).Encode();
+        Assert.False(EcVrf.SodiumUV(twisted, new byte[32], proof.AsSpan(0, 32), proof.AsSpan(32, 16), proof.AsSpan(48, 32), new byte[32], new byte[32]));
+        Assert.False(EcVrf.Verify(twisted, "alice@example.org"u8, proof, output));
 
         // s + q encodes the same residue but is not canonical: refused (RFC 9381, 5.4.4 step 7).
         byte[] sPlusQ = (byte[])proof.Clone();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Letterlock.Imap;
@@ -39,6 +40,21 @@ internal static class ImapCommands
         };
         serve.SetAction(async (parse, ct) =>
         {
+            try
+            {
+                return await ServeAsync(parse, ct).ConfigureAwait(false);
+            }
+            catch (CliException e)
+            {
+                // System.CommandLine's default handler would turn this into exit code 1 with a stack trace.
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"letterlock: {e.Message}").ConfigureAwait(false);
+                return e.ExitCode;
+            }
+        });
+        return serve;
+
+        async Task<int> ServeAsync(ParseResult parse, CancellationToken ct)
+        {
             if (!parse.GetValue(memory))
             {
                 throw new CliException("only the in-memory backend exists here: pass --memory (the bridge serves real accounts)", 2);
@@ -75,11 +91,22 @@ internal static class ImapCommands
                 throw new CliException($"cannot listen on 127.0.0.1:{portValue}: {e.SocketErrorCode}", 3);
             }
 
+            // System.CommandLine 2.0.0 leaves SIGINT/SIGTERM to the runtime, which would end the process
+            // at once; catch them here so sessions get their BYE.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            void Stop(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+
             await output.WriteLineAsync($"Listening on {server.LocalEndPoint} (IMAP{(certificate is null ? "" : " with STARTTLS")}); user {userName}. Press Ctrl+C to stop.").ConfigureAwait(false);
             await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
-                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+                await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -89,8 +116,7 @@ internal static class ImapCommands
             await output.WriteLineAsync("Shutting down").ConfigureAwait(false);
             await server.StopAsync().ConfigureAwait(false);
             return 0;
-        });
-        return serve;
+        }
     }
 
     private static void WriteLog(TextWriter error, ImapLogEntry entry)

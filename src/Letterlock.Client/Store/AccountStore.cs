@@ -96,7 +96,24 @@ public sealed class AccountStore
     /// <summary>Removes an account and everything it owns (folders, messages, index, contacts, keys, jobs).</summary>
     public Task<bool> RemoveAsync(AccountId id, CancellationToken ct = default) =>
         _store.Write((connection, transaction) =>
-            Sql.Execute(connection, transaction, "DELETE FROM accounts WHERE id = $id", ("$id", id.Value)) == 1, ct);
+        {
+            var folders = new List<FolderId>();
+            using (var command = Sql.Command(connection, transaction, "SELECT id FROM folders WHERE account_id = $id", ("$id", id.Value)))
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    folders.Add(new FolderId(reader.GetId(0)));
+                }
+            }
+
+            foreach (var folder in folders)
+            {
+                _store.Emit(new FolderRemovedChange(id, folder));
+            }
+
+            return Sql.Execute(connection, transaction, "DELETE FROM accounts WHERE id = $id", ("$id", id.Value)) == 1;
+        }, ct);
 
     internal AccountRecord? Get(SqliteConnection connection, SqliteTransaction transaction, AccountId id)
     {

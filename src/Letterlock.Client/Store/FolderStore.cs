@@ -74,7 +74,7 @@ public sealed class FolderStore
     public async Task<FolderRecord?> FindByRoleAsync(AccountId account, FolderRole role, CancellationToken ct = default) =>
         (await ListAsync(account, ct).ConfigureAwait(false)).FirstOrDefault(f => f.Role == role);
 
-    /// <summary>Renames a folder (not INBOX). UIDVALIDITY changes, as RFC 9051 6.3.6 allows for renamed mailboxes.</summary>
+    /// <summary>Renames a folder (not INBOX). Its id, UIDs and UIDVALIDITY stay, so a mail app's cache of it stays valid.</summary>
     public Task<FolderRecord> RenameAsync(FolderId id, string newName, CancellationToken ct = default) =>
         _store.Write((connection, transaction) =>
         {
@@ -90,13 +90,12 @@ public sealed class FolderStore
                 throw new LocalStoreException("a folder cannot be renamed to INBOX");
             }
 
-            var renamed = folder with { Name = name, UidValidity = NewUidValidity() };
+            var renamed = folder with { Name = name };
             try
             {
                 Sql.Execute(connection, transaction,
-                    "UPDATE folders SET name_key = $key, data = $data, uid_validity = $validity WHERE id = $id",
-                    ("$id", id.Value), ("$key", NameKey(folder.Account, name)), ("$data", Seal(renamed)),
-                    ("$validity", (long)renamed.UidValidity));
+                    "UPDATE folders SET name_key = $key, data = $data WHERE id = $id",
+                    ("$id", id.Value), ("$key", NameKey(folder.Account, name)), ("$data", Seal(renamed)));
             }
             catch (SqliteException e) when (Sql.IsUniqueViolation(e))
             {
@@ -131,7 +130,9 @@ public sealed class FolderStore
                 throw new LocalStoreException("INBOX cannot be deleted");
             }
 
-            return Sql.Execute(connection, transaction, "DELETE FROM folders WHERE id = $id", ("$id", id.Value)) == 1;
+            Sql.Execute(connection, transaction, "DELETE FROM folders WHERE id = $id", ("$id", id.Value));
+            _store.Emit(new FolderRemovedChange(folder.Account, id));
+            return true;
         }, ct);
 
     internal FolderRecord Insert(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string name, FolderRole role)

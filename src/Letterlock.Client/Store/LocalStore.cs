@@ -21,6 +21,8 @@ public sealed class LocalStore : IDisposable
     private readonly string _connectionString;
     private readonly byte[] _localKey;
     private readonly Guid _storeId;
+    private readonly Lock _writeGate = new();
+    private readonly List<StoreChange> _pendingChanges = [];
     private int _disposed;
 
     private LocalStore(string path, string connectionString, byte[] localKey, Guid storeId, LocalStoreOptions options, TimeProvider time)
@@ -38,6 +40,7 @@ public sealed class LocalStore : IDisposable
         Contacts = new ContactStore(this);
         Keys = new AccountKeyStore(this);
         Jobs = new WorkQueue(this);
+        Settings = new SettingsStore(this);
     }
 
     /// <summary>The database file.</summary>
@@ -63,6 +66,9 @@ public sealed class LocalStore : IDisposable
 
     /// <summary>Resumable work (sync steps, queued outgoing mail).</summary>
     public WorkQueue Jobs { get; }
+
+    /// <summary>Client-wide sealed settings (for example the bridge's TLS key).</summary>
+    public SettingsStore Settings { get; }
 
     internal StoreCipher Cipher { get; }
 
@@ -277,15 +283,92 @@ public sealed class LocalStore : IDisposable
         return OpenConnection(_connectionString);
     }
 
+    /// <summary>
+    /// Committed changes to folders and messages, raised in commit order after each write
+    /// transaction (the bridge turns them into IMAP updates). Handlers run on the writer's thread
+    /// while later writers wait, so they must be quick; an exception in a handler is swallowed.
+    /// Changes made by another process on the same file are not seen.
+    /// </summary>
+    public event Action<StoreChange>? Changed;
+
     /// <summary>Runs <paramref name="work"/> in one write transaction (BEGIN IMMEDIATE) and commits it.</summary>
     internal Task<T> Write<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct) => Run(() =>
     {
-        using var connection = OpenConnection();
-        using var transaction = connection.BeginTransaction(deferred: false);
-        var result = work(connection, transaction);
-        transaction.Commit();
-        return result;
+        lock (_writeGate)
+        {
+            _pendingChanges.Clear();
+            try
+            {
+                T result;
+                using (var connection = OpenConnection())
+                using (var transaction = connection.BeginTransaction(deferred: false))
+                {
+                    result = work(connection, transaction);
+                    transaction.Commit();
+                }
+
+                foreach (var change in _pendingChanges)
+                {
+                    try
+                    {
+                        Changed?.Invoke(change);
+                    }
+#pragma warning disable CA1031 // A subscriber's failure must not undo or hide a committed write.
+                    catch (Exception)
+#pragma warning restore CA1031
+                    {
+                    }
+                }
+
+                return result;
+            }
+            finally
+            {
+                _pendingChanges.Clear();
+            }
+        }
     }, ct);
+
+    /// <summary>Records a change to raise once the current write transaction commits (only inside <see cref="Write"/>).</summary>
+    internal void Emit(StoreChange change) => _pendingChanges.Add(change);
+
+    /// <summary>
+    /// Reads while no write of this process can commit, so the caller can build state from the
+    /// store and subscribe to <see cref="Changed"/> without missing or repeating a change.
+    /// </summary>
+    public Task<T> ReadExclusiveAsync<T>(Func<LocalStore, T> work, CancellationToken ct = default) => Run(() =>
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        lock (_writeGate)
+        {
+            return work(this);
+        }
+    }, ct);
+
+    /// <summary>The UIDs and MODSEQs of a folder in UID order, without decrypting anything.</summary>
+    public IReadOnlyList<(MessageId Id, Uid Uid, ulong ModSeq)> ListIndex(FolderId folder)
+    {
+        using var connection = OpenConnection();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, uid, modseq FROM messages WHERE folder_id = $folder ORDER BY uid";
+        command.Parameters.AddWithValue("$folder", StoreCipher.GuidBytes(folder.Value));
+        using var reader = command.ExecuteReader();
+        var list = new List<(MessageId, Uid, ulong)>();
+        while (reader.Read())
+        {
+            list.Add((new MessageId(reader.GetId(0)), new Uid((uint)reader.GetInt64(1)), (ulong)reader.GetInt64(2)));
+        }
+
+        return list;
+    }
+
+    /// <summary>A folder read without going through the task API (for <see cref="ReadExclusiveAsync"/>).</summary>
+    public FolderRecord? GetFolder(FolderId folder)
+    {
+        using var connection = OpenConnection();
+        using var transaction = connection.BeginTransaction(deferred: true);
+        return Folders.Get(connection, transaction, folder);
+    }
 
     /// <summary>Runs <paramref name="work"/> in one read transaction, so it sees a consistent snapshot.</summary>
     internal Task<T> Read<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct) => Run(() =>

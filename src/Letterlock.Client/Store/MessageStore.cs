@@ -18,8 +18,14 @@ public enum FlagOperation
     Remove,
 }
 
-/// <summary>The result of a flag update: the message after it, and whether it was applied (CONDSTORE UNCHANGEDSINCE).</summary>
-public sealed record FlagUpdate(StoredMessage Message, bool Applied);
+/// <summary>One message moved or copied: where it came from and what it became.</summary>
+/// <param name="Source">The message that was moved or copied.</param>
+/// <param name="SourceUid">Its UID in the source folder.</param>
+/// <param name="Result">The message in the target folder.</param>
+public sealed record TransferResult(MessageId Source, Uid SourceUid, StoredMessage Result);
+
+/// <summary>The result of a flag update: the message after it, whether it was applied (CONDSTORE UNCHANGEDSINCE), and whether its flags changed.</summary>
+public sealed record FlagUpdate(StoredMessage Message, bool Applied, bool Changed = false);
 
 /// <summary>
 /// Messages of each folder: sealed summary, flags and body, IMAP UIDs and MODSEQs, expunge
@@ -61,7 +67,8 @@ public sealed class MessageStore
             Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
                 ("$id", id.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, id.Value, scope, message.Body.Span)));
             Index(connection, transaction, folder.Account, id, message.Summary, message.IndexText);
-            return new StoredMessage(id, folderId, uid, modseq, flags, message.Summary, message.Remote);
+            _store.Emit(new MessageAddedChange(folder.Account, folderId, id, uid, modseq, flags));
+            return new StoredMessage(id, folder.Account, folderId, uid, modseq, flags, message.Summary, message.Remote);
         }, ct);
     }
 
@@ -99,7 +106,21 @@ public sealed class MessageStore
     /// <summary>The full decrypted message.</summary>
     /// <exception cref="LocalStoreException">No such message.</exception>
     public Task<byte[]> ReadBodyAsync(MessageId id, CancellationToken ct = default) =>
-        _store.Read((connection, transaction) =>
+        _store.Read((connection, transaction) => ReadBody(connection, transaction, id), ct);
+
+    /// <summary>
+    /// The full decrypted message, synchronously (SQLite I/O is synchronous anyway), for callers
+    /// such as search evaluation that pull content on demand; null when the message is gone.
+    /// </summary>
+    public byte[]? TryReadBody(MessageId id)
+    {
+        using var connection = _store.OpenConnection();
+        using var transaction = connection.BeginTransaction(deferred: true);
+        return Get(connection, transaction, id) is null ? null : ReadBody(connection, transaction, id);
+    }
+
+    private byte[] ReadBody(SqliteConnection connection, SqliteTransaction transaction, MessageId id)
+    {
         {
             using var command = Sql.Command(connection, transaction,
                 "SELECT m.account_id, b.body FROM messages m JOIN message_bodies b ON b.message_id = m.id WHERE m.id = $id",
@@ -111,112 +132,183 @@ public sealed class MessageStore
             }
 
             return _store.Cipher.Open(SealedColumn.MessageBody, id.Value, reader.GetId(0), reader.GetBlob(1));
-        }, ct);
+        }
+    }
 
     /// <summary>
     /// Changes flags; the MODSEQ rises only when the flags actually change. With
     /// <paramref name="unchangedSince"/> (CONDSTORE, RFC 7162 3.1.3) nothing is changed when the
     /// message's MODSEQ is higher, and <see cref="FlagUpdate.Applied"/> is false.
     /// </summary>
-    public Task<FlagUpdate> SetFlagsAsync(MessageId id, FlagOperation operation, IEnumerable<string> flags,
+    public async Task<FlagUpdate> SetFlagsAsync(MessageId id, FlagOperation operation, IEnumerable<string> flags,
+        ulong? unchangedSince = null, CancellationToken ct = default) =>
+        (await SetFlagsManyAsync([id], operation, flags, unchangedSince, ct).ConfigureAwait(false)).SingleOrDefault()
+            ?? throw new LocalStoreException("no such message");
+
+    /// <summary>Changes the flags of several messages in one transaction; messages that no longer exist are skipped.</summary>
+    public Task<IReadOnlyList<FlagUpdate>> SetFlagsManyAsync(IReadOnlyList<MessageId> ids, FlagOperation operation, IEnumerable<string> flags,
         ulong? unchangedSince = null, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(ids);
         var given = NormalizeFlags(flags);
-        return _store.Write((connection, transaction) =>
+        return _store.Write<IReadOnlyList<FlagUpdate>>((connection, transaction) =>
         {
-            var message = Get(connection, transaction, id) ?? throw new LocalStoreException("no such message");
-            if (unchangedSince is { } since && message.ModSeq > since)
+            var results = new List<FlagUpdate>(ids.Count);
+            foreach (var id in ids)
             {
-                return new FlagUpdate(message, false);
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    results.Add(SetFlagsCore(connection, transaction, message, operation, given, unchangedSince));
+                }
             }
 
-            var updated = new HashSet<string>(operation == FlagOperation.Replace ? [] : message.Flags, StringComparer.OrdinalIgnoreCase);
-            if (operation == FlagOperation.Remove)
-            {
-                updated.ExceptWith(given);
-            }
-            else
-            {
-                updated.UnionWith(given);
-            }
-
-            if (updated.Count > _store.Options.MaxFlagsPerMessage)
-            {
-                throw new ArgumentException($"A message carries at most {_store.Options.MaxFlagsPerMessage} flags.", nameof(flags));
-            }
-
-            if (updated.SetEquals(message.Flags))
-            {
-                return new FlagUpdate(message, true);
-            }
-
-            var modseq = NextModSeq(connection, transaction, message.Folder);
-            var account = AccountOf(connection, transaction, id);
-            Sql.Execute(connection, transaction, "UPDATE messages SET flags = $flags, modseq = $modseq WHERE id = $id",
-                ("$id", id.Value), ("$modseq", (long)modseq), ("$flags", SealFlags(id, account, updated)));
-            return new FlagUpdate(message with { Flags = updated, ModSeq = modseq }, true);
+            return results;
         }, ct);
     }
 
     /// <summary>Moves a message to another folder of the same account (IMAP MOVE): a new UID there, a tombstone here.</summary>
-    public Task<StoredMessage> MoveAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) =>
+    public async Task<StoredMessage> MoveAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
+        (await MoveManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault()?.Result ?? throw new LocalStoreException("no such message");
+
+    /// <summary>Moves several messages in one transaction, in the given order; messages that no longer exist are skipped.</summary>
+    public Task<IReadOnlyList<TransferResult>> MoveManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<TransferResult>>((connection, transaction) =>
         {
-            var message = Get(connection, transaction, id) ?? throw new LocalStoreException("no such message");
-            CheckSameAccount(connection, transaction, id, target);
-            if (message.Folder == target)
+            var moved = new List<TransferResult>(ids.Count);
+            foreach (var id in ids)
             {
-                return message;
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    moved.Add(new TransferResult(id, message.Uid, MoveCore(connection, transaction, message, target)));
+                }
             }
 
-            Tombstone(connection, transaction, message);
-            var (uid, modseq) = NextUid(connection, transaction, target);
-            Sql.Execute(connection, transaction, "UPDATE messages SET folder_id = $folder, uid = $uid, modseq = $modseq WHERE id = $id",
-                ("$id", id.Value), ("$folder", target.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq));
-            return message with { Folder = target, Uid = uid, ModSeq = modseq };
+            return moved;
         }, ct);
 
     /// <summary>Copies a message to another folder of the same account (IMAP COPY), re-sealed under its new row id.</summary>
-    public Task<StoredMessage> CopyAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) =>
+    public async Task<StoredMessage> CopyAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
+        (await CopyManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault()?.Result ?? throw new LocalStoreException("no such message");
+
+    /// <summary>Copies several messages in one transaction, in the given order; messages that no longer exist are skipped.</summary>
+    public Task<IReadOnlyList<TransferResult>> CopyManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<TransferResult>>((connection, transaction) =>
         {
-            var message = Get(connection, transaction, id) ?? throw new LocalStoreException("no such message");
-            var account = CheckSameAccount(connection, transaction, id, target);
-            var body = Sql.Scalar(connection, transaction, "SELECT body FROM message_bodies WHERE message_id = $id", ("$id", id.Value)) as byte[]
-                ?? throw new StoreIntegrityException("a message has no body");
-            var plainBody = _store.Cipher.Open(SealedColumn.MessageBody, id.Value, account, body);
-            var copyId = MessageId.New();
-            var (uid, modseq) = NextUid(connection, transaction, target);
-            Sql.Execute(connection, transaction, """
-                INSERT INTO messages (id, account_id, folder_id, uid, modseq, remote_id, remote_revision, flags, summary)
-                VALUES ($id, $account, $folder, $uid, $modseq, NULL, NULL, $flags, $summary)
-                """,
-                ("$id", copyId.Value), ("$account", account), ("$folder", target.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq),
-                ("$flags", SealFlags(copyId, account, message.Flags)),
-                ("$summary", _store.Cipher.Seal(SealedColumn.MessageSummary, copyId.Value, account,
-                    JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary))));
-            Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
-                ("$id", copyId.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, copyId.Value, account, plainBody)));
-            // Tokens depend on the account and the words, not the message, so the copy shares them.
-            Sql.Execute(connection, transaction,
-                "INSERT INTO search_tokens (token, message_id) SELECT token, $copy FROM search_tokens WHERE message_id = $id",
-                ("$copy", copyId.Value), ("$id", id.Value));
-            return new StoredMessage(copyId, target, uid, modseq, message.Flags, message.Summary, null);
+            var copies = new List<TransferResult>(ids.Count);
+            foreach (var id in ids)
+            {
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    copies.Add(new TransferResult(id, message.Uid, CopyCore(connection, transaction, message, target)));
+                }
+            }
+
+            return copies;
         }, ct);
 
     /// <summary>Removes a message for good (IMAP EXPUNGE), leaving a tombstone for QRESYNC.</summary>
-    public Task<bool> DeleteAsync(MessageId id, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) =>
+    public async Task<bool> DeleteAsync(MessageId id, CancellationToken ct = default) =>
+        (await DeleteManyAsync([id], ct).ConfigureAwait(false)).Count == 1;
+
+    /// <summary>Removes several messages in one transaction; returns those that existed.</summary>
+    public Task<IReadOnlyList<StoredMessage>> DeleteManyAsync(IReadOnlyList<MessageId> ids, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<StoredMessage>>((connection, transaction) =>
         {
-            var message = Get(connection, transaction, id);
-            if (message is null)
+            var deleted = new List<StoredMessage>(ids.Count);
+            foreach (var id in ids)
             {
-                return false;
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    var modseq = Tombstone(connection, transaction, message);
+                    Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", id.Value));
+                    _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
+                    deleted.Add(message);
+                }
             }
 
-            Tombstone(connection, transaction, message);
-            return Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", id.Value)) == 1;
+            return deleted;
         }, ct);
+
+    private FlagUpdate SetFlagsCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message,
+        FlagOperation operation, HashSet<string> given, ulong? unchangedSince)
+    {
+        if (unchangedSince is { } since && message.ModSeq > since)
+        {
+            return new FlagUpdate(message, false);
+        }
+
+        var updated = new HashSet<string>(operation == FlagOperation.Replace ? [] : message.Flags, StringComparer.OrdinalIgnoreCase);
+        if (operation == FlagOperation.Remove)
+        {
+            updated.ExceptWith(given);
+        }
+        else
+        {
+            updated.UnionWith(given);
+        }
+
+        if (updated.Count > _store.Options.MaxFlagsPerMessage)
+        {
+            throw new ArgumentException($"A message carries at most {_store.Options.MaxFlagsPerMessage} flags.", nameof(given));
+        }
+
+        if (updated.SetEquals(message.Flags))
+        {
+            return new FlagUpdate(message, true);
+        }
+
+        var modseq = NextModSeq(connection, transaction, message.Folder);
+        Sql.Execute(connection, transaction, "UPDATE messages SET flags = $flags, modseq = $modseq WHERE id = $id",
+            ("$id", message.Id.Value), ("$modseq", (long)modseq), ("$flags", SealFlags(message.Id, message.Account.Value, updated)));
+        var changed = message with { Flags = updated, ModSeq = modseq };
+        _store.Emit(new FlagsChangedChange(message.Account, message.Folder, message.Id, message.Uid, modseq, updated));
+        return new FlagUpdate(changed, true, true);
+    }
+
+    private StoredMessage MoveCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, FolderId target)
+    {
+        CheckSameAccount(connection, transaction, message, target);
+        if (message.Folder == target)
+        {
+            return message;
+        }
+
+        var removedAt = Tombstone(connection, transaction, message);
+        var (uid, modseq) = NextUid(connection, transaction, target);
+        Sql.Execute(connection, transaction, "UPDATE messages SET folder_id = $folder, uid = $uid, modseq = $modseq WHERE id = $id",
+            ("$id", message.Id.Value), ("$folder", target.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq));
+        _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], removedAt));
+        _store.Emit(new MessageAddedChange(message.Account, target, message.Id, uid, modseq, message.Flags));
+        return message with { Folder = target, Uid = uid, ModSeq = modseq };
+    }
+
+    private StoredMessage CopyCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, FolderId target)
+    {
+        CheckSameAccount(connection, transaction, message, target);
+        var account = message.Account.Value;
+        var id = message.Id;
+        var body = Sql.Scalar(connection, transaction, "SELECT body FROM message_bodies WHERE message_id = $id", ("$id", id.Value)) as byte[]
+            ?? throw new StoreIntegrityException("a message has no body");
+        var plainBody = _store.Cipher.Open(SealedColumn.MessageBody, id.Value, account, body);
+        var copyId = MessageId.New();
+        var (uid, modseq) = NextUid(connection, transaction, target);
+        Sql.Execute(connection, transaction, """
+            INSERT INTO messages (id, account_id, folder_id, uid, modseq, remote_id, remote_revision, flags, summary)
+            VALUES ($id, $account, $folder, $uid, $modseq, NULL, NULL, $flags, $summary)
+            """,
+            ("$id", copyId.Value), ("$account", account), ("$folder", target.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq),
+            ("$flags", SealFlags(copyId, account, message.Flags)),
+            ("$summary", _store.Cipher.Seal(SealedColumn.MessageSummary, copyId.Value, account,
+                JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary))));
+        Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
+            ("$id", copyId.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, copyId.Value, account, plainBody)));
+        // Tokens depend on the account and the words, not the message, so the copy shares them.
+        Sql.Execute(connection, transaction,
+            "INSERT INTO search_tokens (token, message_id) SELECT token, $copy FROM search_tokens WHERE message_id = $id",
+            ("$copy", copyId.Value), ("$id", id.Value));
+        _store.Emit(new MessageAddedChange(message.Account, target, copyId, uid, modseq, message.Flags));
+        return new StoredMessage(copyId, message.Account, target, uid, modseq, message.Flags, message.Summary, null);
+    }
 
     /// <summary>UIDs expunged from a folder after <paramref name="modSeq"/> (QRESYNC VANISHED, RFC 7162 3.2.10).</summary>
     public Task<IReadOnlyList<Uid>> ExpungedSinceAsync(FolderId folderId, ulong modSeq, CancellationToken ct = default) =>
@@ -374,28 +466,21 @@ public sealed class MessageStore
             "UPDATE folders SET highest_modseq = highest_modseq + 1 WHERE id = $id RETURNING highest_modseq", ("$id", folder.Value)),
             System.Globalization.CultureInfo.InvariantCulture);
 
-    private static void Tombstone(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message)
+    private static ulong Tombstone(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message)
     {
         var modseq = NextModSeq(connection, transaction, message.Folder);
         Sql.Execute(connection, transaction, "INSERT OR REPLACE INTO expunged (folder_id, uid, modseq) VALUES ($folder, $uid, $modseq)",
             ("$folder", message.Folder.Value), ("$uid", (long)message.Uid.Value), ("$modseq", (long)modseq));
+        return modseq;
     }
 
-    private static Guid AccountOf(SqliteConnection connection, SqliteTransaction transaction, MessageId id) =>
-        Sql.Scalar(connection, transaction, "SELECT account_id FROM messages WHERE id = $id", ("$id", id.Value)) is byte[] bytes
-            ? StoreCipher.ReadGuid(bytes)
-            : throw new LocalStoreException("no such message");
-
-    private Guid CheckSameAccount(SqliteConnection connection, SqliteTransaction transaction, MessageId id, FolderId target)
+    private void CheckSameAccount(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, FolderId target)
     {
-        var account = AccountOf(connection, transaction, id);
         var folder = _store.Folders.Get(connection, transaction, target) ?? throw new LocalStoreException("no such folder");
-        if (folder.Account.Value != account)
+        if (folder.Account != message.Account)
         {
             throw new LocalStoreException("a message can only move or be copied within its account");
         }
-
-        return account;
     }
 
     private byte[] SealFlags(MessageId id, Guid account, IEnumerable<string> flags) =>
@@ -410,7 +495,7 @@ public sealed class MessageStore
         var summary = JsonSerializer.Deserialize(_store.Cipher.Open(SealedColumn.MessageSummary, id.Value, account, reader.GetBlob(5)),
             StoreJson.Default.MessageSummary) ?? throw new StoreIntegrityException("a message summary is empty");
         RemoteReference? remote = reader.IsDBNull(6) ? null : new RemoteReference(reader.GetString(6), reader.IsDBNull(7) ? 0 : reader.GetInt64(7));
-        return new StoredMessage(id, new FolderId(reader.GetId(1)), new Uid((uint)reader.GetInt64(2)), (ulong)reader.GetInt64(3),
+        return new StoredMessage(id, new AccountId(account), new FolderId(reader.GetId(1)), new Uid((uint)reader.GetInt64(2)), (ulong)reader.GetInt64(3),
             flags, summary, remote);
     }
 

@@ -160,6 +160,7 @@ public sealed record NewMessage(
 /// <summary>A message as listed from a folder (everything but the body).</summary>
 public sealed record StoredMessage(
     MessageId Id,
+    AccountId Account,
     FolderId Folder,
     Uid Uid,
     ulong ModSeq,

@@ -17,4 +17,5 @@ internal readonly record struct SealedColumn(string Table, string Column)
     public static readonly SealedColumn AccountKey = new("account_keys", "data");
     public static readonly SealedColumn JobPayload = new("jobs", "payload");
     public static readonly SealedColumn JobError = new("jobs", "last_error");
+    public static readonly SealedColumn Setting = new("client_settings", "value");
 }

@@ -123,6 +123,12 @@ internal static class StoreSchema
             );
             CREATE INDEX jobs_by_kind ON jobs (kind, state, not_before);
             """),
+        new(2, "client-wide sealed settings (bridge TLS key, ...)", """
+            CREATE TABLE client_settings (
+                name  TEXT PRIMARY KEY,
+                value BLOB NOT NULL
+            ) WITHOUT ROWID;
+            """),
     ];
 
     public static int CurrentVersion => Migrations[^1].Version;

@@ -240,7 +240,7 @@ public sealed class MessageStructure
                 p.Children.Add(new Part { Begin = p.BodyStart, BodyStart = p.BodyStart, End = p.BodyStart });
             }
         }
-        else if (entity is MessagePart { Message: { } inner })
+        else if (entity is MessagePart { Message: { } inner } && IsMessageType(p.Type, p.Subtype))
         {
             p.Embedded = BuildMessage(inner, offsets, p.End, raw);
             p.EmbeddedMessage = inner;
@@ -254,6 +254,12 @@ public sealed class MessageStructure
 
         return p;
     }
+
+    // Only message/rfc822 (and IMAP4rev2's message/global) use body-type-msg; MimeKit also parses
+    // text/rfc822-headers as a MessagePart, but on the wire that is a text part with a line count.
+    private static bool IsMessageType(string type, string subtype) =>
+        type.Equals("message", StringComparison.OrdinalIgnoreCase) &&
+        (subtype.Equals("rfc822", StringComparison.OrdinalIgnoreCase) || subtype.Equals("global", StringComparison.OrdinalIgnoreCase));
 
     private static int CountLines(ReadOnlySpan<byte> raw, long start, long end)
     {
@@ -307,6 +313,14 @@ public sealed class MessageStructure
             WriteEnvelope(w, p.EmbeddedMessage);
             w.Sp();
             WriteBody(w, p.Embedded.Body!, raw, extensible);
+            w.Sp().Number((ulong)p.Lines);
+        }
+        else if (IsMessageType(p.Type, p.Subtype))
+        {
+            // body-type-msg needs an envelope and a body even when the encapsulated message could not be
+            // parsed (MimeKit leaves an encoded message/rfc822 opaque): describe it as an empty message.
+            w.Raw(" (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0"u8);
+            w.Raw(extensible ? " NIL NIL NIL NIL)"u8 : ")"u8);
             w.Sp().Number((ulong)p.Lines);
         }
         else if (p.Type.Equals("text", StringComparison.OrdinalIgnoreCase))

@@ -389,7 +389,7 @@ public sealed partial class ImapSession : IMailboxListener
             {
                 return;
             }
-            catch (Exception e) when (e is not (OperationCanceledException or IOException or ImapTimeoutException or ImapFatalException or ObjectDisposedException or InvalidOperationException))
+            catch (Exception e) when (!(e is OperationCanceledException && ct.IsCancellationRequested) && e is not (ImapTimeoutException or ImapFatalException))
             {
                 // Tell the peer little, log the detail; the server keeps running.
                 Log(ImapLogLevel.Error, $"{command.Name} failed", e);
@@ -397,13 +397,7 @@ public sealed partial class ImapSession : IMailboxListener
             }
         }
 
-        if (State == ImapState.Logout)
-        {
-            await FlushAsync(ct).ConfigureAwait(false);
-            return;
-        }
-
-        if (_selected is not null)
+        if (_selected is not null && State != ImapState.Logout)
         {
             DrainChanges(allowExpunge);
         }
@@ -480,8 +474,8 @@ public sealed partial class ImapSession : IMailboxListener
 
     private Completion Logout(string tag)
     {
+        _ = tag;
         _writer.Raw("* BYE Logging out\r\n"u8);
-        _writer.Ascii(tag).Raw(" OK LOGOUT completed\r\n"u8);
         State = ImapState.Logout;
         return Completion.Ok("LOGOUT completed");
     }

@@ -49,15 +49,11 @@ public static class AutocryptSetupMessage
             stream.Write(literal.ToArray());
         }
 
-        var armored = new MemoryStream();
-        var headers = new Dictionary<string, string> { ["Passphrase-Format"] = "numeric9x4", ["Passphrase-Begin"] = code[..2] };
-        using (var a = new ArmoredOutputStream(armored, headers, false))
-        {
-            a.Write(encrypted.ToArray());
-        }
+        var armored = Armor.Encode(encrypted.ToArray(), "MESSAGE",
+            [new("Passphrase-Format", "numeric9x4"), new("Passphrase-Begin", code[..2])]);
 
         var html = "<html><body><p>This is the Autocrypt Setup Message used to transfer your key between clients.</p>\r\n<pre>\r\n"
-            + Encoding.ASCII.GetString(armored.ToArray()).Replace("\n", "\r\n", StringComparison.Ordinal).Replace("\r\r\n", "\r\n", StringComparison.Ordinal)
+            + Encoding.ASCII.GetString(armored).Replace("\n", "\r\n", StringComparison.Ordinal).Replace("\r\r\n", "\r\n", StringComparison.Ordinal)
             + "</pre></body></html>\r\n";
         var message = new MimeMessage();
         message.From.Add(MailboxAddress.Parse(address));

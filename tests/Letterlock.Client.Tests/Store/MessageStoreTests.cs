@@ -189,7 +189,7 @@ public sealed class MessageStoreTests
         await Assert.ThrowsAsync<ArgumentException>(() => store.Folders.CreateAsync(account.Id, "bad\u0001name"));
         await Assert.ThrowsAsync<ArgumentException>(() => store.Folders.CreateAsync(account.Id, new string('x', 513)));
         var renamed = await store.Folders.RenameAsync(folder.Id, "Projects/Done");
-        Assert.NotEqual(folder.UidValidity, renamed.UidValidity);
+        Assert.Equal(folder.UidValidity, renamed.UidValidity);
         Assert.NotNull(await store.Folders.FindAsync(account.Id, "Projects/Done"));
         Assert.Null(await store.Folders.FindAsync(account.Id, "Projects/2025"));
         var inbox = (await store.Folders.FindAsync(account.Id, "INBOX"))!;
