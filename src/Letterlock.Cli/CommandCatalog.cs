@@ -7,6 +7,11 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return Commands.SopCommand.Create();
         yield return Commands.ImapCommands.Create();
+        yield return Commands.ProviderCommands.Build();
+        yield return Commands.AccountCommand.Create();
+        yield return Commands.ContactsCommand.Create();
+        yield return Commands.BridgeCommand.Create();
     }
 }

@@ -40,7 +40,8 @@ internal static class LetterlockCli
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
         var root = BuildRootCommand();
-        var config = new InvocationConfiguration { Output = output, Error = error };
+        // CliException must reach the catch below (its message and exit code), not the default handler.
+        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try
         {
             return await root.Parse(args).InvokeAsync(config).ConfigureAwait(false);

@@ -1,0 +1,17 @@
+using Letterlock.Bench.Crypto;
+
+// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Crypto -- [hpke|kt [addresses]|all]
+// For the one-core figures of docs/PERFORMANCE.md run it under `taskset -c 0`.
+string what = args.Length > 0 ? args[0] : "all";
+Console.WriteLine($"Letterlock crypto benchmark, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+Console.WriteLine();
+if (what is "hpke" or "all")
+{
+    HpkeBenchmark.Run();
+}
+
+if (what is "kt" or "all")
+{
+    int addresses = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
+    await TransparencyBenchmark.RunAsync(addresses);
+}

@@ -1,0 +1,410 @@
+using System.Runtime.CompilerServices;
+using Letterlock.Client;
+using Letterlock.Client.Mail;
+using Letterlock.Client.Store;
+using Letterlock.Imap.Backend;
+using Letterlock.Imap.InMemory;
+using Letterlock.Imap.Mime;
+using Letterlock.Imap.Protocol;
+using MimeKit;
+using ImapUid = Letterlock.Imap.Backend.Uid;
+
+namespace Letterlock.Bridge;
+
+/// <summary>
+/// One IMAP session's handle on one account of the local store: what the mail app sees is the
+/// decrypted mail the client keeps (protected headers restored, security summary headers added at
+/// receipt). Every change goes through the store, whose change events reach all sessions.
+/// </summary>
+internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord account, int maxMimeDepth) : IMailAccount
+{
+    /// <summary>Above this many messages a FETCH reads the folder's rows in one pass instead of one by one.</summary>
+    private const int BulkFetchThreshold = 32;
+
+    private LocalStore Store => mailboxes.Store;
+
+    public string AccountKey => account.Id.ToString();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    public async ValueTask<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(CancellationToken ct) =>
+        (await Store.Folders.ListAsync(account.Id, ct).ConfigureAwait(false))
+            .Select(f => new MailboxInfo(new MailboxId(f.Id.Value), f.Name, ToSpecialUse(f.Role))).ToList();
+
+    public async ValueTask<IReadOnlyList<string>> ListSubscriptionsAsync(CancellationToken ct) =>
+        (await Store.Folders.ListAsync(account.Id, ct).ConfigureAwait(false)).Where(f => f.Subscribed).Select(f => f.Name).ToList();
+
+    public async ValueTask SetSubscribedAsync(string name, bool subscribed, CancellationToken ct)
+    {
+        // Subscriptions to names that do not exist are not kept: folders are the account's documents.
+        if (await Store.Folders.FindAsync(account.Id, name, ct).ConfigureAwait(false) is { } folder)
+        {
+            await Store.Folders.SetSubscribedAsync(folder.Id, subscribed, ct).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask<MailboxOperationStatus> CreateMailboxAsync(string name, SpecialUse specialUse, CancellationToken ct)
+    {
+        if (await Store.Folders.FindAsync(account.Id, name, ct).ConfigureAwait(false) is not null)
+        {
+            return MailboxOperationStatus.AlreadyExists;
+        }
+
+        var role = ToRole(specialUse);
+        if (role != FolderRole.None && await Store.Folders.FindByRoleAsync(account.Id, role, ct).ConfigureAwait(false) is not null)
+        {
+            // One folder per role keeps Sent copies and drafts unambiguous across devices.
+            role = FolderRole.None;
+        }
+
+        await Store.Folders.CreateAsync(account.Id, name, role, ct).ConfigureAwait(false);
+        return MailboxOperationStatus.Ok;
+    }
+
+    public async ValueTask<MailboxOperationStatus> DeleteMailboxAsync(MailboxId mailbox, CancellationToken ct)
+    {
+        var folder = await Store.Folders.GetAsync(new FolderId(mailbox.Value), ct).ConfigureAwait(false);
+        if (folder is null || folder.Account != account.Id)
+        {
+            return MailboxOperationStatus.NotFound;
+        }
+
+        if (folder.Role == FolderRole.Inbox)
+        {
+            return MailboxOperationStatus.NotAllowed;
+        }
+
+        await Store.Folders.DeleteAsync(folder.Id, ct).ConfigureAwait(false);
+        return MailboxOperationStatus.Ok;
+    }
+
+    public async ValueTask<MailboxOperationStatus> RenameMailboxAsync(MailboxId mailbox, string newName, CancellationToken ct)
+    {
+        var folders = await Store.Folders.ListAsync(account.Id, ct).ConfigureAwait(false);
+        var folder = folders.FirstOrDefault(f => f.Id.Value == mailbox.Value);
+        if (folder is null)
+        {
+            return MailboxOperationStatus.NotFound;
+        }
+
+        if (folder.Role == FolderRole.Inbox)
+        {
+            return MailboxOperationStatus.NotAllowed;
+        }
+
+        if (folders.Any(f => string.Equals(f.Name, newName, StringComparison.Ordinal)))
+        {
+            return MailboxOperationStatus.AlreadyExists;
+        }
+
+        var prefix = folder.Name + "/";
+        await Store.Folders.RenameAsync(folder.Id, newName, ct).ConfigureAwait(false);
+        foreach (var child in folders.Where(f => f.Name.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            await Store.Folders.RenameAsync(child.Id, newName + "/" + child.Name[prefix.Length..], ct).ConfigureAwait(false);
+        }
+
+        return MailboxOperationStatus.Ok;
+    }
+
+    public async ValueTask<MailboxStatus?> GetStatusAsync(MailboxId mailbox, CancellationToken ct)
+    {
+        var state = await State(mailbox, ct).ConfigureAwait(false);
+        if (state is null)
+        {
+            return null;
+        }
+
+        var messages = await Store.Messages.ListAsync(state.Folder.Id, ct).ConfigureAwait(false);
+        var counters = state.Counters();
+        uint unseen = 0, deleted = 0;
+        ulong size = 0;
+        foreach (var message in messages)
+        {
+            var flags = FolderState.Flags(message.Flags);
+            unseen += (flags.System & SystemFlags.Seen) == 0 ? 1u : 0;
+            deleted += (flags.System & SystemFlags.Deleted) != 0 ? 1u : 0;
+            size += (ulong)message.Summary.Size;
+        }
+
+        return new MailboxStatus((uint)messages.Count, counters.UidNext, state.Validity, unseen, deleted, size, new ModSeq(counters.HighestModSeq));
+    }
+
+    public async ValueTask<MailboxSnapshot?> OpenMailboxAsync(MailboxId mailbox, IMailboxListener listener, CancellationToken ct) =>
+        (await State(mailbox, ct).ConfigureAwait(false))?.Open(listener);
+
+    public async IAsyncEnumerable<MessageRecord> FetchAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, bool withStructure,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        var state = await State(mailbox, ct).ConfigureAwait(false);
+        if (state is null)
+        {
+            yield break;
+        }
+
+        var selected = state.Select(uids);
+        Dictionary<MessageId, StoredMessage>? bulk = null;
+        if (selected.Count > BulkFetchThreshold)
+        {
+            bulk = (await Store.Messages.ListAsync(state.Folder.Id, ct).ConfigureAwait(false)).ToDictionary(m => m.Id);
+        }
+
+        foreach (var (uid, id) in selected)
+        {
+            ct.ThrowIfCancellationRequested();
+            StoredMessage? message = bulk is not null
+                ? bulk.GetValueOrDefault(id)
+                : await Store.Messages.GetAsync(id, ct).ConfigureAwait(false);
+            if (message is null || message.Folder != state.Folder.Id)
+            {
+                continue;
+            }
+
+            MessageStructure? structure = null;
+            if (withStructure)
+            {
+                var body = Store.Messages.TryReadBody(id);
+                if (body is null)
+                {
+                    continue;
+                }
+
+                structure = MessageStructure.Parse(body, maxMimeDepth);
+            }
+
+            yield return new MessageRecord
+            {
+                Uid = uid,
+                Flags = FolderState.Flags(message.Flags),
+                ModSeq = new ModSeq(message.ModSeq),
+                InternalDate = message.Summary.InternalDate,
+                Size = message.Summary.Size,
+                Structure = structure,
+            };
+        }
+    }
+
+    public async ValueTask<Stream?> OpenContentAsync(MailboxId mailbox, ImapUid uid, CancellationToken ct)
+    {
+        var state = await State(mailbox, ct).ConfigureAwait(false);
+        var id = state?.Select([new UidRange(uid, uid)]).Select(m => (MessageId?)m.Id).FirstOrDefault();
+        if (id is null)
+        {
+            return null;
+        }
+
+        var body = Store.Messages.TryReadBody(id.Value);
+        return body is null ? null : new MemoryStream(body, 0, body.Length, writable: false, publiclyVisible: true);
+    }
+
+    public async ValueTask<StoreResult> StoreFlagsAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, StoreMode mode, MessageFlags flags,
+        ModSeq? unchangedSince, CancellationToken ct)
+    {
+        var state = await State(mailbox, ct).ConfigureAwait(false);
+        if (state is null)
+        {
+            return new StoreResult([], []);
+        }
+
+        var selected = state.Select(uids);
+        var operation = mode switch
+        {
+            StoreMode.Add => FlagOperation.Add,
+            StoreMode.Remove => FlagOperation.Remove,
+            _ => FlagOperation.Replace,
+        };
+        var updates = await Store.Messages.SetFlagsManyAsync(selected.Select(m => m.Id).ToList(), operation, flags.Names(),
+            unchangedSince?.Value, ct).ConfigureAwait(false);
+        var stored = new List<StoredFlags>();
+        var modified = new List<ImapUid>();
+        foreach (var update in updates)
+        {
+            var uid = new ImapUid(update.Message.Uid.Value);
+            if (!update.Applied)
+            {
+                modified.Add(uid);
+                continue;
+            }
+
+            stored.Add(new StoredFlags(uid, FolderState.Flags(update.Message.Flags), new ModSeq(update.Message.ModSeq), update.Changed));
+        }
+
+        return new StoreResult(stored, modified);
+    }
+
+    public async ValueTask<AppendResult> AppendAsync(MailboxId mailbox, Stream content, MessageFlags flags, DateTimeOffset internalDate, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        var state = await State(mailbox, ct).ConfigureAwait(false);
+        if (state is null)
+        {
+            return new AppendResult(MailboxOperationStatus.NotFound, default, default);
+        }
+
+        using var buffer = new MemoryStream();
+        await content.CopyToAsync(buffer, ct).ConfigureAwait(false);
+        if (buffer.Length == 0)
+        {
+            return new AppendResult(MailboxOperationStatus.Invalid, default, default);
+        }
+
+        if (buffer.Length > Store.Options.MaxMessageBytes)
+        {
+            return new AppendResult(MailboxOperationStatus.OverQuota, default, default);
+        }
+
+        var bytes = InMemoryBackend.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        MessageSummary summary;
+        string text;
+        try
+        {
+            (summary, text) = MessageSummaryBuilder.Build(bytes, internalDate, MessageSecurity.Plain, maxMimeDepth);
+        }
+        catch (FormatException)
+        {
+            return new AppendResult(MailboxOperationStatus.Invalid, default, default);
+        }
+
+        var stored = await Store.Messages.AppendAsync(state.Folder.Id, new NewMessage(summary, bytes, flags.Names().ToList(), text), ct)
+            .ConfigureAwait(false);
+        return new AppendResult(MailboxOperationStatus.Ok, state.Validity, new ImapUid(stored.Uid.Value));
+    }
+
+    public async ValueTask<CopyResult> CopyAsync(MailboxId source, IReadOnlyList<UidRange> uids, MailboxId target, bool move, CancellationToken ct)
+    {
+        var from = await State(source, ct).ConfigureAwait(false);
+        var to = await State(target, ct).ConfigureAwait(false);
+        if (from is null || to is null)
+        {
+            return new CopyResult(MailboxOperationStatus.NotFound, default, [], []);
+        }
+
+        var selected = from.Select(uids);
+        var ids = selected.Select(m => m.Id).ToList();
+        var results = move
+            ? await Store.Messages.MoveManyAsync(ids, to.Folder.Id, ct).ConfigureAwait(false)
+            : await Store.Messages.CopyManyAsync(ids, to.Folder.Id, ct).ConfigureAwait(false);
+        var sourceUids = results.Select(r => new ImapUid(r.SourceUid.Value)).ToList();
+        var targetUids = results.Select(r => new ImapUid(r.Result.Uid.Value)).ToList();
+        return new CopyResult(MailboxOperationStatus.Ok, to.Validity, sourceUids, targetUids);
+    }
+
+    public async ValueTask<IReadOnlyList<ImapUid>> ExpungeAsync(MailboxId mailbox, IReadOnlyList<UidRange>? only, CancellationToken ct)
+    {
+        var state = await State(mailbox, ct).ConfigureAwait(false);
+        if (state is null)
+        {
+            return [];
+        }
+
+        var candidates = state.Select(only);
+        var deleted = new List<MessageId>();
+        foreach (var (_, id) in candidates)
+        {
+            if (await Store.Messages.GetAsync(id, ct).ConfigureAwait(false) is { } message &&
+                message.Flags.Contains("\\Deleted"))
+            {
+                deleted.Add(id);
+            }
+        }
+
+        var removed = await Store.Messages.DeleteManyAsync(deleted, ct).ConfigureAwait(false);
+        return removed.Select(m => new ImapUid(m.Uid.Value)).OrderBy(u => u.Value).ToList();
+    }
+
+    public async ValueTask<IReadOnlyList<ImapUid>> SearchAsync(MailboxId mailbox, SearchKey key, CancellationToken ct)
+    {
+        var state = await State(mailbox, ct).ConfigureAwait(false);
+        if (state is null)
+        {
+            return [];
+        }
+
+        var largest = state.Counters().LargestUid;
+        var selected = state.Select(NarrowByUid(key, largest));
+        var messages = selected.Count > BulkFetchThreshold
+            ? (await Store.Messages.ListAsync(state.Folder.Id, ct).ConfigureAwait(false)).ToDictionary(m => m.Id)
+            : null;
+        var result = new List<ImapUid>();
+        foreach (var (uid, id) in selected)
+        {
+            ct.ThrowIfCancellationRequested();
+            var message = messages is not null ? messages.GetValueOrDefault(id) : await Store.Messages.GetAsync(id, ct).ConfigureAwait(false);
+            if (message is not null && SearchEvaluator.Matches(key, new Searchable(Store, uid, message, maxMimeDepth), largest))
+            {
+                result.Add(uid);
+            }
+        }
+
+        return result;
+    }
+
+    public async ValueTask<IReadOnlyList<ImapUid>> GetExpungedSinceAsync(MailboxId mailbox, ModSeq since, CancellationToken ct) =>
+        (await Store.Messages.ExpungedSinceAsync(new FolderId(mailbox.Value), since.Value, ct).ConfigureAwait(false))
+            .Select(u => new ImapUid(u.Value)).ToList();
+
+    private async Task<FolderState?> State(MailboxId mailbox, CancellationToken ct)
+    {
+        var state = await mailboxes.GetAsync(new FolderId(mailbox.Value), ct).ConfigureAwait(false);
+        return state is not null && state.Folder.Account == account.Id && !state.IsGone ? state : null;
+    }
+
+    private static List<UidRange>? NarrowByUid(SearchKey key, uint largest)
+    {
+        UidKey? uidKey = key as UidKey ?? (key as AndKey)?.Keys.OfType<UidKey>().FirstOrDefault();
+        return uidKey?.Set.Normalize(largest).Select(r => new UidRange(new ImapUid(r.Start), new ImapUid(r.End))).ToList();
+    }
+
+    internal static SpecialUse ToSpecialUse(FolderRole role) => role switch
+    {
+        FolderRole.Sent => SpecialUse.Sent,
+        FolderRole.Drafts => SpecialUse.Drafts,
+        FolderRole.Archive => SpecialUse.Archive,
+        FolderRole.Trash => SpecialUse.Trash,
+        FolderRole.Junk => SpecialUse.Junk,
+        _ => SpecialUse.None,
+    };
+
+    private static FolderRole ToRole(SpecialUse use) =>
+        (use & SpecialUse.Sent) != 0 ? FolderRole.Sent
+        : (use & SpecialUse.Drafts) != 0 ? FolderRole.Drafts
+        : (use & SpecialUse.Archive) != 0 ? FolderRole.Archive
+        : (use & SpecialUse.Trash) != 0 ? FolderRole.Trash
+        : (use & SpecialUse.Junk) != 0 ? FolderRole.Junk
+        : FolderRole.None;
+
+    /// <summary>A message for search: flags and dates from the summary; headers and text decrypted only when a key needs them.</summary>
+    private sealed class Searchable(LocalStore store, ImapUid uid, StoredMessage message, int maxMimeDepth) : SearchableMessage
+    {
+        private MimeMessage? _parsed;
+
+        public override ImapUid Uid => uid;
+
+        public override MessageFlags Flags => FolderState.Flags(message.Flags);
+
+        public override ModSeq ModSeq => new(message.ModSeq);
+
+        public override DateTimeOffset InternalDate => message.Summary.InternalDate;
+
+        public override long Size => message.Summary.Size;
+
+        public override DateTimeOffset? SentDate => message.Summary.Date;
+
+        public override HeaderList GetHeaders() => Parsed().Headers;
+
+        public override string GetBodyText() => ExtractBodyText(Parsed());
+
+        private MimeMessage Parsed()
+        {
+            if (_parsed is not null)
+            {
+                return _parsed;
+            }
+
+            var body = store.Messages.TryReadBody(message.Id) ?? [];
+            using var stream = new MemoryStream(body, writable: false);
+            _parsed = MimeMessage.Load(new ParserOptions { MaxMimeDepth = maxMimeDepth }, stream);
+            return _parsed;
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace Letterlock.Client.Store;
+
+/// <summary>
+/// Private key material of each account, sealed under the local key. Several keys may share a
+/// purpose (encryption subkeys rotate); the newest is the current one.
+/// </summary>
+public sealed class AccountKeyStore
+{
+    private readonly LocalStore _store;
+
+    internal AccountKeyStore(LocalStore store) => _store = store;
+
+    /// <summary>Stores key material for a purpose such as <c>openpgp-secret</c>, <c>inbox-secret</c>, <c>device-secret</c>, <c>account-master-key</c>.</summary>
+    public Task<StoredKey> AddAsync(AccountId account, string purpose, ReadOnlyMemory<byte> material, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(purpose);
+        if (purpose.Length > 64 || !purpose.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
+        {
+            throw new ArgumentException("A key purpose is up to 64 ASCII letters, digits, '-' or '.'.", nameof(purpose));
+        }
+
+        var key = new StoredKey(Guid.NewGuid(), purpose, material.ToArray(), _store.Time.GetUtcNow());
+        return _store.Write((connection, transaction) =>
+        {
+            try
+            {
+                Sql.Execute(connection, transaction,
+                    "INSERT INTO account_keys (id, account_id, purpose, data) VALUES ($id, $account, $purpose, $data)",
+                    ("$id", key.Id), ("$account", account.Value), ("$purpose", purpose),
+                    ("$data", _store.Cipher.Seal(SealedColumn.AccountKey, key.Id, account.Value,
+                        JsonSerializer.SerializeToUtf8Bytes(new KeyData(key.Material, key.CreatedAt), StoreJson.Default.KeyData))));
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode == 19)
+            {
+                throw new LocalStoreException("no such account");
+            }
+
+            return key;
+        }, ct);
+    }
+
+    /// <summary>The keys of an account (of one purpose, or all), oldest first.</summary>
+    public Task<IReadOnlyList<StoredKey>> ListAsync(AccountId account, string? purpose = null, CancellationToken ct = default) =>
+        _store.Read<IReadOnlyList<StoredKey>>((connection, transaction) =>
+        {
+            using var command = Sql.Command(connection, transaction,
+                "SELECT id, purpose, data FROM account_keys WHERE account_id = $account AND ($purpose IS NULL OR purpose = $purpose) ORDER BY rowid",
+                ("$account", account.Value), ("$purpose", purpose));
+            using var reader = command.ExecuteReader();
+            var keys = new List<StoredKey>();
+            while (reader.Read())
+            {
+                var id = reader.GetId(0);
+                var data = JsonSerializer.Deserialize(_store.Cipher.Open(SealedColumn.AccountKey, id, account.Value, reader.GetBlob(2)),
+                    StoreJson.Default.KeyData) ?? throw new StoreIntegrityException("a key record is empty");
+                keys.Add(new StoredKey(id, reader.GetString(1), data.Material, data.CreatedAt));
+            }
+
+            return keys;
+        }, ct);
+
+    /// <summary>The newest key of a purpose, or null.</summary>
+    public async Task<StoredKey?> GetCurrentAsync(AccountId account, string purpose, CancellationToken ct = default) =>
+        (await ListAsync(account, purpose, ct).ConfigureAwait(false)).LastOrDefault();
+
+    /// <summary>Deletes one key.</summary>
+    public Task<bool> DeleteAsync(AccountId account, Guid keyId, CancellationToken ct = default) =>
+        _store.Write((connection, transaction) => Sql.Execute(connection, transaction,
+            "DELETE FROM account_keys WHERE id = $id AND account_id = $account", ("$id", keyId), ("$account", account.Value)) == 1, ct);
+}

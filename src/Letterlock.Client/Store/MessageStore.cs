@@ -1,0 +1,528 @@
+using System.Text;
+using System.Text.Json;
+using Letterlock.Client.Search;
+using Microsoft.Data.Sqlite;
+
+namespace Letterlock.Client.Store;
+
+/// <summary>How <see cref="MessageStore.SetFlagsAsync"/> combines flags (IMAP STORE FLAGS / +FLAGS / -FLAGS).</summary>
+public enum FlagOperation
+{
+    /// <summary>Replace all flags.</summary>
+    Replace,
+
+    /// <summary>Add the given flags.</summary>
+    Add,
+
+    /// <summary>Remove the given flags.</summary>
+    Remove,
+}
+
+/// <summary>One message moved or copied: where it came from and what it became.</summary>
+/// <param name="Source">The message that was moved or copied.</param>
+/// <param name="SourceUid">Its UID in the source folder.</param>
+/// <param name="Result">The message in the target folder.</param>
+public sealed record TransferResult(MessageId Source, Uid SourceUid, StoredMessage Result);
+
+/// <summary>The result of a flag update: the message after it, whether it was applied (CONDSTORE UNCHANGEDSINCE), and whether its flags changed.</summary>
+public sealed record FlagUpdate(StoredMessage Message, bool Applied, bool Changed = false);
+
+/// <summary>
+/// Messages of each folder: sealed summary, flags and body, IMAP UIDs and MODSEQs, expunge
+/// tombstones for QRESYNC, and the keyed-hash search index.
+/// </summary>
+public sealed class MessageStore
+{
+    private const string SelectColumns = "m.id, m.folder_id, m.uid, m.modseq, m.flags, m.summary, m.remote_id, m.remote_revision, m.account_id";
+    private readonly LocalStore _store;
+
+    internal MessageStore(LocalStore store) => _store = store;
+
+    /// <summary>Adds a message to a folder; it gets the folder's next UID. Indexed in the same transaction.</summary>
+    /// <exception cref="ArgumentException">The body is too large or a flag is malformed.</exception>
+    public Task<StoredMessage> AppendAsync(FolderId folderId, NewMessage message, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Body.Length > _store.Options.MaxMessageBytes)
+        {
+            throw new ArgumentException($"The message is larger than the limit of {_store.Options.MaxMessageBytes} bytes.", nameof(message));
+        }
+
+        var flags = NormalizeFlags(message.Flags);
+        return _store.Write((connection, transaction) =>
+        {
+            var folder = _store.Folders.Get(connection, transaction, folderId) ?? throw new LocalStoreException("no such folder");
+            var id = MessageId.New();
+            var (uid, modseq) = NextUid(connection, transaction, folderId);
+            var scope = folder.Account.Value;
+            Sql.Execute(connection, transaction, """
+                INSERT INTO messages (id, account_id, folder_id, uid, modseq, remote_id, remote_revision, flags, summary)
+                VALUES ($id, $account, $folder, $uid, $modseq, $remoteId, $remoteRevision, $flags, $summary)
+                """,
+                ("$id", id.Value), ("$account", scope), ("$folder", folderId.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq),
+                ("$remoteId", message.Remote?.DocumentId), ("$remoteRevision", message.Remote?.Revision),
+                ("$flags", SealFlags(id, scope, flags)),
+                ("$summary", _store.Cipher.Seal(SealedColumn.MessageSummary, id.Value, scope,
+                    JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary))));
+            Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
+                ("$id", id.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, id.Value, scope, message.Body.Span)));
+            Index(connection, transaction, folder.Account, id, message.Summary, message.IndexText);
+            _store.Emit(new MessageAddedChange(folder.Account, folderId, id, uid, modseq, flags));
+            return new StoredMessage(id, folder.Account, folderId, uid, modseq, flags, message.Summary, message.Remote);
+        }, ct);
+    }
+
+    /// <summary>The messages of a folder in UID order (without bodies).</summary>
+    public Task<IReadOnlyList<StoredMessage>> ListAsync(FolderId folderId, CancellationToken ct = default) =>
+        _store.Read<IReadOnlyList<StoredMessage>>((connection, transaction) =>
+        {
+            using var command = Sql.Command(connection, transaction,
+                $"SELECT {SelectColumns} FROM messages m WHERE m.folder_id = $folder ORDER BY m.uid", ("$folder", folderId.Value));
+            using var reader = command.ExecuteReader();
+            var messages = new List<StoredMessage>();
+            while (reader.Read())
+            {
+                messages.Add(Read(reader));
+            }
+
+            return messages;
+        }, ct);
+
+    /// <summary>The message with this id, or null.</summary>
+    public Task<StoredMessage?> GetAsync(MessageId id, CancellationToken ct = default) =>
+        _store.Read((connection, transaction) => Get(connection, transaction, id), ct);
+
+    /// <summary>The message mirroring a provider document, or null.</summary>
+    public Task<StoredMessage?> FindByRemoteAsync(AccountId account, string documentId, CancellationToken ct = default) =>
+        _store.Read((connection, transaction) =>
+        {
+            using var command = Sql.Command(connection, transaction,
+                $"SELECT {SelectColumns} FROM messages m WHERE m.account_id = $account AND m.remote_id = $remote",
+                ("$account", account.Value), ("$remote", documentId));
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? Read(reader) : null;
+        }, ct);
+
+    /// <summary>The full decrypted message.</summary>
+    /// <exception cref="LocalStoreException">No such message.</exception>
+    public Task<byte[]> ReadBodyAsync(MessageId id, CancellationToken ct = default) =>
+        _store.Read((connection, transaction) => ReadBody(connection, transaction, id), ct);
+
+    /// <summary>
+    /// The full decrypted message, synchronously (SQLite I/O is synchronous anyway), for callers
+    /// such as search evaluation that pull content on demand; null when the message is gone.
+    /// </summary>
+    public byte[]? TryReadBody(MessageId id)
+    {
+        using var connection = _store.OpenConnection();
+        using var transaction = connection.BeginTransaction(deferred: true);
+        return Get(connection, transaction, id) is null ? null : ReadBody(connection, transaction, id);
+    }
+
+    private byte[] ReadBody(SqliteConnection connection, SqliteTransaction transaction, MessageId id)
+    {
+        {
+            using var command = Sql.Command(connection, transaction,
+                "SELECT m.account_id, b.body FROM messages m JOIN message_bodies b ON b.message_id = m.id WHERE m.id = $id",
+                ("$id", id.Value));
+            using var reader = command.ExecuteReader();
+            if (!reader.Read())
+            {
+                throw new LocalStoreException("no such message");
+            }
+
+            return _store.Cipher.Open(SealedColumn.MessageBody, id.Value, reader.GetId(0), reader.GetBlob(1));
+        }
+    }
+
+    /// <summary>
+    /// Changes flags; the MODSEQ rises only when the flags actually change. With
+    /// <paramref name="unchangedSince"/> (CONDSTORE, RFC 7162 3.1.3) nothing is changed when the
+    /// message's MODSEQ is higher, and <see cref="FlagUpdate.Applied"/> is false.
+    /// </summary>
+    public async Task<FlagUpdate> SetFlagsAsync(MessageId id, FlagOperation operation, IEnumerable<string> flags,
+        ulong? unchangedSince = null, CancellationToken ct = default) =>
+        (await SetFlagsManyAsync([id], operation, flags, unchangedSince, ct).ConfigureAwait(false)).SingleOrDefault()
+            ?? throw new LocalStoreException("no such message");
+
+    /// <summary>Changes the flags of several messages in one transaction; messages that no longer exist are skipped.</summary>
+    public Task<IReadOnlyList<FlagUpdate>> SetFlagsManyAsync(IReadOnlyList<MessageId> ids, FlagOperation operation, IEnumerable<string> flags,
+        ulong? unchangedSince = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var given = NormalizeFlags(flags);
+        return _store.Write<IReadOnlyList<FlagUpdate>>((connection, transaction) =>
+        {
+            var results = new List<FlagUpdate>(ids.Count);
+            foreach (var id in ids)
+            {
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    results.Add(SetFlagsCore(connection, transaction, message, operation, given, unchangedSince));
+                }
+            }
+
+            return results;
+        }, ct);
+    }
+
+    /// <summary>Moves a message to another folder of the same account (IMAP MOVE): a new UID there, a tombstone here.</summary>
+    public async Task<StoredMessage> MoveAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
+        (await MoveManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault()?.Result ?? throw new LocalStoreException("no such message");
+
+    /// <summary>Moves several messages in one transaction, in the given order; messages that no longer exist are skipped.</summary>
+    public Task<IReadOnlyList<TransferResult>> MoveManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<TransferResult>>((connection, transaction) =>
+        {
+            var moved = new List<TransferResult>(ids.Count);
+            foreach (var id in ids)
+            {
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    moved.Add(new TransferResult(id, message.Uid, MoveCore(connection, transaction, message, target)));
+                }
+            }
+
+            return moved;
+        }, ct);
+
+    /// <summary>Copies a message to another folder of the same account (IMAP COPY), re-sealed under its new row id.</summary>
+    public async Task<StoredMessage> CopyAsync(MessageId id, FolderId target, CancellationToken ct = default) =>
+        (await CopyManyAsync([id], target, ct).ConfigureAwait(false)).SingleOrDefault()?.Result ?? throw new LocalStoreException("no such message");
+
+    /// <summary>Copies several messages in one transaction, in the given order; messages that no longer exist are skipped.</summary>
+    public Task<IReadOnlyList<TransferResult>> CopyManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<TransferResult>>((connection, transaction) =>
+        {
+            var copies = new List<TransferResult>(ids.Count);
+            foreach (var id in ids)
+            {
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    copies.Add(new TransferResult(id, message.Uid, CopyCore(connection, transaction, message, target)));
+                }
+            }
+
+            return copies;
+        }, ct);
+
+    /// <summary>Removes a message for good (IMAP EXPUNGE), leaving a tombstone for QRESYNC.</summary>
+    public async Task<bool> DeleteAsync(MessageId id, CancellationToken ct = default) =>
+        (await DeleteManyAsync([id], ct).ConfigureAwait(false)).Count == 1;
+
+    /// <summary>Removes several messages in one transaction; returns those that existed.</summary>
+    public Task<IReadOnlyList<StoredMessage>> DeleteManyAsync(IReadOnlyList<MessageId> ids, CancellationToken ct = default) =>
+        _store.Write<IReadOnlyList<StoredMessage>>((connection, transaction) =>
+        {
+            var deleted = new List<StoredMessage>(ids.Count);
+            foreach (var id in ids)
+            {
+                if (Get(connection, transaction, id) is { } message)
+                {
+                    var modseq = Tombstone(connection, transaction, message);
+                    Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", id.Value));
+                    _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
+                    deleted.Add(message);
+                }
+            }
+
+            return deleted;
+        }, ct);
+
+    private FlagUpdate SetFlagsCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message,
+        FlagOperation operation, HashSet<string> given, ulong? unchangedSince)
+    {
+        if (unchangedSince is { } since && message.ModSeq > since)
+        {
+            return new FlagUpdate(message, false);
+        }
+
+        var updated = new HashSet<string>(operation == FlagOperation.Replace ? [] : message.Flags, StringComparer.OrdinalIgnoreCase);
+        if (operation == FlagOperation.Remove)
+        {
+            updated.ExceptWith(given);
+        }
+        else
+        {
+            updated.UnionWith(given);
+        }
+
+        if (updated.Count > _store.Options.MaxFlagsPerMessage)
+        {
+            throw new ArgumentException($"A message carries at most {_store.Options.MaxFlagsPerMessage} flags.", nameof(given));
+        }
+
+        if (updated.SetEquals(message.Flags))
+        {
+            return new FlagUpdate(message, true);
+        }
+
+        var modseq = NextModSeq(connection, transaction, message.Folder);
+        Sql.Execute(connection, transaction, "UPDATE messages SET flags = $flags, modseq = $modseq WHERE id = $id",
+            ("$id", message.Id.Value), ("$modseq", (long)modseq), ("$flags", SealFlags(message.Id, message.Account.Value, updated)));
+        var changed = message with { Flags = updated, ModSeq = modseq };
+        _store.Emit(new FlagsChangedChange(message.Account, message.Folder, message.Id, message.Uid, modseq, updated));
+        return new FlagUpdate(changed, true, true);
+    }
+
+    private StoredMessage MoveCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, FolderId target)
+    {
+        CheckSameAccount(connection, transaction, message, target);
+        if (message.Folder == target)
+        {
+            return message;
+        }
+
+        var removedAt = Tombstone(connection, transaction, message);
+        var (uid, modseq) = NextUid(connection, transaction, target);
+        Sql.Execute(connection, transaction, "UPDATE messages SET folder_id = $folder, uid = $uid, modseq = $modseq WHERE id = $id",
+            ("$id", message.Id.Value), ("$folder", target.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq));
+        _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], removedAt));
+        _store.Emit(new MessageAddedChange(message.Account, target, message.Id, uid, modseq, message.Flags));
+        return message with { Folder = target, Uid = uid, ModSeq = modseq };
+    }
+
+    private StoredMessage CopyCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, FolderId target)
+    {
+        CheckSameAccount(connection, transaction, message, target);
+        var account = message.Account.Value;
+        var id = message.Id;
+        var body = Sql.Scalar(connection, transaction, "SELECT body FROM message_bodies WHERE message_id = $id", ("$id", id.Value)) as byte[]
+            ?? throw new StoreIntegrityException("a message has no body");
+        var plainBody = _store.Cipher.Open(SealedColumn.MessageBody, id.Value, account, body);
+        var copyId = MessageId.New();
+        var (uid, modseq) = NextUid(connection, transaction, target);
+        Sql.Execute(connection, transaction, """
+            INSERT INTO messages (id, account_id, folder_id, uid, modseq, remote_id, remote_revision, flags, summary)
+            VALUES ($id, $account, $folder, $uid, $modseq, NULL, NULL, $flags, $summary)
+            """,
+            ("$id", copyId.Value), ("$account", account), ("$folder", target.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq),
+            ("$flags", SealFlags(copyId, account, message.Flags)),
+            ("$summary", _store.Cipher.Seal(SealedColumn.MessageSummary, copyId.Value, account,
+                JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary))));
+        Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
+            ("$id", copyId.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, copyId.Value, account, plainBody)));
+        // Tokens depend on the account and the words, not the message, so the copy shares them.
+        Sql.Execute(connection, transaction,
+            "INSERT INTO search_tokens (token, message_id) SELECT token, $copy FROM search_tokens WHERE message_id = $id",
+            ("$copy", copyId.Value), ("$id", id.Value));
+        _store.Emit(new MessageAddedChange(message.Account, target, copyId, uid, modseq, message.Flags));
+        return new StoredMessage(copyId, message.Account, target, uid, modseq, message.Flags, message.Summary, null);
+    }
+
+    /// <summary>UIDs expunged from a folder after <paramref name="modSeq"/> (QRESYNC VANISHED, RFC 7162 3.2.10).</summary>
+    public Task<IReadOnlyList<Uid>> ExpungedSinceAsync(FolderId folderId, ulong modSeq, CancellationToken ct = default) =>
+        _store.Read<IReadOnlyList<Uid>>((connection, transaction) =>
+        {
+            using var command = Sql.Command(connection, transaction,
+                "SELECT uid FROM expunged WHERE folder_id = $folder AND modseq > $modseq ORDER BY uid",
+                ("$folder", folderId.Value), ("$modseq", (long)modSeq));
+            using var reader = command.ExecuteReader();
+            var uids = new List<Uid>();
+            while (reader.Read())
+            {
+                uids.Add(new Uid((uint)reader.GetInt64(0)));
+            }
+
+            return uids;
+        }, ct);
+
+    /// <summary>
+    /// Finds messages of an account (optionally in one folder) containing every word of every term.
+    /// The query words are turned into the same keyed-hash tokens as the index; no word is stored
+    /// or compared in the clear.
+    /// </summary>
+    /// <exception cref="ArgumentException">No term has a word the index can match (all shorter than two characters).</exception>
+    public Task<IReadOnlyList<MessageId>> SearchAsync(AccountId account, IReadOnlyList<SearchTerm> terms, FolderId? folder = null,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(terms);
+        var wordGroups = new List<List<byte[]>>();
+        foreach (var term in terms)
+        {
+            var fields = term.Field == SearchField.Any
+                ? new[] { SearchField.Subject, SearchField.From, SearchField.Recipients, SearchField.Body }
+                : [term.Field];
+            foreach (var word in SearchTokenizer.QueryWords(term.Text, _store.Options.MaxTokenLength))
+            {
+                var bytes = Encoding.UTF8.GetBytes(word);
+                wordGroups.Add(fields.Select(f => _store.Cipher.SearchToken(account.Value, (byte)f, bytes)).ToList());
+            }
+        }
+
+        if (wordGroups.Count == 0)
+        {
+            throw new ArgumentException("The search has no word of at least two letters or digits.", nameof(terms));
+        }
+
+        return _store.Read<IReadOnlyList<MessageId>>((connection, transaction) =>
+        {
+            HashSet<Guid>? result = null;
+            // Rarest-first would be faster; groups are few, so each is looked up once and intersected.
+            foreach (var group in wordGroups)
+            {
+                var names = string.Join(", ", group.Select((_, i) => "$t" + i));
+                var parameters = group.Select((token, i) => ("$t" + i, (object?)token)).ToList();
+                parameters.Add(("$account", account.Value));
+                var folderClause = folder is null ? "" : " AND m.folder_id = $folder";
+                if (folder is { } f)
+                {
+                    parameters.Add(("$folder", f.Value));
+                }
+
+                using var command = Sql.Command(connection, transaction,
+                    $"SELECT DISTINCT s.message_id FROM search_tokens s JOIN messages m ON m.id = s.message_id " +
+                    $"WHERE s.token IN ({names}) AND m.account_id = $account{folderClause}",
+                    parameters.ToArray());
+                using var reader = command.ExecuteReader();
+                var found = new HashSet<Guid>();
+                while (reader.Read())
+                {
+                    found.Add(reader.GetId(0));
+                }
+
+                if (result is null)
+                {
+                    result = found;
+                }
+                else
+                {
+                    result.IntersectWith(found);
+                }
+
+                if (result.Count == 0)
+                {
+                    break;
+                }
+            }
+
+            return result!.Select(g => new MessageId(g)).ToList();
+        }, ct);
+    }
+
+    internal StoredMessage? Get(SqliteConnection connection, SqliteTransaction transaction, MessageId id)
+    {
+        using var command = Sql.Command(connection, transaction, $"SELECT {SelectColumns} FROM messages m WHERE m.id = $id", ("$id", id.Value));
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? Read(reader) : null;
+    }
+
+    private void Index(SqliteConnection connection, SqliteTransaction transaction, AccountId account, MessageId id, MessageSummary summary, string? text)
+    {
+        int max = _store.Options.MaxTokenLength;
+        var entries = new HashSet<(SearchField, string)>();
+        void Add(SearchField field, IEnumerable<string> words)
+        {
+            foreach (var word in words)
+            {
+                if (entries.Count >= _store.Options.MaxIndexedTokensPerMessage)
+                {
+                    return;
+                }
+
+                entries.Add((field, word));
+            }
+        }
+
+        static IEnumerable<(string?, string)> Pairs(IEnumerable<EnvelopeAddress> addresses) => addresses.Select(a => (a.Name, a.Address));
+        Add(SearchField.Subject, SearchTokenizer.Words(summary.Subject, max));
+        Add(SearchField.From, SearchTokenizer.AddressWords(Pairs(summary.From.Concat(summary.Sender).Concat(summary.ReplyTo)), max));
+        Add(SearchField.Recipients, SearchTokenizer.AddressWords(Pairs(summary.To.Concat(summary.Cc).Concat(summary.Bcc)), max));
+        Add(SearchField.Body, SearchTokenizer.Words(text, max));
+
+        using var command = Sql.Command(connection, transaction,
+            "INSERT OR IGNORE INTO search_tokens (token, message_id) VALUES ($token, $id)", ("$token", Array.Empty<byte>()), ("$id", id.Value));
+        command.Prepare();
+        foreach (var (field, word) in entries)
+        {
+            command.Parameters["$token"].Value = _store.Cipher.SearchToken(account.Value, (byte)field, Encoding.UTF8.GetBytes(word));
+            command.ExecuteNonQuery();
+        }
+    }
+
+    private static (Uid Uid, ulong ModSeq) NextUid(SqliteConnection connection, SqliteTransaction transaction, FolderId folder)
+    {
+        using var command = Sql.Command(connection, transaction, """
+            UPDATE folders SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+            WHERE id = $id RETURNING uid_next - 1, highest_modseq
+            """, ("$id", folder.Value));
+        using var reader = command.ExecuteReader();
+        if (!reader.Read())
+        {
+            throw new LocalStoreException("no such folder");
+        }
+
+        var uid = reader.GetInt64(0);
+        if (uid > uint.MaxValue)
+        {
+            throw new LocalStoreException("the folder has used up its UIDs; recreate it");
+        }
+
+        return (new Uid((uint)uid), (ulong)reader.GetInt64(1));
+    }
+
+    private static ulong NextModSeq(SqliteConnection connection, SqliteTransaction transaction, FolderId folder) =>
+        (ulong)Convert.ToInt64(Sql.Scalar(connection, transaction,
+            "UPDATE folders SET highest_modseq = highest_modseq + 1 WHERE id = $id RETURNING highest_modseq", ("$id", folder.Value)),
+            System.Globalization.CultureInfo.InvariantCulture);
+
+    private static ulong Tombstone(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message)
+    {
+        var modseq = NextModSeq(connection, transaction, message.Folder);
+        Sql.Execute(connection, transaction, "INSERT OR REPLACE INTO expunged (folder_id, uid, modseq) VALUES ($folder, $uid, $modseq)",
+            ("$folder", message.Folder.Value), ("$uid", (long)message.Uid.Value), ("$modseq", (long)modseq));
+        return modseq;
+    }
+
+    private void CheckSameAccount(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, FolderId target)
+    {
+        var folder = _store.Folders.Get(connection, transaction, target) ?? throw new LocalStoreException("no such folder");
+        if (folder.Account != message.Account)
+        {
+            throw new LocalStoreException("a message can only move or be copied within its account");
+        }
+    }
+
+    private byte[] SealFlags(MessageId id, Guid account, IEnumerable<string> flags) =>
+        _store.Cipher.SealString(SealedColumn.MessageFlags, id.Value, account, string.Join(' ', flags.Order(StringComparer.OrdinalIgnoreCase)));
+
+    private StoredMessage Read(SqliteDataReader reader)
+    {
+        var id = new MessageId(reader.GetId(0));
+        var account = reader.GetId(8);
+        var flagText = _store.Cipher.OpenString(SealedColumn.MessageFlags, id.Value, account, reader.GetBlob(4));
+        var flags = new HashSet<string>(flagText.Split(' ', StringSplitOptions.RemoveEmptyEntries), StringComparer.OrdinalIgnoreCase);
+        var summary = JsonSerializer.Deserialize(_store.Cipher.Open(SealedColumn.MessageSummary, id.Value, account, reader.GetBlob(5)),
+            StoreJson.Default.MessageSummary) ?? throw new StoreIntegrityException("a message summary is empty");
+        RemoteReference? remote = reader.IsDBNull(6) ? null : new RemoteReference(reader.GetString(6), reader.IsDBNull(7) ? 0 : reader.GetInt64(7));
+        return new StoredMessage(id, new AccountId(account), new FolderId(reader.GetId(1)), new Uid((uint)reader.GetInt64(2)), (ulong)reader.GetInt64(3),
+            flags, summary, remote);
+    }
+
+    private HashSet<string> NormalizeFlags(IEnumerable<string> flags)
+    {
+        ArgumentNullException.ThrowIfNull(flags);
+        var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var flag in flags)
+        {
+            // flag-keyword = atom; a system flag is "\" atom (RFC 9051, 9). \Recent is per session, never stored.
+            if (string.IsNullOrEmpty(flag) || flag == "\\" || flag.Length > _store.Options.MaxFlagLength ||
+                flag.AsSpan(flag[0] == '\\' ? 1 : 0).ContainsAny(" (){%*\"\\]") || flag.Any(c => c < 0x21 || c > 0x7e))
+            {
+                throw new ArgumentException($"'{(flag?.Length > 40 ? flag[..40] : flag)}' is not a valid IMAP flag.", nameof(flags));
+            }
+
+            if (!string.Equals(flag, "\\Recent", StringComparison.OrdinalIgnoreCase))
+            {
+                set.Add(flag);
+            }
+        }
+
+        if (set.Count > _store.Options.MaxFlagsPerMessage)
+        {
+            throw new ArgumentException($"A message carries at most {_store.Options.MaxFlagsPerMessage} flags.", nameof(flags));
+        }
+
+        return set;
+    }
+}

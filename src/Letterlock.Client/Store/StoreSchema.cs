@@ -1,0 +1,199 @@
+using Microsoft.Data.Sqlite;
+
+namespace Letterlock.Client.Store;
+
+/// <summary>One schema step: SQL, plus an optional transform that may re-seal data with the store's keys.</summary>
+internal sealed record Migration(int Version, string Description, string Sql, Action<SqliteConnection, SqliteTransaction, StoreCipher>? Transform = null);
+
+/// <summary>
+/// The schema of the local store, versioned with <c>PRAGMA user_version</c> from the first release.
+/// Each migration runs in the same transaction as the version bump, so a crash leaves the store at
+/// the old or the new version, never between. A store newer than this code is refused, not guessed at.
+/// </summary>
+/// <remarks>
+/// Plaintext columns hold only identifiers, counters and keyed hashes (IMAP UIDs, MODSEQs, row ids,
+/// HMAC lookup keys and search tokens); everything a person wrote or reads is in sealed columns.
+/// </remarks>
+internal static class StoreSchema
+{
+    /// <summary>'LLCS' (Letterlock client store) in <c>PRAGMA application_id</c>, to recognise our files.</summary>
+    public const int ApplicationId = 0x4C4C4353;
+
+    public static IReadOnlyList<Migration> Migrations { get; } =
+    [
+        new(1, "initial schema", """
+            CREATE TABLE store_meta (
+                name  TEXT PRIMARY KEY,
+                value BLOB NOT NULL
+            ) WITHOUT ROWID;
+
+            CREATE TABLE unlock_slots (
+                id          BLOB PRIMARY KEY,
+                kind        TEXT NOT NULL CHECK (kind IN ('passphrase', 'keyfile')),
+                salt        BLOB,
+                memory_kib  INTEGER NOT NULL,
+                passes      INTEGER NOT NULL,
+                wrapped_key BLOB NOT NULL
+            ) WITHOUT ROWID;
+
+            CREATE TABLE accounts (
+                id          BLOB NOT NULL UNIQUE,
+                address_key BLOB NOT NULL UNIQUE,
+                data        BLOB NOT NULL
+            );
+
+            CREATE TABLE folders (
+                id             BLOB NOT NULL UNIQUE,
+                account_id     BLOB NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                name_key       BLOB NOT NULL,
+                data           BLOB NOT NULL,
+                uid_validity   INTEGER NOT NULL,
+                uid_next       INTEGER NOT NULL,
+                highest_modseq INTEGER NOT NULL,
+                UNIQUE (account_id, name_key)
+            );
+
+            CREATE TABLE messages (
+                id              BLOB NOT NULL UNIQUE,
+                account_id      BLOB NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                folder_id       BLOB NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
+                uid             INTEGER NOT NULL,
+                modseq          INTEGER NOT NULL,
+                remote_id       TEXT,
+                remote_revision INTEGER,
+                flags           BLOB NOT NULL,
+                summary         BLOB NOT NULL,
+                UNIQUE (folder_id, uid)
+            );
+            CREATE INDEX messages_by_remote ON messages (account_id, remote_id) WHERE remote_id IS NOT NULL;
+
+            CREATE TABLE message_bodies (
+                message_id BLOB PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+                body       BLOB NOT NULL
+            );
+
+            CREATE TABLE expunged (
+                folder_id BLOB NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
+                uid       INTEGER NOT NULL,
+                modseq    INTEGER NOT NULL,
+                PRIMARY KEY (folder_id, uid)
+            ) WITHOUT ROWID;
+
+            CREATE TABLE search_tokens (
+                token      BLOB NOT NULL,
+                message_id BLOB NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                PRIMARY KEY (token, message_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX search_tokens_by_message ON search_tokens (message_id);
+
+            CREATE TABLE contacts (
+                id          BLOB NOT NULL UNIQUE,
+                account_id  BLOB NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                address_key BLOB NOT NULL,
+                data        BLOB NOT NULL,
+                UNIQUE (account_id, address_key)
+            );
+
+            CREATE TABLE contact_events (
+                id         BLOB NOT NULL UNIQUE,
+                contact_id BLOB NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+                seq        INTEGER NOT NULL,
+                data       BLOB NOT NULL,
+                UNIQUE (contact_id, seq)
+            );
+
+            CREATE TABLE account_keys (
+                id         BLOB NOT NULL UNIQUE,
+                account_id BLOB NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                purpose    TEXT NOT NULL,
+                data       BLOB NOT NULL
+            );
+            CREATE INDEX account_keys_by_purpose ON account_keys (account_id, purpose);
+
+            CREATE TABLE jobs (
+                id          BLOB NOT NULL UNIQUE,
+                account_id  BLOB REFERENCES accounts (id) ON DELETE CASCADE,
+                kind        TEXT NOT NULL,
+                state       INTEGER NOT NULL,
+                attempts    INTEGER NOT NULL,
+                not_before  INTEGER NOT NULL,
+                lease_until INTEGER,
+                payload     BLOB NOT NULL,
+                last_error  BLOB
+            );
+            CREATE INDEX jobs_by_kind ON jobs (kind, state, not_before);
+            """),
+        new(2, "client-wide sealed settings (bridge TLS key, ...)", """
+            CREATE TABLE client_settings (
+                name  TEXT PRIMARY KEY,
+                value BLOB NOT NULL
+            ) WITHOUT ROWID;
+            """),
+    ];
+
+    public static int CurrentVersion => Migrations[^1].Version;
+
+    public static int ReadVersion(SqliteConnection connection, SqliteTransaction? transaction = null) =>
+        (int)ScalarLong(connection, transaction, "PRAGMA user_version");
+
+    /// <summary>Checks the file is ours and not newer than this code; an empty file is a new store.</summary>
+    public static int CheckCompatible(SqliteConnection connection, IReadOnlyList<Migration> migrations)
+    {
+        var version = ReadVersion(connection);
+        var applicationId = ScalarLong(connection, null, "PRAGMA application_id");
+        if (version == 0 && applicationId == 0)
+        {
+            return 0;
+        }
+
+        if (applicationId != ApplicationId)
+        {
+            throw new StoreVersionException("the file is an SQLite database but not a Letterlock client store");
+        }
+
+        if (version > migrations[^1].Version)
+        {
+            throw new StoreVersionException(
+                $"the store has schema version {version}, newer than this Letterlock understands ({migrations[^1].Version}); upgrade Letterlock");
+        }
+
+        return version;
+    }
+
+    /// <summary>Applies the migrations after the store's version, each in its own transaction.</summary>
+    public static void Migrate(SqliteConnection connection, StoreCipher? cipher, IReadOnlyList<Migration> migrations)
+    {
+        foreach (var migration in migrations)
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            // Re-read inside the write lock: another process may have migrated meanwhile.
+            if (ReadVersion(connection, transaction) >= migration.Version)
+            {
+                continue;
+            }
+
+            using (var command = connection.CreateCommand())
+            {
+                command.Transaction = transaction;
+                command.CommandText = migration.Sql +
+                    $";\nPRAGMA application_id = {ApplicationId};\nPRAGMA user_version = {migration.Version};";
+                command.ExecuteNonQuery();
+            }
+
+            if (migration.Transform is not null)
+            {
+                migration.Transform(connection, transaction, cipher ?? throw new InvalidOperationException("A data migration needs the unlocked store."));
+            }
+
+            transaction.Commit();
+        }
+    }
+
+    internal static long ScalarLong(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return Convert.ToInt64(command.ExecuteScalar() ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

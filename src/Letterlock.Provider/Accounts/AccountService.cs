@@ -1,0 +1,250 @@
+using System.Security.Cryptography;
+using System.Text;
+using Letterlock.Api;
+using Letterlock.Provider.Configuration;
+using Letterlock.Provider.Storage;
+
+namespace Letterlock.Provider.Accounts;
+
+/// <summary>Why an account operation was refused.</summary>
+public enum AccountError
+{
+    None,
+    InvalidAddress,
+    WrongDomain,
+    InvalidKey,
+    InvalidCertificate,
+    BadProof,
+    InviteRequired,
+    InviteInvalid,
+    AddressTaken,
+    NotFound,
+}
+
+/// <summary>
+/// Every change to an account's published keys goes through this class: account creation, key
+/// updates, device registration and revocation. It is the single place where a key-transparency log
+/// append belongs (see <see cref="RecordKeyChangeAsync"/>), so no key can change without it.
+/// </summary>
+public sealed class AccountService(IProviderStore store, ProviderSettings settings, TimeProvider time)
+{
+    public const int MaxDeviceNameLength = 100;
+    public const int MaxCertificateLength = 64 * 1024;
+
+    public async Task<(AccountError Error, CreateAccountResponse? Created)> CreateAccountAsync(CreateAccountRequest request, CancellationToken ct)
+    {
+        if (!TryParseAddress(request.Address, out string localPart, out string domain))
+        {
+            return (AccountError.InvalidAddress, null);
+        }
+
+        if (!string.Equals(domain, settings.Domain, StringComparison.OrdinalIgnoreCase))
+        {
+            return (AccountError.WrongDomain, null);
+        }
+
+        if (request.DevicePublicKey is not { Length: DeviceAuthentication.PublicKeyLength } || request.InboxPublicKey is not { Length: DeviceAuthentication.PublicKeyLength })
+        {
+            return (AccountError.InvalidKey, null);
+        }
+
+        if (request.OpenPgpCertificate is not { Length: > 0 and <= MaxCertificateLength })
+        {
+            return (AccountError.InvalidCertificate, null);
+        }
+
+        if (string.IsNullOrWhiteSpace(request.DeviceName) || request.DeviceName.Length > MaxDeviceNameLength || request.DeviceName.Any(char.IsControl))
+        {
+            return (AccountError.InvalidAddress, null);
+        }
+
+        string address = $"{localPart}@{settings.Domain}";
+        byte[] message = DeviceAuthentication.RegistrationMessage(settings.Domain, address, request.DevicePublicKey, request.OpenPgpCertificate, request.InboxPublicKey);
+        if (request.Proof is null || !DeviceAuthentication.Verify(request.DevicePublicKey, message, request.Proof))
+        {
+            return (AccountError.BadProof, null);
+        }
+
+        byte[]? inviteHash = null;
+        if (settings.Accounts.SignUp == "invite")
+        {
+            if (string.IsNullOrEmpty(request.InviteToken))
+            {
+                return (AccountError.InviteRequired, null);
+            }
+
+            inviteHash = HashSecret(request.InviteToken);
+        }
+
+        var now = time.GetUtcNow();
+        var account = new NewAccount(Guid.NewGuid(), localPart, WkdHash(localPart), settings.Accounts.DefaultQuotaBytes, request.OpenPgpCertificate, request.InboxPublicKey, now);
+        var device = new NewDevice(Guid.NewGuid(), account.Id, request.DevicePublicKey, request.DeviceName, now);
+        var outcome = await store.CreateAccountAsync(account, device, inviteHash, ct).ConfigureAwait(false);
+        switch (outcome)
+        {
+            case CreateAccountOutcome.AddressTaken:
+                return (AccountError.AddressTaken, null);
+            case CreateAccountOutcome.InviteInvalid:
+                return (AccountError.InviteInvalid, null);
+        }
+
+        await RecordKeyChangeAsync(account.Id, "account-created", ct).ConfigureAwait(false);
+        return (AccountError.None, new CreateAccountResponse(account.Id, device.Id, address));
+    }
+
+    public async Task<AccountError> UpdateKeysAsync(Guid accountId, UpdateKeysRequest request, CancellationToken ct)
+    {
+        if (request.InboxPublicKey is not { Length: DeviceAuthentication.PublicKeyLength })
+        {
+            return AccountError.InvalidKey;
+        }
+
+        if (request.OpenPgpCertificate is not { Length: > 0 and <= MaxCertificateLength })
+        {
+            return AccountError.InvalidCertificate;
+        }
+
+        if (!await store.UpdateKeysAsync(accountId, request.OpenPgpCertificate, request.InboxPublicKey, time.GetUtcNow(), ct).ConfigureAwait(false))
+        {
+            return AccountError.NotFound;
+        }
+
+        await RecordKeyChangeAsync(accountId, "keys-updated", ct).ConfigureAwait(false);
+        return AccountError.None;
+    }
+
+    public async Task<(AccountError Error, DeviceInfo? Device)> AddDeviceAsync(Guid accountId, AddDeviceRequest request, CancellationToken ct)
+    {
+        if (request.PublicKey is not { Length: DeviceAuthentication.PublicKeyLength })
+        {
+            return (AccountError.InvalidKey, null);
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > MaxDeviceNameLength || request.Name.Any(char.IsControl))
+        {
+            return (AccountError.InvalidAddress, null);
+        }
+
+        if (request.Proof is null || !DeviceAuthentication.Verify(request.PublicKey, DeviceAuthentication.AddDeviceMessage(settings.Domain, accountId, request.PublicKey), request.Proof))
+        {
+            return (AccountError.BadProof, null);
+        }
+
+        var device = new NewDevice(Guid.NewGuid(), accountId, request.PublicKey, request.Name, time.GetUtcNow());
+        if (!await store.AddDeviceAsync(device, ct).ConfigureAwait(false))
+        {
+            return (AccountError.NotFound, null);
+        }
+
+        await RecordKeyChangeAsync(accountId, "device-added", ct).ConfigureAwait(false);
+        return (AccountError.None, new DeviceInfo(device.Id, device.PublicKey, device.Name, device.CreatedAt));
+    }
+
+    public async Task<bool> RevokeDeviceAsync(Guid accountId, Guid deviceId, CancellationToken ct)
+    {
+        if (!await store.RevokeDeviceAsync(accountId, deviceId, ct).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        await RecordKeyChangeAsync(accountId, "device-revoked", ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Creates an invite token; only its hash is stored.</summary>
+    public async Task<(string Token, DateTimeOffset ExpiresAt)> CreateInviteAsync(TimeSpan? lifetime, CancellationToken ct)
+    {
+        string token = Base64Url(RandomNumberGenerator.GetBytes(24));
+        var now = time.GetUtcNow();
+        var expires = now + (lifetime ?? TimeSpan.FromHours(settings.Accounts.InviteLifetimeHours));
+        await store.CreateInviteAsync(HashSecret(token), now, expires, ct).ConfigureAwait(false);
+        return (token, expires);
+    }
+
+    /// <summary>
+    /// Called after every committed change of an account's published keys. Key transparency (a later
+    /// issue) appends the address's new key set to the log here; until then there is nothing to append to.
+    /// </summary>
+    private static Task RecordKeyChangeAsync(Guid accountId, string change, CancellationToken ct)
+    {
+        _ = accountId;
+        _ = change;
+        _ = ct;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Parses <c>local@domain</c>. Local parts are restricted to a conservative dot-atom subset
+    /// (RFC 5322, 3.4.1) and lower-cased, so one person cannot hold "Alice" and "alice".
+    /// </summary>
+    public static bool TryParseAddress(string? address, out string localPart, out string domain)
+    {
+        localPart = "";
+        domain = "";
+        if (string.IsNullOrEmpty(address) || address.Length > 254)
+        {
+            return false;
+        }
+
+        int at = address.LastIndexOf('@');
+        if (at <= 0 || at == address.Length - 1)
+        {
+            return false;
+        }
+
+        string local = address[..at].ToLowerInvariant();
+        string host = address[(at + 1)..].ToLowerInvariant();
+        if (local.Length > 64 || local.StartsWith('.') || local.EndsWith('.') || local.Contains("..", StringComparison.Ordinal)
+            || !local.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '+'))
+        {
+            return false;
+        }
+
+        if (!ProviderSettingsLoader.IsDomain(host))
+        {
+            return false;
+        }
+
+        localPart = local;
+        domain = host;
+        return true;
+    }
+
+    /// <summary>The WKD hash of a local part: z-base-32 of SHA-1 of the lower-cased local part (draft-koch-openpgp-webkey-service, 3.1).</summary>
+    public static string WkdHash(string localPart)
+    {
+#pragma warning disable CA5350 // SHA-1 is what WKD specifies for this (non-security) name mapping
+        byte[] digest = SHA1.HashData(Encoding.UTF8.GetBytes(localPart.ToLowerInvariant()));
+#pragma warning restore CA5350
+        return ZBase32(digest);
+    }
+
+    internal static string ZBase32(ReadOnlySpan<byte> data)
+    {
+        const string Alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769";
+        var builder = new StringBuilder((data.Length * 8 + 4) / 5);
+        int buffer = 0;
+        int bits = 0;
+        foreach (byte b in data)
+        {
+            buffer = (buffer << 8) | b;
+            bits += 8;
+            while (bits >= 5)
+            {
+                builder.Append(Alphabet[(buffer >> (bits - 5)) & 31]);
+                bits -= 5;
+            }
+        }
+
+        if (bits > 0)
+        {
+            builder.Append(Alphabet[(buffer << (5 - bits)) & 31]);
+        }
+
+        return builder.ToString();
+    }
+
+    public static byte[] HashSecret(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+
+    public static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,347 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Letterlock.Provider.Configuration;
+
+/// <summary>The provider's settings file (<c>provider.json</c> in the data directory, JSON with comments).</summary>
+public sealed class ProviderSettings
+{
+    public string Domain { get; set; } = "";
+
+    public string HostName { get; set; } = "";
+
+    public string Database { get; set; } = "sqlite:letterlock.db";
+
+    public SmtpSettings Smtp { get; set; } = new();
+
+    public ApiSettings Api { get; set; } = new();
+
+    public TlsSettings Tls { get; set; } = new();
+
+    public DkimSettings Dkim { get; set; } = new();
+
+    public string SigningKey { get; set; } = "keys/provider-signing.key";
+
+    public AccountSettings Accounts { get; set; } = new();
+
+    public StorageSettings Storage { get; set; } = new();
+
+    public DnsSettings Dns { get; set; } = new();
+
+    /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
+    [JsonIgnore]
+    public string DataDirectory { get; set; } = "";
+
+    public string ResolvePath(string path) => Path.GetFullPath(Path.Combine(DataDirectory, path));
+}
+
+public sealed class SmtpSettings
+{
+    public string Listen { get; set; } = "0.0.0.0:25";
+
+    public int MaxMessageSize { get; set; } = 25 * 1024 * 1024;
+
+    public int MaxRecipients { get; set; } = 100;
+
+    public int MaxConnections { get; set; } = 1000;
+
+    public int MaxConnectionsPerClient { get; set; } = 50;
+
+    public int MaxConnectionRatePerClient { get; set; } = 600;
+
+    public int MaxCommandLineLength { get; set; } = 2048;
+
+    public int CommandTimeoutSeconds { get; set; } = 300;
+
+    public int SessionTimeoutSeconds { get; set; } = 1800;
+}
+
+public sealed class ApiSettings
+{
+    public string Listen { get; set; } = "0.0.0.0:443";
+
+    public long MaxDocumentSize { get; set; } = 64L * 1024 * 1024;
+
+    public int TokenLifetimeSeconds { get; set; } = 900;
+
+    public int ChallengeLifetimeSeconds { get; set; } = 120;
+
+    public int LongPollMaxSeconds { get; set; } = 60;
+
+    public int ChangesPageMax { get; set; } = 1000;
+
+    public long MaxJsonBodySize { get; set; } = 1024 * 1024;
+}
+
+public sealed class TlsSettings
+{
+    public string Certificate { get; set; } = "tls/cert.pem";
+
+    public string Key { get; set; } = "tls/key.pem";
+}
+
+public sealed class DkimSettings
+{
+    public string Selector { get; set; } = "letterlock1";
+
+    public string Key { get; set; } = "dkim/letterlock1.pem";
+}
+
+public sealed class AccountSettings
+{
+    /// <summary><c>open</c> or <c>invite</c>.</summary>
+    public string SignUp { get; set; } = "invite";
+
+    public long DefaultQuotaBytes { get; set; } = 1024L * 1024 * 1024;
+
+    public int InviteLifetimeHours { get; set; } = 168;
+}
+
+public sealed class StorageSettings
+{
+    /// <summary>Ciphertexts larger than this go to the content-addressed blob store instead of the database.</summary>
+    public int InlineThreshold { get; set; } = 64 * 1024;
+
+    /// <summary>Plaintext of an arriving message above this is spilled to a temporary file encrypted under an ephemeral key.</summary>
+    public int SpillThreshold { get; set; } = 1024 * 1024;
+}
+
+public sealed class DnsSettings
+{
+    /// <summary><c>system</c> (DnsClient, the host's or <see cref="Servers"/>) or <c>static:FILE</c> (a fixed map, for sandboxes).</summary>
+    public string Resolver { get; set; } = "system";
+
+    /// <summary>Name servers as address:port; empty for the host's.</summary>
+    public IList<string> Servers { get; set; } = [];
+
+    public int TimeoutSeconds { get; set; } = 5;
+}
+
+/// <summary>A setting is wrong: the message names it.</summary>
+public sealed class SettingsException(string message) : Exception(message);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(ProviderSettings))]
+internal sealed partial class SettingsJsonContext : JsonSerializerContext;
+
+/// <summary>Reads and validates the settings file; every failure names the setting at fault.</summary>
+public static class ProviderSettingsLoader
+{
+    public const string FileName = "provider.json";
+
+    public static ProviderSettings Load(string dataDirectory)
+    {
+        string path = Path.Combine(dataDirectory, FileName);
+        if (!File.Exists(path))
+        {
+            throw new SettingsException($"no settings file at {path}; run 'letterlock provider init' first");
+        }
+
+        ProviderSettings? settings;
+        try
+        {
+            settings = JsonSerializer.Deserialize(File.ReadAllText(path), SettingsJsonContext.Default.ProviderSettings);
+        }
+        catch (JsonException e)
+        {
+            string where = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "" : $"setting '{e.Path.TrimStart('$', '.')}': ";
+            throw new SettingsException($"{path}: {where}{FirstSentence(e.Message)}");
+        }
+
+        if (settings is null)
+        {
+            throw new SettingsException($"{path}: the file is empty");
+        }
+
+        settings.DataDirectory = Path.GetFullPath(dataDirectory);
+        Validate(settings);
+        return settings;
+    }
+
+    public static void Validate(ProviderSettings s)
+    {
+        if (!IsDomain(s.Domain))
+        {
+            Fail("domain", "must be a domain name such as example.org");
+        }
+
+        if (!IsDomain(s.HostName))
+        {
+            Fail("hostName", "must be a host name such as mx.example.org");
+        }
+
+        ParseEndPoint(s.Smtp.Listen, "smtp.listen");
+        ParseEndPoint(s.Api.Listen, "api.listen");
+        Positive(s.Smtp.MaxMessageSize, "smtp.maxMessageSize");
+        Positive(s.Smtp.MaxRecipients, "smtp.maxRecipients");
+        Positive(s.Smtp.MaxConnections, "smtp.maxConnections");
+        Positive(s.Smtp.MaxConnectionsPerClient, "smtp.maxConnectionsPerClient");
+        Positive(s.Smtp.MaxConnectionRatePerClient, "smtp.maxConnectionRatePerClient");
+        if (s.Smtp.MaxCommandLineLength < 512)
+        {
+            Fail("smtp.maxCommandLineLength", "must be at least 512 (RFC 5321, 4.5.3.1.4)");
+        }
+
+        Positive(s.Smtp.CommandTimeoutSeconds, "smtp.commandTimeoutSeconds");
+        Positive(s.Smtp.SessionTimeoutSeconds, "smtp.sessionTimeoutSeconds");
+        Positive(s.Api.MaxDocumentSize, "api.maxDocumentSize");
+        Positive(s.Api.TokenLifetimeSeconds, "api.tokenLifetimeSeconds");
+        Positive(s.Api.ChallengeLifetimeSeconds, "api.challengeLifetimeSeconds");
+        Positive(s.Api.LongPollMaxSeconds, "api.longPollMaxSeconds");
+        Positive(s.Api.ChangesPageMax, "api.changesPageMax");
+        Positive(s.Api.MaxJsonBodySize, "api.maxJsonBodySize");
+        Positive(s.Accounts.DefaultQuotaBytes, "accounts.defaultQuotaBytes");
+        Positive(s.Accounts.InviteLifetimeHours, "accounts.inviteLifetimeHours");
+        if (s.Accounts.SignUp is not ("open" or "invite"))
+        {
+            Fail("accounts.signUp", "must be \"open\" or \"invite\"");
+        }
+
+        Positive(s.Storage.InlineThreshold, "storage.inlineThreshold");
+        Positive(s.Storage.SpillThreshold, "storage.spillThreshold");
+        if (string.IsNullOrWhiteSpace(s.Dkim.Selector) || !s.Dkim.Selector.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
+        {
+            Fail("dkim.selector", "must be letters, digits, '-' or '.'");
+        }
+
+        DatabaseLocation.Parse(s.Database, s.DataDirectory);
+        Positive(s.Dns.TimeoutSeconds, "dns.timeoutSeconds");
+        if (s.Dns.Resolver != "system" && !s.Dns.Resolver.StartsWith("static:", StringComparison.Ordinal))
+        {
+            Fail("dns.resolver", "must be \"system\" or \"static:FILE\"");
+        }
+
+        if (s.Dns.Resolver.StartsWith("static:", StringComparison.Ordinal))
+        {
+            RequireFile(s, s.Dns.Resolver["static:".Length..], "dns.resolver");
+        }
+
+        foreach (string server in s.Dns.Servers)
+        {
+            ParseEndPoint(server, "dns.servers");
+        }
+        RequireFile(s, s.Tls.Certificate, "tls.certificate");
+        RequireFile(s, s.Tls.Key, "tls.key");
+        RequireFile(s, s.SigningKey, "signingKey");
+    }
+
+    /// <summary>The resolver the settings ask for.</summary>
+    public static Letterlock.Dns.IDnsResolver CreateResolver(ProviderSettings s)
+    {
+        if (s.Dns.Resolver.StartsWith("static:", StringComparison.Ordinal))
+        {
+            string path = s.ResolvePath(s.Dns.Resolver["static:".Length..]);
+            try
+            {
+                return Letterlock.Dns.StaticDnsResolver.Parse(File.ReadAllText(path));
+            }
+            catch (FormatException e)
+            {
+                Fail("dns.resolver", $"{path}: {e.Message}");
+            }
+        }
+
+        return new Letterlock.Dns.SystemDnsResolver(s.Dns.Servers.Select(server => ParseEndPoint(server, "dns.servers")).ToList(), TimeSpan.FromSeconds(s.Dns.TimeoutSeconds));
+    }
+
+    public static IPEndPoint ParseEndPoint(string value, string setting)
+    {
+        if (!IPEndPoint.TryParse(value ?? "", out var endPoint) || !value!.Contains(':', StringComparison.Ordinal))
+        {
+            Fail(setting, $"'{value}' is not an address:port such as 0.0.0.0:25 or [::]:443");
+        }
+
+        return endPoint!;
+    }
+
+    private static void RequireFile(ProviderSettings s, string relative, string setting)
+    {
+        if (string.IsNullOrWhiteSpace(relative) || !File.Exists(s.ResolvePath(relative)))
+        {
+            Fail(setting, $"file '{relative}' does not exist");
+        }
+    }
+
+    private static void Positive(long value, string setting)
+    {
+        if (value <= 0)
+        {
+            Fail(setting, "must be a positive number");
+        }
+    }
+
+    internal static bool IsDomain(string value) =>
+        !string.IsNullOrWhiteSpace(value) && value.Length <= 253 && value.Split('.').All(label =>
+            label.Length is > 0 and <= 63 && label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-') && label[0] != '-' && label[^1] != '-');
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    internal static void Fail(string setting, string problem) => throw new SettingsException($"setting '{setting}': {problem}");
+
+    private static string FirstSentence(string message)
+    {
+        int cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+}
+
+/// <summary>Where the data lives: <c>sqlite:PATH</c> or a <c>postgres://</c> URL.</summary>
+public sealed record DatabaseLocation(bool IsPostgres, string ConnectionString, string Display)
+{
+    public static DatabaseLocation Parse(string value, string dataDirectory)
+    {
+        if (value.StartsWith("sqlite:", StringComparison.Ordinal))
+        {
+            string path = value["sqlite:".Length..];
+            if (path.Length == 0)
+            {
+                ProviderSettingsLoader.Fail("database", "sqlite: needs a file path, e.g. sqlite:letterlock.db");
+            }
+
+            string full = Path.GetFullPath(Path.Combine(dataDirectory, path));
+            return new DatabaseLocation(false, full, $"SQLite {full}");
+        }
+
+        if (value.StartsWith("postgres://", StringComparison.Ordinal) || value.StartsWith("postgresql://", StringComparison.Ordinal))
+        {
+            if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+            {
+                ProviderSettingsLoader.Fail("database", "is not a valid postgres://user@host:port/database URL");
+            }
+
+            var builder = new Npgsql.NpgsqlConnectionStringBuilder
+            {
+                Host = uri.Host,
+                Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
+                Database = uri.AbsolutePath.Trim('/') is { Length: > 0 } db ? Uri.UnescapeDataString(db) : "postgres",
+            };
+            if (!string.IsNullOrEmpty(uri.UserInfo))
+            {
+                string[] parts = uri.UserInfo.Split(':', 2);
+                builder.Username = Uri.UnescapeDataString(parts[0]);
+                if (parts.Length > 1)
+                {
+                    builder.Password = Uri.UnescapeDataString(parts[1]);
+                }
+            }
+
+            foreach (string pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string[] kv = pair.Split('=', 2);
+                if (kv[0] == "host")
+                {
+                    builder.Host = Uri.UnescapeDataString(kv[1]);
+                }
+            }
+
+            return new DatabaseLocation(true, builder.ConnectionString, $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}");
+        }
+
+        ProviderSettingsLoader.Fail("database", "must be sqlite:PATH or postgres://user@host:port/database");
+        return null!;
+    }
+}

@@ -1,0 +1,212 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Letterlock.Dns;
+using Letterlock.Provider.Accounts;
+using Letterlock.Provider.Api;
+using Letterlock.Provider.Configuration;
+using Letterlock.Provider.Mx;
+using Letterlock.Provider.Storage;
+using Letterlock.Smtp;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Letterlock.Provider.Hosting;
+
+/// <summary>One listener of a running provider, for the start-up banner and for tests.</summary>
+public sealed record ListenerInfo(string Protocol, IPEndPoint EndPoint);
+
+/// <summary>
+/// A running provider: storage, the MX on SMTP and the HTTPS API. <c>letterlock provider serve</c>
+/// runs one; tests run several (one per backend, two on one PostgreSQL).
+/// </summary>
+public sealed class ProviderHost : IAsyncDisposable
+{
+    private readonly SmtpFrontEnd _smtp;
+    private readonly WebApplication _web;
+    private readonly CancellationTokenSource _stop;
+    private readonly Task _purge;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly bool _ownsLoggerFactory;
+
+    private ProviderHost(ProviderSettings settings, IProviderStore store, BlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory)
+    {
+        Settings = settings;
+        Store = store;
+        Blobs = blobs;
+        _smtp = smtp;
+        _web = web;
+        Listeners = listeners;
+        _stop = stop;
+        _purge = purge;
+        _loggerFactory = loggerFactory;
+        _ownsLoggerFactory = ownsLoggerFactory;
+    }
+
+    public ProviderSettings Settings { get; }
+
+    public IProviderStore Store { get; }
+
+    public BlobStore Blobs { get; }
+
+    public IReadOnlyList<ListenerInfo> Listeners { get; }
+
+    public IPEndPoint SmtpEndPoint => Listeners.First(l => l.Protocol == "smtp").EndPoint;
+
+    public IPEndPoint HttpsEndPoint => Listeners.First(l => l.Protocol == "https").EndPoint;
+
+    /// <summary>Loads the settings of <paramref name="dataDirectory"/> and starts every listener.</summary>
+    /// <exception cref="SettingsException">A setting is wrong; the message names it.</exception>
+    public static async Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride = null, IDnsResolver? dns = null, ILoggerFactory? loggerFactory = null, CancellationToken ct = default)
+    {
+        var settings = ProviderSettingsLoader.Load(dataDirectory);
+        if (databaseOverride is not null)
+        {
+            settings.Database = databaseOverride;
+        }
+
+        var database = DatabaseLocation.Parse(settings.Database, settings.DataDirectory);
+        var smtpEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Smtp.Listen, "smtp.listen");
+        var httpsEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Api.Listen, "api.listen");
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509Certificate2.CreateFromPemFile(settings.ResolvePath(settings.Tls.Certificate), settings.ResolvePath(settings.Tls.Key));
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or ArgumentException)
+        {
+            throw new SettingsException($"setting 'tls.certificate'/'tls.key': cannot load the certificate and key ({e.Message})");
+        }
+
+        byte[] signingPublicKey = ProviderKeys.LoadSigningPublicKey(settings.ResolvePath(settings.SigningKey));
+
+        bool ownsLoggerFactory = loggerFactory is null;
+        loggerFactory ??= LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+        var logger = loggerFactory.CreateLogger("Letterlock.Provider");
+        dns ??= ProviderSettingsLoader.CreateResolver(settings);
+
+        var notifier = new ChangeNotifier();
+        IProviderStore store = database.IsPostgres
+            ? new PostgresProviderStore(database.ConnectionString, notifier)
+            : new SqliteProviderStore(database.ConnectionString, notifier);
+        SmtpFrontEnd? smtp = null;
+        WebApplication? web = null;
+        try
+        {
+            await store.InitializeAsync(ct).ConfigureAwait(false);
+            var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
+            var accounts = new AccountService(store, settings, TimeProvider.System);
+            var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
+            var smtpOptions = new SmtpFrontEndOptions
+            {
+                ServerName = settings.HostName,
+                Certificate = certificate,
+                MaxMessageSize = settings.Smtp.MaxMessageSize,
+                MaxRecipients = settings.Smtp.MaxRecipients,
+                MaxConnections = settings.Smtp.MaxConnections,
+                MaxConnectionsPerClient = settings.Smtp.MaxConnectionsPerClient,
+                MaxConnectionRatePerClient = settings.Smtp.MaxConnectionRatePerClient,
+                MaxCommandLineLength = settings.Smtp.MaxCommandLineLength,
+                CommandTimeout = TimeSpan.FromSeconds(settings.Smtp.CommandTimeoutSeconds),
+                SessionTimeout = TimeSpan.FromSeconds(settings.Smtp.SessionTimeoutSeconds),
+            };
+            smtpOptions.Listeners.Add(new SmtpListenerOptions { Name = "mx", EndPoint = smtpEndPoint, TlsMode = SmtpTlsMode.StartTls });
+            var smtpLogger = loggerFactory.CreateLogger("Letterlock.Smtp");
+            smtp = SmtpFrontEnd.Start(smtpOptions, mx, null, e => LogSmtp(smtpLogger, e));
+
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
+            builder.Logging.ClearProviders();
+            builder.Services.AddSingleton(loggerFactory);
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.AddServerHeader = false;
+                kestrel.Limits.MaxRequestBodySize = settings.Api.MaxDocumentSize + 1;
+                kestrel.Listen(httpsEndPoint, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(certificate);
+                });
+            });
+            web = builder.Build();
+            var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"));
+            web.Use(endpoints.GuardAsync);
+            endpoints.Map(web);
+            await web.StartAsync(ct).ConfigureAwait(false);
+
+            var addresses = web.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+            var httpsBound = addresses.Select(a => new Uri(a)).Select(u => new IPEndPoint(httpsEndPoint.Address, u.Port)).First();
+            var listeners = new List<ListenerInfo> { new("smtp", smtp.BoundEndpoints[0]), new("https", httpsBound) };
+            var stop = new CancellationTokenSource();
+            var purge = PurgeLoopAsync(store, logger, stop.Token);
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory);
+        }
+        catch
+        {
+            if (smtp is not null)
+            {
+                await smtp.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (web is not null)
+            {
+                await web.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static void LogSmtp(ILogger logger, SmtpEvent e)
+    {
+        var level = e.Level switch
+        {
+            SmtpEventLevel.Error => LogLevel.Error,
+            SmtpEventLevel.Warning => LogLevel.Warning,
+            _ => LogLevel.Information,
+        };
+        logger.Log(level, e.Exception, "smtp session {Session}: {Message}", e.SessionId, e.Message);
+    }
+
+    private static async Task PurgeLoopAsync(IProviderStore store, ILogger logger, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    await store.PurgeExpiredAsync(DateTimeOffset.UtcNow, stop);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogWarning(e, "purging expired challenges and tokens failed");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _purge;
+        await _smtp.DisposeAsync();
+        await _web.StopAsync();
+        await _web.DisposeAsync();
+        await Store.DisposeAsync();
+        _stop.Dispose();
+        if (_ownsLoggerFactory)
+        {
+            _loggerFactory.Dispose();
+        }
+    }
+}

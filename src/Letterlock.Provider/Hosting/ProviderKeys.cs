@@ -1,0 +1,202 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Letterlock.Provider.Configuration;
+using NSec.Cryptography;
+
+namespace Letterlock.Provider.Hosting;
+
+/// <summary>Generates the provider's keys and settings (<c>letterlock provider init</c>).</summary>
+public static class ProviderKeys
+{
+    public sealed record InitOptions(string Domain, string DataDirectory, string? HostName = null, string? CertificatePath = null, string? KeyPath = null, string? SmtpListen = null, string? ApiListen = null, string SignUp = "invite");
+
+    public sealed record InitResult(string SettingsPath, string DnsRecords);
+
+    public static InitResult Initialize(InitOptions options)
+    {
+        if (!ProviderSettingsLoader.IsDomain(options.Domain))
+        {
+            throw new SettingsException($"'{options.Domain}' is not a domain name");
+        }
+
+        string domain = options.Domain.ToLowerInvariant();
+        string hostName = (options.HostName ?? $"mx.{domain}").ToLowerInvariant();
+        if (!ProviderSettingsLoader.IsDomain(hostName))
+        {
+            throw new SettingsException($"'{hostName}' is not a host name");
+        }
+
+        string data = Path.GetFullPath(options.DataDirectory);
+        string settingsPath = Path.Combine(data, ProviderSettingsLoader.FileName);
+        if (File.Exists(settingsPath))
+        {
+            throw new SettingsException($"{settingsPath} already exists; refusing to overwrite keys");
+        }
+
+        Directory.CreateDirectory(data);
+        foreach (string sub in new[] { "tls", "dkim", "keys" })
+        {
+            Directory.CreateDirectory(Path.Combine(data, sub));
+        }
+
+        string certificate;
+        string key;
+        if (options.CertificatePath is not null || options.KeyPath is not null)
+        {
+            if (options.CertificatePath is null || options.KeyPath is null)
+            {
+                throw new SettingsException("--tls-cert and --tls-key go together");
+            }
+
+            certificate = Path.GetFullPath(options.CertificatePath);
+            key = Path.GetFullPath(options.KeyPath);
+            using var check = X509Certificate2.CreateFromPemFile(certificate, key);
+        }
+        else
+        {
+            certificate = "tls/cert.pem";
+            key = "tls/key.pem";
+            WriteSelfSigned(hostName, domain, Path.Combine(data, certificate), Path.Combine(data, key));
+        }
+
+        using var dkim = RSA.Create(2048);
+        WriteSecret(Path.Combine(data, "dkim", "letterlock1.pem"), dkim.ExportPkcs8PrivateKeyPem());
+        string dkimPublic = Convert.ToBase64String(dkim.ExportSubjectPublicKeyInfo());
+
+        using (var signing = Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }))
+        {
+            WriteSecret(Path.Combine(data, "keys", "provider-signing.key"), Convert.ToBase64String(signing.Export(KeyBlobFormat.RawPrivateKey)) + "\n");
+        }
+
+        File.WriteAllText(settingsPath, SettingsTemplate(domain, hostName, certificate, key, options.SmtpListen ?? "0.0.0.0:25", options.ApiListen ?? "0.0.0.0:443", options.SignUp));
+
+        var records = new StringBuilder();
+        records.AppendLine($"{domain}.\t\t\tMX\t10 {hostName}.");
+        records.AppendLine($"{hostName}.\t\t\tA\t<the public IPv4 address of this server>");
+        records.AppendLine($"{domain}.\t\t\tTXT\t\"v=spf1 mx -all\"");
+        records.AppendLine($"letterlock1._domainkey.{domain}.\tTXT\t\"v=DKIM1; k=rsa; p={dkimPublic}\"");
+        records.AppendLine($"_dmarc.{domain}.\t\tTXT\t\"v=DMARC1; p=quarantine; adkim=s; aspf=s\"");
+        records.AppendLine($"openpgpkey.{domain}.\t\tCNAME\t{hostName}.   (WKD, advanced method)");
+        return new InitResult(settingsPath, records.ToString());
+    }
+
+    public static byte[] LoadSigningPublicKey(string path)
+    {
+        try
+        {
+            byte[] seed = Convert.FromBase64String(File.ReadAllText(path).Trim());
+            using var key = Key.Import(SignatureAlgorithm.Ed25519, seed, KeyBlobFormat.RawPrivateKey);
+            return key.PublicKey.Export(KeyBlobFormat.RawPublicKey);
+        }
+        catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
+        {
+            throw new SettingsException($"setting 'signingKey': cannot read an Ed25519 key from {path}");
+        }
+    }
+
+    private static void WriteSelfSigned(string hostName, string domain, string certificatePath, string keyPath)
+    {
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={hostName}", ecdsa, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(hostName);
+        san.AddDnsName(domain);
+        san.AddDnsName($"openpgpkey.{domain}");
+        san.AddDnsName("localhost");
+        san.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1));
+        File.WriteAllText(certificatePath, certificate.ExportCertificatePem() + "\n");
+        WriteSecret(keyPath, ecdsa.ExportPkcs8PrivateKeyPem() + "\n");
+    }
+
+    private static void WriteSecret(string path, string content)
+    {
+        File.WriteAllText(path, "");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        File.WriteAllText(path, content);
+    }
+
+    private static string SettingsTemplate(string domain, string hostName, string certificate, string key, string smtpListen, string apiListen, string signUp) => $$"""
+        // Letterlock provider settings. JSON with comments; relative paths are relative to this file's folder.
+        // A wrong setting stops `letterlock provider serve` with a message naming it.
+        {
+          // The mail domain this provider serves: addresses are local@domain.
+          "domain": "{{domain}}",
+          // This server's host name: SMTP greeting, authserv-id of Authentication-Results, TLS certificate name.
+          "hostName": "{{hostName}}",
+          // Storage: "sqlite:FILE" (one file, the default) or "postgres://user:password@host:port/database"
+          // for a cluster of provider processes. `serve --database` overrides it.
+          "database": "sqlite:letterlock.db",
+
+          "smtp": {
+            // The MX listener (address:port). Production: 0.0.0.0:25.
+            "listen": "{{smtpListen}}",
+            // Largest message in bytes; larger ones get 552.
+            "maxMessageSize": 26214400,
+            // Recipients per message; more get 452 4.5.3.
+            "maxRecipients": 100,
+            // Simultaneous connections in total and per client IP, and new connections per minute per IP; beyond: 421.
+            "maxConnections": 1000,
+            "maxConnectionsPerClient": 50,
+            "maxConnectionRatePerClient": 600,
+            // Longest SMTP command line in bytes (RFC 5321 needs at least 512); longer ones get 500 5.5.2.
+            "maxCommandLineLength": 2048,
+            // Idle time allowed between commands, and the longest a session may last, in seconds.
+            "commandTimeoutSeconds": 300,
+            "sessionTimeoutSeconds": 1800
+          },
+
+          "api": {
+            // The HTTPS JSON API and WKD listener (address:port). Production: 0.0.0.0:443.
+            "listen": "{{apiListen}}",
+            // Largest document a client may PUT, in bytes; larger ones get 413.
+            "maxDocumentSize": 67108864,
+            // Lifetime of bearer tokens and of authentication challenges, in seconds.
+            "tokenLifetimeSeconds": 900,
+            "challengeLifetimeSeconds": 120,
+            // Longest long-poll wait on GET /v1/changes, in seconds; largest page of changes.
+            "longPollMaxSeconds": 60,
+            "changesPageMax": 1000,
+            // Largest JSON request body, in bytes.
+            "maxJsonBodySize": 1048576
+          },
+
+          // TLS certificate and key (PEM) for STARTTLS and HTTPS.
+          "tls": { "certificate": "{{certificate.Replace("\\", "/", StringComparison.Ordinal)}}", "key": "{{key.Replace("\\", "/", StringComparison.Ordinal)}}" },
+          // DKIM signing key for outgoing mail; publish the TXT record `letterlock provider init` printed.
+          "dkim": { "selector": "letterlock1", "key": "dkim/letterlock1.pem" },
+          // The provider's Ed25519 signing key (directory and, later, transparency tree heads).
+          "signingKey": "keys/provider-signing.key",
+
+          "accounts": {
+            // "invite": sign-up needs a token from `letterlock provider invite`; "open": anyone may sign up.
+            "signUp": "{{signUp}}",
+            // Default quota per account, in bytes (change one account with `letterlock provider accounts quota`).
+            "defaultQuotaBytes": 1073741824,
+            // How long an invite token stays valid, in hours.
+            "inviteLifetimeHours": 168
+          },
+
+          // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),
+          // or "static:FILE" with lines "name TYPE value" (A, AAAA, MX, TXT) for a sandbox without network.
+          "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5 },
+
+          "storage": {
+            // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.
+            "inlineThreshold": 65536,
+            // Arriving messages larger than this (bytes) are held in a temporary file sealed to a key kept only in memory.
+            "spillThreshold": 1048576
+          }
+        }
+
+        """;
+}

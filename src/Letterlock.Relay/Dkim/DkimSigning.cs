@@ -1,0 +1,94 @@
+using MimeKit;
+using MimeKit.Cryptography;
+
+namespace Letterlock.Relay.Dkim;
+
+/// <summary>
+/// Signs outgoing messages with every configured key, normally one ed25519-sha256 (RFC 8463) and one
+/// rsa-sha256 signature: receivers that know Ed25519 get the short modern signature, the rest still find
+/// an RSA one they can check (RFC 8463, 1, recommends exactly this pairing). Signing uses MimeKit's
+/// <see cref="DkimSigner"/>, which covers both algorithms (Ed25519 through BouncyCastle).
+/// </summary>
+/// <remarks>
+/// Canonicalization is relaxed/relaxed, which survives the header re-folding and trailing-whitespace
+/// changes relays make; the body hash covers the whole body (no <c>l=</c>, which would let anyone append
+/// content). The message must be signed exactly as it will be sent: <see cref="Format"/> (CRLF line ends)
+/// is the format the SMTP client writes.
+/// </remarks>
+public sealed class DkimSigning
+{
+    /// <summary>
+    /// The header fields signed when present. <c>From</c> is required by RFC 6376; the others are the ones whose
+    /// change would alter what the reader sees or how a reply is routed, plus the MIME structure and the
+    /// Autocrypt key, which a forger must not be able to swap.
+    /// </summary>
+    public static IReadOnlyList<string> SignedHeaders { get; } =
+    [
+        "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Autocrypt", "List-Unsubscribe", "List-Unsubscribe-Post",
+    ];
+
+    /// <summary>The serialisation the signature is computed over and the message must be sent in.</summary>
+    public static FormatOptions Format { get; } = CreateFormat();
+
+    private readonly List<(DkimSigner Signer, DkimKey Key)> _signers = [];
+
+    /// <summary>Creates a signer for <paramref name="domain"/> (the <c>d=</c> tag).</summary>
+    /// <param name="domain">The signing domain; it should be the domain of the messages' From addresses so DMARC aligns.</param>
+    /// <param name="keys">The keys, each with its own selector; at least one.</param>
+    public DkimSigning(string domain, IEnumerable<DkimKey> keys)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
+        ArgumentNullException.ThrowIfNull(keys);
+        Domain = domain.ToLowerInvariant();
+        foreach (var key in keys)
+        {
+            var signer = new DkimSigner(key.PrivateKey, Domain, key.Selector, key.Algorithm)
+            {
+                HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
+                BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
+                QueryMethod = "dns/txt",
+            };
+            _signers.Add((signer, key));
+        }
+
+        if (_signers.Count == 0)
+        {
+            throw new ArgumentException("At least one DKIM key is required.", nameof(keys));
+        }
+    }
+
+    /// <summary>The signing domain.</summary>
+    public string Domain { get; }
+
+    /// <summary>The keys signed with, in signing order.</summary>
+    public IEnumerable<DkimKey> Keys => _signers.Select(s => s.Key);
+
+    /// <summary>
+    /// Adds one <c>DKIM-Signature</c> header per key at the top of <paramref name="message"/>. Call it after any
+    /// change to the message's content (transfer-encoding downgrades included) and send with <see cref="Format"/>.
+    /// </summary>
+    /// <param name="message">The message; it must have a From header.</param>
+    /// <exception cref="ArgumentException">The message has no From header.</exception>
+    public void Sign(MimeMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!message.Headers.Contains(HeaderId.From))
+        {
+            throw new ArgumentException("A message to be DKIM-signed needs a From header.", nameof(message));
+        }
+
+        var present = SignedHeaders.Where(h => message.Headers.Contains(h)).ToList();
+        foreach (var (signer, _) in _signers)
+        {
+            signer.Sign(Format, message, present);
+        }
+    }
+
+    private static FormatOptions CreateFormat()
+    {
+        var format = FormatOptions.Default.Clone();
+        format.NewLineFormat = NewLineFormat.Dos;
+        return format;
+    }
+}

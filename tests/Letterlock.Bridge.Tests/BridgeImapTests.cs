@@ -1,0 +1,176 @@
+using System.Text;
+using Letterlock.Client.Mail;
+using Letterlock.Client.Store;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Search;
+using MailKit.Security;
+
+namespace Letterlock.Bridge.Tests;
+
+/// <summary>The bridge's IMAP side with MailKit as the mail app, over real sockets and STARTTLS.</summary>
+public sealed class BridgeImapTests : IAsyncLifetime
+{
+    private const string Marker = "Quokka42";
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "letterlock-bridge-" + Guid.NewGuid().ToString("N"));
+    private LocalStore _store = null!;
+    private BridgeHost _bridge = null!;
+    private BridgeAccountSettings _settings = null!;
+    private AccountRecord _alice = null!;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        _store = await LocalStore.CreateAsync(Path.Combine(_dir, "client.db"), StoreUnlock.WithPassphrase("bridge test"),
+            new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
+        _alice = await _store.Accounts.CreateAsync("alice@alpha.test", "Alice", new Uri("https://alpha.test/"));
+        await Deliver("INBOX", "Hello from Bob", $"The secret word is {Marker}.", encrypted: true);
+        var options = new Letterlock.Imap.ImapServerOptions { FailedLoginDelay = TimeSpan.FromMilliseconds(50) };
+        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions { ImapPort = 0, SmtpPort = 0, Imap = options });
+        _settings = Assert.Single(await _bridge.GetSettingsAsync());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _bridge.DisposeAsync();
+        _store.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>Adds a message the way sync does: decrypted MIME with the security summary headers, into the store.</summary>
+    private async Task<StoredMessage> Deliver(string folderName, string subject, string text, bool encrypted)
+    {
+        var mime = Encoding.UTF8.GetBytes(
+            "From: Bob <bob@beta.test>\r\nTo: Alice <alice@alpha.test>\r\n" +
+            $"Subject: {subject}\r\nDate: Tue, 01 Apr 2025 10:00:00 +0000\r\nMessage-ID: <{Guid.NewGuid():N}@beta.test>\r\n" +
+            (encrypted ? "Letterlock-Encryption: end-to-end\r\nLetterlock-Signature: valid; key=B0B0; trust=tofu\r\n" : "") +
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n");
+        var security = encrypted
+            ? new MessageSecurity(EncryptionState.EndToEnd, SignatureState.Valid, "B0B0", Letterlock.Client.Validation.KeyValidationLevel.Tofu)
+            : MessageSecurity.Plain;
+        var (summary, index) = MessageSummaryBuilder.Build(mime, DateTimeOffset.UtcNow, security);
+        var folder = (await _store.Folders.FindAsync(_alice.Id, folderName))!;
+        return await _store.Messages.AppendAsync(folder.Id, new NewMessage(summary, mime, [], index));
+    }
+
+    private async Task<ImapClient> Connect(string? password = null)
+    {
+        var client = new ImapClient
+        {
+            // The bridge's certificate is self-signed: the app trusts it because the fingerprint matches what the bridge printed.
+            ServerCertificateValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && string.Equals(
+                    Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData())),
+                    _settings.CertificateSha256.Replace(":", "", StringComparison.Ordinal), StringComparison.Ordinal),
+        };
+        await client.ConnectAsync(_settings.ImapHost, _settings.ImapPort, SecureSocketOptions.StartTls);
+        await client.AuthenticateAsync(_settings.UserName, password ?? _settings.Password);
+        return client;
+    }
+
+    [Fact]
+    public async Task The_mail_app_sees_decrypted_mail_with_its_security_summary_and_special_use_folders()
+    {
+        using var client = await Connect();
+        Assert.True(client.IsSecure);
+        Assert.Equal("Sent", client.GetFolder(SpecialFolder.Sent)!.Name);
+        Assert.Equal("Drafts", client.GetFolder(SpecialFolder.Drafts)!.Name);
+        Assert.Equal("Archive", client.GetFolder(SpecialFolder.Archive)!.Name);
+        Assert.Equal("Trash", client.GetFolder(SpecialFolder.Trash)!.Name);
+        Assert.Equal("Junk", client.GetFolder(SpecialFolder.Junk)!.Name);
+
+        var inbox = client.Inbox;
+        await inbox.OpenAsync(FolderAccess.ReadWrite);
+        Assert.Equal(1, inbox.Count);
+        var summaries = await inbox.FetchAsync(0, -1, (MessageSummaryItems)(MessageSummaryItems.Envelope | MessageSummaryItems.Flags | MessageSummaryItems.Size | MessageSummaryItems.UniqueId));
+        Assert.Equal("Hello from Bob", summaries[0].Envelope!.Subject);
+        Assert.Equal("bob@beta.test", summaries[0].Envelope!.From.Mailboxes.Single().Address);
+        var message = await inbox.GetMessageAsync(summaries[0].UniqueId);
+        Assert.Equal("end-to-end", message.Headers["Letterlock-Encryption"]);
+        Assert.StartsWith("valid", message.Headers["Letterlock-Signature"], StringComparison.Ordinal);
+        Assert.Contains(Marker, message.TextBody!, StringComparison.Ordinal);
+        Assert.Equal((long?)summaries[0].Size, (long?)(await _store.Messages.ReadBodyAsync((await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "INBOX"))!.Id))[0].Id)).Length);
+        await client.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task Flags_moves_appends_and_deletions_from_the_app_land_in_the_store()
+    {
+        using var client = await Connect();
+        var inbox = client.Inbox;
+        await inbox.OpenAsync(FolderAccess.ReadWrite);
+        var uid = (await inbox.SearchAsync(SearchQuery.All)).Single();
+        await inbox.AddFlagsAsync(uid, MessageFlags.Seen | MessageFlags.Flagged, true);
+
+        var inboxFolder = (await _store.Folders.FindAsync(_alice.Id, "INBOX"))!;
+        var stored = Assert.Single(await _store.Messages.ListAsync(inboxFolder.Id));
+        Assert.Contains("\\Seen", stored.Flags);
+        Assert.Contains("\\Flagged", stored.Flags);
+
+        var archive = client.GetFolder(SpecialFolder.Archive)!;
+        var moved = await inbox.MoveToAsync(uid, archive);
+        Assert.NotNull(moved);
+        Assert.Empty(await _store.Messages.ListAsync(inboxFolder.Id));
+        var archived = Assert.Single(await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "Archive"))!.Id));
+        Assert.Equal("Hello from Bob", archived.Summary.Subject);
+
+        var drafts = client.GetFolder(SpecialFolder.Drafts)!;
+        var draft = new MimeKit.MimeMessage();
+        draft.From.Add(new MimeKit.MailboxAddress("Alice", "alice@alpha.test"));
+        draft.To.Add(new MimeKit.MailboxAddress("Bob", "bob@beta.test"));
+        draft.Subject = "Draft " + Marker;
+        draft.Body = new MimeKit.TextPart("plain") { Text = "unfinished" };
+        var appended = await drafts.AppendAsync(draft, MessageFlags.Draft);
+        Assert.NotNull(appended);
+        var storedDraft = Assert.Single(await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "Drafts"))!.Id));
+        Assert.Equal("Draft " + Marker, storedDraft.Summary.Subject);
+        Assert.Contains("\\Draft", storedDraft.Flags);
+        Assert.Single(await _store.Messages.SearchAsync(_alice.Id, [new Letterlock.Client.Search.SearchTerm(Letterlock.Client.Search.SearchField.Subject, Marker)]));
+
+        await drafts.OpenAsync(FolderAccess.ReadWrite);
+        await drafts.AddFlagsAsync(appended!.Value, MessageFlags.Deleted, true);
+        await drafts.ExpungeAsync();
+        Assert.Empty(await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "Drafts"))!.Id));
+        await client.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task Mail_synced_into_the_store_reaches_an_open_session()
+    {
+        using var client = await Connect();
+        var inbox = client.Inbox;
+        await inbox.OpenAsync(FolderAccess.ReadOnly);
+        Assert.Equal(1, inbox.Count);
+        await Deliver("INBOX", "Second message", "more", encrypted: false);
+        await client.NoOpAsync();
+        Assert.Equal(2, inbox.Count);
+        var found = await inbox.SearchAsync(SearchQuery.SubjectContains("Second"));
+        Assert.Single(found);
+        var text = await inbox.SearchAsync(SearchQuery.BodyContains(Marker.ToLowerInvariant()));
+        Assert.Single(text);
+        await client.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task A_wrong_bridge_password_is_refused()
+    {
+        await Assert.ThrowsAsync<AuthenticationException>(() => Connect("not-the-password"));
+        var unknown = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+        await unknown.ConnectAsync(_settings.ImapHost, _settings.ImapPort, SecureSocketOptions.StartTls);
+        await Assert.ThrowsAsync<AuthenticationException>(() => unknown.AuthenticateAsync("mallory@alpha.test", _settings.Password));
+        unknown.Dispose();
+    }
+
+    [Fact]
+    public async Task Folders_created_and_renamed_in_the_app_are_store_folders()
+    {
+        using var client = await Connect();
+        var root = client.GetFolder(client.PersonalNamespaces[0]);
+        var projects = await root.CreateAsync("Projects", true);
+        Assert.NotNull(await _store.Folders.FindAsync(_alice.Id, "Projects"));
+        await projects!.RenameAsync(root, "Done");
+        Assert.NotNull(await _store.Folders.FindAsync(_alice.Id, "Done"));
+        Assert.Null(await _store.Folders.FindAsync(_alice.Id, "Projects"));
+        await client.DisconnectAsync(true);
+    }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+
+namespace Letterlock.Interop.OpenPgp.Tests;
+
+public sealed record ToolResult(int ExitCode, byte[] Stdout, string Stderr);
+
+/// <summary>Runs real peers (gpg, sqop) and our own `letterlock` executable as child processes.</summary>
+public static class Tools
+{
+    /// <summary>The letterlock executable built next to the tests (copied by the project reference).</summary>
+    public static string LetterlockDll => Path.Combine(AppContext.BaseDirectory, "letterlock.dll");
+
+    public static ToolResult Letterlock(byte[]? stdin, string workDir, params string[] args) =>
+        Run("dotnet", [LetterlockDll, .. args], stdin, workDir);
+
+    public static ToolResult Run(string file, IEnumerable<string> args, byte[]? stdin, string workDir, IDictionary<string, string>? env = null)
+    {
+        var info = new ProcessStartInfo(file)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workDir,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        foreach (var (k, v) in env ?? new Dictionary<string, string>())
+        {
+            info.Environment[k] = v;
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {file}");
+        var stdoutTask = Task.Run(() =>
+        {
+            using var buffer = new MemoryStream();
+            process.StandardOutput.BaseStream.CopyTo(buffer);
+            return buffer.ToArray();
+        });
+        var stderrTask = process.StandardError.ReadToEndAsync();
+        try
+        {
+            if (stdin is not null)
+            {
+                process.StandardInput.BaseStream.Write(stdin);
+            }
+
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // the tool exited without reading all input (for example on an error): its exit code tells
+        }
+
+        if (!process.WaitForExit(TimeSpan.FromSeconds(120)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} did not finish in 120 s");
+        }
+
+        return new ToolResult(process.ExitCode, stdoutTask.GetAwaiter().GetResult(), stderrTask.GetAwaiter().GetResult());
+    }
+}
+
+/// <summary>A throw-away GNUPGHOME; the agent it starts is stopped on dispose.</summary>
+public sealed class GnuPg : IDisposable
+{
+    public GnuPg()
+    {
+        Home = Directory.CreateTempSubdirectory("llgpg").FullName;
+        File.WriteAllText(Path.Combine(Home, "gpg.conf"), "trust-model always\n");
+    }
+
+    public string Home { get; }
+
+    public ToolResult Run(byte[]? stdin, params string[] args) =>
+        Tools.Run("gpg", ["--batch", "--yes", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "", .. args], stdin, Home,
+            new Dictionary<string, string> { ["GNUPGHOME"] = Home });
+
+    public void Import(byte[] key)
+    {
+        var result = Run(key, "--import");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+    }
+
+    public void Dispose()
+    {
+        Tools.Run("gpgconf", ["--kill", "all"], null, Home, new Dictionary<string, string> { ["GNUPGHOME"] = Home });
+        try
+        {
+            Directory.Delete(Home, recursive: true);
+        }
+        catch (IOException)
+        {
+            // a socket may linger for a moment after the agent exits
+        }
+    }
+}

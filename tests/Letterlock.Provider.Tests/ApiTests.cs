@@ -1,0 +1,333 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using Letterlock.Api;
+using Letterlock.Provider.Hosting;
+using Letterlock.Provider.Storage;
+
+namespace Letterlock.Provider.Tests;
+
+/// <summary>The sync API, accounts and device authentication; runs once per backend.</summary>
+public abstract class ApiTests(Backend backend, PostgresServer postgres) : IAsyncLifetime
+{
+    private TestProvider _provider = null!;
+
+    protected TestProvider Provider => _provider;
+
+    public async Task InitializeAsync() => _provider = await TestProvider.StartAsync(backend, postgres);
+
+    public async Task DisposeAsync() => await _provider.DisposeAsync();
+
+    [Fact]
+    public async Task Accounts_are_created_once_and_bad_registrations_are_refused()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("Alice@example.test");
+        await client.LoginAsync(alice);
+        var info = await client.Http.GetFromJsonAsync("v1/account", ApiJsonContext.Default.AccountInfo);
+        Assert.Equal("alice@example.test", info!.Address);
+        Assert.Single(info.Devices);
+
+        var (again, _) = ApiClient.NewAccountRequest("alice@example.test");
+        var taken = await client.Http.PostAsJsonAsync("v1/accounts", again, ApiJsonContext.Default.CreateAccountRequest);
+        Assert.Equal(HttpStatusCode.Conflict, taken.StatusCode);
+        Assert.Equal(ProblemTypes.AddressTaken, (await ApiClient.ProblemAsync(taken)).Type);
+
+        var (forged, _) = ApiClient.NewAccountRequest("mallory@example.test");
+        forged = forged with { Proof = new byte[64] };
+        var badProof = await client.Http.PostAsJsonAsync("v1/accounts", forged, ApiJsonContext.Default.CreateAccountRequest);
+        Assert.Equal(HttpStatusCode.Unauthorized, badProof.StatusCode);
+
+        var (otherDomain, _) = ApiClient.NewAccountRequest("bob@elsewhere.test");
+        var wrong = await client.Http.PostAsJsonAsync("v1/accounts", otherDomain, ApiJsonContext.Default.CreateAccountRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, wrong.StatusCode);
+
+        var (shortKey, _) = ApiClient.NewAccountRequest("carol@example.test");
+        var badKey = await client.Http.PostAsJsonAsync("v1/accounts", shortKey with { InboxPublicKey = new byte[5] }, ApiJsonContext.Default.CreateAccountRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, badKey.StatusCode);
+
+        foreach (string body in new[] { "{", "[]", "{\"address\":5}", "{\"address\":\"x@example.test\",\"unknown\":1}", "null", "" })
+        {
+            var response = await client.Http.PostAsync("v1/accounts", new StringContent(body, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal(ProblemTypes.InvalidRequest, (await ApiClient.ProblemAsync(response)).Type);
+        }
+
+        var notJson = await client.Http.PostAsync("v1/accounts", new StringContent("address=x", Encoding.UTF8, "text/plain"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, notJson.StatusCode);
+
+        var accounts = await _provider.Host.Store.ListAccountsAsync(CancellationToken.None);
+        Assert.Equal(["alice"], accounts.Select(a => a.LocalPart));
+    }
+
+    [Fact]
+    public async Task Challenges_are_single_use_and_signatures_are_checked()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        var challenge = await client.ChallengeAsync(alice.DeviceId);
+        byte[] signature = ApiClient.SignChallenge(alice, challenge);
+        Assert.Equal(HttpStatusCode.OK, (await client.RedeemAsync(challenge.ChallengeId, signature)).StatusCode);
+
+        var replay = await client.RedeemAsync(challenge.ChallengeId, signature);
+        Assert.Equal(HttpStatusCode.Unauthorized, replay.StatusCode);
+        Assert.Equal(ProblemTypes.ChallengeInvalid, (await ApiClient.ProblemAsync(replay)).Type);
+
+        var second = await client.ChallengeAsync(alice.DeviceId);
+        byte[] wrong = ApiClient.SignChallenge(alice, second);
+        wrong[0] ^= 1;
+        var bad = await client.RedeemAsync(second.ChallengeId, wrong);
+        Assert.Equal(HttpStatusCode.Unauthorized, bad.StatusCode);
+        Assert.Equal(ProblemTypes.Unauthorized, (await ApiClient.ProblemAsync(bad)).Type);
+
+        // a failed attempt consumes the challenge too: no guessing against one challenge
+        var afterBad = await client.RedeemAsync(second.ChallengeId, ApiClient.SignChallenge(alice, second));
+        Assert.Equal(ProblemTypes.ChallengeInvalid, (await ApiClient.ProblemAsync(afterBad)).Type);
+
+        // a signature made for another device's challenge does not verify
+        var bob = await client.CreateAccountAsync("bob@example.test");
+        var bobs = await client.ChallengeAsync(bob.DeviceId);
+        var crossed = await client.RedeemAsync(bobs.ChallengeId, ApiClient.SignChallenge(alice with { DeviceId = bob.DeviceId }, bobs));
+        Assert.Equal(HttpStatusCode.Unauthorized, crossed.StatusCode);
+
+        var unknownDevice = await client.ChallengeAsync(Guid.NewGuid());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.RedeemAsync(unknownDevice.ChallengeId, new byte[64])).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.Http.GetAsync("v1/quota")).StatusCode);
+        client.Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "not-a-token");
+        var garbage = await client.Http.GetAsync("v1/quota");
+        Assert.Equal(HttpStatusCode.Unauthorized, garbage.StatusCode);
+        Assert.Equal(ProblemTypes.Unauthorized, (await ApiClient.ProblemAsync(garbage)).Type);
+    }
+
+    [Fact]
+    public async Task Documents_follow_revisions_and_conflicts_change_nothing()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+
+        var created = await client.PutAsync("doc-1", [1, 2, 3]);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(1, (await created.Content.ReadFromJsonAsync(ApiJsonContext.Default.DocumentInfo))!.Revision);
+
+        var recreate = await client.PutAsync("doc-1", [9]);
+        Assert.Equal(HttpStatusCode.Conflict, recreate.StatusCode);
+        Assert.Equal(ProblemTypes.RevisionConflict, (await ApiClient.ProblemAsync(recreate)).Type);
+
+        var updated = await client.PutAsync("doc-1", [4, 5], ifMatch: 1);
+        Assert.Equal(HttpStatusCode.OK, updated.StatusCode);
+        Assert.Equal(2, (await updated.Content.ReadFromJsonAsync(ApiJsonContext.Default.DocumentInfo))!.Revision);
+
+        var stale = await client.PutAsync("doc-1", [6], ifMatch: 1);
+        Assert.Equal(HttpStatusCode.Conflict, stale.StatusCode);
+        Assert.Contains("revision 2", (await ApiClient.ProblemAsync(stale)).Detail, StringComparison.Ordinal);
+
+        var unconditional = await client.PutAsync("doc-1", [7], create: false);
+        Assert.Equal((HttpStatusCode)428, unconditional.StatusCode);
+
+        var get = await client.Http.GetAsync("v1/documents/doc-1");
+        Assert.Equal(new byte[] { 4, 5 }, await get.Content.ReadAsByteArrayAsync());
+        Assert.Equal("\"2\"", get.Headers.ETag!.Tag);
+        Assert.Equal("message", get.Headers.GetValues(ApiHeaders.Kind).Single());
+
+        var staleDelete = new HttpRequestMessage(HttpMethod.Delete, "v1/documents/doc-1");
+        staleDelete.Headers.TryAddWithoutValidation("If-Match", "\"1\"");
+        Assert.Equal(HttpStatusCode.Conflict, (await client.Http.SendAsync(staleDelete)).StatusCode);
+        var delete = new HttpRequestMessage(HttpMethod.Delete, "v1/documents/doc-1");
+        delete.Headers.TryAddWithoutValidation("If-Match", "\"2\"");
+        Assert.Equal(HttpStatusCode.OK, (await client.Http.SendAsync(delete)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync("v1/documents/doc-1")).StatusCode);
+
+        // a deleted id can be created again; its revision keeps counting
+        var reborn = await client.PutAsync("doc-1", [8]);
+        Assert.Equal(4, (await reborn.Content.ReadFromJsonAsync(ApiJsonContext.Default.DocumentInfo))!.Revision);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.PutAsync("bad id!", [1])).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.PutAsync("doc-2", [1], kind: "inbox")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.PutAsync("doc-2", [1], kind: "Not A Kind")).StatusCode);
+        var badMatch = new HttpRequestMessage(HttpMethod.Put, "v1/documents/doc-2") { Content = new ByteArrayContent([1]) };
+        badMatch.Headers.Add(ApiHeaders.Kind, "message");
+        badMatch.Headers.TryAddWithoutValidation("If-Match", "\"abc\"");
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.SendAsync(badMatch)).StatusCode);
+
+        var changes = await client.ChangesAsync(0);
+        Assert.Equal(["doc-1"], changes.Changes.Select(c => c.Id));
+        Assert.Equal(4, changes.Changes[0].Revision);
+        var quota = await client.Http.GetFromJsonAsync("v1/quota", ApiJsonContext.Default.QuotaResponse);
+        Assert.Equal(1, quota!.UsedBytes);
+        Assert.Equal(1, quota.DocumentCount);
+    }
+
+    [Fact]
+    public async Task Changes_are_paged_in_sequence_order()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        for (int i = 0; i < 7; i++)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await client.PutAsync($"d{i}", [(byte)i])).StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await client.PutAsync("d0", [42], ifMatch: 1)).StatusCode);
+        var seen = new List<DocumentInfo>();
+        long since = 0;
+        int pages = 0;
+        while (true)
+        {
+            var page = await client.ChangesAsync(since, 3);
+            pages++;
+            seen.AddRange(page.Changes);
+            since = page.Next;
+            if (!page.HasMore)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(3, pages);
+        Assert.Equal(["d1", "d2", "d3", "d4", "d5", "d6", "d0"], seen.Select(c => c.Id));
+        Assert.True(seen.Zip(seen.Skip(1)).All(p => p.First.Sequence < p.Second.Sequence));
+        Assert.Empty((await client.ChangesAsync(since)).Changes);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.GetAsync("v1/changes?since=-1")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.GetAsync("v1/changes?limit=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.GetAsync("v1/changes?wait=100000")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Large_documents_live_in_the_blob_store_and_quota_is_enforced()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        byte[] big = new byte[300 * 1024];
+        Random.Shared.NextBytes(big);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("big", big)).StatusCode);
+        Assert.Equal(big, await client.GetBytesAsync("big"));
+        string blobName = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(big));
+        Assert.True(File.Exists(Path.Combine(_provider.Host.Blobs.Root, blobName[..2], blobName)));
+
+        await _provider.Host.Store.SetQuotaAsync(alice.AccountId, big.Length + 100, CancellationToken.None);
+        var over = await client.PutAsync("more", new byte[200]);
+        Assert.Equal((HttpStatusCode)507, over.StatusCode);
+        Assert.Equal(ProblemTypes.QuotaExceeded, (await ApiClient.ProblemAsync(over)).Type);
+        var fits = await client.PutAsync("fits", new byte[100]);
+        Assert.True(fits.StatusCode == HttpStatusCode.Created, await fits.Content.ReadAsStringAsync());
+        // replacing a document with a smaller one is always allowed
+        Assert.Equal(HttpStatusCode.OK, (await client.PutAsync("big", [1], ifMatch: 1)).StatusCode);
+        var quota = await client.Http.GetFromJsonAsync("v1/quota", ApiJsonContext.Default.QuotaResponse);
+        Assert.Equal(101, quota!.UsedBytes);
+    }
+
+    [Fact]
+    public async Task A_long_poll_returns_when_a_change_commits()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        var watch = Stopwatch.StartNew();
+        var poll = client.ChangesAsync(0, wait: 30);
+        await Task.Delay(300);
+        Assert.False(poll.IsCompleted);
+        using var writer = _provider.Client();
+        await writer.LoginAsync(alice);
+        await writer.PutAsync("note", [1]);
+        var changes = await poll;
+        Assert.Equal(["note"], changes.Changes.Select(c => c.Id));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), "woken by the change, not by the 30 s timeout");
+    }
+
+    [Fact]
+    public async Task Directory_and_WKD_serve_public_keys_only_for_active_accounts()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        var entry = await client.Http.GetFromJsonAsync("v1/directory/alice@example.test", ApiJsonContext.Default.DirectoryEntry);
+        Assert.Equal(alice.Certificate, entry!.OpenPgpCertificate);
+        Assert.Equal(alice.Inbox.PublicKey.ToArray(), entry.InboxPublicKey);
+        Assert.Equal(alice.DevicePublicKey, entry.Devices.Single().PublicKey);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync("v1/directory/nobody@example.test")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.GetAsync("v1/directory/not-an-address")).StatusCode);
+
+        // WKD test vector: the hash of "Joe.Doe" is iy9q119eutrkn8s1mk4r39qejnbu3n5q (draft-koch-openpgp-webkey-service, 3.1)
+        Assert.Equal("iy9q119eutrkn8s1mk4r39qejnbu3n5q", Accounts.AccountService.WkdHash("Joe.Doe"));
+        string hash = Accounts.AccountService.WkdHash("alice");
+        Assert.Equal(alice.Certificate, await client.Http.GetByteArrayAsync($".well-known/openpgpkey/hu/{hash}?l=alice"));
+        Assert.Equal(alice.Certificate, await client.Http.GetByteArrayAsync($".well-known/openpgpkey/example.test/hu/{hash}?l=alice"));
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync($".well-known/openpgpkey/other.test/hu/{hash}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync($".well-known/openpgpkey/hu/{hash}?l=bob")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.Http.GetAsync(".well-known/openpgpkey/example.test/policy")).StatusCode);
+
+        await _provider.Host.Store.SetAccountStatusAsync(alice.AccountId, AccountStatus.Disabled, CancellationToken.None);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync("v1/directory/alice@example.test")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync($".well-known/openpgpkey/hu/{hash}")).StatusCode);
+        var challenge = await client.ChallengeAsync(alice.DeviceId);
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.RedeemAsync(challenge.ChallengeId, ApiClient.SignChallenge(alice, challenge))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Devices_can_be_added_and_revoked_and_keys_updated()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        var (secondPrivate, secondPublic) = DeviceAuthentication.GenerateKeyPair();
+        byte[] proof = DeviceAuthentication.Sign(secondPrivate, DeviceAuthentication.AddDeviceMessage(TestProvider.Domain, alice.AccountId, secondPublic));
+        var add = await client.Http.PostAsJsonAsync("v1/devices", new AddDeviceRequest(secondPublic, "laptop", proof), ApiJsonContext.Default.AddDeviceRequest);
+        Assert.Equal(HttpStatusCode.Created, add.StatusCode);
+        var device = (await add.Content.ReadFromJsonAsync(ApiJsonContext.Default.DeviceInfo))!;
+        var unproven = await client.Http.PostAsJsonAsync("v1/devices", new AddDeviceRequest(DeviceAuthentication.GenerateKeyPair().PublicKey, "x", proof), ApiJsonContext.Default.AddDeviceRequest);
+        Assert.Equal(HttpStatusCode.Unauthorized, unproven.StatusCode);
+
+        var second = alice with { DeviceId = device.DeviceId, DevicePrivateKey = secondPrivate, DevicePublicKey = secondPublic };
+        using var laptop = _provider.Client();
+        await laptop.LoginAsync(second);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.Http.DeleteAsync($"v1/devices/{device.DeviceId}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await laptop.Http.GetAsync("v1/quota")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.DeleteAsync($"v1/devices/{device.DeviceId}")).StatusCode);
+
+        var newInbox = Cryptography.HpkeKeyPair.Generate();
+        var update = await client.Http.PutAsJsonAsync("v1/account/keys", new UpdateKeysRequest([1, 2, 3], newInbox.PublicKey.ToArray()), ApiJsonContext.Default.UpdateKeysRequest);
+        Assert.Equal(HttpStatusCode.NoContent, update.StatusCode);
+        var entry = await client.Http.GetFromJsonAsync("v1/directory/alice@example.test", ApiJsonContext.Default.DirectoryEntry);
+        Assert.Equal(newInbox.PublicKey.ToArray(), entry!.InboxPublicKey);
+    }
+}
+
+[Collection("postgres")]
+public sealed class SqliteApiTests(PostgresServer postgres) : ApiTests(Backend.Sqlite, postgres);
+
+[Collection("postgres")]
+public sealed class PostgresApiTests(PostgresServer postgres) : ApiTests(Backend.Postgres, postgres);
+
+/// <summary>Sign-up by invitation.</summary>
+[Collection("postgres")]
+public sealed class InviteTests(PostgresServer postgres)
+{
+    [Theory]
+    [InlineData(Backend.Sqlite)]
+    [InlineData(Backend.Postgres)]
+    public async Task Invites_are_required_and_single_use(Backend backend)
+    {
+        await using var provider = await TestProvider.StartAsync(backend, postgres, signUp: "invite");
+        using var client = provider.Client();
+        var (noInvite, _) = ApiClient.NewAccountRequest("alice@example.test");
+        var refused = await client.Http.PostAsJsonAsync("v1/accounts", noInvite, ApiJsonContext.Default.CreateAccountRequest);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+
+        string token;
+        await using (var admin = await ProviderAdmin.OpenAsync(provider.DataDirectory, provider.DatabaseUrl, CancellationToken.None))
+        {
+            (token, _) = await admin.CreateInviteAsync(null, CancellationToken.None);
+        }
+
+        await client.CreateAccountAsync("alice@example.test", token);
+        var (reuse, _) = ApiClient.NewAccountRequest("bob@example.test", token);
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.Http.PostAsJsonAsync("v1/accounts", reuse, ApiJsonContext.Default.CreateAccountRequest)).StatusCode);
+        var (wrong, _) = ApiClient.NewAccountRequest("carol@example.test", "made-up");
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.Http.PostAsJsonAsync("v1/accounts", wrong, ApiJsonContext.Default.CreateAccountRequest)).StatusCode);
+    }
+}
