@@ -249,7 +249,17 @@ public sealed class InMemoryBackend : IImapAuthenticator
             lock (_lock)
             {
                 _listeners.Add(listener);
-                return new MailboxSnapshot(Validity, new Uid(_uidNext), new ModSeq(_modSeq), _uids, _count, _keywords.ToArray(), new Registration(this, listener));
+                Uid? firstUnseen = null;
+                for (int i = 0; i < _count; i++)
+                {
+                    if ((_messages[i].Flags.System & SystemFlags.Seen) == 0)
+                    {
+                        firstUnseen = _messages[i].Uid;
+                        break;
+                    }
+                }
+
+                return new MailboxSnapshot(Validity, new Uid(_uidNext), new ModSeq(_modSeq), _uids, _count, _keywords.ToArray(), new Registration(this, listener), firstUnseen);
             }
         }
 
