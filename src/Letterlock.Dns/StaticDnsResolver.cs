@@ -130,6 +130,13 @@ public sealed class StaticDnsResolver : IDnsResolver
         return resolver;
     }
 
+    /// <summary>Removes every record of <paramref name="name"/> (it then answers NXDOMAIN), e.g. to change a record in place.</summary>
+    public StaticDnsResolver Remove(string name)
+    {
+        _names.TryRemove(Normalize(name), out _);
+        return this;
+    }
+
     /// <inheritdoc />
     public Task<DnsAnswer<MxRecord>> ResolveMxAsync(string name, CancellationToken ct) =>
         Task.FromResult(Answer(name, z => z.Mx.OrderBy(m => m.Preference).ToList(), z => z.MxValidated));
