@@ -111,7 +111,8 @@ public sealed class BridgeHost : IAsyncDisposable
         var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, options.TrustedRoots, options.Discovery.RequestTimeout)) { Timeout = Timeout.InfiniteTimeSpan };
         var discoveryOptions = options.Discovery;
         var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
-            [new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions), new AutocryptKeySource(store, account)], discoveryOptions));
+            [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
+                new AutocryptKeySource(store, account)], discoveryOptions));
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
         {

@@ -84,6 +84,16 @@ public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentia
             Content = JsonContent.Create(request, ApiJsonContext.Default.CreateAccountRequest),
         }, ApiJsonContext.Default.CreateAccountResponse, false, ct);
 
+    /// <summary><c>PUT /v1/account/keys</c>: publish a new OpenPGP certificate and inbox key (key rotation).</summary>
+    public async Task UpdateKeysAsync(UpdateKeysRequest request, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Put, Url("v1/account/keys"))
+        {
+            Content = JsonContent.Create(request, ApiJsonContext.Default.UpdateKeysRequest),
+        }, true, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+    }
+
     /// <summary><c>GET /v1/directory/{address}</c>; null when the provider has no such address.</summary>
     public async Task<DirectoryEntry?> GetDirectoryEntryAsync(string address, CancellationToken ct = default)
     {

@@ -157,6 +157,34 @@ public sealed class SyncTests : IAsyncLifetime
         Assert.Single(await _device1.Jobs.ListAsync(QueuedMail.JobKind));
     }
 
+    [Fact]
+    public async Task A_key_replaced_at_the_provider_is_marked_changed_by_a_correspondent_and_not_used()
+    {
+        using var other = await LocalStore.CreateAsync(_dir.File("carol.db"), StoreUnlock.WithPassphrase("c"), TestStores.FastOptions());
+        var carol = await other.Accounts.CreateAsync("carol@elsewhere.test", null, null);
+        var options = new Letterlock.Client.Discovery.KeyDiscoveryOptions { SourceOrder = [Letterlock.Client.Validation.KeyOrigin.ProviderDirectory] };
+        var resolver = new Letterlock.Client.Discovery.ContactKeyResolver(other, carol.Id,
+            new Letterlock.Client.Discovery.KeyDiscovery([new Letterlock.Client.Discovery.DirectoryKeySource(_http, options)], options));
+
+        var first = await resolver.ResolveAsync("alice@alpha.test");
+        Assert.Equal(Letterlock.Client.Validation.KeyOrigin.ProviderDirectory, first.Discovery.Key!.Origin);
+        Assert.Equal(Letterlock.Client.Validation.KeyValidationLevel.Tofu, first.Level);
+
+        // Alice's key is replaced at the provider (a rotation, or a provider lying about her key).
+        var replacement = Letterlock.OpenPgp.KeyGenerator.Generate("Alice <alice@alpha.test>", "").Certificate;
+        var inbox = (await _device1.Keys.GetCurrentAsync(_alice.Id, AccountKeys.InboxSecret))!.Material;
+        using var inboxPair = Letterlock.Cryptography.HpkeKeyPair.FromPrivateKey(inbox);
+        var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
+        await provider.UpdateKeysAsync(new Letterlock.Api.UpdateKeysRequest(replacement.Export(armored: false), inboxPair.PublicKey.ToArray()));
+
+        var second = await resolver.ResolveAsync("alice@alpha.test");
+        Assert.Equal(Letterlock.Client.Validation.KeyValidationLevel.Changed, second.Level);
+        Assert.Null(second.EncryptionKey);
+        var send = await new OutgoingMailProcessor(other, carol, Letterlock.OpenPgp.KeyGenerator.Generate("<carol@elsewhere.test>", "").SecretKey.Unlock(), resolver)
+            .SubmitAsync(Encoding.ASCII.GetBytes("From: carol@elsewhere.test\r\nTo: alice@alpha.test\r\nSubject: x\r\n\r\ny\r\n"), ["alice@alpha.test"]);
+        Assert.Equal(SendStatus.RefusedChangedKey, send.Status);
+    }
+
     private async Task<AccountRecord> LinkSecondDeviceAsync(LocalStore device2)
     {
         var account = await device2.Accounts.CreateAsync(_alice.Address, _alice.DisplayName, _alice.ProviderUrl);
