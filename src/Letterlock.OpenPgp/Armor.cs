@@ -70,50 +70,29 @@ public static class Armor
             return data.ToArray();
         }
 
-        return DecodeArmored(Encoding.ASCII.GetString(TrimStart(data.Span)), out _);
-    }
-
-    /// <summary>
-    /// Like <see cref="Decode"/>, but a sequence of armored blocks (as keyservers and WKD servers
-    /// return for several keys) is decoded block by block and the packets concatenated, as a
-    /// keyring. Only whitespace may separate the blocks; anything else after a block is an error.
-    /// </summary>
-    public static byte[] DecodeKeyring(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null)
-    {
-        options ??= OpenPgpOptions.Default;
-        if (!IsArmored(data.Span))
+        var text = Encoding.ASCII.GetString(TrimStart(data.Span));
+        var (binary, label, next) = DecodeArmored(text);
+        if (label is not ("PUBLIC KEY BLOCK" or "PRIVATE KEY BLOCK"))
         {
-            return Decode(data, options);
+            return binary;
         }
 
-        if (data.Length > options.MaxMessageSize)
+        // A keyring file may hold several armored key blocks one after the other.
+        var all = new List<byte>(binary);
+        while (next < text.Length && text.IndexOf($"-----BEGIN PGP {label}-----", next, StringComparison.Ordinal) is var start && start >= 0)
         {
-            throw new LimitExceededException(nameof(OpenPgpOptions.MaxMessageSize), options.MaxMessageSize);
+            var (more, _, end) = DecodeArmored(text[start..]);
+            all.AddRange(more);
+            next = start + end;
         }
 
-        var text = Encoding.ASCII.GetString(data.Span);
-        using var packets = new MemoryStream(data.Length * 3 / 4);
-        var rest = text.AsSpan().TrimStart();
-        while (!rest.IsEmpty)
-        {
-            if (!rest.StartsWith("-----BEGIN PGP ", StringComparison.Ordinal))
-            {
-                throw new MalformedInputException("unexpected text between armored blocks");
-            }
-
-            var block = rest.ToString();
-            packets.Write(DecodeArmored(block, out var consumed));
-            rest = block.AsSpan(consumed).TrimStart();
-        }
-
-        return packets.ToArray();
+        return [.. all];
     }
 
     // armor = begin-line *(header-line) blank-line *(base64-line) [crc-line] end-line   (RFC 9580, 6.2)
-    private static byte[] DecodeArmored(string text, out int consumed)
+    private static (byte[] Binary, string Label, int End) DecodeArmored(string text)
     {
         var lines = text.Split('\n');
-        consumed = text.Length;
         var begin = lines[0].TrimEnd();
         if (!begin.StartsWith("-----BEGIN PGP ", StringComparison.Ordinal) || !begin.EndsWith("-----", StringComparison.Ordinal))
         {
@@ -140,9 +119,16 @@ public static class Armor
         var body = new StringBuilder();
         string? crcText = null;
         var ended = false;
+        var consumed = 0;
+        for (var k = 0; k < i; k++)
+        {
+            consumed += lines[k].Length + 1;
+        }
+
         for (; i < lines.Length; i++)
         {
             var line = lines[i].Trim();
+            consumed += lines[i].Length + 1;
             if (line.StartsWith("-----END PGP ", StringComparison.Ordinal))
             {
                 if (line != $"-----END PGP {label}-----")
@@ -151,7 +137,6 @@ public static class Armor
                 }
 
                 ended = true;
-                consumed = Math.Min(text.Length, lines.Take(i + 1).Sum(l => l.Length + 1));
                 break;
             }
 
@@ -187,7 +172,7 @@ public static class Armor
             throw new MalformedInputException("the armor is not valid base64", e);
         }
 
-        return binary.Length > 0 ? binary : throw new MalformedInputException("the armored block is empty");
+        return binary.Length > 0 ? (binary, label, Math.Min(consumed, text.Length)) : throw new MalformedInputException("the armored block is empty");
     }
 
     /// <summary>The armor block type after <c>BEGIN PGP</c> ("MESSAGE", "PUBLIC KEY BLOCK", "SIGNED MESSAGE", ...), or empty if not armored.</summary>

@@ -52,7 +52,7 @@ public sealed class SopCliTests(InteropFixture f) : IClassFixture<InteropFixture
         var key = Sop(null, "generate-key", $"--with-key-password={passwordFile}", "Prot <prot@example.org>");
         Assert.Equal(0, key.ExitCode);
         var keyFile = f.Save(Guid.NewGuid().ToString("N") + ".key", key.Stdout);
-        Assert.Contains("iter+salt S2K, algo: 9", InteropFixture.Text(Tools.Run("gpg", ["--list-packets"], key.Stdout, f.Dir).Stdout), StringComparison.Ordinal); // iterated+salted, AES-256
+        Assert.Contains("iter+salt S2K, algo: 9, SHA1 protection, hash: 8", InteropFixture.Text(Tools.Run("gpg", ["--list-packets"], key.Stdout, f.Dir).Stdout), StringComparison.Ordinal); // iterated+salted, AES-256
         Assert.Equal(67, Sop("data"u8.ToArray(), "sign", keyFile).ExitCode);
         Assert.Equal(0, Sop("data"u8.ToArray(), "sign", $"--with-key-password={passwordFile}", keyFile).ExitCode);
         // sqop unlocks it with the same password: our S2K and AES-256 protection are standard.

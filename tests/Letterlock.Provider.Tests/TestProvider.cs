@@ -60,6 +60,17 @@ public sealed class TestProvider : IAsyncDisposable
         return new TestProvider(host, directory, databaseUrl, dns);
     }
 
+    /// <summary>Initializes a data directory for a child-process provider: loopback port 0, open sign-up, a static (empty) DNS map.</summary>
+    public static string InitializeForProcess(string directory)
+    {
+        string data = Path.Combine(directory, "data");
+        ProviderKeys.Initialize(new ProviderKeys.InitOptions(Domain, data, SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+        File.WriteAllText(Path.Combine(data, "dns.txt"), "# no records: the sandbox has no network\n");
+        string settings = Path.Combine(data, "provider.json");
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"resolver\": \"system\"", "\"resolver\": \"static:dns.txt\"", StringComparison.Ordinal));
+        return data;
+    }
+
     public static string CreateDirectory()
     {
         string directory = Path.Combine(Path.GetTempPath(), "letterlock-provider-" + Guid.NewGuid().ToString("N"));

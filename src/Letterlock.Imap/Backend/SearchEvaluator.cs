@@ -35,6 +35,12 @@ public abstract class SearchableMessage
     /// <summary>The decoded text of the body's text parts.</summary>
     public abstract string GetBodyText();
 
+    /// <summary>
+    /// A fast path for BODY/TEXT: whether the text contains <paramref name="needle"/>, or null when the
+    /// implementation cannot tell without <see cref="GetBodyText"/> (the default).
+    /// </summary>
+    public virtual bool? ContainsText(string needle, bool includeHeaders) => null;
+
     /// <summary>The decoded header block as text.</summary>
     public virtual string GetHeaderText()
     {
@@ -154,10 +160,12 @@ public static class SearchEvaluator
             }
 
             case BodyKey body:
-                return message.GetBodyText().Contains(body.Value, StringComparison.OrdinalIgnoreCase);
+                return message.ContainsText(body.Value, includeHeaders: false) ??
+                       message.GetBodyText().Contains(body.Value, StringComparison.OrdinalIgnoreCase);
             case TextKey text:
-                return message.GetHeaderText().Contains(text.Value, StringComparison.OrdinalIgnoreCase) ||
-                       message.GetBodyText().Contains(text.Value, StringComparison.OrdinalIgnoreCase);
+                return message.ContainsText(text.Value, includeHeaders: true) ??
+                       (message.GetHeaderText().Contains(text.Value, StringComparison.OrdinalIgnoreCase) ||
+                        message.GetBodyText().Contains(text.Value, StringComparison.OrdinalIgnoreCase));
             case SequenceKey:
                 throw new ArgumentException("Message sequence numbers must be translated to UIDs before a search reaches the backend.", nameof(key));
             default:

@@ -136,7 +136,7 @@ public sealed class Certificate
     public static IReadOnlyList<Certificate> ParseAll(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null)
     {
         options ??= OpenPgpOptions.Default;
-        var binary = Armor.DecodeKeyring(data, options);
+        var binary = Armor.Decode(data, options);
         var result = new List<Certificate>();
         PacketGuard.Run(() =>
         {

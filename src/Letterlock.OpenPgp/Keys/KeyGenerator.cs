@@ -49,7 +49,8 @@ public static class KeyGenerator
 
     /// <summary>
     /// Generates a key for <paramref name="userId"/> (<c>Name &lt;addr&gt;</c>). A non-empty
-    /// <paramref name="passphrase"/> protects the secret parts (iterated+salted S2K, AES-256);
+    /// <paramref name="passphrase"/> protects the secret parts (iterated+salted SHA-256 S2K with
+    /// 16 MiB of hashing, AES-256);
     /// an empty one leaves them unprotected (only for callers that protect the key otherwise).
     /// </summary>
     public static GeneratedKey Generate(string userId, ReadOnlySpan<char> passphrase, KeyGenerationOptions? options = null)
@@ -68,12 +69,18 @@ public static class KeyGenerator
         var primary = new PgpKeyPair(PublicKeyAlgorithmTag.EdDsa_Legacy, edGenerator.GenerateKeyPair(), created.UtcDateTime);
         var subkey = NewEncryptionKeyPair(created);
 
-        var generator = RingGenerator(primary, userId, passphrase, created, options.PrimaryValidity);
+        var generator = RingGenerator(primary, userId, created, options.PrimaryValidity);
         generator.AddSubKey(subkey, SubkeyBindingSubpackets(primary.PublicKey, created, options.EncryptionSubkeyValidity), null, HashAlgorithmTag.Sha512);
-        var secret = new SecretKey(generator.GenerateSecretKeyRing());
+        var ring = StandardRing(generator.GenerateSecretKeyRing(), subkey);
+        var secret = new SecretKey(passphrase.IsEmpty ? new PgpSecretKeyRing(ring) : new PgpSecretKeyRing(SecretKeyProtection.Protect(ring, passphrase)));
         var revocation = RevocationSignature(primary, created);
         return new GeneratedKey(secret, Armor.Encode(revocation.GetEncoded()));
     }
+
+    /// <summary>The encoded ring with the Curve25519 secret of <paramref name="encryptionKey"/> in the standard MPI form.</summary>
+    internal static byte[] StandardRing(PgpSecretKeyRing ring, PgpKeyPair encryptionKey) =>
+        SecretKeyProtection.StandardizeCurve25519Secret(ring.GetEncoded(), encryptionKey.KeyId,
+            ((X25519PrivateKeyParameters)encryptionKey.PrivateKey.Key).GetEncoded());
 
     internal static PgpKeyPair NewEncryptionKeyPair(DateTimeOffset created)
     {
@@ -82,7 +89,8 @@ public static class KeyGenerator
         return new PgpKeyPair(PublicKeyAlgorithmTag.ECDH, generator.GenerateKeyPair(), created.UtcDateTime);
     }
 
-    internal static PgpKeyRingGenerator RingGenerator(PgpKeyPair primary, string userId, ReadOnlySpan<char> passphrase, DateTimeOffset created, TimeSpan? validity)
+    /// <summary>An unprotected ring generator; protection is applied afterwards by <see cref="SecretKeyProtection"/>.</summary>
+    internal static PgpKeyRingGenerator RingGenerator(PgpKeyPair primary, string userId, DateTimeOffset created, TimeSpan? validity)
     {
         var hashed = new PgpSignatureSubpacketGenerator();
         hashed.SetSignatureCreationTime(false, created.UtcDateTime);
@@ -98,16 +106,15 @@ public static class KeyGenerator
             hashed.SetKeyExpirationTime(false, (long)v.TotalSeconds);
         }
 
-        var protect = !passphrase.IsEmpty;
         return new PgpKeyRingGenerator(
             PgpSignature.PositiveCertification,
             primary,
             userId,
-            protect ? SymmetricKeyAlgorithmTag.Aes256 : SymmetricKeyAlgorithmTag.Null,
+            SymmetricKeyAlgorithmTag.Null,
             HashAlgorithmTag.Sha512,
             true,
-            protect ? passphrase.ToArray() : null,
-            true,
+            null,
+            false, // unprotected packets end in the 2-octet checksum; "true" appends SHA-1, which Sequoia rejects
             hashed.Generate(),
             null,
             Random);

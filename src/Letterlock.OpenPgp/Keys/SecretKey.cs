@@ -5,7 +5,7 @@ namespace Letterlock.OpenPgp;
 
 /// <summary>
 /// An OpenPGP secret key (transferable secret key, RFC 9580 section 10.2), locked. Its secret
-/// parts stay encrypted under the passphrase (iterated and salted S2K, AES-256) until
+/// parts stay encrypted under the passphrase (iterated and salted SHA-256 S2K, AES-256) until
 /// <see cref="Unlock(ReadOnlySpan{char})"/>. Immutable: operations return new instances.
 /// </summary>
 public sealed class SecretKey
@@ -91,9 +91,9 @@ public sealed class SecretKey
     public SecretKey ChangePassphrase(ReadOnlySpan<char> oldPassphrase, ReadOnlySpan<char> newPassphrase)
     {
         Unlock(oldPassphrase); // throws BadPassphraseException before anything is rewritten
-        var ring = PgpSecretKeyRing.CopyWithNewPassword(Ring, oldPassphrase.ToArray(), newPassphrase.ToArray(),
-            newPassphrase.IsEmpty ? SymmetricKeyAlgorithmTag.Null : SymmetricKeyAlgorithmTag.Aes256, KeyGenerator.Random);
-        return new SecretKey(ring);
+        var open = SecretKeyProtection.NormalizeUnprotected(
+            PgpSecretKeyRing.CopyWithNewPassword(Ring, oldPassphrase.ToArray(), [], SymmetricKeyAlgorithmTag.Null, KeyGenerator.Random).GetEncoded());
+        return new SecretKey(new PgpSecretKeyRing(newPassphrase.IsEmpty ? open : SecretKeyProtection.Protect(open, newPassphrase)));
     }
 
     /// <summary>
@@ -116,10 +116,12 @@ public sealed class SecretKey
 
         // PgpKeyRingGenerator is the only public BouncyCastle path that makes a protected secret
         // subkey packet; its throwaway user-ID certification is discarded, only the subkey is kept.
-        var generator = KeyGenerator.RingGenerator(master, "-", passphrase, created, null);
+        var generator = KeyGenerator.RingGenerator(master, "-", created, null);
         generator.AddSubKey(subkey, KeyGenerator.SubkeyBindingSubpackets(primaryPublic, created, validity), null, HashAlgorithmTag.Sha512);
-        var secretSubkey = generator.GenerateSecretKeyRing().GetSecretKey(subkey.KeyId);
-        return new SecretKey(PgpSecretKeyRing.InsertSecretKey(Ring, secretSubkey));
+        var secretSubkey = new PgpSecretKeyRing(KeyGenerator.StandardRing(generator.GenerateSecretKeyRing(), subkey)).GetSecretKey(subkey.KeyId);
+        var ring = PgpSecretKeyRing.InsertSecretKey(Ring, secretSubkey);
+        // Only the new subkey is unprotected at this point; Protect leaves the others as they are.
+        return new SecretKey(passphrase.IsEmpty ? ring : new PgpSecretKeyRing(SecretKeyProtection.Protect(ring.GetEncoded(), passphrase)));
     }
 
     /// <summary>Parses exactly one secret key (armored or binary).</summary>

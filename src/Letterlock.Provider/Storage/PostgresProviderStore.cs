@@ -9,35 +9,48 @@ namespace Letterlock.Provider.Storage;
 /// commit is durable when it returns). Changes are announced with NOTIFY inside the transaction, so
 /// they are delivered to every node's LISTEN exactly when they commit.
 /// </summary>
-public sealed class PostgresProviderStore(string connectionString, ChangeNotifier notifier) : SqlProviderStore(notifier)
+public sealed class PostgresProviderStore : SqlProviderStore
 {
     public const string Channel = "letterlock_changes";
 
-    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(connectionString);
+    private readonly string _connectionString;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly GroupCommitWriter _writer;
     private readonly CancellationTokenSource _stop = new();
     private Task? _listener;
+
+    public PostgresProviderStore(string connectionString, ChangeNotifier notifier)
+        : base(notifier)
+    {
+        _connectionString = connectionString;
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+        _writer = new GroupCommitWriter(
+            async ct => await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false),
+            NotifyAsync,
+            changed =>
+            {
+                foreach (var account in changed)
+                {
+                    Notifier.Signal(account);
+                }
+            });
+    }
 
     public override string Description
     {
         get
         {
-            var builder = new NpgsqlConnectionStringBuilder(connectionString);
+            var builder = new NpgsqlConnectionStringBuilder(_connectionString);
             return $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
         }
     }
 
     protected override string BlobType => "BYTEA";
 
+    protected override string SchemaLockStatement => "SELECT pg_advisory_xact_lock(7331001)";
+
     public override async Task InitializeAsync(CancellationToken ct)
     {
-        // Two nodes starting together must not race on CREATE TABLE IF NOT EXISTS.
-        await using (var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false))
-        {
-            await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-            await Exec(connection, transaction, "SELECT pg_advisory_xact_lock(7331001)", ct).ConfigureAwait(false);
-            await transaction.CommitAsync(ct).ConfigureAwait(false);
-        }
-
         await base.InitializeAsync(ct).ConfigureAwait(false);
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _listener = Task.Run(() => ListenAsync(ready, _stop.Token), CancellationToken.None);
@@ -47,47 +60,26 @@ public sealed class PostgresProviderStore(string connectionString, ChangeNotifie
     protected override async Task<DbConnection> OpenReadConnectionAsync(CancellationToken ct) =>
         await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
 
-    protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<(T Result, bool Keep)>> work, CancellationToken ct)
+    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<(T Result, bool Keep)>> work, CancellationToken ct) =>
+        _writer.WriteAsync(work, ct);
+
+    protected override Task OnAccountChangedAsync(DbConnection connection, DbTransaction transaction, Guid accountId, CancellationToken ct)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-        var changed = new List<Guid>();
-        var scope = new WriteScope(changed);
-        Scope.Value = scope;
-        T result;
-        bool keep;
-        try
-        {
-            (result, keep) = await work(connection, transaction).ConfigureAwait(false);
-        }
-        finally
-        {
-            Scope.Value = null;
-        }
-
-        if (!keep)
-        {
-            await transaction.RollbackAsync(ct).ConfigureAwait(false);
-            return result;
-        }
-
-        await transaction.CommitAsync(ct).ConfigureAwait(false);
-        foreach (var account in changed)
-        {
-            Notifier.Signal(account);
-        }
-
-        return result;
+        GroupCommitWriter.NoteChanged(accountId);
+        return Task.CompletedTask;
     }
 
-    private static readonly AsyncLocal<WriteScope?> Scope = new();
-
-    private sealed record WriteScope(List<Guid> Changed);
-
-    protected override async Task OnAccountChangedAsync(DbConnection connection, DbTransaction transaction, Guid accountId, CancellationToken ct)
+    /// <summary>
+    /// One NOTIFY per account per batch, sent inside the transaction: PostgreSQL delivers it to every
+    /// node's LISTEN when (and only when) the batch commits. Committing NOTIFYing transactions is
+    /// serialized by PostgreSQL, which is why writes are batched rather than one transaction each.
+    /// </summary>
+    private static async Task NotifyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyCollection<Guid> changed)
     {
-        Scope.Value?.Changed.Add(accountId);
-        await Exec(connection, transaction, "SELECT pg_notify(@c, @a)", ct, ("@c", Channel), ("@a", Id(accountId))).ConfigureAwait(false);
+        foreach (var account in changed)
+        {
+            await Exec(connection, transaction, "SELECT pg_notify(@c, @a)", CancellationToken.None, ("@c", Channel), ("@a", Id(account))).ConfigureAwait(false);
+        }
     }
 
     private async Task ListenAsync(TaskCompletionSource ready, CancellationToken stop)
@@ -128,6 +120,7 @@ public sealed class PostgresProviderStore(string connectionString, ChangeNotifie
     public override async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
         if (_listener is not null)
         {
             await _listener.ConfigureAwait(false);

@@ -16,6 +16,9 @@ public abstract class SqlProviderStore(ChangeNotifier notifier) : IProviderStore
 
     protected abstract string BlobType { get; }
 
+    /// <summary>A statement run first in the schema transaction (PostgreSQL: a lock, so nodes starting together do not race).</summary>
+    protected virtual string? SchemaLockStatement => null;
+
     protected abstract Task<DbConnection> OpenReadConnectionAsync(CancellationToken ct);
 
     /// <summary>
@@ -62,6 +65,11 @@ public abstract class SqlProviderStore(ChangeNotifier notifier) : IProviderStore
         await WriteAsync<bool>(
             async (c, t) =>
             {
+                if (SchemaLockStatement is { } lockStatement)
+                {
+                    await Exec(c, t, lockStatement, ct).ConfigureAwait(false);
+                }
+
                 foreach (string statement in schema)
                 {
                     await Exec(c, t, statement, ct).ConfigureAwait(false);

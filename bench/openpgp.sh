@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# OpenPGP benchmarks (issue 2, section 7); results go to docs/PERFORMANCE.md by hand.
+#  1. in-process throughput of Letterlock.OpenPgp on one thread (bench/Letterlock.Bench.OpenPgp);
+#  2. per-process wall time of `letterlock sop encrypt --sign-with` / `decrypt --verify-with`
+#     (NativeAOT build from scripts/publish, and the JIT build for comparison) versus sqop and
+#     gpg on the same 10 KiB file, all measured in this run with hyperfine.
+# Usage: bench/openpgp.sh [SECONDS_PER_IN_PROCESS_CASE] [HYPERFINE_RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-5}"
+runs="${2:-100}"
+work="$(mktemp -d)"
+export GNUPGHOME="$work/gnupg"
+mkdir -m 700 "$GNUPGHOME"
+cleanup() { gpgconf --kill all >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "## machine"
+echo "- $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- $(dotnet --version) SDK, $(sqop version), $(gpg --version | head -1)"
+echo
+
+echo "## in-process (one thread)"
+dotnet run --configuration Release --project bench/Letterlock.Bench.OpenPgp -- "$seconds"
+echo
+
+aot="$(scripts/publish "$work/aot")"
+dotnet build src/Letterlock.Cli --configuration Release -o "$work/jit" >/dev/null
+jit="dotnet $work/jit/letterlock.dll"
+
+cd "$work"
+head -c 10240 /dev/urandom > msg
+"$aot" sop generate-key "Letterlock <ll@example.org>" > ll.key
+"$aot" sop extract-cert < ll.key > ll.cert
+sqop generate-key "Sequoia <sq@example.net>" > sq.key
+sqop extract-cert < sq.key > sq.cert
+gpg --batch -q --passphrase '' --quick-gen-key "GnuPG <gpg@example.com>" future-default default never
+gpg --batch -q --import ll.cert sq.cert
+gpgfpr="$(gpg --with-colons --list-secret-keys gpg@example.com | awk -F: '/^fpr/ {print $10; exit}')"
+llfpr="$(gpg --with-colons --list-keys ll@example.org | awk -F: '/^fpr/ {print $10; exit}')"
+gpg --batch --export gpg@example.com > gpg.cert
+
+# Every tool encrypts to the same recipient (sqop's key) and signs with its own key; every tool
+# decrypts a message made by itself to its own key and verifies the signer.
+"$aot" sop encrypt --sign-with=ll.key sq.cert < msg > ll-to-sq.asc
+"$aot" sop encrypt --sign-with=ll.key ll.cert < msg > ll-to-ll.asc
+sqop encrypt --sign-with=sq.key sq.cert < msg > sq-to-sq.asc
+gpg --batch -q --trust-model always -a -e -s -u "$gpgfpr" -r "$gpgfpr" < msg > gpg-to-gpg.asc
+
+echo "## per process, 10 KiB message (hyperfine, $runs runs, mean ± σ)"
+hyperfine --style basic --warmup 10 --runs "$runs" --export-markdown encrypt.md \
+  -n "letterlock sop encrypt (NativeAOT)" "$aot sop encrypt --sign-with=ll.key sq.cert < msg > /dev/null" \
+  -n "letterlock sop encrypt (JIT)" "$jit sop encrypt --sign-with=ll.key sq.cert < msg > /dev/null" \
+  -n "sqop encrypt" "sqop encrypt --sign-with=sq.key sq.cert < msg > /dev/null" \
+  -n "gpg --encrypt --sign" "gpg --batch -q --trust-model always -a -e -s -u $gpgfpr -r $llfpr < msg > /dev/null" >/dev/null
+hyperfine --style basic --warmup 10 --runs "$runs" --export-markdown decrypt.md \
+  -n "letterlock sop decrypt (NativeAOT)" "rm -f v; $aot sop decrypt --verify-with=ll.cert --verifications-out=v ll.key < ll-to-ll.asc > /dev/null" \
+  -n "letterlock sop decrypt (JIT)" "rm -f v; $jit sop decrypt --verify-with=ll.cert --verifications-out=v ll.key < ll-to-ll.asc > /dev/null" \
+  -n "sqop decrypt" "rm -f v; sqop decrypt --verify-with=sq.cert --verifications-out=v sq.key < sq-to-sq.asc > /dev/null" \
+  -n "gpg --decrypt" "gpg --batch -q --trust-model always --decrypt gpg-to-gpg.asc > /dev/null" >/dev/null
+cat encrypt.md
+echo
+cat decrypt.md
+echo
+echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
