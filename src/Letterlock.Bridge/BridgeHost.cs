@@ -2,10 +2,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Serialization;
+using Letterlock.Client.Discovery;
+using Letterlock.Client.Net;
 using Letterlock.Client.Store;
+using Letterlock.Client.Sync;
 using Letterlock.Imap;
 using Letterlock.Imap.Server;
 using Letterlock.Imap.Session;
+using Letterlock.Smtp;
 
 namespace Letterlock.Bridge;
 
@@ -14,6 +18,27 @@ public sealed class BridgeOptions
 {
     /// <summary>IMAP port on 127.0.0.1 (default 1143; 0 picks a free port).</summary>
     public int ImapPort { get; init; } = 1143;
+
+    /// <summary>SMTP submission port on 127.0.0.1 (default 1025; 0 picks a free port).</summary>
+    public int SmtpPort { get; init; } = 1025;
+
+    /// <summary>Limits of key discovery when sending.</summary>
+    public KeyDiscoveryOptions Discovery { get; init; } = new();
+
+    /// <summary>Host names answered without DNS (the sandbox's providers), or null for system DNS.</summary>
+    public StaticHostMap? HostMap { get; init; }
+
+    /// <summary>Roots trusted for key discovery instead of the system's (the sandbox CA), or null.</summary>
+    public X509Certificate2Collection? TrustedRoots { get; init; }
+
+    /// <summary>How often registered accounts are synced with their provider (default 30 s; null: never, for tests).</summary>
+    public TimeSpan? SyncInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Receives sync outcomes and failures (never content), e.g. "provider unreachable, serving cached mail".</summary>
+    public Action<string>? SyncLog { get; init; }
+
+    /// <summary>The largest message a mail app may submit, in bytes (default 25 MiB).</summary>
+    public int MaxSubmissionSize { get; init; } = 25 * 1024 * 1024;
 
     /// <summary>Limits of the IMAP engine (line and literal sizes, failed-login delay, sessions...).</summary>
     public ImapServerOptions Imap { get; init; } = new() { ServerName = "Letterlock bridge" };
@@ -29,6 +54,9 @@ public sealed class BridgeOptions
 /// <param name="ImapHost">IMAP host.</param>
 /// <param name="ImapPort">IMAP port.</param>
 /// <param name="ImapSecurity">How IMAP is secured (<c>STARTTLS</c>).</param>
+/// <param name="SmtpHost">SMTP submission host.</param>
+/// <param name="SmtpPort">SMTP submission port.</param>
+/// <param name="SmtpSecurity">How SMTP is secured (<c>STARTTLS</c>, AUTH PLAIN or LOGIN with the same user and password).</param>
 /// <param name="CertificateSha256">Fingerprint of the bridge's self-signed certificate, to compare when the app asks.</param>
 public sealed record BridgeAccountSettings(
     string Address,
@@ -37,6 +65,9 @@ public sealed record BridgeAccountSettings(
     string ImapHost,
     int ImapPort,
     string ImapSecurity,
+    string SmtpHost,
+    int SmtpPort,
+    string SmtpSecurity,
     string CertificateSha256);
 
 /// <summary>Source-generated JSON for <c>--json</c> output.</summary>
@@ -52,14 +83,82 @@ public sealed class BridgeHost : IAsyncDisposable
 {
     private readonly BridgeMailboxes _mailboxes;
     private readonly ImapServer _imap;
+    private readonly SmtpFrontEnd _smtp;
+    private readonly HttpClient _http;
     private readonly X509Certificate2 _certificate;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _syncLoop;
 
-    private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, X509Certificate2 certificate)
+    private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options)
     {
         _mailboxes = mailboxes;
         _imap = imap;
+        _smtp = smtp;
+        _http = http;
         _certificate = certificate;
+        _syncLoop = options.SyncInterval is { } interval ? SyncLoopAsync(interval, options.SyncLog, _stop.Token) : Task.CompletedTask;
     }
+
+    /// <summary>
+    /// Syncs every registered account now and then. A provider that cannot be reached is reported
+    /// and retried next round: the bridge keeps serving cached mail and queued sends wait.
+    /// </summary>
+    public async Task SyncOnceAsync(Action<string>? log = null, CancellationToken ct = default)
+    {
+        var store = _mailboxes.Store;
+        foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
+        {
+            if (account.DeviceId is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                var provider = await AccountRegistration.ConnectAsync(store, account, _http, ct: ct).ConfigureAwait(false);
+                var report = await new SyncEngine(store, account, provider).SyncAsync(ct: ct).ConfigureAwait(false);
+                if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
+                {
+                    log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
+                }
+            }
+            catch (ProviderUnavailableException e)
+            {
+                log?.Invoke($"{account.Address}: {e.Message}; serving cached mail, sends stay queued");
+            }
+            catch (ProviderProblemException e)
+            {
+                log?.Invoke($"{account.Address}: sync refused: {e.Message}");
+            }
+        }
+    }
+
+    private async Task SyncLoopAsync(TimeSpan interval, Action<string>? log, CancellationToken ct)
+    {
+        await Task.Yield();
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await SyncOnceAsync(log, ct).ConfigureAwait(false);
+                await Task.Delay(interval, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // The loop must survive any one failed round; the next round retries.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                log?.Invoke("sync failed: " + e.GetType().Name);
+                await Task.Delay(interval, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The SMTP submission listener's address.</summary>
+    public IPEndPoint SmtpEndPoint => _smtp.BoundEndpoints[0];
 
     /// <summary>The IMAP listener's address.</summary>
     public IPEndPoint ImapEndPoint => _imap.LocalEndPoint;
@@ -77,19 +176,35 @@ public sealed class BridgeHost : IAsyncDisposable
         var mailboxes = new BridgeMailboxes(store);
         var context = new ImapServerContext(options.Imap, new BridgeAuthenticator(mailboxes, options.Imap.MaxMimeDepth), log: options.Log);
         var imap = new ImapServer(new ImapListenOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, options.ImapPort), Certificate = certificate }, context);
+        var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, options.TrustedRoots, options.Discovery.RequestTimeout)) { Timeout = Timeout.InfiniteTimeSpan };
+        var discoveryOptions = options.Discovery;
+        var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
+            [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
+                new AutocryptKeySource(store, account)], discoveryOptions));
+        var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
+        smtpOptions.Listeners.Add(new SmtpListenerOptions
+        {
+            Name = "bridge-submission",
+            EndPoint = new IPEndPoint(IPAddress.Loopback, options.SmtpPort),
+            TlsMode = SmtpTlsMode.StartTls,
+            RequireAuthentication = true,
+        });
+        SmtpFrontEnd? smtp = null;
         try
         {
             imap.Start();
+            smtp = SmtpFrontEnd.Start(smtpOptions, smtpBackend, smtpBackend);
         }
         catch
         {
             mailboxes.Dispose();
-            certificate.Dispose();
+            http.Dispose();
             await imap.DisposeAsync().ConfigureAwait(false);
+            certificate.Dispose();
             throw;
         }
 
-        return new BridgeHost(mailboxes, imap, certificate);
+        return new BridgeHost(mailboxes, imap, smtp, http, certificate, options);
     }
 
     /// <summary>The settings of every account (creating bridge passwords where missing).</summary>
@@ -101,7 +216,7 @@ public sealed class BridgeHost : IAsyncDisposable
         {
             var password = await BridgeCredentials.GetOrCreateAsync(store, account.Id, ct).ConfigureAwait(false);
             settings.Add(new BridgeAccountSettings(account.Address, account.Address, password, "127.0.0.1", ImapEndPoint.Port, "STARTTLS",
-                BridgeCertificate.Fingerprint(_certificate)));
+                "127.0.0.1", SmtpEndPoint.Port, "STARTTLS", BridgeCertificate.Fingerprint(_certificate)));
         }
 
         return settings;
@@ -110,8 +225,20 @@ public sealed class BridgeHost : IAsyncDisposable
     /// <summary>Stops listening and ends every session.</summary>
     public async ValueTask DisposeAsync()
     {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _syncLoop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+        await _smtp.DisposeAsync().ConfigureAwait(false);
         await _imap.StopAsync().ConfigureAwait(false);
         await _imap.DisposeAsync().ConfigureAwait(false);
+        _http.Dispose();
         _mailboxes.Dispose();
         _certificate.Dispose();
     }

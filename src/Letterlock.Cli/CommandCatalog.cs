@@ -12,5 +12,6 @@ internal static class CommandCatalog
         yield return Commands.ProviderCommands.Build();
         yield return Commands.AccountCommand.Create();
         yield return Commands.ContactsCommand.Create();
+        yield return Commands.BridgeCommand.Create();
     }
 }

@@ -74,6 +74,69 @@ public sealed class StaticDnsResolver : IDnsResolver
         return this;
     }
 
+    /// <summary>
+    /// Reads a map in a small zone-file-like text format, one record per line: <c>name TYPE value</c>, where
+    /// TYPE is A, AAAA, MX (<c>preference exchange</c>) or TXT (the rest of the line, unquoted); <c>#</c> starts a comment.
+    /// </summary>
+    /// <exception cref="FormatException">A line is malformed; the message gives its number.</exception>
+    public static StaticDnsResolver Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var resolver = new StaticDnsResolver();
+        string[] lines = text.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i].Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            string[] parts = line.Split((char[])[' ', '\t'], 3, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 3)
+            {
+                throw new FormatException($"line {i + 1}: expected 'name TYPE value'");
+            }
+
+            string value = parts[2].Trim();
+            switch (parts[1].ToUpperInvariant())
+            {
+                case "A":
+                case "AAAA":
+                    if (!IPAddress.TryParse(value, out var address))
+                    {
+                        throw new FormatException($"line {i + 1}: '{value}' is not an IP address");
+                    }
+
+                    resolver.AddAddress(parts[0], address);
+                    break;
+                case "MX":
+                    string[] mx = value.Split(' ', 2, StringSplitOptions.RemoveEmptyEntries);
+                    if (mx.Length != 2 || !int.TryParse(mx[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int preference))
+                    {
+                        throw new FormatException($"line {i + 1}: MX needs 'preference exchange'");
+                    }
+
+                    resolver.AddMx(parts[0], preference, mx[1]);
+                    break;
+                case "TXT":
+                    resolver.AddTxt(parts[0], value.Length >= 2 && value[0] == '"' && value[^1] == '"' ? value[1..^1] : value);
+                    break;
+                default:
+                    throw new FormatException($"line {i + 1}: unknown record type '{parts[1]}'");
+            }
+        }
+
+        return resolver;
+    }
+
+    /// <summary>Removes every record of <paramref name="name"/> (it then answers NXDOMAIN), e.g. to change a record in place.</summary>
+    public StaticDnsResolver Remove(string name)
+    {
+        _names.TryRemove(Normalize(name), out _);
+        return this;
+    }
+
     /// <inheritdoc />
     public Task<DnsAnswer<MxRecord>> ResolveMxAsync(string name, CancellationToken ct) =>
         Task.FromResult(Answer(name, z => z.Mx.OrderBy(m => m.Preference).ToList(), z => z.MxValidated));

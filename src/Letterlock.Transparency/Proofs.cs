@@ -283,9 +283,10 @@ public sealed class EpochAudit
         var r = new WireReader(bytes, "epoch audit");
         SignedTreeHead head = SignedTreeHead.Decode(ref r, limits);
         long count = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(r.Bytes(4));
-        if (count > limits.MaxEpochChanges)
+        // Each change is 72 bytes: a count the remaining bytes cannot hold is refused before allocating for it.
+        if (count > limits.MaxEpochChanges || count * 72 != bytes.Length - r.Position)
         {
-            throw new TransparencyFormatException("Too many changes in an epoch audit record.");
+            throw new TransparencyFormatException("Wrong number of changes in an epoch audit record.");
         }
 
         var changes = new LeafChange[count];

@@ -26,7 +26,7 @@ public sealed class BridgeImapTests : IAsyncLifetime
         _alice = await _store.Accounts.CreateAsync("alice@alpha.test", "Alice", new Uri("https://alpha.test/"));
         await Deliver("INBOX", "Hello from Bob", $"The secret word is {Marker}.", encrypted: true);
         var options = new Letterlock.Imap.ImapServerOptions { FailedLoginDelay = TimeSpan.FromMilliseconds(50) };
-        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions { ImapPort = 0, Imap = options });
+        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions { ImapPort = 0, SmtpPort = 0, Imap = options });
         _settings = Assert.Single(await _bridge.GetSettingsAsync());
     }
 

@@ -54,6 +54,15 @@ public sealed class KeyTests
     }
 
     [Fact]
+    public void Several_armored_blocks_parse_as_one_keyring()
+    {
+        byte[] both = [.. TestKeys.Alice.Certificate.Export(armored: true), .. "\r\n"u8, .. TestKeys.Bob.Certificate.Export(armored: true)];
+        var parsed = Certificate.ParseAll(both);
+        Assert.Equal([TestKeys.Alice.Certificate.Fingerprint, TestKeys.Bob.Certificate.Fingerprint], parsed.Select(c => c.Fingerprint));
+        Assert.Throws<MalformedInputException>(() => Certificate.Parse(both));
+    }
+
+    [Fact]
     public void Secret_key_is_protected_with_aes256_and_iterated_salted_s2k()
     {
         var ring = new PgpSecretKeyRing(TestKeys.Alice.SecretKey.Export(armored: false));

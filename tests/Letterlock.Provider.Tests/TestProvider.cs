@@ -60,6 +60,17 @@ public sealed class TestProvider : IAsyncDisposable
         return new TestProvider(host, directory, databaseUrl, dns);
     }
 
+    /// <summary>Initializes a data directory for a child-process provider: loopback port 0, open sign-up, a static (empty) DNS map.</summary>
+    public static string InitializeForProcess(string directory)
+    {
+        string data = Path.Combine(directory, "data");
+        ProviderKeys.Initialize(new ProviderKeys.InitOptions(Domain, data, SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+        File.WriteAllText(Path.Combine(data, "dns.txt"), "# no records: the sandbox has no network\n");
+        string settings = Path.Combine(data, "provider.json");
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"resolver\": \"system\"", "\"resolver\": \"static:dns.txt\"", StringComparison.Ordinal));
+        return data;
+    }
+
     public static string CreateDirectory()
     {
         string directory = Path.Combine(Path.GetTempPath(), "letterlock-provider-" + Guid.NewGuid().ToString("N"));
@@ -83,6 +94,15 @@ public sealed class TestProvider : IAsyncDisposable
     }
 }
 
+/// <summary>Real OpenPGP certificates for test addresses (generated once per address: key generation is the slow part).</summary>
+public static class Certificates
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Cache = new(StringComparer.OrdinalIgnoreCase);
+
+    public static byte[] For(string address) =>
+        Cache.GetOrAdd(address, a => Letterlock.OpenPgp.KeyGenerator.Generate($"Test <{a.ToLowerInvariant()}>", "").Certificate.Export(armored: false));
+}
+
 /// <summary>A test account with its private keys, as a client device would hold them.</summary>
 public sealed record TestAccount(string Address, Guid AccountId, Guid DeviceId, byte[] DevicePrivateKey, byte[] DevicePublicKey, HpkeKeyPair Inbox, byte[] Certificate);
 
@@ -104,7 +124,7 @@ public sealed class ApiClient : IDisposable
     {
         var (devicePrivate, devicePublic) = DeviceAuthentication.GenerateKeyPair();
         var inbox = HpkeKeyPair.Generate();
-        byte[] certificate = System.Text.Encoding.ASCII.GetBytes("certificate-of-" + address);
+        byte[] certificate = Certificates.For(address);
         byte[] proof = DeviceAuthentication.Sign(devicePrivate, DeviceAuthentication.RegistrationMessage(TestProvider.Domain, address, devicePublic, certificate, inbox.PublicKey.Span));
         var request = new CreateAccountRequest(address, devicePublic, "test device", certificate, inbox.PublicKey.ToArray(), proof, invite);
         return (request, new TestAccount(address, Guid.Empty, Guid.Empty, devicePrivate, devicePublic, inbox, certificate));

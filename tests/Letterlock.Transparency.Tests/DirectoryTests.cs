@@ -127,6 +127,15 @@ public sealed class DirectoryTests : IDisposable
         Assert.True(quiet.IsValid, quiet.Failure.ToString());
         Assert.Empty(quiet.Changes);
 
+        // Each historical entry is bound to its epoch: a broken log path or prefix path is refused.
+        HistoricalEntry real = proof.Changes[0];
+        var badLog = new HistoricalEntry(real.Entry, real.LogEntry, real.LogInclusion.Select((h, i) => i == 0 ? MerkleLogTests.Flip(h) : h).ToList(), real.Prefix);
+        Assert.Equal(TransparencyFailure.BadLogProof, _verifier.VerifyMonitor("bob@example.org", 2, new MonitorProof(3, proof.Current, [badLog])).Failure);
+        var otherEpoch = new HistoricalEntry(real.Entry, (await _directory.GetHeadAsync(3, default))!.LogEntry, real.LogInclusion, real.Prefix);
+        Assert.NotEqual(TransparencyFailure.None, _verifier.VerifyMonitor("bob@example.org", 2, new MonitorProof(3, proof.Current, [otherEpoch])).Failure);
+        var badPrefix = new HistoricalEntry(real.Entry, real.LogEntry, real.LogInclusion, new PrefixProof(real.Prefix.Copath.Skip(1).ToList(), real.Prefix.Terminal, null));
+        Assert.Equal(TransparencyFailure.BadPrefixProof, _verifier.VerifyMonitor("bob@example.org", 2, new MonitorProof(3, proof.Current, [badPrefix])).Failure);
+
         // Round trip through the wire format.
         MonitorProof decoded = MonitorProof.FromBytes(proof.ToBytes());
         Assert.True(_verifier.VerifyMonitor("bob@example.org", 2, decoded).IsValid);
@@ -204,6 +213,11 @@ public sealed class DirectoryTests : IDisposable
         // The real one still applies after the refused attempts.
         Assert.True((await auditor.ApplyAsync(next, default)).IsValid);
         Assert.True((await auditor.ApplyAsync((await _directory.GetEpochAuditAsync(7, default))!, default)).IsValid);
+
+        // An audit record whose change count does not match its length is refused before any allocation.
+        byte[] record = (await _directory.GetEpochAuditAsync(7, default))!.ToBytes();
+        Assert.Throws<TransparencyFormatException>(() => EpochAudit.FromBytes(record.AsSpan(0, record.Length - 1)));
+        Assert.Throws<TransparencyFormatException>(() => EpochAudit.FromBytes(record, TransparencyLimits.Default with { MaxEpochChanges = 0 }));
 
         // Two signed heads for one epoch.
         var forkStore = new InMemoryTransparencyStore();

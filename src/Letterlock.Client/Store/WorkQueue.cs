@@ -65,6 +65,32 @@ public sealed class WorkQueue
         }, ct);
     }
 
+    /// <summary>Records several jobs of one kind in one transaction: all or none.</summary>
+    public Task<IReadOnlyList<JobId>> EnqueueManyAsync(string kind, IReadOnlyList<ReadOnlyMemory<byte>> payloads, AccountId? account = null,
+        CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
+        ArgumentNullException.ThrowIfNull(payloads);
+        var due = _store.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        return _store.Write<IReadOnlyList<JobId>>((connection, transaction) =>
+        {
+            var ids = new List<JobId>(payloads.Count);
+            foreach (var payload in payloads)
+            {
+                var id = JobId.New();
+                Sql.Execute(connection, transaction, """
+                    INSERT INTO jobs (id, account_id, kind, state, attempts, not_before, lease_until, payload, last_error)
+                    VALUES ($id, $account, $kind, 0, 0, $due, NULL, $payload, NULL)
+                    """,
+                    ("$id", id.Value), ("$account", account?.Value), ("$kind", kind), ("$due", due),
+                    ("$payload", _store.Cipher.Seal(SealedColumn.JobPayload, id.Value, account?.Value ?? Guid.Empty, payload.Span)));
+                ids.Add(id);
+            }
+
+            return ids;
+        }, ct);
+    }
+
     /// <summary>
     /// Claims the oldest due job of <paramref name="kind"/>: pending and due, or running with an expired
     /// lease (its worker died). Returns null when there is none.

@@ -249,7 +249,17 @@ public sealed class InMemoryBackend : IImapAuthenticator
             lock (_lock)
             {
                 _listeners.Add(listener);
-                return new MailboxSnapshot(Validity, new Uid(_uidNext), new ModSeq(_modSeq), _uids, _count, _keywords.ToArray(), new Registration(this, listener));
+                Uid? firstUnseen = null;
+                for (int i = 0; i < _count; i++)
+                {
+                    if ((_messages[i].Flags.System & SystemFlags.Seen) == 0)
+                    {
+                        firstUnseen = _messages[i].Uid;
+                        break;
+                    }
+                }
+
+                return new MailboxSnapshot(Validity, new Uid(_uidNext), new ModSeq(_modSeq), _uids, _count, _keywords.ToArray(), new Registration(this, listener), firstUnseen);
             }
         }
 
@@ -472,7 +482,7 @@ public sealed class InMemoryBackend : IImapAuthenticator
                 var uids = new List<Uid>(sources.Count);
                 foreach (var (src, flags) in sources)
                 {
-                    var msg = new Message(new Uid(_uidNext++), src.Content, src.Structure, src.InternalDate) { Flags = flags, ModSeq = ++_modSeq, SearchCache = src.SearchCache };
+                    var msg = new Message(new Uid(_uidNext++), src.Content, src.Structure, src.InternalDate) { Flags = flags, ModSeq = ++_modSeq };
                     AddLocked(msg);
                     uids.Add(msg.Uid);
                     Notify(new MessageAdded(msg.Uid, flags, new ModSeq(msg.ModSeq)));
@@ -504,49 +514,56 @@ public sealed class InMemoryBackend : IImapAuthenticator
         public DateTimeOffset InternalDate { get; } = internalDate;
         public MessageFlags Flags { get; set; } = MessageFlags.Empty;
         public ulong ModSeq { get; set; }
-
-        /// <summary>Parsed headers and decoded text, kept once a search needed them (shared by copies of one message).</summary>
-        public SearchCache? SearchCache { get; set; }
-    }
-
-    private sealed class SearchCache
-    {
-        public required HeaderList Headers { get; init; }
-        public required string HeaderText { get; init; }
-        public required string BodyText { get; init; }
     }
 
     private sealed class Searchable(Message message, MessageFlags flags, ulong modseq) : SearchableMessage
     {
+        private HeaderList? _headers;
+
         public override Uid Uid => message.Uid;
         public override MessageFlags Flags => flags;
         public override ModSeq ModSeq => new(modseq);
         public override DateTimeOffset InternalDate => message.InternalDate;
         public override long Size => message.Content.Length;
         public override DateTimeOffset? SentDate => message.Structure.SentDate;
-        public override HeaderList GetHeaders() => Cache().Headers;
-        public override string GetBodyText() => Cache().BodyText;
-        public override string GetHeaderText() => Cache().HeaderText;
 
-        private SearchCache Cache()
+        // Only the header block is parsed for HEADER/FROM/SUBJECT... keys; TEXT and BODY search the bytes.
+        public override HeaderList GetHeaders()
         {
-            if (message.SearchCache is { } cache)
+            if (_headers is null)
             {
-                return cache;
+                var range = message.Structure.Locate(new BodySection([], SectionText.Header, null))!.Value;
+                using var stream = new MemoryStream(message.Content, (int)range.Start, (int)range.Length, writable: false);
+                _headers = HeaderList.Load(stream);
             }
 
-            using var stream = new MemoryStream(message.Content, writable: false);
-            var parsed = MimeMessage.Load(stream);
-            var sb = new StringBuilder();
-            foreach (var h in parsed.Headers)
-            {
-                sb.Append(h.Field).Append(": ").Append(h.Value).Append('\n');
-            }
-
-            cache = new SearchCache { Headers = parsed.Headers, HeaderText = sb.ToString(), BodyText = ExtractBodyText(parsed) };
-            message.SearchCache = cache;
-            return cache;
+            return _headers;
         }
+
+        public override bool? ContainsText(string needle, bool includeHeaders) =>
+            MessageTextSearch.Contains(message.Content, message.Structure, needle, includeHeaders);
+
+        public override string GetBodyText()
+        {
+            using var stream = new MemoryStream(message.Content, writable: false);
+            return ExtractBodyText(MimeMessage.Load(stream));
+        }
+    }
+
+    private sealed class MetadataView : SearchableMessage
+    {
+        public Message Message = null!;
+        public MessageFlags CurrentFlags = MessageFlags.Empty;
+        public ulong CurrentModSeq;
+
+        public override Uid Uid => Message.Uid;
+        public override MessageFlags Flags => CurrentFlags;
+        public override ModSeq ModSeq => new(CurrentModSeq);
+        public override DateTimeOffset InternalDate => Message.InternalDate;
+        public override long Size => Message.Content.Length;
+        public override DateTimeOffset? SentDate => Message.Structure.SentDate;
+        public override HeaderList GetHeaders() => throw new InvalidOperationException("metadata only");
+        public override string GetBodyText() => throw new InvalidOperationException("metadata only");
     }
 
     /// <summary>One session's handle.</summary>
@@ -746,12 +763,25 @@ public sealed class InMemoryBackend : IImapAuthenticator
             var candidates = box.Select(NarrowByUid(key, largest));
             var matches = new bool[candidates.Count];
 
-            // Text searches parse and decode messages: spread them over the cores.
-            Parallel.For(0, candidates.Count, new ParallelOptions { CancellationToken = ct }, i =>
+            if (SearchEvaluator.NeedsContent(key))
             {
-                var (m, flags, modseq) = candidates[i];
-                matches[i] = SearchEvaluator.Matches(key, new Searchable(m, flags, modseq), largest);
-            });
+                // Text and header searches read message bytes: spread them over the cores.
+                Parallel.For(0, candidates.Count, new ParallelOptions { CancellationToken = ct }, i =>
+                {
+                    var (m, flags, modseq) = candidates[i];
+                    matches[i] = SearchEvaluator.Matches(key, new Searchable(m, flags, modseq), largest);
+                });
+            }
+            else
+            {
+                // Metadata only (flags, UIDs, dates, sizes): one reusable view, no allocation per message.
+                var view = new MetadataView();
+                for (int i = 0; i < candidates.Count; i++)
+                {
+                    (view.Message, view.CurrentFlags, view.CurrentModSeq) = candidates[i];
+                    matches[i] = SearchEvaluator.Matches(key, view, largest);
+                }
+            }
             var result = new List<Uid>();
             for (int i = 0; i < matches.Length; i++)
             {

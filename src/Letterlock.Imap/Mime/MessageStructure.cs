@@ -117,6 +117,46 @@ public sealed class MessageStructure
         return part is null || part.Children is not null || part.Embedded is not null ? null : part.Encoding;
     }
 
+    /// <summary>The header block and the text parts of the message (and of encapsulated messages), for text search.</summary>
+    internal IEnumerable<TextRange> TextRanges()
+    {
+        var stack = new Stack<Part>();
+        yield return new TextRange(_root.Begin, _root.BodyStart, "7bit", null, IsHeader: true);
+        stack.Push(_root.Body!);
+        while (stack.Count > 0)
+        {
+            var p = stack.Pop();
+            if (p.Children is not null)
+            {
+                for (int i = p.Children.Count - 1; i >= 0; i--)
+                {
+                    stack.Push(p.Children[i]);
+                }
+            }
+            else if (p.Embedded is not null)
+            {
+                yield return new TextRange(p.Embedded.Begin, p.Embedded.BodyStart, "7bit", null, IsHeader: true);
+                stack.Push(p.Embedded.Body!);
+            }
+            else if (p.Type.Equals("text", StringComparison.OrdinalIgnoreCase))
+            {
+                string? charset = null;
+                foreach (var (name, value) in p.Parameters)
+                {
+                    if (name.Equals("charset", StringComparison.OrdinalIgnoreCase))
+                    {
+                        charset = value;
+                    }
+                }
+
+                yield return new TextRange(p.BodyStart, p.End, p.Encoding, charset, IsHeader: false);
+            }
+        }
+    }
+
+    /// <summary>A byte range that holds searchable text.</summary>
+    internal readonly record struct TextRange(long Start, long End, string Encoding, string? Charset, bool IsHeader);
+
     private Part? Resolve(IReadOnlyList<int> path)
     {
         var cur = _root.Body!;

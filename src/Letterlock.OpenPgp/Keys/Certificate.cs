@@ -132,7 +132,7 @@ public sealed class Certificate
         return all.Count == 1 ? all[0] : throw new MalformedInputException($"expected one certificate, found {all.Count}");
     }
 
-    /// <summary>Parses one or more concatenated certificates (armored or binary).</summary>
+    /// <summary>Parses one or more concatenated certificates (binary, or one or several armored blocks).</summary>
     public static IReadOnlyList<Certificate> ParseAll(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null)
     {
         options ??= OpenPgpOptions.Default;

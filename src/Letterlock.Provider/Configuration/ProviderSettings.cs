@@ -27,6 +27,8 @@ public sealed class ProviderSettings
 
     public StorageSettings Storage { get; set; } = new();
 
+    public DnsSettings Dns { get; set; } = new();
+
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
     [JsonIgnore]
     public string DataDirectory { get; set; } = "";
@@ -103,6 +105,17 @@ public sealed class StorageSettings
 
     /// <summary>Plaintext of an arriving message above this is spilled to a temporary file encrypted under an ephemeral key.</summary>
     public int SpillThreshold { get; set; } = 1024 * 1024;
+}
+
+public sealed class DnsSettings
+{
+    /// <summary><c>system</c> (DnsClient, the host's or <see cref="Servers"/>) or <c>static:FILE</c> (a fixed map, for sandboxes).</summary>
+    public string Resolver { get; set; } = "system";
+
+    /// <summary>Name servers as address:port; empty for the host's.</summary>
+    public IList<string> Servers { get; set; } = [];
+
+    public int TimeoutSeconds { get; set; } = 5;
 }
 
 /// <summary>A setting is wrong: the message names it.</summary>
@@ -197,9 +210,43 @@ public static class ProviderSettingsLoader
         }
 
         DatabaseLocation.Parse(s.Database, s.DataDirectory);
+        Positive(s.Dns.TimeoutSeconds, "dns.timeoutSeconds");
+        if (s.Dns.Resolver != "system" && !s.Dns.Resolver.StartsWith("static:", StringComparison.Ordinal))
+        {
+            Fail("dns.resolver", "must be \"system\" or \"static:FILE\"");
+        }
+
+        if (s.Dns.Resolver.StartsWith("static:", StringComparison.Ordinal))
+        {
+            RequireFile(s, s.Dns.Resolver["static:".Length..], "dns.resolver");
+        }
+
+        foreach (string server in s.Dns.Servers)
+        {
+            ParseEndPoint(server, "dns.servers");
+        }
         RequireFile(s, s.Tls.Certificate, "tls.certificate");
         RequireFile(s, s.Tls.Key, "tls.key");
         RequireFile(s, s.SigningKey, "signingKey");
+    }
+
+    /// <summary>The resolver the settings ask for.</summary>
+    public static Letterlock.Dns.IDnsResolver CreateResolver(ProviderSettings s)
+    {
+        if (s.Dns.Resolver.StartsWith("static:", StringComparison.Ordinal))
+        {
+            string path = s.ResolvePath(s.Dns.Resolver["static:".Length..]);
+            try
+            {
+                return Letterlock.Dns.StaticDnsResolver.Parse(File.ReadAllText(path));
+            }
+            catch (FormatException e)
+            {
+                Fail("dns.resolver", $"{path}: {e.Message}");
+            }
+        }
+
+        return new Letterlock.Dns.SystemDnsResolver(s.Dns.Servers.Select(server => ParseEndPoint(server, "dns.servers")).ToList(), TimeSpan.FromSeconds(s.Dns.TimeoutSeconds));
     }
 
     public static IPEndPoint ParseEndPoint(string value, string setting)

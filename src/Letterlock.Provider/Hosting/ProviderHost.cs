@@ -87,7 +87,7 @@ public sealed class ProviderHost : IAsyncDisposable
         bool ownsLoggerFactory = loggerFactory is null;
         loggerFactory ??= LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
         var logger = loggerFactory.CreateLogger("Letterlock.Provider");
-        dns ??= new SystemDnsResolver();
+        dns ??= ProviderSettingsLoader.CreateResolver(settings);
 
         var notifier = new ChangeNotifier();
         IProviderStore store = database.IsPostgres

@@ -186,6 +186,10 @@ public static class ProviderKeys
             "inviteLifetimeHours": 168
           },
 
+          // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),
+          // or "static:FILE" with lines "name TYPE value" (A, AAAA, MX, TXT) for a sandbox without network.
+          "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5 },
+
           "storage": {
             // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.
             "inlineThreshold": 65536,

@@ -9,35 +9,48 @@ namespace Letterlock.Provider.Storage;
 /// commit is durable when it returns). Changes are announced with NOTIFY inside the transaction, so
 /// they are delivered to every node's LISTEN exactly when they commit.
 /// </summary>
-public sealed class PostgresProviderStore(string connectionString, ChangeNotifier notifier) : SqlProviderStore(notifier)
+public sealed class PostgresProviderStore : SqlProviderStore
 {
     public const string Channel = "letterlock_changes";
 
-    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(connectionString);
+    private readonly string _connectionString;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly GroupCommitWriter _writer;
     private readonly CancellationTokenSource _stop = new();
     private Task? _listener;
+
+    public PostgresProviderStore(string connectionString, ChangeNotifier notifier)
+        : base(notifier)
+    {
+        _connectionString = connectionString;
+        _dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64, AutoPrepareMinUsages = 2, NoResetOnClose = true }.ConnectionString);
+        _writer = new GroupCommitWriter(
+            async ct => await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false),
+            NotifyAsync,
+            changed =>
+            {
+                foreach (var account in changed)
+                {
+                    Notifier.Signal(account);
+                }
+            });
+    }
 
     public override string Description
     {
         get
         {
-            var builder = new NpgsqlConnectionStringBuilder(connectionString);
+            var builder = new NpgsqlConnectionStringBuilder(_connectionString);
             return $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
         }
     }
 
     protected override string BlobType => "BYTEA";
 
+    protected override string SchemaLockStatement => "SELECT pg_advisory_xact_lock(7331001)";
+
     public override async Task InitializeAsync(CancellationToken ct)
     {
-        // Two nodes starting together must not race on CREATE TABLE IF NOT EXISTS.
-        await using (var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false))
-        {
-            await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-            await Exec(connection, transaction, "SELECT pg_advisory_xact_lock(7331001)", ct).ConfigureAwait(false);
-            await transaction.CommitAsync(ct).ConfigureAwait(false);
-        }
-
         await base.InitializeAsync(ct).ConfigureAwait(false);
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _listener = Task.Run(() => ListenAsync(ready, _stop.Token), CancellationToken.None);
@@ -47,47 +60,76 @@ public sealed class PostgresProviderStore(string connectionString, ChangeNotifie
     protected override async Task<DbConnection> OpenReadConnectionAsync(CancellationToken ct) =>
         await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
 
-    protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<(T Result, bool Keep)>> work, CancellationToken ct)
+    protected override Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<(T Result, bool Keep)>> work, CancellationToken ct) =>
+        _writer.WriteAsync(work, ct);
+
+    protected override Task OnAccountChangedAsync(DbConnection connection, DbTransaction transaction, Guid accountId, CancellationToken ct)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-        var changed = new List<Guid>();
-        var scope = new WriteScope(changed);
-        Scope.Value = scope;
-        T result;
-        bool keep;
-        try
-        {
-            (result, keep) = await work(connection, transaction).ConfigureAwait(false);
-        }
-        finally
-        {
-            Scope.Value = null;
-        }
-
-        if (!keep)
-        {
-            await transaction.RollbackAsync(ct).ConfigureAwait(false);
-            return result;
-        }
-
-        await transaction.CommitAsync(ct).ConfigureAwait(false);
-        foreach (var account in changed)
-        {
-            Notifier.Signal(account);
-        }
-
-        return result;
+        GroupCommitWriter.NoteChanged(accountId);
+        return Task.CompletedTask;
     }
 
-    private static readonly AsyncLocal<WriteScope?> Scope = new();
-
-    private sealed record WriteScope(List<Guid> Changed);
-
-    protected override async Task OnAccountChangedAsync(DbConnection connection, DbTransaction transaction, Guid accountId, CancellationToken ct)
+    /// <summary>
+    /// The MX hot path for a message with one recipient: one statement reserves the sequence number
+    /// and the quota and inserts the document (a data-modifying CTE), so it needs no savepoint and
+    /// costs one round trip in the group commit. Several recipients take the general, savepointed path.
+    /// </summary>
+    public override async Task<IReadOnlyList<WriteOutcome>> AppendInboxAsync(IReadOnlyList<InboxWrite> writes, CancellationToken ct)
     {
-        Scope.Value?.Changed.Add(accountId);
-        await Exec(connection, transaction, "SELECT pg_notify(@c, @a)", ct, ("@c", Channel), ("@a", Id(accountId))).ConfigureAwait(false);
+        if (writes.Count != 1)
+        {
+            return await base.AppendInboxAsync(writes, ct).ConfigureAwait(false);
+        }
+
+        var write = writes[0];
+        string id = "in-" + Guid.NewGuid().ToString("N");
+        var outcome = await _writer.WriteAsync<WriteOutcome>(
+            async (c, t) =>
+            {
+                object? sequence = await Scalar(c, t, """
+                    WITH reserved AS (
+                        UPDATE accounts SET last_seq = last_seq + 1, used_bytes = used_bytes + @d, doc_count = doc_count + 1
+                        WHERE id = @a AND status = 0 AND used_bytes + @d <= quota_bytes RETURNING last_seq)
+                    INSERT INTO documents (account_id, id, kind, revision, seq, size, padded_size, modified_at, deleted, inline_data, blob_hash)
+                    SELECT @a, @id, 'inbox', 1, last_seq, @d, @p, @m, 0, @data, @blob FROM reserved
+                    RETURNING seq
+                    """, ct,
+                    ("@a", Id(write.AccountId)), ("@d", write.Content.Size), ("@id", id), ("@p", write.PaddedSize),
+                    ("@m", write.ArrivedAt.ToUnixTimeMilliseconds()), ("@data", (object?)write.Content.Inline ?? DBNull.Value), ("@blob", (object?)write.Content.BlobHash ?? DBNull.Value)).ConfigureAwait(false);
+                if (sequence is null)
+                {
+                    return (new WriteOutcome(WriteStatus.QuotaExceeded), true);
+                }
+
+                GroupCommitWriter.NoteChanged(write.AccountId);
+                return (new WriteOutcome(WriteStatus.Ok, new StoredDocumentInfo(id, "inbox", 1, Convert.ToInt64(sequence, System.Globalization.CultureInfo.InvariantCulture), write.Content.Size, false, write.ArrivedAt)), true);
+            },
+            ct,
+            singleStatement: true).ConfigureAwait(false);
+        if (outcome.Status == WriteStatus.QuotaExceeded)
+        {
+            // nothing was written; tell a disabled account from a full one
+            var account = await GetAccountAsync(write.AccountId, ct).ConfigureAwait(false);
+            if (account is null || account.Status != AccountStatus.Active)
+            {
+                outcome = new WriteOutcome(WriteStatus.AccountUnavailable);
+            }
+        }
+
+        return [outcome];
+    }
+
+    /// <summary>
+    /// One NOTIFY per account per batch, sent inside the transaction: PostgreSQL delivers it to every
+    /// node's LISTEN when (and only when) the batch commits. Committing NOTIFYing transactions is
+    /// serialized by PostgreSQL, which is why writes are batched rather than one transaction each.
+    /// </summary>
+    private static async Task NotifyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyCollection<Guid> changed)
+    {
+        foreach (var account in changed)
+        {
+            await Exec(connection, transaction, "SELECT pg_notify(@c, @a)", CancellationToken.None, ("@c", Channel), ("@a", Id(account))).ConfigureAwait(false);
+        }
     }
 
     private async Task ListenAsync(TaskCompletionSource ready, CancellationToken stop)
@@ -128,6 +170,7 @@ public sealed class PostgresProviderStore(string connectionString, ChangeNotifie
     public override async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
         if (_listener is not null)
         {
             await _listener.ConfigureAwait(false);

@@ -1,0 +1,221 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Letterlock.Client.Discovery;
+using Letterlock.Client.Store;
+using Letterlock.Client.Validation;
+using Letterlock.OpenPgp;
+using Letterlock.OpenPgp.Autocrypt;
+using Letterlock.OpenPgp.Mime;
+using MimeKit;
+
+namespace Letterlock.Client.Mail;
+
+/// <summary>What became of a submitted message.</summary>
+public enum SendStatus
+{
+    /// <summary>Queued for the provider (encrypted, or plain as the policy allows).</summary>
+    Queued,
+
+    /// <summary>Refused: the policy says encrypted only and these recipients have no usable key.</summary>
+    RefusedNoKey,
+
+    /// <summary>Refused: these recipients' keys changed and the user has not decided yet.</summary>
+    RefusedChangedKey,
+
+    /// <summary>Refused: From is not the account's address.</summary>
+    RefusedSender,
+
+    /// <summary>Refused: the message cannot be parsed, or has no recipients.</summary>
+    Invalid,
+}
+
+/// <summary>The outcome of <see cref="OutgoingMailProcessor.SubmitAsync"/>.</summary>
+/// <param name="Status">What happened.</param>
+/// <param name="Recipients">For refusals, the recipients at fault; for <see cref="SendStatus.Queued"/>, all recipients.</param>
+/// <param name="Encrypted">Whether the queued copies are end-to-end encrypted.</param>
+/// <param name="Jobs">The queued send jobs (one per copy: Bcc recipients get their own).</param>
+/// <param name="SentCopy">The copy kept in Sent.</param>
+public sealed record SendOutcome(SendStatus Status, IReadOnlyList<string> Recipients, bool Encrypted, IReadOnlyList<JobId> Jobs, StoredMessage? SentCopy);
+
+/// <summary>A message waiting in the local queue for the provider: the envelope and the exact bytes to send.</summary>
+/// <param name="From">Envelope sender.</param>
+/// <param name="Recipients">Envelope recipients of this copy.</param>
+/// <param name="Message">The RFC 5322 message (PGP/MIME when encrypted).</param>
+public sealed record QueuedMail(string From, IReadOnlyList<string> Recipients, byte[] Message)
+{
+    /// <summary>The job kind of queued outgoing mail.</summary>
+    public const string JobKind = "send";
+
+    /// <summary>Serializes for the job payload.</summary>
+    public byte[] ToPayload() => JsonSerializer.SerializeToUtf8Bytes(this, MailJson.Default.QueuedMail);
+
+    /// <summary>Reads a job payload.</summary>
+    public static QueuedMail FromPayload(ReadOnlySpan<byte> payload) =>
+        JsonSerializer.Deserialize(payload, MailJson.Default.QueuedMail) ?? throw new FormatException("empty queued mail");
+}
+
+[JsonSerializable(typeof(QueuedMail))]
+internal sealed partial class MailJson : JsonSerializerContext;
+
+/// <summary>
+/// The sending side (issue 6, "Sending"): for each recipient a usable key from the contact's
+/// pinned state or from discovery; PGP/MIME signed and encrypted with RFC 9788 header protection
+/// and an Autocrypt header when every recipient has one, Bcc recipients in separate copies;
+/// otherwise the account's policy decides between plain sending (opportunistic) and refusal
+/// (encrypted only, for the account or a contact). A recipient whose key changed stops the send
+/// until the user decides: a changed key never silently turns into plaintext. The copies are
+/// queued in the store (so a provider outage loses nothing) and a copy goes to Sent, sealed.
+/// </summary>
+public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord account, UnlockedKey accountKey, ContactKeyResolver? resolver = null,
+    OpenPgpOptions? options = null, TimeProvider? time = null)
+{
+    private readonly PgpMimeComposer _composer = new(options);
+    private readonly OpenPgpOptions _options = options ?? OpenPgpOptions.Default;
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>Submits a message from the mail app with its SMTP envelope.</summary>
+    public async Task<SendOutcome> SubmitAsync(ReadOnlyMemory<byte> raw, IReadOnlyList<string> envelopeRecipients, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(envelopeRecipients);
+        var now = _time.GetUtcNow();
+        MimeMessage message;
+        try
+        {
+            using var stream = new MemoryStream(raw.ToArray(), writable: false);
+            message = await MimeMessage.LoadAsync(new ParserOptions { MaxMimeDepth = _options.MaxMimeDepth }, stream, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FormatException or ParseException)
+        {
+            return new SendOutcome(SendStatus.Invalid, [], false, [], null);
+        }
+
+        var from = message.From.Mailboxes.FirstOrDefault()?.Address is { } f ? MailAddress.TryNormalize(f) : null;
+        if (from != account.Address)
+        {
+            return new SendOutcome(SendStatus.RefusedSender, [from ?? ""], false, [], null);
+        }
+
+        var recipients = envelopeRecipients.Select(MailAddress.TryNormalize).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        if (recipients.Count == 0)
+        {
+            return new SendOutcome(SendStatus.Invalid, [], false, [], null);
+        }
+
+        var certificates = new Dictionary<string, Certificate>(StringComparer.OrdinalIgnoreCase);
+        var missing = new List<string>();
+        var changed = new List<string>();
+        bool contactWantsEncryption = false;
+        foreach (var recipient in recipients)
+        {
+            var (certificate, state, encryptedOnly) = await FindKeyAsync(recipient, now, ct).ConfigureAwait(false);
+            contactWantsEncryption |= encryptedOnly;
+            if (state == KeyValidationLevel.Changed)
+            {
+                changed.Add(recipient);
+            }
+            else if (certificate is null)
+            {
+                missing.Add(recipient);
+            }
+            else
+            {
+                certificates[recipient] = certificate;
+            }
+        }
+
+        if (changed.Count > 0)
+        {
+            return new SendOutcome(SendStatus.RefusedChangedKey, changed, false, [], null);
+        }
+
+        bool encrypt = missing.Count == 0;
+        if (!encrypt && (account.Policy == EncryptionPolicy.EncryptedOnly || contactWantsEncryption))
+        {
+            return new SendOutcome(SendStatus.RefusedNoKey, missing, false, [], null);
+        }
+
+        // Envelope recipients not in To/Cc are Bcc: each gets a separately encrypted copy.
+        var visible = message.To.Mailboxes.Concat(message.Cc.Mailboxes).Select(m => MailAddress.TryNormalize(m.Address)).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        foreach (var hidden in recipients.Where(r => !visible.Contains(r) && !message.Bcc.Mailboxes.Any(b => string.Equals(b.Address, r, StringComparison.OrdinalIgnoreCase))))
+        {
+            message.Bcc.Add(new MailboxAddress(null, hidden));
+        }
+
+        var autocrypt = AutocryptHeader.Create(account.Address, accountKey.Certificate, PreferEncrypt.Mutual, now);
+        var payloads = new List<ReadOnlyMemory<byte>>();
+        if (encrypt)
+        {
+            foreach (var copy in _composer.Encrypt(message, accountKey, certificates, new ComposeOptions { Autocrypt = autocrypt, Now = now }))
+            {
+                var to = copy.Recipients.Select(r => MailAddress.Normalize(r.Address)).Where(recipients.Contains).ToList();
+                payloads.Add(new QueuedMail(account.Address, to, IncomingMailProcessor.Canonical(copy.Message)).ToPayload());
+            }
+        }
+        else
+        {
+            var plain = Copy(message);
+            plain.Bcc.Clear();
+            SecurityHeaders.Strip(plain);
+            plain.Headers.Add(AutocryptHeader.HeaderName, autocrypt.ToHeaderValue());
+            payloads.Add(new QueuedMail(account.Address, recipients, IncomingMailProcessor.Canonical(plain)).ToPayload());
+        }
+
+        var jobs = await store.Jobs.EnqueueManyAsync(QueuedMail.JobKind, payloads, account.Id, ct).ConfigureAwait(false);
+        var sent = await KeepSentCopyAsync(message, encrypt, now, ct).ConfigureAwait(false);
+        return new SendOutcome(SendStatus.Queued, recipients, encrypt, jobs, sent);
+    }
+
+    private MimeMessage Copy(MimeMessage message)
+    {
+        using var stream = new MemoryStream(IncomingMailProcessor.Canonical(message), writable: false);
+        return MimeMessage.Load(new ParserOptions { MaxMimeDepth = _options.MaxMimeDepth }, stream);
+    }
+
+    private async Task<(Certificate? Certificate, KeyValidationLevel Level, bool EncryptedOnly)> FindKeyAsync(string recipient, DateTimeOffset now, CancellationToken ct)
+    {
+        if (recipient == account.Address)
+        {
+            return (accountKey.Certificate, KeyValidationLevel.Verified, false);
+        }
+
+        var contact = await store.Contacts.GetAsync(account.Id, recipient, ct).ConfigureAwait(false);
+        if (contact?.KeyState.Pinned is null && resolver is not null)
+        {
+            contact = (await resolver.ResolveAsync(recipient, ct).ConfigureAwait(false)).Contact;
+        }
+
+        var state = contact?.KeyState ?? ContactKeyState.Empty;
+        var encryptedOnly = contact?.EncryptedOnly ?? false;
+        if (state.EncryptionKey is not { } key)
+        {
+            return (null, state.Level, encryptedOnly);
+        }
+
+        try
+        {
+            var certificate = Certificate.Parse(key.Certificate, _options);
+            return certificate.SelectEncryptionKey(now) is null ? (null, state.Level, encryptedOnly) : (certificate, state.Level, encryptedOnly);
+        }
+        catch (OpenPgpException)
+        {
+            return (null, state.Level, encryptedOnly);
+        }
+    }
+
+    private async Task<StoredMessage?> KeepSentCopyAsync(MimeMessage message, bool encrypted, DateTimeOffset now, CancellationToken ct)
+    {
+        var sentFolder = await store.Folders.FindByRoleAsync(account.Id, FolderRole.Sent, ct).ConfigureAwait(false);
+        if (sentFolder is null)
+        {
+            return null;
+        }
+
+        var copy = Copy(message);
+        var security = new MessageSecurity(encrypted ? EncryptionState.EndToEnd : EncryptionState.None, SignatureState.Valid,
+            accountKey.Fingerprint.Hex, KeyValidationLevel.Verified);
+        SecurityHeaders.Apply(copy, security);
+        var bytes = IncomingMailProcessor.Canonical(copy);
+        var (summary, text) = MessageSummaryBuilder.Build(bytes, now, security, _options.MaxMimeDepth);
+        return await store.Messages.AppendAsync(sentFolder.Id, new NewMessage(summary, bytes, ["\\Seen"], text), ct).ConfigureAwait(false);
+    }
+}

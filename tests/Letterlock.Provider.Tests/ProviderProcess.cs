@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace Letterlock.Provider.Tests;
+
+/// <summary>`letterlock provider serve` as a real child process, for crash and cluster tests.</summary>
+public sealed class ProviderProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ProviderProcess(Process process) => _process = process;
+
+    public IPEndPoint Smtp { get; private set; } = null!;
+
+    public IPEndPoint Https { get; private set; } = null!;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static async Task<ProviderProcess> StartAsync(string dataDirectory, string? database)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "letterlock.dll"));
+        foreach (string arg in new[] { "provider", "serve", "--data", dataDirectory })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        if (database is not null)
+        {
+            start.ArgumentList.Add("--database");
+            start.ArgumentList.Add(database);
+        }
+
+        var process = new ProviderProcess(Process.Start(start)!);
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        process._process.OutputDataReceived += (_, e) => process.OnLine(e.Data, ready);
+        process._process.ErrorDataReceived += (_, e) => process.OnLine(e.Data, null);
+        process._process.BeginOutputReadLine();
+        process._process.BeginErrorReadLine();
+        var exited = process._process.WaitForExitAsync();
+        var first = await Task.WhenAny(ready.Task, exited, Task.Delay(TimeSpan.FromSeconds(60)));
+        if (first != ready.Task)
+        {
+            await process.DisposeAsync();
+            throw new InvalidOperationException("the provider did not start:\n" + process.Output);
+        }
+
+        return process;
+    }
+
+    private void OnLine(string? line, TaskCompletionSource? ready)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        // "listening: smtp 127.0.0.1 40123"
+        string[] parts = line.Split(' ');
+        if (parts is ["listening:", var protocol, var address, var port])
+        {
+            var endPoint = new IPEndPoint(IPAddress.Parse(address), int.Parse(port, CultureInfo.InvariantCulture));
+            if (protocol == "smtp")
+            {
+                Smtp = endPoint;
+            }
+            else if (protocol == "https")
+            {
+                Https = endPoint;
+            }
+        }
+
+        if (line == "ready")
+        {
+            ready?.TrySetResult();
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            await KillAsync();
+        }
+
+        _process.Dispose();
+    }
+}
