@@ -55,6 +55,12 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public IReadOnlyList<ListenerInfo> Listeners { get; }
 
+    /// <summary>
+    /// Cancelled when the host was asked to stop by the operating system (SIGTERM, SIGINT: ASP.NET Core's
+    /// console lifetime takes those signals over, so the caller must watch this as well as its own token).
+    /// </summary>
+    public CancellationToken Stopping => _web.Lifetime.ApplicationStopping;
+
     public IPEndPoint SmtpEndPoint => Listeners.First(l => l.Protocol == "smtp").EndPoint;
 
     public IPEndPoint HttpsEndPoint => Listeners.First(l => l.Protocol == "https").EndPoint;
