@@ -29,6 +29,8 @@ public sealed class ProviderSettings
 
     public DnsSettings Dns { get; set; } = new();
 
+    public TransparencySettings Transparency { get; set; } = new();
+
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
     [JsonIgnore]
     public string DataDirectory { get; set; } = "";
@@ -228,6 +230,7 @@ public static class ProviderSettingsLoader
         RequireFile(s, s.Tls.Certificate, "tls.certificate");
         RequireFile(s, s.Tls.Key, "tls.key");
         RequireFile(s, s.SigningKey, "signingKey");
+        TransparencySettings.Validate(s.Transparency);
     }
 
     /// <summary>The resolver the settings ask for.</summary>

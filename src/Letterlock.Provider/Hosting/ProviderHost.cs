@@ -6,6 +6,7 @@ using Letterlock.Provider.Api;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Mx;
 using Letterlock.Provider.Storage;
+using Letterlock.Provider.Transparency;
 using Letterlock.Smtp;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -53,6 +54,9 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public BlobStore Blobs { get; }
 
+    /// <summary>Key transparency: the directory, its tables and the epoch publisher.</summary>
+    public ProviderTransparency Transparency { get; private init; } = null!;
+
     public IReadOnlyList<ListenerInfo> Listeners { get; }
 
     public IPEndPoint SmtpEndPoint => Listeners.First(l => l.Protocol == "smtp").EndPoint;
@@ -95,11 +99,13 @@ public sealed class ProviderHost : IAsyncDisposable
             : new SqliteProviderStore(database.ConnectionString, notifier);
         SmtpFrontEnd? smtp = null;
         WebApplication? web = null;
+        ProviderTransparency? transparency = null;
         try
         {
             await store.InitializeAsync(ct).ConfigureAwait(false);
+            transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
             var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
-            var accounts = new AccountService(store, settings, TimeProvider.System);
+            var accounts = new AccountService(store, settings, TimeProvider.System, transparency);
             var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
             var smtpOptions = new SmtpFrontEndOptions
             {
@@ -132,9 +138,11 @@ public sealed class ProviderHost : IAsyncDisposable
                 });
             });
             web = builder.Build();
-            var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"));
+            var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency);
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
+            new TransparencyEndpoints(transparency, settings.Transparency, transparency.Limits).Map(web);
+            await transparency.StartAsync(ct).ConfigureAwait(false);
             await web.StartAsync(ct).ConfigureAwait(false);
 
             var addresses = web.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
@@ -142,10 +150,15 @@ public sealed class ProviderHost : IAsyncDisposable
             var listeners = new List<ListenerInfo> { new("smtp", smtp.BoundEndpoints[0]), new("https", httpsBound) };
             var stop = new CancellationTokenSource();
             var purge = PurgeLoopAsync(store, logger, stop.Token);
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory);
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory) { Transparency = transparency };
         }
         catch
         {
+            if (transparency is not null)
+            {
+                await transparency.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (smtp is not null)
             {
                 await smtp.DisposeAsync().ConfigureAwait(false);
@@ -202,6 +215,7 @@ public sealed class ProviderHost : IAsyncDisposable
         await _smtp.DisposeAsync();
         await _web.StopAsync();
         await _web.DisposeAsync();
+        await Transparency.DisposeAsync();
         await Store.DisposeAsync();
         _stop.Dispose();
         if (_ownsLoggerFactory)
