@@ -24,7 +24,8 @@ echo "## in-process (one thread)"
 dotnet run --configuration Release --project bench/Letterlock.Bench.OpenPgp -- "$seconds"
 echo
 
-aot="$(scripts/publish "$work/aot")"
+# LETTERLOCK_AOT=path/to/letterlock reuses a binary from scripts/publish (the native link is slow).
+aot="${LETTERLOCK_AOT:-$(scripts/publish "$work/aot")}"
 dotnet build src/Letterlock.Cli --configuration Release -o "$work/jit" >/dev/null
 jit="dotnet $work/jit/letterlock.dll"
 

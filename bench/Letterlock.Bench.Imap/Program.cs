@@ -48,7 +48,7 @@ for (int c = 0; c < copies; c++)
 
 Console.WriteLine($"Letterlock in-memory import: {import.Elapsed.TotalSeconds:F1} s");
 var options = new ImapServerOptions { MaxConnections = 10_000, MaxConnectionsPerAddress = 10_000, MaxSessionsPerUser = 10_000, MaxCommandsPerSecond = 1_000_000, CommandBurst = 1_000_000 };
-var context = new ImapServerContext(options, backend);
+var context = new ImapServerContext(options, backend, log: e => { if (Environment.GetEnvironmentVariable("BENCH_LOG") == "all" || e.Level != ImapLogLevel.Debug || e.Message.Contains("lost", StringComparison.Ordinal) || e.Message.Contains("ended", StringComparison.Ordinal)) { Console.Error.WriteLine($"server {e.Level} [{e.SessionId}] {e.Message} {e.Exception}"); } });
 await using var server = new ImapServer(new ImapListenOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, 0) }, context);
 server.Start();
 int total = files.Count * copies;
@@ -117,7 +117,6 @@ static async Task<Dictionary<string, double>> Measure(string label, int port, st
 
     r["UID FETCH 1:* (FLAGS ENVELOPE), warm"] = Median(times);
 
-    var uids = await client.CommandAsync("UID SEARCH ALL");
     var random = new Random(42);
     var bodies = Stopwatch.StartNew();
     for (int i = 0; i < 1000; i++)
@@ -184,7 +183,6 @@ static async Task<Dictionary<string, double>> Measure(string label, int port, st
         }
     }));
     r["20 clients x 25 rounds of 5 mixed commands"] = mixed.Elapsed.TotalMilliseconds;
-    _ = uids;
     return r;
 }
 
@@ -209,6 +207,7 @@ static async Task<double> IdleMemoryLetterlock(int port, int n)
     GC.WaitForPendingFinalizers();
     GC.Collect(2, GCCollectionMode.Forced, true, true);
     long before = GC.GetTotalMemory(true);
+    long rssBefore = Environment.WorkingSet;
     using var child = StartIdleClients(port, "bench", "bench-pass", n);
     await WaitReady(child, n);
     await Task.Delay(1000);
@@ -217,7 +216,8 @@ static async Task<double> IdleMemoryLetterlock(int port, int n)
     GC.WaitForPendingFinalizers();
     GC.Collect(2, GCCollectionMode.Forced, true, true);
     long after = GC.GetTotalMemory(true);
-    Console.WriteLine($"   Letterlock managed heap {before / 1024} KiB -> {after / 1024} KiB with {n} idle sessions");
+    long rssAfter = Environment.WorkingSet;
+    Console.WriteLine($"   Letterlock managed heap {before / 1024} KiB -> {after / 1024} KiB, process RSS {rssBefore / 1024} KiB -> {rssAfter / 1024} KiB ({(rssAfter - rssBefore) / 1024.0 / n:F1} KiB per session) with {n} idle sessions");
     child.Kill();
     await child.WaitForExitAsync();
     return (after - before) / 1024.0 / n;

@@ -8,10 +8,11 @@ internal sealed class RawImapClient : IAsyncDisposable
 {
     private readonly TcpClient _tcp = new() { NoDelay = true };
     private NetworkStream _stream = null!;
-    private readonly byte[] _buffer = new byte[256 * 1024];
+    private byte[] _buffer = new byte[256 * 1024];
     private int _start;
     private int _end;
     private int _tag;
+    private string _last = "";
 
     public static async Task<RawImapClient> ConnectAsync(int port)
     {
@@ -79,6 +80,7 @@ internal sealed class RawImapClient : IAsyncDisposable
             {
                 var line = Encoding.Latin1.GetString(_buffer, _start, lf - _start).TrimEnd('\r');
                 _start = lf + 1;
+                _last = line.Length > 200 ? line[..200] : line;
                 return line;
             }
 
@@ -110,10 +112,15 @@ internal sealed class RawImapClient : IAsyncDisposable
             _start = 0;
         }
 
+        if (_end == _buffer.Length)
+        {
+            Array.Resize(ref _buffer, _buffer.Length * 2); // a long line (e.g. SEARCH with 60,000 numbers)
+        }
+
         int read = await _stream.ReadAsync(_buffer.AsMemory(_end));
         if (read == 0)
         {
-            throw new EndOfStreamException();
+            throw new EndOfStreamException("Server closed the connection; last line: " + _last);
         }
 
         _end += read;

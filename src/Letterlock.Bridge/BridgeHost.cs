@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using Letterlock.Client.Discovery;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
+using Letterlock.Client.Sync;
 using Letterlock.Imap;
 using Letterlock.Imap.Server;
 using Letterlock.Imap.Session;
@@ -29,6 +30,18 @@ public sealed class BridgeOptions
 
     /// <summary>Roots trusted for key discovery instead of the system's (the sandbox CA), or null.</summary>
     public X509Certificate2Collection? TrustedRoots { get; init; }
+
+    /// <summary>How often registered accounts are synced with their provider (default 30 s; null: never, for tests).</summary>
+    public TimeSpan? SyncInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Receives sync outcomes and failures (never content), e.g. "provider unreachable, serving cached mail".</summary>
+    public Action<string>? SyncLog { get; init; }
+
+    /// <summary>
+    /// Monitor the accounts' own key-transparency entries at start-up and every epoch; alerts arrive as notices in
+    /// the account's INBOX and on <see cref="SyncLog"/> (default true).
+    /// </summary>
+    public bool MonitorTransparency { get; init; } = true;
 
     /// <summary>The largest message a mail app may submit, in bytes (default 25 MiB).</summary>
     public int MaxSubmissionSize { get; init; } = 25 * 1024 * 1024;
@@ -79,14 +92,82 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly SmtpFrontEnd _smtp;
     private readonly HttpClient _http;
     private readonly X509Certificate2 _certificate;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _syncLoop;
+    private readonly Client.Transparency.TransparencyService _transparency;
+    private readonly Task _transparencyLoop;
 
-    private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate)
+    private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options,
+        Client.Transparency.TransparencyService transparency)
     {
+        _transparency = transparency;
+        _transparencyLoop = options.MonitorTransparency
+            ? new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency) { DeliverNotices = true }.RunAsync(options.SyncLog, _stop.Token)
+            : Task.CompletedTask;
         _mailboxes = mailboxes;
         _imap = imap;
         _smtp = smtp;
         _http = http;
         _certificate = certificate;
+        _syncLoop = options.SyncInterval is { } interval ? SyncLoopAsync(interval, options.SyncLog, _stop.Token) : Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Syncs every registered account now and then. A provider that cannot be reached is reported
+    /// and retried next round: the bridge keeps serving cached mail and queued sends wait.
+    /// </summary>
+    public async Task SyncOnceAsync(Action<string>? log = null, CancellationToken ct = default)
+    {
+        var store = _mailboxes.Store;
+        foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
+        {
+            if (account.DeviceId is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                var provider = await AccountRegistration.ConnectAsync(store, account, _http, ct: ct).ConfigureAwait(false);
+                var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
+                if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
+                {
+                    log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
+                }
+            }
+            catch (ProviderUnavailableException e)
+            {
+                log?.Invoke($"{account.Address}: {e.Message}; serving cached mail, sends stay queued");
+            }
+            catch (ProviderProblemException e)
+            {
+                log?.Invoke($"{account.Address}: sync refused: {e.Message}");
+            }
+        }
+    }
+
+    private async Task SyncLoopAsync(TimeSpan interval, Action<string>? log, CancellationToken ct)
+    {
+        await Task.Yield();
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await SyncOnceAsync(log, ct).ConfigureAwait(false);
+                await Task.Delay(interval, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // The loop must survive any one failed round; the next round retries.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                log?.Invoke("sync failed: " + e.GetType().Name);
+                await Task.Delay(interval, ct).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>The SMTP submission listener's address.</summary>
@@ -110,8 +191,10 @@ public sealed class BridgeHost : IAsyncDisposable
         var imap = new ImapServer(new ImapListenOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, options.ImapPort), Certificate = certificate }, context);
         var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, options.TrustedRoots, options.Discovery.RequestTimeout)) { Timeout = Timeout.InfiniteTimeSpan };
         var discoveryOptions = options.Discovery;
+        var transparency = new Client.Transparency.TransparencyService(store, http);
         var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
-            [new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions), new AutocryptKeySource(store, account)], discoveryOptions));
+            [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
+                new AutocryptKeySource(store, account)], discoveryOptions), transparency);
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
         {
@@ -135,7 +218,7 @@ public sealed class BridgeHost : IAsyncDisposable
             throw;
         }
 
-        return new BridgeHost(mailboxes, imap, smtp, http, certificate);
+        return new BridgeHost(mailboxes, imap, smtp, http, certificate, options, transparency);
     }
 
     /// <summary>The settings of every account (creating bridge passwords where missing).</summary>
@@ -156,6 +239,18 @@ public sealed class BridgeHost : IAsyncDisposable
     /// <summary>Stops listening and ends every session.</summary>
     public async ValueTask DisposeAsync()
     {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _syncLoop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _transparencyLoop.ConfigureAwait(false);
+
+        _stop.Dispose();
         await _smtp.DisposeAsync().ConfigureAwait(false);
         await _imap.StopAsync().ConfigureAwait(false);
         await _imap.DisposeAsync().ConfigureAwait(false);

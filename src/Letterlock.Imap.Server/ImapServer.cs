@@ -150,7 +150,7 @@ public sealed class ImapServer : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or SocketException or ObjectDisposedException)
         {
-            Log(ImapLogLevel.Debug, $"Connection {id} ended: {e.GetType().Name}");
+            Log(ImapLogLevel.Debug, $"Connection {id} ended: {e.GetType().Name}: {e.Message}");
         }
         catch (Exception e)
         {

@@ -209,6 +209,9 @@ public sealed class ParserTests
         { "b7 LOGIN {3}\r\na\rb c\r\n", "b7" },
         { "b8 SEARCH UID 1:4294967296\r\n", "b8" },
         { "b9 STATUS INBOX (BOGUS)\r\n", "b9" },
+        { "c1 LIST (BOGUS) \"\" *\r\n", "c1" },
+        { "c2 LIST (RECURSIVEMATCH) \"\" *\r\n", "c2" },
+        { "c3 LIST \"\" * RETURN (BOGUS)\r\n", "c3" },
     };
 
     [Theory]

@@ -98,6 +98,7 @@ internal sealed class TestClient : IAsyncDisposable
         string domain = TransparencyAddress.Domain(TransparencyAddress.Canonicalize(address));
         var account = await store.Accounts.CreateAsync(address, null, providerUrl ?? new Uri($"https://{domain}/"));
         var keys = await AccountKeys.GenerateAsync(store, account);
+        account = await store.Accounts.UpdateAsync(account with { DeviceId = Guid.NewGuid() }); // as if registered
         var own = (await TransparencyWatch.LoadOwnKeysAsync(store, account.Id, default))!;
         var map = new StaticHostMap { AllowSystemDns = false }.Add(domain, provider).Add("127.0.0.1", provider);
         var http = new HttpClient(HttpFetch.CreateHandler(map, new X509Certificate2Collection(TestCa.Ca.Root))) { Timeout = Timeout.InfiniteTimeSpan };

@@ -112,3 +112,57 @@ public sealed class EngineTests
         Assert.Throws<KeyNotUsableException>(() => Engine.Encrypt("x"u8, [key.Certificate]));
     }
 }
+
+public sealed class FastPathTests
+{
+    [Fact]
+    public void Fast_curve25519_path_and_bouncycastle_path_both_decrypt()
+    {
+        var engine = new OpenPgpEngine();
+        // Two Cv25519 recipients: the libsodium path; adding a password forces BouncyCastle's path.
+        var fast = engine.Encrypt(new byte[70_000], [TestKeys.Bob.Certificate, TestKeys.Carol.Certificate], new EncryptOptions { Signers = [TestKeys.AliceUnlocked], Armor = false });
+        var slow = engine.Encrypt(new byte[70_000], [TestKeys.Bob.Certificate, TestKeys.Carol.Certificate], new EncryptOptions { Signers = [TestKeys.AliceUnlocked], Passwords = ["pw"], Armor = false });
+        foreach (var message in new[] { fast, slow })
+        {
+            var bob = engine.Decrypt(message, new DecryptOptions { Keys = [TestKeys.BobUnlocked], Verifiers = [TestKeys.Alice.Certificate] });
+            var carol = engine.Decrypt(message, new DecryptOptions { Keys = [TestKeys.CarolUnlocked], Verifiers = [TestKeys.Alice.Certificate] });
+            Assert.Equal(70_000, bob.Plaintext.Length);
+            Assert.Equal(SignatureStatus.Valid, carol.Signatures[0].Status);
+            Assert.Equal(TestKeys.Carol.Certificate.Subkeys[0].Fingerprint, carol.DecryptedWith);
+        }
+
+        Assert.Equal(70_000, engine.Decrypt(slow, new DecryptOptions { Passwords = ["pw"] }).Plaintext.Length);
+
+        // Tampering with the fast path's output is caught by its MDC like any other.
+        fast[fast.Length - 100] ^= 0x40;
+        Assert.Throws<IntegrityException>(() => engine.Decrypt(fast, new DecryptOptions { Keys = [TestKeys.BobUnlocked] }));
+    }
+}
+
+public sealed class SignaturePacketTests
+{
+    [Fact]
+    public void Fast_ed25519_signature_carries_the_expected_subpackets_and_verifies_with_two_signers()
+    {
+        var engine = new OpenPgpEngine();
+        var now = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var message = engine.Encrypt(new byte[5000], [TestKeys.Bob.Certificate],
+            new EncryptOptions { Signers = [TestKeys.AliceUnlocked, TestKeys.CarolUnlocked], Armor = false, Now = now });
+        var result = engine.Decrypt(message, new DecryptOptions { Keys = [TestKeys.BobUnlocked], Verifiers = [TestKeys.Alice.Certificate, TestKeys.Carol.Certificate] });
+        Assert.Equal(2, result.Signatures.Count);
+        Assert.All(result.Signatures, s => Assert.Equal(SignatureStatus.Valid, s.Status));
+        Assert.All(result.Signatures, s => Assert.Equal(KeyGenerator.Truncate(now), s.CreationTime));
+
+        var detached = engine.SignDetached("abc"u8, [TestKeys.AliceUnlocked], armor: false, now: now);
+        var signature = ((PgpSignatureList)new PgpObjectFactory(detached).NextPgpObject())[0];
+        Assert.Equal(HashAlgorithmTag.Sha512, signature.HashAlgorithm);
+        Assert.Equal(PgpSignature.BinaryDocument, signature.SignatureType);
+        var hashed = signature.GetHashedSubPackets();
+        Assert.Equal(TestKeys.Alice.Certificate.Fingerprint.ToBytes(), hashed.GetIssuerFingerprint().GetFingerprint());
+        Assert.Equal(KeyGenerator.Truncate(now).UtcDateTime, hashed.GetSignatureCreationTime());
+        Assert.Equal(TestKeys.Alice.Certificate.KeyId, KeyId.From(signature.KeyId));
+
+        var inner = engine.SignInline("x"u8, [TestKeys.AliceUnlocked], InlineSignStyle.Binary, armor: false);
+        Assert.Equal(SignatureStatus.Valid, engine.VerifyInline(inner, [TestKeys.Alice.Certificate]).Signatures[0].Status);
+    }
+}

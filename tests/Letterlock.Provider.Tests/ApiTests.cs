@@ -48,6 +48,16 @@ public abstract class ApiTests(Backend backend, PostgresServer postgres) : IAsyn
         var badKey = await client.Http.PostAsJsonAsync("v1/accounts", shortKey with { InboxPublicKey = new byte[5] }, ApiJsonContext.Default.CreateAccountRequest);
         Assert.Equal(HttpStatusCode.BadRequest, badKey.StatusCode);
 
+        // the certificate must parse and name this very address (the proof covers it, so re-sign)
+        foreach (byte[] certificate in new[] { Encoding.ASCII.GetBytes("not a certificate"), Certificates.For("someone-else@example.test"), Letterlock.OpenPgp.Armor.Encode(Certificates.For("dave@example.test")) })
+        {
+            var (request, account) = ApiClient.NewAccountRequest("dave@example.test");
+            byte[] proof = DeviceAuthentication.Sign(account.DevicePrivateKey, DeviceAuthentication.RegistrationMessage(TestProvider.Domain, "dave@example.test", account.DevicePublicKey, certificate, request.InboxPublicKey));
+            var refused = await client.Http.PostAsJsonAsync("v1/accounts", request with { OpenPgpCertificate = certificate, Proof = proof }, ApiJsonContext.Default.CreateAccountRequest);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains("certificate", (await ApiClient.ProblemAsync(refused)).Detail, StringComparison.Ordinal);
+        }
+
         foreach (string body in new[] { "{", "[]", "{\"address\":5}", "{\"address\":\"x@example.test\",\"unknown\":1}", "null", "" })
         {
             var response = await client.Http.PostAsync("v1/accounts", new StringContent(body, Encoding.UTF8, "application/json"));
@@ -290,7 +300,9 @@ public abstract class ApiTests(Backend backend, PostgresServer postgres) : IAsyn
         Assert.Equal(HttpStatusCode.NotFound, (await client.Http.DeleteAsync($"v1/devices/{device.DeviceId}")).StatusCode);
 
         var newInbox = Cryptography.HpkeKeyPair.Generate();
-        var update = await client.Http.PutAsJsonAsync("v1/account/keys", new UpdateKeysRequest([1, 2, 3], newInbox.PublicKey.ToArray()), ApiJsonContext.Default.UpdateKeysRequest);
+        var garbage = await client.Http.PutAsJsonAsync("v1/account/keys", new UpdateKeysRequest([1, 2, 3], newInbox.PublicKey.ToArray()), ApiJsonContext.Default.UpdateKeysRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, garbage.StatusCode);
+        var update = await client.Http.PutAsJsonAsync("v1/account/keys", new UpdateKeysRequest(Certificates.For("alice@example.test"), newInbox.PublicKey.ToArray()), ApiJsonContext.Default.UpdateKeysRequest);
         Assert.Equal(HttpStatusCode.NoContent, update.StatusCode);
         var entry = await client.Http.GetFromJsonAsync("v1/directory/alice@example.test", ApiJsonContext.Default.DirectoryEntry);
         Assert.Equal(newInbox.PublicKey.ToArray(), entry!.InboxPublicKey);

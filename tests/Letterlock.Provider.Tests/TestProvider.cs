@@ -94,6 +94,15 @@ public sealed class TestProvider : IAsyncDisposable
     }
 }
 
+/// <summary>Real OpenPGP certificates for test addresses (generated once per address: key generation is the slow part).</summary>
+public static class Certificates
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Cache = new(StringComparer.OrdinalIgnoreCase);
+
+    public static byte[] For(string address) =>
+        Cache.GetOrAdd(address, a => Letterlock.OpenPgp.KeyGenerator.Generate($"Test <{a.ToLowerInvariant()}>", "").Certificate.Export(armored: false));
+}
+
 /// <summary>A test account with its private keys, as a client device would hold them.</summary>
 public sealed record TestAccount(string Address, Guid AccountId, Guid DeviceId, byte[] DevicePrivateKey, byte[] DevicePublicKey, HpkeKeyPair Inbox, byte[] Certificate);
 
@@ -115,7 +124,7 @@ public sealed class ApiClient : IDisposable
     {
         var (devicePrivate, devicePublic) = DeviceAuthentication.GenerateKeyPair();
         var inbox = HpkeKeyPair.Generate();
-        byte[] certificate = System.Text.Encoding.ASCII.GetBytes("certificate-of-" + address);
+        byte[] certificate = Certificates.For(address);
         byte[] proof = DeviceAuthentication.Sign(devicePrivate, DeviceAuthentication.RegistrationMessage(TestProvider.Domain, address, devicePublic, certificate, inbox.PublicKey.Span));
         var request = new CreateAccountRequest(address, devicePublic, "test device", certificate, inbox.PublicKey.ToArray(), proof, invite);
         return (request, new TestAccount(address, Guid.Empty, Guid.Empty, devicePrivate, devicePublic, inbox, certificate));

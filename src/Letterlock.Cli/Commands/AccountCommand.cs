@@ -1,6 +1,10 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Security.Cryptography.X509Certificates;
+using Letterlock.Client.Mail;
+using Letterlock.Client.Net;
 using Letterlock.Client.Store;
+using Letterlock.Client.Sync;
 
 namespace Letterlock.Cli.Commands;
 
@@ -107,11 +111,81 @@ internal static class AccountCommand
             return 0;
         });
 
+        var provider = new Option<string>("--provider") { Description = "The provider's URL, e.g. https://alpha.test", Required = true };
+        var address = new Option<string>("--address") { Description = "The new address, name@domain (the provider's domain).", Required = true };
+        var name = new Option<string?>("--name") { Description = "Your name, shown in From." };
+        var invite = new Option<string?>("--invite") { Description = "An invite token, when the provider signs up by invitation." };
+        var ca = new Option<string?>("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (test and sandbox providers)." };
+        var encryptedOnly = new Option<bool>("--encrypted-only") { Description = "Refuse to send unless every recipient gets an encrypted copy." };
+        var create = new Command("create",
+            "Create an account: every key is generated on this device (OpenPGP key with its revocation certificate,\n" +
+            "inbox key, device key, account master key); the provider receives only the public parts. Creates the\n" +
+            "client store on first use (passphrase from $LETTERLOCK_PASSPHRASE or a prompt, or --key-file, created if missing).\n\n" +
+            "Examples:\n" +
+            "  letterlock account create --provider https://example.org --address alice@example.org --name 'Alice'\n" +
+            "  letterlock account create --provider https://alpha.test --address alice@alpha.test --ca sandbox-ca.pem --key-file store.key")
+        {
+            provider, address, name, invite, ca, encryptedOnly,
+        };
+        create.SetAction(async (parse, ct) =>
+        {
+            if (!Uri.TryCreate(parse.GetValue(provider), UriKind.Absolute, out var providerUrl) || providerUrl.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new CliException("--provider must be an https:// URL", 2);
+            }
+
+            var normalized = ContactsCommand.Normalize(parse.GetValue(address)!);
+            X509Certificate2Collection? roots = null;
+            if (parse.GetValue(ca) is { } caPath)
+            {
+                try
+                {
+                    roots = [X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(caPath, ct))];
+                }
+                catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+                {
+                    throw new CliException($"--ca: cannot read a PEM certificate from {caPath}", 2);
+                }
+            }
+
+            using var store = await access.OpenOrCreateAsync(parse, ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, roots)) { Timeout = Timeout.InfiniteTimeSpan };
+            AccountRecord account;
+            try
+            {
+                account = await AccountRegistration.CreateAsync(store, new ProviderClient(http, providerUrl), normalized, parse.GetValue(name),
+                    parse.GetValue(invite), policy: parse.GetValue(encryptedOnly) ? EncryptionPolicy.EncryptedOnly : EncryptionPolicy.Opportunistic, ct: ct);
+            }
+            catch (ProviderProblemException e)
+            {
+                throw new CliException($"the provider refused: {e.Message}");
+            }
+            catch (ProviderUnavailableException e)
+            {
+                throw new CliException(e.Message, 4);
+            }
+            catch (LocalStoreException e)
+            {
+                throw new CliException(e.Message);
+            }
+
+            var key = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct);
+            var output = parse.InvocationConfiguration.Output;
+            await output.WriteLineAsync($"Created {account.Address} at {providerUrl}");
+            await output.WriteLineAsync($"OpenPGP key {Fingerprint(key.Fingerprint.Hex)}");
+            await output.WriteLineAsync("Keys were generated on this device; the revocation certificate is kept in the encrypted store.");
+            await output.WriteLineAsync("Next: letterlock bridge   (prints the settings for your mail app)");
+            return 0;
+        });
+
         command.Add(list);
         command.Add(show);
         command.Add(remove);
+        command.Add(create);
         return command;
     }
+
+    private static string Fingerprint(string hex) => Letterlock.Client.Validation.KeyFingerprint.Parse(hex).ToDisplayString();
 
     private static string Policy(EncryptionPolicy policy) => policy == EncryptionPolicy.EncryptedOnly ? "encrypted-only" : "opportunistic";
 

@@ -66,6 +66,52 @@ internal sealed class ClientStoreAccess
         }
     }
 
+    /// <summary>Opens the store, or creates it (and a missing --key-file) on first use.</summary>
+    public async Task<LocalStore> OpenOrCreateAsync(ParseResult parse, CancellationToken ct)
+    {
+        var path = StorePath(parse);
+        if (File.Exists(path))
+        {
+            return await OpenAsync(parse, ct);
+        }
+
+        // The data folder is private to its owner, like the store inside it.
+        CreatePrivateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        if (parse.GetValue(KeyFile) is { Length: > 0 } keyFile && !File.Exists(keyFile))
+        {
+            CreatePrivateDirectory(Path.GetDirectoryName(Path.GetFullPath(keyFile))!);
+            try
+            {
+                Letterlock.Client.Store.KeyFile.Create(keyFile);
+            }
+            catch (LocalStoreException e)
+            {
+                throw new CliException(e.Message, 3);
+            }
+        }
+
+        try
+        {
+            return await LocalStore.CreateAsync(path, Unlock(parse), ct: ct);
+        }
+        catch (LocalStoreException e)
+        {
+            throw new CliException(e.Message, e is StoreUnlockException or KeyFileException ? 3 : 1);
+        }
+    }
+
+    private static void CreatePrivateDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
     public StoreUnlock Unlock(ParseResult parse)
     {
         if (parse.GetValue(KeyFile) is { Length: > 0 } keyFile)

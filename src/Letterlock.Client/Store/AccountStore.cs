@@ -124,7 +124,8 @@ public sealed class AccountStore
 
     private byte[] Seal(AccountRecord record)
     {
-        var data = new AccountData(record.Address, record.DisplayName, record.ProviderUrl?.ToString(), record.Policy, record.CreatedAt);
+        var data = new AccountData(record.Address, record.DisplayName, record.ProviderUrl?.ToString(), record.Policy, record.CreatedAt,
+            record.ProviderDomain, record.RemoteAccountId, record.DeviceId);
         return _store.Cipher.Seal(SealedColumn.AccountData, record.Id.Value, Guid.Empty,
             JsonSerializer.SerializeToUtf8Bytes(data, StoreJson.Default.AccountData));
     }
@@ -135,6 +136,6 @@ public sealed class AccountStore
         var data = JsonSerializer.Deserialize(plaintext, StoreJson.Default.AccountData)
             ?? throw new StoreIntegrityException("an account record is empty");
         return new AccountRecord(id, data.Address, data.DisplayName,
-            data.ProviderUrl is null ? null : new Uri(data.ProviderUrl), data.Policy, data.CreatedAt);
+            data.ProviderUrl is null ? null : new Uri(data.ProviderUrl), data.Policy, data.CreatedAt, data.ProviderDomain, data.RemoteAccountId, data.DeviceId);
     }
 }

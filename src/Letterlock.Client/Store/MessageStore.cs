@@ -147,7 +147,11 @@ public sealed class MessageStore
 
     /// <summary>Changes the flags of several messages in one transaction; messages that no longer exist are skipped.</summary>
     public Task<IReadOnlyList<FlagUpdate>> SetFlagsManyAsync(IReadOnlyList<MessageId> ids, FlagOperation operation, IEnumerable<string> flags,
-        ulong? unchangedSince = null, CancellationToken ct = default)
+        ulong? unchangedSince = null, CancellationToken ct = default) => SetFlagsManyAsync(ids, operation, flags, unchangedSince, markDirty: true, ct);
+
+    /// <summary>As above; sync applies remote changes with <paramref name="markDirty"/> false so they are not pushed back.</summary>
+    internal Task<IReadOnlyList<FlagUpdate>> SetFlagsManyAsync(IReadOnlyList<MessageId> ids, FlagOperation operation, IEnumerable<string> flags,
+        ulong? unchangedSince, bool markDirty, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(ids);
         var given = NormalizeFlags(flags);
@@ -158,7 +162,13 @@ public sealed class MessageStore
             {
                 if (Get(connection, transaction, id) is { } message)
                 {
-                    results.Add(SetFlagsCore(connection, transaction, message, operation, given, unchangedSince));
+                    var update = SetFlagsCore(connection, transaction, message, operation, given, unchangedSince);
+                    if (update.Changed && markDirty)
+                    {
+                        MarkDirty(connection, transaction, message);
+                    }
+
+                    results.Add(update);
                 }
             }
 
@@ -172,6 +182,10 @@ public sealed class MessageStore
 
     /// <summary>Moves several messages in one transaction, in the given order; messages that no longer exist are skipped.</summary>
     public Task<IReadOnlyList<TransferResult>> MoveManyAsync(IReadOnlyList<MessageId> ids, FolderId target, CancellationToken ct = default) =>
+        MoveManyAsync(ids, target, markDirty: true, ct);
+
+    /// <summary>As above; sync applies remote moves with <paramref name="markDirty"/> false.</summary>
+    internal Task<IReadOnlyList<TransferResult>> MoveManyAsync(IReadOnlyList<MessageId> ids, FolderId target, bool markDirty, CancellationToken ct) =>
         _store.Write<IReadOnlyList<TransferResult>>((connection, transaction) =>
         {
             var moved = new List<TransferResult>(ids.Count);
@@ -179,7 +193,13 @@ public sealed class MessageStore
             {
                 if (Get(connection, transaction, id) is { } message)
                 {
-                    moved.Add(new TransferResult(id, message.Uid, MoveCore(connection, transaction, message, target)));
+                    var result = MoveCore(connection, transaction, message, target);
+                    if (markDirty && result.Folder != message.Folder)
+                    {
+                        MarkDirty(connection, transaction, message);
+                    }
+
+                    moved.Add(new TransferResult(id, message.Uid, result));
                 }
             }
 
@@ -212,6 +232,10 @@ public sealed class MessageStore
 
     /// <summary>Removes several messages in one transaction; returns those that existed.</summary>
     public Task<IReadOnlyList<StoredMessage>> DeleteManyAsync(IReadOnlyList<MessageId> ids, CancellationToken ct = default) =>
+        DeleteManyAsync(ids, pushDeletion: true, ct);
+
+    /// <summary>As above; sync applies remote deletions with <paramref name="pushDeletion"/> false.</summary>
+    internal Task<IReadOnlyList<StoredMessage>> DeleteManyAsync(IReadOnlyList<MessageId> ids, bool pushDeletion, CancellationToken ct) =>
         _store.Write<IReadOnlyList<StoredMessage>>((connection, transaction) =>
         {
             var deleted = new List<StoredMessage>(ids.Count);
@@ -221,6 +245,13 @@ public sealed class MessageStore
                 {
                     var modseq = Tombstone(connection, transaction, message);
                     Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", id.Value));
+                    if (pushDeletion && message.Remote is { } remote)
+                    {
+                        Sql.Execute(connection, transaction,
+                            "INSERT OR REPLACE INTO pending_remote_deletes (account_id, remote_id, revision) VALUES ($account, $remote, $revision)",
+                            ("$account", message.Account.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision));
+                    }
+
                     _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
                     deleted.Add(message);
                 }
@@ -228,6 +259,52 @@ public sealed class MessageStore
 
             return deleted;
         }, ct);
+
+    /// <summary>Records which provider document mirrors a message (and whether the local copy still has to be pushed).</summary>
+    internal Task SetRemoteAsync(MessageId id, RemoteReference remote, bool dirty, CancellationToken ct) =>
+        _store.Write((connection, transaction) =>
+            Sql.Execute(connection, transaction, "UPDATE messages SET remote_id = $remote, remote_revision = $revision, dirty = $dirty WHERE id = $id",
+                ("$id", id.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision), ("$dirty", dirty ? 1 : 0)), ct);
+
+    /// <summary>Messages of an account changed locally since their last push, or never pushed.</summary>
+    internal Task<IReadOnlyList<MessageId>> ListDirtyAsync(AccountId account, CancellationToken ct) =>
+        _store.Read<IReadOnlyList<MessageId>>((connection, transaction) =>
+        {
+            using var command = Sql.Command(connection, transaction, "SELECT id FROM messages WHERE account_id = $account AND (dirty = 1 OR remote_id IS NULL)",
+                ("$account", account.Value));
+            using var reader = command.ExecuteReader();
+            var ids = new List<MessageId>();
+            while (reader.Read())
+            {
+                ids.Add(new MessageId(reader.GetId(0)));
+            }
+
+            return ids;
+        }, ct);
+
+    /// <summary>Provider documents whose local message was deleted, to delete remotely.</summary>
+    internal Task<IReadOnlyList<RemoteReference>> ListPendingDeletesAsync(AccountId account, CancellationToken ct) =>
+        _store.Read<IReadOnlyList<RemoteReference>>((connection, transaction) =>
+        {
+            using var command = Sql.Command(connection, transaction, "SELECT remote_id, revision FROM pending_remote_deletes WHERE account_id = $account",
+                ("$account", account.Value));
+            using var reader = command.ExecuteReader();
+            var list = new List<RemoteReference>();
+            while (reader.Read())
+            {
+                list.Add(new RemoteReference(reader.GetString(0), reader.GetInt64(1)));
+            }
+
+            return list;
+        }, ct);
+
+    /// <summary>Forgets a pushed deletion.</summary>
+    internal Task ClearPendingDeleteAsync(AccountId account, string remoteId, CancellationToken ct) =>
+        _store.Write((connection, transaction) => Sql.Execute(connection, transaction,
+            "DELETE FROM pending_remote_deletes WHERE account_id = $account AND remote_id = $remote", ("$account", account.Value), ("$remote", remoteId)), ct);
+
+    private static void MarkDirty(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message) =>
+        Sql.Execute(connection, transaction, "UPDATE messages SET dirty = 1 WHERE id = $id AND remote_id IS NOT NULL", ("$id", message.Id.Value));
 
     private FlagUpdate SetFlagsCore(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message,
         FlagOperation operation, HashSet<string> given, ulong? unchangedSince)

@@ -21,13 +21,19 @@ public enum EncryptionPolicy
 /// <param name="ProviderUrl">Base URL of the provider's API.</param>
 /// <param name="Policy">Encryption policy for outgoing mail.</param>
 /// <param name="CreatedAt">When the account was added to this client.</param>
+/// <param name="ProviderDomain">The provider's mail domain (signed into device authentication), once registered.</param>
+/// <param name="RemoteAccountId">The provider's id of the account, once registered.</param>
+/// <param name="DeviceId">This device's id at the provider, once registered.</param>
 public sealed record AccountRecord(
     AccountId Id,
     string Address,
     string? DisplayName,
     Uri? ProviderUrl,
     EncryptionPolicy Policy,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt,
+    string? ProviderDomain = null,
+    Guid? RemoteAccountId = null,
+    Guid? DeviceId = null);
 
 /// <summary>SPECIAL-USE roles of folders (RFC 6154) plus the inbox.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<FolderRole>))]

@@ -3,7 +3,8 @@ using Letterlock.Client.Validation;
 
 namespace Letterlock.Client.Store;
 
-internal sealed record AccountData(string Address, string? DisplayName, string? ProviderUrl, EncryptionPolicy Policy, DateTimeOffset CreatedAt);
+internal sealed record AccountData(string Address, string? DisplayName, string? ProviderUrl, EncryptionPolicy Policy, DateTimeOffset CreatedAt,
+    string? ProviderDomain = null, Guid? RemoteAccountId = null, Guid? DeviceId = null);
 
 internal sealed record FolderData(string Name, FolderRole Role, bool Subscribed);
 

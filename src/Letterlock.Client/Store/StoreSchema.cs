@@ -129,6 +129,16 @@ internal static class StoreSchema
                 value BLOB NOT NULL
             ) WITHOUT ROWID;
             """),
+        new(3, "sync bookkeeping: messages changed locally since their last push, deletions to push", """
+            ALTER TABLE messages ADD COLUMN dirty INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX messages_dirty ON messages (account_id) WHERE dirty = 1;
+            CREATE TABLE pending_remote_deletes (
+                account_id BLOB NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                remote_id  TEXT NOT NULL,
+                revision   INTEGER NOT NULL,
+                PRIMARY KEY (account_id, remote_id)
+            ) WITHOUT ROWID;
+            """),
     ];
 
     public static int CurrentVersion => Migrations[^1].Version;

@@ -29,9 +29,9 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         var reports = new List<MonitorReport>();
         foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
-            if (account.ProviderUrl is not { } providerUrl)
+            if (account.ProviderUrl is not { } providerUrl || account.DeviceId is null)
             {
-                continue;
+                continue; // not registered with a provider: nothing is published for it yet
             }
 
             var own = await LoadOwnKeysAsync(store, account.Id, ct).ConfigureAwait(false);

@@ -213,6 +213,8 @@ public sealed record MailboxStatus(uint Messages, Uid UidNext, UidValidity UidVa
 /// The state of a mailbox when a session opens it. <see cref="Uids"/> is the ascending list of
 /// UIDs; the array may be longer than <see cref="Count"/> and shared between sessions (entries
 /// below <see cref="Count"/> never change), which keeps a selected session small.
+/// <see cref="FirstUnseen"/> is the first message without \Seen (for IMAP4rev1's <c>[UNSEEN n]</c>),
+/// null when every message is seen or the backend does not know it cheaply.
 /// </summary>
 public sealed record MailboxSnapshot(
     UidValidity UidValidity,
@@ -221,7 +223,8 @@ public sealed record MailboxSnapshot(
     uint[] Uids,
     int Count,
     IReadOnlyList<string> Keywords,
-    IDisposable Registration);
+    IDisposable Registration,
+    Uid? FirstUnseen = null);
 
 /// <summary>The metadata of one message.</summary>
 public sealed class MessageRecord

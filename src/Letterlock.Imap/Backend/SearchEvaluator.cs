@@ -86,6 +86,25 @@ public abstract class SearchableMessage
 /// </summary>
 public static class SearchEvaluator
 {
+    /// <summary>Whether evaluating the key needs the message content (headers or text), not just its metadata.</summary>
+    public static bool NeedsContent(SearchKey key) => key switch
+    {
+        HeaderKey or BodyKey or TextKey => true,
+        DateKey d => d.SentDate,
+        AndKey a => a.Keys.Any(NeedsContent),
+        OrKey o => NeedsContent(o.Left) || NeedsContent(o.Right),
+        NotKey n => NeedsContent(n.Key),
+        _ => false,
+    };
+
+    // Allocation-free: a search over 60,000 messages tests this once per message.
+    private static SystemFlags SystemBit(string name) =>
+        name.Equals(@"\Seen", StringComparison.OrdinalIgnoreCase) ? SystemFlags.Seen :
+        name.Equals(@"\Answered", StringComparison.OrdinalIgnoreCase) ? SystemFlags.Answered :
+        name.Equals(@"\Flagged", StringComparison.OrdinalIgnoreCase) ? SystemFlags.Flagged :
+        name.Equals(@"\Deleted", StringComparison.OrdinalIgnoreCase) ? SystemFlags.Deleted :
+        name.Equals(@"\Draft", StringComparison.OrdinalIgnoreCase) ? SystemFlags.Draft : SystemFlags.None;
+
     /// <summary>Whether the message matches.</summary>
     /// <param name="key">The key (without <see cref="SequenceKey"/>).</param>
     /// <param name="message">The message.</param>
@@ -116,7 +135,7 @@ public static class SearchEvaluator
             case FlagKey flag:
             {
                 bool has = flag.Flag.StartsWith('\\')
-                    ? MessageFlags.ParseSystem(flag.Flag) is { } bit && (message.Flags.System & bit) != 0
+                    ? SystemBit(flag.Flag) is var bit && bit != SystemFlags.None && (message.Flags.System & bit) != 0
                     : message.Flags.HasKeyword(flag.Flag);
                 return has == flag.Set;
             }

@@ -249,7 +249,17 @@ public sealed class InMemoryBackend : IImapAuthenticator
             lock (_lock)
             {
                 _listeners.Add(listener);
-                return new MailboxSnapshot(Validity, new Uid(_uidNext), new ModSeq(_modSeq), _uids, _count, _keywords.ToArray(), new Registration(this, listener));
+                Uid? firstUnseen = null;
+                for (int i = 0; i < _count; i++)
+                {
+                    if ((_messages[i].Flags.System & SystemFlags.Seen) == 0)
+                    {
+                        firstUnseen = _messages[i].Uid;
+                        break;
+                    }
+                }
+
+                return new MailboxSnapshot(Validity, new Uid(_uidNext), new ModSeq(_modSeq), _uids, _count, _keywords.ToArray(), new Registration(this, listener), firstUnseen);
             }
         }
 
@@ -540,6 +550,22 @@ public sealed class InMemoryBackend : IImapAuthenticator
         }
     }
 
+    private sealed class MetadataView : SearchableMessage
+    {
+        public Message Message = null!;
+        public MessageFlags CurrentFlags = MessageFlags.Empty;
+        public ulong CurrentModSeq;
+
+        public override Uid Uid => Message.Uid;
+        public override MessageFlags Flags => CurrentFlags;
+        public override ModSeq ModSeq => new(CurrentModSeq);
+        public override DateTimeOffset InternalDate => Message.InternalDate;
+        public override long Size => Message.Content.Length;
+        public override DateTimeOffset? SentDate => Message.Structure.SentDate;
+        public override HeaderList GetHeaders() => throw new InvalidOperationException("metadata only");
+        public override string GetBodyText() => throw new InvalidOperationException("metadata only");
+    }
+
     /// <summary>One session's handle.</summary>
     private sealed class AccountHandle(Account account) : IMailAccount
     {
@@ -737,12 +763,25 @@ public sealed class InMemoryBackend : IImapAuthenticator
             var candidates = box.Select(NarrowByUid(key, largest));
             var matches = new bool[candidates.Count];
 
-            // Text searches parse and decode messages: spread them over the cores.
-            Parallel.For(0, candidates.Count, new ParallelOptions { CancellationToken = ct }, i =>
+            if (SearchEvaluator.NeedsContent(key))
             {
-                var (m, flags, modseq) = candidates[i];
-                matches[i] = SearchEvaluator.Matches(key, new Searchable(m, flags, modseq), largest);
-            });
+                // Text and header searches read message bytes: spread them over the cores.
+                Parallel.For(0, candidates.Count, new ParallelOptions { CancellationToken = ct }, i =>
+                {
+                    var (m, flags, modseq) = candidates[i];
+                    matches[i] = SearchEvaluator.Matches(key, new Searchable(m, flags, modseq), largest);
+                });
+            }
+            else
+            {
+                // Metadata only (flags, UIDs, dates, sizes): one reusable view, no allocation per message.
+                var view = new MetadataView();
+                for (int i = 0; i < candidates.Count; i++)
+                {
+                    (view.Message, view.CurrentFlags, view.CurrentModSeq) = candidates[i];
+                    matches[i] = SearchEvaluator.Matches(key, view, largest);
+                }
+            }
             var result = new List<Uid>();
             for (int i = 0; i < matches.Length; i++)
             {

@@ -300,10 +300,23 @@ public static class ImapCommandParser
             {
                 do
                 {
-                    selection.Add(t.Atom().ToUpperInvariant());
+                    // list-select-opt = "SUBSCRIBED" / "REMOTE" / "RECURSIVEMATCH" / "SPECIAL-USE"   (RFC 5258, RFC 6154)
+                    var option = t.Atom().ToUpperInvariant();
+                    if (option is not ("SUBSCRIBED" or "REMOTE" or "RECURSIVEMATCH" or "SPECIAL-USE"))
+                    {
+                        throw new ImapParseException("Unknown LIST selection option");
+                    }
+
+                    selection.Add(option);
                 }
                 while (t.TrySpace());
                 t.Close();
+            }
+
+            // RECURSIVEMATCH needs another selection option to modify (RFC 5258, 3).
+            if (selection.Contains("RECURSIVEMATCH") && !selection.Exists(o => o is "SUBSCRIBED" or "SPECIAL-USE"))
+            {
+                throw new ImapParseException("RECURSIVEMATCH needs another selection option");
             }
 
             t.Space();
@@ -342,6 +355,11 @@ public static class ImapCommandParser
                 do
                 {
                     var option = t.Atom().ToUpperInvariant();
+                    if (option is not ("SUBSCRIBED" or "CHILDREN" or "SPECIAL-USE" or "STATUS"))
+                    {
+                        throw new ImapParseException("Unknown LIST return option");
+                    }
+
                     returns.Add(option);
                     if (option == "STATUS")
                     {

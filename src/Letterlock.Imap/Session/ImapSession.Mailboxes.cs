@@ -178,15 +178,9 @@ public sealed partial class ImapSession
         if (!_rev2)
         {
             _writer.Raw("* 0 RECENT\r\n"u8);
-            var unseen = await Account.SearchAsync(info.Id, new FlagKey(@"\Seen", false), ct).ConfigureAwait(false);
-            foreach (var uid in unseen)
+            if (snapshot.FirstUnseen is { } firstUnseen && index.SeqOf(firstUnseen.Value) is int seq and > 0)
             {
-                int seq = index.SeqOf(uid.Value);
-                if (seq > 0)
-                {
-                    _writer.Raw("* OK [UNSEEN "u8).Number((ulong)seq).Raw("] First unseen\r\n"u8);
-                    break;
-                }
+                _writer.Raw("* OK [UNSEEN "u8).Number((ulong)seq).Raw("] First unseen\r\n"u8);
             }
         }
 

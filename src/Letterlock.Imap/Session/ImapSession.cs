@@ -120,7 +120,7 @@ public sealed partial class ImapSession : IMailboxListener
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
         {
-            Log(ImapLogLevel.Debug, "Connection lost: " + e.GetType().Name);
+            Log(ImapLogLevel.Debug, "Connection lost: " + e.GetType().Name + ": " + e.Message);
         }
         finally
         {
@@ -216,6 +216,7 @@ public sealed partial class ImapSession : IMailboxListener
 
             if (buffer.IsEmpty && result.IsCompleted)
             {
+                Log(ImapLogLevel.Debug, "Connection lost: client closed the connection");
                 return;
             }
 
@@ -247,6 +248,7 @@ public sealed partial class ImapSession : IMailboxListener
                     Input.AdvanceTo(buffer.Start, buffer.End);
                     if (result.IsCompleted)
                     {
+                        Log(ImapLogLevel.Debug, "Connection lost: closed in the middle of a command");
                         return;
                     }
 

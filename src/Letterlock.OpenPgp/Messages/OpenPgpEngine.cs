@@ -65,11 +65,13 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         var now = options.Now ?? DateTimeOffset.UtcNow;
         var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, KeyGenerator.Random);
         var recipientKeys = new List<PgpPublicKey>();
+        var encryptionKeys = new List<PgpPublicKey>();
         foreach (var recipient in recipients)
         {
             var key = recipient.SelectEncryptionKey(now)
                 ?? throw new KeyNotUsableException($"certificate {recipient.Fingerprint} has no valid encryption key");
             generator.AddMethod(key.PublicKey);
+            encryptionKeys.Add(key.PublicKey);
             recipientKeys.Add(recipient.Primary.PublicKey); // intended recipients name primary keys
         }
 
@@ -79,6 +81,12 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         }
 
         var inner = SignedLiteral(plaintext, options.Signers, options.Format, now, recipientKeys);
+        if (options.Passwords.Count == 0 && Curve25519Encryptor.CanEncryptTo(encryptionKeys))
+        {
+            var fast = Curve25519Encryptor.Encrypt(inner, encryptionKeys);
+            return options.Armor ? OpenPgp.Armor.Encode(fast) : fast;
+        }
+
         using var output = new MemoryStream(inner.Length + 512);
         using (var encrypted = generator.Open(output, inner.Length))
         {
@@ -161,6 +169,17 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
 
         var at = now ?? DateTimeOffset.UtcNow;
         using var output = new MemoryStream();
+        if (Ed25519DocumentSigner.TryCreate(SigningKeys(signers, at), mode, at, []) is { } fast)
+        {
+            foreach (var signer in fast)
+            {
+                signer.Update(data);
+                output.Write(signer.SignaturePacket());
+            }
+
+            return armor ? OpenPgp.Armor.Encode(output.ToArray()) : output.ToArray();
+        }
+
         foreach (var generator in SignatureGenerators(signers, mode, at, []))
         {
             generator.Update(data);
@@ -546,6 +565,24 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
     private static byte[] SignedLiteral(ReadOnlySpan<byte> data, IReadOnlyList<UnlockedKey> signers, LiteralFormat format, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients)
     {
         var mode = format == LiteralFormat.Utf8 ? SignatureMode.Text : SignatureMode.Binary;
+        if (signers.Count > 0 && Ed25519DocumentSigner.TryCreate(SigningKeys(signers, now), mode, now, recipients) is { } fast)
+        {
+            using var message = new MemoryStream(data.Length + 128 + 160 * fast.Count);
+            for (var i = 0; i < fast.Count; i++)
+            {
+                message.Write(fast[i].OnePassPacket(nested: i < fast.Count - 1));
+            }
+
+            WriteLiteral(message, data, format, now);
+            for (var i = fast.Count - 1; i >= 0; i--)
+            {
+                fast[i].Update(data);
+                message.Write(fast[i].SignaturePacket());
+            }
+
+            return message.ToArray();
+        }
+
         var generators = SignatureGenerators(signers, mode, now, recipients);
         using var inner = new MemoryStream(data.Length + 256 + 200 * generators.Count);
         for (var i = 0; i < generators.Count; i++)
@@ -553,11 +590,7 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
             generators[i].GenerateOnePassVersion(i < generators.Count - 1).Encode(inner);
         }
 
-        var literalGenerator = new PgpLiteralDataGenerator();
-        using (var literal = literalGenerator.Open(inner, format == LiteralFormat.Utf8 ? PgpLiteralData.Utf8 : PgpLiteralData.Binary, "", data.Length, KeyGenerator.Truncate(now).UtcDateTime))
-        {
-            literal.Write(data);
-        }
+        WriteLiteral(inner, data, format, now);
 
         foreach (var g in generators)
         {
@@ -571,6 +604,15 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
 
         return inner.ToArray();
     }
+
+    private static void WriteLiteral(Stream output, ReadOnlySpan<byte> data, LiteralFormat format, DateTimeOffset now)
+    {
+        using var literal = new PgpLiteralDataGenerator().Open(output, format == LiteralFormat.Utf8 ? PgpLiteralData.Utf8 : PgpLiteralData.Binary, "", data.Length, KeyGenerator.Truncate(now).UtcDateTime);
+        literal.Write(data);
+    }
+
+    private static List<(KeyInfo Info, PgpPrivateKey Private)> SigningKeys(IReadOnlyList<UnlockedKey> signers, DateTimeOffset now) =>
+        signers.Select(s => s.SigningKey(now) ?? throw new KeyNotUsableException($"key {s.Fingerprint} has no valid signing key")).ToList();
 
     private static List<PgpSignatureGenerator> SignatureGenerators(IReadOnlyList<UnlockedKey> signers, SignatureMode mode, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients)
     {

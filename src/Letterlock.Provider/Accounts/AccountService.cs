@@ -48,7 +48,8 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
             return (AccountError.InvalidKey, null);
         }
 
-        if (request.OpenPgpCertificate is not { Length: > 0 and <= MaxCertificateLength })
+        string address = $"{localPart}@{settings.Domain}";
+        if (!IsCertificateFor(request.OpenPgpCertificate, address))
         {
             return (AccountError.InvalidCertificate, null);
         }
@@ -58,7 +59,6 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
             return (AccountError.InvalidAddress, null);
         }
 
-        string address = $"{localPart}@{settings.Domain}";
         byte[] message = DeviceAuthentication.RegistrationMessage(settings.Domain, address, request.DevicePublicKey, request.OpenPgpCertificate, request.InboxPublicKey);
         if (request.Proof is null || !DeviceAuthentication.Verify(request.DevicePublicKey, message, request.Proof))
         {
@@ -100,7 +100,13 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
             return AccountError.InvalidKey;
         }
 
-        if (request.OpenPgpCertificate is not { Length: > 0 and <= MaxCertificateLength })
+        var account = await store.GetAccountAsync(accountId, ct).ConfigureAwait(false);
+        if (account is null)
+        {
+            return AccountError.NotFound;
+        }
+
+        if (!IsCertificateFor(request.OpenPgpCertificate, $"{account.LocalPart}@{settings.Domain}"))
         {
             return AccountError.InvalidCertificate;
         }
@@ -153,6 +159,29 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
 
         await RecordKeyChangeAsync(accountId, "device-revoked", ct).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// The published certificate must be one binary OpenPGP certificate (WKD serves it as is) whose
+    /// self-signatures verify, that is not revoked, and that has a user ID for exactly this address:
+    /// the directory must not hand out a key that names someone else.
+    /// </summary>
+    internal static bool IsCertificateFor(byte[]? certificate, string address)
+    {
+        if (certificate is not { Length: > 0 and <= MaxCertificateLength } || Letterlock.OpenPgp.Armor.IsArmored(certificate))
+        {
+            return false;
+        }
+
+        try
+        {
+            var parsed = Letterlock.OpenPgp.Certificate.Parse(certificate);
+            return !parsed.IsRevoked && parsed.HasAddress(address);
+        }
+        catch (Letterlock.OpenPgp.OpenPgpException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Creates an invite token; only its hash is stored.</summary>

@@ -626,7 +626,7 @@ internal sealed class ApiEndpoints(
         AccountError.InvalidAddress => "The address or device name is malformed.",
         AccountError.WrongDomain => "This provider does not serve that domain.",
         AccountError.InvalidKey => "Keys must be raw 32-byte public keys.",
-        AccountError.InvalidCertificate => "The OpenPGP certificate is missing or too large.",
+        AccountError.InvalidCertificate => "The OpenPGP certificate must be one binary, unrevoked certificate with a user ID for this address.",
         AccountError.NotFound => "No such account.",
         _ => "The request is invalid.",
     };

@@ -33,9 +33,15 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
     /// <summary>The write being run, so the store can note which accounts' change feeds moved.</summary>
     public static void NoteChanged(Guid accountId) => PendingWrite.Current?.ChangedAccounts.Add(accountId);
 
-    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<(T Result, bool Keep)>> work, CancellationToken ct)
+    /// <param name="work">The write; returns Keep = false to undo its changes.</param>
+    /// <param name="ct">Cancels the write if it has not started.</param>
+    /// <param name="singleStatement">
+    /// True when the work is one statement that either changes everything or nothing and never asks
+    /// to be undone: it then runs without a savepoint, saving two round trips (the MX hot path).
+    /// </param>
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<(T Result, bool Keep)>> work, CancellationToken ct, bool singleStatement = false)
     {
-        var pending = new PendingWrite<T>(work, ct);
+        var pending = new PendingWrite<T>(work, ct) { SingleStatement = singleStatement };
         if (!_queue.Writer.TryWrite(pending))
         {
             throw new ObjectDisposedException(nameof(GroupCommitWriter));
@@ -125,11 +131,29 @@ internal sealed class GroupCommitWriter : IAsyncDisposable
 
         protected bool Failed { get; private set; }
 
+        public bool SingleStatement { get; init; }
+
         public async Task RunAsync(DbTransaction transaction)
         {
             if (Token.IsCancellationRequested)
             {
                 Fail(new OperationCanceledException(Token));
+                return;
+            }
+
+            if (SingleStatement)
+            {
+                // A failing statement fails the batch (the exception propagates to RunAsync's caller).
+                CurrentWrite.Value = this;
+                try
+                {
+                    _ = await ExecuteAsync(transaction.Connection!, transaction).ConfigureAwait(false);
+                }
+                finally
+                {
+                    CurrentWrite.Value = null;
+                }
+
                 return;
             }
 

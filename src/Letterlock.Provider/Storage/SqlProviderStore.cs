@@ -245,7 +245,7 @@ public abstract class SqlProviderStore(ChangeNotifier notifier) : IProviderStore
             },
             ct);
 
-    public Task<IReadOnlyList<WriteOutcome>> AppendInboxAsync(IReadOnlyList<InboxWrite> writes, CancellationToken ct) =>
+    public virtual Task<IReadOnlyList<WriteOutcome>> AppendInboxAsync(IReadOnlyList<InboxWrite> writes, CancellationToken ct) =>
         WriteAsync<IReadOnlyList<WriteOutcome>>(
             async (c, t) =>
             {
@@ -256,26 +256,24 @@ public abstract class SqlProviderStore(ChangeNotifier notifier) : IProviderStore
                 for (int i = 0; i < writes.Count; i++)
                 {
                     var write = writes[i];
-                    var account = await NextSequence(c, t, write.AccountId, ct).ConfigureAwait(false);
-                    if (account is null)
-                    {
-                        outcomes[i] = new WriteOutcome(WriteStatus.AccountUnavailable);
-                        allOk = false;
-                        continue;
-                    }
 
-                    if (account.Value.Used + write.Content.Size > account.Value.Quota)
+                    // One statement reserves the sequence number and the quota and takes the row lock; the
+                    // rare refusal is told apart afterwards.
+                    await using var reserve = Command(c, t,
+                        "UPDATE accounts SET last_seq = last_seq + 1, used_bytes = used_bytes + @d, doc_count = doc_count + 1 WHERE id = @a AND status = 0 AND used_bytes + @d <= quota_bytes RETURNING last_seq",
+                        ("@d", write.Content.Size), ("@a", Id(write.AccountId)));
+                    object? sequence = await reserve.ExecuteScalarAsync(ct).ConfigureAwait(false);
+                    if (sequence is null or DBNull)
                     {
-                        outcomes[i] = new WriteOutcome(WriteStatus.QuotaExceeded);
+                        object? active = await Scalar(c, t, "SELECT 1 FROM accounts WHERE id = @a AND status = 0", ct, ("@a", Id(write.AccountId))).ConfigureAwait(false);
+                        outcomes[i] = new WriteOutcome(active is null ? WriteStatus.AccountUnavailable : WriteStatus.QuotaExceeded);
                         allOk = false;
                         continue;
                     }
 
                     // The id says nothing about the message: random, like every inbox document's metadata.
-                    var info = new StoredDocumentInfo("in-" + Guid.NewGuid().ToString("N"), "inbox", 1, account.Value.Sequence, write.Content.Size, false, write.ArrivedAt);
+                    var info = new StoredDocumentInfo("in-" + Guid.NewGuid().ToString("N"), "inbox", 1, Convert.ToInt64(sequence, System.Globalization.CultureInfo.InvariantCulture), write.Content.Size, false, write.ArrivedAt);
                     await UpsertDocument(c, t, write.AccountId, info, write.Content, write.PaddedSize, ct).ConfigureAwait(false);
-                    await Exec(c, t, "UPDATE accounts SET used_bytes = used_bytes + @d, doc_count = doc_count + 1 WHERE id = @a", ct,
-                        ("@d", write.Content.Size), ("@a", Id(write.AccountId))).ConfigureAwait(false);
                     await OnAccountChangedAsync(c, t, write.AccountId, ct).ConfigureAwait(false);
                     outcomes[i] = new WriteOutcome(WriteStatus.Ok, info);
                 }
@@ -390,7 +388,7 @@ public abstract class SqlProviderStore(ChangeNotifier notifier) : IProviderStore
         return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadInfo(reader) : null;
     }
 
-    private static Task<int> UpsertDocument(DbConnection c, DbTransaction t, Guid accountId, StoredDocumentInfo info, CiphertextRef? content, long paddedSize, CancellationToken ct) =>
+    protected static Task<int> UpsertDocument(DbConnection c, DbTransaction t, Guid accountId, StoredDocumentInfo info, CiphertextRef? content, long paddedSize, CancellationToken ct) =>
         Exec(c, t, """
             INSERT INTO documents (account_id, id, kind, revision, seq, size, padded_size, modified_at, deleted, inline_data, blob_hash)
             VALUES (@a, @id, @k, @r, @s, @z, @p, @m, @d, @data, @blob)

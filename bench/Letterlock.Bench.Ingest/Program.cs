@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using Letterlock.Api;
+using Letterlock.Cryptography;
+using Letterlock.OpenPgp;
+using Letterlock.Provider.Hosting;
+
+// SMTP ingest benchmark (docs/PERFORMANCE.md, "Provider MX ingest"). Load generator: Postfix's smtp-source.
+// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Ingest -- [--messages 5000] [--sessions 20] [--size 10240] [--only sqlite|postgres|postfix]
+int messages = Arg("--messages", 5000);
+int sessions = Arg("--sessions", 20);
+int size = Arg("--size", 10240);
+string? only = ArgText("--only");
+var results = new List<string>();
+
+if (only is null or "postfix")
+{
+    results.Add(await Postfix());
+}
+
+if (only is null or "sqlite")
+{
+    results.Add(await Letterlock("SQLite (WAL, synchronous=FULL)", null));
+}
+
+if (only is null or "postgres")
+{
+    await using var postgres = await PrivatePostgres.StartAsync();
+    results.Add(await Letterlock("PostgreSQL 15 (synchronous_commit=on)", await postgres.CreateDatabaseAsync()));
+}
+
+Console.WriteLine();
+Console.WriteLine($"| server, {messages} x {size} B over {sessions} sessions | accepted msg/s | notes |");
+Console.WriteLine("|---|---|---|");
+foreach (string row in results)
+{
+    Console.WriteLine(row);
+}
+
+return 0;
+
+async Task<string> Letterlock(string label, string? database)
+{
+    string directory = Directory.CreateTempSubdirectory("letterlock-bench-").FullName;
+    string data = Path.Combine(directory, "data");
+    ProviderKeys.Initialize(new ProviderKeys.InitOptions("example.test", data, SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+    await File.WriteAllTextAsync(Path.Combine(data, "dns.txt"), "# benchmark: no network\n");
+    string settings = Path.Combine(data, "provider.json");
+    await File.WriteAllTextAsync(settings, (await File.ReadAllTextAsync(settings)).Replace("\"resolver\": \"system\"", "\"resolver\": \"static:dns.txt\"", StringComparison.Ordinal)
+        // smtp-source opens one connection per message from one address: lift the per-client limits, as for Postfix
+        .Replace("\"maxConnectionRatePerClient\": 600", "\"maxConnectionRatePerClient\": 1000000", StringComparison.Ordinal));
+
+    var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "letterlock.dll"), "provider", "serve", "--data", data })
+    {
+        start.ArgumentList.Add(arg);
+    }
+
+    if (database is not null)
+    {
+        start.ArgumentList.Add("--database");
+        start.ArgumentList.Add(database);
+    }
+
+    using var provider = Process.Start(start)!;
+    int smtpPort = 0;
+    int httpsPort = 0;
+    while (await provider.StandardOutput.ReadLineAsync() is { } line && line != "ready")
+    {
+        string[] parts = line.Split(' ');
+        if (parts is ["listening:", "smtp", _, var p])
+        {
+            smtpPort = int.Parse(p, CultureInfo.InvariantCulture);
+        }
+        else if (parts is ["listening:", "https", _, var q])
+        {
+            httpsPort = int.Parse(q, CultureInfo.InvariantCulture);
+        }
+    }
+
+    _ = provider.StandardOutput.ReadToEndAsync();
+    _ = provider.StandardError.ReadToEndAsync();
+    try
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } })
+        {
+            BaseAddress = new Uri($"https://127.0.0.1:{httpsPort}/"),
+        };
+        var (devicePrivate, devicePublic) = DeviceAuthentication.GenerateKeyPair();
+        using var inbox = HpkeKeyPair.Generate();
+        byte[] certificate = KeyGenerator.Generate("Bench <alice@example.test>", "").Certificate.Export(armored: false);
+        byte[] proof = DeviceAuthentication.Sign(devicePrivate, DeviceAuthentication.RegistrationMessage("example.test", "alice@example.test", devicePublic, certificate, inbox.PublicKey.Span));
+        var created = await http.PostAsJsonAsync("v1/accounts", new CreateAccountRequest("alice@example.test", devicePublic, "bench", certificate, inbox.PublicKey.ToArray(), proof), ApiJsonContext.Default.CreateAccountRequest);
+        created.EnsureSuccessStatusCode();
+        var account = (await created.Content.ReadFromJsonAsync(ApiJsonContext.Default.CreateAccountResponse))!;
+
+        // warm-up outside the measurement: JIT, connection pools, the first group commits
+        await SmtpSource(smtpPort, Math.Min(200, messages), "alice@example.test");
+        var watch = Stopwatch.StartNew();
+        await SmtpSource(smtpPort, messages, "alice@example.test");
+        watch.Stop();
+
+        var challenge = (await (await http.PostAsJsonAsync("v1/auth/challenge", new ChallengeRequest(account.DeviceId), ApiJsonContext.Default.ChallengeRequest)).Content.ReadFromJsonAsync(ApiJsonContext.Default.ChallengeResponse))!;
+        byte[] signature = DeviceAuthentication.Sign(devicePrivate, DeviceAuthentication.ChallengeMessage("example.test", account.DeviceId, challenge.ChallengeId, challenge.Challenge));
+        var token = (await (await http.PostAsJsonAsync("v1/auth/token", new TokenRequest(challenge.ChallengeId, signature), ApiJsonContext.Default.TokenRequest)).Content.ReadFromJsonAsync(ApiJsonContext.Default.TokenResponse))!;
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token.Token);
+        var quota = (await http.GetFromJsonAsync("v1/quota", ApiJsonContext.Default.QuotaResponse))!;
+        var last = (await http.GetFromJsonAsync("v1/changes?since=0&limit=1", ApiJsonContext.Default.ChangesResponse))!.Changes[0];
+        using var opened = HpkeOpeningStream.Open(new MemoryStream(await http.GetByteArrayAsync($"v1/documents/{last.Id}")), inbox.PrivateKey.Span, InboxEnvelope.Info);
+        using var plain = new MemoryStream();
+        await opened.CopyToAsync(plain);
+        bool decrypts = InboxEnvelope.TryUnframe(plain.ToArray(), out _);
+        double rate = messages / watch.Elapsed.TotalSeconds;
+        Console.WriteLine($"{label}: {messages} messages in {watch.Elapsed.TotalSeconds:F2} s = {rate:F0} msg/s; stored {quota.DocumentCount} documents; sample decrypts: {decrypts}");
+        return $"| Letterlock MX, {label}: HPKE-sealed, durable commit before 250 | {rate:F0} | {quota.DocumentCount} inbox documents stored (incl. {Math.Min(200, messages)} warm-up), sample opened with the inbox key: {decrypts} |";
+    }
+    finally
+    {
+        provider.Kill();
+        await provider.WaitForExitAsync();
+        Directory.Delete(directory, recursive: true);
+    }
+}
+
+async Task<string> Postfix()
+{
+    string directory = Directory.CreateTempSubdirectory("letterlock-bench-postfix-").FullName;
+    await Run("chmod", "755", directory);
+    string etc = Path.Combine(directory, "etc");
+    string lib = Path.Combine(directory, "lib");
+    string vmail = Path.Combine(directory, "vmail");
+    foreach (string d in new[] { etc, Path.Combine(directory, "spool"), lib, vmail })
+    {
+        Directory.CreateDirectory(d);
+    }
+
+    await Run("chown", "postfix", lib);
+    await Run("chown", "8:8", vmail);
+    int port = FreePort();
+    await File.WriteAllTextAsync(Path.Combine(etc, "main.cf"), $"""
+        compatibility_level = 3.6
+        queue_directory = {directory}/spool
+        data_directory = {lib}
+        maillog_file = {directory}/maillog
+        maillog_file_prefixes = /var, /dev/stdout, {directory}
+        inet_interfaces = 127.0.0.1
+        inet_protocols = ipv4
+        mydestination =
+        mynetworks = 127.0.0.0/8
+        virtual_mailbox_domains = sink.test
+        virtual_mailbox_base = {vmail}
+        virtual_mailbox_maps = static:sink/Maildir/
+        virtual_uid_maps = static:8
+        virtual_gid_maps = static:8
+        virtual_minimum_uid = 8
+        virtual_mailbox_limit = 0
+        smtpd_client_connection_count_limit = 0
+        smtpd_client_connection_rate_limit = 0
+
+        """);
+    var master = new StringBuilder();
+    foreach (string line in await File.ReadAllLinesAsync("/etc/postfix/master.cf"))
+    {
+        if (line.StartsWith('#') || line.StartsWith(' ') || line.Length == 0 || line.StartsWith("smtp      inet", StringComparison.Ordinal))
+        {
+            continue;
+        }
+
+        string[] f = line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        if (f.Length >= 8)
+        {
+            f[4] = "n"; // no chroot: the private instance has no chroot jail set up
+            master.AppendLine(string.Join(' ', f));
+        }
+    }
+
+    master.AppendLine($"127.0.0.1:{port} inet n - n - - smtpd");
+    await File.WriteAllTextAsync(Path.Combine(etc, "master.cf"), master.ToString());
+    await Run("postfix", "-c", etc, "start");
+    try
+    {
+        await Task.Delay(1500);
+        await SmtpSource(port, Math.Min(200, messages), "sink@sink.test");
+        await WaitForFiles(vmail, Math.Min(200, messages), TimeSpan.FromMinutes(2));
+        var watch = Stopwatch.StartNew();
+        await SmtpSource(port, messages, "sink@sink.test");
+        var accepted = watch.Elapsed;
+        await WaitForFiles(vmail, Math.Min(200, messages) + messages, TimeSpan.FromMinutes(5));
+        var delivered = watch.Elapsed;
+        double acceptRate = messages / accepted.TotalSeconds;
+        double deliverRate = messages / delivered.TotalSeconds;
+        Console.WriteLine($"Postfix: {messages} accepted in {accepted.TotalSeconds:F2} s = {acceptRate:F0} msg/s; delivered to Maildir in {delivered.TotalSeconds:F2} s = {deliverRate:F0} msg/s");
+        return $"| Postfix 3.7 (private instance), queue then Maildir | {acceptRate:F0} | delivered to Maildir at {deliverRate:F0} msg/s; queue files fsynced, plaintext on disk |";
+    }
+    finally
+    {
+        await Run("postfix", "-c", etc, "stop");
+        await Task.Delay(500);
+        Directory.Delete(directory, recursive: true);
+    }
+}
+
+async Task SmtpSource(int port, int count, string recipient)
+{
+    // smtp-source -s sessions -m messages -l size: 20 parallel sessions, 5000 messages in total, 10 KiB each
+    await Run("smtp-source", "-s", sessions.ToString(CultureInfo.InvariantCulture), "-m", count.ToString(CultureInfo.InvariantCulture),
+        "-l", size.ToString(CultureInfo.InvariantCulture), "-f", "load@sender.test", "-t", recipient, $"127.0.0.1:{port}");
+}
+
+static async Task WaitForFiles(string root, int count, TimeSpan timeout)
+{
+    var watch = Stopwatch.StartNew();
+    while (Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Count(f => f.Contains("/new/", StringComparison.Ordinal)) < count)
+    {
+        if (watch.Elapsed > timeout)
+        {
+            throw new TimeoutException($"Postfix delivered fewer than {count} messages");
+        }
+
+        await Task.Delay(20);
+    }
+}
+
+static async Task Run(string program, params string[] args)
+{
+    var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (string arg in args)
+    {
+        start.ArgumentList.Add(arg);
+    }
+
+    using var process = Process.Start(start)!;
+    string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+    await process.WaitForExitAsync();
+    if (process.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed: {output}");
+    }
+}
+
+static int FreePort()
+{
+    using var probe = new TcpListener(IPAddress.Loopback, 0);
+    probe.Start();
+    return ((IPEndPoint)probe.LocalEndpoint).Port;
+}
+
+int Arg(string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+string? ArgText(string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+/// <summary>A private PostgreSQL cluster on a free port (PEERS.md), stopped at the end.</summary>
+internal sealed class PrivatePostgres : IAsyncDisposable
+{
+    private readonly string _directory;
+    private readonly string _bin;
+    private readonly int _port;
+
+    private PrivatePostgres(string directory, string bin, int port)
+    {
+        _directory = directory;
+        _bin = bin;
+        _port = port;
+    }
+
+    public static async Task<PrivatePostgres> StartAsync()
+    {
+        string bin = Directory.GetDirectories("/usr/lib/postgresql").Select(v => Path.Combine(v, "bin")).Order().Last();
+        string directory = Path.Combine(Path.GetTempPath(), "letterlock-bench-pg-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        await Exec("chown", "postgres:postgres", directory);
+        await Exec("runuser", "-u", "postgres", "--", Path.Combine(bin, "initdb"), "-D", Path.Combine(directory, "data"), "-A", "trust", "-U", "postgres");
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        await Exec("runuser", "-u", "postgres", "--", Path.Combine(bin, "pg_ctl"), "-D", Path.Combine(directory, "data"), "-w", "-l", Path.Combine(directory, "log"),
+            "-o", $"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200", "start");
+        return new PrivatePostgres(directory, bin, port);
+    }
+
+    public async Task<string> CreateDatabaseAsync()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection($"Host=127.0.0.1;Port={_port};Username=postgres;Database=postgres");
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("CREATE DATABASE bench", connection);
+        await command.ExecuteNonQueryAsync();
+        return $"postgres://postgres@127.0.0.1:{_port}/bench";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Exec("runuser", "-u", "postgres", "--", Path.Combine(_bin, "pg_ctl"), "-D", Path.Combine(_directory, "data"), "-m", "fast", "-w", "stop");
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private static async Task Exec(string program, params string[] args)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{program} failed: {output}");
+        }
+    }
+}

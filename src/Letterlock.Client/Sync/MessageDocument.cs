@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Letterlock.Client.Store;
+using Letterlock.Primitives;
+using NSec.Cryptography;
+
+namespace Letterlock.Client.Sync;
+
+/// <summary>
+/// The content of a <c>message</c> document: what every device of the account needs to show the
+/// same mailbox. Sealed under the account master key before it leaves the device.
+/// </summary>
+/// <param name="Folder">The folder's name.</param>
+/// <param name="Role">The folder's SPECIAL-USE role (so a renamed Sent folder is still Sent).</param>
+/// <param name="Flags">IMAP flags and keywords.</param>
+/// <param name="InternalDate">When the message arrived.</param>
+/// <param name="Security">The security summary computed at receipt.</param>
+/// <param name="Message">The message as stored (decrypted MIME with the summary headers).</param>
+public sealed record MessageDocument(string Folder, FolderRole Role, IReadOnlyList<string> Flags, DateTimeOffset InternalDate,
+    MessageSecurity Security, byte[] Message);
+
+[JsonSerializable(typeof(MessageDocument))]
+internal sealed partial class SyncJson : JsonSerializerContext;
+
+/// <summary>
+/// Seals account documents under a key derived from the account master key (AMK):
+/// <c>version(1) || nonce(24) || XChaCha20-Poly1305(key, framed)</c> with associated data
+/// <c>"letterlock.document.v1" 0 kind 0 id</c>, so a document cannot be replayed under another id or
+/// kind. The plaintext is framed like inbox documents (<c>length(8) || json || zeros</c> up to the Padmé
+/// length), so the provider learns only a padded size.
+/// </summary>
+public sealed class DocumentSealer : IDisposable
+{
+    private const byte Version = 1;
+    private static readonly AeadAlgorithm Aead = AeadAlgorithm.XChaCha20Poly1305;
+    private readonly Key _key;
+
+    /// <summary>Derives the document key from the 32-byte account master key.</summary>
+    public DocumentSealer(ReadOnlySpan<byte> accountMasterKey)
+    {
+        if (accountMasterKey.Length != 32)
+        {
+            throw new ArgumentException("The account master key is 32 bytes.", nameof(accountMasterKey));
+        }
+
+        _key = KeyDerivationAlgorithm.HkdfSha256.DeriveKey(accountMasterKey, "letterlock documents v1"u8, "message documents"u8, Aead,
+            new KeyCreationParameters { ExportPolicy = KeyExportPolicies.None });
+    }
+
+    /// <summary>Seals a message document.</summary>
+    public byte[] Seal(string id, string kind, MessageDocument document)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(document, SyncJson.Default.MessageDocument);
+        var framed = new byte[Padme.PaddedLength(8 + json.Length)];
+        BinaryPrimitives.WriteInt64BigEndian(framed, json.Length);
+        json.CopyTo(framed, 8);
+        var output = new byte[1 + Aead.NonceSize + framed.Length + Aead.TagSize];
+        output[0] = Version;
+        RandomNumberGenerator.Fill(output.AsSpan(1, Aead.NonceSize));
+        Aead.Encrypt(_key, output.AsSpan(1, Aead.NonceSize), AssociatedData(id, kind), framed, output.AsSpan(1 + Aead.NonceSize));
+        return output;
+    }
+
+    /// <summary>Opens a message document, or returns null when it was altered, truncated, moved or is not ours.</summary>
+    public MessageDocument? Open(string id, string kind, ReadOnlySpan<byte> sealedDocument)
+    {
+        if (sealedDocument.Length < 1 + Aead.NonceSize + Aead.TagSize + 8 || sealedDocument[0] != Version)
+        {
+            return null;
+        }
+
+        var framed = new byte[sealedDocument.Length - 1 - Aead.NonceSize - Aead.TagSize];
+        if (!Aead.Decrypt(_key, sealedDocument.Slice(1, Aead.NonceSize), AssociatedData(id, kind), sealedDocument[(1 + Aead.NonceSize)..], framed))
+        {
+            return null;
+        }
+
+        long length = BinaryPrimitives.ReadInt64BigEndian(framed);
+        if (length < 0 || length > framed.Length - 8)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(framed.AsSpan(8, (int)length), SyncJson.Default.MessageDocument);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _key.Dispose();
+
+    private static byte[] AssociatedData(string id, string kind) => Encoding.UTF8.GetBytes($"letterlock.document.v1\0{kind}\0{id}");
+}

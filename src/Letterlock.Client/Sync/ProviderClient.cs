@@ -1,0 +1,315 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Letterlock.Api;
+
+namespace Letterlock.Client.Sync;
+
+/// <summary>The provider answered with an error (application/problem+json); the message is the provider's title and detail.</summary>
+public sealed class ProviderProblemException(int status, Problem? problem)
+    : Exception(problem is null ? $"the provider answered HTTP {status}" : $"{problem.Title}{(problem.Detail is null ? "" : ": " + problem.Detail)} (HTTP {status})")
+{
+    /// <summary>The HTTP status.</summary>
+    public int Status { get; } = status;
+
+    /// <summary>The problem body, when there was one.</summary>
+    public Problem? Problem { get; } = problem;
+}
+
+/// <summary>The provider could not be reached (network, TLS, timeout); nothing is known to have changed.</summary>
+public sealed class ProviderUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>A document as fetched.</summary>
+public sealed record RemoteDocument(string Id, string Kind, long Revision, byte[] Content);
+
+/// <summary>The outcome of a conditional write.</summary>
+public enum WriteStatus
+{
+    /// <summary>Written.</summary>
+    Ok,
+
+    /// <summary>The revision did not match (409): fetch, merge, retry.</summary>
+    Conflict,
+
+    /// <summary>The document does not exist (404).</summary>
+    NotFound,
+}
+
+/// <summary>Limits on what the client reads from a provider.</summary>
+public sealed class ProviderClientOptions
+{
+    /// <summary>The largest document read, in bytes (default 128 MiB).</summary>
+    public long MaxDocumentBytes { get; init; } = 128L * 1024 * 1024;
+
+    /// <summary>The largest JSON answer read, in bytes (default 4 MiB).</summary>
+    public long MaxJsonBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>How long one request may take (default 60 s; long polls add their wait).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>A device's credentials for one provider.</summary>
+/// <param name="Domain">The provider's mail domain (part of every signed message).</param>
+/// <param name="DeviceId">The device id the provider assigned.</param>
+/// <param name="PrivateKey">The device's Ed25519 seed.</param>
+public sealed record DeviceCredentials(string Domain, Guid DeviceId, byte[] PrivateKey);
+
+/// <summary>
+/// The provider's HTTPS JSON API (Letterlock.Api contracts) as the client uses it: account
+/// creation, device authentication (signed challenge -> bearer token, renewed before it expires),
+/// the change feed, documents with revision preconditions, and the key directory.
+/// </summary>
+public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentials? credentials = null, ProviderClientOptions? options = null, TimeProvider? time = null)
+{
+    private readonly ProviderClientOptions _options = options ?? new ProviderClientOptions();
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly SemaphoreSlim _tokenLock = new(1, 1);
+    private string? _token;
+    private DateTimeOffset _tokenExpires;
+
+    /// <summary>The provider's base URL.</summary>
+    public Uri BaseUri { get; } = baseUri;
+
+    /// <summary><c>GET /.well-known/letterlock</c>.</summary>
+    public Task<ProviderInfo> GetInfoAsync(CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Get, Url(".well-known/letterlock")), ApiJsonContext.Default.ProviderInfo, false, ct);
+
+    /// <summary><c>POST /v1/accounts</c>.</summary>
+    public Task<CreateAccountResponse> CreateAccountAsync(CreateAccountRequest request, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/accounts"))
+        {
+            Content = JsonContent.Create(request, ApiJsonContext.Default.CreateAccountRequest),
+        }, ApiJsonContext.Default.CreateAccountResponse, false, ct);
+
+    /// <summary><c>PUT /v1/account/keys</c>: publish a new OpenPGP certificate and inbox key (key rotation).</summary>
+    public async Task UpdateKeysAsync(UpdateKeysRequest request, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Put, Url("v1/account/keys"))
+        {
+            Content = JsonContent.Create(request, ApiJsonContext.Default.UpdateKeysRequest),
+        }, true, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary><c>GET /v1/directory/{address}</c>; null when the provider has no such address.</summary>
+    public async Task<DirectoryEntry?> GetDirectoryEntryAsync(string address, CancellationToken ct = default)
+    {
+        try
+        {
+            return await SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Get, Url("v1/directory/" + Uri.EscapeDataString(address))),
+                ApiJsonContext.Default.DirectoryEntry, false, ct).ConfigureAwait(false);
+        }
+        catch (ProviderProblemException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary><c>GET /v1/changes?since=N&amp;limit=L&amp;wait=W</c>.</summary>
+    public Task<ChangesResponse> GetChangesAsync(long since, int limit = 100, int waitSeconds = 0, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Get, Url(FormattableString.Invariant($"v1/changes?since={since}&limit={limit}&wait={waitSeconds}"))),
+            ApiJsonContext.Default.ChangesResponse, true, ct, TimeSpan.FromSeconds(waitSeconds));
+
+    /// <summary><c>GET /v1/documents/{id}</c>; null when it does not exist.</summary>
+    public async Task<RemoteDocument?> GetDocumentAsync(string id, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, Url("v1/documents/" + Uri.EscapeDataString(id))), true, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        var kind = response.Headers.TryGetValues(ApiHeaders.Kind, out var kinds) ? kinds.First() : "";
+        var revision = response.Headers.TryGetValues(ApiHeaders.Revision, out var revisions) && long.TryParse(revisions.First(), System.Globalization.CultureInfo.InvariantCulture, out var r) ? r : 0;
+        var content = await ReadBoundedAsync(response, _options.MaxDocumentBytes, ct).ConfigureAwait(false);
+        return new RemoteDocument(id, kind, revision, content);
+    }
+
+    /// <summary><c>PUT /v1/documents/{id}</c>: create (<paramref name="expectedRevision"/> null) or replace that revision.</summary>
+    public async Task<(WriteStatus Status, DocumentInfo? Info)> PutDocumentAsync(string id, string kind, ReadOnlyMemory<byte> content, long? expectedRevision,
+        CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, Url("v1/documents/" + Uri.EscapeDataString(id)))
+            {
+                Content = new ReadOnlyMemoryContent(content),
+            };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            request.Headers.Add(ApiHeaders.Kind, kind);
+            if (expectedRevision is { } revision)
+            {
+                request.Headers.IfMatch.Add(new EntityTagHeaderValue($"\"{revision}\""));
+            }
+            else
+            {
+                request.Headers.IfNoneMatch.Add(EntityTagHeaderValue.Any);
+            }
+
+            return request;
+        }, true, ct).ConfigureAwait(false);
+        return await WriteOutcomeAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary><c>DELETE /v1/documents/{id}</c> with <c>If-Match</c>.</summary>
+    public async Task<(WriteStatus Status, DocumentInfo? Info)> DeleteDocumentAsync(string id, long revision, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Delete, Url("v1/documents/" + Uri.EscapeDataString(id)));
+            request.Headers.IfMatch.Add(new EntityTagHeaderValue($"\"{revision}\""));
+            return request;
+        }, true, ct).ConfigureAwait(false);
+        return await WriteOutcomeAsync(response, ct).ConfigureAwait(false);
+    }
+
+    private async Task<(WriteStatus, DocumentInfo?)> WriteOutcomeAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        switch (response.StatusCode)
+        {
+            case HttpStatusCode.Conflict or HttpStatusCode.PreconditionFailed:
+                return (WriteStatus.Conflict, null);
+            case HttpStatusCode.NotFound:
+                return (WriteStatus.NotFound, null);
+        }
+
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        var body = await ReadBoundedAsync(response, _options.MaxJsonBytes, ct).ConfigureAwait(false);
+        return (WriteStatus.Ok, body.Length == 0 ? null : JsonSerializer.Deserialize(body, ApiJsonContext.Default.DocumentInfo));
+    }
+
+    private Uri Url(string relative) => new(BaseUri, relative);
+
+    private async Task<T> SendJsonAsync<T>(Func<HttpRequestMessage> build, JsonTypeInfo<T> type, bool authenticated, CancellationToken ct, TimeSpan? extra = null)
+    {
+        using var response = await SendAsync(build, authenticated, ct, extra).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        var body = await ReadBoundedAsync(response, _options.MaxJsonBytes, ct).ConfigureAwait(false);
+        try
+        {
+            return JsonSerializer.Deserialize(body, type) ?? throw new ProviderProblemException((int)response.StatusCode, null);
+        }
+        catch (JsonException e)
+        {
+            throw new ProviderUnavailableException("the provider's answer is not valid JSON", e);
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> build, bool authenticated, CancellationToken ct, TimeSpan? extra = null)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            using var request = build();
+            if (authenticated)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(attempt > 0, ct).ConfigureAwait(false));
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_options.RequestTimeout + (extra ?? TimeSpan.Zero));
+            HttpResponseMessage response;
+            try
+            {
+                response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                throw new ProviderUnavailableException($"cannot reach the provider at {BaseUri}: {e.HttpRequestError}", e);
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                throw new ProviderUnavailableException($"the provider at {BaseUri} did not answer in time", e);
+            }
+
+            // An expired or revoked token: log in again once.
+            if (authenticated && response.StatusCode == HttpStatusCode.Unauthorized && attempt == 0)
+            {
+                response.Dispose();
+                continue;
+            }
+
+            return response;
+        }
+    }
+
+    private async Task<string> TokenAsync(bool renew, CancellationToken ct)
+    {
+        var device = credentials ?? throw new InvalidOperationException("This provider client has no device credentials.");
+        await _tokenLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (!renew && _token is not null && _tokenExpires - _time.GetUtcNow() > TimeSpan.FromMinutes(1))
+            {
+                return _token;
+            }
+
+            var challenge = await SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/auth/challenge"))
+            {
+                Content = JsonContent.Create(new ChallengeRequest(device.DeviceId), ApiJsonContext.Default.ChallengeRequest),
+            }, ApiJsonContext.Default.ChallengeResponse, false, ct).ConfigureAwait(false);
+            var signature = DeviceAuthentication.Sign(device.PrivateKey,
+                DeviceAuthentication.ChallengeMessage(device.Domain, device.DeviceId, challenge.ChallengeId, challenge.Challenge));
+            var token = await SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/auth/token"))
+            {
+                Content = JsonContent.Create(new TokenRequest(challenge.ChallengeId, signature), ApiJsonContext.Default.TokenRequest),
+            }, ApiJsonContext.Default.TokenResponse, false, ct).ConfigureAwait(false);
+            _token = token.Token;
+            _tokenExpires = token.ExpiresAt;
+            return _token;
+        }
+        finally
+        {
+            _tokenLock.Release();
+        }
+    }
+
+    private async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        Problem? problem = null;
+        try
+        {
+            var body = await ReadBoundedAsync(response, 64 * 1024, ct).ConfigureAwait(false);
+            problem = body.Length > 0 ? JsonSerializer.Deserialize(body, ApiJsonContext.Default.Problem) : null;
+        }
+        catch (Exception e) when (e is JsonException or ProviderUnavailableException)
+        {
+            // Not a problem document: the status says enough.
+        }
+
+        throw new ProviderProblemException((int)response.StatusCode, problem);
+    }
+
+    private static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, long max, CancellationToken ct)
+    {
+        if (response.Content.Headers.ContentLength is long length && length > max)
+        {
+            throw new ProviderUnavailableException($"the provider's answer is larger than {max} bytes");
+        }
+
+        var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        await using var scope = stream.ConfigureAwait(false);
+        var buffer = new ArrayBufferWriter<byte>();
+        var chunk = new byte[64 * 1024];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        {
+            if ((long)buffer.WrittenCount + read > max)
+            {
+                throw new ProviderUnavailableException($"the provider's answer is larger than {max} bytes");
+            }
+
+            buffer.Write(chunk.AsSpan(0, read));
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+}

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
+using Letterlock.Client.Mail;
+using Letterlock.Client.Net;
+using Letterlock.Client.Store;
+using Letterlock.Client.Sync;
+using Letterlock.Provider.Hosting;
+using MailKit;
+using MailKit.Net.Imap;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Letterlock.Bridge.Tests;
+
+/// <summary>
+/// The bridge in front of a real provider: legacy mail sent with Debian's swaks is encrypted on
+/// arrival, synced, and read decrypted through the bridge; when the provider goes away the bridge
+/// keeps serving cached mail and queues what is sent.
+/// </summary>
+public sealed class BridgeProviderTests : IAsyncLifetime
+{
+    private const string Marker = "Ibex31";
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "letterlock-bridge-e2e-" + Guid.NewGuid().ToString("N"));
+    private ProviderHost? _provider;
+    private HttpClient _http = null!;
+    private LocalStore _store = null!;
+    private BridgeHost _bridge = null!;
+    private BridgeAccountSettings _settings = null!;
+    private readonly List<string> _syncLog = [];
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        var data = Path.Combine(_dir, "provider");
+        ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+        _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
+        var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
+        _http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
+        _store = await LocalStore.CreateAsync(Path.Combine(_dir, "client.db"), StoreUnlock.WithPassphrase("e2e"),
+            new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
+        await AccountRegistration.CreateAsync(_store, new ProviderClient(_http, new Uri("https://alpha.test/")), "alice@alpha.test", "Alice");
+        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions
+        {
+            ImapPort = 0, SmtpPort = 0, HostMap = map, TrustedRoots = roots, SyncInterval = null,
+        });
+        _settings = Assert.Single(await _bridge.GetSettingsAsync());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _bridge.DisposeAsync();
+        _store.Dispose();
+        _http.Dispose();
+        if (_provider is not null)
+        {
+            await _provider.DisposeAsync();
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private async Task<ImapClient> ImapAsync()
+    {
+        var client = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => c is not null };
+        await client.ConnectAsync(_settings.ImapHost, _settings.ImapPort, SecureSocketOptions.StartTls);
+        await client.AuthenticateAsync(_settings.UserName, _settings.Password);
+        return client;
+    }
+
+    [Fact]
+    public async Task Plain_mail_from_swaks_is_encrypted_on_arrival_and_readable_in_the_bridge_and_survives_the_provider_going_away()
+    {
+        var swaks = Process.Start(new ProcessStartInfo("swaks",
+            ["--server", "127.0.0.1", "--port", _provider!.SmtpEndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+             "--from", "legacy@old.test", "--to", "alice@alpha.test", "--header", $"Subject: Legacy {Marker}", "--body", $"Hello from swaks {Marker}"])
+        { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        var transcript = await swaks.StandardOutput.ReadToEndAsync();
+        await swaks.WaitForExitAsync();
+        Assert.True(swaks.ExitCode == 0, transcript);
+
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        using (var imap = await ImapAsync())
+        {
+            await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+            Assert.Equal(1, imap.Inbox.Count);
+            var message = await imap.Inbox.GetMessageAsync(0);
+            Assert.Equal($"Legacy {Marker}", message.Subject);
+            Assert.Contains($"Hello from swaks {Marker}", message.TextBody, StringComparison.Ordinal);
+            Assert.Equal("none", message.Headers["Letterlock-Encryption"]);
+            await imap.DisconnectAsync(true);
+        }
+
+        // The provider goes away: cached mail is still served, sends queue locally.
+        await _provider.DisposeAsync();
+        _provider = null;
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        Assert.Contains(_syncLog, l => l.Contains("serving cached mail", StringComparison.Ordinal));
+        using (var imap = await ImapAsync())
+        {
+            await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+            Assert.Equal($"Legacy {Marker}", (await imap.Inbox.GetMessageAsync(0)).Subject);
+            await imap.DisconnectAsync(true);
+        }
+
+        using var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => c is not null };
+        await smtp.ConnectAsync(_settings.SmtpHost, _settings.SmtpPort, SecureSocketOptions.StartTls);
+        await smtp.AuthenticateAsync(_settings.UserName, _settings.Password);
+        var reply = new MimeMessage();
+        reply.From.Add(new MailboxAddress("Alice", "alice@alpha.test"));
+        reply.To.Add(new MailboxAddress("Legacy", "legacy@old.test"));
+        reply.Subject = "Re: Legacy";
+        reply.Body = new TextPart("plain") { Text = "queued while the provider is down" };
+        await smtp.SendAsync(reply);
+        await smtp.DisconnectAsync(true);
+        Assert.Single(await _store.Jobs.ListAsync(QueuedMail.JobKind));
+    }
+}

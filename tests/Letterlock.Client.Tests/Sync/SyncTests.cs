@@ -1,0 +1,203 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Letterlock.Client.Mail;
+using Letterlock.Client.Net;
+using Letterlock.Client.Store;
+using Letterlock.Client.Sync;
+using Letterlock.Provider.Hosting;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace Letterlock.Client.Tests.Sync;
+
+/// <summary>Account creation and sync against a real provider (in-process, loopback, SQLite) reached over HTTPS.</summary>
+public sealed class SyncTests : IAsyncLifetime
+{
+    private const string Marker = "Narwhal58";
+    private readonly TempDir _dir = new();
+    private ProviderHost _provider = null!;
+    private HttpClient _http = null!;
+    private LocalStore _device1 = null!;
+    private AccountRecord _alice = null!;
+
+    public async Task InitializeAsync()
+    {
+        var data = Path.Combine(_dir.Path, "provider");
+        ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+        _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
+        var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
+        _http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
+        _device1 = await LocalStore.CreateAsync(_dir.File("device1.db"), StoreUnlock.WithPassphrase("one"), TestStores.FastOptions());
+        _alice = await AccountRegistration.CreateAsync(_device1, new ProviderClient(_http, new Uri("https://alpha.test/")), "alice@alpha.test", "Alice");
+    }
+
+    public async Task DisposeAsync()
+    {
+        _device1.Dispose();
+        _http.Dispose();
+        await _provider.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private async Task<SyncReport> Sync(LocalStore store, AccountRecord account) =>
+        await new SyncEngine(store, account, await AccountRegistration.ConnectAsync(store, account, _http)).SyncAsync();
+
+    private async Task DeliverAsync(string subject, string body)
+    {
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress("Carol", "carol@elsewhere.test"));
+        message.To.Add(new MailboxAddress("Alice", "alice@alpha.test"));
+        message.Subject = subject;
+        message.Body = new TextPart("plain") { Text = body };
+        using var smtp = new SmtpClient();
+        await smtp.ConnectAsync("127.0.0.1", _provider.SmtpEndPoint.Port, SecureSocketOptions.None);
+        await smtp.SendAsync(message);
+        await smtp.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task Registration_publishes_the_keys_and_refuses_a_taken_address_without_leaving_anything()
+    {
+        var provider = new ProviderClient(_http, new Uri("https://alpha.test/"));
+        var entry = (await provider.GetDirectoryEntryAsync("alice@alpha.test"))!;
+        var key = await AccountKeys.LoadOpenPgpAsync(_device1, _alice.Id);
+        Assert.Equal(key.Certificate.Export(armored: false), entry.OpenPgpCertificate);
+        Assert.NotNull(_alice.DeviceId);
+
+        using var other = await LocalStore.CreateAsync(_dir.File("other.db"), StoreUnlock.WithPassphrase("x"), TestStores.FastOptions());
+        var taken = await Assert.ThrowsAsync<ProviderProblemException>(() => AccountRegistration.CreateAsync(other, provider, "alice@alpha.test", null));
+        Assert.Equal(409, taken.Status);
+        Assert.Empty(await other.Accounts.ListAsync());
+        var wrongDomain = await Assert.ThrowsAsync<LocalStoreException>(() => AccountRegistration.CreateAsync(other, provider, "bob@beta.test", null));
+        Assert.Contains("serves alpha.test", wrongDomain.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Mail_encrypted_on_arrival_is_synced_decrypted_converted_and_a_second_device_converges()
+    {
+        await DeliverAsync($"Hello {Marker}", $"Arrived in plain {Marker}");
+        var report = await Sync(_device1, _alice);
+        Assert.Equal(1, report.Received);
+        Assert.Empty(report.Errors);
+        var inbox = (await _device1.Folders.FindAsync(_alice.Id, "INBOX"))!;
+        var message = Assert.Single(await _device1.Messages.ListAsync(inbox.Id));
+        Assert.Equal($"Hello {Marker}", message.Summary.Subject);
+        Assert.StartsWith("m-", message.Remote!.DocumentId, StringComparison.Ordinal);
+        Assert.Contains($"Arrived in plain {Marker}", Encoding.UTF8.GetString(await _device1.Messages.ReadBodyAsync(message.Id)), StringComparison.Ordinal);
+
+        // The provider kept no plaintext: not in its database, blobs or any other file.
+        foreach (var file in Directory.GetFiles(Path.Combine(_dir.Path, "provider"), "*", SearchOption.AllDirectories))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var content = new byte[stream.Length];
+            stream.ReadExactly(content);
+            Assert.True(content.AsSpan().IndexOf(Encoding.ASCII.GetBytes(Marker)) < 0, $"{file} contains the marker");
+        }
+
+        // Syncing again finds nothing new (the cursor was kept).
+        Assert.Equal(0, (await Sync(_device1, _alice)).Received);
+
+        // A second device, linked by copying the key material, converges to the same mailbox.
+        using var device2 = await LocalStore.CreateAsync(_dir.File("device2.db"), StoreUnlock.WithPassphrase("two"), TestStores.FastOptions());
+        var alice2 = await LinkSecondDeviceAsync(device2);
+        var second = await Sync(device2, alice2);
+        Assert.Equal(1, second.Received);
+        var inbox2 = (await device2.Folders.FindAsync(alice2.Id, "INBOX"))!;
+        var copy = Assert.Single(await device2.Messages.ListAsync(inbox2.Id));
+        Assert.Equal(message.Summary.Subject, copy.Summary.Subject);
+        Assert.Equal(await _device1.Messages.ReadBodyAsync(message.Id), await device2.Messages.ReadBodyAsync(copy.Id));
+
+        // Flags and moves travel both ways; a deletion wins everywhere.
+        await _device1.Messages.SetFlagsAsync(message.Id, FlagOperation.Add, ["\\Seen", "$Important"]);
+        Assert.Equal(1, (await Sync(_device1, _alice)).Pushed);
+        await Sync(device2, alice2);
+        Assert.Contains("$Important", (await device2.Messages.GetAsync(copy.Id))!.Flags);
+
+        var archive2 = (await device2.Folders.FindByRoleAsync(alice2.Id, FolderRole.Archive))!;
+        await device2.Messages.MoveAsync(copy.Id, archive2.Id);
+        await Sync(device2, alice2);
+        await Sync(_device1, _alice);
+        var archive1 = (await _device1.Folders.FindByRoleAsync(_alice.Id, FolderRole.Archive))!;
+        Assert.Equal(archive1.Id, (await _device1.Messages.GetAsync(message.Id))!.Folder);
+
+        await _device1.Messages.DeleteAsync(message.Id);
+        await Sync(_device1, _alice);
+        var gone = await Sync(device2, alice2);
+        Assert.Equal(1, gone.Deleted);
+        Assert.Null(await device2.Messages.GetAsync(copy.Id));
+    }
+
+    [Fact]
+    public async Task A_corrupted_document_is_reported_and_skipped_and_sync_continues()
+    {
+        var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
+        await provider.PutDocumentAsync("m-garbage", SyncEngine.MessageKind, Encoding.ASCII.GetBytes("not a sealed document"), null);
+        await DeliverAsync("After the garbage", "still arrives");
+        var report = await Sync(_device1, _alice);
+        var error = Assert.Single(report.Errors);
+        Assert.Equal("m-garbage", error.DocumentId);
+        Assert.Contains("does not open", error.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, report.Received);
+    }
+
+    [Fact]
+    public async Task Sending_while_the_provider_is_down_queues_locally_and_sync_reports_it_unreachable()
+    {
+        var down = new ProviderClient(_http, new Uri("https://nowhere.test/"),
+            new DeviceCredentials("alpha.test", _alice.DeviceId!.Value, new byte[32]));
+        await Assert.ThrowsAsync<ProviderUnavailableException>(() => new SyncEngine(_device1, _alice, down).SyncAsync());
+        var key = await AccountKeys.LoadOpenPgpAsync(_device1, _alice.Id);
+        var outcome = await new OutgoingMailProcessor(_device1, _alice, key).SubmitAsync(
+            Encoding.ASCII.GetBytes("From: alice@alpha.test\r\nTo: dave@delta.test\r\nSubject: later\r\n\r\nqueued\r\n"), ["dave@delta.test"]);
+        Assert.Equal(SendStatus.Queued, outcome.Status);
+        Assert.Single(await _device1.Jobs.ListAsync(QueuedMail.JobKind));
+    }
+
+    [Fact]
+    public async Task A_key_replaced_at_the_provider_is_marked_changed_by_a_correspondent_and_not_used()
+    {
+        using var other = await LocalStore.CreateAsync(_dir.File("carol.db"), StoreUnlock.WithPassphrase("c"), TestStores.FastOptions());
+        var carol = await other.Accounts.CreateAsync("carol@elsewhere.test", null, null);
+        var options = new Letterlock.Client.Discovery.KeyDiscoveryOptions { SourceOrder = [Letterlock.Client.Validation.KeyOrigin.ProviderDirectory] };
+        var resolver = new Letterlock.Client.Discovery.ContactKeyResolver(other, carol.Id,
+            new Letterlock.Client.Discovery.KeyDiscovery([new Letterlock.Client.Discovery.DirectoryKeySource(_http, options)], options));
+
+        var first = await resolver.ResolveAsync("alice@alpha.test");
+        Assert.Equal(Letterlock.Client.Validation.KeyOrigin.ProviderDirectory, first.Discovery.Key!.Origin);
+        Assert.Equal(Letterlock.Client.Validation.KeyValidationLevel.Tofu, first.Level);
+
+        // Alice's key is replaced at the provider (a rotation, or a provider lying about her key).
+        var replacement = Letterlock.OpenPgp.KeyGenerator.Generate("Alice <alice@alpha.test>", "").Certificate;
+        var inbox = (await _device1.Keys.GetCurrentAsync(_alice.Id, AccountKeys.InboxSecret))!.Material;
+        using var inboxPair = Letterlock.Cryptography.HpkeKeyPair.FromPrivateKey(inbox);
+        var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
+        await provider.UpdateKeysAsync(new Letterlock.Api.UpdateKeysRequest(replacement.Export(armored: false), inboxPair.PublicKey.ToArray()));
+
+        var second = await resolver.ResolveAsync("alice@alpha.test");
+        Assert.Equal(Letterlock.Client.Validation.KeyValidationLevel.Changed, second.Level);
+        Assert.Null(second.EncryptionKey);
+        var send = await new OutgoingMailProcessor(other, carol, Letterlock.OpenPgp.KeyGenerator.Generate("<carol@elsewhere.test>", "").SecretKey.Unlock(), resolver)
+            .SubmitAsync(Encoding.ASCII.GetBytes("From: carol@elsewhere.test\r\nTo: alice@alpha.test\r\nSubject: x\r\n\r\ny\r\n"), ["alice@alpha.test"]);
+        Assert.Equal(SendStatus.RefusedChangedKey, send.Status);
+    }
+
+    private async Task<AccountRecord> LinkSecondDeviceAsync(LocalStore device2)
+    {
+        var account = await device2.Accounts.CreateAsync(_alice.Address, _alice.DisplayName, _alice.ProviderUrl);
+        foreach (var key in await _device1.Keys.ListAsync(_alice.Id))
+        {
+            await device2.Keys.AddAsync(account.Id, key.Purpose, key.Material);
+        }
+
+        return await device2.Accounts.UpdateAsync(account with
+        {
+            ProviderDomain = _alice.ProviderDomain,
+            RemoteAccountId = _alice.RemoteAccountId,
+            DeviceId = _alice.DeviceId,
+        });
+    }
+}
