@@ -13,5 +13,7 @@ internal static class CommandCatalog
         yield return Commands.AccountCommand.Create();
         yield return Commands.ContactsCommand.Create();
         yield return Commands.BridgeCommand.Create();
+        yield return Commands.AuditCommand.Create();
+        yield return Commands.TransparencyCommand.Create();
     }
 }
