@@ -11,6 +11,7 @@ using Letterlock.Provider.Storage;
 using Letterlock.Provider.Tests;
 using Letterlock.Transparency;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Letterlock.KeyTransparency.Tests;
@@ -201,3 +202,38 @@ public sealed class SqliteProviderEndToEndTests(PostgresServer postgres) : Provi
 
 [Collection("postgres")]
 public sealed class PostgresProviderEndToEndTests(PostgresServer postgres) : ProviderEndToEndTests(Backend.Postgres, postgres);
+
+/// <summary>Two provider nodes on one PostgreSQL database publish one history between them.</summary>
+[Collection("postgres")]
+public sealed class PostgresClusterTransparencyTests(PostgresServer postgres)
+{
+    [Fact]
+    public async Task Two_nodes_publishing_at_once_produce_one_consistent_history()
+    {
+        await using var provider = await KtProvider.StartAsync(Backend.Postgres, postgres);
+        await using var second = await ProviderHost.StartAsync(provider.DataDirectory, provider.DatabaseUrl, new Letterlock.Dns.StaticDnsResolver(),
+            LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        await using var alice = await provider.RegisterAsync("alice@example.test");
+        await using var bob = await provider.RegisterAsync("bob@example.test");
+
+        // Both nodes try to publish the same queue at the same moment, several times.
+        for (int round = 0; round < 3; round++)
+        {
+            if (round > 0)
+            {
+                await provider.Host.Transparency.RecordAsync(alice.Account.RemoteAccountId!.Value, default); // queued, but nothing changed: no epoch
+            }
+
+            await Task.WhenAll(provider.Host.Transparency.PublishPendingAsync(default), second.Transparency.PublishPendingAsync(default));
+        }
+
+        // Epoch 0 (start) and one epoch with both accounts: nothing published twice, nothing lost.
+        var latest = (await second.Transparency.Store.GetLatestHeadAsync(default))!;
+        Assert.Equal(1, latest.Epoch);
+        Assert.Equal(2, (await second.Transparency.Store.GetEpochAuditAsync(1, default))!.Changes.Count);
+        Assert.Equal(0L, await second.Transparency.Store.CountPendingAsync(default));
+        var (verdict, entry, _) = await alice.Service.LookupAsync("bob@example.test", default);
+        Assert.Equal(TransparencyVerdict.Verified, verdict);
+        Assert.Equal(1UL, entry!.Version);
+    }
+}
