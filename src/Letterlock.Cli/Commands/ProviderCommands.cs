@@ -42,14 +42,16 @@ internal static class ProviderCommands
         var tlsKey = new Option<string?>("--tls-key") { Description = "The key (PEM) of --tls-cert." };
         var smtpListen = new Option<string?>("--smtp-listen") { Description = "SMTP listener, address:port (default 0.0.0.0:25)." };
         var apiListen = new Option<string?>("--api-listen") { Description = "HTTPS listener, address:port (default 0.0.0.0:443)." };
+        var submissionListen = new Option<string?>("--submission-listen") { Description = "SMTP submission with STARTTLS, address:port (default: the SMTP address, port 587; port 0 when --smtp-listen has port 0)." };
+        var submissionsListen = new Option<string?>("--submissions-listen") { Description = "SMTP submission with implicit TLS, address:port (default: the SMTP address, port 465; port 0 when --smtp-listen has port 0)." };
         var signUp = new Option<string>("--sign-up") { Description = "open, or invite (default): accounts need a token from 'provider invite'.", DefaultValueFactory = _ => "invite" };
         signUp.AcceptOnlyFromAmong("open", "invite");
-        var command = new Command("init", "Create the settings file and the provider's keys (TLS, DKIM, signing key), and print the DNS records to publish.\n\n" +
+        var command = new Command("init", "Create the settings file and the provider's keys (TLS, DKIM rsa-sha256 and ed25519-sha256, signing key, relay queue key), and print the DNS records to publish.\n\n" +
             "Examples:\n" +
             "  letterlock provider init --domain example.org --data /var/lib/letterlock\n" +
             "  letterlock provider init --domain example.org --data ./p --smtp-listen 127.0.0.1:2525 --api-listen 127.0.0.1:8443 --sign-up open")
         {
-            domain, data, hostName, tlsCert, tlsKey, smtpListen, apiListen, signUp,
+            domain, data, hostName, tlsCert, tlsKey, smtpListen, apiListen, signUp, submissionListen, submissionsListen,
         };
         command.SetAction(result =>
         {
@@ -59,7 +61,7 @@ internal static class ProviderCommands
             {
                 init = ProviderKeys.Initialize(new ProviderKeys.InitOptions(
                     result.GetValue(domain)!, result.GetValue(data)!, result.GetValue(hostName), result.GetValue(tlsCert), result.GetValue(tlsKey),
-                    result.GetValue(smtpListen), result.GetValue(apiListen), result.GetValue(signUp)!));
+                    result.GetValue(smtpListen), result.GetValue(apiListen), result.GetValue(signUp)!, result.GetValue(submissionListen), result.GetValue(submissionsListen)));
             }
             catch (Exception e) when (e is SettingsException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
@@ -81,7 +83,7 @@ internal static class ProviderCommands
     {
         var data = DataOption();
         var database = DatabaseOption();
-        var command = new Command("serve", "Run the provider: the MX (SMTP with STARTTLS) and the HTTPS API, until Ctrl+C.\n\n" +
+        var command = new Command("serve", "Run the provider: the MX (SMTP with STARTTLS), submission (SMTP 587/465), the outbound relay and the HTTPS API, until Ctrl+C.\n\n" +
             "Examples:\n" +
             "  letterlock provider serve --data /var/lib/letterlock\n" +
             "  letterlock provider serve --data /var/lib/letterlock --database postgres://letterlock@db.internal:5432/letterlock")
@@ -120,7 +122,8 @@ internal static class ProviderCommands
                 await output.FlushAsync(ct);
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, ct);
+                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, host.Stopping);
+                    await Task.Delay(Timeout.Infinite, stop.Token);
                 }
                 catch (OperationCanceledException)
                 {

@@ -29,6 +29,12 @@ public sealed class ProviderSettings
 
     public DnsSettings Dns { get; set; } = new();
 
+    public RelaySettings Relay { get; set; } = new();
+
+    public SubmissionSettings Submission { get; set; } = new();
+
+    public MtaStsSettings MtaSts { get; set; } = new();
+
     public TransparencySettings Transparency { get; set; } = new();
 
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
@@ -88,6 +94,11 @@ public sealed class DkimSettings
     public string Selector { get; set; } = "letterlock1";
 
     public string Key { get; set; } = "dkim/letterlock1.pem";
+
+    /// <summary>The Ed25519 key (ed25519-sha256, RFC 8463); every message gets both signatures.</summary>
+    public string Ed25519Selector { get; set; } = "letterlock1ed";
+
+    public string Ed25519Key { get; set; } = "dkim/letterlock1ed.pem";
 }
 
 public sealed class AccountSettings
@@ -230,6 +241,7 @@ public static class ProviderSettingsLoader
         RequireFile(s, s.Tls.Certificate, "tls.certificate");
         RequireFile(s, s.Tls.Key, "tls.key");
         RequireFile(s, s.SigningKey, "signingKey");
+        OutboundSettingsValidator.Validate(s);
         TransparencySettings.Validate(s.Transparency);
     }
 

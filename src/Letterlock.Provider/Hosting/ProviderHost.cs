@@ -5,6 +5,7 @@ using Letterlock.Provider.Accounts;
 using Letterlock.Provider.Api;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Mx;
+using Letterlock.Provider.Outbound;
 using Letterlock.Provider.Storage;
 using Letterlock.Provider.Transparency;
 using Letterlock.Smtp;
@@ -34,9 +35,10 @@ public sealed class ProviderHost : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly bool _ownsLoggerFactory;
 
-    private ProviderHost(ProviderSettings settings, IProviderStore store, BlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory)
+    private ProviderHost(ProviderSettings settings, IProviderStore store, BlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory, OutboundHost outbound)
     {
         Settings = settings;
+        Outbound = outbound;
         Store = store;
         Blobs = blobs;
         _smtp = smtp;
@@ -58,6 +60,15 @@ public sealed class ProviderHost : IAsyncDisposable
     public ProviderTransparency Transparency { get; private init; } = null!;
 
     public IReadOnlyList<ListenerInfo> Listeners { get; }
+
+    /// <summary>
+    /// Cancelled when the host was asked to stop by the operating system (SIGTERM, SIGINT: ASP.NET Core's
+    /// console lifetime takes those signals over, so the caller must watch this as well as its own token).
+    /// </summary>
+    public CancellationToken Stopping => _web.Lifetime.ApplicationStopping;
+
+    /// <summary>The outbound half: relay queue and scheduler, submission (src/Letterlock.Provider/Outbound).</summary>
+    public OutboundHost Outbound { get; }
 
     public IPEndPoint SmtpEndPoint => Listeners.First(l => l.Protocol == "smtp").EndPoint;
 
@@ -99,6 +110,7 @@ public sealed class ProviderHost : IAsyncDisposable
             : new SqliteProviderStore(database.ConnectionString, notifier);
         SmtpFrontEnd? smtp = null;
         WebApplication? web = null;
+        OutboundHost? outbound = null;
         ProviderTransparency? transparency = null;
         try
         {
@@ -123,6 +135,7 @@ public sealed class ProviderHost : IAsyncDisposable
             smtpOptions.Listeners.Add(new SmtpListenerOptions { Name = "mx", EndPoint = smtpEndPoint, TlsMode = SmtpTlsMode.StartTls });
             var smtpLogger = loggerFactory.CreateLogger("Letterlock.Smtp");
             smtp = SmtpFrontEnd.Start(smtpOptions, mx, null, e => LogSmtp(smtpLogger, e));
+            outbound = await OutboundHost.StartAsync(settings, store, blobs, dns, certificate, loggerFactory, TimeProvider.System, ct).ConfigureAwait(false);
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
@@ -141,6 +154,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency);
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
+            outbound.Map(web);
             new TransparencyEndpoints(transparency, settings.Transparency, transparency.Limits).Map(web);
             await transparency.StartAsync(ct).ConfigureAwait(false);
             await web.StartAsync(ct).ConfigureAwait(false);
@@ -148,15 +162,21 @@ public sealed class ProviderHost : IAsyncDisposable
             var addresses = web.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
             var httpsBound = addresses.Select(a => new Uri(a)).Select(u => new IPEndPoint(httpsEndPoint.Address, u.Port)).First();
             var listeners = new List<ListenerInfo> { new("smtp", smtp.BoundEndpoints[0]), new("https", httpsBound) };
+            listeners.AddRange(outbound.Listeners.Select(l => new ListenerInfo(l.Name, l.EndPoint)));
             var stop = new CancellationTokenSource();
             var purge = PurgeLoopAsync(store, logger, stop.Token);
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory) { Transparency = transparency };
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency };
         }
         catch
         {
             if (transparency is not null)
             {
                 await transparency.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (outbound is not null)
+            {
+                await outbound.DisposeAsync().ConfigureAwait(false);
             }
 
             if (smtp is not null)
@@ -215,6 +235,7 @@ public sealed class ProviderHost : IAsyncDisposable
         await _smtp.DisposeAsync();
         await _web.StopAsync();
         await _web.DisposeAsync();
+        await Outbound.DisposeAsync();
         await Transparency.DisposeAsync();
         await Store.DisposeAsync();
         _stop.Dispose();

@@ -10,7 +10,7 @@ namespace Letterlock.Provider.Hosting;
 /// <summary>Generates the provider's keys and settings (<c>letterlock provider init</c>).</summary>
 public static class ProviderKeys
 {
-    public sealed record InitOptions(string Domain, string DataDirectory, string? HostName = null, string? CertificatePath = null, string? KeyPath = null, string? SmtpListen = null, string? ApiListen = null, string SignUp = "invite");
+    public sealed record InitOptions(string Domain, string DataDirectory, string? HostName = null, string? CertificatePath = null, string? KeyPath = null, string? SmtpListen = null, string? ApiListen = null, string SignUp = "invite", string? SubmissionListen = null, string? SubmissionTlsListen = null);
 
     public sealed record InitResult(string SettingsPath, string DnsRecords);
 
@@ -64,21 +64,26 @@ public static class ProviderKeys
         using var dkim = RSA.Create(2048);
         WriteSecret(Path.Combine(data, "dkim", "letterlock1.pem"), dkim.ExportPkcs8PrivateKeyPem());
         string dkimPublic = Convert.ToBase64String(dkim.ExportSubjectPublicKeyInfo());
+        var outbound = Outbound.OutboundKeys.Create(data);
+        string smtpListen = options.SmtpListen ?? "0.0.0.0:25";
 
         using (var signing = Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }))
         {
             WriteSecret(Path.Combine(data, "keys", "provider-signing.key"), Convert.ToBase64String(signing.Export(KeyBlobFormat.RawPrivateKey)) + "\n");
         }
 
-        File.WriteAllText(settingsPath, SettingsTemplate(domain, hostName, certificate, key, options.SmtpListen ?? "0.0.0.0:25", options.ApiListen ?? "0.0.0.0:443", options.SignUp));
+        File.WriteAllText(settingsPath, SettingsTemplate(domain, hostName, certificate, key, smtpListen, options.ApiListen ?? "0.0.0.0:443", options.SignUp,
+            Outbound.OutboundKeys.SettingsSection(smtpListen, options.SubmissionListen, options.SubmissionTlsListen)));
 
         var records = new StringBuilder();
         records.AppendLine($"{domain}.\t\t\tMX\t10 {hostName}.");
         records.AppendLine($"{hostName}.\t\t\tA\t<the public IPv4 address of this server>");
         records.AppendLine($"{domain}.\t\t\tTXT\t\"v=spf1 mx -all\"");
         records.AppendLine($"letterlock1._domainkey.{domain}.\tTXT\t\"v=DKIM1; k=rsa; p={dkimPublic}\"");
+        records.AppendLine(outbound.DkimRecord(domain));
         records.AppendLine($"_dmarc.{domain}.\t\tTXT\t\"v=DMARC1; p=quarantine; adkim=s; aspf=s\"");
         records.AppendLine($"openpgpkey.{domain}.\t\tCNAME\t{hostName}.   (WKD, advanced method)");
+        Outbound.OutboundKeys.AppendMtaStsRecords(records, domain, hostName);
         return new InitResult(settingsPath, records.ToString());
     }
 
@@ -125,7 +130,7 @@ public static class ProviderKeys
         File.WriteAllText(path, content);
     }
 
-    private static string SettingsTemplate(string domain, string hostName, string certificate, string key, string smtpListen, string apiListen, string signUp) => $$"""
+    private static string SettingsTemplate(string domain, string hostName, string certificate, string key, string smtpListen, string apiListen, string signUp, string outboundSection) => $$"""
         // Letterlock provider settings. JSON with comments; relative paths are relative to this file's folder.
         // A wrong setting stops `letterlock provider serve` with a message naming it.
         {
@@ -172,8 +177,9 @@ public static class ProviderKeys
 
           // TLS certificate and key (PEM) for STARTTLS and HTTPS.
           "tls": { "certificate": "{{certificate.Replace("\\", "/", StringComparison.Ordinal)}}", "key": "{{key.Replace("\\", "/", StringComparison.Ordinal)}}" },
-          // DKIM signing key for outgoing mail; publish the TXT record `letterlock provider init` printed.
-          "dkim": { "selector": "letterlock1", "key": "dkim/letterlock1.pem" },
+          // DKIM keys for outgoing mail: every message is signed with rsa-sha256 and ed25519-sha256 (RFC 8463).
+          // Publish both TXT records `letterlock provider init` printed.
+          "dkim": { "selector": "letterlock1", "key": "dkim/letterlock1.pem", "ed25519Selector": "letterlock1ed", "ed25519Key": "dkim/letterlock1ed.pem" },
           // The provider's Ed25519 signing key: it signs the key-transparency tree heads (clients pin its public
           // half from /.well-known/letterlock), and the transparency VRF key is derived from it. Keep it safe.
           "signingKey": "keys/provider-signing.key",
@@ -207,7 +213,8 @@ public static class ProviderKeys
             "inlineThreshold": 65536,
             // Arriving messages larger than this (bytes) are held in a temporary file sealed to a key kept only in memory.
             "spillThreshold": 1048576
-          }
+          },
+        {{outboundSection}}
         }
 
         """;

@@ -8,7 +8,7 @@ namespace Letterlock.Provider.Storage;
 /// same statements run on SQLite and PostgreSQL; subclasses supply connections, the write transaction
 /// (SQLite: one writer with group commit; PostgreSQL: a transaction per call) and notification.
 /// </summary>
-public abstract class SqlProviderStore(ChangeNotifier notifier) : IProviderStore
+public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProviderStore
 {
     protected ChangeNotifier Notifier { get; } = notifier;
 

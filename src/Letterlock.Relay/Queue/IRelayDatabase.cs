@@ -17,6 +17,12 @@ public interface IRelayDatabase
     /// </summary>
     string LeaseLockClause { get; }
 
+    /// <summary>
+    /// A statement run first in the transaction that creates the queue's tables, so several nodes starting together
+    /// do not race on <c>CREATE TABLE IF NOT EXISTS</c> (PostgreSQL: an advisory lock); null when not needed.
+    /// </summary>
+    string? SchemaLockStatement => null;
+
     /// <summary>Runs <paramref name="work"/> in a write transaction, committed durably before the task completes.</summary>
     Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken ct);
 

@@ -77,6 +77,12 @@ public interface IRelayQueueStore
     /// <summary>Extends leases still held under <paramref name="leaseToken"/>; returns how many were.</summary>
     Task<int> RenewAsync(IReadOnlyList<string> deliveryIds, string leaseToken, DateTimeOffset until, CancellationToken ct);
 
+    /// <summary>
+    /// Gives up leases still held under <paramref name="leaseToken"/> without recording an attempt (a stopping worker
+    /// that never started them), so they are due again at once instead of after the lease lapses; returns how many were.
+    /// </summary>
+    Task<int> ReleaseAsync(IReadOnlyList<string> deliveryIds, string leaseToken, CancellationToken ct);
+
     /// <summary>The sealed body of a message, or null if it is gone.</summary>
     Task<byte[]?> ReadMessageAsync(string messageId, CancellationToken ct);
 

@@ -164,13 +164,17 @@ public sealed class RelayScheduler : IAsyncDisposable
     {
         string leaseToken = _leasePrefix + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         DestinationDeliverer? deliverer = null;
+        IReadOnlyList<QueueLease> leases = [];
+        int current = 0;
         try
         {
             DeliveryAttemptResult? destinationDown = null;
             while (!stop.IsCancellationRequested && destinationDown is null)
             {
                 var now = _time.GetUtcNow();
-                var leases = await _queue.Store.LeaseAsync(destination, leaseToken, now, now + _options.LeaseDuration, _options.LeaseBatchSize, stop).ConfigureAwait(false);
+                leases = [];
+                current = 0;
+                leases = await _queue.Store.LeaseAsync(destination, leaseToken, now, now + _options.LeaseDuration, _options.LeaseBatchSize, stop).ConfigureAwait(false);
                 if (leases.Count == 0)
                 {
                     break;
@@ -179,6 +183,7 @@ public sealed class RelayScheduler : IAsyncDisposable
                 var leasedUntil = leases[0].LeasedUntil;
                 for (int i = 0; i < leases.Count; i++)
                 {
+                    current = i;
                     if (leasedUntil - _time.GetUtcNow() < _options.LeaseDuration / 2)
                     {
                         leasedUntil = _time.GetUtcNow() + _options.LeaseDuration;
@@ -197,7 +202,9 @@ public sealed class RelayScheduler : IAsyncDisposable
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            // shutting down: unrecorded leases lapse and are retried (recorded as interrupted)
+            // Shutting down. The attempt in flight may have reached the destination: its lease lapses and its retry is
+            // recorded as interrupted. Deliveries this worker never started go back at once.
+            await ReleaseUnstartedAsync(leases.Skip(current + 1).Select(l => l.DeliveryId).ToList(), leaseToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -209,6 +216,25 @@ public sealed class RelayScheduler : IAsyncDisposable
             {
                 await deliverer.DisposeAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    private async Task ReleaseUnstartedAsync(List<string> deliveryIds, string leaseToken)
+    {
+        if (deliveryIds.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _queue.Store.ReleaseAsync(deliveryIds, leaseToken, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // they lapse instead
+            Log.WorkerFailed(_logger, e, "(releasing leases at shutdown)");
         }
     }
 

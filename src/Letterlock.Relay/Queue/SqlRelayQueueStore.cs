@@ -40,6 +40,11 @@ public sealed class SqlRelayQueueStore : IRelayQueueStore
         return _db.WriteAsync(
             async (c, t, token) =>
             {
+                if (_db.SchemaLockStatement is { } lockStatement)
+                {
+                    await Exec(c, t, lockStatement, token).ConfigureAwait(false);
+                }
+
                 foreach (string statement in schema)
                 {
                     await Exec(c, t, statement, token).ConfigureAwait(false);
@@ -151,6 +156,25 @@ public sealed class SqlRelayQueueStore : IRelayQueueStore
                 return renewed;
             },
             ct);
+
+    /// <inheritdoc />
+    public Task<int> ReleaseAsync(IReadOnlyList<string> deliveryIds, string leaseToken, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(deliveryIds);
+        return _db.WriteAsync(
+            async (c, t, token) =>
+            {
+                int released = 0;
+                foreach (string id in deliveryIds)
+                {
+                    released += await Exec(c, t, "UPDATE relay_deliveries SET lease_token = NULL, lease_until = NULL WHERE id = @id AND lease_token = @t", token,
+                        ("@id", id), ("@t", leaseToken)).ConfigureAwait(false);
+                }
+
+                return released;
+            },
+            ct);
+    }
 
     /// <inheritdoc />
     public Task<byte[]?> ReadMessageAsync(string messageId, CancellationToken ct) =>

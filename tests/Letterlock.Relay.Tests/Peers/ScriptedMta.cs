@@ -34,6 +34,12 @@ internal sealed class ScriptedMta : IAsyncDisposable
     /// <summary>Answer for each RCPT TO; null accepts.</summary>
     public Func<string, SmtpReply?> OnRecipient { get => _backend.OnRecipient; set => _backend.OnRecipient = value; }
 
+    /// <summary>
+    /// How long an accepted message waits, already kept, before 250 is sent: a slow server whose client may die
+    /// before it hears the answer (the crash test's duplicates).
+    /// </summary>
+    public TimeSpan AcceptDelay { get => _backend.AcceptDelay; set => _backend.AcceptDelay = value; }
+
     /// <summary>Answer at the end of DATA; null accepts.</summary>
     public Func<ReceivedMessage, SmtpReply?> OnData { get => _backend.OnData; set => _backend.OnData = value; }
 
@@ -74,6 +80,8 @@ internal sealed class ScriptedMta : IAsyncDisposable
 
         public Func<ReceivedMessage, SmtpReply?> OnData { get; set; } = _ => null;
 
+        public TimeSpan AcceptDelay { get; set; }
+
         public ValueTask<SmtpDeliveryStart> StartDeliveryAsync(SmtpSessionInfo session, string reversePath, long declaredSize, CancellationToken ct)
         {
             Sessions.TryAdd(session.SessionId, true);
@@ -102,16 +110,20 @@ internal sealed class ScriptedMta : IAsyncDisposable
                 return ValueTask.CompletedTask;
             }
 
-            public ValueTask<SmtpReply> CommitAsync(CancellationToken ct)
+            public async ValueTask<SmtpReply> CommitAsync(CancellationToken ct)
             {
                 var message = new ReceivedMessage(session.SessionId, session.IsSecure, sender, _recipients.ToList(), _data.ToArray());
                 var reply = backend.OnData(message);
                 if (reply is null || reply.Value.IsPositive)
                 {
                     backend.Received.Enqueue(message);
+                    if (backend.AcceptDelay > TimeSpan.Zero)
+                    {
+                        await Task.Delay(backend.AcceptDelay, ct);
+                    }
                 }
 
-                return ValueTask.FromResult(reply ?? SmtpReply.Ok);
+                return reply ?? SmtpReply.Ok;
             }
 
             public ValueTask AbortAsync() => ValueTask.CompletedTask;

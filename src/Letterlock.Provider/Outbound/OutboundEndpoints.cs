@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Letterlock.Api;
+using Letterlock.Provider.Accounts;
+using Letterlock.Provider.Api;
+using Letterlock.Provider.Configuration;
+using Letterlock.Provider.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+
+namespace Letterlock.Provider.Outbound;
+
+/// <summary>
+/// The outbound path's HTTPS endpoints (docs/API.md): submission of a raw message, the device's SMTP submission token,
+/// and this provider's MTA-STS policy. Authentication is the API's device-key scheme: a bearer token obtained by
+/// signing a challenge with the device key.
+/// </summary>
+internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService submission, ProviderSettings settings, TimeProvider time)
+{
+    public void Map(IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/submission", Authenticated(Submit));
+        app.MapPost("/v1/submission/token", Authenticated(IssueToken));
+        app.MapDelete("/v1/submission/token", Authenticated(RevokeToken));
+        app.MapGet("/.well-known/mta-sts.txt", MtaStsPolicy);
+    }
+
+    private async Task Submit(HttpContext context, AccountRecord account, Guid deviceId)
+    {
+        var request = context.Request;
+        var limits = settings.Submission;
+        if (request.ContentType is null || !request.ContentType.StartsWith("message/rfc822", StringComparison.OrdinalIgnoreCase))
+        {
+            await ApiEndpoints.WriteProblem(context, 415, ProblemTypes.InvalidRequest, "Unsupported media type", "Send the raw message with Content-Type: message/rfc822.");
+            return;
+        }
+
+        var recipients = new List<string>();
+        foreach (string? value in request.Headers[SubmissionHeaders.RcptTo])
+        {
+            recipients.AddRange((value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+
+        if (recipients.Count == 0)
+        {
+            await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "No recipients", $"Name the recipients in {SubmissionHeaders.RcptTo}.");
+            return;
+        }
+
+        // a count check before the body is read spares reading a message that can never be sent
+        if (recipients.Distinct(StringComparer.OrdinalIgnoreCase).Count() > limits.MaxRecipientsPerMessage)
+        {
+            await Refuse(context, submission.TooManyRecipients());
+            return;
+        }
+
+        string sender = request.Headers[SubmissionHeaders.MailFrom].ToString();
+        if (sender.Length == 0)
+        {
+            sender = submission.AddressOf(account);
+        }
+
+        if (request.ContentLength > limits.MaxMessageSize)
+        {
+            await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", $"At most {limits.MaxMessageSize} bytes.");
+            return;
+        }
+
+        var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (sizeLimit is { IsReadOnly: false })
+        {
+            sizeLimit.MaxRequestBodySize = (long)limits.MaxMessageSize + 1;
+        }
+
+        using var body = new MemoryStream();
+        byte[] buffer = new byte[64 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+        {
+            if (body.Length + read > limits.MaxMessageSize)
+            {
+                await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", $"At most {limits.MaxMessageSize} bytes.");
+                return;
+            }
+
+            await body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+        }
+
+        var (check, receipt) = await submission.SubmitAsync(account, sender, recipients, body.GetBuffer().AsMemory(0, (int)body.Length), context.RequestAborted);
+        if (!check.Accepted)
+        {
+            await Refuse(context, check);
+            return;
+        }
+
+        var response = new SubmissionResponse(receipt!.SubmissionId, receipt.Recipients
+            .Select(r => new SubmissionRecipient(r.Address, r.Local ? SubmissionDispositions.Delivered : SubmissionDispositions.Queued)).ToList());
+        context.Response.StatusCode = 202;
+        context.Response.ContentType = "application/json";
+        await JsonSerializer.SerializeAsync(context.Response.Body, response, SubmissionJsonContext.Default.SubmissionResponse, context.RequestAborted);
+    }
+
+    private async Task IssueToken(HttpContext context, AccountRecord account, Guid deviceId)
+    {
+        var (token, expires) = await submission.IssueTokenAsync(account, deviceId, context.RequestAborted);
+        context.Response.StatusCode = 201;
+        context.Response.ContentType = "application/json";
+        context.Response.Headers.CacheControl = "no-store";
+        await JsonSerializer.SerializeAsync(context.Response.Body, new SubmissionTokenResponse(submission.AddressOf(account), token, expires, deviceId),
+            SubmissionJsonContext.Default.SubmissionTokenResponse, context.RequestAborted);
+    }
+
+    private async Task RevokeToken(HttpContext context, AccountRecord account, Guid deviceId)
+    {
+        if (!await submission.RevokeTokenAsync(deviceId, context.RequestAborted))
+        {
+            await ApiEndpoints.WriteProblem(context, 404, ProblemTypes.NotFound, "No submission token", "This device has no submission token.");
+            return;
+        }
+
+        context.Response.StatusCode = 204;
+    }
+
+    /// <summary>RFC 8461, 3.2: the policy for this provider's MX, when <c>mtaSts.mode</c> asks for one.</summary>
+    private async Task MtaStsPolicy(HttpContext context)
+    {
+        if (settings.MtaSts.Mode == "none")
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "text/plain";
+        string policy = string.Create(CultureInfo.InvariantCulture, $"version: STSv1\r\nmode: {settings.MtaSts.Mode}\r\nmx: {settings.HostName}\r\nmax_age: {settings.MtaSts.MaxAgeSeconds}\r\n");
+        await context.Response.Body.WriteAsync(Encoding.ASCII.GetBytes(policy), context.RequestAborted);
+    }
+
+    private static async Task Refuse(HttpContext context, SubmissionCheck check)
+    {
+        switch (check.Refusal)
+        {
+            case SubmissionRefusal.NotYourAddress:
+                await ApiEndpoints.WriteProblem(context, 403, ProblemTypes.Forbidden, "Not your address", check.Detail);
+                return;
+            case SubmissionRefusal.NoSuchUser:
+            case SubmissionRefusal.MailboxFull:
+                await ApiEndpoints.WriteProblem(context, 422, SubmissionProblemTypes.RecipientRefused, "Recipient refused", check.Detail);
+                return;
+            case SubmissionRefusal.RateLimited:
+                context.Response.Headers.RetryAfter = ((int)Math.Ceiling((check.RetryAfter ?? TimeSpan.FromMinutes(1)).TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await ApiEndpoints.WriteProblem(context, 429, ProblemTypes.RateLimited, "Sending limit reached", check.Detail);
+                return;
+            case SubmissionRefusal.TooLarge:
+                await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", check.Detail);
+                return;
+            default:
+                await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid submission", check.Detail);
+                return;
+        }
+    }
+
+    /// <summary>The API's bearer-token check (device-key authentication), plus: the device must still be active.</summary>
+    private RequestDelegate Authenticated(Func<HttpContext, AccountRecord, Guid, Task> handler) => async context =>
+    {
+        string header = context.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal) || header.Length > 200)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await ApiEndpoints.WriteProblem(context, 401, ProblemTypes.Unauthorized, "Authentication required", "Send Authorization: Bearer <token> from POST /v1/auth/token.");
+            return;
+        }
+
+        var token = await store.FindTokenAsync(AccountService.HashSecret(header["Bearer ".Length..].Trim()), context.RequestAborted);
+        if (token is null || token.ExpiresAt <= time.GetUtcNow())
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+            await ApiEndpoints.WriteProblem(context, 401, ProblemTypes.Unauthorized, "Invalid token", "The token is unknown or expired; authenticate again.");
+            return;
+        }
+
+        var account = await store.GetAccountAsync(token.AccountId, context.RequestAborted);
+        var device = await store.GetDeviceAsync(token.DeviceId, context.RequestAborted);
+        if (account is null || account.Status != AccountStatus.Active || device is null || device.Revoked)
+        {
+            await ApiEndpoints.WriteProblem(context, 403, ProblemTypes.Forbidden, "Account or device disabled", null);
+            return;
+        }
+
+        await handler(context, account, token.DeviceId);
+    };
+}

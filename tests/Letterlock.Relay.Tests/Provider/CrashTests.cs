@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using Letterlock.Api;
+using Letterlock.Dns;
+using Letterlock.Provider.Tests;
+using Letterlock.Relay.Tests.Peers;
+using Microsoft.Data.Sqlite;
+using MimeKit;
+using Xunit.Abstractions;
+
+namespace Letterlock.Relay.Tests.Provider;
+
+/// <summary>
+/// The real <c>letterlock provider serve</c> process is killed with SIGKILL while its relay delivers a batch to a sink;
+/// after a restart every accepted message reaches the sink, and every message the sink got twice is one whose
+/// interrupted attempt the queue recorded (docs/ARCHITECTURE.md, "Crash safety: at-least-once, duplicates recorded").
+/// </summary>
+public sealed class CrashTests(ITestOutputHelper output) : IDisposable
+{
+    private const int Messages = 120;
+    private readonly TestCa _ca = new();
+    private readonly TempDir _dir = new("letterlock-crash-");
+
+    public void Dispose()
+    {
+        _ca.Dispose();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task After_sigkill_mid_batch_and_a_restart_every_message_arrives_and_every_duplicate_was_recorded()
+    {
+        // a sink that keeps each message, then takes a while to say 250: a kill in between leaves the sender unsure
+        await using var sink = ScriptedMta.Start(_ca.Issue(["mx.sink.test"]), "mx.sink.test");
+        sink.AcceptDelay = TimeSpan.FromMilliseconds(200);
+        string data = ProviderNode.Prepare(_dir, "alpha.test", _ca, new StaticDnsResolver(), edit: settings =>
+        {
+            settings["dns"]!["resolver"] = "static:dns.txt";
+            settings["relay"]!["leaseSeconds"] = 3;
+            settings["relay"]!["maxConnectionsPerDestination"] = 2;
+            settings["relay"]!["portOverrides"] = new System.Text.Json.Nodes.JsonObject { ["mx.sink.test"] = sink.Port };
+            settings["submission"]!["maxMessagesPerHour"] = 10_000;
+            settings["submission"]!["maxRecipientsPerDay"] = 10_000;
+        });
+        await File.WriteAllTextAsync(Path.Combine(data, "dns.txt"), "sink.test MX 10 mx.sink.test\nmx.sink.test A 127.0.0.1\n");
+
+        var submissionIds = new Dictionary<string, string>();
+        await using (var first = await ProviderProcess.StartAsync(data, null))
+        {
+            using var client = new NodeClient("alpha.test", first.Https.Port);
+            var alice = await client.CreateAccountAsync("alice");
+            for (int i = 0; i < Messages; i++)
+            {
+                string messageId = $"crash-{i}@alpha.test";
+                var response = await client.SubmitAsync(NodeClient.Message(alice.Address, $"u{i}@sink.test", $"crash {i}", messageId: messageId), [$"u{i}@sink.test"]);
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+                submissionIds[messageId] = (await response.Content.ReadFromJsonAsync(SubmissionJsonContext.Default.SubmissionResponse))!.SubmissionId;
+            }
+
+            await Wait.UntilAsync(() => Task.FromResult(sink.Received.Count >= Messages / 4), "a quarter delivered before the kill", TimeSpan.FromSeconds(120));
+            await first.KillAsync();
+        }
+
+        int beforeRestart = sink.Received.Count;
+        output.WriteLine($"{beforeRestart} of {Messages} received when the provider was killed");
+        Assert.True(beforeRestart < Messages, "the kill interrupted the batch");
+
+        await using var second = await ProviderProcess.StartAsync(data, null);
+        await Wait.UntilAsync(() => Task.FromResult(DistinctIds(sink).Count == Messages), "every message delivered after the restart", TimeSpan.FromSeconds(180));
+        await Wait.UntilAsync(async () => await QueueCountAsync(data) == 0, "the queue drained");
+
+        var counts = sink.Received.GroupBy(MessageIdOf).ToDictionary(g => g.Key, g => g.Count());
+        var interrupted = await InterruptedMessagesAsync(data);
+        var duplicates = counts.Where(c => c.Value > 1).Select(c => c.Key).ToList();
+        output.WriteLine($"{duplicates.Count} duplicate(s), {interrupted.Count} interrupted attempt(s) recorded");
+        Assert.Equal(submissionIds.Keys.Order(), counts.Keys.Order());
+        Assert.All(counts.Values, n => Assert.InRange(n, 1, 2));
+        foreach (string duplicate in duplicates)
+        {
+            Assert.Contains(submissionIds[duplicate], interrupted);
+        }
+
+        // the kill left leases behind: the restarted relay recorded them and said so in its log
+        Assert.NotEmpty(interrupted);
+        Assert.Contains("may receive it twice", second.Output, StringComparison.Ordinal);
+    }
+
+    private static string MessageIdOf(ReceivedMessage message)
+    {
+        using var stream = new MemoryStream(message.Data);
+        return HeaderList.Load(stream)[HeaderId.MessageId]!.Trim().Trim('<', '>');
+    }
+
+    private static HashSet<string> DistinctIds(ScriptedMta sink) => sink.Received.Select(MessageIdOf).ToHashSet();
+
+    private static async Task<long> QueueCountAsync(string data)
+    {
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(data, "letterlock.db")};Mode=ReadOnly;Pooling=false");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM relay_deliveries";
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static async Task<HashSet<string>> InterruptedMessagesAsync(string data)
+    {
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(data, "letterlock.db")};Mode=ReadOnly;Pooling=false");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT message_id FROM relay_interruptions";
+        await using var reader = await command.ExecuteReaderAsync();
+        var ids = new HashSet<string>();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+}

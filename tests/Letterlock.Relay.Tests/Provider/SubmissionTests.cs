@@ -1,0 +1,387 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using Letterlock.Api;
+using Letterlock.Dns;
+using Letterlock.Relay.Tests.Peers;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using MimeKit;
+
+namespace Letterlock.Relay.Tests.Provider;
+
+/// <summary>
+/// alpha.test with small sending limits (5 recipients per message, 4 messages per hour, 12 recipients per day) and a
+/// scripted MTA as beta.test's MX, shared by the submission tests; each test uses its own accounts.
+/// </summary>
+public sealed class SubmissionFixture : IAsyncLifetime
+{
+    public const int MaxRecipients = 5;
+    public const int MaxMessagesPerHour = 4;
+    public const int MaxRecipientsPerDay = 12;
+
+    private int _accounts;
+
+    internal TestCa Ca { get; } = new();
+
+    internal StaticDnsResolver Dns { get; } = new();
+
+    internal ProviderNode Alpha { get; private set; } = null!;
+
+    internal ScriptedMta Beta { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Alpha = await ProviderNode.StartAsync("alpha.test", Ca, Dns, edit: settings =>
+        {
+            var submission = settings["submission"]!;
+            submission["maxRecipientsPerMessage"] = MaxRecipients;
+            submission["maxMessagesPerHour"] = MaxMessagesPerHour;
+            submission["maxRecipientsPerDay"] = MaxRecipientsPerDay;
+            submission["maxMessageSize"] = 64 * 1024;
+        });
+        Beta = ScriptedMta.Start(Ca.Issue(["mx.beta.test"]), "mx.beta.test");
+        Dns.AddMx("beta.test", 10, "mx.beta.test").AddAddress("mx.beta.test", IPAddress.Loopback);
+        Alpha.Host.Outbound.PortOverrides["mx.beta.test"] = Beta.Port;
+    }
+
+    /// <summary>A fresh local part, so every test has accounts (and sending counters) of its own.</summary>
+    public string NewName(string prefix) => $"{prefix}{Interlocked.Increment(ref _accounts)}";
+
+    public async Task DisposeAsync()
+    {
+        await Beta.DisposeAsync();
+        await Alpha.DisposeAsync();
+        Ca.Dispose();
+    }
+}
+
+/// <summary>Submission over the HTTPS API and SMTP (587 STARTTLS, 465 implicit TLS): authentication, routing, limits at their edges.</summary>
+public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<SubmissionFixture>
+{
+    private ProviderNode Alpha => fixture.Alpha;
+
+    private ScriptedMta Beta => fixture.Beta;
+
+    [Fact]
+    public async Task Api_submission_relays_remote_recipients_dkim_signed_twice_and_delivers_local_ones_into_the_sealed_inbox()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        using var carolClient = Alpha.Client();
+        var carol = await carolClient.CreateAccountAsync(fixture.NewName("carol"));
+        string marker = "API-" + Guid.NewGuid().ToString("N");
+        string bob = fixture.NewName("bob") + "@beta.test";
+
+        var response = await client.SubmitAsync(NodeClient.Message(alice.Address, $"{bob}, {carol.Address}", marker, "Body " + marker + "\r\n"), [bob, carol.Address]);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var receipt = (await response.Content.ReadFromJsonAsync(SubmissionJsonContext.Default.SubmissionResponse))!;
+        Assert.Equal(SubmissionDispositions.Queued, receipt.Recipients.Single(r => r.Address == bob).Disposition);
+        Assert.Equal(SubmissionDispositions.Delivered, receipt.Recipients.Single(r => r.Address == carol.Address).Disposition);
+
+        // the remote copy: only bob in its envelope, signed with both keys, verified by dkimpy
+        var relayed = await Beta.WaitForMessageAsync(m => Encoding.ASCII.GetString(m.Data).Contains(marker, StringComparison.Ordinal));
+        Assert.Equal([bob], relayed.Recipients);
+        Assert.Equal(alice.Address, relayed.Sender);
+        Assert.True(relayed.Secure);
+        string text = Encoding.ASCII.GetString(relayed.Data);
+        Assert.Contains("a=ed25519-sha256", text, StringComparison.Ordinal);
+        Assert.Contains("a=rsa-sha256", text, StringComparison.Ordinal);
+        var dkim = await DkimVerifiers.PythonDkimAsync(relayed.Data, ProviderNode.DkimRecords(Alpha.DataDirectory, "alpha.test"));
+        Assert.True(dkim.ExitCode == 0, dkim.ToString());
+
+        // the local copy went straight into carol's inbox, sealed to her inbox key, never through the relay
+        var inbox = await carolClient.WaitForInboxAsync(carol, 1);
+        var local = await MimeMessage.LoadAsync(new MemoryStream(inbox.Single()));
+        Assert.Equal(marker, local.Subject);
+        Assert.Contains($"auth=pass smtp.auth={alice.Address}", local.Headers[HeaderId.AuthenticationResults], StringComparison.Ordinal);
+        Assert.DoesNotContain(Beta.Received, m => m.Recipients.Contains(carol.Address));
+    }
+
+    [Fact]
+    public async Task Api_submission_refusals_are_problem_documents_and_send_nothing()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        string marker = "REFUSED-" + Guid.NewGuid().ToString("N");
+        byte[] good = NodeClient.Message(alice.Address, "x@beta.test", marker);
+
+        using (var anonymous = Alpha.Client())
+        {
+            var unauthenticated = await anonymous.SubmitAsync(good, ["x@beta.test"]);
+            Assert.Equal(HttpStatusCode.Unauthorized, unauthenticated.StatusCode);
+        }
+
+        var forged = await client.SubmitAsync(NodeClient.Message("boss@alpha.test", "x@beta.test", marker), ["x@beta.test"]);
+        Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode);
+        Assert.Contains(alice.Address, (await NodeClient.ProblemAsync(forged)).Detail, StringComparison.Ordinal);
+
+        var envelope = await client.SubmitAsync(good, ["x@beta.test"], mailFrom: "other@alpha.test");
+        Assert.Equal(HttpStatusCode.Forbidden, envelope.StatusCode);
+
+        var unknown = await client.SubmitAsync(good, ["x@beta.test", "nobody@alpha.test"]);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, unknown.StatusCode);
+        var problem = await NodeClient.ProblemAsync(unknown);
+        Assert.Equal(SubmissionProblemTypes.RecipientRefused, problem.Type);
+        Assert.Contains("nobody@alpha.test", problem.Detail, StringComparison.Ordinal);
+
+        var badAddress = await client.SubmitAsync(good, ["not-an-address"]);
+        Assert.Equal(HttpStatusCode.BadRequest, badAddress.StatusCode);
+
+        var noFrom = await client.SubmitAsync(Encoding.ASCII.GetBytes("Subject: " + marker + "\r\n\r\nbody\r\n"), ["x@beta.test"]);
+        Assert.Equal(HttpStatusCode.BadRequest, noFrom.StatusCode);
+        Assert.Contains("From", (await NodeClient.ProblemAsync(noFrom)).Detail, StringComparison.Ordinal);
+
+        var noRecipients = await client.SubmitAsync(good, []);
+        Assert.Equal(HttpStatusCode.BadRequest, noRecipients.StatusCode);
+
+        var wrongType = new HttpRequestMessage(HttpMethod.Post, "v1/submission") { Content = new ByteArrayContent(good) };
+        wrongType.Content.Headers.ContentType = new("text/plain");
+        wrongType.Headers.Add(SubmissionHeaders.RcptTo, "x@beta.test");
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await client.Http.SendAsync(wrongType)).StatusCode);
+
+        // submission.maxMessageSize (64 KiB here) at its edge
+        byte[] atLimit = Padded(alice.Address, 64 * 1024);
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SubmitAsync(atLimit, ["big@beta.test"])).StatusCode);
+        var tooLarge = await client.SubmitAsync(Padded(alice.Address, (64 * 1024) + 1), ["big@beta.test"]);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+
+        await Beta.WaitForMessageAsync(m => m.Recipients.Contains("big@beta.test"));
+        Assert.DoesNotContain(Beta.Received, m => Encoding.ASCII.GetString(m.Data).Contains(marker, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_recipient_limit_per_message_holds_at_its_edge_over_the_api_and_smtp()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        var five = Enumerable.Range(0, SubmissionFixture.MaxRecipients).Select(i => $"edge{i}@beta.test").ToList();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SubmitAsync(NodeClient.Message(alice.Address, five[0], "five"), five)).StatusCode);
+        var six = await client.SubmitAsync(NodeClient.Message(alice.Address, five[0], "six"), [.. five, "edge5@beta.test"]);
+        Assert.Equal(HttpStatusCode.BadRequest, six.StatusCode);
+        Assert.Contains($"at most {SubmissionFixture.MaxRecipients}", (await NodeClient.ProblemAsync(six)).Detail, StringComparison.Ordinal);
+
+        var token = await client.SubmissionTokenAsync();
+        using var smtp = await ConnectAsync(Alpha.Submission, SecureSocketOptions.StartTls);
+        await smtp.AuthenticateAsync(token.UserName, token.Password);
+        var message = await MimeMessage.LoadAsync(new MemoryStream(NodeClient.Message(alice.Address, five[0], "smtp six")));
+        var recipients = five.Append("edge5@beta.test").Select(a => new MailboxAddress("", a)).ToList();
+        var error = await Assert.ThrowsAsync<SmtpCommandException>(() => smtp.SendAsync(message, new MailboxAddress("", alice.Address), recipients));
+        Assert.Equal(SmtpErrorCode.RecipientNotAccepted, error.ErrorCode);
+        Assert.Equal((SmtpStatusCode)452, error.StatusCode);
+        Assert.Contains($"at most {SubmissionFixture.MaxRecipients} per message", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_hourly_message_limit_holds_at_its_edge_with_retry_after_and_a_450_over_smtp()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        for (int i = 0; i < SubmissionFixture.MaxMessagesPerHour; i++)
+        {
+            var accepted = await client.SubmitAsync(NodeClient.Message(alice.Address, "rate@beta.test", $"rate {i}"), ["rate@beta.test"]);
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        var limited = await client.SubmitAsync(NodeClient.Message(alice.Address, "rate@beta.test", "one too many"), ["rate@beta.test"]);
+        Assert.Equal((HttpStatusCode)429, limited.StatusCode);
+        Assert.NotNull(limited.Headers.RetryAfter?.Delta);
+        Assert.InRange(limited.Headers.RetryAfter!.Delta!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
+        Assert.Contains($"at most {SubmissionFixture.MaxMessagesPerHour} messages per hour", (await NodeClient.ProblemAsync(limited)).Detail, StringComparison.Ordinal);
+
+        var token = await client.SubmissionTokenAsync();
+        using var smtp = await ConnectAsync(Alpha.Submission, SecureSocketOptions.StartTls);
+        await smtp.AuthenticateAsync(token.UserName, token.Password);
+        var message = await MimeMessage.LoadAsync(new MemoryStream(NodeClient.Message(alice.Address, "rate@beta.test", "smtp too many")));
+        var error = await Assert.ThrowsAsync<SmtpCommandException>(() => smtp.SendAsync(message));
+        Assert.Equal(SmtpErrorCode.SenderNotAccepted, error.ErrorCode);
+        Assert.Equal((SmtpStatusCode)450, error.StatusCode);
+        Assert.Contains("messages per hour", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_daily_recipient_limit_holds_at_its_edge()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        int sent = 0;
+        foreach (int count in new[] { 5, 5, 2 })
+        {
+            var recipients = Enumerable.Range(sent, count).Select(i => $"day{i}@beta.test").ToList();
+            sent += count;
+            Assert.Equal(HttpStatusCode.Accepted, (await client.SubmitAsync(NodeClient.Message(alice.Address, recipients[0], "day"), recipients)).StatusCode);
+        }
+
+        Assert.Equal(SubmissionFixture.MaxRecipientsPerDay, sent);
+        var limited = await client.SubmitAsync(NodeClient.Message(alice.Address, "day99@beta.test", "day"), ["day99@beta.test"]);
+        Assert.Equal((HttpStatusCode)429, limited.StatusCode);
+        Assert.Contains($"at most {SubmissionFixture.MaxRecipientsPerDay} recipients per day", (await NodeClient.ProblemAsync(limited)).Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Smtp_submission_with_a_device_token_over_starttls_and_implicit_tls(bool implicitTls)
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        using var daveClient = Alpha.Client();
+        var dave = await daveClient.CreateAccountAsync(fixture.NewName("dave"));
+        var token = await client.SubmissionTokenAsync();
+        Assert.Equal(alice.Address, token.UserName);
+        Assert.Equal(alice.DeviceId, token.DeviceId);
+
+        string marker = "SMTP-" + Guid.NewGuid().ToString("N");
+        using var smtp = await ConnectAsync(implicitTls ? Alpha.Submissions : Alpha.Submission, implicitTls ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.StartTls);
+        Assert.True(smtp.IsSecure);
+        await smtp.AuthenticateAsync(token.UserName, token.Password);
+        var message = await MimeMessage.LoadAsync(new MemoryStream(NodeClient.Message(alice.Address, "erin@beta.test", marker)));
+        string reply = await smtp.SendAsync(message, new MailboxAddress("", alice.Address), [new MailboxAddress("", "erin@beta.test"), new MailboxAddress("", dave.Address)]);
+        Assert.StartsWith("2.0.0 Queued as ", reply, StringComparison.Ordinal);
+
+        var relayed = await Beta.WaitForMessageAsync(m => Encoding.ASCII.GetString(m.Data).Contains(marker, StringComparison.Ordinal));
+        Assert.Equal(["erin@beta.test"], relayed.Recipients);
+        var inbox = await daveClient.WaitForInboxAsync(dave, 1);
+        Assert.Contains(marker, Encoding.ASCII.GetString(inbox.Single()), StringComparison.Ordinal);
+
+        // the envelope sender must be the account's own address
+        var other = await MimeMessage.LoadAsync(new MemoryStream(NodeClient.Message(alice.Address, "erin@beta.test", "spoof")));
+        var spoofed = await Assert.ThrowsAsync<SmtpCommandException>(() => smtp.SendAsync(other, new MailboxAddress("", "boss@alpha.test"), [new MailboxAddress("", "erin@beta.test")]));
+        Assert.Equal((SmtpStatusCode)550, spoofed.StatusCode);
+        Assert.Contains("your own address", spoofed.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Smtp_submission_never_takes_a_token_without_tls_nor_mail_without_auth_nor_a_stale_token()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        var token = await client.SubmissionTokenAsync();
+
+        // plaintext: AUTH is not offered, and a client that sends it anyway is refused without the token being checked
+        using (var raw = await RawSmtp.ConnectAsync(Alpha.Submission))
+        {
+            string ehlo = await raw.CommandAsync("EHLO client.test");
+            Assert.StartsWith("250", ehlo, StringComparison.Ordinal);
+            Assert.Contains("STARTTLS", ehlo, StringComparison.Ordinal);
+            Assert.DoesNotContain("AUTH", ehlo, StringComparison.Ordinal);
+            string plain = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{token.UserName}\0{token.Password}"));
+            string auth = await raw.CommandAsync("AUTH PLAIN " + plain);
+            Assert.Matches("^5[0-9][0-9] ", auth);
+            string mail = await raw.CommandAsync($"MAIL FROM:<{alice.Address}>");
+            Assert.StartsWith("530", mail, StringComparison.Ordinal);
+        }
+
+        // TLS without AUTH: MAIL is refused
+        using (var smtp = await ConnectAsync(Alpha.Submission, SecureSocketOptions.StartTls))
+        {
+            Assert.True(smtp.Capabilities.HasFlag(SmtpCapabilities.Authentication));
+            var message = await MimeMessage.LoadAsync(new MemoryStream(NodeClient.Message(alice.Address, "x@beta.test", "no auth")));
+            // MailKit turns the server's 530 into ServiceNotAuthenticatedException
+            var error = await Assert.ThrowsAsync<MailKit.ServiceNotAuthenticatedException>(() => smtp.SendAsync(message));
+            Assert.Contains("uthentication required", error.Message, StringComparison.Ordinal);
+        }
+
+        // a wrong token, the right token under another user name, then a token replaced by a newer one, then a revoked one
+        await ExpectAuthFailureAsync(alice.Address, token.Password[..^4] + "AAAA");
+        await ExpectAuthFailureAsync("someone@alpha.test", token.Password);
+        var newer = await client.SubmissionTokenAsync();
+        await ExpectAuthFailureAsync(alice.Address, token.Password);
+        using (var smtp = await ConnectAsync(Alpha.Submission, SecureSocketOptions.StartTls))
+        {
+            await smtp.AuthenticateAsync(alice.Address, newer.Password);
+        }
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.Http.DeleteAsync("v1/submission/token")).StatusCode);
+        await ExpectAuthFailureAsync(alice.Address, newer.Password);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.DeleteAsync("v1/submission/token")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_mx_refuses_to_relay_for_anyone_with_550_5_7_1()
+    {
+        using var raw = await RawSmtp.ConnectAsync(Alpha.Smtp);
+        Assert.StartsWith("250", await raw.CommandAsync("EHLO spammer.test"), StringComparison.Ordinal);
+        Assert.StartsWith("250", await raw.CommandAsync("MAIL FROM:<spam@spammer.test>"), StringComparison.Ordinal);
+        Assert.StartsWith("550 5.7.1", await raw.CommandAsync("RCPT TO:<victim@beta.test>"), StringComparison.Ordinal);
+    }
+
+    private async Task ExpectAuthFailureAsync(string user, string password)
+    {
+        using var smtp = await ConnectAsync(Alpha.Submission, SecureSocketOptions.StartTls);
+        await Assert.ThrowsAsync<AuthenticationException>(() => smtp.AuthenticateAsync(user, password));
+    }
+
+    private static async Task<SmtpClient> ConnectAsync(IPEndPoint endPoint, SecureSocketOptions options)
+    {
+        var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 60_000 };
+        await smtp.ConnectAsync("127.0.0.1", endPoint.Port, options);
+        return smtp;
+    }
+
+    private static byte[] Padded(string from, int size)
+    {
+        byte[] head = NodeClient.Message(from, "big@beta.test", "big", "");
+        var body = new StringBuilder();
+        while (head.Length + body.Length + 80 <= size)
+        {
+            body.Append(new string('x', 76)).Append("\r\n");
+        }
+
+        body.Append(new string('y', size - head.Length - body.Length - 2)).Append("\r\n");
+        byte[] message = [.. head, .. Encoding.ASCII.GetBytes(body.ToString())];
+        Assert.Equal(size, message.Length);
+        return message;
+    }
+}
+
+/// <summary>An SMTP conversation over a plain socket, for what MailKit will not do (AUTH without TLS).</summary>
+internal sealed class RawSmtp : IDisposable
+{
+    private readonly TcpClient _client;
+    private readonly StreamReader _reader;
+    private readonly Stream _stream;
+
+    private RawSmtp(TcpClient client)
+    {
+        _client = client;
+        _stream = client.GetStream();
+        _reader = new StreamReader(_stream, Encoding.ASCII);
+    }
+
+    public static async Task<RawSmtp> ConnectAsync(IPEndPoint endPoint)
+    {
+        var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, endPoint.Port);
+        var raw = new RawSmtp(client);
+        Assert.StartsWith("220", await raw.ReadReplyAsync(), StringComparison.Ordinal);
+        return raw;
+    }
+
+    public async Task<string> CommandAsync(string line)
+    {
+        await _stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n"));
+        return await ReadReplyAsync();
+    }
+
+    private async Task<string> ReadReplyAsync()
+    {
+        var reply = new StringBuilder();
+        while (true)
+        {
+            string line = await _reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)) ?? throw new IOException("connection closed");
+            reply.Append(line).Append('\n');
+            if (line.Length < 4 || line[3] != '-')
+            {
+                return reply.ToString();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _client.Dispose();
+    }
+}
