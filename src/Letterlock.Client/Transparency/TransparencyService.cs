@@ -39,7 +39,9 @@ public sealed record MonitorReport(string Address, bool Completed, long? Epoch, 
 /// <param name="OpenPgpFingerprint">The account certificate's fingerprint.</param>
 /// <param name="InboxKey">The inbox public key.</param>
 /// <param name="DeviceKey">This device's public key.</param>
-public sealed record OwnKeys(byte[] OpenPgpFingerprint, byte[] InboxKey, byte[] DeviceKey);
+/// <param name="EarlierKeys">OpenPGP fingerprints and inbox keys this client held before (it keeps their private
+/// keys): a version published while an own rotation was under way shows them, and is still the client's own.</param>
+public sealed record OwnKeys(byte[] OpenPgpFingerprint, byte[] InboxKey, byte[] DeviceKey, IReadOnlyList<byte[]>? EarlierKeys = null);
 
 /// <summary>Gossip of signed tree heads inside encrypted mail.</summary>
 public interface ITransparencyGossip
@@ -389,6 +391,20 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
         return true;
     }
 
+    /// <summary>
+    /// Records a device key this client added to its own account (after <c>POST /v1/devices</c>), so the version
+    /// that publishes it is recognised as this client's own change.
+    /// </summary>
+    public async Task ExpectDeviceAsync(string address, ReadOnlyMemory<byte> devicePublicKey, CancellationToken ct)
+    {
+        string canonical = TransparencyAddress.Canonicalize(address, _options.Limits);
+        var state = await State.GetOwnAddressAsync(canonical, ct).ConfigureAwait(false) ?? new OwnAddressState(canonical, 0, 0, [], [], null);
+        if (!state.AcceptedDeviceKeys.Any(k => k.AsSpan().SequenceEqual(devicePublicKey.Span)))
+        {
+            await State.SetOwnAddressAsync(state with { AcceptedDeviceKeys = [.. state.AcceptedDeviceKeys, devicePublicKey.ToArray()] }, ct).ConfigureAwait(false);
+        }
+    }
+
     /// <inheritdoc />
     public async Task<SignedTreeHead?> HeadForOutgoingAsync(string senderAddress, CancellationToken ct)
     {
@@ -509,12 +525,15 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
             problems.Add("the address is marked revoked");
         }
 
-        if (!keys.OpenPgpFingerprint.Span.SequenceEqual(own.OpenPgpFingerprint))
+        bool Own(ReadOnlyMemory<byte> key, byte[] current) =>
+            key.Span.SequenceEqual(current) || (own.EarlierKeys ?? []).Any(k => key.Span.SequenceEqual(k));
+
+        if (!Own(keys.OpenPgpFingerprint, own.OpenPgpFingerprint))
         {
             problems.Add($"the OpenPGP key {Convert.ToHexString(keys.OpenPgpFingerprint.Span)} is not this account's");
         }
 
-        if (!keys.InboxKey.Span.SequenceEqual(own.InboxKey))
+        if (!Own(keys.InboxKey, own.InboxKey))
         {
             problems.Add("the inbox key is not this account's (arriving mail would be sealed to someone else)");
         }
