@@ -26,9 +26,9 @@ internal sealed class DirectoryFork : ITransparencySource
     private readonly Dictionary<string, byte[]> _certificates = new(StringComparer.Ordinal);
     private long _clock;
 
-    public DirectoryFork(MisbehavingProvider provider, long startMs)
+    public DirectoryFork(MisbehavingProvider provider, long startMs, TransparencyLimits? limits = null)
     {
-        Directory = new TransparencyDirectory(provider.Domain, provider.SigningKey, provider.VrfKey, _store);
+        Directory = new TransparencyDirectory(provider.Domain, provider.SigningKey, provider.VrfKey, _store, limits);
         _clock = startMs;
     }
 
@@ -98,7 +98,7 @@ internal sealed class MisbehavingProvider : IAsyncDisposable
     /// <summary>The key <c>/.well-known/letterlock</c> announces (a test may change it).</summary>
     public byte[] AnnouncedSigningKey { get; set; }
 
-    public DirectoryFork NewFork() => new(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    public DirectoryFork NewFork(TransparencyLimits? limits = null) => new(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), limits);
 
     /// <summary>A listener showing <paramref name="view"/>'s current fork; returns its endpoint.</summary>
     public async Task<IPEndPoint> ServeAsync(View view)

@@ -39,7 +39,9 @@ public sealed record MonitorReport(string Address, bool Completed, long? Epoch, 
 /// <param name="OpenPgpFingerprint">The account certificate's fingerprint.</param>
 /// <param name="InboxKey">The inbox public key.</param>
 /// <param name="DeviceKey">This device's public key.</param>
-public sealed record OwnKeys(byte[] OpenPgpFingerprint, byte[] InboxKey, byte[] DeviceKey);
+/// <param name="EarlierKeys">OpenPGP fingerprints and inbox keys this client held before (it keeps their private
+/// keys): a version published while an own rotation was under way shows them, and is still the client's own.</param>
+public sealed record OwnKeys(byte[] OpenPgpFingerprint, byte[] InboxKey, byte[] DeviceKey, IReadOnlyList<byte[]>? EarlierKeys = null);
 
 /// <summary>Gossip of signed tree heads inside encrypted mail.</summary>
 public interface ITransparencyGossip
@@ -324,8 +326,9 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
                 : new MonitorVerification(TransparencyFailure.BadHistory, proof.Current.Head, null, [], false);
             if (!result.IsValid)
             {
+                // Keyed by the first unchecked epoch: the same unresolved failure is one alert, not one per epoch.
                 await RaiseAsync(alerts, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), TransparencyAlertKind.MonitoringProofFailed, provider, canonical,
-                    proof.Current.Head.Epoch, null, $"The provider's monitoring proof for {canonical} since epoch {state.NextEpoch} does not verify ({result.Failure}): " +
+                    state.NextEpoch, null, $"The provider's monitoring proof for {canonical} since epoch {state.NextEpoch} does not verify ({result.Failure}): " +
                     "it may be hiding or rewriting a change of this address's keys."), ct).ConfigureAwait(false);
                 return new MonitorReport(canonical, false, epoch, alerts, "the monitoring proof did not verify");
             }
@@ -387,6 +390,20 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
         await State.SetOwnAddressAsync(state, ct).ConfigureAwait(false);
         await State.AcknowledgeAlertsAsync(alertId, ct).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// Records a device key this client added to its own account (after <c>POST /v1/devices</c>), so the version
+    /// that publishes it is recognised as this client's own change.
+    /// </summary>
+    public async Task ExpectDeviceAsync(string address, ReadOnlyMemory<byte> devicePublicKey, CancellationToken ct)
+    {
+        string canonical = TransparencyAddress.Canonicalize(address, _options.Limits);
+        var state = await State.GetOwnAddressAsync(canonical, ct).ConfigureAwait(false) ?? new OwnAddressState(canonical, 0, 0, [], [], null);
+        if (!state.AcceptedDeviceKeys.Any(k => k.AsSpan().SequenceEqual(devicePublicKey.Span)))
+        {
+            await State.SetOwnAddressAsync(state with { AcceptedDeviceKeys = [.. state.AcceptedDeviceKeys, devicePublicKey.ToArray()] }, ct).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />
@@ -509,12 +526,15 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
             problems.Add("the address is marked revoked");
         }
 
-        if (!keys.OpenPgpFingerprint.Span.SequenceEqual(own.OpenPgpFingerprint))
+        bool Own(ReadOnlyMemory<byte> key, byte[] current) =>
+            key.Span.SequenceEqual(current) || (own.EarlierKeys ?? []).Any(k => key.Span.SequenceEqual(k));
+
+        if (!Own(keys.OpenPgpFingerprint, own.OpenPgpFingerprint))
         {
             problems.Add($"the OpenPGP key {Convert.ToHexString(keys.OpenPgpFingerprint.Span)} is not this account's");
         }
 
-        if (!keys.InboxKey.Span.SequenceEqual(own.InboxKey))
+        if (!Own(keys.InboxKey, own.InboxKey))
         {
             problems.Add("the inbox key is not this account's (arriving mail would be sealed to someone else)");
         }
@@ -542,7 +562,8 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
         string detail = kind == TransparencyAlertKind.Equivocation
             ? $"{provider} signed two different tree heads for epoch {second.Epoch} (seen through {source}): it shows different people different key directories."
             : $"{provider}'s tree head of epoch {second.Epoch} (seen through {source}) does not extend its head of epoch {first.Epoch}: its key history was rewritten.";
-        await RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), kind, provider, null, second.Epoch, null, detail), ct).ConfigureAwait(false);
+        // Keyed by the held head's epoch: every later head conflicting with it is kept as evidence, but alerted once.
+        await RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), kind, provider, null, first.Epoch, null, detail), ct).ConfigureAwait(false);
     }
 
     private async Task RaiseAsync(List<TransparencyAlert>? collected, TransparencyAlert alert, CancellationToken ct)

@@ -115,10 +115,26 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
             return null;
         }
 
-        byte[] fingerprint = SecretKey.Parse(secret.Material).Fingerprint.ToBytes();
-        using var inboxPair = HpkeKeyPair.FromPrivateKey(inbox.Material);
+        static byte[] Fingerprint(byte[] material) => SecretKey.Parse(material).Fingerprint.ToBytes();
+        static byte[] InboxPublic(byte[] material)
+        {
+            using var pair = HpkeKeyPair.FromPrivateKey(material);
+            return pair.PublicKey.ToArray();
+        }
+
+        var earlier = new List<byte[]>();
+        foreach (var old in await store.Keys.ListAsync(account, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false))
+        {
+            earlier.Add(Fingerprint(old.Material));
+        }
+
+        foreach (var old in await store.Keys.ListAsync(account, AccountKeys.InboxSecret, ct).ConfigureAwait(false))
+        {
+            earlier.Add(InboxPublic(old.Material));
+        }
+
         using var deviceKey = Key.Import(SignatureAlgorithm.Ed25519, device.Material, KeyBlobFormat.RawPrivateKey);
-        return new OwnKeys(fingerprint, inboxPair.PublicKey.ToArray(), deviceKey.PublicKey.Export(KeyBlobFormat.RawPublicKey));
+        return new OwnKeys(Fingerprint(secret.Material), InboxPublic(inbox.Material), deviceKey.PublicKey.Export(KeyBlobFormat.RawPublicKey), earlier);
     }
 
     private async Task<TimeSpan> NextIntervalAsync(CancellationToken ct)

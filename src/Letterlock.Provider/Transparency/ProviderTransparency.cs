@@ -161,38 +161,50 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
 
             await using (publisherLock.ConfigureAwait(false))
             {
-                bool first = await Store.GetLatestHeadAsync(ct).ConfigureAwait(false) is null;
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var latest = await Store.GetLatestHeadAsync(ct).ConfigureAwait(false);
+                bool first = latest is null;
                 var pending = await Store.GetPendingAsync(Settings.MaxChangesPerEpoch, ct).ConfigureAwait(false);
-                var updates = new List<KeySetUpdate>(pending.Count);
-                foreach (var (accountId, _) in pending)
+
+                // Key sets from the accounts as stored now; reads and certificate parsing of many accounts overlap.
+                var current = new KeySetUpdate?[pending.Count];
+                await Parallel.ForAsync(0, pending.Count, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+                    async (i, token) => current[i] = await CurrentKeySetAsync(pending[i].AccountId, token).ConfigureAwait(false)).ConfigureAwait(false);
+                var candidates = current.OfType<KeySetUpdate>().ToList();
+                var published = await Store.GetLatestEntriesAsync(candidates.Select(c => c.Address).ToList(), ct).ConfigureAwait(false);
+                var updates = new List<KeySetUpdate>(candidates.Count);
+                foreach (var update in candidates)
                 {
-                    if (await CurrentKeySetAsync(accountId, ct).ConfigureAwait(false) is not { } current)
+                    if (published.TryGetValue(update.Address, out var entry) && entry.Keys.Equals(update.Keys))
                     {
                         continue;
                     }
 
-                    DirectoryEntry? published = await Store.GetLatestEntryAsync(current.Address, ct).ConfigureAwait(false);
-                    if (published is not null && published.Keys.Equals(current.Keys))
-                    {
-                        continue;
-                    }
-
-                    if (!WithinLimits(current.Keys))
+                    if (!WithinLimits(update.Keys))
                     {
                         // Cannot be published (e.g. more devices than a key set may hold): clients see the old key set.
-                        _logger.LogError("key transparency: the key set of account {Account} exceeds a transparency limit and is not published", accountId);
+                        _logger.LogError("key transparency: a key set of {Address} exceeds a transparency limit and is not published", update.Address);
                         continue;
                     }
 
-                    updates.Add(current);
+                    updates.Add(update);
                 }
+
+                var gathered = clock.Elapsed;
 
                 SignedTreeHead? head = null;
                 if (updates.Count > 0 || first)
                 {
                     try
                     {
-                        head = await Directory.PublishEpochAsync(updates, _time.GetUtcNow(), ct).ConfigureAwait(false);
+                        // Epoch times never go backwards, even when another node's clock was ahead of this one.
+                        var now = _time.GetUtcNow();
+                        if (latest is not null && now.ToUnixTimeMilliseconds() < latest.TimestampMs)
+                        {
+                            now = DateTimeOffset.FromUnixTimeMilliseconds(latest.TimestampMs);
+                        }
+
+                        head = await Directory.PublishEpochAsync(updates, now, ct).ConfigureAwait(false);
                     }
                     catch (TransparencyConflictException e)
                     {
@@ -206,7 +218,8 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
                 await Store.DequeueAsync(pending, ct).ConfigureAwait(false);
                 if (head is not null)
                 {
-                    _logger.LogInformation("key transparency: published epoch {Epoch} with {Changes} changed addresses", head.Epoch, updates.Count);
+                    _logger.LogInformation("key transparency: published epoch {Epoch} with {Changes} changed addresses in {Total} ms (key sets {Gathered} ms)",
+                        head.Epoch, updates.Count, (long)clock.Elapsed.TotalMilliseconds, (long)gathered.TotalMilliseconds);
                     Published?.Invoke(head);
                 }
 
@@ -224,15 +237,18 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
     {
         ArgumentNullException.ThrowIfNull(account);
         ArgumentNullException.ThrowIfNull(devices);
-        byte[] fingerprint;
-        try
+        byte[]? fingerprint = PrimaryKeyFingerprint.TryCompute(account.OpenPgpCertificate);
+        if (fingerprint is null)
         {
-            fingerprint = Letterlock.OpenPgp.Certificate.Parse(account.OpenPgpCertificate).Fingerprint.ToBytes();
-        }
-        catch (Letterlock.OpenPgp.OpenPgpException)
-        {
-            // Only certificates that parse are accepted; an older row that does not publishes no OpenPGP key.
-            fingerprint = [];
+            try
+            {
+                fingerprint = Letterlock.OpenPgp.Certificate.Parse(account.OpenPgpCertificate).Fingerprint.ToBytes();
+            }
+            catch (Letterlock.OpenPgp.OpenPgpException)
+            {
+                // Only certificates that parse are accepted; an older row that does not publishes no OpenPGP key.
+                fingerprint = [];
+            }
         }
 
         var deviceKeys = devices.Where(d => !d.Revoked).Select(d => d.PublicKey).Order(ByteOrder.Instance).Select(k => (ReadOnlyMemory<byte>)k).ToList();

@@ -166,6 +166,57 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         return bytes is null ? null : DirectoryEntry.FromBytes(bytes);
     }
 
+    /// <summary>The newest published entries of <paramref name="addresses"/> (those that have one), read in batches.</summary>
+    public async Task<Dictionary<string, DirectoryEntry>> GetLatestEntriesAsync(IReadOnlyList<string> addresses, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var entries = new Dictionary<string, DirectoryEntry>(StringComparer.Ordinal);
+        var connection = await _database.OpenAsync(ct).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            foreach (var chunk in addresses.Distinct(StringComparer.Ordinal).Chunk(InsertChunk))
+            {
+                var names = chunk.Select((_, i) => $"@a{i}").ToArray();
+                await using var command = Command(connection, null,
+                    $"SELECT a.address, v.entry FROM kt_addresses a JOIN kt_versions v ON v.address = a.address AND v.version = a.latest_version WHERE a.address IN ({string.Join(", ", names)})",
+                    [.. chunk.Select((address, i) => (names[i], (object?)address))]);
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    entries[reader.GetString(0)] = DirectoryEntry.FromBytes((byte[])reader.GetValue(1));
+                }
+            }
+        }
+
+        return entries;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<AddressRecord?>> GetAddressesAsync(IReadOnlyList<string> addresses, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var found = new Dictionary<string, AddressRecord>(StringComparer.Ordinal);
+        var connection = await _database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            foreach (var chunk in addresses.Distinct(StringComparer.Ordinal).Chunk(InsertChunk))
+            {
+                var names = chunk.Select((_, i) => $"@a{i}").ToArray();
+                await using var command = Command(connection, null,
+                    $"SELECT address, idx, vrf_proof, latest_version FROM kt_addresses WHERE address IN ({string.Join(", ", names)})",
+                    [.. chunk.Select((address, i) => (names[i], (object?)address))]);
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    string address = reader.GetString(0);
+                    found[address] = new AddressRecord(address, new Hash256((byte[])reader.GetValue(1)), (byte[])reader.GetValue(2), (ulong)reader.GetInt64(3));
+                }
+            }
+        }
+
+        return addresses.Select(a => found.GetValueOrDefault(a)).ToList();
+    }
+
     /// <summary>The newest published entry of <paramref name="address"/> (which may be newer than the newest head while an epoch commits), or null.</summary>
     public async Task<DirectoryEntry?> GetLatestEntryAsync(string address, CancellationToken ct)
     {
@@ -231,9 +282,15 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             }
         }
 
+        // Committed nodes are final: the next epoch's paths start from them.
         foreach (var (level, index, hash) in commit.LogNodes)
         {
             _logNodes.Add((level, index), hash);
+        }
+
+        foreach (PrefixNode node in commit.PrefixNodes)
+        {
+            _nodes.Add(node.Hash, node);
         }
     }
 
