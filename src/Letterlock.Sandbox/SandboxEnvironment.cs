@@ -107,9 +107,34 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         void Step(string text) => progress?.Report($"[{clock.Elapsed.TotalSeconds,5:0.0}s] {text}");
         string root = Path.GetFullPath(Options.DataDirectory);
-        CreatePrivateDirectory(root);
-        CreatePrivateDirectory(Path.Combine(root, "logs"));
+        bool existing = File.Exists(Path.Combine(root, "sandbox.json"));
+        try
+        {
+            if (!existing && Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any(e => !IsSandboxEntry(Path.GetFileName(e))))
+            {
+                // Never mix the sandbox's files into a folder that holds something else.
+                throw new SandboxException($"{root} is not empty and not a sandbox folder; give --data an empty or new folder");
+            }
+
+            CreatePrivateDirectory(root);
+            CreatePrivateDirectory(Path.Combine(root, "logs"));
+            // Written now, so a folder the sandbox cannot write to is reported before anything starts.
+            await File.WriteAllTextAsync(Path.Combine(root, "README.txt"), "The state of `letterlock sandbox --data " + root + "` (CA, providers, client stores, logs).\n", ct);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SandboxException($"cannot use {root} as the sandbox's folder: {e.Message}", e);
+        }
+
         var state = ReadState(root);
+        if (existing)
+        {
+            Step($"reusing the sandbox in {root} (accounts, keys and mail from earlier runs)");
+        }
+        else
+        {
+            WriteState(root, state);
+        }
 
         _ca = LoadOrCreateCa(Path.Combine(root, "ca"));
         string caPem = Path.Combine(root, "ca", "ca.pem");
@@ -138,7 +163,7 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         var http = new HttpClient(HttpFetch.CreateHandler(HostMap, [_ca.Root])) { Timeout = Timeout.InfiniteTimeSpan };
         try
         {
-            _clients.AddRange(await AllOrNothingAsync(People.Select((p, i) => StartClientAsync(p.Name, p.Address, p.Display, root, http, i, Step, ct)).ToList(),
+            _clients.AddRange(await AllOrNothingAsync(People.Select((p, i) => StartClientAsync(p.Name, p.Address, p.Display, root, http, i, state.BridgePorts, Step, ct)).ToList(),
                 async c =>
                 {
                     await c.Bridge.DisposeAsync();
@@ -163,15 +188,32 @@ public sealed class SandboxEnvironment : IAsyncDisposable
                 Path.Combine(clientDir, "store.key")));
         }
 
+        state = state with { BridgePorts = [accounts[0].ImapPort, accounts[0].SmtpPort, accounts[1].ImapPort, accounts[1].SmtpPort] };
+        WriteState(root, state);
+
         string first = "delivered earlier";
         if (!state.FirstMessageDelivered)
         {
-            Step("sending a first encrypted message from alice to bob through alice's bridge");
             var sent = Stopwatch.StartNew();
-            await SendFirstMessageAsync(accounts[0], _clients[0].Bridge, _clients[1].Store, ct);
+            if (await FindSentFirstMessageAsync(_clients[0].Store, ct) is { } messageId)
+            {
+                // An earlier run sent it but stopped before bob had it: wait for that one instead of sending another.
+                Step("the first message was sent in an earlier run; waiting for it to reach bob's bridge (not sending it again)");
+                await WaitForMessageAsync(_clients[1].Store, messageId, ct);
+            }
+            else
+            {
+                Step("sending a first encrypted message from alice to bob through alice's bridge");
+                await SendFirstMessageAsync(accounts[0], _clients[0].Bridge, _clients[1].Store, ct);
+            }
+
             first = "delivered";
             WriteState(root, state with { FirstMessageDelivered = true });
             Step($"bob's bridge has it ({sent.Elapsed.TotalSeconds:0.0}s from alice's bridge to bob's)");
+        }
+        else
+        {
+            Step("the first message reached bob in an earlier run; not sending it again");
         }
 
         Info = new SandboxInfo(root, caPem,
@@ -247,7 +289,7 @@ public sealed class SandboxEnvironment : IAsyncDisposable
     }
 
     private async Task<(LocalStore Store, BridgeHost Bridge)> StartClientAsync(string name, string address, string display, string root, HttpClient http,
-        int index, Action<string> step, CancellationToken ct)
+        int index, int[]? remembered, Action<string> step, CancellationToken ct)
     {
         string dir = Path.Combine(root, "clients", name);
         CreatePrivateDirectory(dir);
@@ -276,6 +318,10 @@ public sealed class SandboxEnvironment : IAsyncDisposable
                     deviceName: $"{display}'s sandbox device", ct: ct);
                 step($"{address} created: keys generated on {name}'s device, public keys published");
             }
+            else
+            {
+                step($"{address} reused from an earlier run ({storePath})");
+            }
 
             var log = new FileLoggerProvider(Path.Combine(root, "logs", name + "-bridge.log"));
             lock (_logs)
@@ -283,24 +329,26 @@ public sealed class SandboxEnvironment : IAsyncDisposable
                 _logs.Add(log);
             }
 
-            var bridge = await BridgeHost.StartAsync(store, new BridgeOptions
+            // Ports asked for win; else the ones of the last run (so a mail app set up then still works); else free ones.
+            int imapPort = index == 0 ? Options.ImapPorts.Alice : Options.ImapPorts.Bob;
+            int smtpPort = index == 0 ? Options.SmtpPorts.Alice : Options.SmtpPorts.Bob;
+            bool asked = imapPort != 0 || smtpPort != 0;
+            if (!asked && remembered is { Length: 4 })
             {
-                ImapPort = index == 0 ? Options.ImapPorts.Alice : Options.ImapPorts.Bob,
-                SmtpPort = index == 0 ? Options.SmtpPorts.Alice : Options.SmtpPorts.Bob,
-                HostMap = HostMap,
-                TrustedRoots = [_ca!.Root],
-                // Nothing in the sandbox reaches a public keyserver.
-                Discovery = new KeyDiscoveryOptions { HkpServers = [] },
-                SyncInterval = TimeSpan.FromSeconds(10),
-                LongPollSeconds = 20,
-                Outbox = new OutboxOptions { InitialRetryDelay = TimeSpan.FromSeconds(2), MaxRetryDelay = TimeSpan.FromMinutes(1) },
-                SyncLog = line =>
-                {
-                    log.Write(line);
-                    Options.BridgeLog?.Invoke($"{name}'s bridge: {line}");
-                },
-                Imap = new Letterlock.Imap.ImapServerOptions { ServerName = $"Letterlock bridge ({name})" },
-            }, ct);
+                (imapPort, smtpPort) = (remembered[index * 2], remembered[index * 2 + 1]);
+            }
+
+            BridgeHost bridge;
+            try
+            {
+                bridge = await StartBridgeAsync(store, name, imapPort, smtpPort, log, ct);
+            }
+            catch (System.Net.Sockets.SocketException) when (!asked && (imapPort != 0 || smtpPort != 0))
+            {
+                bridge = await StartBridgeAsync(store, name, 0, 0, log, ct);
+                step($"{name}'s bridge could not have its earlier ports {imapPort} and {smtpPort} back (in use): update the mail app's settings");
+            }
+
             step($"{name}'s bridge ready: IMAP {bridge.ImapEndPoint}, SMTP {bridge.SmtpEndPoint}");
             return (store, bridge);
         }
@@ -315,6 +363,26 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             throw;
         }
     }
+
+    private Task<BridgeHost> StartBridgeAsync(LocalStore store, string name, int imapPort, int smtpPort, FileLoggerProvider log, CancellationToken ct) =>
+        BridgeHost.StartAsync(store, new BridgeOptions
+        {
+            ImapPort = imapPort,
+            SmtpPort = smtpPort,
+            HostMap = HostMap,
+            TrustedRoots = [_ca!.Root],
+            // Nothing in the sandbox reaches a public keyserver.
+            Discovery = new KeyDiscoveryOptions { HkpServers = [] },
+            SyncInterval = TimeSpan.FromSeconds(10),
+            LongPollSeconds = 20,
+            Outbox = new OutboxOptions { InitialRetryDelay = TimeSpan.FromSeconds(2), MaxRetryDelay = TimeSpan.FromMinutes(1) },
+            SyncLog = line =>
+            {
+                log.Write(line);
+                Options.BridgeLog?.Invoke($"{name}'s bridge: {line}");
+            },
+            Imap = new Letterlock.Imap.ImapServerOptions { ServerName = $"Letterlock bridge ({name})" },
+        }, ct);
 
     /// <summary>Alice's first message, submitted to her bridge like any mail app would, then awaited in bob's store.</summary>
     private async Task SendFirstMessageAsync(SandboxAccount alice, BridgeHost aliceBridge, LocalStore bobStore, CancellationToken ct)
@@ -332,9 +400,37 @@ public sealed class SandboxEnvironment : IAsyncDisposable
                 "restored from inside the encryption.\n\nAlice\n",
         };
 
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (var smtp = new SmtpClient())
+        {
+            // The bridge's own certificate is self-signed: pin it instead of trusting anything.
+            string expected = aliceBridge.Certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            smtp.ServerCertificateValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && string.Equals(new X509Certificate2(certificate).GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), expected, StringComparison.OrdinalIgnoreCase);
+            await smtp.ConnectAsync(alice.SmtpHost, alice.SmtpPort, SecureSocketOptions.StartTls, ct);
+            await smtp.AuthenticateAsync(alice.UserName, alice.Password, ct);
+            await smtp.SendAsync(message, ct);
+            await smtp.DisconnectAsync(true, ct);
+        }
+
+        await WaitForMessageAsync(bobStore, message.MessageId, ct);
+    }
+
+    /// <summary>The Message-ID of the first message when alice's Sent folder already has it (an earlier run sent it).</summary>
+    private static async Task<string?> FindSentFirstMessageAsync(LocalStore aliceStore, CancellationToken ct)
+    {
+        var account = (await aliceStore.Accounts.FindAsync(People[0].Address, ct))!;
+        var sent = await aliceStore.Folders.FindByRoleAsync(account.Id, FolderRole.Sent, ct);
+        return sent is null
+            ? null
+            : (await aliceStore.Messages.ListAsync(sent.Id, ct)).FirstOrDefault(m => m.Summary.Subject == FirstSubject)?.Summary.MessageIdHeader?.Trim('<', '>');
+    }
+
+    /// <summary>Waits until bob's INBOX holds the message with <paramref name="messageId"/> (woken by bob's store, re-checked every 2 s).</summary>
+    private async Task WaitForMessageAsync(LocalStore bobStore, string messageId, CancellationToken ct)
+    {
         var bobAccount = (await bobStore.Accounts.FindAsync(People[1].Address, ct))!;
         var bobInbox = (await bobStore.Folders.FindByRoleAsync(bobAccount.Id, FolderRole.Inbox, ct))!;
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged(StoreChange change)
         {
             if (change is MessageAddedChange added && added.Folder == bobInbox.Id)
@@ -346,21 +442,10 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         bobStore.Changed += OnChanged;
         try
         {
-            using (var smtp = new SmtpClient())
-            {
-                // The bridge's own certificate is self-signed: pin it instead of trusting anything.
-                string expected = aliceBridge.Certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
-                smtp.ServerCertificateValidationCallback = (_, certificate, _, _) =>
-                    certificate is not null && string.Equals(new X509Certificate2(certificate).GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256), expected, StringComparison.OrdinalIgnoreCase);
-                await smtp.ConnectAsync(alice.SmtpHost, alice.SmtpPort, SecureSocketOptions.StartTls, ct);
-                await smtp.AuthenticateAsync(alice.UserName, alice.Password, ct);
-                await smtp.SendAsync(message, ct);
-                await smtp.DisconnectAsync(true, ct);
-            }
-
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(Options.FirstMessageTimeout);
-            while (!await HasMessageAsync(bobStore, bobInbox.Id, message.MessageId, timeout.Token))
+            // Checked after subscribing: a message that arrived before is found here, one that arrives later wakes the wait.
+            while (!await HasMessageAsync(bobStore, bobInbox.Id, messageId, timeout.Token))
             {
                 try
                 {
@@ -368,11 +453,12 @@ public sealed class SandboxEnvironment : IAsyncDisposable
                 }
                 catch (TimeoutException)
                 {
-                    // re-check: a message may have come in before we subscribed
+                    // Re-check anyway.
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    throw new SandboxException($"the first message did not reach bob's bridge within {Options.FirstMessageTimeout.TotalSeconds:0} s; see the logs in {Path.Combine(Path.GetFullPath(Options.DataDirectory), "logs")}");
+                    throw new SandboxException($"the first message did not reach bob's bridge within {Options.FirstMessageTimeout.TotalSeconds:0} s; " +
+                        $"see the logs in {Path.Combine(Path.GetFullPath(Options.DataDirectory), "logs")}");
                 }
 
                 if (arrived.Task.IsCompleted)
@@ -407,6 +493,8 @@ public sealed class SandboxEnvironment : IAsyncDisposable
 
     private static async Task<bool> HasMessageAsync(LocalStore store, FolderId inbox, string messageId, CancellationToken ct) =>
         (await store.Messages.ListAsync(inbox, ct)).Any(m => m.Summary.MessageIdHeader?.Trim('<', '>') == messageId);
+
+    private static bool IsSandboxEntry(string name) => name is "README.txt" or "logs" or "ca" or "providers" or "clients" or "sandbox.json";
 
     private static LocalCertificateAuthority LoadOrCreateCa(string dir)
     {

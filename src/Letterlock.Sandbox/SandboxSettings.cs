@@ -74,7 +74,8 @@ public sealed record SandboxInfo(string DataDirectory, string CaCertificate, IRe
 /// <summary>State kept between runs in <c>sandbox.json</c>.</summary>
 /// <param name="Version">Format version (1).</param>
 /// <param name="FirstMessageDelivered">Whether the first message reached bob in an earlier run.</param>
-public sealed record SandboxState(int Version, bool FirstMessageDelivered);
+/// <param name="BridgePorts">The bridges' ports of the last run (alice IMAP, alice SMTP, bob IMAP, bob SMTP), taken again if free.</param>
+public sealed record SandboxState(int Version, bool FirstMessageDelivered, int[]? BridgePorts = null);
 
 /// <summary>Source-generated JSON for the sandbox's output and state.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]

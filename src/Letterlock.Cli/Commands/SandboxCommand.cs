@@ -53,7 +53,7 @@ internal static class SandboxCommand
                 Cleanup(kept, folder);
                 throw new CliException(e.Message, 3);
             }
-            catch (OperationCanceledException)
+            catch
             {
                 Cleanup(kept, folder);
                 throw;
