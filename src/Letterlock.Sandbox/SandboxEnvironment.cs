@@ -183,9 +183,13 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             string clientDir = Path.Combine(root, "clients", People[i].Name);
             string certificatePath = Path.Combine(clientDir, "bridge-cert.pem");
             await File.WriteAllTextAsync(certificatePath, bridge.Certificate.ExportCertificatePem() + "\n", ct);
-            accounts.Add(new SandboxAccount(settings.Address, settings.UserName, settings.Password, settings.ImapHost, settings.ImapPort, settings.ImapSecurity,
+            string muttrc = Path.Combine(clientDir, "muttrc");
+            var account = new SandboxAccount(settings.Address, settings.UserName, settings.Password, settings.ImapHost, settings.ImapPort, settings.ImapSecurity,
                 settings.SmtpHost, settings.SmtpPort, settings.SmtpSecurity, settings.CertificateSha256, certificatePath, clientDir,
-                Path.Combine(clientDir, "store.key")));
+                Path.Combine(clientDir, "store.key"), muttrc);
+            // Holds the bridge password: readable by the user only, like the store's key file.
+            WriteSecret(muttrc, MuttConfig(account, People[i].Display));
+            accounts.Add(account);
         }
 
         state = state with { BridgePorts = [accounts[0].ImapPort, accounts[0].SmtpPort, accounts[1].ImapPort, accounts[1].SmtpPort] };
@@ -493,6 +497,39 @@ public sealed class SandboxEnvironment : IAsyncDisposable
 
     private static async Task<bool> HasMessageAsync(LocalStore store, FolderId inbox, string messageId, CancellationToken ct) =>
         (await store.Messages.ListAsync(inbox, ct)).Any(m => m.Summary.MessageIdHeader?.Trim('<', '>') == messageId);
+
+    /// <summary>A ready mutt/neomutt configuration for one account (<c>mutt -F FILE</c>).</summary>
+    internal static string MuttConfig(SandboxAccount a, string realName)
+    {
+        string user = Uri.EscapeDataString(a.UserName);
+        return $"""
+            # mutt / neomutt settings for {a.Address} in the Letterlock sandbox. Use: mutt -F {Path.Combine(a.ClientDirectory, "muttrc")}
+            # Letterlock's bridge decrypts, verifies and encrypts: leave mutt's own crypto off.
+            set realname = "{realName}"
+            set from = "{a.Address}"
+            set imap_user = "{a.UserName}"
+            set imap_pass = "{a.Password}"
+            set folder = "imap://{a.ImapHost}:{a.ImapPort}/"
+            set spoolfile = "+INBOX"
+            set postponed = "+Drafts"
+            set trash = "+Trash"
+            # The bridge keeps the (encrypted) copy in Sent itself.
+            unset record
+            set smtp_url = "smtp://{user}@{a.SmtpHost}:{a.SmtpPort}/"
+            set smtp_pass = "{a.Password}"
+            # STARTTLS on loopback, with the bridge's own self-signed certificate trusted from this file only.
+            set ssl_starttls = yes
+            set ssl_force_tls = yes
+            set certificate_file = "{a.CertificatePath}"
+            set mail_check = 5
+            set imap_keepalive = 60
+            unset crypt_autosign
+            unset crypt_autoencrypt
+            # Show Letterlock's security summary above each message.
+            unignore Letterlock-Encryption Letterlock-Signature
+
+            """;
+    }
 
     private static bool IsSandboxEntry(string name) => name is "README.txt" or "logs" or "ca" or "providers" or "clients" or "sandbox.json";
 

@@ -38,6 +38,7 @@ public sealed class SandboxException(string message, Exception? inner = null) : 
 /// <param name="CertificatePath">The bridge's certificate as PEM, for apps that take a file (mutt's certificate_file).</param>
 /// <param name="ClientDirectory">The client's data folder (its encrypted store), for <c>letterlock ... --data</c>.</param>
 /// <param name="KeyFile">The key file that unlocks the client's store, for <c>letterlock ... --key-file</c>.</param>
+/// <param name="MuttConfig">A ready mutt/neomutt configuration for this account (<c>mutt -F FILE</c>); holds the password, mode 0600.</param>
 public sealed record SandboxAccount(
     string Address,
     string UserName,
@@ -51,7 +52,8 @@ public sealed record SandboxAccount(
     string CertificateSha256,
     string CertificatePath,
     string ClientDirectory,
-    string KeyFile);
+    string KeyFile,
+    string MuttConfig);
 
 /// <summary>One of the sandbox's providers.</summary>
 /// <param name="Domain">Its mail domain.</param>

@@ -46,6 +46,14 @@ public sealed class SandboxTests : IDisposable
             var (alice, bob) = (first.Accounts[0], first.Accounts[1]);
             Assert.Equal(("alice@alpha.test", "bob@beta.test"), (alice.Address, bob.Address));
             Assert.All(first.Accounts, a => Assert.Equal("127.0.0.1", a.ImapHost));
+            string muttrc = await File.ReadAllTextAsync(alice.MuttConfig, timeout.Token);
+            Assert.Contains($"set folder = \"imap://127.0.0.1:{alice.ImapPort}/\"", muttrc, StringComparison.Ordinal);
+            Assert.Contains($"set smtp_url = \"smtp://alice%40alpha.test@127.0.0.1:{alice.SmtpPort}/\"", muttrc, StringComparison.Ordinal);
+            Assert.Contains($"set smtp_pass = \"{alice.Password}\"", muttrc, StringComparison.Ordinal);
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(alice.MuttConfig));
+            }
 
             // Alice's mail app sends through her bridge.
             var message = new MimeMessage();
@@ -158,7 +166,7 @@ public sealed class SandboxTests : IDisposable
                 a.GetProperty("imapHost").GetString()!, a.GetProperty("imapPort").GetInt32(), a.GetProperty("imapSecurity").GetString()!,
                 a.GetProperty("smtpHost").GetString()!, a.GetProperty("smtpPort").GetInt32(), a.GetProperty("smtpSecurity").GetString()!,
                 a.GetProperty("certificateSha256").GetString()!, a.GetProperty("certificatePath").GetString()!,
-                a.GetProperty("clientDirectory").GetString()!, a.GetProperty("keyFile").GetString()!)).ToList();
+                a.GetProperty("clientDirectory").GetString()!, a.GetProperty("keyFile").GetString()!, a.GetProperty("muttConfig").GetString()!)).ToList();
             var bob = Assert.Single(accounts, a => a.Address == "bob@beta.test");
 
             using (var imap = await LoginAsync(bob, timeout.Token))

@@ -128,7 +128,13 @@ internal static class SandboxCommand
             await output.WriteLineAsync($"    Password    {a.Password}");
             await output.WriteLineAsync($"    Certificate self-signed by the bridge, SHA-256 {a.CertificateSha256}");
             await output.WriteLineAsync($"                (accept it when your app asks, after comparing; PEM: {a.CertificatePath})");
+            await output.WriteLineAsync($"    mutt        mutt -F {a.MuttConfig}   (or neomutt -F ...)");
         }
+
+        await output.WriteLineAsync();
+        await output.WriteLineAsync("  Thunderbird: add a mail account, choose manual configuration, enter the values above (\"Normal password\"),");
+        await output.WriteLineAsync("  and confirm the security exception for the bridge's certificate. Letterlock encrypts and decrypts: leave");
+        await output.WriteLineAsync("  Thunderbird's own end-to-end encryption off. Mail from alice to bob (and back) is encrypted automatically.");
 
         await output.WriteLineAsync();
         await output.WriteLineAsync($"  First message from alice to bob: {info.FirstMessage}; it is in bob's INBOX.");
