@@ -143,6 +143,10 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         // Both providers start at once: most of the time is key generation and ASP.NET start-up.
         _providers.AddRange(await AllOrNothingAsync(People.Select(p => StartProviderAsync(p.Domain, root, caPem, ct)).ToList(), p => p.DisposeAsync()));
 
+        // From here Ctrl-C and SIGTERM reach the providers' hosts first: starting stops with them, it does not wait on.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct, _providers[0].Stopping, _providers[1].Stopping);
+        ct = stopping.Token;
+
         foreach (var from in _providers)
         {
             foreach (var to in _providers.Where(p => p != from))

@@ -53,6 +53,12 @@ internal static class SandboxCommand
                 Cleanup(kept, folder);
                 throw new CliException(e.Message, 3);
             }
+            catch (OperationCanceledException)
+            {
+                Cleanup(kept, folder);
+                await error.WriteLineAsync("Stopped before the sandbox was ready.");
+                return 130;
+            }
             catch
             {
                 Cleanup(kept, folder);
