@@ -17,7 +17,7 @@ namespace Letterlock.Bridge.Tests;
 /// <summary>
 /// The bridge in front of a real provider: legacy mail sent with Debian's swaks is encrypted on
 /// arrival, synced, and read decrypted through the bridge; when the provider goes away the bridge
-/// keeps serving cached mail and queues what is sent.
+/// keeps serving cached mail and queues what is sent, and delivers it when the provider is back.
 /// </summary>
 public sealed class BridgeProviderTests : IAsyncLifetime
 {
@@ -29,6 +29,7 @@ public sealed class BridgeProviderTests : IAsyncLifetime
     private BridgeHost _bridge = null!;
     private BridgeAccountSettings _settings = null!;
     private readonly List<string> _syncLog = [];
+    private StaticHostMap _map = null!;
 
     public async Task InitializeAsync()
     {
@@ -36,7 +37,7 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         var data = Path.Combine(_dir, "provider");
         ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
         _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
-        var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
+        var map = _map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
         var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
         _http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
         _store = await LocalStore.CreateAsync(Path.Combine(_dir, "client.db"), StoreUnlock.WithPassphrase("e2e"),
@@ -116,5 +117,19 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         await smtp.SendAsync(reply);
         await smtp.DisconnectAsync(true);
         Assert.Single(await _store.Jobs.ListAsync(QueuedMail.JobKind));
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        Assert.Contains(_syncLog, l => l.Contains("not sent yet to legacy@old.test", StringComparison.Ordinal));
+        var waiting = Assert.Single(await _store.Jobs.ListAsync(QueuedMail.JobKind));
+        Assert.True(waiting.NotBefore > DateTimeOffset.UtcNow, "the message waits with its backoff");
+
+        // The provider is back (same data, another port): the next round notices, makes the waiting message due at
+        // once instead of after its backoff, and hands it over.
+        _provider = await ProviderHost.StartAsync(Path.Combine(_dir, "provider"), null, new Letterlock.Dns.StaticDnsResolver(),
+            LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        _map.Add("alpha.test", _provider.HttpsEndPoint);
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        Assert.Contains(_syncLog, l => l.Contains("reachable again", StringComparison.Ordinal));
+        Assert.Contains(_syncLog, l => l.Contains("sent to legacy@old.test", StringComparison.Ordinal) && !l.Contains("not sent", StringComparison.Ordinal));
+        Assert.Empty(await _store.Jobs.ListAsync(QueuedMail.JobKind));
     }
 }
