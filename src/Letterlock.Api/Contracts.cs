@@ -87,7 +87,9 @@ public sealed record UpdateKeysRequest(byte[] OpenPgpCertificate, byte[] InboxPu
 /// <param name="InboxPublicKey">X25519 inbox public key.</param>
 /// <param name="Devices">Active devices' Ed25519 keys.</param>
 /// <param name="UpdatedAt">When the keys last changed.</param>
-public sealed record DirectoryEntry(string Address, byte[] OpenPgpCertificate, byte[] InboxPublicKey, IReadOnlyList<DirectoryDevice> Devices, DateTimeOffset UpdatedAt);
+/// <param name="Transparency">The key-transparency lookup proof for the address (absent from providers without transparency).</param>
+public sealed record DirectoryEntry(string Address, byte[] OpenPgpCertificate, byte[] InboxPublicKey, IReadOnlyList<DirectoryDevice> Devices, DateTimeOffset UpdatedAt,
+    DirectoryTransparency? Transparency = null);
 
 /// <summary>A device key in the directory.</summary>
 /// <param name="DeviceId">The device id.</param>

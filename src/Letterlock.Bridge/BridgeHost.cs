@@ -37,6 +37,12 @@ public sealed class BridgeOptions
     /// <summary>Receives sync outcomes and failures (never content), e.g. "provider unreachable, serving cached mail".</summary>
     public Action<string>? SyncLog { get; init; }
 
+    /// <summary>
+    /// Monitor the accounts' own key-transparency entries at start-up and every epoch; alerts arrive as notices in
+    /// the account's INBOX and on <see cref="SyncLog"/> (default true).
+    /// </summary>
+    public bool MonitorTransparency { get; init; } = true;
+
     /// <summary>The largest message a mail app may submit, in bytes (default 25 MiB).</summary>
     public int MaxSubmissionSize { get; init; } = 25 * 1024 * 1024;
 
@@ -88,9 +94,16 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly X509Certificate2 _certificate;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _syncLoop;
+    private readonly Client.Transparency.TransparencyService _transparency;
+    private readonly Task _transparencyLoop;
 
-    private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options)
+    private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options,
+        Client.Transparency.TransparencyService transparency)
     {
+        _transparency = transparency;
+        _transparencyLoop = options.MonitorTransparency
+            ? new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency) { DeliverNotices = true }.RunAsync(options.SyncLog, _stop.Token)
+            : Task.CompletedTask;
         _mailboxes = mailboxes;
         _imap = imap;
         _smtp = smtp;
@@ -116,7 +129,7 @@ public sealed class BridgeHost : IAsyncDisposable
             try
             {
                 var provider = await AccountRegistration.ConnectAsync(store, account, _http, ct: ct).ConfigureAwait(false);
-                var report = await new SyncEngine(store, account, provider).SyncAsync(ct: ct).ConfigureAwait(false);
+                var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
                 if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
                 {
                     log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
@@ -178,9 +191,10 @@ public sealed class BridgeHost : IAsyncDisposable
         var imap = new ImapServer(new ImapListenOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, options.ImapPort), Certificate = certificate }, context);
         var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, options.TrustedRoots, options.Discovery.RequestTimeout)) { Timeout = Timeout.InfiniteTimeSpan };
         var discoveryOptions = options.Discovery;
+        var transparency = new Client.Transparency.TransparencyService(store, http);
         var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
             [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
-                new AutocryptKeySource(store, account)], discoveryOptions));
+                new AutocryptKeySource(store, account)], discoveryOptions), transparency);
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
         {
@@ -204,7 +218,7 @@ public sealed class BridgeHost : IAsyncDisposable
             throw;
         }
 
-        return new BridgeHost(mailboxes, imap, smtp, http, certificate, options);
+        return new BridgeHost(mailboxes, imap, smtp, http, certificate, options, transparency);
     }
 
     /// <summary>The settings of every account (creating bridge passwords where missing).</summary>
@@ -233,6 +247,8 @@ public sealed class BridgeHost : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+
+        await _transparencyLoop.ConfigureAwait(false);
 
         _stop.Dispose();
         await _smtp.DisposeAsync().ConfigureAwait(false);

@@ -16,7 +16,8 @@ namespace Letterlock.Bridge;
 /// to DATA says what happened; a refusal names the recipients and what to do, since the person
 /// reading it is the sender.
 /// </summary>
-internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery> discoveryFor) : ISmtpBackend, ISmtpAuthenticator
+internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery> discoveryFor, Client.Transparency.TransparencyService? transparency = null)
+    : ISmtpBackend, ISmtpAuthenticator
 {
     private static readonly byte[] Unknown = SHA256.HashData(RandomNumberGenerator.GetBytes(32));
     private readonly ConcurrentDictionary<AccountId, UnlockedKey> _keys = new();
@@ -54,7 +55,9 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
 
         var key = _keys.TryGetValue(account.Id, out var cached) ? cached : await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
         _keys[account.Id] = key;
-        var processor = new OutgoingMailProcessor(store, account, key, new ContactKeyResolver(store, account.Id, discoveryFor(account.Id)));
+        // Directory keys are used only after their transparency proof verified; the provider's head is gossiped in the mail.
+        var processor = new OutgoingMailProcessor(store, account, key, new ContactKeyResolver(store, account.Id, discoveryFor(account.Id), transparency),
+            gossip: transparency);
         return SmtpDeliveryStart.Accept(new Delivery(processor, store.Options.MaxMessageBytes));
     }
 

@@ -2,16 +2,36 @@ using System.CommandLine;
 
 namespace Letterlock.Cli;
 
-/// <summary>The list of top-level subcommands; add one line per subsystem.</summary>
+/// <summary>
+/// The top-level subcommands, by name; add one line per subsystem. Building a subsystem's tree
+/// loads its assemblies, so a run builds only the tree it invokes (a `letterlock sop` process
+/// should start as fast as a small dedicated tool), and all of them only for the root help.
+/// </summary>
 internal static class CommandCatalog
 {
-    public static IEnumerable<Command> All()
+    private static readonly (string Name, Func<Command> Create)[] Entries =
+    [
+        ("sop", Commands.SopCommand.Create),
+        ("imap", Commands.ImapCommands.Create),
+        ("provider", Commands.ProviderCommands.Build),
+        ("account", Commands.AccountCommand.Create),
+        ("contacts", Commands.ContactsCommand.Create),
+        ("bridge", Commands.BridgeCommand.Create),
+        ("audit", Commands.AuditCommand.Create),
+        ("transparency", Commands.TransparencyCommand.Create),
+    ];
+
+    /// <summary>The commands needed to run <paramref name="args"/>: the one named first, or all.</summary>
+    public static IEnumerable<Command> For(IReadOnlyList<string> args)
     {
-        yield return Commands.SopCommand.Create();
-        yield return Commands.ImapCommands.Create();
-        yield return Commands.ProviderCommands.Build();
-        yield return Commands.AccountCommand.Create();
-        yield return Commands.ContactsCommand.Create();
-        yield return Commands.BridgeCommand.Create();
+        foreach (var (name, create) in Entries)
+        {
+            if (args.Count > 0 && args[0] == name)
+            {
+                return [create()];
+            }
+        }
+
+        return Entries.Select(e => e.Create());
     }
 }

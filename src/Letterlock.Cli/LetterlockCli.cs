@@ -6,7 +6,7 @@ namespace Letterlock.Cli;
 /// <summary>Builds the `letterlock` command tree and runs it.</summary>
 internal static class LetterlockCli
 {
-    public static RootCommand BuildRootCommand()
+    public static RootCommand BuildRootCommand(IReadOnlyList<string>? args = null)
     {
         var root = new RootCommand(
             "Letterlock: secure email people can use. One executable for the provider and the client.\n\n" +
@@ -15,7 +15,7 @@ internal static class LetterlockCli
             "  letterlock sandbox");
 
         // Each subsystem contributes its own subcommand tree (one file under Commands/ each).
-        foreach (var command in CommandCatalog.All())
+        foreach (var command in CommandCatalog.For(args ?? []))
         {
             root.Subcommands.Add(command);
         }
@@ -39,7 +39,7 @@ internal static class LetterlockCli
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var root = BuildRootCommand();
+        var root = BuildRootCommand(args);
         // CliException must reach the catch below (its message and exit code), not the default handler.
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try
@@ -50,6 +50,12 @@ internal static class LetterlockCli
         {
             await error.WriteLineAsync($"letterlock: {e.Message}").ConfigureAwait(false);
             return e.ExitCode;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A bug, not a user error: say so in one line (no stack trace, no data) and exit EX_SOFTWARE.
+            await error.WriteLineAsync($"letterlock: internal error ({e.GetType().Name}): {e.Message}").ConfigureAwait(false);
+            return 70;
         }
     }
 

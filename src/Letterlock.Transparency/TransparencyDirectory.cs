@@ -84,10 +84,10 @@ public sealed class TransparencyDirectory
 
             // Known addresses reuse their stored VRF index and proof; new ones are evaluated (in parallel: ~0.2 ms each).
             var addresses = latestByAddress.Keys.ToArray();
-            var records = new AddressRecord?[addresses.Length];
-            for (int i = 0; i < addresses.Length; i++)
+            var records = await _store.GetAddressesAsync(addresses, cancellationToken).ConfigureAwait(false);
+            if (records.Count != addresses.Length)
             {
-                records[i] = await _store.GetAddressAsync(addresses[i], cancellationToken).ConfigureAwait(false);
+                throw new InvalidOperationException("The store answered a different number of address records.");
             }
 
             var vrf = new (Hash256 Index, byte[] Proof)[addresses.Length];
@@ -184,25 +184,28 @@ public sealed class TransparencyDirectory
         ArgumentOutOfRangeException.ThrowIfNegative(sinceEpoch);
         LookupProof current = await LookupAsync(address, cancellationToken).ConfigureAwait(false);
         var versions = new List<DirectoryEntry>();
-        if (current.Entry is not null)
+        if (current.Entry is { } newest)
         {
-            for (ulong v = current.Entry.Version; v >= 1; v--)
+            // Versions are published in increasing epochs: find the first one at or after sinceEpoch by binary search,
+            // so a long history costs O(log n + page) reads, not one read per version ever published (this endpoint
+            // is public).
+            ulong low = 1, high = newest.Version + 1;
+            while (low < high)
             {
-                DirectoryEntry entry = v == current.Entry.Version ? current.Entry
-                    : await _store.GetAddressVersionAsync(address, v, cancellationToken).ConfigureAwait(false)
-                      ?? throw new InvalidOperationException("The store lacks an address version.");
-                if ((long)entry.Epoch < sinceEpoch)
+                ulong middle = low + ((high - low) / 2);
+                if ((long)(await VersionAsync(address, middle, newest, cancellationToken).ConfigureAwait(false)).Epoch >= sinceEpoch)
                 {
-                    break;
+                    high = middle;
                 }
-
-                versions.Add(entry);
+                else
+                {
+                    low = middle + 1;
+                }
             }
 
-            versions.Reverse();
-            if (versions.Count > _limits.MaxMonitorEntries)
+            for (ulong v = low; v <= newest.Version && versions.Count < _limits.MaxMonitorEntries; v++)
             {
-                versions.RemoveRange(_limits.MaxMonitorEntries, versions.Count - _limits.MaxMonitorEntries);
+                versions.Add(await VersionAsync(address, v, newest, cancellationToken).ConfigureAwait(false));
             }
         }
 
@@ -219,6 +222,10 @@ public sealed class TransparencyDirectory
 
         return new MonitorProof(sinceEpoch, current, changes);
     }
+
+    private async Task<DirectoryEntry> VersionAsync(string address, ulong version, DirectoryEntry newest, CancellationToken ct) =>
+        version == newest.Version ? newest
+        : await _store.GetAddressVersionAsync(address, version, ct).ConfigureAwait(false) ?? throw new InvalidOperationException("The store lacks an address version.");
 
     /// <summary>consistency(from, to): proves the log at <paramref name="toEpoch"/> extends the log at <paramref name="fromEpoch"/>.</summary>
     public async Task<ConsistencyProof> ConsistencyAsync(long fromEpoch, long toEpoch, CancellationToken cancellationToken)

@@ -33,4 +33,25 @@ public sealed class CliTests
         Assert.NotEqual(0, code);
         Assert.Contains("no-such-command", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Root_help_lists_every_subsystem()
+    {
+        var (code, output, _) = await Run("--help");
+        Assert.Equal(0, code);
+        foreach (var name in new[] { "sop", "imap", "provider", "account", "contacts", "bridge", "audit", "transparency" })
+        {
+            Assert.Contains($"  {name}", output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_subcommand_runs_with_only_its_own_tree_built()
+    {
+        var root = LetterlockCli.BuildRootCommand(["sop", "version"]);
+        Assert.Equal(["sop"], root.Subcommands.Select(c => c.Name));
+        var (code, _, error) = await Run("sop", "version");
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+    }
 }

@@ -99,6 +99,22 @@ public sealed class CrashAndClusterTests(PostgresServer postgres, ITestOutputHel
     }
 
     [Fact]
+    public async Task SIGTERM_stops_the_provider_cleanly()
+    {
+        string directory = TestProvider.CreateDirectory();
+        try
+        {
+            await using var provider = await ProviderProcess.StartAsync(TestProvider.InitializeForProcess(directory), null);
+            Assert.Equal(0, await provider.TerminateAsync());
+            Assert.Contains("stopping", provider.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_message_accepted_by_one_process_wakes_a_client_waiting_on_another()
     {
         string directory = TestProvider.CreateDirectory();

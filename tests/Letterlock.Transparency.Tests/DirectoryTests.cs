@@ -272,6 +272,31 @@ public sealed class DirectoryTests : IDisposable
         Assert.Equal(2UL, result.Entry.Version);
     }
 
+    [Fact]
+    public async Task Monitoring_pages_start_at_the_first_version_since_the_epoch_and_hold_at_most_the_limit()
+    {
+        var paged = new TransparencyDirectory(Provider, _signingKey, _vrfKey, new InMemoryTransparencyStore(), TransparencyLimits.Default with { MaxMonitorEntries = 3 });
+        for (int epoch = 0; epoch < 20; epoch++)
+        {
+            // bob changes in every even epoch: versions 1..10 in epochs 0, 2, ..., 18
+            var address = epoch % 2 == 0 ? "bob@example.org" : $"other{epoch}@example.org";
+            await paged.PublishEpochAsync([new KeySetUpdate(address, Keys(epoch))], DateTimeOffset.FromUnixTimeMilliseconds(_clock += 1000), default);
+        }
+
+        foreach (var (since, first) in new[] { (0L, 1UL), (1L, 2UL), (2L, 2UL), (7L, 5UL), (17L, 10UL), (18L, 10UL) })
+        {
+            var proof = await paged.MonitorAsync("bob@example.org", since, default);
+            var result = _verifier.VerifyMonitor("bob@example.org", first - 1, proof);
+            Assert.True(result.IsValid, $"since {since}: {result.Failure}");
+            Assert.Equal(first, result.Changes[0].Version);
+            Assert.Equal((int)Math.Min(3UL, 11 - first), result.Changes.Count);
+            Assert.Equal(first + 2 >= 10, result.IsComplete);
+        }
+
+        var none = _verifier.VerifyMonitor("bob@example.org", 10, await paged.MonitorAsync("bob@example.org", 19, default));
+        Assert.True(none.IsValid && none.IsComplete && none.Changes.Count == 0, none.Failure.ToString());
+    }
+
     private async Task<SignedTreeHead> PublishAsync(params (string Address, KeySet Keys)[] updates) =>
         await _directory.PublishEpochAsync(updates.Select(u => new KeySetUpdate(u.Address, u.Keys)).ToList(), DateTimeOffset.FromUnixTimeMilliseconds(_clock += 1000), default);
 

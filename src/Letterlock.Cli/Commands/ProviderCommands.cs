@@ -122,7 +122,8 @@ internal static class ProviderCommands
                 await output.FlushAsync(ct);
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, ct);
+                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, host.Stopping);
+                    await Task.Delay(Timeout.Infinite, stop.Token);
                 }
                 catch (OperationCanceledException)
                 {

@@ -6,8 +6,9 @@ namespace Letterlock.Client.Discovery;
 /// <summary>
 /// The recipient provider's key directory: <c>GET https://DOMAIN/v1/directory/ADDRESS</c>
 /// (Letterlock.Api). A Letterlock provider speaks for its own domain's addresses, so it is asked
-/// first. Transparency evidence will come with the entry once the provider serves proofs; until then
-/// directory keys are judged like any other (TOFU).
+/// first. The entry's key-transparency lookup proof comes along as evidence (unless the provider says the
+/// keys are newer than its last epoch); the resolver's verifier checks it before the key is trusted as
+/// <c>transparent</c>. Without a proof, directory keys are judged like any other (TOFU).
 /// </summary>
 public sealed class DirectoryKeySource(HttpClient http, KeyDiscoveryOptions options) : IKeySource
 {
@@ -34,7 +35,8 @@ public sealed class DirectoryKeySource(HttpClient http, KeyDiscoveryOptions opti
             var entry = await client.GetDirectoryEntryAsync(address, ct).ConfigureAwait(false);
             return entry is null
                 ? new SourceLookup(Origin, SourceLookupStatus.NotFound, null, baseUri, null)
-                : new SourceLookup(Origin, SourceLookupStatus.Found, entry.OpenPgpCertificate, baseUri, null);
+                : new SourceLookup(Origin, SourceLookupStatus.Found, entry.OpenPgpCertificate, baseUri, null,
+                    entry.Transparency is { Pending: false } proof ? new TransparencyEvidence(domain, proof.LookupProof) : null);
         }
         catch (ProviderProblemException e)
         {

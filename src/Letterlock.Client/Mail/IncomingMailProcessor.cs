@@ -26,7 +26,7 @@ public sealed record IncomingResult(StoredMessage Message, MessageSecurity Secur
 /// A signature counts as valid only when it covers the whole message and its signer is From.
 /// </remarks>
 public sealed class IncomingMailProcessor(LocalStore store, AccountRecord account, UnlockedKey accountKey, OpenPgpOptions? options = null,
-    TimeProvider? time = null)
+    TimeProvider? time = null, Transparency.ITransparencyGossip? gossip = null)
 {
     private readonly PgpMimeReader _reader = new(options);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -80,6 +80,12 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         var sender = secure?.Header("From") is { } protectedFrom && InternetAddressList.TryParse(protectedFrom, out var list)
             ? list.Mailboxes.FirstOrDefault()?.Address is { } a ? MailAddress.TryNormalize(a) : fromAddress
             : fromAddress;
+        if (gossip is not null && secure is { Security.IsEncrypted: true })
+        {
+            // Key-transparency gossip is read only from inside the encryption (docs/FORMATS.md, "Letterlock-Tree-Head").
+            await gossip.ReceivedAsync(Transparency.HeadGossip.Read(secure.ProtectedHeaders ?? secure.Body.Headers), sender, ct).ConfigureAwait(false);
+        }
+
         KeyValidationResult? validation = null;
         if (sender is not null && secure is not null)
         {

@@ -67,7 +67,7 @@ internal sealed partial class MailJson : JsonSerializerContext;
 /// queued in the store (so a provider outage loses nothing) and a copy goes to Sent, sealed.
 /// </summary>
 public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord account, UnlockedKey accountKey, ContactKeyResolver? resolver = null,
-    OpenPgpOptions? options = null, TimeProvider? time = null)
+    OpenPgpOptions? options = null, TimeProvider? time = null, Transparency.ITransparencyGossip? gossip = null)
 {
     private readonly PgpMimeComposer _composer = new(options);
     private readonly OpenPgpOptions _options = options ?? OpenPgpOptions.Default;
@@ -145,11 +145,15 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         var payloads = new List<ReadOnlyMemory<byte>>();
         if (encrypt)
         {
+            // Key-transparency gossip: the provider's newest head rides inside the encryption (protected header).
+            Transparency.HeadGossip.Attach(message, gossip is null ? null : await gossip.HeadForOutgoingAsync(account.Address, ct).ConfigureAwait(false));
             foreach (var copy in _composer.Encrypt(message, accountKey, certificates, new ComposeOptions { Autocrypt = autocrypt, Now = now }))
             {
                 var to = copy.Recipients.Select(r => MailAddress.Normalize(r.Address)).Where(recipients.Contains).ToList();
                 payloads.Add(new QueuedMail(account.Address, to, IncomingMailProcessor.Canonical(copy.Message)).ToPayload());
             }
+
+            Transparency.HeadGossip.Detach(message);
         }
         else
         {

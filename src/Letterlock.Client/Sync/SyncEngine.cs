@@ -43,7 +43,8 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// <para>A document that fails to open or parse is reported in <see cref="SyncReport.Errors"/>, left
 /// untouched on the provider, and skipped; sync continues with the next change.</para>
 /// </remarks>
-public sealed class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null)
+public sealed class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null,
+    Transparency.ITransparencyGossip? gossip = null)
 {
     /// <summary>The kind of the account's own message documents.</summary>
     public const string MessageKind = "message";
@@ -63,7 +64,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             ?? throw new LocalStoreException($"{account.Address} has no account master key");
         var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
         using var sealer = new DocumentSealer(amk);
-        var incoming = new IncomingMailProcessor(store, account, openPgp, _options, time);
+        var incoming = new IncomingMailProcessor(store, account, openPgp, _options, time, gossip);
         var errors = new List<SyncError>();
         int received = 0, deleted = 0, applied = 0;
 

@@ -26,7 +26,7 @@ public enum AccountError
 /// updates, device registration and revocation. It is the single place where a key-transparency log
 /// append belongs (see <see cref="RecordKeyChangeAsync"/>), so no key can change without it.
 /// </summary>
-public sealed class AccountService(IProviderStore store, ProviderSettings settings, TimeProvider time)
+public sealed class AccountService(IProviderStore store, ProviderSettings settings, TimeProvider time, Transparency.IKeyChangeRecorder? keyChanges = null)
 {
     public const int MaxDeviceNameLength = 100;
     public const int MaxCertificateLength = 64 * 1024;
@@ -79,6 +79,7 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
         var now = time.GetUtcNow();
         var account = new NewAccount(Guid.NewGuid(), localPart, WkdHash(localPart), settings.Accounts.DefaultQuotaBytes, request.OpenPgpCertificate, request.InboxPublicKey, now);
         var device = new NewDevice(Guid.NewGuid(), account.Id, request.DevicePublicKey, request.DeviceName, now);
+        await AnnounceKeyChangeAsync(account.Id, ct).ConfigureAwait(false);
         var outcome = await store.CreateAccountAsync(account, device, inviteHash, ct).ConfigureAwait(false);
         switch (outcome)
         {
@@ -110,6 +111,7 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
             return AccountError.InvalidCertificate;
         }
 
+        await AnnounceKeyChangeAsync(accountId, ct).ConfigureAwait(false);
         if (!await store.UpdateKeysAsync(accountId, request.OpenPgpCertificate, request.InboxPublicKey, time.GetUtcNow(), ct).ConfigureAwait(false))
         {
             return AccountError.NotFound;
@@ -137,6 +139,7 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
         }
 
         var device = new NewDevice(Guid.NewGuid(), accountId, request.PublicKey, request.Name, time.GetUtcNow());
+        await AnnounceKeyChangeAsync(accountId, ct).ConfigureAwait(false);
         if (!await store.AddDeviceAsync(device, ct).ConfigureAwait(false))
         {
             return (AccountError.NotFound, null);
@@ -148,6 +151,7 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
 
     public async Task<bool> RevokeDeviceAsync(Guid accountId, Guid deviceId, CancellationToken ct)
     {
+        await AnnounceKeyChangeAsync(accountId, ct).ConfigureAwait(false);
         if (!await store.RevokeDeviceAsync(accountId, deviceId, ct).ConfigureAwait(false))
         {
             return false;
@@ -191,16 +195,20 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
     }
 
     /// <summary>
-    /// Called after every committed change of an account's published keys. Key transparency (a later
-    /// issue) appends the address's new key set to the log here; until then there is nothing to append to.
+    /// Called after every committed change of an account's published keys: key transparency queues the
+    /// address's new key set for the next epoch (<see cref="Transparency.ProviderTransparency"/>).
     /// </summary>
-    private static Task RecordKeyChangeAsync(Guid accountId, string change, CancellationToken ct)
+    private Task RecordKeyChangeAsync(Guid accountId, string change, CancellationToken ct)
     {
-        _ = accountId;
         _ = change;
-        _ = ct;
-        return Task.CompletedTask;
+        return keyChanges?.RecordAsync(accountId, ct) ?? Task.CompletedTask;
     }
+
+    /// <summary>
+    /// Called before a change of an account's published keys is written: with <see cref="RecordKeyChangeAsync"/>
+    /// after it, a crash in between cannot leave a changed key outside the transparency log.
+    /// </summary>
+    private Task AnnounceKeyChangeAsync(Guid accountId, CancellationToken ct) => keyChanges?.AnnounceAsync(accountId, ct) ?? Task.CompletedTask;
 
     /// <summary>
     /// Parses <c>local@domain</c>. Local parts are restricted to a conservative dot-atom subset

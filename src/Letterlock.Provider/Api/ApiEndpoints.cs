@@ -26,7 +26,8 @@ internal sealed class ApiEndpoints(
     ProviderSettings settings,
     byte[] providerSigningPublicKey,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    Transparency.ProviderTransparency? transparency = null)
 {
     private const int DefaultChangesLimit = 100;
 
@@ -413,12 +414,15 @@ internal sealed class ApiEndpoints(
         }
 
         var devices = await store.ListDevicesAsync(account.Id, context.RequestAborted);
+        // The lookup proof rides along (key transparency): clients verify it before using these keys.
+        var proof = transparency is null ? null : await transparency.DirectoryProofAsync(account, devices, context.RequestAborted);
         await WriteJson(context, 200, new DirectoryEntry(
             $"{account.LocalPart}@{settings.Domain}",
             account.OpenPgpCertificate,
             account.InboxPublicKey,
             devices.Where(d => !d.Revoked).Select(d => new DirectoryDevice(d.Id, d.PublicKey)).ToList(),
-            account.KeysUpdatedAt), ApiJsonContext.Default.DirectoryEntry);
+            account.KeysUpdatedAt,
+            proof is { } p ? new DirectoryTransparency(p.Proof.Head.Epoch, p.Proof.ToBytes(), p.Pending) : null), ApiJsonContext.Default.DirectoryEntry);
     }
 
     /// <summary>WKD (draft-koch-openpgp-webkey-service, 3.1): advanced and direct method; the binary certificate.</summary>

@@ -35,6 +35,8 @@ public sealed class ProviderSettings
 
     public MtaStsSettings MtaSts { get; set; } = new();
 
+    public TransparencySettings Transparency { get; set; } = new();
+
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
     [JsonIgnore]
     public string DataDirectory { get; set; } = "";
@@ -240,6 +242,7 @@ public static class ProviderSettingsLoader
         RequireFile(s, s.Tls.Key, "tls.key");
         RequireFile(s, s.SigningKey, "signingKey");
         OutboundSettingsValidator.Validate(s);
+        TransparencySettings.Validate(s.Transparency);
     }
 
     /// <summary>The resolver the settings ask for.</summary>

@@ -14,10 +14,13 @@ public sealed class ProviderAdmin : IAsyncDisposable
     private readonly IProviderStore _store;
     private readonly AccountService _accounts;
 
-    private ProviderAdmin(ProviderSettings settings, IProviderStore store)
+    private readonly string? _databaseOverride;
+
+    private ProviderAdmin(ProviderSettings settings, IProviderStore store, string? databaseOverride)
     {
         Settings = settings;
         _store = store;
+        _databaseOverride = databaseOverride;
         _accounts = new AccountService(store, settings, TimeProvider.System);
     }
 
@@ -39,7 +42,7 @@ public sealed class ProviderAdmin : IAsyncDisposable
             throw;
         }
 
-        return new ProviderAdmin(settings, store);
+        return new ProviderAdmin(settings, store, databaseOverride);
     }
 
     public Task<(string Token, DateTimeOffset ExpiresAt)> CreateInviteAsync(TimeSpan? lifetime, CancellationToken ct) => _accounts.CreateInviteAsync(lifetime, ct);
@@ -61,7 +64,11 @@ public sealed class ProviderAdmin : IAsyncDisposable
     public async Task SetStatusAsync(string address, AccountStatus status, CancellationToken ct)
     {
         var account = await FindAsync(address, ct).ConfigureAwait(false);
+        // A disabled account is published as revoked in key transparency (and an enabled one as not).
+        await using var keyChanges = await Transparency.KeyChangeQueue.OpenAsync(Settings, _databaseOverride, TimeProvider.System, ct).ConfigureAwait(false);
+        await keyChanges.AnnounceAsync(account.Id, ct).ConfigureAwait(false);
         await _store.SetAccountStatusAsync(account.Id, status, ct).ConfigureAwait(false);
+        await keyChanges.RecordAsync(account.Id, ct).ConfigureAwait(false);
     }
 
     public async Task SetQuotaAsync(string address, long bytes, CancellationToken ct)

@@ -7,6 +7,7 @@ using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Mx;
 using Letterlock.Provider.Outbound;
 using Letterlock.Provider.Storage;
+using Letterlock.Provider.Transparency;
 using Letterlock.Smtp;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -55,7 +56,16 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public BlobStore Blobs { get; }
 
+    /// <summary>Key transparency: the directory, its tables and the epoch publisher.</summary>
+    public ProviderTransparency Transparency { get; private init; } = null!;
+
     public IReadOnlyList<ListenerInfo> Listeners { get; }
+
+    /// <summary>
+    /// Cancelled when the host was asked to stop by the operating system (SIGTERM, SIGINT: ASP.NET Core's
+    /// console lifetime takes those signals over, so the caller must watch this as well as its own token).
+    /// </summary>
+    public CancellationToken Stopping => _web.Lifetime.ApplicationStopping;
 
     /// <summary>The outbound half: relay queue and scheduler, submission (src/Letterlock.Provider/Outbound).</summary>
     public OutboundHost Outbound { get; }
@@ -101,11 +111,13 @@ public sealed class ProviderHost : IAsyncDisposable
         SmtpFrontEnd? smtp = null;
         WebApplication? web = null;
         OutboundHost? outbound = null;
+        ProviderTransparency? transparency = null;
         try
         {
             await store.InitializeAsync(ct).ConfigureAwait(false);
+            transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
             var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
-            var accounts = new AccountService(store, settings, TimeProvider.System);
+            var accounts = new AccountService(store, settings, TimeProvider.System, transparency);
             var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
             var smtpOptions = new SmtpFrontEndOptions
             {
@@ -139,10 +151,12 @@ public sealed class ProviderHost : IAsyncDisposable
                 });
             });
             web = builder.Build();
-            var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"));
+            var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency);
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
             outbound.Map(web);
+            new TransparencyEndpoints(transparency, settings.Transparency, transparency.Limits).Map(web);
+            await transparency.StartAsync(ct).ConfigureAwait(false);
             await web.StartAsync(ct).ConfigureAwait(false);
 
             var addresses = web.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
@@ -151,10 +165,15 @@ public sealed class ProviderHost : IAsyncDisposable
             listeners.AddRange(outbound.Listeners.Select(l => new ListenerInfo(l.Name, l.EndPoint)));
             var stop = new CancellationTokenSource();
             var purge = PurgeLoopAsync(store, logger, stop.Token);
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound);
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency };
         }
         catch
         {
+            if (transparency is not null)
+            {
+                await transparency.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (outbound is not null)
             {
                 await outbound.DisposeAsync().ConfigureAwait(false);
@@ -217,6 +236,7 @@ public sealed class ProviderHost : IAsyncDisposable
         await _web.StopAsync();
         await _web.DisposeAsync();
         await Outbound.DisposeAsync();
+        await Transparency.DisposeAsync();
         await Store.DisposeAsync();
         _stop.Dispose();
         if (_ownsLoggerFactory)

@@ -180,8 +180,20 @@ public static class ProviderKeys
           // DKIM keys for outgoing mail: every message is signed with rsa-sha256 and ed25519-sha256 (RFC 8463).
           // Publish both TXT records `letterlock provider init` printed.
           "dkim": { "selector": "letterlock1", "key": "dkim/letterlock1.pem", "ed25519Selector": "letterlock1ed", "ed25519Key": "dkim/letterlock1ed.pem" },
-          // The provider's Ed25519 signing key (directory and, later, transparency tree heads).
+          // The provider's Ed25519 signing key: it signs the key-transparency tree heads (clients pin its public
+          // half from /.well-known/letterlock), and the transparency VRF key is derived from it. Keep it safe.
           "signingKey": "keys/provider-signing.key",
+
+          "transparency": {
+            // Seconds between key-transparency epochs; an epoch is published only when a key set changed.
+            "epochIntervalSeconds": 60,
+            // Most addresses one epoch publishes (more wait for the next), heads per page, versions per monitoring answer.
+            "maxChangesPerEpoch": 100000,
+            "maxHeadsPerPage": 1000,
+            "maxMonitorEntries": 1024,
+            // Prefix-tree nodes cached in memory.
+            "nodeCacheSize": 200000
+          },
 
           "accounts": {
             // "invite": sign-up needs a token from `letterlock provider invite`; "open": anyone may sign up.
