@@ -233,6 +233,59 @@ public abstract class ApiTests(Backend backend, PostgresServer postgres) : IAsyn
     }
 
     [Fact]
+    public async Task Blobs_of_deleted_and_replaced_documents_are_swept_once_the_grace_period_is_over()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        byte[] Big()
+        {
+            byte[] bytes = new byte[100 * 1024];
+            Random.Shared.NextBytes(bytes);
+            return bytes;
+        }
+
+        string PathOf(byte[] content)
+        {
+            string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
+            return Path.Combine(_provider.Host.Blobs.Root, hash[..2], hash);
+        }
+
+        byte[] kept = Big(), replaced = Big(), deleted = Big();
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("kept", kept)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("replaced", replaced)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("deleted", deleted)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.PutAsync("replaced", [1, 2, 3], ifMatch: 1)).StatusCode);
+        var delete = new HttpRequestMessage(HttpMethod.Delete, "v1/documents/deleted");
+        delete.Headers.TryAddWithoutValidation("If-Match", "\"1\"");
+        Assert.True((await client.Http.SendAsync(delete)).IsSuccessStatusCode);
+
+        // leftovers of writes a crash interrupted
+        string incoming = Path.Combine(_provider.Host.Blobs.Root, "incoming", Guid.NewGuid().ToString("N"));
+        await File.WriteAllBytesAsync(incoming, [1]);
+        string staging = PathOf(kept) + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        await File.WriteAllBytesAsync(staging, [1]);
+
+        var collector = new BlobCollector(_provider.Host.Store, _provider.Host.Blobs, TimeSpan.FromHours(1));
+        var early = await collector.SweepAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+        Assert.Equal(new BlobSweepReport(0, 0, 0), early);
+        Assert.True(File.Exists(PathOf(replaced)) && File.Exists(PathOf(deleted)) && File.Exists(incoming));
+
+        var later = await collector.SweepAsync(DateTimeOffset.UtcNow.AddHours(2), CancellationToken.None);
+        Assert.Equal(new BlobSweepReport(3, 2, 2), later);
+        Assert.False(File.Exists(PathOf(replaced)));
+        Assert.False(File.Exists(PathOf(deleted)));
+        Assert.False(File.Exists(incoming) || File.Exists(staging));
+        Assert.Equal(kept, await client.GetBytesAsync("kept"));
+        Assert.Equal([1, 2, 3], await client.GetBytesAsync("replaced"));
+
+        // A blob written again (the same ciphertext, a retried upload) is young again whatever its age.
+        File.SetLastWriteTimeUtc(PathOf(kept), DateTime.UtcNow.AddDays(-1));
+        await _provider.Host.Blobs.PutAsync(kept, CancellationToken.None);
+        Assert.False(_provider.Host.Blobs.DeleteIfUnusedSince(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(kept)), DateTime.UtcNow.AddMinutes(-1)));
+    }
+
+    [Fact]
     public async Task A_long_poll_returns_when_a_change_commits()
     {
         using var client = _provider.Client();

@@ -118,6 +118,12 @@ public sealed class StorageSettings
 
     /// <summary>Plaintext of an arriving message above this is spilled to a temporary file encrypted under an ephemeral key.</summary>
     public int SpillThreshold { get; set; } = 1024 * 1024;
+
+    /// <summary>How often blobs no document refers to any more (deleted or replaced documents) are removed.</summary>
+    public int BlobSweepMinutes { get; set; } = 60;
+
+    /// <summary>A blob written or re-used within this many minutes is never removed, so a write in flight keeps its blob.</summary>
+    public int BlobGraceMinutes { get; set; } = 60;
 }
 
 public sealed class DnsSettings
@@ -217,6 +223,8 @@ public static class ProviderSettingsLoader
 
         Positive(s.Storage.InlineThreshold, "storage.inlineThreshold");
         Positive(s.Storage.SpillThreshold, "storage.spillThreshold");
+        Positive(s.Storage.BlobSweepMinutes, "storage.blobSweepMinutes");
+        Positive(s.Storage.BlobGraceMinutes, "storage.blobGraceMinutes");
         if (string.IsNullOrWhiteSpace(s.Dkim.Selector) || !s.Dkim.Selector.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
         {
             Fail("dkim.selector", "must be letters, digits, '-' or '.'");

@@ -164,7 +164,9 @@ public sealed class ProviderHost : IAsyncDisposable
             var listeners = new List<ListenerInfo> { new("smtp", smtp.BoundEndpoints[0]), new("https", httpsBound) };
             listeners.AddRange(outbound.Listeners.Select(l => new ListenerInfo(l.Name, l.EndPoint)));
             var stop = new CancellationTokenSource();
-            var purge = PurgeLoopAsync(store, logger, stop.Token);
+            var collector = new BlobCollector(store, blobs, TimeSpan.FromMinutes(settings.Storage.BlobGraceMinutes));
+            var purge = Task.WhenAll(PurgeLoopAsync(store, logger, stop.Token),
+                SweepLoopAsync(collector, TimeSpan.FromMinutes(settings.Storage.BlobSweepMinutes), logger, stop.Token));
             return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency };
         }
         catch
@@ -219,6 +221,34 @@ public sealed class ProviderHost : IAsyncDisposable
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     logger.LogWarning(e, "purging expired challenges and tokens failed");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+    }
+
+    private static async Task SweepLoopAsync(BlobCollector collector, TimeSpan interval, ILogger logger, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    var report = await collector.SweepAsync(DateTimeOffset.UtcNow, stop);
+                    if (report.Removed > 0 || report.Temporaries > 0)
+                    {
+                        logger.LogInformation("blob sweep: {Removed} unreferenced blobs and {Temporaries} leftovers of interrupted writes removed ({Examined} examined)",
+                            report.Removed, report.Temporaries, report.Examined);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogWarning(e, "sweeping unreferenced blobs failed");
                 }
             }
         }

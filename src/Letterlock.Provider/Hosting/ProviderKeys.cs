@@ -212,7 +212,10 @@ public static class ProviderKeys
             // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.
             "inlineThreshold": 65536,
             // Arriving messages larger than this (bytes) are held in a temporary file sealed to a key kept only in memory.
-            "spillThreshold": 1048576
+            "spillThreshold": 1048576,
+            // Blobs of deleted or replaced documents are removed every blobSweepMinutes, once unused for blobGraceMinutes.
+            "blobSweepMinutes": 60,
+            "blobGraceMinutes": 60
           },
         {{outboundSection}}
         }

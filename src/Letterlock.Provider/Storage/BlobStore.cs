@@ -7,7 +7,9 @@ namespace Letterlock.Provider.Storage;
 /// Content-addressed store for ciphertexts above the inline threshold: a file named by the SHA-256 of its
 /// bytes under <c>blobs/ab/cdef...</c>. Only ciphertext is ever written here. A blob is made durable
 /// (file fsync, rename, directory fsync) before the database row that refers to it is committed.
-/// Blobs are never rewritten in place; orphans left by deleted documents are not yet collected.
+/// Blobs are never rewritten in place. Blobs no document refers to any more (deleted or replaced documents)
+/// are removed by <see cref="BlobCollector"/>; a blob's modification time is its last write or re-use, which
+/// the collector's grace period protects.
 /// </summary>
 public sealed partial class BlobStore
 {
@@ -43,7 +45,12 @@ public sealed partial class BlobStore
         string hash = Convert.ToHexStringLower(sha256);
         string directory = Path.Combine(_root, hash[..2]);
         string final = Path.Combine(directory, hash);
-        if (!File.Exists(final))
+        if (File.Exists(final))
+        {
+            // Re-used (the same ciphertext written again): young again, so the collector leaves it to this write.
+            File.SetLastWriteTimeUtc(final, DateTime.UtcNow);
+        }
+        else
         {
             Directory.CreateDirectory(directory);
             string staging = final + "." + Guid.NewGuid().ToString("N") + ".tmp";
@@ -72,15 +79,72 @@ public sealed partial class BlobStore
         return await CommitAsync(incoming, SHA256.HashData(ciphertext.Span), ct).ConfigureAwait(false);
     }
 
-    public Stream OpenRead(string hash)
+    /// <summary>Every committed blob with its last write or re-use.</summary>
+    public IEnumerable<(string Hash, DateTime LastWriteUtc)> Enumerate()
     {
-        if (hash.Length != 64 || !hash.All(char.IsAsciiHexDigitLower))
+        foreach (var directory in Directory.EnumerateDirectories(_root))
         {
-            throw new ArgumentException("Not a blob hash.", nameof(hash));
+            if (Path.GetFileName(directory) is not { Length: 2 } prefix || !prefix.All(char.IsAsciiHexDigitLower))
+            {
+                continue;
+            }
+
+            foreach (var file in Directory.EnumerateFiles(directory))
+            {
+                string name = Path.GetFileName(file);
+                if (IsHash(name) && name.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    yield return (name, File.GetLastWriteTimeUtc(file));
+                }
+            }
+        }
+    }
+
+    /// <summary>Deletes the blob unless it was written or re-used after <paramref name="cutoffUtc"/>; returns whether it went.</summary>
+    public bool DeleteIfUnusedSince(string hash, DateTime cutoffUtc)
+    {
+        string path = PathOf(hash);
+        if (!File.Exists(path) || File.GetLastWriteTimeUtc(path) > cutoffUtc)
+        {
+            return false;
         }
 
-        return new FileStream(Path.Combine(_root, hash[..2], hash), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        File.Delete(path);
+        return true;
     }
+
+    /// <summary>Removes leftovers of writes a crash interrupted (incoming and staging files) older than <paramref name="cutoffUtc"/>.</summary>
+    public int DeleteStaleTemporaries(DateTime cutoffUtc)
+    {
+        int removed = 0;
+        var leftovers = Directory.EnumerateFiles(_incoming)
+            .Concat(Directory.EnumerateDirectories(_root).Where(d => d != _incoming).SelectMany(d => Directory.EnumerateFiles(d, "*.tmp")));
+        foreach (var file in leftovers.ToList())
+        {
+            if (File.GetLastWriteTimeUtc(file) <= cutoffUtc)
+            {
+                try
+                {
+                    File.Delete(file);
+                    removed++;
+                }
+                catch (IOException)
+                {
+                    // still open by a live write: its own DeleteOnClose removes it
+                }
+            }
+        }
+
+        return removed;
+    }
+
+    public Stream OpenRead(string hash) =>
+        new FileStream(PathOf(hash), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+
+    private static bool IsHash(string name) => name.Length == 64 && name.All(char.IsAsciiHexDigitLower);
+
+    private string PathOf(string hash) =>
+        IsHash(hash) ? Path.Combine(_root, hash[..2], hash) : throw new ArgumentException("Not a blob hash.", nameof(hash));
 
     private static void FsyncDirectory(string directory)
     {

@@ -132,5 +132,8 @@ public interface IProviderStore : IAsyncDisposable
 
     Task<ChangesPage> GetChangesAsync(Guid accountId, long since, int limit, CancellationToken ct);
 
+    /// <summary>Whether any live document's ciphertext is the blob <paramref name="hash"/> (deleted documents keep none).</summary>
+    Task<bool> IsBlobReferencedAsync(string hash, CancellationToken ct);
+
     Task PurgeExpiredAsync(DateTimeOffset now, CancellationToken ct);
 }

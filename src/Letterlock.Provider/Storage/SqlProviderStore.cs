@@ -61,6 +61,7 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 PRIMARY KEY (account_id, id))
             """,
             "CREATE INDEX IF NOT EXISTS documents_seq ON documents (account_id, seq)",
+            "CREATE INDEX IF NOT EXISTS documents_blob ON documents (blob_hash) WHERE blob_hash IS NOT NULL",
         ];
         await WriteAsync<bool>(
             async (c, t) =>
@@ -301,6 +302,16 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 : !await reader.IsDBNullAsync(8, ct).ConfigureAwait(false) ? CiphertextRef.Blob(reader.GetString(8), info.Size)
                 : CiphertextRef.InlineBytes((byte[])reader.GetValue(7));
             return new StoredDocument(info, content);
+        }
+    }
+
+    public async Task<bool> IsBlobReferencedAsync(string hash, CancellationToken ct)
+    {
+        var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, null, "SELECT 1 FROM documents WHERE blob_hash = @h LIMIT 1", ("@h", hash));
+            return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null;
         }
     }
 
