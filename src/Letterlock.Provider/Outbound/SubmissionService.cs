@@ -321,6 +321,12 @@ internal sealed class SubmissionService(
             return (new SubmissionCheck(SubmissionRefusal.NotYourAddress, $"From must be your own address, {AddressOf(account)}"), message);
         }
 
+        // Bcc recipients are in the envelope; the field itself would show them to everyone (RFC 5322, 3.6.3)
+        if (headers.Contains(HeaderId.Bcc))
+        {
+            message = WithoutField(message, "Bcc");
+        }
+
         var added = new StringBuilder();
         if (!headers.Contains(HeaderId.Date))
         {
@@ -342,6 +348,38 @@ internal sealed class SubmissionService(
         prefix.CopyTo(completed, 0);
         message.CopyTo(completed.AsMemory(prefix.Length));
         return (SubmissionCheck.Ok, completed);
+    }
+
+    /// <summary>The message without the header fields named <paramref name="name"/>; everything else byte for byte.</summary>
+    internal static ReadOnlyMemory<byte> WithoutField(ReadOnlyMemory<byte> message, string name)
+    {
+        // field = name ":" value CRLF *( WSP continuation CRLF )   (RFC 5322, 2.2.3); the header ends at the first empty line
+        var span = message.Span;
+        var output = new MemoryStream(message.Length);
+        int position = 0;
+        while (position < span.Length && !span[position..].StartsWith("\r\n"u8) && span[position] != (byte)'\n')
+        {
+            int end = position;
+            do
+            {
+                int lf = span[end..].IndexOf((byte)'\n');
+                end = lf < 0 ? span.Length : end + lf + 1;
+            }
+            while (end < span.Length && span[end] is (byte)' ' or (byte)'\t');
+
+            var field = span[position..end];
+            int colon = field.IndexOf((byte)':');
+            bool drop = colon > 0 && Encoding.ASCII.GetString(field[..colon]).Trim().Equals(name, StringComparison.OrdinalIgnoreCase);
+            if (!drop)
+            {
+                output.Write(field);
+            }
+
+            position = end;
+        }
+
+        output.Write(span[position..]);
+        return output.ToArray();
     }
 
     private static string Printable(string text) => new(text.Select(c => c is >= ' ' and <= '~' ? c : '?').Take(100).ToArray());

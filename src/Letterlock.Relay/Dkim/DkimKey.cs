@@ -110,6 +110,14 @@ public sealed class DkimKey
         }
     }
 
+    /// <summary>The RSA private key as a platform (OpenSSL) key, for fast signing.</summary>
+    internal System.Security.Cryptography.RSA CreatePlatformRsa()
+    {
+        var rsa = System.Security.Cryptography.RSA.Create();
+        rsa.ImportPkcs8PrivateKey(Org.BouncyCastle.Pkcs.PrivateKeyInfoFactory.CreatePrivateKeyInfo(PrivateKey).GetDerEncoded(), out _);
+        return rsa;
+    }
+
     /// <summary>The private key as PKCS#8 PEM, for the key file (keep it mode 0600).</summary>
     public string ExportPrivateKeyPem()
     {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Letterlock.Relay.Tests.Peers;
 
@@ -105,7 +106,7 @@ internal sealed class PostfixInstance : IAsyncDisposable
                 main.AppendLine(extraMainCf);
             }
 
-            await File.WriteAllTextAsync(dir.File("etc/main.cf"), main.ToString());
+            await File.WriteAllTextAsync(dir.File("etc/main.cf"), LastEntryWins(main.ToString()));
             await File.WriteAllTextAsync(dir.File("etc/master.cf"), $"""
                 127.0.0.1:{port} inet n - n - - smtpd
                 pickup    unix  n       -       n       60      1       pickup
@@ -150,6 +151,70 @@ internal sealed class PostfixInstance : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Keeps only the last setting of each parameter. Postfix warns about an overridden entry in every process it
+    /// starts, and with logging through postlogd those warnings can fill the logging socket before postlogd reads
+    /// it: the whole instance then blocks (seen with a relay instance overriding three defaults).
+    /// </summary>
+    private static string LastEntryWins(string mainCf)
+    {
+        // a logical line is a line starting in column one with its indented continuation lines (postconf(5))
+        var logical = new List<(string Key, string Text)>();
+        foreach (string line in mainCf.Split('\n'))
+        {
+            if (line.Length > 0 && char.IsWhiteSpace(line[0]) && line.Trim().Length > 0 && logical.Count > 0)
+            {
+                logical[^1] = (logical[^1].Key, logical[^1].Text + "\n" + line);
+                continue;
+            }
+
+            int equals = line.IndexOf('=', StringComparison.Ordinal);
+            string key = equals > 0 && !line.StartsWith('#') ? line[..equals].Trim() : string.Empty;
+            logical.Add((key, line));
+        }
+
+        var last = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < logical.Count; i++)
+        {
+            if (logical[i].Key.Length > 0)
+            {
+                last[logical[i].Key] = i;
+            }
+        }
+
+        return string.Join('\n', logical.Where((entry, i) => entry.Key.Length == 0 || last[entry.Key] == i).Select(entry => entry.Text));
+    }
+
+    /// <summary>
+    /// Waits until Postfix's log matches <paramref name="pattern"/>. Postfix logs through postlogd, and a daemon logs
+    /// a result (<c>status=sent</c>, the TLS session) after the peer has seen it: the message can be in the next hop's
+    /// inbox before the line is in the file, so a test reads the log only through this.
+    /// </summary>
+    /// <returns>The log as it was when it matched.</returns>
+    /// <exception cref="TimeoutException">No match within <paramref name="timeout"/>; the message carries the log.</exception>
+    public async Task<string> WaitForLogAsync(Regex pattern, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            string log = Log;
+            if (pattern.IsMatch(log))
+            {
+                return log;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Postfix's log did not match /{pattern}/ within {timeout.TotalSeconds:F0} s; log:\n{log}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <inheritdoc cref="WaitForLogAsync(Regex, TimeSpan)"/>
+    public Task<string> WaitForLogAsync(string pattern, TimeSpan timeout) => WaitForLogAsync(new Regex(pattern, RegexOptions.CultureInvariant), timeout);
 
     /// <summary>The files delivered to the sink Maildir so far.</summary>
     public IReadOnlyList<byte[]> DeliveredMessages() =>

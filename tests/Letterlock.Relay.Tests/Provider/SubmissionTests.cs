@@ -74,7 +74,10 @@ public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<S
         string marker = "API-" + Guid.NewGuid().ToString("N");
         string bob = fixture.NewName("bob") + "@beta.test";
 
-        var response = await client.SubmitAsync(NodeClient.Message(alice.Address, $"{bob}, {carol.Address}", marker, "Body " + marker + "\r\n"), [bob, carol.Address]);
+        string hidden = fixture.NewName("hidden") + "@beta.test";
+        byte[] message = Encoding.ASCII.GetBytes(Encoding.ASCII.GetString(NodeClient.Message(alice.Address, $"{bob}, {carol.Address}", marker, "Body " + marker + "\r\n"))
+            .Replace("\r\nTo: ", $"\r\nBCC: {hidden},\r\n  other@beta.test\r\nTo: ", StringComparison.Ordinal));
+        var response = await client.SubmitAsync(message, [bob, carol.Address, hidden]);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var receipt = (await response.Content.ReadFromJsonAsync(SubmissionJsonContext.Default.SubmissionResponse))!;
         Assert.Equal(SubmissionDispositions.Queued, receipt.Recipients.Single(r => r.Address == bob).Disposition);
@@ -82,7 +85,10 @@ public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<S
 
         // the remote copy: only bob in its envelope, signed with both keys, verified by dkimpy
         var relayed = await Beta.WaitForMessageAsync(m => Encoding.ASCII.GetString(m.Data).Contains(marker, StringComparison.Ordinal));
-        Assert.Equal([bob], relayed.Recipients);
+        Assert.Equal([bob, hidden], relayed.Recipients);
+        // the Bcc field (folded over two lines here) is gone from every copy; the rest is byte for byte
+        Assert.DoesNotContain("BCC:", Encoding.ASCII.GetString(relayed.Data), StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("other@beta.test", Encoding.ASCII.GetString(relayed.Data), StringComparison.Ordinal);
         Assert.Equal(alice.Address, relayed.Sender);
         Assert.True(relayed.Secure);
         string text = Encoding.ASCII.GetString(relayed.Data);
@@ -95,9 +101,18 @@ public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<S
         var inbox = await carolClient.WaitForInboxAsync(carol, 1);
         var local = await MimeMessage.LoadAsync(new MemoryStream(inbox.Single()));
         Assert.Equal(marker, local.Subject);
+        Assert.Null(local.Headers[HeaderId.Bcc]);
         Assert.Contains($"auth=pass smtp.auth={alice.Address}", local.Headers[HeaderId.AuthenticationResults], StringComparison.Ordinal);
         Assert.DoesNotContain(Beta.Received, m => m.Recipients.Contains(carol.Address));
     }
+
+    [Theory]
+    [InlineData("From: a@x\r\nBcc: b@y\r\nTo: c@z\r\n\r\nbody\r\nBcc: stays in the body\r\n", "From: a@x\r\nTo: c@z\r\n\r\nbody\r\nBcc: stays in the body\r\n")]
+    [InlineData("bcc : b@y,\r\n\td@y\r\nFrom: a@x\r\n\r\n", "From: a@x\r\n\r\n")]
+    [InlineData("From: a@x\r\nBcc:\r\nSubject: Bcc: no\r\n\r\n", "From: a@x\r\nSubject: Bcc: no\r\n\r\n")]
+    [InlineData("From: a@x\r\nBccx: keep\r\n\r\n", "From: a@x\r\nBccx: keep\r\n\r\n")]
+    public void Bcc_fields_are_removed_from_the_header_only(string input, string expected) =>
+        Assert.Equal(expected, Encoding.ASCII.GetString(Letterlock.Provider.Outbound.SubmissionService.WithoutField(Encoding.ASCII.GetBytes(input), "Bcc").Span));
 
     [Fact]
     public async Task Api_submission_refusals_are_problem_documents_and_send_nothing()
