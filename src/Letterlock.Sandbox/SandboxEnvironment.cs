@@ -338,22 +338,21 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             }
 
             // Ports asked for win; else the ones of the last run (so a mail app set up then still works); else free ones.
-            int imapPort = index == 0 ? Options.ImapPorts.Alice : Options.ImapPorts.Bob;
-            int smtpPort = index == 0 ? Options.SmtpPorts.Alice : Options.SmtpPorts.Bob;
-            bool asked = imapPort != 0 || smtpPort != 0;
-            if (!asked && remembered is { Length: 4 })
-            {
-                (imapPort, smtpPort) = (remembered[index * 2], remembered[index * 2 + 1]);
-            }
+            int askedImap = index == 0 ? Options.ImapPorts.Alice : Options.ImapPorts.Bob;
+            int askedSmtp = index == 0 ? Options.SmtpPorts.Alice : Options.SmtpPorts.Bob;
+            bool known = remembered is { Length: 4 };
+            int imapPort = askedImap != 0 ? askedImap : known ? remembered![index * 2] : 0;
+            int smtpPort = askedSmtp != 0 ? askedSmtp : known ? remembered![index * 2 + 1] : 0;
+            bool reused = (askedImap == 0 && imapPort != 0) || (askedSmtp == 0 && smtpPort != 0);
 
             BridgeHost bridge;
             try
             {
                 bridge = await StartBridgeAsync(store, name, imapPort, smtpPort, log, ct);
             }
-            catch (System.Net.Sockets.SocketException) when (!asked && (imapPort != 0 || smtpPort != 0))
+            catch (System.Net.Sockets.SocketException) when (reused)
             {
-                bridge = await StartBridgeAsync(store, name, 0, 0, log, ct);
+                bridge = await StartBridgeAsync(store, name, askedImap, askedSmtp, log, ct);
                 step($"{name}'s bridge could not have its earlier ports {imapPort} and {smtpPort} back (in use): update the mail app's settings");
             }
 

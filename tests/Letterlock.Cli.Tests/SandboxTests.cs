@@ -102,18 +102,28 @@ public sealed class SandboxTests : IDisposable
 
         Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(_dir, "providers", "beta.test"), "*", SearchOption.AllDirectories));
 
-        // A second run on the same folder reuses the accounts, passwords and ports, and does not send the first message again.
-        await using (var again = await SandboxEnvironment.StartAsync(new SandboxOptions { DataDirectory = _dir }, ct: timeout.Token))
+        // A second run on the same folder reuses the accounts, passwords and ports, and does not send the first message again;
+        // a remembered port someone else took meanwhile is replaced by a free one.
+        var squatter = new TcpListener(System.Net.IPAddress.Loopback, first.Accounts[0].ImapPort);
+        squatter.Start();
+        try
         {
+            await using var again = await SandboxEnvironment.StartAsync(new SandboxOptions { DataDirectory = _dir }, ct: timeout.Token);
             Assert.Equal("delivered earlier", again.Info.FirstMessage);
-            Assert.Equal(first.Accounts.Select(a => (a.Address, a.Password, a.ImapPort, a.SmtpPort)),
-                again.Info.Accounts.Select(a => (a.Address, a.Password, a.ImapPort, a.SmtpPort)));
+            Assert.Equal(first.Accounts.Select(a => (a.Address, a.Password, a.CertificateSha256)),
+                again.Info.Accounts.Select(a => (a.Address, a.Password, a.CertificateSha256)));
+            Assert.Equal((first.Accounts[1].ImapPort, first.Accounts[1].SmtpPort), (again.Info.Accounts[1].ImapPort, again.Info.Accounts[1].SmtpPort));
+            Assert.NotEqual(first.Accounts[0].ImapPort, again.Info.Accounts[0].ImapPort);
             var store = again.Clients[1].Store;
             var account = (await store.Accounts.FindAsync("bob@beta.test", timeout.Token))!;
             var inbox = (await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox, timeout.Token))!;
             var subjects = (await store.Messages.ListAsync(inbox.Id, timeout.Token)).Select(m => m.Summary.Subject).ToList();
             Assert.Single(subjects, s => s == "Welcome to Letterlock");
             Assert.Single(subjects, s => s == $"Subject {marker}");
+        }
+        finally
+        {
+            squatter.Stop();
         }
     }
 

@@ -9,10 +9,10 @@ internal static class SandboxCommand
 {
     public static Command Create()
     {
-        var data = new Option<string?>("--data") { Description = "Keep the sandbox's state in this folder, so the next run reuses the accounts (default: a temporary folder, deleted at the end)." };
+        var data = new Option<string?>("--data") { Description = "Keep the sandbox's state in this folder, so the next run reuses the accounts, their mail, passwords and bridge ports (default: a temporary folder, deleted at the end)." };
         var json = new Option<bool>("--json") { Description = "Print the settings as one JSON object on stdout (progress stays on stderr)." };
-        var imapPorts = new Option<string>("--imap-ports") { Description = "IMAP ports of alice's and bob's bridges, as ALICE,BOB (0 picks a free port).", DefaultValueFactory = _ => "0,0" };
-        var smtpPorts = new Option<string>("--smtp-ports") { Description = "SMTP ports of alice's and bob's bridges, as ALICE,BOB (0 picks a free port).", DefaultValueFactory = _ => "0,0" };
+        var imapPorts = new Option<string>("--imap-ports") { Description = "IMAP ports of alice's and bob's bridges, as ALICE,BOB (0: the last run's with --data, else a free port).", DefaultValueFactory = _ => "0,0" };
+        var smtpPorts = new Option<string>("--smtp-ports") { Description = "SMTP ports of alice's and bob's bridges, as ALICE,BOB (0: the last run's with --data, else a free port).", DefaultValueFactory = _ => "0,0" };
         var command = new Command("sandbox",
             "Try Letterlock on this machine: starts two providers (alpha.test and beta.test) with their own CA and DNS map,\n" +
             "creates alice@alpha.test and bob@beta.test (each on its own client device), starts both bridges, sends a\n" +
