@@ -106,6 +106,7 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly X509Certificate2 _certificate;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
+    private readonly HashSet<AccountId> _looping = [];
     private readonly Client.Transparency.TransparencyService _transparency;
     private readonly OutboxDelivery _outbox;
     private readonly SemaphoreSlim _outboxWake = new(0, int.MaxValue);
@@ -213,10 +214,31 @@ public sealed class BridgeHost : IAsyncDisposable
     /// <summary>Starts the background work: one loop per registered account and the outbox.</summary>
     private async Task StartLoopsAsync(TimeSpan interval, CancellationToken ct)
     {
-        _loops.Add(OutboxLoopAsync(interval, _options.SyncLog, _stop.Token));
-        foreach (var account in (await _mailboxes.Store.Accounts.ListAsync(ct).ConfigureAwait(false)).Where(a => a.DeviceId is not null))
+        lock (_loops)
         {
-            _loops.Add(AccountLoopAsync(account, interval, _options.SyncLog, _stop.Token));
+            _loops.Add(OutboxLoopAsync(interval, _options.SyncLog, _stop.Token));
+        }
+
+        await StartAccountLoopsAsync(interval, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts a loop for every registered account that has none: at start-up, and on every outbox round, so an account
+    /// added while the bridge runs (<c>letterlock account create</c>) is synced without a restart.
+    /// </summary>
+    private async Task StartAccountLoopsAsync(TimeSpan interval, CancellationToken ct)
+    {
+        var accounts = await _mailboxes.Store.Accounts.ListAsync(ct).ConfigureAwait(false);
+        lock (_loops)
+        {
+            // Checked under the lock that DisposeAsync takes after cancelling: no loop starts after it took its snapshot.
+            foreach (var account in accounts.Where(a => a.DeviceId is not null))
+            {
+                if (!_stop.IsCancellationRequested && _looping.Add(account.Id))
+                {
+                    _loops.Add(AccountLoopAsync(account, interval, _options.SyncLog, _stop.Token));
+                }
+            }
         }
     }
 
@@ -240,6 +262,17 @@ public sealed class BridgeHost : IAsyncDisposable
         {
             try
             {
+                if (await _mailboxes.Store.Accounts.GetAsync(account.Id, ct).ConfigureAwait(false) is null)
+                {
+                    // Removed while the bridge runs: its loop ends (a new account with the address gets its own).
+                    lock (_loops)
+                    {
+                        _looping.Remove(account.Id);
+                    }
+
+                    return;
+                }
+
                 if (!await SyncAccountAsync(account, log, ct).ConfigureAwait(false))
                 {
                     await Task.Delay(interval, ct).ConfigureAwait(false);
@@ -280,6 +313,7 @@ public sealed class BridgeHost : IAsyncDisposable
             var wait = interval;
             try
             {
+                await StartAccountLoopsAsync(interval, ct).ConfigureAwait(false);
                 await DeliverOutboxAsync(log, ct).ConfigureAwait(false);
                 if (await _outbox.NextDueAsync(ct).ConfigureAwait(false) is { } next)
                 {
@@ -391,7 +425,13 @@ public sealed class BridgeHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        foreach (var loop in _loops)
+        Task[] loops;
+        lock (_loops)
+        {
+            loops = [.. _loops];
+        }
+
+        foreach (var loop in loops)
         {
             try
             {

@@ -30,6 +30,7 @@ public sealed class BridgeProviderTests : IAsyncLifetime
     private BridgeAccountSettings _settings = null!;
     private readonly List<string> _syncLog = [];
     private StaticHostMap _map = null!;
+    private X509Certificate2 _roots = null!;
 
     public async Task InitializeAsync()
     {
@@ -38,7 +39,8 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
         _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
         var map = _map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
-        var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
+        _roots = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem")));
+        var roots = new X509Certificate2Collection(_roots);
         _http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
         _store = await LocalStore.CreateAsync(Path.Combine(_dir, "client.db"), StoreUnlock.WithPassphrase("e2e"),
             new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
@@ -69,6 +71,48 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         await client.ConnectAsync(_settings.ImapHost, _settings.ImapPort, SecureSocketOptions.StartTls);
         await client.AuthenticateAsync(_settings.UserName, _settings.Password);
         return client;
+    }
+
+    [Fact]
+    public async Task An_account_added_while_the_bridge_runs_is_synced_in_the_background_without_a_restart()
+    {
+        using var store = await LocalStore.CreateAsync(Path.Combine(_dir, "second.db"), StoreUnlock.WithPassphrase("second"),
+            new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
+        await using var bridge = await BridgeHost.StartAsync(store, new BridgeOptions
+        {
+            ImapPort = 0, SmtpPort = 0, HostMap = _map, TrustedRoots = new X509Certificate2Collection(_roots), SyncInterval = TimeSpan.FromSeconds(1),
+            LongPollSeconds = 2,
+        });
+        var carol = await AccountRegistration.CreateAsync(store, new ProviderClient(_http, new Uri("https://alpha.test/")), "carol@alpha.test", "Carol");
+        var inbox = (await store.Folders.FindByRoleAsync(carol.Id, FolderRole.Inbox))!;
+        using var changed = new SemaphoreSlim(0);
+        void OnChanged(StoreChange change) => changed.Release();
+        store.Changed += OnChanged;
+        try
+        {
+            var message = new MimeMessage();
+            message.From.Add(new MailboxAddress("Legacy", "legacy@old.test"));
+            message.To.Add(new MailboxAddress("Carol", "carol@alpha.test"));
+            message.Subject = $"Background {Marker}";
+            message.Body = new TextPart("plain") { Text = "picked up by the running bridge" };
+            using (var smtp = new SmtpClient())
+            {
+                await smtp.ConnectAsync("127.0.0.1", _provider!.SmtpEndPoint.Port, SecureSocketOptions.None);
+                await smtp.SendAsync(message);
+                await smtp.DisconnectAsync(true);
+            }
+
+            // Nobody calls SyncOnceAsync here: only the bridge's own loops can bring it in.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            while (!(await store.Messages.ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Background {Marker}"))
+            {
+                await changed.WaitAsync(TimeSpan.FromSeconds(2), timeout.Token);
+            }
+        }
+        finally
+        {
+            store.Changed -= OnChanged;
+        }
     }
 
     [Fact]
