@@ -62,6 +62,30 @@ public sealed class SopCliTests(InteropFixture f) : IClassFixture<InteropFixture
     }
 
     [Fact]
+    public void Options_take_their_value_after_an_equals_sign_or_as_the_next_argument()
+    {
+        // "--sign-with KEY CERT" as sqop accepts it: the key signs, the certificate is the recipient
+        var encrypted = Sop("spaced\n"u8.ToArray(), "encrypt", "--sign-with", f.OurKey, f.SqCert);
+        Assert.Equal(0, encrypted.ExitCode);
+        var verifications = Path.Combine(f.Dir, Guid.NewGuid().ToString("N") + ".ver");
+        var decrypted = Tools.Run("sqop", ["decrypt", "--verifications-out", verifications, "--verify-with", f.OurCert, f.SqKey], encrypted.Stdout, f.Dir);
+        Assert.Equal(0, decrypted.ExitCode);
+        Assert.Equal("spaced\n", InteropFixture.Text(decrypted.Stdout));
+        Assert.Contains(f.OurFingerprint, File.ReadAllText(verifications), StringComparison.OrdinalIgnoreCase);
+
+        var verifiedBack = Sop(Tools.Run("sqop", ["encrypt", "--sign-with", f.SqKey, f.OurCert], "back\n"u8.ToArray(), f.Dir).Stdout,
+            "decrypt", "--verify-with", f.SqCert, "--verifications-out", verifications + ".back", f.OurKey);
+        Assert.Equal(0, verifiedBack.ExitCode);
+        Assert.Equal("back\n", InteropFixture.Text(verifiedBack.Stdout));
+        Assert.NotEmpty(File.ReadAllText(verifications + ".back"));
+
+        // a value option at the end of the line has nothing to take: missing argument, nothing written
+        var missing = Sop("x"u8.ToArray(), "encrypt", f.SqCert, "--sign-with");
+        Assert.Equal(19, missing.ExitCode);
+        Assert.Empty(missing.Stdout);
+    }
+
+    [Fact]
     public void Decrypt_failures_and_output_exists()
     {
         var ciphertext = Tools.Run("sqop", ["encrypt", f.SqCert], "for sq only"u8.ToArray(), f.Dir).Stdout;

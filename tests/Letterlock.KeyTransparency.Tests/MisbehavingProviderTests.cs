@@ -110,6 +110,12 @@ public sealed class MisbehavingProviderTests
         var alert = Assert.Single(report.NewAlerts);
         Assert.Equal(TransparencyAlertKind.MonitoringProofFailed, alert.Kind);
         Assert.False(report.Completed);
+        // The same unresolved failure, seen again after later epochs, stays one alert.
+        await fork.PublishAsync(("carol@example.test", bob.KeySet, null));
+        var again = await bob.MonitorAsync();
+        Assert.False(again.Completed);
+        Assert.Empty(again.NewAlerts);
+        Assert.Single(await bob.AlertsAsync(), a => a.Kind == TransparencyAlertKind.MonitoringProofFailed);
 
         var (exit, _, error) = await Cli.RunAsync("audit", "--provider", $"https://127.0.0.1:{endpoint.Port}/", "--state", state, "--ca-cert", root);
         Assert.Equal(4, exit);

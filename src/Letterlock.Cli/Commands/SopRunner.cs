@@ -634,10 +634,19 @@ internal sealed class SopException(int exitCode, string message) : Exception(mes
 
 /// <summary>
 /// One SOP subcommand line: options are <c>--name</c> or <c>--name=value</c> (repeatable),
-/// everything else (and everything after <c>--</c>) is positional.
+/// everything else (and everything after <c>--</c>) is positional. An option that always takes a value
+/// (<see cref="ValueOptions"/>) also takes it from the next argument, <c>--name value</c>, as sqop and gpg users type it.
 /// </summary>
 internal sealed class SopLine
 {
+    /// <summary>The options of the SOP draft whose argument is mandatory, so a following argument can only be theirs.</summary>
+    internal static readonly HashSet<string> ValueOptions = new(StringComparer.Ordinal)
+    {
+        "as", "micalg-out", "not-after", "not-before", "profile", "sign-with", "signatures-out", "verifications-out",
+        "verify-not-after", "verify-not-before", "verify-out", "verify-with", "with-key-password", "with-password",
+        "session-key-out", "with-session-key",
+    };
+
     private readonly List<(string Name, string? Value)> _options = [];
 
     public List<string> Positionals { get; } = [];
@@ -646,8 +655,10 @@ internal sealed class SopLine
     {
         var line = new SopLine();
         var rest = false;
-        foreach (var arg in args)
+        using var e = args.GetEnumerator();
+        while (e.MoveNext())
         {
+            string arg = e.Current;
             if (rest || !arg.StartsWith("--", StringComparison.Ordinal))
             {
                 line.Positionals.Add(arg);
@@ -659,7 +670,18 @@ internal sealed class SopLine
             else
             {
                 var eq = arg.IndexOf('=', StringComparison.Ordinal);
-                line._options.Add(eq < 0 ? (arg[2..], null) : (arg[2..eq], arg[(eq + 1)..]));
+                if (eq >= 0)
+                {
+                    line._options.Add((arg[2..eq], arg[(eq + 1)..]));
+                }
+                else if (ValueOptions.Contains(arg[2..]))
+                {
+                    line._options.Add((arg[2..], e.MoveNext() ? e.Current : throw new SopException(SopRunner.MissingArg, $"{arg} needs a value")));
+                }
+                else
+                {
+                    line._options.Add((arg[2..], null));
+                }
             }
         }
 

