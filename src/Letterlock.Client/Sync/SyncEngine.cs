@@ -33,8 +33,11 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// the account's own <c>message</c> document sealed under the account master key, and only then
 /// deleted from the inbox. A <c>message</c> document written by another device is added or, if known,
 /// its folder and flags are taken; a deleted one is deleted here. Every step is idempotent and the
-/// cursor is saved after each change, so a crash or restart resumes where it stopped without loss or
-/// duplicates (the local message records which document it came from).</para>
+/// cursor is saved after each page of changes and whenever a run stops early (provider gone,
+/// cancelled), so a restart resumes where it stopped without loss or duplicates (the local message
+/// records which document it came from); after a hard crash at most one page is applied again, which
+/// finds every change already applied. Saving it per page rather than per change spares a durable
+/// commit per message (docs/PERFORMANCE.md, "Client sync and bridge").</para>
 /// <para><b>Push.</b> Messages changed here (flags, moves) or never pushed (drafts, Sent copies,
 /// copies) are written with <c>If-Match</c> on the revision last seen; deletions are pushed the same way.</para>
 /// <para><b>Conflicts</b> (409) are resolved deterministically: this device re-reads the document and
@@ -69,32 +72,44 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         int received = 0, deleted = 0, applied = 0;
 
         long cursor = await ReadCursorAsync(ct).ConfigureAwait(false);
-        while (true)
+        long saved = cursor;
+        try
         {
-            var page = await provider.GetChangesAsync(cursor, PageSize, 0, ct).ConfigureAwait(false);
-            foreach (var change in page.Changes)
+            while (true)
             {
-                try
+                var page = await provider.GetChangesAsync(cursor, PageSize, 0, ct).ConfigureAwait(false);
+                foreach (var change in page.Changes)
                 {
-                    var outcome = await ApplyAsync(change, inboxKey, sealer, incoming, ct).ConfigureAwait(false);
-                    received += outcome == Applied.Received ? 1 : 0;
-                    deleted += outcome == Applied.Deleted ? 1 : 0;
-                }
-                catch (SyncDocumentException e)
-                {
-                    errors.Add(new SyncError(change.Id, change.Kind, e.Message));
+                    try
+                    {
+                        var outcome = await ApplyAsync(change, inboxKey, sealer, incoming, ct).ConfigureAwait(false);
+                        received += outcome == Applied.Received ? 1 : 0;
+                        deleted += outcome == Applied.Deleted ? 1 : 0;
+                    }
+                    catch (SyncDocumentException e)
+                    {
+                        errors.Add(new SyncError(change.Id, change.Kind, e.Message));
+                    }
+
+                    cursor = Math.Max(cursor, change.Sequence);
+                    progress?.Report(new SyncProgress(++applied, cursor, page.HasMore));
                 }
 
-                cursor = Math.Max(cursor, change.Sequence);
+                cursor = Math.Max(cursor, page.Next);
                 await WriteCursorAsync(cursor, ct).ConfigureAwait(false);
-                progress?.Report(new SyncProgress(++applied, cursor, page.HasMore));
+                saved = cursor;
+                if (!page.HasMore)
+                {
+                    break;
+                }
             }
-
-            cursor = Math.Max(cursor, page.Next);
-            await WriteCursorAsync(cursor, ct).ConfigureAwait(false);
-            if (!page.HasMore)
+        }
+        finally
+        {
+            if (cursor != saved)
             {
-                break;
+                // Stopped part-way through a page: keep what was applied (not cancellable: it is one small write).
+                await WriteCursorAsync(cursor, CancellationToken.None).ConfigureAwait(false);
             }
         }
 
@@ -162,8 +177,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         if (local is null)
         {
             var (summary, text) = SummaryOf(document);
-            var added = await store.Messages.AppendAsync(folder.Id, new NewMessage(summary, document.Message, document.Flags, text, reference), ct).ConfigureAwait(false);
-            await store.Messages.SetRemoteAsync(added.Id, reference, dirty: false, ct).ConfigureAwait(false);
+            // The reference is stored with the message (clean: it came from the provider), in the same commit.
+            await store.Messages.AppendAsync(folder.Id, new NewMessage(summary, document.Message, document.Flags, text, reference), ct).ConfigureAwait(false);
             return Applied.Received;
         }
 

@@ -235,6 +235,57 @@ public sealed class SyncTests : IAsyncLifetime
         Assert.Equal(SendStatus.RefusedChangedKey, send.Status);
     }
 
+    [Fact]
+    public async Task A_sync_stopped_part_way_resumes_without_loss_or_duplicates_on_either_device()
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            await DeliverAsync($"Resume {i}", $"body {i}");
+        }
+
+        // Stopped after the second change of the page (cancelled, as when the app quits mid-sync).
+        using (var stop = new CancellationTokenSource())
+        {
+            var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new SyncEngine(_device1, _alice, provider)
+                .SyncAsync(new StopAfter(2, stop), stop.Token));
+        }
+
+        var inbox = (await _device1.Folders.FindAsync(_alice.Id, "INBOX"))!;
+        Assert.Equal(2, (await _device1.Messages.ListAsync(inbox.Id)).Count);
+        var rest = await Sync(_device1, _alice);
+        Assert.Equal(3, rest.Received);
+        Assert.Empty(rest.Errors);
+        var subjects = (await _device1.Messages.ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"Resume {i}"), subjects);
+
+        // A new device stopped part-way through the message documents converges to the same five.
+        using var device2 = await LocalStore.CreateAsync(_dir.File("device2.db"), StoreUnlock.WithPassphrase("two"), TestStores.FastOptions());
+        var alice2 = await LinkSecondDeviceAsync(device2);
+        using (var stop = new CancellationTokenSource())
+        {
+            var provider = await AccountRegistration.ConnectAsync(device2, alice2, _http);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new SyncEngine(device2, alice2, provider)
+                .SyncAsync(new StopAfter(3, stop), stop.Token));
+        }
+
+        await Sync(device2, alice2);
+        var inbox2 = (await device2.Folders.FindAsync(alice2.Id, "INBOX"))!;
+        Assert.Equal(subjects, (await device2.Messages.ListAsync(inbox2.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal).ToList());
+    }
+
+    /// <summary>Cancels the sync as soon as <paramref name="count"/> changes have been applied (synchronously, unlike <see cref="Progress{T}"/>).</summary>
+    private sealed class StopAfter(int count, CancellationTokenSource stop) : IProgress<SyncProgress>
+    {
+        public void Report(SyncProgress value)
+        {
+            if (value.Applied >= count)
+            {
+                stop.Cancel();
+            }
+        }
+    }
+
     private async Task<AccountRecord> LinkSecondDeviceAsync(LocalStore device2)
     {
         var account = await device2.Accounts.CreateAsync(_alice.Address, _alice.DisplayName, _alice.ProviderUrl);
