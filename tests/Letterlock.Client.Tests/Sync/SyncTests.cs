@@ -158,6 +158,56 @@ public sealed class SyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_outbox_waits_while_the_provider_is_down_delivers_when_it_is_back_and_reports_a_refusal_in_the_inbox()
+    {
+        var key = await AccountKeys.LoadOpenPgpAsync(_device1, _alice.Id);
+        var processor = new OutgoingMailProcessor(_device1, _alice, key);
+        // To herself: the provider delivers it locally, so her own sync brings it back.
+        var queued = await processor.SubmitAsync(Encoding.ASCII.GetBytes(
+            $"From: alice@alpha.test\r\nTo: alice@alpha.test\r\nSubject: Note {Marker}\r\nMessage-ID: <note-{Marker}@alpha.test>\r\n\r\nqueued\r\n"),
+            ["alice@alpha.test"]);
+        Assert.Equal(SendStatus.Queued, queued.Status);
+
+        // The provider cannot be reached: the message waits with its backoff, and is not tried again before it is due.
+        var down = new OutboxDelivery(_device1, (_, _) => Task.FromResult(new ProviderClient(_http, new Uri("https://nowhere.test/"),
+            new DeviceCredentials("alpha.test", _alice.DeviceId!.Value, new byte[32]))), new OutboxOptions { InitialRetryDelay = TimeSpan.FromMinutes(10) });
+        var waiting = Assert.Single(await down.DeliverDueAsync());
+        Assert.Equal(OutboxOutcome.RetryLater, waiting.Outcome);
+        Assert.True(waiting.NextAttempt > DateTimeOffset.UtcNow + TimeSpan.FromMinutes(9));
+        Assert.Empty(await down.DeliverDueAsync());
+        Assert.NotNull(await down.NextDueAsync());
+
+        // The provider is back (the bridge notices on its next sync and makes waiting mail due at once).
+        Assert.Equal(1, await _device1.Jobs.MakeDueNowAsync(QueuedMail.JobKind, _alice.Id));
+        var up = new OutboxDelivery(_device1, (account, ct) => AccountRegistration.ConnectAsync(_device1, account, _http, ct: ct));
+        Assert.Equal(OutboxOutcome.Sent, Assert.Single(await up.DeliverDueAsync()).Outcome);
+        Assert.Empty(await _device1.Jobs.ListAsync(QueuedMail.JobKind));
+        Assert.Null(await up.NextDueAsync());
+
+        var inbox = (await _device1.Folders.FindByRoleAsync(_alice.Id, FolderRole.Inbox))!;
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
+        {
+            var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
+            while (!(await _device1.Messages.ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Note {Marker}"))
+            {
+                // The provider's long poll wakes as soon as the message is in the account's feed.
+                await new SyncEngine(_device1, _alice, provider).WaitForChangesAsync(5, timeout.Token);
+                await new SyncEngine(_device1, _alice, provider).SyncAsync(ct: timeout.Token);
+            }
+        }
+
+        // Refused for good (no such user at the provider): the job fails, kept with its reason, and a notice is in the INBOX.
+        await processor.SubmitAsync(Encoding.ASCII.GetBytes("From: alice@alpha.test\r\nTo: nobody@alpha.test\r\nSubject: Lost\r\n\r\nx\r\n"),
+            ["nobody@alpha.test"]);
+        var refused = Assert.Single(await up.DeliverDueAsync());
+        Assert.Equal(OutboxOutcome.Failed, refused.Outcome);
+        Assert.Equal(JobState.Failed, Assert.Single(await _device1.Jobs.ListAsync(QueuedMail.JobKind)).State);
+        var notice = Assert.Single(await _device1.Messages.ListAsync(inbox.Id), m => m.Summary.Subject == "Not delivered: Lost");
+        Assert.Contains("\\Flagged", notice.Flags);
+        Assert.Empty(await up.DeliverDueAsync());
+    }
+
+    [Fact]
     public async Task A_key_replaced_at_the_provider_is_marked_changed_by_a_correspondent_and_not_used()
     {
         using var other = await LocalStore.CreateAsync(_dir.File("carol.db"), StoreUnlock.WithPassphrase("c"), TestStores.FastOptions());
