@@ -52,8 +52,9 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// <para><b>Conflicts</b> (409) are resolved deterministically: this device re-reads the document and
 /// writes its own state on top (last writer wins for folder and flags); a deletion wins over any edit
 /// on either side. Every device applies the same rule, so all converge to the state of the last write.</para>
-/// <para>A document that fails to open or parse is reported in <see cref="SyncReport.Errors"/>, left
-/// untouched on the provider, and skipped; sync continues with the next change.</para>
+/// <para>A document that fails to open or parse, or whose message the store refuses (larger than
+/// <see cref="LocalStoreOptions.MaxMessageBytes"/>, malformed flags), is reported in
+/// <see cref="SyncReport.Errors"/>, left untouched on the provider, and skipped; sync continues with the next change.</para>
 /// </remarks>
 public sealed class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null,
     Transparency.ITransparencyGossip? gossip = null, SyncOptions? syncOptions = null)

@@ -145,6 +145,25 @@ public sealed class BatchedSyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_the_store_refuses_is_reported_and_skipped_and_the_rest_of_the_page_applies()
+    {
+        // A device whose store takes messages up to 2,000 bytes: one document's message is exactly at the
+        // limit, one a byte over it, one carries a flag no IMAP client could be shown.
+        await PutAsync("m-exact", "INBOX", [], size: 2000);
+        await PutAsync("m-over", "INBOX", [], size: 2001);
+        await PutAsync("m-badflag", "INBOX", ["bad flag"]);
+        await PutAsync("m-after", "INBOX", ["\\Seen"]);
+        using var device = await LinkDeviceAsync("limited", new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1, MaxMessageBytes = 2000 });
+        var account = (await device.Accounts.ListAsync()).Single();
+        var report = await SyncAsync(device, account, new SyncOptions());
+        Assert.Equal(["m-over", "m-badflag"], report.Errors.Select(e => e.DocumentId));
+        Assert.All(report.Errors, e => Assert.Contains("not acceptable", e.Reason, StringComparison.Ordinal));
+        Assert.Equal(2, report.Received);
+        var inbox = (await device.Folders.FindAsync(account.Id, "INBOX"))!;
+        Assert.Equal(["m-exact", "m-after"], (await device.Messages.ListAsync(inbox.Id)).Select(m => m.Remote!.DocumentId));
+    }
+
+    [Fact]
     public async Task Sync_options_are_checked_at_their_edges()
     {
         var provider = _client;
@@ -212,7 +231,7 @@ public sealed class BatchedSyncTests : IAsyncLifetime
     }
 
     /// <summary>Writes a message document as another device of the account would; returns its revision.</summary>
-    private async Task<long> PutAsync(string id, string folder, string[] flags, long? revision = null)
+    private async Task<long> PutAsync(string id, string folder, string[] flags, long? revision = null, int? size = null)
     {
         var message = new MimeMessage();
         message.From.Add(new MailboxAddress("Carol", "carol@elsewhere.test"));
@@ -222,6 +241,13 @@ public sealed class BatchedSyncTests : IAsyncLifetime
         message.Body = new TextPart("plain") { Text = $"Body of {id}, with words to index: quarterly report {id.Length}" };
         using var bytes = new MemoryStream();
         await message.WriteToAsync(new FormatOptions { NewLineFormat = NewLineFormat.Dos }, bytes);
+        if (size is { } wanted)
+        {
+            // Padded with a trailing line of filler up to the exact size wanted.
+            bytes.Write(Encoding.ASCII.GetBytes("\r\n" + new string('x', wanted - (int)bytes.Length - 4) + "\r\n"));
+            Assert.Equal(wanted, bytes.Length);
+        }
+
         var role = folder switch
         {
             "INBOX" => FolderRole.Inbox,
@@ -238,9 +264,9 @@ public sealed class BatchedSyncTests : IAsyncLifetime
     private async Task PutGarbageAsync(string id) =>
         await _client.PutDocumentAsync(id, SyncEngine.MessageKind, Encoding.ASCII.GetBytes("not a sealed document"), null);
 
-    private async Task<LocalStore> LinkDeviceAsync(string name)
+    private async Task<LocalStore> LinkDeviceAsync(string name, LocalStoreOptions? options = null)
     {
-        var store = await LocalStore.CreateAsync(_dir.File(name + ".db"), StoreUnlock.WithPassphrase(name), TestStores.FastOptions());
+        var store = await LocalStore.CreateAsync(_dir.File(name + ".db"), StoreUnlock.WithPassphrase(name), options ?? TestStores.FastOptions());
         var account = await store.Accounts.CreateAsync(_alice.Address, _alice.DisplayName, _alice.ProviderUrl);
         foreach (var key in await _device1.Keys.ListAsync(_alice.Id))
         {
