@@ -36,10 +36,13 @@ public sealed class SettingsTests : IDisposable
     [InlineData("\"domain\": \"example.test\"", "\"domain\": \"not a domain\"", "domain")]
     [InlineData("\"inlineThreshold\": 65536", "\"inlineThreshold\": \"big\"", "storage.inlineThreshold")]
     [InlineData("\"inlineThreshold\": 65536", "\"inlineThreshold\": 65536, \"colour\": 1", "colour")]
+    [InlineData("\"signUpsPerHourPerClient\": 20", "\"signUpsPerHourPerClient\": 0", "api.signUpsPerHourPerClient")]
+    [InlineData("\"challengesPerMinutePerClient\": 120", "\"challengesPerMinutePerClient\": -5", "api.challengesPerMinutePerClient")]
     [InlineData("\"blobSweepMinutes\": 60", "\"blobSweepMinutes\": 0", "storage.blobSweepMinutes")]
     [InlineData("\"blobGraceMinutes\": 60", "\"blobGraceMinutes\": -1", "storage.blobGraceMinutes")]
     [InlineData("\"signingKey\": \"keys/provider-signing.key\"", "\"signingKey\": \"keys/missing.key\"", "signingKey")]
     [InlineData("\"resolver\": \"system\"", "\"resolver\": \"magic\"", "dns.resolver")]
+    [InlineData("\"publicSuffixList\": \"\"", "\"publicSuffixList\": \"missing.dat\"", "dns.publicSuffixList")]
     public void A_wrong_setting_fails_naming_it(string original, string replacement, string setting)
     {
         string path = Path.Combine(Data, "provider.json");

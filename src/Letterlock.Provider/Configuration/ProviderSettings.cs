@@ -80,6 +80,12 @@ public sealed class ApiSettings
     public int ChangesPageMax { get; set; } = 1000;
 
     public long MaxJsonBodySize { get; set; } = 1024 * 1024;
+
+    /// <summary>Sign-up requests one client (IPv4 address or IPv6 /64) may make per hour; more get 429.</summary>
+    public int SignUpsPerHourPerClient { get; set; } = 20;
+
+    /// <summary>Login challenges one client may request per minute; more get 429.</summary>
+    public int ChallengesPerMinutePerClient { get; set; } = 120;
 }
 
 public sealed class TlsSettings
@@ -135,6 +141,12 @@ public sealed class DnsSettings
     public IList<string> Servers { get; set; } = [];
 
     public int TimeoutSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// The Public Suffix List file DMARC finds organizational domains with; empty: Debian's (package
+    /// <c>publicsuffix</c>) when installed, else the last two labels (start-up warns).
+    /// </summary>
+    public string PublicSuffixList { get; set; } = string.Empty;
 }
 
 /// <summary>A setting is wrong: the message names it.</summary>
@@ -214,6 +226,8 @@ public static class ProviderSettingsLoader
         Positive(s.Api.LongPollMaxSeconds, "api.longPollMaxSeconds");
         Positive(s.Api.ChangesPageMax, "api.changesPageMax");
         Positive(s.Api.MaxJsonBodySize, "api.maxJsonBodySize");
+        Positive(s.Api.SignUpsPerHourPerClient, "api.signUpsPerHourPerClient");
+        Positive(s.Api.ChallengesPerMinutePerClient, "api.challengesPerMinutePerClient");
         Positive(s.Accounts.DefaultQuotaBytes, "accounts.defaultQuotaBytes");
         Positive(s.Accounts.InviteLifetimeHours, "accounts.inviteLifetimeHours");
         if (s.Accounts.SignUp is not ("open" or "invite"))
@@ -240,6 +254,11 @@ public static class ProviderSettingsLoader
         if (s.Dns.Resolver.StartsWith("static:", StringComparison.Ordinal))
         {
             RequireFile(s, s.Dns.Resolver["static:".Length..], "dns.resolver");
+        }
+
+        if (s.Dns.PublicSuffixList.Length > 0)
+        {
+            RequireFile(s, s.Dns.PublicSuffixList, "dns.publicSuffixList");
         }
 
         foreach (string server in s.Dns.Servers)
@@ -270,6 +289,29 @@ public static class ProviderSettingsLoader
         }
 
         return new Letterlock.Dns.SystemDnsResolver(s.Dns.Servers.Select(server => ParseEndPoint(server, "dns.servers")).ToList(), TimeSpan.FromSeconds(s.Dns.TimeoutSeconds));
+    }
+
+    /// <summary>
+    /// The Public Suffix List the settings name, or Debian's when none is named and it is installed; null when
+    /// there is none (DMARC then approximates organizational domains).
+    /// </summary>
+    public static Letterlock.Dns.PublicSuffixList? LoadPublicSuffixList(ProviderSettings s)
+    {
+        string path = s.Dns.PublicSuffixList.Length > 0 ? s.ResolvePath(s.Dns.PublicSuffixList) : Letterlock.Dns.PublicSuffixList.DebianPath;
+        if (s.Dns.PublicSuffixList.Length == 0 && !File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Letterlock.Dns.PublicSuffixList.Load(path);
+        }
+        catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
+        {
+            Fail("dns.publicSuffixList", $"{path}: {e.Message}");
+            return null;
+        }
     }
 
     public static IPEndPoint ParseEndPoint(string value, string setting)

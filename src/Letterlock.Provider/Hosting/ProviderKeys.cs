@@ -172,7 +172,11 @@ public static class ProviderKeys
             "longPollMaxSeconds": 60,
             "changesPageMax": 1000,
             // Largest JSON request body, in bytes.
-            "maxJsonBodySize": 1048576
+            "maxJsonBodySize": 1048576,
+            // Calls anyone can make without an account, per client (IPv4 address or IPv6 /64): sign-ups per hour
+            // and login challenges per minute; more get 429 with Retry-After.
+            "signUpsPerHourPerClient": 20,
+            "challengesPerMinutePerClient": 120
           },
 
           // TLS certificate and key (PEM) for STARTTLS and HTTPS.
@@ -206,7 +210,9 @@ public static class ProviderKeys
 
           // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),
           // or "static:FILE" with lines "name TYPE value" (A, AAAA, MX, TXT) for a sandbox without network.
-          "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5 },
+          // publicSuffixList: the Public Suffix List file for DMARC's organizational domains ("": Debian's
+          // /usr/share/publicsuffix/public_suffix_list.dat when the publicsuffix package is installed).
+          "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5, "publicSuffixList": "" },
 
           "storage": {
             // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.

@@ -1,15 +1,9 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Letterlock.Client.Mail;
-using Letterlock.Client.Net;
 using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
 using Letterlock.Provider.Hosting;
-using MailKit.Net.Smtp;
-using MailKit.Security;
-using Microsoft.Extensions.Logging;
-using MimeKit;
 
 namespace Letterlock.Client.Tests.Sync;
 
@@ -18,6 +12,7 @@ public sealed class SyncTests : IAsyncLifetime
 {
     private const string Marker = "Narwhal58";
     private readonly TempDir _dir = new();
+    private LocalProvider _local = null!;
     private ProviderHost _provider = null!;
     private HttpClient _http = null!;
     private LocalStore _device1 = null!;
@@ -25,12 +20,8 @@ public sealed class SyncTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var data = Path.Combine(_dir.Path, "provider");
-        ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
-        _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
-        var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
-        var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
-        _http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
+        _local = await LocalProvider.StartAsync(_dir);
+        (_provider, _http) = (_local.Host, _local.Http);
         _device1 = await LocalStore.CreateAsync(_dir.File("device1.db"), StoreUnlock.WithPassphrase("one"), TestStores.FastOptions());
         _alice = await AccountRegistration.CreateAsync(_device1, new ProviderClient(_http, new Uri("https://alpha.test/")), "alice@alpha.test", "Alice");
     }
@@ -38,26 +29,14 @@ public sealed class SyncTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _device1.Dispose();
-        _http.Dispose();
-        await _provider.DisposeAsync();
+        await _local.DisposeAsync();
         _dir.Dispose();
     }
 
     private async Task<SyncReport> Sync(LocalStore store, AccountRecord account) =>
         await new SyncEngine(store, account, await AccountRegistration.ConnectAsync(store, account, _http)).SyncAsync();
 
-    private async Task DeliverAsync(string subject, string body)
-    {
-        var message = new MimeMessage();
-        message.From.Add(new MailboxAddress("Carol", "carol@elsewhere.test"));
-        message.To.Add(new MailboxAddress("Alice", "alice@alpha.test"));
-        message.Subject = subject;
-        message.Body = new TextPart("plain") { Text = body };
-        using var smtp = new SmtpClient();
-        await smtp.ConnectAsync("127.0.0.1", _provider.SmtpEndPoint.Port, SecureSocketOptions.None);
-        await smtp.SendAsync(message);
-        await smtp.DisconnectAsync(true);
-    }
+    private Task DeliverAsync(string subject, string body) => _local.DeliverAsync(subject, body);
 
     [Fact]
     public async Task Registration_publishes_the_keys_and_refuses_a_taken_address_without_leaving_anything()
