@@ -134,13 +134,40 @@ internal sealed class FolderState
         lock (_lock)
         {
             var result = new List<(ImapUid, MessageId)>();
-            for (int i = 0; i < _count; i++)
+            if (ranges is null)
             {
-                var uid = new ImapUid(_uids[i]);
-                if (ranges is null || UidRange.AnyContains(ranges, uid))
+                for (int i = 0; i < _count; i++)
                 {
-                    result.Add((uid, _ids[_uids[i]]));
+                    result.Add((new ImapUid(_uids[i]), _ids[_uids[i]]));
                 }
+
+                return result;
+            }
+
+            // Binary search per range: one message out of 60,000 must not cost a scan of all of them.
+            foreach (var range in ranges)
+            {
+                int i = Array.BinarySearch(_uids, 0, _count, range.First.Value);
+                for (i = i < 0 ? ~i : i; i < _count && _uids[i] <= range.Last.Value; i++)
+                {
+                    result.Add((new ImapUid(_uids[i]), _ids[_uids[i]]));
+                }
+            }
+
+            if (ranges.Count > 1)
+            {
+                // Ranges may come unordered or overlapping (from SEARCH keys): ascending and distinct, as promised.
+                result.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+                int kept = 0;
+                for (int i = 0; i < result.Count; i++)
+                {
+                    if (kept == 0 || result[kept - 1].Item1 != result[i].Item1)
+                    {
+                        result[kept++] = result[i];
+                    }
+                }
+
+                result.RemoveRange(kept, result.Count - kept);
             }
 
             return result;
