@@ -183,7 +183,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                 MessageStructure? structure = null;
                 if (wantStructure || (wantEnvelope && envelope is null))
                 {
-                    var body = Store.Messages.TryReadBody(message.Id);
+                    var body = Store.Messages.TryReadBodyOnly(message.Id);
                     if (body is null)
                     {
                         continue; // expunged meanwhile
@@ -299,7 +299,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return null;
         }
 
-        var body = Store.Messages.TryReadBody(id.Value);
+        var body = Store.Messages.TryReadBodyOnly(id.Value);
         return body is null ? null : new MemoryStream(body, 0, body.Length, writable: false, publiclyVisible: true);
     }
 
@@ -506,7 +506,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                 return _parsed;
             }
 
-            var body = store.Messages.TryReadBody(message.Id) ?? [];
+            var body = store.Messages.TryReadBodyOnly(message.Id) ?? [];
             using var stream = new MemoryStream(body, writable: false);
             _parsed = MimeMessage.Load(new ParserOptions { MaxMimeDepth = maxMimeDepth }, stream);
             return _parsed;

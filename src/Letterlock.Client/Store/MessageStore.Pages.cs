@@ -47,6 +47,20 @@ public sealed partial class MessageStore
     }
 
     /// <summary>
+    /// The full decrypted message in one query that opens nothing but the body (no summary or flags), for a
+    /// mail app fetching whole messages one by one; null when the message is gone.
+    /// </summary>
+    public byte[]? TryReadBodyOnly(MessageId id)
+    {
+        using var connection = _store.OpenConnection();
+        using var transaction = connection.BeginTransaction(deferred: true);
+        using var command = Sql.Command(connection, transaction,
+            "SELECT m.account_id, b.body FROM messages m JOIN message_bodies b ON b.message_id = m.id WHERE m.id = $id", ("$id", id.Value));
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? _store.Cipher.Open(SealedColumn.MessageBody, id.Value, reader.GetId(0), reader.GetBlob(1)) : null;
+    }
+
+    /// <summary>
     /// Keeps the IMAP ENVELOPE of messages, sealed under each message's row like its summary (a copy gets its
     /// own when first fetched). Messages that no longer exist are skipped. The value is derived from the
     /// body, so writing it again is harmless.
