@@ -125,15 +125,20 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         var after = new StoreUid(0);
         while (true)
         {
-            var page = await Store.Messages.ListPageAsync(state.Folder.Id, after, new StoreUid(uint.MaxValue), PageSize,
-                withEnvelope: false, ct).ConfigureAwait(false);
-            foreach (var (message, _) in page)
+            var page = await Store.Messages.ListRowsAsync(state.Folder.Id, after, new StoreUid(uint.MaxValue), PageSize,
+                withEnvelope: false, uid => !state.TryGetBasics(uid.Value, out _), ct).ConfigureAwait(false);
+            foreach (var row in page)
             {
-                var flags = FolderState.Flags(message.Flags);
+                if (Basics(state, row) is not { } basics)
+                {
+                    continue; // expunged meanwhile
+                }
+
+                var flags = FolderState.Flags(row.Flags);
                 count++;
                 unseen += (flags.System & SystemFlags.Seen) == 0 ? 1u : 0;
                 deleted += (flags.System & SystemFlags.Deleted) != 0 ? 1u : 0;
-                size += (ulong)message.Summary.Size;
+                size += (ulong)basics.Size;
             }
 
             if (page.Count < PageSize)
@@ -141,7 +146,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                 break;
             }
 
-            after = page[^1].Message.Uid;
+            after = page[^1].Uid;
         }
 
         return new MailboxStatus(count, counters.UidNext, state.Validity, unseen, deleted, size, new ModSeq(counters.HighestModSeq));
@@ -171,15 +176,20 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         bool wantEnvelope = (data & FetchData.Envelope) != 0;
         bool wantStructure = (data & FetchData.Structure) != 0;
         var records = new List<MessageRecord>(PageSize);
-        var learned = new List<(StoredMessage, byte[])>();
-        await foreach (var page in Pages(state, uids, wantEnvelope, ct).ConfigureAwait(false))
+        var learned = new List<(MessageId, AccountId, byte[])>();
+        await foreach (var page in Pages(state, uids, wantEnvelope, uid => !state.TryGetBasics(uid.Value, out _), ct).ConfigureAwait(false))
         {
             records.Clear();
             learned.Clear();
-            foreach (var (uid, message, keptEnvelope) in page)
+            foreach (var (uid, message) in page)
             {
                 ct.ThrowIfCancellationRequested();
-                var envelope = keptEnvelope;
+                if (Basics(state, message) is not { } basics)
+                {
+                    continue; // expunged meanwhile
+                }
+
+                var envelope = message.Envelope;
                 MessageStructure? structure = null;
                 if (wantStructure || (wantEnvelope && envelope is null))
                 {
@@ -197,7 +207,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                     if (wantEnvelope && envelope is null)
                     {
                         envelope = structure?.Envelope ?? MessageStructure.ParseEnvelope(body);
-                        learned.Add((message, envelope));
+                        learned.Add((message.Id, message.Account, envelope));
                     }
                 }
 
@@ -206,8 +216,8 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                     Uid = uid,
                     Flags = FolderState.Flags(message.Flags),
                     ModSeq = new ModSeq(message.ModSeq),
-                    InternalDate = message.Summary.InternalDate,
-                    Size = message.Summary.Size,
+                    InternalDate = basics.InternalDate,
+                    Size = basics.Size,
                     Structure = structure,
                     Envelope = wantEnvelope ? envelope : null,
                 });
@@ -230,8 +240,8 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     /// left out, as it would be from a snapshot), in UID order, read <see cref="PageSize"/> rows per query
     /// over spans of nearby UIDs so that neither one folder-wide list nor one query per message is needed.
     /// </summary>
-    private async IAsyncEnumerable<List<(ImapUid Uid, StoredMessage Message, byte[]? Envelope)>> Pages(FolderState state,
-        IReadOnlyList<UidRange>? uids, bool withEnvelope, [EnumeratorCancellation] CancellationToken ct)
+    private async IAsyncEnumerable<List<(ImapUid Uid, MessageRow Message)>> Pages(FolderState state,
+        IReadOnlyList<UidRange>? uids, bool withEnvelope, Func<StoreUid, bool>? needSummary, [EnumeratorCancellation] CancellationToken ct)
     {
         var selected = state.Select(uids);
         if (selected.Count == 0)
@@ -259,10 +269,10 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             var after = new StoreUid(first - 1);
             while (true)
             {
-                var rows = await Store.Messages.ListPageAsync(state.Folder.Id, after, new StoreUid(last), PageSize, withEnvelope, ct)
+                var rows = await Store.Messages.ListRowsAsync(state.Folder.Id, after, new StoreUid(last), PageSize, withEnvelope, needSummary, ct)
                     .ConfigureAwait(false);
-                var page = new List<(ImapUid, StoredMessage, byte[]?)>(rows.Count);
-                foreach (var (message, envelope) in rows)
+                var page = new List<(ImapUid, MessageRow)>(rows.Count);
+                foreach (var message in rows)
                 {
                     while (next < selected.Count && selected[next].Uid.Value < message.Uid.Value)
                     {
@@ -271,7 +281,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
                     if (next < selected.Count && selected[next].Uid.Value == message.Uid.Value && selected[next].Id == message.Id)
                     {
-                        page.Add((selected[next].Uid, message, envelope));
+                        page.Add((selected[next].Uid, message));
                     }
                 }
 
@@ -285,7 +295,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                     break;
                 }
 
-                after = rows[^1].Message.Uid;
+                after = rows[^1].Uid;
             }
         }
     }
@@ -373,7 +383,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         var stored = await Store.Messages.AppendAsync(state.Folder.Id, new NewMessage(summary, bytes, flags.Names().ToList(), text), ct)
             .ConfigureAwait(false);
-        await Store.Messages.SetEnvelopesAsync([(stored, MessageStructure.ParseEnvelope(bytes))], ct).ConfigureAwait(false);
+        await Store.Messages.SetEnvelopesAsync([(stored.Id, stored.Account, MessageStructure.ParseEnvelope(bytes))], ct).ConfigureAwait(false);
         return new AppendResult(MailboxOperationStatus.Ok, state.Validity, new ImapUid(stored.Uid.Value));
     }
 
@@ -429,9 +439,9 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         var largest = state.Counters().LargestUid;
         var result = new List<ImapUid>();
-        await foreach (var page in Pages(state, NarrowByUid(key, largest), withEnvelope: false, ct).ConfigureAwait(false))
+        await foreach (var page in Pages(state, NarrowByUid(key, largest), withEnvelope: false, needSummary: null, ct).ConfigureAwait(false))
         {
-            foreach (var (uid, message, _) in page)
+            foreach (var (uid, message) in page)
             {
                 ct.ThrowIfCancellationRequested();
                 if (SearchEvaluator.Matches(key, new Searchable(Store, uid, message, maxMimeDepth), largest))
@@ -447,6 +457,21 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     public async ValueTask<IReadOnlyList<ImapUid>> GetExpungedSinceAsync(MailboxId mailbox, ModSeq since, CancellationToken ct) =>
         (await Store.Messages.ExpungedSinceAsync(new FolderId(mailbox.Value), since.Value, ct).ConfigureAwait(false))
             .Select(u => new ImapUid(u.Value)).ToList();
+
+    /// <summary>
+    /// INTERNALDATE and size from the row's summary (then remembered) or from what the folder remembers;
+    /// null when the summary was skipped and the message has been expunged since (the caller skips it).
+    /// </summary>
+    private static (DateTimeOffset InternalDate, long Size)? Basics(FolderState state, MessageRow row)
+    {
+        if (row.Summary is { } summary)
+        {
+            state.RememberBasics(row.Uid.Value, summary.InternalDate, summary.Size);
+            return (summary.InternalDate, summary.Size);
+        }
+
+        return state.TryGetBasics(row.Uid.Value, out var basics) ? basics : null;
+    }
 
     private async Task<FolderState?> State(MailboxId mailbox, CancellationToken ct)
     {
@@ -479,7 +504,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         : FolderRole.None;
 
     /// <summary>A message for search: flags and dates from the summary; headers and text decrypted only when a key needs them.</summary>
-    private sealed class Searchable(LocalStore store, ImapUid uid, StoredMessage message, int maxMimeDepth) : SearchableMessage
+    private sealed class Searchable(LocalStore store, ImapUid uid, MessageRow message, int maxMimeDepth) : SearchableMessage
     {
         private MimeMessage? _parsed;
 
@@ -489,11 +514,11 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         public override ModSeq ModSeq => new(message.ModSeq);
 
-        public override DateTimeOffset InternalDate => message.Summary.InternalDate;
+        public override DateTimeOffset InternalDate => message.Summary!.InternalDate;
 
-        public override long Size => message.Summary.Size;
+        public override long Size => message.Summary!.Size;
 
-        public override DateTimeOffset? SentDate => message.Summary.Date;
+        public override DateTimeOffset? SentDate => message.Summary!.Date;
 
         public override HeaderList GetHeaders() => Parsed().Headers;
 

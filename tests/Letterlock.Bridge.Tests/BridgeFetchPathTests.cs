@@ -107,7 +107,7 @@ public sealed class BridgeFetchPathTests : IAsyncLifetime
             Assert.Equal(expected.Keys.Order(), seen);
         }
 
-        var kept = await _store.Messages.ListPageAsync(inbox.Id, new Letterlock.Client.Uid(0), new Letterlock.Client.Uid(uint.MaxValue), 10_000,
+        var kept = await _store.Messages.ListRowsAsync(inbox.Id, new Letterlock.Client.Uid(0), new Letterlock.Client.Uid(uint.MaxValue), 10_000,
             withEnvelope: true);
         Assert.All(kept, m => Assert.NotNull(m.Envelope));
 

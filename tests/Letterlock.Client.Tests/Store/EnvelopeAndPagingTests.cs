@@ -22,19 +22,19 @@ public sealed class EnvelopeAndPagingTests
         var after = new Uid(3);
         while (true)
         {
-            var page = await store.Messages.ListPageAsync(inbox.Id, after, new Uid(21), 4, withEnvelope: false);
-            seen.AddRange(page.Select(p => p.Message.Uid.Value));
+            var page = await store.Messages.ListRowsAsync(inbox.Id, after, new Uid(21), 4, withEnvelope: false);
+            seen.AddRange(page.Select(p => p.Uid.Value));
             Assert.InRange(page.Count, 0, 4);
             if (page.Count < 4)
             {
                 break;
             }
 
-            after = page[^1].Message.Uid;
+            after = page[^1].Uid;
         }
 
         Assert.Equal(Enumerable.Range(4, 18).Select(u => (uint)u), seen);
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.Messages.ListPageAsync(inbox.Id, new Uid(0), new Uid(9), 0, false));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.Messages.ListRowsAsync(inbox.Id, new Uid(0), new Uid(9), 0, false));
     }
 
     [Fact]
@@ -50,20 +50,23 @@ public sealed class EnvelopeAndPagingTests
             var archive = (await store.Folders.FindAsync(account.Id, "Archive"))!;
             var first = await store.Messages.AppendAsync(inbox.Id, TestStores.Message("first", "one"));
             var second = await store.Messages.AppendAsync(inbox.Id, TestStores.Message("second", "two"));
-            await store.Messages.SetEnvelopesAsync([(first, "(\"first\")"u8.ToArray()), (second, "(\"second\")"u8.ToArray())]);
+            await store.Messages.SetEnvelopesAsync([(first.Id, accountId, "(\"first\")"u8.ToArray()), (second.Id, accountId, "(\"second\")"u8.ToArray())]);
 
-            var page = await store.Messages.ListPageAsync(inbox.Id, new Uid(0), new Uid(uint.MaxValue), 10, withEnvelope: true);
+            var page = await store.Messages.ListRowsAsync(inbox.Id, new Uid(0), new Uid(uint.MaxValue), 10, withEnvelope: true);
             Assert.Equal(["(\"first\")", "(\"second\")"], page.Select(p => Encoding.ASCII.GetString(p.Envelope!)));
-            var unopened = await store.Messages.ListPageAsync(inbox.Id, new Uid(0), new Uid(uint.MaxValue), 10, withEnvelope: false);
+            var unopened = await store.Messages.ListRowsAsync(inbox.Id, new Uid(0), new Uid(uint.MaxValue), 10, withEnvelope: false,
+                needSummary: uid => uid.Value == 2);
             Assert.All(unopened, p => Assert.Null(p.Envelope));
+            Assert.Null(unopened[0].Summary);
+            Assert.Equal("second", unopened[1].Summary!.Subject);
 
             // A copy is a new row: it has no envelope until the bridge computes one for it; a move keeps it.
             await store.Messages.CopyAsync(first.Id, archive.Id);
-            Assert.Null(Assert.Single(await store.Messages.ListPageAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, true)).Envelope);
+            Assert.Null(Assert.Single(await store.Messages.ListRowsAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, true)).Envelope);
             await store.Messages.MoveAsync(second.Id, archive.Id);
-            var moved = await store.Messages.ListPageAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, true);
+            var moved = await store.Messages.ListRowsAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, true);
             Assert.Equal("(\"second\")", Encoding.ASCII.GetString(moved[^1].Envelope!));
-            var left = Assert.Single(await store.Messages.ListPageAsync(inbox.Id, new Uid(0), new Uid(uint.MaxValue), 10, true));
+            var left = Assert.Single(await store.Messages.ListRowsAsync(inbox.Id, new Uid(0), new Uid(uint.MaxValue), 10, true));
             Assert.Equal("(\"first\")", Encoding.ASCII.GetString(left.Envelope!));
             Assert.Equal("one", Encoding.ASCII.GetString(store.Messages.TryReadBodyOnly(first.Id)!).Split("\r\n\r\n")[1].Trim());
             Assert.Null(store.Messages.TryReadBodyOnly(MessageId.New()));
@@ -74,10 +77,10 @@ public sealed class EnvelopeAndPagingTests
         using (var store = await TestStores.Open(dir))
         {
             var archive = (await store.Folders.FindAsync(accountId, "Archive"))!;
-            var e = await Assert.ThrowsAsync<StoreIntegrityException>(() => store.Messages.ListPageAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, true));
+            var e = await Assert.ThrowsAsync<StoreIntegrityException>(() => store.Messages.ListRowsAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, true));
             Assert.Contains("messages.envelope", e.Message, StringComparison.Ordinal);
             // Without the envelope the rows still read.
-            Assert.Equal(2, (await store.Messages.ListPageAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, false)).Count);
+            Assert.Equal(2, (await store.Messages.ListRowsAsync(archive.Id, new Uid(0), new Uid(uint.MaxValue), 10, false)).Count);
         }
     }
 }
