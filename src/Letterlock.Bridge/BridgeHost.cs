@@ -1,7 +1,9 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Serialization;
+using Letterlock.Client;
 using Letterlock.Client.Discovery;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
@@ -31,8 +33,18 @@ public sealed class BridgeOptions
     /// <summary>Roots trusted for key discovery instead of the system's (the sandbox CA), or null.</summary>
     public X509Certificate2Collection? TrustedRoots { get; init; }
 
-    /// <summary>How often registered accounts are synced with their provider (default 30 s; null: never, for tests).</summary>
+    /// <summary>
+    /// Background sync and delivery (default 30 s; null: never, tests call <see cref="BridgeHost.SyncOnceAsync"/>). Each
+    /// account waits for new mail with the provider's long poll and syncs as soon as something arrives; this is the
+    /// wait before trying again when its provider cannot be reached, and the longest the outbox sleeps.
+    /// </summary>
     public TimeSpan? SyncInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long one long poll for new mail waits at the provider (default 25 s; providers cap it at 60 s).</summary>
+    public int LongPollSeconds { get; init; } = 25;
+
+    /// <summary>Retries and lifetime of queued outgoing mail.</summary>
+    public OutboxOptions Outbox { get; init; } = new();
 
     /// <summary>Receives sync outcomes and failures (never content), e.g. "provider unreachable, serving cached mail".</summary>
     public Action<string>? SyncLog { get; init; }
@@ -93,68 +105,223 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly HttpClient _http;
     private readonly X509Certificate2 _certificate;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _syncLoop;
+    private readonly List<Task> _loops = [];
+    private readonly HashSet<AccountId> _looping = [];
     private readonly Client.Transparency.TransparencyService _transparency;
-    private readonly Task _transparencyLoop;
+    private readonly OutboxDelivery _outbox;
+    private readonly SemaphoreSlim _outboxWake = new(0, int.MaxValue);
+    private readonly BridgeOptions _options;
+    private readonly ConcurrentDictionary<AccountId, bool> _unreachable = new();
+    private readonly ConcurrentDictionary<AccountId, ProviderClient> _providers = new();
 
     private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options,
         Client.Transparency.TransparencyService transparency)
     {
+        _options = options;
         _transparency = transparency;
-        _transparencyLoop = options.MonitorTransparency
-            ? new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency) { DeliverNotices = true }.RunAsync(options.SyncLog, _stop.Token)
-            : Task.CompletedTask;
         _mailboxes = mailboxes;
         _imap = imap;
         _smtp = smtp;
         _http = http;
         _certificate = certificate;
-        _syncLoop = options.SyncInterval is { } interval ? SyncLoopAsync(interval, options.SyncLog, _stop.Token) : Task.CompletedTask;
+        _outbox = new OutboxDelivery(mailboxes.Store, ProviderForAsync, options.Outbox);
+        if (options.MonitorTransparency)
+        {
+            _loops.Add(new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency) { DeliverNotices = true }.RunAsync(options.SyncLog, _stop.Token));
+        }
     }
 
     /// <summary>
-    /// Syncs every registered account now and then. A provider that cannot be reached is reported
-    /// and retried next round: the bridge keeps serving cached mail and queued sends wait.
+    /// Syncs every registered account once (pull, push), then hands every due queued message to its provider. A
+    /// provider that cannot be reached is reported: the bridge keeps serving cached mail and queued sends wait.
     /// </summary>
     public async Task SyncOnceAsync(Action<string>? log = null, CancellationToken ct = default)
     {
-        var store = _mailboxes.Store;
-        foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
+        foreach (var account in await _mailboxes.Store.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
-            if (account.DeviceId is null)
+            if (account.DeviceId is not null)
             {
-                continue;
+                await SyncAccountAsync(account, log, ct).ConfigureAwait(false);
+            }
+        }
+
+        await DeliverOutboxAsync(log, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Wakes the outbox: a message was queued (the SMTP submission calls this).</summary>
+    internal void WakeOutbox() => _outboxWake.Release();
+
+    /// <summary>One sync of one account; false when its provider could not be reached or refused.</summary>
+    private async Task<bool> SyncAccountAsync(AccountRecord account, Action<string>? log, CancellationToken ct)
+    {
+        var store = _mailboxes.Store;
+        try
+        {
+            var provider = await ProviderForAsync(account, ct).ConfigureAwait(false);
+            var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
+            if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
+            {
+                log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
             }
 
-            try
+            foreach (var error in report.Errors)
             {
-                var provider = await AccountRegistration.ConnectAsync(store, account, _http, ct: ct).ConfigureAwait(false);
-                var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
-                if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
+                log?.Invoke($"{account.Address}: skipped document {error.DocumentId} ({error.Kind}): {error.Reason}");
+            }
+
+            if (_unreachable.TryRemove(account.Id, out _))
+            {
+                // Back after an outage: what waited for it is due now, not after its backoff.
+                log?.Invoke($"{account.Address}: the provider is reachable again");
+                if (await store.Jobs.MakeDueNowAsync(Client.Mail.QueuedMail.JobKind, account.Id, ct).ConfigureAwait(false) > 0)
                 {
-                    log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
+                    WakeOutbox();
                 }
             }
-            catch (ProviderUnavailableException e)
+
+            return true;
+        }
+        catch (ProviderUnavailableException e)
+        {
+            if (_unreachable.TryAdd(account.Id, true))
             {
                 log?.Invoke($"{account.Address}: {e.Message}; serving cached mail, sends stay queued");
             }
-            catch (ProviderProblemException e)
+        }
+        catch (ProviderProblemException e)
+        {
+            _unreachable.TryAdd(account.Id, true);
+            log?.Invoke($"{account.Address}: sync refused: {e.Message}");
+        }
+
+        return false;
+    }
+
+    private async Task DeliverOutboxAsync(Action<string>? log, CancellationToken ct)
+    {
+        foreach (var result in await _outbox.DeliverDueAsync(ct).ConfigureAwait(false))
+        {
+            var to = string.Join(", ", result.Recipients);
+            log?.Invoke(result.Outcome switch
             {
-                log?.Invoke($"{account.Address}: sync refused: {e.Message}");
+                OutboxOutcome.Sent => $"{result.Account}: sent to {to}",
+                OutboxOutcome.RetryLater => $"{result.Account}: not sent yet to {to} ({result.Reason}); next try {result.NextAttempt:HH:mm:ss}",
+                _ => $"{result.Account}: NOT DELIVERED to {to}: {result.Reason} (a notice is in the INBOX)",
+            });
+        }
+    }
+
+    /// <summary>Starts the background work: one loop per registered account and the outbox.</summary>
+    private async Task StartLoopsAsync(TimeSpan interval, CancellationToken ct)
+    {
+        lock (_loops)
+        {
+            _loops.Add(OutboxLoopAsync(interval, _options.SyncLog, _stop.Token));
+        }
+
+        await StartAccountLoopsAsync(interval, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts a loop for every registered account that has none: at start-up, and on every outbox round, so an account
+    /// added while the bridge runs (<c>letterlock account create</c>) is synced without a restart.
+    /// </summary>
+    private async Task StartAccountLoopsAsync(TimeSpan interval, CancellationToken ct)
+    {
+        var accounts = await _mailboxes.Store.Accounts.ListAsync(ct).ConfigureAwait(false);
+        lock (_loops)
+        {
+            // Checked under the lock that DisposeAsync takes after cancelling: no loop starts after it took its snapshot.
+            foreach (var account in accounts.Where(a => a.DeviceId is not null))
+            {
+                if (!_stop.IsCancellationRequested && _looping.Add(account.Id))
+                {
+                    _loops.Add(AccountLoopAsync(account, interval, _options.SyncLog, _stop.Token));
+                }
             }
         }
     }
 
-    private async Task SyncLoopAsync(TimeSpan interval, Action<string>? log, CancellationToken ct)
+    /// <summary>One API client per account, so its device token is reused between syncs, long polls and submissions.</summary>
+    private async Task<ProviderClient> ProviderForAsync(AccountRecord account, CancellationToken ct)
+    {
+        if (_providers.TryGetValue(account.Id, out var provider))
+        {
+            return provider;
+        }
+
+        provider = await AccountRegistration.ConnectAsync(_mailboxes.Store, account, _http, ct: ct).ConfigureAwait(false);
+        return _providers.GetOrAdd(account.Id, provider);
+    }
+
+    /// <summary>Sync, then wait for the provider to say something changed (long poll); after a failure, wait the interval.</summary>
+    private async Task AccountLoopAsync(AccountRecord account, TimeSpan interval, Action<string>? log, CancellationToken ct)
     {
         await Task.Yield();
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                await SyncOnceAsync(log, ct).ConfigureAwait(false);
-                await Task.Delay(interval, ct).ConfigureAwait(false);
+                if (await _mailboxes.Store.Accounts.GetAsync(account.Id, ct).ConfigureAwait(false) is null)
+                {
+                    // Removed while the bridge runs: its loop ends (a new account with the address gets its own).
+                    lock (_loops)
+                    {
+                        _looping.Remove(account.Id);
+                    }
+
+                    return;
+                }
+
+                if (!await SyncAccountAsync(account, log, ct).ConfigureAwait(false))
+                {
+                    await Task.Delay(interval, ct).ConfigureAwait(false);
+                    continue;
+                }
+
+                var provider = await ProviderForAsync(account, ct).ConfigureAwait(false);
+                await new SyncEngine(_mailboxes.Store, account, provider).WaitForChangesAsync(_options.LongPollSeconds, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ProviderUnavailableException)
+            {
+                // The long poll failed: the next sync reports the outage.
+            }
+            catch (ProviderProblemException)
+            {
+                await DelayQuietlyAsync(interval, ct).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // The loop must survive any one failed round; the next round retries.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                log?.Invoke($"{account.Address}: sync failed: {e.GetType().Name}");
+                await DelayQuietlyAsync(interval, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Delivers what is due, then sleeps until the next message is due, a new one is queued, or the interval passes.</summary>
+    private async Task OutboxLoopAsync(TimeSpan interval, Action<string>? log, CancellationToken ct)
+    {
+        await Task.Yield();
+        while (!ct.IsCancellationRequested)
+        {
+            var wait = interval;
+            try
+            {
+                await StartAccountLoopsAsync(interval, ct).ConfigureAwait(false);
+                await DeliverOutboxAsync(log, ct).ConfigureAwait(false);
+                if (await _outbox.NextDueAsync(ct).ConfigureAwait(false) is { } next)
+                {
+                    var until = next - DateTimeOffset.UtcNow;
+                    wait = until < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : until < interval ? until : interval;
+                }
+
+                await _outboxWake.WaitAsync(wait, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -164,9 +331,20 @@ public sealed class BridgeHost : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                log?.Invoke("sync failed: " + e.GetType().Name);
-                await Task.Delay(interval, ct).ConfigureAwait(false);
+                log?.Invoke("outbox: delivery round failed: " + e.GetType().Name);
+                await DelayQuietlyAsync(interval, ct).ConfigureAwait(false);
             }
+        }
+    }
+
+    private static async Task DelayQuietlyAsync(TimeSpan delay, CancellationToken ct)
+    {
+        try
+        {
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -192,9 +370,10 @@ public sealed class BridgeHost : IAsyncDisposable
         var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, options.TrustedRoots, options.Discovery.RequestTimeout)) { Timeout = Timeout.InfiniteTimeSpan };
         var discoveryOptions = options.Discovery;
         var transparency = new Client.Transparency.TransparencyService(store, http);
+        BridgeHost? host = null;
         var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
             [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
-                new AutocryptKeySource(store, account)], discoveryOptions), transparency);
+                new AutocryptKeySource(store, account)], discoveryOptions), transparency, () => host?.WakeOutbox());
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
         {
@@ -218,7 +397,13 @@ public sealed class BridgeHost : IAsyncDisposable
             throw;
         }
 
-        return new BridgeHost(mailboxes, imap, smtp, http, certificate, options, transparency);
+        host = new BridgeHost(mailboxes, imap, smtp, http, certificate, options, transparency);
+        if (options.SyncInterval is { } interval)
+        {
+            await host.StartLoopsAsync(interval, ct).ConfigureAwait(false);
+        }
+
+        return host;
     }
 
     /// <summary>The settings of every account (creating bridge passwords where missing).</summary>
@@ -240,17 +425,25 @@ public sealed class BridgeHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        try
+        Task[] loops;
+        lock (_loops)
         {
-            await _syncLoop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
+            loops = [.. _loops];
         }
 
-        await _transparencyLoop.ConfigureAwait(false);
+        foreach (var loop in loops)
+        {
+            try
+            {
+                await loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
 
         _stop.Dispose();
+        _outboxWake.Dispose();
         await _smtp.DisposeAsync().ConfigureAwait(false);
         await _imap.StopAsync().ConfigureAwait(false);
         await _imap.DisposeAsync().ConfigureAwait(false);

@@ -16,7 +16,8 @@ namespace Letterlock.Bridge;
 /// to DATA says what happened; a refusal names the recipients and what to do, since the person
 /// reading it is the sender.
 /// </summary>
-internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery> discoveryFor, Client.Transparency.TransparencyService? transparency = null)
+internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery> discoveryFor, Client.Transparency.TransparencyService? transparency = null,
+    Action? queued = null)
     : ISmtpBackend, ISmtpAuthenticator
 {
     private static readonly byte[] Unknown = SHA256.HashData(RandomNumberGenerator.GetBytes(32));
@@ -58,10 +59,10 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
         // Directory keys are used only after their transparency proof verified; the provider's head is gossiped in the mail.
         var processor = new OutgoingMailProcessor(store, account, key, new ContactKeyResolver(store, account.Id, discoveryFor(account.Id), transparency),
             gossip: transparency);
-        return SmtpDeliveryStart.Accept(new Delivery(processor, store.Options.MaxMessageBytes));
+        return SmtpDeliveryStart.Accept(new Delivery(processor, store.Options.MaxMessageBytes, queued));
     }
 
-    private sealed class Delivery(OutgoingMailProcessor processor, long maxBytes) : ISmtpDelivery
+    private sealed class Delivery(OutgoingMailProcessor processor, long maxBytes, Action? queued) : ISmtpDelivery
     {
         private readonly List<string> _recipients = [];
         private readonly MemoryStream _body = new();
@@ -97,6 +98,11 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
             }
 
             var outcome = await processor.SubmitAsync(_body.ToArray(), _recipients, ct).ConfigureAwait(false);
+            if (outcome.Status == SendStatus.Queued)
+            {
+                queued?.Invoke();
+            }
+
             return outcome.Status switch
             {
                 SendStatus.Queued => new SmtpReply(250, "2.0.0",

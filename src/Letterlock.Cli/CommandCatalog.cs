@@ -19,6 +19,7 @@ internal static class CommandCatalog
         ("bridge", Commands.BridgeCommand.Create),
         ("audit", Commands.AuditCommand.Create),
         ("transparency", Commands.TransparencyCommand.Create),
+        ("sandbox", Commands.SandboxCommand.Create),
     ];
 
     /// <summary>The commands needed to run <paramref name="args"/>: the one named first, or all.</summary>

@@ -25,7 +25,8 @@ public sealed class BridgeImapTests : IAsyncLifetime
             new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
         _alice = await _store.Accounts.CreateAsync("alice@alpha.test", "Alice", new Uri("https://alpha.test/"));
         await Deliver("INBOX", "Hello from Bob", $"The secret word is {Marker}.", encrypted: true);
-        var options = new Letterlock.Imap.ImapServerOptions { FailedLoginDelay = TimeSpan.FromMilliseconds(50) };
+        // Long enough that its absence would show (only the wrong-password test pays it).
+        var options = new Letterlock.Imap.ImapServerOptions { FailedLoginDelay = TimeSpan.FromSeconds(1) };
         _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions { ImapPort = 0, SmtpPort = 0, Imap = options });
         _settings = Assert.Single(await _bridge.GetSettingsAsync());
     }
@@ -154,6 +155,21 @@ public sealed class BridgeImapTests : IAsyncLifetime
     [Fact]
     public async Task A_wrong_bridge_password_is_refused()
     {
+        // The refusal is a tagged NO, sent only after the failed-login delay (a lower bound: it holds on any machine).
+        using (var transcript = new MemoryStream())
+        {
+            using (var app = new ImapClient(new ProtocolLogger(transcript, leaveOpen: true)) { ServerCertificateValidationCallback = (_, c, _, _) => c is not null })
+            {
+                await app.ConnectAsync(_settings.ImapHost, _settings.ImapPort, SecureSocketOptions.StartTls);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                await Assert.ThrowsAsync<AuthenticationException>(() => app.AuthenticateAsync(_settings.UserName, "not-the-password"));
+                Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(950), $"refused after {clock.Elapsed.TotalMilliseconds} ms");
+            }
+
+            string text = Encoding.UTF8.GetString(transcript.ToArray());
+            Assert.True(System.Text.RegularExpressions.Regex.IsMatch(text, @"(?m)^S: [A-Z]\d+ NO \[AUTHENTICATIONFAILED\]"), text);
+        }
+
         await Assert.ThrowsAsync<AuthenticationException>(() => Connect("not-the-password"));
         var unknown = new ImapClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
         await unknown.ConnectAsync(_settings.ImapHost, _settings.ImapPort, SecureSocketOptions.StartTls);

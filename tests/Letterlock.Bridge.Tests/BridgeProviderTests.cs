@@ -17,7 +17,7 @@ namespace Letterlock.Bridge.Tests;
 /// <summary>
 /// The bridge in front of a real provider: legacy mail sent with Debian's swaks is encrypted on
 /// arrival, synced, and read decrypted through the bridge; when the provider goes away the bridge
-/// keeps serving cached mail and queues what is sent.
+/// keeps serving cached mail and queues what is sent, and delivers it when the provider is back.
 /// </summary>
 public sealed class BridgeProviderTests : IAsyncLifetime
 {
@@ -29,6 +29,8 @@ public sealed class BridgeProviderTests : IAsyncLifetime
     private BridgeHost _bridge = null!;
     private BridgeAccountSettings _settings = null!;
     private readonly List<string> _syncLog = [];
+    private StaticHostMap _map = null!;
+    private X509Certificate2 _roots = null!;
 
     public async Task InitializeAsync()
     {
@@ -36,8 +38,9 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         var data = Path.Combine(_dir, "provider");
         ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
         _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
-        var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
-        var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
+        var map = _map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
+        _roots = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem")));
+        var roots = new X509Certificate2Collection(_roots);
         _http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
         _store = await LocalStore.CreateAsync(Path.Combine(_dir, "client.db"), StoreUnlock.WithPassphrase("e2e"),
             new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
@@ -68,6 +71,48 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         await client.ConnectAsync(_settings.ImapHost, _settings.ImapPort, SecureSocketOptions.StartTls);
         await client.AuthenticateAsync(_settings.UserName, _settings.Password);
         return client;
+    }
+
+    [Fact]
+    public async Task An_account_added_while_the_bridge_runs_is_synced_in_the_background_without_a_restart()
+    {
+        using var store = await LocalStore.CreateAsync(Path.Combine(_dir, "second.db"), StoreUnlock.WithPassphrase("second"),
+            new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
+        await using var bridge = await BridgeHost.StartAsync(store, new BridgeOptions
+        {
+            ImapPort = 0, SmtpPort = 0, HostMap = _map, TrustedRoots = new X509Certificate2Collection(_roots), SyncInterval = TimeSpan.FromSeconds(1),
+            LongPollSeconds = 2,
+        });
+        var carol = await AccountRegistration.CreateAsync(store, new ProviderClient(_http, new Uri("https://alpha.test/")), "carol@alpha.test", "Carol");
+        var inbox = (await store.Folders.FindByRoleAsync(carol.Id, FolderRole.Inbox))!;
+        using var changed = new SemaphoreSlim(0);
+        void OnChanged(StoreChange change) => changed.Release();
+        store.Changed += OnChanged;
+        try
+        {
+            var message = new MimeMessage();
+            message.From.Add(new MailboxAddress("Legacy", "legacy@old.test"));
+            message.To.Add(new MailboxAddress("Carol", "carol@alpha.test"));
+            message.Subject = $"Background {Marker}";
+            message.Body = new TextPart("plain") { Text = "picked up by the running bridge" };
+            using (var smtp = new SmtpClient())
+            {
+                await smtp.ConnectAsync("127.0.0.1", _provider!.SmtpEndPoint.Port, SecureSocketOptions.None);
+                await smtp.SendAsync(message);
+                await smtp.DisconnectAsync(true);
+            }
+
+            // Nobody calls SyncOnceAsync here: only the bridge's own loops can bring it in.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            while (!(await store.Messages.ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Background {Marker}"))
+            {
+                await changed.WaitAsync(TimeSpan.FromSeconds(2), timeout.Token);
+            }
+        }
+        finally
+        {
+            store.Changed -= OnChanged;
+        }
     }
 
     [Fact]
@@ -116,5 +161,19 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         await smtp.SendAsync(reply);
         await smtp.DisconnectAsync(true);
         Assert.Single(await _store.Jobs.ListAsync(QueuedMail.JobKind));
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        Assert.Contains(_syncLog, l => l.Contains("not sent yet to legacy@old.test", StringComparison.Ordinal));
+        var waiting = Assert.Single(await _store.Jobs.ListAsync(QueuedMail.JobKind));
+        Assert.True(waiting.NotBefore > DateTimeOffset.UtcNow, "the message waits with its backoff");
+
+        // The provider is back (same data, another port): the next round notices, makes the waiting message due at
+        // once instead of after its backoff, and hands it over.
+        _provider = await ProviderHost.StartAsync(Path.Combine(_dir, "provider"), null, new Letterlock.Dns.StaticDnsResolver(),
+            LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        _map.Add("alpha.test", _provider.HttpsEndPoint);
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        Assert.Contains(_syncLog, l => l.Contains("reachable again", StringComparison.Ordinal));
+        Assert.Contains(_syncLog, l => l.Contains("sent to legacy@old.test", StringComparison.Ordinal) && !l.Contains("not sent", StringComparison.Ordinal));
+        Assert.Empty(await _store.Jobs.ListAsync(QueuedMail.JobKind));
     }
 }

@@ -32,7 +32,11 @@ public sealed class BridgeSmtpTests : IAsyncLifetime
         await _store.Contacts.ObserveKeyAsync(_alice.Id, "bob@beta.test",
             new ObservedKey(KeyFingerprint.Parse(_bob.Fingerprint.Hex), _bob.Certificate.Export(armored: false), KeyOrigin.Wkd), TransparencyVerdict.Absent);
         // No network: names outside the (empty) map do not resolve, so discovery for strangers finds nothing, fast.
-        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions { ImapPort = 0, SmtpPort = 0, HostMap = new StaticHostMap { AllowSystemDns = false } });
+        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions
+        {
+            // No background outbox: the tests read the queued jobs themselves.
+            ImapPort = 0, SmtpPort = 0, HostMap = new StaticHostMap { AllowSystemDns = false }, SyncInterval = null,
+        });
         _settings = Assert.Single(await _bridge.GetSettingsAsync());
     }
 

@@ -44,6 +44,8 @@ public sealed class WatchAndLimitTests
             await Task.Delay(100);
         }
 
+        Assert.True((await bob.Store.Messages.ListAsync(inbox.Id)).Count > 0, "no notice within 60 s; bridge log:\n" + string.Join("\n", log));
+
         using var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => c is not null };
         await imap.ConnectAsync(settings.ImapHost, settings.ImapPort, SecureSocketOptions.StartTls);
         await imap.AuthenticateAsync(settings.UserName, settings.Password);

@@ -396,3 +396,45 @@ public sealed class InviteTests(PostgresServer postgres)
         Assert.Equal(HttpStatusCode.Forbidden, (await client.Http.PostAsJsonAsync("v1/accounts", wrong, ApiJsonContext.Default.CreateAccountRequest)).StatusCode);
     }
 }
+
+/// <summary>Per-client limits on the calls anyone can make without an account, at their edges.</summary>
+public sealed class ClientRateLimitTests
+{
+    [Fact]
+    public async Task Sign_ups_and_challenges_beyond_the_per_client_limit_get_429_with_retry_after_and_change_nothing()
+    {
+        await using var provider = await TestProvider.StartAsync(Backend.Sqlite, null, editSettings: path =>
+            File.WriteAllText(path, File.ReadAllText(path)
+                .Replace("\"signUpsPerHourPerClient\": 20", "\"signUpsPerHourPerClient\": 2", StringComparison.Ordinal)
+                .Replace("\"challengesPerMinutePerClient\": 120", "\"challengesPerMinutePerClient\": 3", StringComparison.Ordinal)));
+        using var client = provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.CreateAccountAsync("bob@example.test");
+        var (third, _) = ApiClient.NewAccountRequest("carol@example.test");
+        var refused = await client.Http.PostAsJsonAsync("v1/accounts", third, ApiJsonContext.Default.CreateAccountRequest);
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.Equal(ProblemTypes.RateLimited, (await ApiClient.ProblemAsync(refused)).Type);
+        Assert.InRange(int.Parse(refused.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture), 1, 3600);
+        Assert.Equal(["alice", "bob"], (await provider.Host.Store.ListAccountsAsync(CancellationToken.None)).Select(a => a.LocalPart).Order());
+
+        // challenges: three within the minute (one is the login), the fourth is refused
+        await client.LoginAsync(alice);
+        await client.ChallengeAsync(alice.DeviceId);
+        await client.ChallengeAsync(Guid.NewGuid());
+        var tooMany = await client.Http.PostAsJsonAsync("v1/auth/challenge", new ChallengeRequest(alice.DeviceId), ApiJsonContext.Default.ChallengeRequest);
+        Assert.Equal(HttpStatusCode.TooManyRequests, tooMany.StatusCode);
+        Assert.Equal(ProblemTypes.RateLimited, (await ApiClient.ProblemAsync(tooMany)).Type);
+        Assert.InRange(int.Parse(tooMany.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture), 1, 60);
+
+        // an account's own calls are not limited this way: the token from the login still works
+        Assert.Equal(HttpStatusCode.OK, (await client.Http.GetAsync("v1/account")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("192.0.2.7", "192.0.2.7")]
+    [InlineData("::ffff:192.0.2.7", "192.0.2.7")]
+    [InlineData("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::")]
+    [InlineData("2001:db8:1:2::1", "2001:db8:1:2::")]
+    public void A_client_is_an_ipv4_address_or_an_ipv6_64(string address, string client) =>
+        Assert.Equal(IPAddress.Parse(client), Letterlock.Provider.Api.ClientRateLimits.ClientOf(IPAddress.Parse(address)));
+}

@@ -36,6 +36,8 @@ public sealed class SettingsTests : IDisposable
     [InlineData("\"domain\": \"example.test\"", "\"domain\": \"not a domain\"", "domain")]
     [InlineData("\"inlineThreshold\": 65536", "\"inlineThreshold\": \"big\"", "storage.inlineThreshold")]
     [InlineData("\"inlineThreshold\": 65536", "\"inlineThreshold\": 65536, \"colour\": 1", "colour")]
+    [InlineData("\"signUpsPerHourPerClient\": 20", "\"signUpsPerHourPerClient\": 0", "api.signUpsPerHourPerClient")]
+    [InlineData("\"challengesPerMinutePerClient\": 120", "\"challengesPerMinutePerClient\": -5", "api.challengesPerMinutePerClient")]
     [InlineData("\"blobSweepMinutes\": 60", "\"blobSweepMinutes\": 0", "storage.blobSweepMinutes")]
     [InlineData("\"blobGraceMinutes\": 60", "\"blobGraceMinutes\": -1", "storage.blobGraceMinutes")]
     [InlineData("\"signingKey\": \"keys/provider-signing.key\"", "\"signingKey\": \"keys/missing.key\"", "signingKey")]

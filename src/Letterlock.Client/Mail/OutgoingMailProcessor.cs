@@ -41,7 +41,11 @@ public sealed record SendOutcome(SendStatus Status, IReadOnlyList<string> Recipi
 /// <param name="From">Envelope sender.</param>
 /// <param name="Recipients">Envelope recipients of this copy.</param>
 /// <param name="Message">The RFC 5322 message (PGP/MIME when encrypted).</param>
-public sealed record QueuedMail(string From, IReadOnlyList<string> Recipients, byte[] Message)
+/// <param name="Subject">The real subject (the encrypted message shows only a placeholder), for status and failure notices.</param>
+/// <param name="SentCopy">The local id of the copy kept in Sent.</param>
+/// <param name="QueuedAt">When the mail app handed it over; the outbox gives up after its message lifetime.</param>
+public sealed record QueuedMail(string From, IReadOnlyList<string> Recipients, byte[] Message, string? Subject = null, Guid? SentCopy = null,
+    DateTimeOffset? QueuedAt = null)
 {
     /// <summary>The job kind of queued outgoing mail.</summary>
     public const string JobKind = "send";
@@ -142,7 +146,7 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         }
 
         var autocrypt = AutocryptHeader.Create(account.Address, accountKey.Certificate, PreferEncrypt.Mutual, now);
-        var payloads = new List<ReadOnlyMemory<byte>>();
+        var copies = new List<(IReadOnlyList<string> Recipients, byte[] Message)>();
         if (encrypt)
         {
             // Key-transparency gossip: the provider's newest head rides inside the encryption (protected header).
@@ -150,7 +154,7 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
             foreach (var copy in _composer.Encrypt(message, accountKey, certificates, new ComposeOptions { Autocrypt = autocrypt, Now = now }))
             {
                 var to = copy.Recipients.Select(r => MailAddress.Normalize(r.Address)).Where(recipients.Contains).ToList();
-                payloads.Add(new QueuedMail(account.Address, to, IncomingMailProcessor.Canonical(copy.Message)).ToPayload());
+                copies.Add((to, IncomingMailProcessor.Canonical(copy.Message)));
             }
 
             Transparency.HeadGossip.Detach(message);
@@ -161,11 +165,19 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
             plain.Bcc.Clear();
             SecurityHeaders.Strip(plain);
             plain.Headers.Add(AutocryptHeader.HeaderName, autocrypt.ToHeaderValue());
-            payloads.Add(new QueuedMail(account.Address, recipients, IncomingMailProcessor.Canonical(plain)).ToPayload());
+            copies.Add((recipients, IncomingMailProcessor.Canonical(plain)));
         }
 
-        var jobs = await store.Jobs.EnqueueManyAsync(QueuedMail.JobKind, payloads, account.Id, ct).ConfigureAwait(false);
-        var sent = await KeepSentCopyAsync(message, encrypt, now, ct).ConfigureAwait(false);
+        // The copies and the Sent copy commit in one transaction: after a crash either the mail app was told
+        // "queued" and both exist, or neither does and the app sends again.
+        var sentCopy = await SentCopyAsync(message, encrypt, now, ct).ConfigureAwait(false);
+        var (jobs, sent) = await store.Write<(IReadOnlyList<JobId>, StoredMessage?)>((connection, transaction) =>
+        {
+            var stored = sentCopy is { } c ? store.Messages.Append(connection, transaction, c.Folder, c.Message) : null;
+            var ids = copies.Select(copy => store.Jobs.Enqueue(connection, transaction, QueuedMail.JobKind,
+                new QueuedMail(account.Address, copy.Recipients, copy.Message, message.Subject, stored?.Id.Value, now).ToPayload(), account.Id)).ToList();
+            return (ids, stored);
+        }, ct).ConfigureAwait(false);
         return new SendOutcome(SendStatus.Queued, recipients, encrypt, jobs, sent);
     }
 
@@ -183,9 +195,12 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         }
 
         var contact = await store.Contacts.GetAsync(account.Id, recipient, ct).ConfigureAwait(false);
-        if (contact?.KeyState.Pinned is null && resolver is not null)
+        if (resolver is not null)
         {
-            contact = (await resolver.ResolveAsync(recipient, ct).ConfigureAwait(false)).Contact;
+            // Asked on every send, not only when nothing is pinned: a key replaced at the recipient's provider must be
+            // noticed (and stop automatic encryption) before the next message goes out, not after. When discovery finds
+            // nothing (offline, provider down) the stored state stands, so sending still works with pinned keys.
+            contact = (await resolver.ResolveAsync(recipient, ct).ConfigureAwait(false)).Contact ?? contact;
         }
 
         var state = contact?.KeyState ?? ContactKeyState.Empty;
@@ -206,7 +221,7 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         }
     }
 
-    private async Task<StoredMessage?> KeepSentCopyAsync(MimeMessage message, bool encrypted, DateTimeOffset now, CancellationToken ct)
+    private async Task<(FolderId Folder, NewMessage Message)?> SentCopyAsync(MimeMessage message, bool encrypted, DateTimeOffset now, CancellationToken ct)
     {
         var sentFolder = await store.Folders.FindByRoleAsync(account.Id, FolderRole.Sent, ct).ConfigureAwait(false);
         if (sentFolder is null)
@@ -220,6 +235,6 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         SecurityHeaders.Apply(copy, security);
         var bytes = IncomingMailProcessor.Canonical(copy);
         var (summary, text) = MessageSummaryBuilder.Build(bytes, now, security, _options.MaxMimeDepth);
-        return await store.Messages.AppendAsync(sentFolder.Id, new NewMessage(summary, bytes, ["\\Seen"], text), ct).ConfigureAwait(false);
+        return (sentFolder.Id, new NewMessage(summary, bytes, ["\\Seen"], text));
     }
 }

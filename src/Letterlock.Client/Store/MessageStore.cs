@@ -49,7 +49,17 @@ public sealed partial class MessageStore
         }
 
         var flags = NormalizeFlags(message.Flags);
-        return _store.Write((connection, transaction) =>
+        return _store.Write((connection, transaction) => Append(connection, transaction, folderId, message, flags), ct);
+    }
+
+    /// <summary>The body of <see cref="AppendAsync"/>, for callers that add a message inside a larger write transaction.</summary>
+    internal StoredMessage Append(SqliteConnection connection, SqliteTransaction transaction, FolderId folderId, NewMessage message) =>
+        message.Body.Length > _store.Options.MaxMessageBytes
+            ? throw new ArgumentException($"The message is larger than the limit of {_store.Options.MaxMessageBytes} bytes.", nameof(message))
+            : Append(connection, transaction, folderId, message, NormalizeFlags(message.Flags));
+
+    private StoredMessage Append(SqliteConnection connection, SqliteTransaction transaction, FolderId folderId, NewMessage message, HashSet<string> flags)
+    {
         {
             var folder = _store.Folders.Get(connection, transaction, folderId) ?? throw new LocalStoreException("no such folder");
             var id = MessageId.New();
@@ -69,7 +79,7 @@ public sealed partial class MessageStore
             Index(connection, transaction, folder.Account, id, message.Summary, message.IndexText);
             _store.Emit(new MessageAddedChange(folder.Account, folderId, id, uid, modseq, flags));
             return new StoredMessage(id, folder.Account, folderId, uid, modseq, flags, message.Summary, message.Remote);
-        }, ct);
+        }
     }
 
     /// <summary>The messages of a folder in UID order (without bodies).</summary>

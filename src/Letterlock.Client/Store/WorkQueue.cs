@@ -71,24 +71,21 @@ public sealed class WorkQueue
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(kind);
         ArgumentNullException.ThrowIfNull(payloads);
-        var due = _store.Time.GetUtcNow().ToUnixTimeMilliseconds();
         return _store.Write<IReadOnlyList<JobId>>((connection, transaction) =>
-        {
-            var ids = new List<JobId>(payloads.Count);
-            foreach (var payload in payloads)
-            {
-                var id = JobId.New();
-                Sql.Execute(connection, transaction, """
-                    INSERT INTO jobs (id, account_id, kind, state, attempts, not_before, lease_until, payload, last_error)
-                    VALUES ($id, $account, $kind, 0, 0, $due, NULL, $payload, NULL)
-                    """,
-                    ("$id", id.Value), ("$account", account?.Value), ("$kind", kind), ("$due", due),
-                    ("$payload", _store.Cipher.Seal(SealedColumn.JobPayload, id.Value, account?.Value ?? Guid.Empty, payload.Span)));
-                ids.Add(id);
-            }
+            payloads.Select(payload => Enqueue(connection, transaction, kind, payload, account)).ToList(), ct);
+    }
 
-            return ids;
-        }, ct);
+    /// <summary>Records a job due now inside a larger write transaction (queued mail and its Sent copy commit together).</summary>
+    internal JobId Enqueue(SqliteConnection connection, SqliteTransaction transaction, string kind, ReadOnlyMemory<byte> payload, AccountId? account)
+    {
+        var id = JobId.New();
+        Sql.Execute(connection, transaction, """
+            INSERT INTO jobs (id, account_id, kind, state, attempts, not_before, lease_until, payload, last_error)
+            VALUES ($id, $account, $kind, 0, 0, $due, NULL, $payload, NULL)
+            """,
+            ("$id", id.Value), ("$account", account?.Value), ("$kind", kind), ("$due", _store.Time.GetUtcNow().ToUnixTimeMilliseconds()),
+            ("$payload", _store.Cipher.Seal(SealedColumn.JobPayload, id.Value, account?.Value ?? Guid.Empty, payload.Span)));
+        return id;
     }
 
     /// <summary>
@@ -133,6 +130,19 @@ public sealed class WorkQueue
     /// <summary>Gives up on a job, keeping it with its error so the user can see it.</summary>
     public Task<bool> FailAsync(JobId id, string error, CancellationToken ct = default) =>
         SetState(id, JobState.Failed, error, _store.Time.GetUtcNow(), ct);
+
+    /// <summary>
+    /// Makes every waiting job of one kind and account due now (its provider is reachable again, so the backoff that
+    /// was meant for an outage is over); returns how many. Failed jobs stay failed.
+    /// </summary>
+    public Task<int> MakeDueNowAsync(string kind, AccountId account, CancellationToken ct = default) =>
+        _store.Write((connection, transaction) =>
+        {
+            var now = _store.Time.GetUtcNow().ToUnixTimeMilliseconds();
+            return Sql.Execute(connection, transaction,
+                "UPDATE jobs SET not_before = $now WHERE kind = $kind AND account_id = $account AND state = 0 AND not_before > $now",
+                ("$kind", kind), ("$account", account.Value), ("$now", now));
+        }, ct);
 
     /// <summary>Jobs of one kind (or all), oldest first.</summary>
     public Task<IReadOnlyList<JobInfo>> ListAsync(string? kind = null, CancellationToken ct = default) =>

@@ -17,6 +17,16 @@ public sealed class ProviderProblemException(int status, Problem? problem)
 
     /// <summary>The problem body, when there was one.</summary>
     public Problem? Problem { get; } = problem;
+
+    /// <summary>How long the provider asked to wait before trying again (<c>Retry-After</c>), when it said.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>
+    /// Whether trying the same request again later may succeed: the provider failed (5xx), was too busy
+    /// (429, 408), or did not accept this device's authentication even after a fresh login (401: a clock or key
+    /// problem that may pass; a revoked device gets 403). Any other 4xx is the request's fault.
+    /// </summary>
+    public bool IsTransient => Status is >= 500 or 429 or 408 or 401;
 }
 
 /// <summary>The provider could not be reached (network, TLS, timeout); nothing is known to have changed.</summary>
@@ -167,6 +177,37 @@ public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentia
         return await WriteOutcomeAsync(response, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// <c>POST /v1/submission</c>: hands a finished message (already end-to-end encrypted, or plain as the policy
+    /// allowed) to the provider for delivery, with its envelope. 202 means every recipient was delivered or queued
+    /// durably by the provider.
+    /// </summary>
+    /// <exception cref="ProviderProblemException">Refused; <see cref="ProviderProblemException.IsTransient"/> says whether to retry.</exception>
+    /// <exception cref="ProviderUnavailableException">The provider could not be reached; retry later.</exception>
+    public async Task<SubmissionResponse> SubmitAsync(string mailFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(recipients);
+        using var response = await SendAsync(() =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, Url("v1/submission")) { Content = new ReadOnlyMemoryContent(message) };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("message/rfc822");
+            request.Headers.TryAddWithoutValidation(SubmissionHeaders.MailFrom, mailFrom);
+            request.Headers.TryAddWithoutValidation(SubmissionHeaders.RcptTo, string.Join(", ", recipients));
+            return request;
+        }, true, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        var body = await ReadBoundedAsync(response, _options.MaxJsonBytes, ct).ConfigureAwait(false);
+        try
+        {
+            return JsonSerializer.Deserialize(body, SubmissionJsonContext.Default.SubmissionResponse)
+                ?? throw new ProviderUnavailableException("the provider's answer to a submission is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new ProviderUnavailableException("the provider's answer to a submission is not valid JSON", e);
+        }
+    }
+
     private async Task<(WriteStatus, DocumentInfo?)> WriteOutcomeAsync(HttpResponseMessage response, CancellationToken ct)
     {
         switch (response.StatusCode)
@@ -285,7 +326,15 @@ public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentia
             // Not a problem document: the status says enough.
         }
 
-        throw new ProviderProblemException((int)response.StatusCode, problem);
+        throw new ProviderProblemException((int)response.StatusCode, problem)
+        {
+            RetryAfter = response.Headers.RetryAfter switch
+            {
+                { Delta: { } delta } => delta,
+                { Date: { } date } => date - _time.GetUtcNow() is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero,
+                _ => null,
+            },
+        };
     }
 
     private static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, long max, CancellationToken ct)

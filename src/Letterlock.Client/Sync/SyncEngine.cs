@@ -117,6 +117,17 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return new SyncReport(received, pushed, deleted, errors, cursor);
     }
 
+    /// <summary>
+    /// Waits up to <paramref name="seconds"/> for a change after this device's cursor (the provider's long poll);
+    /// true when one is waiting, so the caller syncs as soon as mail arrives instead of on a timer.
+    /// </summary>
+    public async Task<bool> WaitForChangesAsync(int seconds, CancellationToken ct = default)
+    {
+        long cursor = await ReadCursorAsync(ct).ConfigureAwait(false);
+        var page = await provider.GetChangesAsync(cursor, 1, seconds, ct).ConfigureAwait(false);
+        return page.Changes.Count > 0;
+    }
+
     private enum Applied
     {
         Nothing,

@@ -57,13 +57,20 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         return reports;
     }
 
-    /// <summary>Runs rounds until <paramref name="ct"/> is cancelled; <paramref name="log"/> hears of failures (never content).</summary>
+    /// <summary>
+    /// Runs rounds until <paramref name="ct"/> is cancelled; <paramref name="log"/> hears of failures (never content).
+    /// A round that fails (provider unreachable, a proof that could not be checked) is retried after
+    /// <see cref="MinimumInterval"/>, doubling up to the epoch interval, so a transient failure at start-up does not
+    /// hold an alert back for a whole interval.
+    /// </summary>
     public async Task RunAsync(Action<string>? log, CancellationToken ct)
     {
         await Task.Yield();
+        var retry = MinimumInterval;
         while (!ct.IsCancellationRequested)
         {
-            TimeSpan wait = TimeSpan.FromSeconds(60);
+            TimeSpan wait;
+            bool failed = false;
             try
             {
                 foreach (var report in await CheckAllAsync(ct).ConfigureAwait(false))
@@ -76,10 +83,12 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                     if (report.Error is { } error)
                     {
                         log?.Invoke($"key transparency: {report.Address}: {error}");
+                        failed = true;
                     }
                 }
 
-                wait = await NextIntervalAsync(ct).ConfigureAwait(false);
+                var interval = await NextIntervalAsync(ct).ConfigureAwait(false);
+                wait = failed && retry < interval ? retry : interval;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -90,8 +99,11 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
 #pragma warning restore CA1031
             {
                 log?.Invoke("key transparency: monitoring round failed: " + e.GetType().Name);
+                failed = true;
+                wait = retry;
             }
 
+            retry = failed ? TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(60).Ticks)) : MinimumInterval;
             try
             {
                 await Task.Delay(wait, ct).ConfigureAwait(false);

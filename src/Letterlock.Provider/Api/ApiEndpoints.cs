@@ -27,7 +27,8 @@ internal sealed class ApiEndpoints(
     byte[] providerSigningPublicKey,
     TimeProvider time,
     ILogger logger,
-    Transparency.ProviderTransparency? transparency = null)
+    Transparency.ProviderTransparency? transparency = null,
+    ClientRateLimits? limits = null)
 {
     private const int DefaultChangesLimit = 100;
 
@@ -86,6 +87,11 @@ internal sealed class ApiEndpoints(
 
     private async Task CreateAccount(HttpContext context)
     {
+        if (!await WithinLimitAsync(context, ClientRateLimits.Kind.SignUp, "sign-ups"))
+        {
+            return;
+        }
+
         var request = await ReadJson(context, ApiJsonContext.Default.CreateAccountRequest);
         if (request is null)
         {
@@ -116,6 +122,11 @@ internal sealed class ApiEndpoints(
 
     private async Task CreateChallenge(HttpContext context)
     {
+        if (!await WithinLimitAsync(context, ClientRateLimits.Kind.Challenge, "login challenges"))
+        {
+            return;
+        }
+
         var request = await ReadJson(context, ApiJsonContext.Default.ChallengeRequest);
         if (request is null)
         {
@@ -555,6 +566,20 @@ internal sealed class ApiEndpoints(
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
         await JsonSerializer.SerializeAsync(context.Response.Body, value, type, context.RequestAborted);
+    }
+
+    /// <summary>Takes a permit of the per-client limit, or answers 429 with Retry-After and returns false.</summary>
+    private async Task<bool> WithinLimitAsync(HttpContext context, ClientRateLimits.Kind kind, string what)
+    {
+        if (limits is null || limits.TryAcquire(kind, context.Connection.RemoteIpAddress, out var retryAfter))
+        {
+            return true;
+        }
+
+        int seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        await WriteProblem(context, 429, ProblemTypes.RateLimited, "Too many requests", $"Too many {what} from your network; try again in {seconds} s.");
+        return false;
     }
 
     internal static async Task WriteProblem(HttpContext context, int status, string type, string title, string? detail)

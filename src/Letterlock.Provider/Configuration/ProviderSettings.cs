@@ -80,6 +80,12 @@ public sealed class ApiSettings
     public int ChangesPageMax { get; set; } = 1000;
 
     public long MaxJsonBodySize { get; set; } = 1024 * 1024;
+
+    /// <summary>Sign-up requests one client (IPv4 address or IPv6 /64) may make per hour; more get 429.</summary>
+    public int SignUpsPerHourPerClient { get; set; } = 20;
+
+    /// <summary>Login challenges one client may request per minute; more get 429.</summary>
+    public int ChallengesPerMinutePerClient { get; set; } = 120;
 }
 
 public sealed class TlsSettings
@@ -214,6 +220,8 @@ public static class ProviderSettingsLoader
         Positive(s.Api.LongPollMaxSeconds, "api.longPollMaxSeconds");
         Positive(s.Api.ChangesPageMax, "api.changesPageMax");
         Positive(s.Api.MaxJsonBodySize, "api.maxJsonBodySize");
+        Positive(s.Api.SignUpsPerHourPerClient, "api.signUpsPerHourPerClient");
+        Positive(s.Api.ChallengesPerMinutePerClient, "api.challengesPerMinutePerClient");
         Positive(s.Accounts.DefaultQuotaBytes, "accounts.defaultQuotaBytes");
         Positive(s.Accounts.InviteLifetimeHours, "accounts.inviteLifetimeHours");
         if (s.Accounts.SignUp is not ("open" or "invite"))

@@ -140,6 +140,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton(loggerFactory);
+            builder.Services.AddSingleton(_ => new ClientRateLimits(settings.Api)); // disposed with the web application
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
@@ -151,7 +152,8 @@ public sealed class ProviderHost : IAsyncDisposable
                 });
             });
             web = builder.Build();
-            var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency);
+            var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency,
+                web.Services.GetRequiredService<ClientRateLimits>());
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
             outbound.Map(web);

@@ -172,7 +172,11 @@ public static class ProviderKeys
             "longPollMaxSeconds": 60,
             "changesPageMax": 1000,
             // Largest JSON request body, in bytes.
-            "maxJsonBodySize": 1048576
+            "maxJsonBodySize": 1048576,
+            // Calls anyone can make without an account, per client (IPv4 address or IPv6 /64): sign-ups per hour
+            // and login challenges per minute; more get 429 with Retry-After.
+            "signUpsPerHourPerClient": 20,
+            "challengesPerMinutePerClient": 120
           },
 
           // TLS certificate and key (PEM) for STARTTLS and HTTPS.

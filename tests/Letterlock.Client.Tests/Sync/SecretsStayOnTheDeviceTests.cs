@@ -1,14 +1,7 @@
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Letterlock.Client.Mail;
-using Letterlock.Client.Net;
 using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
-using Letterlock.Provider.Hosting;
-using MailKit.Net.Smtp;
-using MailKit.Security;
-using Microsoft.Extensions.Logging;
-using MimeKit;
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using Org.BouncyCastle.Crypto.Parameters;
 
@@ -24,23 +17,12 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
     private const string Passphrase = "correct horse battery staple 7141";
     private readonly TempDir _dir = new();
     private readonly RecordingHandler _recorder = new();
-    private ProviderHost _provider = null!;
-    private HttpClient _http = null!;
+    private LocalProvider _provider = null!;
 
-    public async Task InitializeAsync()
-    {
-        var data = Path.Combine(_dir.Path, "provider");
-        ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
-        _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
-        var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
-        var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
-        _recorder.InnerHandler = HttpFetch.CreateHandler(map, roots);
-        _http = new HttpClient(_recorder) { Timeout = Timeout.InfiniteTimeSpan };
-    }
+    public async Task InitializeAsync() => _provider = await LocalProvider.StartAsync(_dir, _recorder);
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
         await _provider.DisposeAsync();
         _dir.Dispose();
     }
@@ -49,21 +31,11 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
     public async Task Registration_sync_pushes_and_key_updates_send_no_secret_and_leave_none_on_the_provider()
     {
         using var store = await LocalStore.CreateAsync(_dir.File("device.db"), StoreUnlock.WithPassphrase(Passphrase), TestStores.FastOptions());
-        var alice = await AccountRegistration.CreateAsync(store, new ProviderClient(_http, new Uri("https://alpha.test/")), "alice@alpha.test", "Alice");
+        var alice = await AccountRegistration.CreateAsync(store, new ProviderClient(_provider.Http, new Uri("https://alpha.test/")), "alice@alpha.test", "Alice");
 
-        using (var smtp = new SmtpClient())
-        {
-            await smtp.ConnectAsync("127.0.0.1", _provider.SmtpEndPoint.Port, SecureSocketOptions.None);
-            var message = new MimeMessage();
-            message.From.Add(MailboxAddress.Parse("carol@elsewhere.test"));
-            message.To.Add(MailboxAddress.Parse("alice@alpha.test"));
-            message.Subject = "hello";
-            message.Body = new TextPart("plain") { Text = "body" };
-            await smtp.SendAsync(message);
-            await smtp.DisconnectAsync(true);
-        }
+        await _provider.DeliverAsync("hello", "body");
 
-        var provider = await AccountRegistration.ConnectAsync(store, alice, _http);
+        var provider = await AccountRegistration.ConnectAsync(store, alice, _provider.Http);
         var engine = new SyncEngine(store, alice, provider);
         Assert.Equal(1, (await engine.SyncAsync()).Received);
         var inbox = (await store.Folders.FindAsync(alice.Id, "INBOX"))!;
@@ -93,7 +65,7 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
             AssertFree(request, $"request {index}", secrets);
         }
 
-        foreach (var file in Directory.GetFiles(Path.Combine(_dir.Path, "provider"), "*", SearchOption.AllDirectories))
+        foreach (var file in Directory.GetFiles(_provider.DataDirectory, "*", SearchOption.AllDirectories))
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             var content = new byte[stream.Length];

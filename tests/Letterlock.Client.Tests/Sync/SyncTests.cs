@@ -1,15 +1,9 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Letterlock.Client.Mail;
-using Letterlock.Client.Net;
 using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
 using Letterlock.Provider.Hosting;
-using MailKit.Net.Smtp;
-using MailKit.Security;
-using Microsoft.Extensions.Logging;
-using MimeKit;
 
 namespace Letterlock.Client.Tests.Sync;
 
@@ -18,6 +12,7 @@ public sealed class SyncTests : IAsyncLifetime
 {
     private const string Marker = "Narwhal58";
     private readonly TempDir _dir = new();
+    private LocalProvider _local = null!;
     private ProviderHost _provider = null!;
     private HttpClient _http = null!;
     private LocalStore _device1 = null!;
@@ -25,12 +20,8 @@ public sealed class SyncTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var data = Path.Combine(_dir.Path, "provider");
-        ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
-        _provider = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
-        var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", _provider.HttpsEndPoint);
-        var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
-        _http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
+        _local = await LocalProvider.StartAsync(_dir);
+        (_provider, _http) = (_local.Host, _local.Http);
         _device1 = await LocalStore.CreateAsync(_dir.File("device1.db"), StoreUnlock.WithPassphrase("one"), TestStores.FastOptions());
         _alice = await AccountRegistration.CreateAsync(_device1, new ProviderClient(_http, new Uri("https://alpha.test/")), "alice@alpha.test", "Alice");
     }
@@ -38,26 +29,14 @@ public sealed class SyncTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _device1.Dispose();
-        _http.Dispose();
-        await _provider.DisposeAsync();
+        await _local.DisposeAsync();
         _dir.Dispose();
     }
 
     private async Task<SyncReport> Sync(LocalStore store, AccountRecord account) =>
         await new SyncEngine(store, account, await AccountRegistration.ConnectAsync(store, account, _http)).SyncAsync();
 
-    private async Task DeliverAsync(string subject, string body)
-    {
-        var message = new MimeMessage();
-        message.From.Add(new MailboxAddress("Carol", "carol@elsewhere.test"));
-        message.To.Add(new MailboxAddress("Alice", "alice@alpha.test"));
-        message.Subject = subject;
-        message.Body = new TextPart("plain") { Text = body };
-        using var smtp = new SmtpClient();
-        await smtp.ConnectAsync("127.0.0.1", _provider.SmtpEndPoint.Port, SecureSocketOptions.None);
-        await smtp.SendAsync(message);
-        await smtp.DisconnectAsync(true);
-    }
+    private Task DeliverAsync(string subject, string body) => _local.DeliverAsync(subject, body);
 
     [Fact]
     public async Task Registration_publishes_the_keys_and_refuses_a_taken_address_without_leaving_anything()
@@ -155,6 +134,56 @@ public sealed class SyncTests : IAsyncLifetime
             Encoding.ASCII.GetBytes("From: alice@alpha.test\r\nTo: dave@delta.test\r\nSubject: later\r\n\r\nqueued\r\n"), ["dave@delta.test"]);
         Assert.Equal(SendStatus.Queued, outcome.Status);
         Assert.Single(await _device1.Jobs.ListAsync(QueuedMail.JobKind));
+    }
+
+    [Fact]
+    public async Task The_outbox_waits_while_the_provider_is_down_delivers_when_it_is_back_and_reports_a_refusal_in_the_inbox()
+    {
+        var key = await AccountKeys.LoadOpenPgpAsync(_device1, _alice.Id);
+        var processor = new OutgoingMailProcessor(_device1, _alice, key);
+        // To herself: the provider delivers it locally, so her own sync brings it back.
+        var queued = await processor.SubmitAsync(Encoding.ASCII.GetBytes(
+            $"From: alice@alpha.test\r\nTo: alice@alpha.test\r\nSubject: Note {Marker}\r\nMessage-ID: <note-{Marker}@alpha.test>\r\n\r\nqueued\r\n"),
+            ["alice@alpha.test"]);
+        Assert.Equal(SendStatus.Queued, queued.Status);
+
+        // The provider cannot be reached: the message waits with its backoff, and is not tried again before it is due.
+        var down = new OutboxDelivery(_device1, (_, _) => Task.FromResult(new ProviderClient(_http, new Uri("https://nowhere.test/"),
+            new DeviceCredentials("alpha.test", _alice.DeviceId!.Value, new byte[32]))), new OutboxOptions { InitialRetryDelay = TimeSpan.FromMinutes(10) });
+        var waiting = Assert.Single(await down.DeliverDueAsync());
+        Assert.Equal(OutboxOutcome.RetryLater, waiting.Outcome);
+        Assert.True(waiting.NextAttempt > DateTimeOffset.UtcNow + TimeSpan.FromMinutes(9));
+        Assert.Empty(await down.DeliverDueAsync());
+        Assert.NotNull(await down.NextDueAsync());
+
+        // The provider is back (the bridge notices on its next sync and makes waiting mail due at once).
+        Assert.Equal(1, await _device1.Jobs.MakeDueNowAsync(QueuedMail.JobKind, _alice.Id));
+        var up = new OutboxDelivery(_device1, (account, ct) => AccountRegistration.ConnectAsync(_device1, account, _http, ct: ct));
+        Assert.Equal(OutboxOutcome.Sent, Assert.Single(await up.DeliverDueAsync()).Outcome);
+        Assert.Empty(await _device1.Jobs.ListAsync(QueuedMail.JobKind));
+        Assert.Null(await up.NextDueAsync());
+
+        var inbox = (await _device1.Folders.FindByRoleAsync(_alice.Id, FolderRole.Inbox))!;
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
+        {
+            var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
+            while (!(await _device1.Messages.ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Note {Marker}"))
+            {
+                // The provider's long poll wakes as soon as the message is in the account's feed.
+                await new SyncEngine(_device1, _alice, provider).WaitForChangesAsync(5, timeout.Token);
+                await new SyncEngine(_device1, _alice, provider).SyncAsync(ct: timeout.Token);
+            }
+        }
+
+        // Refused for good (no such user at the provider): the job fails, kept with its reason, and a notice is in the INBOX.
+        await processor.SubmitAsync(Encoding.ASCII.GetBytes("From: alice@alpha.test\r\nTo: nobody@alpha.test\r\nSubject: Lost\r\n\r\nx\r\n"),
+            ["nobody@alpha.test"]);
+        var refused = Assert.Single(await up.DeliverDueAsync());
+        Assert.Equal(OutboxOutcome.Failed, refused.Outcome);
+        Assert.Equal(JobState.Failed, Assert.Single(await _device1.Jobs.ListAsync(QueuedMail.JobKind)).State);
+        var notice = Assert.Single(await _device1.Messages.ListAsync(inbox.Id), m => m.Summary.Subject == "Not delivered: Lost");
+        Assert.Contains("\\Flagged", notice.Flags);
+        Assert.Empty(await up.DeliverDueAsync());
     }
 
     [Fact]
