@@ -188,6 +188,33 @@ public abstract class MxTests(Backend backend, PostgresServer postgres)
     }
 
     [Fact]
+    public async Task DMARC_alignment_uses_the_public_suffix_list_so_a_neighbour_under_co_uk_does_not_pass()
+    {
+        // Without the list, bank.co.uk and attacker.co.uk would share the "organizational domain" co.uk and an
+        // SPF pass for attacker.co.uk would align with From: bank.co.uk.
+        await using var provider = await TestProvider.StartAsync(backend, postgres);
+        using var api = provider.Client();
+        var alice = await api.CreateAccountAsync("alice@example.test");
+        provider.Dns.AddTxt("attacker.co.uk", "v=spf1 ip4:127.0.0.0/8 -all")
+            .AddTxt("_dmarc.bank.co.uk", "v=DMARC1; p=reject")
+            .AddTxt("mail.bank.co.uk", "v=spf1 ip4:127.0.0.0/8 -all");
+
+        using (var smtp = await ConnectAsync(provider))
+        {
+            await smtp.SendAsync(Message("ceo@bank.co.uk", "alice@example.test", "neighbour", "pay this invoice"), MailboxAddress.Parse("bounce@attacker.co.uk"), [MailboxAddress.Parse("alice@example.test")]);
+            await smtp.SendAsync(Message("ceo@bank.co.uk", "alice@example.test", "own subdomain", "real"), MailboxAddress.Parse("bounce@mail.bank.co.uk"), [MailboxAddress.Parse("alice@example.test")]);
+        }
+
+        await api.LoginAsync(alice);
+        var inbox = (await api.FetchInboxAsync(alice)).Select(m => MimeMessage.Load(new MemoryStream(m.Message))).ToDictionary(m => m.Subject ?? "");
+        string neighbour = inbox["neighbour"].Headers[HeaderId.AuthenticationResults] ?? "";
+        Assert.Contains("spf=pass smtp.mailfrom=attacker.co.uk", neighbour, StringComparison.Ordinal);
+        Assert.Contains("dmarc=fail policy.dmarc=reject header.from=bank.co.uk", neighbour, StringComparison.Ordinal);
+        // relaxed alignment still holds within the registrable domain
+        Assert.Contains("dmarc=pass", inbox["own subdomain"].Headers[HeaderId.AuthenticationResults] ?? "", StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Large_messages_are_streamed_through_an_encrypted_spill_and_decrypt_intact()
     {
         await using var provider = await TestProvider.StartAsync(backend, postgres);

@@ -42,6 +42,7 @@ public sealed class SettingsTests : IDisposable
     [InlineData("\"blobGraceMinutes\": 60", "\"blobGraceMinutes\": -1", "storage.blobGraceMinutes")]
     [InlineData("\"signingKey\": \"keys/provider-signing.key\"", "\"signingKey\": \"keys/missing.key\"", "signingKey")]
     [InlineData("\"resolver\": \"system\"", "\"resolver\": \"magic\"", "dns.resolver")]
+    [InlineData("\"publicSuffixList\": \"\"", "\"publicSuffixList\": \"missing.dat\"", "dns.publicSuffixList")]
     public void A_wrong_setting_fails_naming_it(string original, string replacement, string setting)
     {
         string path = Path.Combine(Data, "provider.json");

@@ -141,6 +141,12 @@ public sealed class DnsSettings
     public IList<string> Servers { get; set; } = [];
 
     public int TimeoutSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// The Public Suffix List file DMARC finds organizational domains with; empty: Debian's (package
+    /// <c>publicsuffix</c>) when installed, else the last two labels (start-up warns).
+    /// </summary>
+    public string PublicSuffixList { get; set; } = string.Empty;
 }
 
 /// <summary>A setting is wrong: the message names it.</summary>
@@ -250,6 +256,11 @@ public static class ProviderSettingsLoader
             RequireFile(s, s.Dns.Resolver["static:".Length..], "dns.resolver");
         }
 
+        if (s.Dns.PublicSuffixList.Length > 0)
+        {
+            RequireFile(s, s.Dns.PublicSuffixList, "dns.publicSuffixList");
+        }
+
         foreach (string server in s.Dns.Servers)
         {
             ParseEndPoint(server, "dns.servers");
@@ -278,6 +289,29 @@ public static class ProviderSettingsLoader
         }
 
         return new Letterlock.Dns.SystemDnsResolver(s.Dns.Servers.Select(server => ParseEndPoint(server, "dns.servers")).ToList(), TimeSpan.FromSeconds(s.Dns.TimeoutSeconds));
+    }
+
+    /// <summary>
+    /// The Public Suffix List the settings name, or Debian's when none is named and it is installed; null when
+    /// there is none (DMARC then approximates organizational domains).
+    /// </summary>
+    public static Letterlock.Dns.PublicSuffixList? LoadPublicSuffixList(ProviderSettings s)
+    {
+        string path = s.Dns.PublicSuffixList.Length > 0 ? s.ResolvePath(s.Dns.PublicSuffixList) : Letterlock.Dns.PublicSuffixList.DebianPath;
+        if (s.Dns.PublicSuffixList.Length == 0 && !File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Letterlock.Dns.PublicSuffixList.Load(path);
+        }
+        catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
+        {
+            Fail("dns.publicSuffixList", $"{path}: {e.Message}");
+            return null;
+        }
     }
 
     public static IPEndPoint ParseEndPoint(string value, string setting)

@@ -118,7 +118,13 @@ public sealed class ProviderHost : IAsyncDisposable
             transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
             var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
             var accounts = new AccountService(store, settings, TimeProvider.System, transparency);
-            var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
+            var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
+            if (suffixes is null)
+            {
+                logger.LogWarning("no Public Suffix List (install Debian's publicsuffix package or set dns.publicSuffixList): DMARC takes the last two labels as the organizational domain");
+            }
+
+            var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
             var smtpOptions = new SmtpFrontEndOptions
             {
                 ServerName = settings.HostName,

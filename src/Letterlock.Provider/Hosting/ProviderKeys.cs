@@ -210,7 +210,9 @@ public static class ProviderKeys
 
           // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),
           // or "static:FILE" with lines "name TYPE value" (A, AAAA, MX, TXT) for a sandbox without network.
-          "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5 },
+          // publicSuffixList: the Public Suffix List file for DMARC's organizational domains ("": Debian's
+          // /usr/share/publicsuffix/public_suffix_list.dat when the publicsuffix package is installed).
+          "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5, "publicSuffixList": "" },
 
           "storage": {
             // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.

@@ -29,10 +29,11 @@ public sealed record AuthenticationOutcome(SpfResult Spf, string SpfDomain, stri
 /// (RFC 7489) for an arriving message. The provider records the results; it does not reject on them.
 /// </summary>
 /// <remarks>
-/// The organizational domain for DMARC is approximated by the last two labels (no Public Suffix List
-/// is bundled), so alignment under multi-label public suffixes such as <c>co.uk</c> is judged too leniently.
+/// The organizational domain for DMARC comes from the Public Suffix List (<paramref name="suffixes"/>). Without
+/// one it is approximated by the last two labels, which judges alignment under multi-label public suffixes
+/// such as <c>co.uk</c> too leniently; the host warns at start-up when it has no list.
 /// </remarks>
-public sealed class MessageAuthenticator(IDnsResolver dns)
+public sealed class MessageAuthenticator(IDnsResolver dns, PublicSuffixList? suffixes = null)
 {
     private const int MaxDkimSignatures = 5;
     private readonly SpfEvaluator _spf = new(dns);
@@ -146,12 +147,17 @@ public sealed class MessageAuthenticator(IDnsResolver dns)
         return (false, null);
     }
 
-    private static bool Aligned(string domain, string fromDomain, bool strict) =>
+    private bool Aligned(string domain, string fromDomain, bool strict) =>
         strict ? string.Equals(domain, fromDomain, StringComparison.OrdinalIgnoreCase)
                : string.Equals(OrganizationalDomain(domain), OrganizationalDomain(fromDomain), StringComparison.OrdinalIgnoreCase);
 
-    internal static string OrganizationalDomain(string domain)
+    internal string OrganizationalDomain(string domain)
     {
+        if (suffixes is not null)
+        {
+            return suffixes.OrganizationalDomain(domain);
+        }
+
         string[] labels = domain.ToLowerInvariant().TrimEnd('.').Split('.');
         return labels.Length <= 2 ? string.Join('.', labels) : string.Join('.', labels[^2..]);
     }
