@@ -17,7 +17,9 @@ using MimeKit;
 // Client sync and bridge benchmark (docs/PERFORMANCE.md, "Client sync and bridge"); bench/client.sh starts
 // Dovecot with the same messages and passes --dovecot.
 // Usage: dotnet run -c Release --project bench/Letterlock.Bench.Client -- [--messages 10000] [--sessions 8]
-//          [--copies 20] [--bodies 1000] [--only sync|bridge] [--dovecot PORT USER PASS] [--source DIR] [--work DIR]
+//          [--copies 20] [--bodies 1000] [--only sync|bridge] [--dovecot PORT USER PASS] [--source DIR] [--work DIR] [--bridge-store FILE]
+//   --bridge-store FILE keeps the bridge's filled store there and reuses it when it exists (the 60,000-message
+//   fill takes 10-20 minutes; a store written by an older Letterlock is migrated when the bridge opens it).
 //   --work puts the stores and the provider's data in DIR (default: a new folder under /tmp); with DIR on
 //   /dev/shm (tmpfs, where fsync costs nothing) it shows how much of the time is waiting for the disk.
 // Child modes (started by the harness itself, so each server's memory is its own process's):
@@ -43,6 +45,7 @@ string? only = null;
 (int Port, string User, string Pass)? dovecot = null;
 string source = FindCorpus();
 string? workParent = null;
+string? bridgeStore = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -54,6 +57,7 @@ for (int i = 0; i < args.Length; i++)
         case "--only": only = args[++i]; break;
         case "--source": source = args[++i]; break;
         case "--work": workParent = args[++i]; break;
+        case "--bridge-store": bridgeStore = Path.GetFullPath(args[++i]); break;
         case "--dovecot": dovecot = (int.Parse(args[++i], CultureInfo.InvariantCulture), args[++i], args[++i]); break;
         default: throw new ArgumentException("unknown argument " + args[i]);
     }
@@ -74,7 +78,7 @@ if (only is null or "sync")
 
 if (only is null or "bridge")
 {
-    tables.Add(await BridgeBenchmark(work.Path, corpus, copies, bodies, dovecot));
+    tables.Add(await BridgeBenchmark(work.Path, corpus, copies, bodies, dovecot, bridgeStore));
 }
 
 Console.WriteLine();
@@ -264,33 +268,41 @@ static async Task<AccountRecord> LinkDeviceAsync(LocalStore from, AccountRecord 
 // ---------------------------------------------------------------------------------------------
 // 2. The bridge on a 60,000-message INBOX (the corpus x copies), against Dovecot on the same messages.
 // ---------------------------------------------------------------------------------------------
-static async Task<string> BridgeBenchmark(string work, List<byte[]> corpus, int copies, int bodies, (int Port, string User, string Pass)? dovecot)
+static async Task<string> BridgeBenchmark(string work, List<byte[]> corpus, int copies, int bodies, (int Port, string User, string Pass)? dovecot,
+    string? keptStore)
 {
     int total = corpus.Count * copies;
     Console.WriteLine();
     Console.WriteLine($"## Bridge on a {total}-message INBOX");
-    string file = Path.Combine(work, "bridge.db");
+    string file = keptStore ?? Path.Combine(work, "bridge.db");
     const string passphrase = "bridge bench";
-    using (var store = await LocalStore.CreateAsync(file, StoreUnlock.WithPassphrase(passphrase), new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 }))
+    if (keptStore is not null && File.Exists(keptStore))
     {
-        // Filled through the store API with the same processing sync applies to every arriving message
-        // (parse, security summary headers, summary, index, sealed under the local key), without the
-        // provider round trips: syncing 60,000 messages would take longer than the run can.
-        var account = await store.Accounts.CreateAsync("alice@alpha.test", "Alice", null);
-        await AccountKeys.GenerateAsync(store, account);
-        var incoming = new IncomingMailProcessor(store, account, await AccountKeys.LoadOpenPgpAsync(store, account.Id));
-        var fill = Stopwatch.StartNew();
-        for (int c = 0; c < copies; c++)
+        Console.WriteLine($"- reusing the filled store {keptStore} ({new FileInfo(keptStore).Length / 1024 / 1024} MiB on disk)");
+    }
+    else
+    {
+        using (var store = await LocalStore.CreateAsync(file, StoreUnlock.WithPassphrase(passphrase), new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 }))
         {
-            foreach (var raw in corpus)
+            // Filled through the store API with the same processing sync applies to every arriving message
+            // (parse, security summary headers, summary, index, sealed under the local key), without the
+            // provider round trips: syncing 60,000 messages would take longer than the run can.
+            var account = await store.Accounts.CreateAsync("alice@alpha.test", "Alice", null);
+            await AccountKeys.GenerateAsync(store, account);
+            var incoming = new IncomingMailProcessor(store, account, await AccountKeys.LoadOpenPgpAsync(store, account.Id));
+            var fill = Stopwatch.StartNew();
+            for (int c = 0; c < copies; c++)
             {
-                await incoming.ProcessAsync(raw);
+                foreach (var raw in corpus)
+                {
+                    await incoming.ProcessAsync(raw);
+                }
+
+                Console.Error.WriteLine($"  local store: {(c + 1) * corpus.Count} of {total} messages, {fill.Elapsed.TotalSeconds:F0} s");
             }
 
-            Console.Error.WriteLine($"  local store: {(c + 1) * corpus.Count} of {total} messages, {fill.Elapsed.TotalSeconds:F0} s");
+            Console.WriteLine($"- local store filled with {total} messages through IncomingMailProcessor in {fill.Elapsed.TotalSeconds:F0} s ({total / fill.Elapsed.TotalSeconds:F0} msg/s); {new FileInfo(file).Length / 1024 / 1024} MiB on disk");
         }
-
-        Console.WriteLine($"- local store filled with {total} messages through IncomingMailProcessor in {fill.Elapsed.TotalSeconds:F0} s ({total / fill.Elapsed.TotalSeconds:F0} msg/s); {new FileInfo(file).Length / 1024 / 1024} MiB on disk");
     }
 
     await using var bridge = await ChildServer.StartAsync(["serve-bridge", file, passphrase]);

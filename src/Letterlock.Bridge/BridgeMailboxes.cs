@@ -77,6 +77,9 @@ internal sealed class FolderState
     private readonly Lock _lock = new();
     private readonly List<IMailboxListener> _listeners = [];
     private readonly Dictionary<uint, MessageId> _ids = [];
+    // INTERNALDATE and RFC822.SIZE by UID once a summary has been opened: they never change for a message,
+    // and knowing them lets FETCH and STATUS skip opening and parsing the summary (about 40 bytes a message).
+    private readonly Dictionary<uint, (DateTimeOffset InternalDate, long Size)> _basics = [];
     private readonly SortedSet<string> _keywords = new(StringComparer.OrdinalIgnoreCase);
     private uint[] _uids;
     private int _count;
@@ -134,16 +137,64 @@ internal sealed class FolderState
         lock (_lock)
         {
             var result = new List<(ImapUid, MessageId)>();
-            for (int i = 0; i < _count; i++)
+            if (ranges is null)
             {
-                var uid = new ImapUid(_uids[i]);
-                if (ranges is null || UidRange.AnyContains(ranges, uid))
+                for (int i = 0; i < _count; i++)
                 {
-                    result.Add((uid, _ids[_uids[i]]));
+                    result.Add((new ImapUid(_uids[i]), _ids[_uids[i]]));
+                }
+
+                return result;
+            }
+
+            // Binary search per range: one message out of 60,000 must not cost a scan of all of them.
+            foreach (var range in ranges)
+            {
+                int i = Array.BinarySearch(_uids, 0, _count, range.First.Value);
+                for (i = i < 0 ? ~i : i; i < _count && _uids[i] <= range.Last.Value; i++)
+                {
+                    result.Add((new ImapUid(_uids[i]), _ids[_uids[i]]));
                 }
             }
 
+            if (ranges.Count > 1)
+            {
+                // Ranges may come unordered or overlapping (from SEARCH keys): ascending and distinct, as promised.
+                result.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+                int kept = 0;
+                for (int i = 0; i < result.Count; i++)
+                {
+                    if (kept == 0 || result[kept - 1].Item1 != result[i].Item1)
+                    {
+                        result[kept++] = result[i];
+                    }
+                }
+
+                result.RemoveRange(kept, result.Count - kept);
+            }
+
             return result;
+        }
+    }
+
+    /// <summary>INTERNALDATE and size of a message, when a summary of it has been read before.</summary>
+    public bool TryGetBasics(uint uid, out (DateTimeOffset InternalDate, long Size) basics)
+    {
+        lock (_lock)
+        {
+            return _basics.TryGetValue(uid, out basics);
+        }
+    }
+
+    /// <summary>Remembers INTERNALDATE and size of a message the folder still holds.</summary>
+    public void RememberBasics(uint uid, DateTimeOffset internalDate, long size)
+    {
+        lock (_lock)
+        {
+            if (_ids.ContainsKey(uid))
+            {
+                _basics[uid] = (internalDate, size);
+            }
         }
     }
 
@@ -206,6 +257,7 @@ internal sealed class FolderState
                     foreach (var uid in gone)
                     {
                         _ids.Remove(uid);
+                        _basics.Remove(uid);
                     }
 
                     _uids = kept;

@@ -8,6 +8,7 @@ using Letterlock.Imap.Mime;
 using Letterlock.Imap.Protocol;
 using MimeKit;
 using ImapUid = Letterlock.Imap.Backend.Uid;
+using StoreUid = Letterlock.Client.Uid;
 
 namespace Letterlock.Bridge;
 
@@ -18,8 +19,11 @@ namespace Letterlock.Bridge;
 /// </summary>
 internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord account, int maxMimeDepth) : IMailAccount
 {
-    /// <summary>Above this many messages a FETCH reads the folder's rows in one pass instead of one by one.</summary>
-    private const int BulkFetchThreshold = 32;
+    /// <summary>Rows read from the store per query when a FETCH, SEARCH or STATUS walks a folder: bounds memory at any folder size.</summary>
+    private const int PageSize = 256;
+
+    /// <summary>UID ranges closer than this are read as one span (the rows between are skipped, not served).</summary>
+    private const uint MergeGap = 64;
 
     private LocalStore Store => mailboxes.Store;
 
@@ -115,25 +119,52 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return null;
         }
 
-        var messages = await Store.Messages.ListAsync(state.Folder.Id, ct).ConfigureAwait(false);
         var counters = state.Counters();
-        uint unseen = 0, deleted = 0;
+        uint count = 0, unseen = 0, deleted = 0;
         ulong size = 0;
-        foreach (var message in messages)
+        var after = new StoreUid(0);
+        while (true)
         {
-            var flags = FolderState.Flags(message.Flags);
-            unseen += (flags.System & SystemFlags.Seen) == 0 ? 1u : 0;
-            deleted += (flags.System & SystemFlags.Deleted) != 0 ? 1u : 0;
-            size += (ulong)message.Summary.Size;
+            var page = await Store.Messages.ListRowsAsync(state.Folder.Id, after, new StoreUid(uint.MaxValue), PageSize,
+                withEnvelope: false, uid => !state.TryGetBasics(uid.Value, out _), ct).ConfigureAwait(false);
+            foreach (var row in page)
+            {
+                if (Basics(state, row) is not { } basics)
+                {
+                    continue; // expunged meanwhile
+                }
+
+                var flags = FolderState.Flags(row.Flags);
+                count++;
+                unseen += (flags.System & SystemFlags.Seen) == 0 ? 1u : 0;
+                deleted += (flags.System & SystemFlags.Deleted) != 0 ? 1u : 0;
+                size += (ulong)basics.Size;
+            }
+
+            if (page.Count < PageSize)
+            {
+                break;
+            }
+
+            after = page[^1].Uid;
         }
 
-        return new MailboxStatus((uint)messages.Count, counters.UidNext, state.Validity, unseen, deleted, size, new ModSeq(counters.HighestModSeq));
+        return new MailboxStatus(count, counters.UidNext, state.Validity, unseen, deleted, size, new ModSeq(counters.HighestModSeq));
     }
 
     public async ValueTask<MailboxSnapshot?> OpenMailboxAsync(MailboxId mailbox, IMailboxListener listener, CancellationToken ct) =>
         (await State(mailbox, ct).ConfigureAwait(false))?.Open(listener);
 
-    public async IAsyncEnumerable<MessageRecord> FetchAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, bool withStructure,
+    public IAsyncEnumerable<MessageRecord> FetchAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, bool withStructure, CancellationToken ct) =>
+        FetchAsync(mailbox, uids, withStructure ? FetchData.Envelope | FetchData.Structure : FetchData.None, ct);
+
+    /// <summary>
+    /// Walks the selected messages a page of rows at a time. Flags, sizes and dates come from the sealed
+    /// summary; ENVELOPE from the sealed envelope kept per message (computed from the header block the first
+    /// time it is asked for and kept, the lazy migration of messages stored before it existed); only
+    /// BODYSTRUCTURE, BODY and sections inside the message decrypt and parse the body.
+    /// </summary>
+    public async IAsyncEnumerable<MessageRecord> FetchAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, FetchData data,
         [EnumeratorCancellation] CancellationToken ct)
     {
         var state = await State(mailbox, ct).ConfigureAwait(false);
@@ -142,45 +173,130 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             yield break;
         }
 
-        var selected = state.Select(uids);
-        Dictionary<MessageId, StoredMessage>? bulk = null;
-        if (selected.Count > BulkFetchThreshold)
+        bool wantEnvelope = (data & FetchData.Envelope) != 0;
+        bool wantStructure = (data & FetchData.Structure) != 0;
+        var records = new List<MessageRecord>(PageSize);
+        var learned = new List<(MessageId, AccountId, byte[])>();
+        await foreach (var page in Pages(state, uids, wantEnvelope, uid => !state.TryGetBasics(uid.Value, out _), ct).ConfigureAwait(false))
         {
-            bulk = (await Store.Messages.ListAsync(state.Folder.Id, ct).ConfigureAwait(false)).ToDictionary(m => m.Id);
-        }
-
-        foreach (var (uid, id) in selected)
-        {
-            ct.ThrowIfCancellationRequested();
-            StoredMessage? message = bulk is not null
-                ? bulk.GetValueOrDefault(id)
-                : await Store.Messages.GetAsync(id, ct).ConfigureAwait(false);
-            if (message is null || message.Folder != state.Folder.Id)
+            records.Clear();
+            learned.Clear();
+            foreach (var (uid, message) in page)
             {
-                continue;
-            }
-
-            MessageStructure? structure = null;
-            if (withStructure)
-            {
-                var body = Store.Messages.TryReadBody(id);
-                if (body is null)
+                ct.ThrowIfCancellationRequested();
+                if (Basics(state, message) is not { } basics)
                 {
-                    continue;
+                    continue; // expunged meanwhile
                 }
 
-                structure = MessageStructure.Parse(body, maxMimeDepth);
+                var envelope = message.Envelope;
+                MessageStructure? structure = null;
+                if (wantStructure || (wantEnvelope && envelope is null))
+                {
+                    var body = Store.Messages.TryReadBodyOnly(message.Id);
+                    if (body is null)
+                    {
+                        continue; // expunged meanwhile
+                    }
+
+                    if (wantStructure)
+                    {
+                        structure = MessageStructure.Parse(body, maxMimeDepth);
+                    }
+
+                    if (wantEnvelope && envelope is null)
+                    {
+                        envelope = structure?.Envelope ?? MessageStructure.ParseEnvelope(body);
+                        learned.Add((message.Id, message.Account, envelope));
+                    }
+                }
+
+                records.Add(new MessageRecord
+                {
+                    Uid = uid,
+                    Flags = FolderState.Flags(message.Flags),
+                    ModSeq = new ModSeq(message.ModSeq),
+                    InternalDate = basics.InternalDate,
+                    Size = basics.Size,
+                    Structure = structure,
+                    Envelope = wantEnvelope ? envelope : null,
+                });
             }
 
-            yield return new MessageRecord
+            if (learned.Count > 0)
             {
-                Uid = uid,
-                Flags = FolderState.Flags(message.Flags),
-                ModSeq = new ModSeq(message.ModSeq),
-                InternalDate = message.Summary.InternalDate,
-                Size = message.Summary.Size,
-                Structure = structure,
-            };
+                await Store.Messages.SetEnvelopesAsync(learned, ct).ConfigureAwait(false);
+            }
+
+            foreach (var record in records)
+            {
+                yield return record;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The selected messages that the folder's live state knows (a row committed but not yet announced is
+    /// left out, as it would be from a snapshot), in UID order, read <see cref="PageSize"/> rows per query
+    /// over spans of nearby UIDs so that neither one folder-wide list nor one query per message is needed.
+    /// </summary>
+    private async IAsyncEnumerable<List<(ImapUid Uid, MessageRow Message)>> Pages(FolderState state,
+        IReadOnlyList<UidRange>? uids, bool withEnvelope, Func<StoreUid, bool>? needSummary, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var selected = state.Select(uids);
+        if (selected.Count == 0)
+        {
+            yield break;
+        }
+
+        // Spans from the selection itself: runs of UIDs with gaps below MergeGap.
+        var spans = new List<(uint First, uint Last)>();
+        foreach (var (uid, _) in selected)
+        {
+            if (spans.Count > 0 && uid.Value - spans[^1].Last <= MergeGap)
+            {
+                spans[^1] = (spans[^1].First, uid.Value);
+            }
+            else
+            {
+                spans.Add((uid.Value, uid.Value));
+            }
+        }
+
+        int next = 0;
+        foreach (var (first, last) in spans)
+        {
+            var after = new StoreUid(first - 1);
+            while (true)
+            {
+                var rows = await Store.Messages.ListRowsAsync(state.Folder.Id, after, new StoreUid(last), PageSize, withEnvelope, needSummary, ct)
+                    .ConfigureAwait(false);
+                var page = new List<(ImapUid, MessageRow)>(rows.Count);
+                foreach (var message in rows)
+                {
+                    while (next < selected.Count && selected[next].Uid.Value < message.Uid.Value)
+                    {
+                        next++;
+                    }
+
+                    if (next < selected.Count && selected[next].Uid.Value == message.Uid.Value && selected[next].Id == message.Id)
+                    {
+                        page.Add((selected[next].Uid, message));
+                    }
+                }
+
+                if (page.Count > 0)
+                {
+                    yield return page;
+                }
+
+                if (rows.Count < PageSize)
+                {
+                    break;
+                }
+
+                after = rows[^1].Uid;
+            }
         }
     }
 
@@ -193,7 +309,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return null;
         }
 
-        var body = Store.Messages.TryReadBody(id.Value);
+        var body = Store.Messages.TryReadBodyOnly(id.Value);
         return body is null ? null : new MemoryStream(body, 0, body.Length, writable: false, publiclyVisible: true);
     }
 
@@ -267,6 +383,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         var stored = await Store.Messages.AppendAsync(state.Folder.Id, new NewMessage(summary, bytes, flags.Names().ToList(), text), ct)
             .ConfigureAwait(false);
+        await Store.Messages.SetEnvelopesAsync([(stored.Id, stored.Account, MessageStructure.ParseEnvelope(bytes))], ct).ConfigureAwait(false);
         return new AppendResult(MailboxOperationStatus.Ok, state.Validity, new ImapUid(stored.Uid.Value));
     }
 
@@ -321,18 +438,16 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         }
 
         var largest = state.Counters().LargestUid;
-        var selected = state.Select(NarrowByUid(key, largest));
-        var messages = selected.Count > BulkFetchThreshold
-            ? (await Store.Messages.ListAsync(state.Folder.Id, ct).ConfigureAwait(false)).ToDictionary(m => m.Id)
-            : null;
         var result = new List<ImapUid>();
-        foreach (var (uid, id) in selected)
+        await foreach (var page in Pages(state, NarrowByUid(key, largest), withEnvelope: false, needSummary: null, ct).ConfigureAwait(false))
         {
-            ct.ThrowIfCancellationRequested();
-            var message = messages is not null ? messages.GetValueOrDefault(id) : await Store.Messages.GetAsync(id, ct).ConfigureAwait(false);
-            if (message is not null && SearchEvaluator.Matches(key, new Searchable(Store, uid, message, maxMimeDepth), largest))
+            foreach (var (uid, message) in page)
             {
-                result.Add(uid);
+                ct.ThrowIfCancellationRequested();
+                if (SearchEvaluator.Matches(key, new Searchable(Store, uid, message, maxMimeDepth), largest))
+                {
+                    result.Add(uid);
+                }
             }
         }
 
@@ -342,6 +457,21 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     public async ValueTask<IReadOnlyList<ImapUid>> GetExpungedSinceAsync(MailboxId mailbox, ModSeq since, CancellationToken ct) =>
         (await Store.Messages.ExpungedSinceAsync(new FolderId(mailbox.Value), since.Value, ct).ConfigureAwait(false))
             .Select(u => new ImapUid(u.Value)).ToList();
+
+    /// <summary>
+    /// INTERNALDATE and size from the row's summary (then remembered) or from what the folder remembers;
+    /// null when the summary was skipped and the message has been expunged since (the caller skips it).
+    /// </summary>
+    private static (DateTimeOffset InternalDate, long Size)? Basics(FolderState state, MessageRow row)
+    {
+        if (row.Summary is { } summary)
+        {
+            state.RememberBasics(row.Uid.Value, summary.InternalDate, summary.Size);
+            return (summary.InternalDate, summary.Size);
+        }
+
+        return state.TryGetBasics(row.Uid.Value, out var basics) ? basics : null;
+    }
 
     private async Task<FolderState?> State(MailboxId mailbox, CancellationToken ct)
     {
@@ -374,7 +504,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         : FolderRole.None;
 
     /// <summary>A message for search: flags and dates from the summary; headers and text decrypted only when a key needs them.</summary>
-    private sealed class Searchable(LocalStore store, ImapUid uid, StoredMessage message, int maxMimeDepth) : SearchableMessage
+    private sealed class Searchable(LocalStore store, ImapUid uid, MessageRow message, int maxMimeDepth) : SearchableMessage
     {
         private MimeMessage? _parsed;
 
@@ -384,11 +514,11 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         public override ModSeq ModSeq => new(message.ModSeq);
 
-        public override DateTimeOffset InternalDate => message.Summary.InternalDate;
+        public override DateTimeOffset InternalDate => message.Summary!.InternalDate;
 
-        public override long Size => message.Summary.Size;
+        public override long Size => message.Summary!.Size;
 
-        public override DateTimeOffset? SentDate => message.Summary.Date;
+        public override DateTimeOffset? SentDate => message.Summary!.Date;
 
         public override HeaderList GetHeaders() => Parsed().Headers;
 
@@ -401,7 +531,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                 return _parsed;
             }
 
-            var body = store.Messages.TryReadBody(message.Id) ?? [];
+            var body = store.Messages.TryReadBodyOnly(message.Id) ?? [];
             using var stream = new MemoryStream(body, writable: false);
             _parsed = MimeMessage.Load(new ParserOptions { MaxMimeDepth = maxMimeDepth }, stream);
             return _parsed;

@@ -50,8 +50,10 @@ internal sealed class DirectoryFork : ITransparencySource
             }
         }
 
-        // Epoch times move forward by a second per epoch from the fork's start (timestamps must not go backwards).
-        _clock += 1000;
+        // An epoch is stamped with the time it is published (never going backwards), as a provider does: clients take
+        // versions published before they held the account as their baseline, so a fixed step from the fork's start
+        // would fall behind real time on a slow machine and turn a later swap into "history".
+        _clock = Math.Max(_clock + 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         return Directory.PublishEpochAsync(updates.Select(u => new KeySetUpdate(u.Address, u.Keys)).ToList(), DateTimeOffset.FromUnixTimeMilliseconds(_clock), default);
     }
 

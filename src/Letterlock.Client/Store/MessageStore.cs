@@ -31,7 +31,7 @@ public sealed record FlagUpdate(StoredMessage Message, bool Applied, bool Change
 /// Messages of each folder: sealed summary, flags and body, IMAP UIDs and MODSEQs, expunge
 /// tombstones for QRESYNC, and the keyed-hash search index.
 /// </summary>
-public sealed class MessageStore
+public sealed partial class MessageStore
 {
     private const string SelectColumns = "m.id, m.folder_id, m.uid, m.modseq, m.flags, m.summary, m.remote_id, m.remote_revision, m.account_id";
     private readonly LocalStore _store;

@@ -11,6 +11,7 @@ internal readonly record struct SealedColumn(string Table, string Column)
     public static readonly SealedColumn FolderData = new("folders", "data");
     public static readonly SealedColumn MessageSummary = new("messages", "summary");
     public static readonly SealedColumn MessageFlags = new("messages", "flags");
+    public static readonly SealedColumn MessageEnvelope = new("messages", "envelope");
     public static readonly SealedColumn MessageBody = new("message_bodies", "body");
     public static readonly SealedColumn ContactData = new("contacts", "data");
     public static readonly SealedColumn ContactEvent = new("contact_events", "data");

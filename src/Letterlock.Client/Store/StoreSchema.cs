@@ -139,6 +139,11 @@ internal static class StoreSchema
                 PRIMARY KEY (account_id, remote_id)
             ) WITHOUT ROWID;
             """),
+        // No data step: the bridge fills the column lazily, the first time a mail app fetches ENVELOPE
+        // of an older message (and at once for new ones), so opening a large store stays instant.
+        new(4, "sealed per-message IMAP ENVELOPE kept by the bridge, so listing a folder decrypts no bodies", """
+            ALTER TABLE messages ADD COLUMN envelope BLOB;
+            """),
     ];
 
     public static int CurrentVersion => Migrations[^1].Version;

@@ -82,6 +82,15 @@ public interface IMailAccount : IAsyncDisposable
     /// </summary>
     IAsyncEnumerable<MessageRecord> FetchAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, bool withStructure, CancellationToken ct);
 
+    /// <summary>
+    /// Streams the metadata of the given messages, ascending by UID, with what <paramref name="data"/>
+    /// asks for. A backend that keeps the ENVELOPE per message (the bridge stores it sealed next to the
+    /// summary) fills <see cref="MessageRecord.Envelope"/> without reading the content; the default
+    /// computes the whole <see cref="MessageRecord.Structure"/> instead, which serves ENVELOPE too.
+    /// </summary>
+    IAsyncEnumerable<MessageRecord> FetchAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, FetchData data, CancellationToken ct) =>
+        FetchAsync(mailbox, uids, withStructure: data != FetchData.None, ct);
+
     /// <summary>The raw message (decrypted on demand by the bridge); null when it no longer exists. The caller disposes it.</summary>
     ValueTask<Stream?> OpenContentAsync(MailboxId mailbox, Uid uid, CancellationToken ct);
 
@@ -226,6 +235,18 @@ public sealed record MailboxSnapshot(
     IDisposable Registration,
     Uid? FirstUnseen = null);
 
+/// <summary>What a FETCH needs beyond flags, mod-sequence, INTERNALDATE and RFC822.SIZE (which every record carries).</summary>
+[Flags]
+public enum FetchData
+{
+    /// <summary>Nothing more.</summary>
+    None = 0,
+    /// <summary>ENVELOPE: <see cref="MessageRecord.Envelope"/> or, failing that, <see cref="MessageRecord.Structure"/>.</summary>
+    Envelope = 1,
+    /// <summary>BODYSTRUCTURE, BODY or a section inside the message: <see cref="MessageRecord.Structure"/>.</summary>
+    Structure = 2,
+}
+
 /// <summary>The metadata of one message.</summary>
 public sealed class MessageRecord
 {
@@ -246,6 +267,12 @@ public sealed class MessageRecord
 
     /// <summary>Its structure, when requested.</summary>
     public MessageStructure? Structure { get; init; }
+
+    /// <summary>
+    /// The ENVELOPE value as written on the wire (<see cref="MessageStructure.Envelope"/>), when the backend
+    /// keeps it and it was requested; the engine falls back to <see cref="Structure"/> when null.
+    /// </summary>
+    public byte[]? Envelope { get; init; }
 }
 
 /// <summary>What one message looks like after a STORE.</summary>

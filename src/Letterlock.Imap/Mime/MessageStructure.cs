@@ -68,6 +68,60 @@ public sealed class MessageStructure
         return new MessageStructure(message.Length, envelope.WrittenSpan.ToArray(), bodyStructure.WrittenSpan.ToArray(), body.WrittenSpan.ToArray(), sent, root);
     }
 
+    /// <summary>
+    /// The ENVELOPE of a message from its header block alone, byte for byte what <see cref="Parse"/> puts in
+    /// <see cref="Envelope"/>: ENVELOPE describes only the top-level header fields, and MimeKit's header parse
+    /// ends at the first empty line at the latest, so parsing the block up to it yields the same fields.
+    /// Backends compute it once when a message arrives and keep it, so listing a folder reads no bodies.
+    /// </summary>
+    /// <param name="message">The raw message (or at least all of its header block and the empty line after it).</param>
+    public static byte[] ParseEnvelope(ReadOnlyMemory<byte> message)
+    {
+        var headers = message[..HeaderBlockLength(message.Span)];
+        using var stream = new ReadOnlyMemoryStream(headers);
+        var parser = new MimeParser(new ParserOptions { MaxMimeDepth = 1 }, stream, MimeFormat.Entity);
+        var parsed = parser.ParseMessage();
+        var envelope = new ArrayBufferWriter<byte>(512);
+        WriteEnvelope(new ImapResponseWriter(envelope), parsed);
+        return envelope.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The length of the header block including the empty line that ends it (the whole message when there is none).</summary>
+    internal static int HeaderBlockLength(ReadOnlySpan<byte> message)
+    {
+        // header = 1*field CRLF (RFC 5322, 2.1): the block ends at the first line that is empty (LF or CRLF alone).
+        if (message.Length > 0 && message[0] == (byte)'\n')
+        {
+            return 1;
+        }
+
+        if (message.Length > 1 && message[0] == (byte)'\r' && message[1] == (byte)'\n')
+        {
+            return 2;
+        }
+
+        int at = 0;
+        while (true)
+        {
+            int lf = message[at..].IndexOf((byte)'\n');
+            if (lf < 0)
+            {
+                return message.Length;
+            }
+
+            at += lf + 1;
+            if (at < message.Length && message[at] == (byte)'\n')
+            {
+                return at + 1;
+            }
+
+            if (at + 1 < message.Length && message[at] == (byte)'\r' && message[at + 1] == (byte)'\n')
+            {
+                return at + 2;
+            }
+        }
+    }
+
     /// <summary>The byte range of a section, or null when the message has no such part.</summary>
     public (long Start, long Length)? Locate(BodySection section)
     {

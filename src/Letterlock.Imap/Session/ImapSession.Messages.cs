@@ -441,7 +441,20 @@ public sealed partial class ImapSession
             return Completion.Ok(fetch.Name + " completed");
         }
 
-        bool needStructure = items.Any(i => i.Attribute is FetchAttribute.Envelope or FetchAttribute.BodyStructure or FetchAttribute.Body or FetchAttribute.Section or FetchAttribute.Binary or FetchAttribute.BinarySize);
+        // The whole message (BODY[], RFC822, BINARY[]) needs only the content, not its structure: a backend
+        // that decrypts on demand then reads each message once and parses nothing.
+        var data = FetchData.None;
+        foreach (var item in items)
+        {
+            data |= item.Attribute switch
+            {
+                FetchAttribute.Envelope => FetchData.Envelope,
+                FetchAttribute.BodyStructure or FetchAttribute.Body => FetchData.Structure,
+                FetchAttribute.Section or FetchAttribute.Binary or FetchAttribute.BinarySize when !IsWholeMessage(item.Section!) => FetchData.Structure,
+                _ => FetchData.None,
+            };
+        }
+
         bool needContent = items.Any(i => i.Attribute is FetchAttribute.Section or FetchAttribute.Binary or FetchAttribute.BinarySize);
         bool setsSeen = !selected.ReadOnly && items.Any(i => i.Attribute is FetchAttribute.Section or FetchAttribute.Binary && !i.Peek);
         HashSet<uint>? seenNow = null;
@@ -459,7 +472,7 @@ public sealed partial class ImapSession
 
         string? failure = null;
         int p = 0;
-        await foreach (var record in Account.FetchAsync(selected.Id, ranges, needStructure, ct).ConfigureAwait(false))
+        await foreach (var record in Account.FetchAsync(selected.Id, ranges, data, ct).ConfigureAwait(false))
         {
             while (p < pairs.Count && pairs[p].Uid < record.Uid.Value)
             {
@@ -560,7 +573,7 @@ public sealed partial class ImapSession
                         _writer.Raw("RFC822.SIZE "u8).Number((ulong)record.Size);
                         break;
                     case FetchAttribute.Envelope:
-                        _writer.Raw("ENVELOPE "u8).Raw(record.Structure!.Envelope);
+                        _writer.Raw("ENVELOPE "u8).Raw(record.Envelope ?? record.Structure!.Envelope);
                         break;
                     case FetchAttribute.BodyStructure:
                         _writer.Raw("BODYSTRUCTURE "u8).Raw(record.Structure!.BodyStructure);
@@ -569,11 +582,11 @@ public sealed partial class ImapSession
                         _writer.Raw("BODY "u8).Raw(record.Structure!.Body);
                         break;
                     case FetchAttribute.Section:
-                        WriteSection(item, record.Structure!, content.Span);
+                        WriteSection(item, record.Structure, content.Span);
                         break;
                     case FetchAttribute.Binary:
                     case FetchAttribute.BinarySize:
-                        failure ??= WriteBinary(item, record.Structure!, content.Span);
+                        failure ??= WriteBinary(item, record.Structure, content.Span);
                         break;
                 }
             }
@@ -610,7 +623,10 @@ public sealed partial class ImapSession
         return d.Day.ToString(CultureInfo.InvariantCulture).PadLeft(2, ' ') + d.ToString("-MMM-yyyy HH:mm:ss ", CultureInfo.InvariantCulture) + zone;
     }
 
-    private void WriteSection(FetchItem item, MessageStructure structure, ReadOnlySpan<byte> content)
+    /// <summary>Whether a section is the whole message (BODY[], RFC822, BINARY[]): served from the content alone.</summary>
+    private static bool IsWholeMessage(BodySection section) => section.Part.Count == 0 && section.Text == SectionText.None;
+
+    private void WriteSection(FetchItem item, MessageStructure? structure, ReadOnlySpan<byte> content)
     {
         var section = item.Section!;
         if (item.Alias is not null)
@@ -628,7 +644,7 @@ public sealed partial class ImapSession
             _writer.Sp();
         }
 
-        var range = structure.Locate(section);
+        var range = structure is null ? ((long, long)?)(0L, content.Length) : structure.Locate(section);
         if (range is null)
         {
             // A part that does not exist: an empty string, as Dovecot and Cyrus answer.
@@ -707,7 +723,7 @@ public sealed partial class ImapSession
     }
 
     /// <summary>BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its transfer encoding removed.</summary>
-    private string? WriteBinary(FetchItem item, MessageStructure structure, ReadOnlySpan<byte> content)
+    private string? WriteBinary(FetchItem item, MessageStructure? structure, ReadOnlySpan<byte> content)
     {
         var section = item.Section!;
         byte[] decoded;
@@ -717,7 +733,7 @@ public sealed partial class ImapSession
         }
         else
         {
-            var encoding = structure.LeafEncoding(section.Part);
+            var encoding = structure!.LeafEncoding(section.Part);
             var range = structure.Locate(section);
             if (encoding is null || range is null)
             {

@@ -29,6 +29,7 @@ public sealed class NoPlaintextTests
             var summary = TestStores.Summary($"Subject {Marker}", from: $"{markerLower}@beta.test", to: $"to-{markerLower}@alpha.test", fromName: $"{Marker} Sender");
             var body = Encoding.UTF8.GetBytes($"From: {Marker}\r\nSubject: {Marker}\r\n\r\nBody text {Marker} and more {Marker}\r\n");
             var message = await store.Messages.AppendAsync(folder.Id, new NewMessage(summary, body, ["\\Seen", $"${Marker}"], $"Body text {Marker}"));
+            await store.Messages.SetEnvelopesAsync([(message.Id, account.Id, Encoding.UTF8.GetBytes($"(NIL \"Subject {Marker}\" NIL)"))]);
             await store.Messages.CopyAsync(message.Id, (await store.Folders.FindAsync(account.Id, "INBOX"))!.Id);
             await store.Messages.SetFlagsAsync(message.Id, FlagOperation.Add, [$"Keyword{Marker}"]);
             await store.Keys.AddAsync(account.Id, "openpgp-secret", Encoding.UTF8.GetBytes($"-----BEGIN PGP PRIVATE KEY BLOCK----- {Marker}"));
