@@ -18,7 +18,10 @@ public static class MessageSummaryBuilder
         MimeMessage parsed;
         try
         {
-            using var stream = new MemoryStream(message.ToArray(), writable: false);
+            // Parsed in place when the bytes are an array (they always are here), not copied first.
+            using var stream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(message, out var array)
+                ? new MemoryStream(array.Array!, array.Offset, array.Count, writable: false)
+                : new MemoryStream(message.ToArray(), writable: false);
             parsed = MimeMessage.Load(new ParserOptions { MaxMimeDepth = maxMimeDepth }, stream);
         }
         catch (Exception e) when (e is ParseException or FormatException)

@@ -40,7 +40,39 @@ public sealed partial class MessageStore
 
     /// <summary>Adds a message to a folder; it gets the folder's next UID. Indexed in the same transaction.</summary>
     /// <exception cref="ArgumentException">The body is too large or a flag is malformed.</exception>
-    public Task<StoredMessage> AppendAsync(FolderId folderId, NewMessage message, CancellationToken ct = default)
+    public async Task<StoredMessage> AppendAsync(FolderId folderId, NewMessage message, CancellationToken ct = default) =>
+        (await AppendManyAsync(folderId, [message], ct).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// Adds several messages to a folder in one transaction (one durable commit), in the given order:
+    /// they get consecutive UIDs and are indexed in the same transaction; either all are stored or none.
+    /// </summary>
+    /// <exception cref="ArgumentException">A body is too large or a flag is malformed (nothing is stored).</exception>
+    public async Task<IReadOnlyList<StoredMessage>> AppendManyAsync(FolderId folderId, IReadOnlyList<NewMessage> messages, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var account = await _store.Read((connection, transaction) => _store.Folders.Get(connection, transaction, folderId), ct).ConfigureAwait(false)
+            ?? throw new LocalStoreException("no such folder");
+        // Sealing and the index tokens are the CPU of an append: done before the write lock is taken.
+        var prepared = messages.Select(m => Prepare(account.Account, m)).ToList();
+        return await _store.Write<IReadOnlyList<StoredMessage>>((connection, transaction) =>
+            prepared.Select(p => Append(connection, transaction, folderId, p)).ToList(), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The body of <see cref="AppendAsync"/>, for callers that add a message inside a larger write transaction.</summary>
+    internal StoredMessage Append(SqliteConnection connection, SqliteTransaction transaction, FolderId folderId, NewMessage message)
+    {
+        var folder = _store.Folders.Get(connection, transaction, folderId) ?? throw new LocalStoreException("no such folder");
+        return Append(connection, transaction, folderId, Prepare(folder.Account, message));
+    }
+
+    /// <summary>
+    /// Everything of an append that needs no database: the row id, the sealed flags, summary and body,
+    /// and the keyed-hash index tokens. Thread-safe, so sync prepares a page's messages on several cores
+    /// and then writes them in one transaction, in order.
+    /// </summary>
+    /// <exception cref="ArgumentException">The body is too large or a flag is malformed.</exception>
+    internal PreparedMessage Prepare(AccountId account, NewMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
         if (message.Body.Length > _store.Options.MaxMessageBytes)
@@ -49,37 +81,48 @@ public sealed partial class MessageStore
         }
 
         var flags = NormalizeFlags(message.Flags);
-        return _store.Write((connection, transaction) => Append(connection, transaction, folderId, message, flags), ct);
+        var id = MessageId.New();
+        var scope = account.Value;
+        return new PreparedMessage(id, account, message, flags, SealFlags(id, scope, flags),
+            _store.Cipher.Seal(SealedColumn.MessageSummary, id.Value, scope, JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary)),
+            _store.Cipher.Seal(SealedColumn.MessageBody, id.Value, scope, message.Body.Span),
+            IndexTokens(account, message.Summary, message.IndexText));
     }
 
-    /// <summary>The body of <see cref="AppendAsync"/>, for callers that add a message inside a larger write transaction.</summary>
-    internal StoredMessage Append(SqliteConnection connection, SqliteTransaction transaction, FolderId folderId, NewMessage message) =>
-        message.Body.Length > _store.Options.MaxMessageBytes
-            ? throw new ArgumentException($"The message is larger than the limit of {_store.Options.MaxMessageBytes} bytes.", nameof(message))
-            : Append(connection, transaction, folderId, message, NormalizeFlags(message.Flags));
-
-    private StoredMessage Append(SqliteConnection connection, SqliteTransaction transaction, FolderId folderId, NewMessage message, HashSet<string> flags)
+    /// <summary>Writes a prepared message into a folder of its account, inside the caller's write transaction.</summary>
+    internal StoredMessage Append(SqliteConnection connection, SqliteTransaction transaction, FolderId folderId, PreparedMessage prepared)
     {
+        var folder = _store.Folders.Get(connection, transaction, folderId) ?? throw new LocalStoreException("no such folder");
+        if (folder.Account != prepared.Account)
         {
-            var folder = _store.Folders.Get(connection, transaction, folderId) ?? throw new LocalStoreException("no such folder");
-            var id = MessageId.New();
-            var (uid, modseq) = NextUid(connection, transaction, folderId);
-            var scope = folder.Account.Value;
-            Sql.Execute(connection, transaction, """
-                INSERT INTO messages (id, account_id, folder_id, uid, modseq, remote_id, remote_revision, flags, summary)
-                VALUES ($id, $account, $folder, $uid, $modseq, $remoteId, $remoteRevision, $flags, $summary)
-                """,
-                ("$id", id.Value), ("$account", scope), ("$folder", folderId.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq),
-                ("$remoteId", message.Remote?.DocumentId), ("$remoteRevision", message.Remote?.Revision),
-                ("$flags", SealFlags(id, scope, flags)),
-                ("$summary", _store.Cipher.Seal(SealedColumn.MessageSummary, id.Value, scope,
-                    JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary))));
-            Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
-                ("$id", id.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, id.Value, scope, message.Body.Span)));
-            Index(connection, transaction, folder.Account, id, message.Summary, message.IndexText);
-            _store.Emit(new MessageAddedChange(folder.Account, folderId, id, uid, modseq, flags));
-            return new StoredMessage(id, folder.Account, folderId, uid, modseq, flags, message.Summary, message.Remote);
+            throw new LocalStoreException("a message was prepared for another account");
         }
+
+        var id = prepared.Id;
+        var message = prepared.Message;
+        var (uid, modseq) = NextUid(connection, transaction, folderId);
+        Sql.Execute(connection, transaction, """
+            INSERT INTO messages (id, account_id, folder_id, uid, modseq, remote_id, remote_revision, flags, summary)
+            VALUES ($id, $account, $folder, $uid, $modseq, $remoteId, $remoteRevision, $flags, $summary)
+            """,
+            ("$id", id.Value), ("$account", folder.Account.Value), ("$folder", folderId.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq),
+            ("$remoteId", message.Remote?.DocumentId), ("$remoteRevision", message.Remote?.Revision),
+            ("$flags", prepared.SealedFlags), ("$summary", prepared.SealedSummary));
+        Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
+            ("$id", id.Value), ("$body", prepared.SealedBody));
+        using (var command = Sql.Command(connection, transaction,
+            "INSERT OR IGNORE INTO search_tokens (token, message_id) VALUES ($token, $id)", ("$token", Array.Empty<byte>()), ("$id", id.Value)))
+        {
+            command.Prepare();
+            foreach (var token in prepared.Tokens)
+            {
+                command.Parameters["$token"].Value = token;
+                command.ExecuteNonQuery();
+            }
+        }
+
+        _store.Emit(new MessageAddedChange(folder.Account, folderId, id, uid, modseq, prepared.Flags));
+        return new StoredMessage(id, folder.Account, folderId, uid, modseq, prepared.Flags, message.Summary, message.Remote);
     }
 
     /// <summary>The messages of a folder in UID order (without bodies).</summary>
@@ -104,13 +147,40 @@ public sealed partial class MessageStore
 
     /// <summary>The message mirroring a provider document, or null.</summary>
     public Task<StoredMessage?> FindByRemoteAsync(AccountId account, string documentId, CancellationToken ct = default) =>
+        _store.Read((connection, transaction) => FindByRemote(connection, transaction, account, documentId), ct);
+
+    /// <summary>As <see cref="FindByRemoteAsync"/>, inside the caller's transaction.</summary>
+    internal StoredMessage? FindByRemote(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string documentId)
+    {
+        using var command = Sql.Command(connection, transaction,
+            $"SELECT {SelectColumns} FROM messages m WHERE m.account_id = $account AND m.remote_id = $remote",
+            ("$account", account.Value), ("$remote", documentId));
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? Read(reader) : null;
+    }
+
+    /// <summary>
+    /// The provider revision each of these documents has locally (documents with no local message are absent),
+    /// in one read without decrypting anything: sync decides from it which documents of a page to download.
+    /// </summary>
+    internal Task<Dictionary<string, long>> RemoteRevisionsAsync(AccountId account, IReadOnlyCollection<string> documentIds, CancellationToken ct) =>
         _store.Read((connection, transaction) =>
         {
+            var known = new Dictionary<string, long>(StringComparer.Ordinal);
             using var command = Sql.Command(connection, transaction,
-                $"SELECT {SelectColumns} FROM messages m WHERE m.account_id = $account AND m.remote_id = $remote",
-                ("$account", account.Value), ("$remote", documentId));
-            using var reader = command.ExecuteReader();
-            return reader.Read() ? Read(reader) : null;
+                "SELECT remote_revision FROM messages WHERE account_id = $account AND remote_id = $remote",
+                ("$account", account.Value), ("$remote", ""));
+            command.Prepare();
+            foreach (var id in documentIds)
+            {
+                command.Parameters["$remote"].Value = id;
+                if (command.ExecuteScalar() is { } value)
+                {
+                    known[id] = value is DBNull ? 0 : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+
+            return known;
         }, ct);
 
     /// <summary>The full decrypted message.</summary>
@@ -253,16 +323,7 @@ public sealed partial class MessageStore
             {
                 if (Get(connection, transaction, id) is { } message)
                 {
-                    var modseq = Tombstone(connection, transaction, message);
-                    Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", id.Value));
-                    if (pushDeletion && message.Remote is { } remote)
-                    {
-                        Sql.Execute(connection, transaction,
-                            "INSERT OR REPLACE INTO pending_remote_deletes (account_id, remote_id, revision) VALUES ($account, $remote, $revision)",
-                            ("$account", message.Account.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision));
-                    }
-
-                    _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
+                    Delete(connection, transaction, message, pushDeletion);
                     deleted.Add(message);
                 }
             }
@@ -270,11 +331,41 @@ public sealed partial class MessageStore
             return deleted;
         }, ct);
 
+    /// <summary>Removes one message inside the caller's write transaction (tombstone, optional pending remote deletion).</summary>
+    internal void Delete(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, bool pushDeletion)
+    {
+        var modseq = Tombstone(connection, transaction, message);
+        Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", message.Id.Value));
+        if (pushDeletion && message.Remote is { } remote)
+        {
+            Sql.Execute(connection, transaction,
+                "INSERT OR REPLACE INTO pending_remote_deletes (account_id, remote_id, revision) VALUES ($account, $remote, $revision)",
+                ("$account", message.Account.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision));
+        }
+
+        _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
+    }
+
     /// <summary>Records which provider document mirrors a message (and whether the local copy still has to be pushed).</summary>
     internal Task SetRemoteAsync(MessageId id, RemoteReference remote, bool dirty, CancellationToken ct) =>
-        _store.Write((connection, transaction) =>
-            Sql.Execute(connection, transaction, "UPDATE messages SET remote_id = $remote, remote_revision = $revision, dirty = $dirty WHERE id = $id",
-                ("$id", id.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision), ("$dirty", dirty ? 1 : 0)), ct);
+        _store.Write((connection, transaction) => SetRemote(connection, transaction, id, remote, dirty), ct);
+
+    /// <summary>As <see cref="SetRemoteAsync"/>, inside the caller's write transaction.</summary>
+    internal static int SetRemote(SqliteConnection connection, SqliteTransaction transaction, MessageId id, RemoteReference remote, bool dirty) =>
+        Sql.Execute(connection, transaction, "UPDATE messages SET remote_id = $remote, remote_revision = $revision, dirty = $dirty WHERE id = $id",
+            ("$id", id.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision), ("$dirty", dirty ? 1 : 0));
+
+    /// <summary>
+    /// Applies another device's folder and flags to a message inside the caller's write transaction, as
+    /// <see cref="SetFlagsManyAsync(IReadOnlyList{MessageId}, FlagOperation, IEnumerable{string}, ulong?, bool, CancellationToken)"/>
+    /// then <see cref="MoveManyAsync(IReadOnlyList{MessageId}, FolderId, bool, CancellationToken)"/> with nothing marked dirty.
+    /// </summary>
+    internal StoredMessage ApplyRemoteState(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message,
+        IEnumerable<string> flags, FolderId folder)
+    {
+        var current = SetFlagsCore(connection, transaction, message, FlagOperation.Replace, NormalizeFlags(flags), null).Message;
+        return current.Folder == folder ? current : MoveCore(connection, transaction, current, folder);
+    }
 
     /// <summary>Messages of an account changed locally since their last push, or never pushed.</summary>
     internal Task<IReadOnlyList<MessageId>> ListDirtyAsync(AccountId account, CancellationToken ct) =>
@@ -494,7 +585,7 @@ public sealed partial class MessageStore
         return reader.Read() ? Read(reader) : null;
     }
 
-    private void Index(SqliteConnection connection, SqliteTransaction transaction, AccountId account, MessageId id, MessageSummary summary, string? text)
+    private List<byte[]> IndexTokens(AccountId account, MessageSummary summary, string? text)
     {
         int max = _store.Options.MaxTokenLength;
         var entries = new HashSet<(SearchField, string)>();
@@ -517,14 +608,18 @@ public sealed partial class MessageStore
         Add(SearchField.Recipients, SearchTokenizer.AddressWords(Pairs(summary.To.Concat(summary.Cc).Concat(summary.Bcc)), max));
         Add(SearchField.Body, SearchTokenizer.Words(text, max));
 
-        using var command = Sql.Command(connection, transaction,
-            "INSERT OR IGNORE INTO search_tokens (token, message_id) VALUES ($token, $id)", ("$token", Array.Empty<byte>()), ("$id", id.Value));
-        command.Prepare();
+        var tokens = new List<byte[]>(entries.Count);
+        Span<byte> buffer = stackalloc byte[256];
         foreach (var (field, word) in entries)
         {
-            command.Parameters["$token"].Value = _store.Cipher.SearchToken(account.Value, (byte)field, Encoding.UTF8.GetBytes(word));
-            command.ExecuteNonQuery();
+            // Words are bounded by MaxTokenLength characters; a longer UTF-8 form falls back to the heap.
+            int length = Encoding.UTF8.GetMaxByteCount(word.Length) <= buffer.Length ? Encoding.UTF8.GetBytes(word, buffer) : -1;
+            tokens.Add(length >= 0
+                ? _store.Cipher.SearchToken(account.Value, (byte)field, buffer[..length])
+                : _store.Cipher.SearchToken(account.Value, (byte)field, Encoding.UTF8.GetBytes(word)));
         }
+
+        return tokens;
     }
 
     private static (Uid Uid, ulong ModSeq) NextUid(SqliteConnection connection, SqliteTransaction transaction, FolderId folder)
@@ -586,7 +681,8 @@ public sealed partial class MessageStore
             flags, summary, remote);
     }
 
-    private HashSet<string> NormalizeFlags(IEnumerable<string> flags)
+    /// <exception cref="ArgumentException">A flag is malformed or there are too many.</exception>
+    internal HashSet<string> NormalizeFlags(IEnumerable<string> flags)
     {
         ArgumentNullException.ThrowIfNull(flags);
         var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -613,3 +709,7 @@ public sealed partial class MessageStore
         return set;
     }
 }
+
+/// <summary>A message ready to be written (<see cref="MessageStore.Prepare"/>): sealed columns and index tokens computed, no UID yet.</summary>
+internal sealed record PreparedMessage(MessageId Id, AccountId Account, NewMessage Message, HashSet<string> Flags, byte[] SealedFlags,
+    byte[] SealedSummary, byte[] SealedBody, List<byte[]> Tokens);

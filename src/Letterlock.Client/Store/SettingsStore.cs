@@ -29,6 +29,11 @@ public sealed class SettingsStore
                 ("$name", name), ("$value", _store.Cipher.Seal(SealedColumn.Setting, rowId, Guid.Empty, value.Span))), ct);
     }
 
+    /// <summary>As <see cref="SetAsync"/>, inside the caller's write transaction (sync saves its cursor with the page it applied).</summary>
+    internal void Set(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, string name, ReadOnlySpan<byte> value) =>
+        Sql.Execute(connection, transaction, "INSERT OR REPLACE INTO client_settings (name, value) VALUES ($name, $value)",
+            ("$name", name), ("$value", _store.Cipher.Seal(SealedColumn.Setting, RowId(name), Guid.Empty, value)));
+
     /// <summary>The row identity bound into the associated data: derived from the name, so values cannot swap names.</summary>
     private static Guid RowId(string name)
     {

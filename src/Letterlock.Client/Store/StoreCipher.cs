@@ -101,12 +101,15 @@ internal sealed class StoreCipher : IDisposable
     /// </summary>
     public byte[] SearchToken(Guid accountId, byte field, ReadOnlySpan<byte> normalizedWord)
     {
-        var input = new byte[16 + 1 + normalizedWord.Length];
+        // Called once per indexed word (hundreds per message): the input and MAC stay on the stack.
+        int length = 16 + 1 + normalizedWord.Length;
+        Span<byte> input = length <= 512 ? stackalloc byte[length] : new byte[length];
         WriteGuid(input, accountId);
         input[16] = field;
-        normalizedWord.CopyTo(input.AsSpan(17));
-        var mac = Mac.Mac(_indexKey, input);
-        return mac.AsSpan(0, TokenSize).ToArray();
+        normalizedWord.CopyTo(input[17..]);
+        Span<byte> mac = stackalloc byte[32];
+        Mac.Mac(_indexKey, input, mac);
+        return mac[..TokenSize].ToArray();
     }
 
     /// <summary>

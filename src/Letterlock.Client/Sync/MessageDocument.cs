@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -72,25 +73,33 @@ public sealed class DocumentSealer : IDisposable
             return null;
         }
 
-        var framed = new byte[sealedDocument.Length - 1 - Aead.NonceSize - Aead.TagSize];
-        if (!Aead.Decrypt(_key, sealedDocument.Slice(1, Aead.NonceSize), AssociatedData(id, kind), sealedDocument[(1 + Aead.NonceSize)..], framed))
-        {
-            return null;
-        }
-
-        long length = BinaryPrimitives.ReadInt64BigEndian(framed);
-        if (length < 0 || length > framed.Length - 8)
-        {
-            return null;
-        }
-
+        // The plaintext goes through a pooled buffer (the document's size, per message synced), wiped before it is returned.
+        int framedLength = sealedDocument.Length - 1 - Aead.NonceSize - Aead.TagSize;
+        var framed = ArrayPool<byte>.Shared.Rent(framedLength);
         try
         {
-            return JsonSerializer.Deserialize(framed.AsSpan(8, (int)length), SyncJson.Default.MessageDocument);
+            var plain = framed.AsSpan(0, framedLength);
+            if (!Aead.Decrypt(_key, sealedDocument.Slice(1, Aead.NonceSize), AssociatedData(id, kind), sealedDocument[(1 + Aead.NonceSize)..], plain))
+            {
+                return null;
+            }
+
+            long length = BinaryPrimitives.ReadInt64BigEndian(plain);
+            if (length < 0 || length > plain.Length - 8)
+            {
+                return null;
+            }
+
+            return JsonSerializer.Deserialize(plain.Slice(8, (int)length), SyncJson.Default.MessageDocument);
         }
         catch (JsonException)
         {
             return null;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(framed.AsSpan(0, framedLength));
+            ArrayPool<byte>.Shared.Return(framed);
         }
     }
 

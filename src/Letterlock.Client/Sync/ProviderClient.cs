@@ -346,17 +346,41 @@ public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentia
 
         var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
         await using var scope = stream.ConfigureAwait(false);
-        var buffer = new ArrayBufferWriter<byte>();
-        var chunk = new byte[64 * 1024];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        if (response.Content.Headers.ContentLength is long exact)
         {
-            if ((long)buffer.WrittenCount + read > max)
+            // The usual case (documents are sent with their length): read straight into the result, one
+            // allocation of the document's size instead of a 64 KiB chunk, a growing buffer and a copy.
+            var content = new byte[exact];
+            try
             {
-                throw new ProviderUnavailableException($"the provider's answer is larger than {max} bytes");
+                await stream.ReadExactlyAsync(content, ct).ConfigureAwait(false);
+            }
+            catch (EndOfStreamException e)
+            {
+                throw new ProviderUnavailableException("the provider's answer ended before its announced length", e);
             }
 
-            buffer.Write(chunk.AsSpan(0, read));
+            return content;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>();
+        var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+            {
+                if ((long)buffer.WrittenCount + read > max)
+                {
+                    throw new ProviderUnavailableException($"the provider's answer is larger than {max} bytes");
+                }
+
+                buffer.Write(chunk.AsSpan(0, read));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk, clearArray: true);
         }
 
         return buffer.WrittenSpan.ToArray();

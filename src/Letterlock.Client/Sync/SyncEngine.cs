@@ -5,6 +5,7 @@ using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
 using Letterlock.Cryptography;
 using Letterlock.OpenPgp;
+using Microsoft.Data.Sqlite;
 
 namespace Letterlock.Client.Sync;
 
@@ -32,29 +33,38 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// <see cref="IncomingMailProcessor"/> (strict PGP/MIME, security summary), stored, written back as
 /// the account's own <c>message</c> document sealed under the account master key, and only then
 /// deleted from the inbox. A <c>message</c> document written by another device is added or, if known,
-/// its folder and flags are taken; a deleted one is deleted here. Every step is idempotent and the
-/// cursor is saved after each page of changes and whenever a run stops early (provider gone,
-/// cancelled), so a restart resumes where it stopped without loss or duplicates (the local message
-/// records which document it came from); after a hard crash at most one page is applied again, which
-/// finds every change already applied. Saving it per page rather than per change spares a durable
-/// commit per message (docs/PERFORMANCE.md, "Client sync and bridge").</para>
+/// its folder and flags are taken; a deleted one is deleted here.</para>
+/// <para><b>Pages.</b> Changes are read a page at a time (<see cref="SyncOptions.PageSize"/>). The page's
+/// documents this device lacks are downloaded concurrently (<see cref="SyncOptions.MaxConcurrentFetches"/>)
+/// and opened, parsed and sealed for the store on several cores (<see cref="SyncOptions.MaxParallelism"/>),
+/// but the store is changed strictly in change order: a run of <c>message</c> changes is applied in one
+/// write transaction, deciding each change against the store as the earlier ones left it, so the result
+/// (messages, folders, flags, UIDs, MODSEQs) is the same as applying them one by one. The page's last run
+/// commits the cursor in the same transaction; an <c>inbox</c> change (which also writes to the provider)
+/// is applied on its own between runs.</para>
+/// <para><b>Resuming.</b> Every step is idempotent (the local message records which document it came
+/// from) and the cursor moves only with or after what it covers: a crash part-way through a page leaves
+/// that page's last transaction unwritten (nothing half-written) and the next run applies the page again,
+/// finding what was committed already applied. A run stopped early (provider gone, cancelled) saves the
+/// cursor of what it applied.</para>
 /// <para><b>Push.</b> Messages changed here (flags, moves) or never pushed (drafts, Sent copies,
 /// copies) are written with <c>If-Match</c> on the revision last seen; deletions are pushed the same way.</para>
 /// <para><b>Conflicts</b> (409) are resolved deterministically: this device re-reads the document and
 /// writes its own state on top (last writer wins for folder and flags); a deletion wins over any edit
 /// on either side. Every device applies the same rule, so all converge to the state of the last write.</para>
-/// <para>A document that fails to open or parse is reported in <see cref="SyncReport.Errors"/>, left
-/// untouched on the provider, and skipped; sync continues with the next change.</para>
+/// <para>A document that fails to open or parse, or whose message the store refuses (larger than
+/// <see cref="LocalStoreOptions.MaxMessageBytes"/>, malformed flags), is reported in
+/// <see cref="SyncReport.Errors"/>, left untouched on the provider, and skipped; sync continues with the next change.</para>
 /// </remarks>
 public sealed class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null,
-    Transparency.ITransparencyGossip? gossip = null)
+    Transparency.ITransparencyGossip? gossip = null, SyncOptions? syncOptions = null)
 {
     /// <summary>The kind of the account's own message documents.</summary>
     public const string MessageKind = "message";
 
     private const string InboxKind = "inbox";
-    private const int PageSize = 100;
     private readonly OpenPgpOptions _options = options ?? OpenPgpOptions.Default;
+    private readonly SyncOptions _sync = Validated(syncOptions ?? new SyncOptions());
 
     private string CursorSetting => $"sync.{account.Id}.cursor";
 
@@ -77,14 +87,72 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         {
             while (true)
             {
-                var page = await provider.GetChangesAsync(cursor, PageSize, 0, ct).ConfigureAwait(false);
+                var page = await provider.GetChangesAsync(cursor, _sync.PageSize, 0, ct).ConfigureAwait(false);
+                var fetched = await FetchPageAsync(page.Changes, inboxKey, sealer, ct).ConfigureAwait(false);
+                long pageCursor = page.Changes.Aggregate(Math.Max(cursor, page.Next), (max, change) => Math.Max(max, change.Sequence));
+                var batch = new List<DocumentInfo>();
+
+                // Runs of message changes are applied in one transaction each, in change order; an inbox
+                // change (conversion: store, PUT, DELETE) is applied on its own between them. The page's
+                // last run carries the cursor, so the page is either applied with its cursor or found applied again.
+                async Task CommitAsync(long? withCursor)
+                {
+                    if (batch.Count == 0 && withCursor is null)
+                    {
+                        return;
+                    }
+
+                    var folders = await FoldersForAsync(batch, fetched, ct).ConfigureAwait(false);
+                    var outcomes = await store.Write((connection, transaction) =>
+                    {
+                        var results = new (Applied Outcome, string? Error)[batch.Count];
+                        var appended = new HashSet<MessageId>();
+                        for (int i = 0; i < batch.Count; i++)
+                        {
+                            _sync.BeforeApply?.Invoke(batch[i]);
+                            results[i] = ApplyMessage(connection, transaction, batch[i], fetched, folders, appended);
+                        }
+
+                        if (withCursor is { } value)
+                        {
+                            store.Settings.Set(connection, transaction, CursorSetting, CursorBytes(value));
+                        }
+
+                        return results;
+                    }, ct).ConfigureAwait(false);
+                    for (int i = 0; i < batch.Count; i++)
+                    {
+                        received += outcomes[i].Outcome == Applied.Received ? 1 : 0;
+                        deleted += outcomes[i].Outcome == Applied.Deleted ? 1 : 0;
+                        if (outcomes[i].Error is { } reason)
+                        {
+                            errors.Add(new SyncError(batch[i].Id, batch[i].Kind, reason));
+                        }
+
+                        cursor = Math.Max(cursor, batch[i].Sequence);
+                        progress?.Report(new SyncProgress(++applied, cursor, page.HasMore));
+                    }
+
+                    if (withCursor is { } committed)
+                    {
+                        cursor = saved = committed;
+                    }
+
+                    batch.Clear();
+                }
+
                 foreach (var change in page.Changes)
                 {
+                    if (change.Kind != InboxKind || change.Deleted)
+                    {
+                        batch.Add(change);
+                        continue;
+                    }
+
+                    await CommitAsync(null).ConfigureAwait(false);
                     try
                     {
-                        var outcome = await ApplyAsync(change, inboxKey, sealer, incoming, ct).ConfigureAwait(false);
-                        received += outcome == Applied.Received ? 1 : 0;
-                        deleted += outcome == Applied.Deleted ? 1 : 0;
+                        received += await ApplyInboxAsync(change, fetched, inboxKey, sealer, incoming, ct).ConfigureAwait(false) == Applied.Received ? 1 : 0;
                     }
                     catch (SyncDocumentException e)
                     {
@@ -95,9 +163,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                     progress?.Report(new SyncProgress(++applied, cursor, page.HasMore));
                 }
 
-                cursor = Math.Max(cursor, page.Next);
-                await WriteCursorAsync(cursor, ct).ConfigureAwait(false);
-                saved = cursor;
+                await CommitAsync(pageCursor).ConfigureAwait(false);
                 if (!page.HasMore)
                 {
                     break;
@@ -135,76 +201,233 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         Deleted,
     }
 
-    private async Task<Applied> ApplyAsync(DocumentInfo change, byte[] inboxKey, DocumentSealer sealer, IncomingMailProcessor incoming, CancellationToken ct)
+    /// <summary>A document of the page, downloaded and made ready off the store's write lock; or why it cannot be applied.</summary>
+    private sealed class Fetched
     {
-        if (change.Kind == InboxKind && !change.Deleted)
+        public static readonly Fetched Gone = new();
+
+        public RemoteDocument? Remote { get; init; }
+
+        public MessageDocument? Document { get; init; }
+
+        /// <summary>Sealed and indexed for the store, when the message was not here before the page.</summary>
+        public PreparedMessage? Prepared { get; init; }
+
+        /// <summary>The message inside an inbox document.</summary>
+        public byte[]? InboxMessage { get; init; }
+
+        public string? Error { get; init; }
+    }
+
+    /// <summary>
+    /// Downloads the page's documents this device does not have at their revision, up to
+    /// <see cref="SyncOptions.MaxConcurrentFetches"/> at once, and opens, parses and seals each for the
+    /// store on up to <see cref="SyncOptions.MaxParallelism"/> cores. Nothing is written here: the store
+    /// is changed only in change order afterwards, so the result does not depend on which finished first.
+    /// </summary>
+    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, byte[] inboxKey, DocumentSealer sealer,
+        CancellationToken ct)
+    {
+        var relevant = changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind).ToList();
+        var fetched = new Dictionary<string, Fetched>(StringComparer.Ordinal);
+        if (relevant.Count == 0)
         {
-            return await ApplyInboxAsync(change, inboxKey, sealer, incoming, ct).ConfigureAwait(false);
+            return fetched;
         }
 
+        var known = await store.Messages.RemoteRevisionsAsync(account.Id, relevant.Select(c => c.Id).Distinct(StringComparer.Ordinal).ToList(), ct)
+            .ConfigureAwait(false);
+        var occurrences = changes.CountBy(c => c.Id, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
+        var wanted = new Dictionary<string, (string Kind, bool IsNew)>(StringComparer.Ordinal);
+        foreach (var change in relevant)
+        {
+            bool isKnown = known.TryGetValue(change.Id, out var revision);
+            bool needed = change.Kind == InboxKind
+                ? !isKnown
+                : !isKnown || revision < change.Revision || occurrences[change.Id] > 1; // a document seen twice in a page is decided at apply time
+            if (needed)
+            {
+                wanted[change.Id] = (change.Kind, !isKnown);
+            }
+        }
+
+        var results = new System.Collections.Concurrent.ConcurrentDictionary<string, Fetched>(StringComparer.Ordinal);
+        using var cores = new SemaphoreSlim(_sync.MaxParallelism);
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = _sync.MaxConcurrentFetches, CancellationToken = ct };
+        await Parallel.ForEachAsync(wanted, parallel, async (entry, token) =>
+        {
+            var remote = await provider.GetDocumentAsync(entry.Key, token).ConfigureAwait(false);
+            if (remote is null)
+            {
+                results[entry.Key] = Fetched.Gone; // deleted since (its tombstone follows) or converted by another device
+                return;
+            }
+
+            await cores.WaitAsync(token).ConfigureAwait(false);
+            try
+            {
+                results[entry.Key] = entry.Value.Kind == InboxKind ? OpenInboxDocument(remote, inboxKey) : OpenMessageDocument(remote, sealer, entry.Value.IsNew);
+            }
+            finally
+            {
+                cores.Release();
+            }
+        }).ConfigureAwait(false);
+        foreach (var (id, result) in results)
+        {
+            fetched[id] = result;
+        }
+
+        return fetched;
+    }
+
+    private static Fetched OpenInboxDocument(RemoteDocument remote, byte[] inboxKey)
+    {
+        try
+        {
+            return new Fetched { Remote = remote, InboxMessage = OpenInbox(remote.Content, inboxKey) };
+        }
+        catch (SyncDocumentException e)
+        {
+            return new Fetched { Remote = remote, Error = e.Message };
+        }
+    }
+
+    private Fetched OpenMessageDocument(RemoteDocument remote, DocumentSealer sealer, bool isNew)
+    {
+        var document = sealer.Open(remote.Id, MessageKind, remote.Content);
+        if (document is null)
+        {
+            return new Fetched { Remote = remote, Error = "the document does not open with the account key (altered or corrupted)" };
+        }
+
+        try
+        {
+            store.Messages.NormalizeFlags(document.Flags);
+            if (!isNew)
+            {
+                return new Fetched { Remote = remote, Document = document };
+            }
+
+            var (summary, text) = SummaryOf(document);
+            var prepared = store.Messages.Prepare(account.Id,
+                new NewMessage(summary, document.Message, document.Flags, text, new RemoteReference(remote.Id, remote.Revision)));
+            return new Fetched { Remote = remote, Document = document, Prepared = prepared };
+        }
+        catch (SyncDocumentException e)
+        {
+            return new Fetched { Remote = remote, Error = e.Message };
+        }
+        catch (ArgumentException e)
+        {
+            // Too large for this store, or flags no IMAP client could be shown: reported, not applied.
+            return new Fetched { Remote = remote, Error = "the document's message is not acceptable: " + e.Message };
+        }
+    }
+
+    /// <summary>The local folder of each document of a run (created when missing, as another device named it), looked up once per page.</summary>
+    private async Task<Dictionary<string, FolderRecord>> FoldersForAsync(List<DocumentInfo> batch, Dictionary<string, Fetched> fetched, CancellationToken ct)
+    {
+        var folders = new Dictionary<string, FolderRecord>(StringComparer.Ordinal);
+        var byKey = new Dictionary<(FolderRole, string), FolderRecord>();
+        foreach (var change in batch)
+        {
+            if (fetched.TryGetValue(change.Id, out var f) && f.Document is { } document && !folders.ContainsKey(change.Id))
+            {
+                if (!byKey.TryGetValue((document.Role, document.Folder), out var folder))
+                {
+                    folder = await FolderForAsync(document, ct).ConfigureAwait(false);
+                    byKey[(document.Role, document.Folder)] = folder;
+                }
+
+                folders[change.Id] = folder;
+            }
+        }
+
+        return folders;
+    }
+
+    /// <summary>One change of a <c>message</c> document, inside the page's write transaction; the same decisions as applying it alone.</summary>
+    private (Applied, string?) ApplyMessage(SqliteConnection connection, SqliteTransaction transaction, DocumentInfo change,
+        Dictionary<string, Fetched> fetched, Dictionary<string, FolderRecord> folders, HashSet<MessageId> appended)
+    {
         if (change.Kind != MessageKind)
         {
-            return Applied.Nothing;
+            return (Applied.Nothing, null);
         }
 
-        var local = await store.Messages.FindByRemoteAsync(account.Id, change.Id, ct).ConfigureAwait(false);
+        var local = store.Messages.FindByRemote(connection, transaction, account.Id, change.Id);
         if (change.Deleted)
         {
             if (local is null)
             {
-                return Applied.Nothing;
+                return (Applied.Nothing, null);
             }
 
-            await store.Messages.DeleteManyAsync([local.Id], pushDeletion: false, ct).ConfigureAwait(false);
-            return Applied.Deleted;
+            store.Messages.Delete(connection, transaction, local, pushDeletion: false);
+            return (Applied.Deleted, null);
         }
 
         if (local?.Remote is { } known && known.Revision >= change.Revision)
         {
-            return Applied.Nothing; // our own write coming back, or already applied
+            return (Applied.Nothing, null); // our own write coming back, or already applied
         }
 
-        var remote = await provider.GetDocumentAsync(change.Id, ct).ConfigureAwait(false);
-        if (remote is null)
+        if (!fetched.TryGetValue(change.Id, out var f) || f.Remote is not { } remote)
         {
-            return Applied.Nothing; // deleted since; its tombstone follows in the feed
+            return (Applied.Nothing, null); // deleted since; its tombstone follows in the feed
         }
 
-        var document = sealer.Open(remote.Id, MessageKind, remote.Content)
-            ?? throw new SyncDocumentException("the document does not open with the account key (altered or corrupted)");
-        var folder = await FolderForAsync(document, ct).ConfigureAwait(false);
+        if (f.Error is { } error)
+        {
+            return (Applied.Nothing, error);
+        }
+
+        var document = f.Document!;
+        var folder = folders[change.Id];
         var reference = new RemoteReference(remote.Id, remote.Revision);
         if (local is null)
         {
-            var (summary, text) = SummaryOf(document);
-            // The reference is stored with the message (clean: it came from the provider), in the same commit.
-            await store.Messages.AppendAsync(folder.Id, new NewMessage(summary, document.Message, document.Flags, text, reference), ct).ConfigureAwait(false);
-            return Applied.Received;
+            // Prepared before the page, unless the message was here then (and left earlier in this page).
+            var prepared = f.Prepared is { } p && appended.Add(p.Id) ? p : PrepareNow(document, reference);
+            store.Messages.Append(connection, transaction, folder.Id, prepared);
+            return (Applied.Received, null);
         }
 
-        await store.Messages.SetFlagsManyAsync([local.Id], FlagOperation.Replace, document.Flags, null, markDirty: false, ct).ConfigureAwait(false);
-        if (local.Folder != folder.Id)
-        {
-            await store.Messages.MoveManyAsync([local.Id], folder.Id, markDirty: false, ct).ConfigureAwait(false);
-        }
-
-        await store.Messages.SetRemoteAsync(local.Id, reference, dirty: false, ct).ConfigureAwait(false);
-        return Applied.Nothing;
+        store.Messages.ApplyRemoteState(connection, transaction, local, document.Flags, folder.Id);
+        MessageStore.SetRemote(connection, transaction, local.Id, reference, dirty: false);
+        return (Applied.Nothing, null);
     }
 
-    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, byte[] inboxKey, DocumentSealer sealer, IncomingMailProcessor incoming, CancellationToken ct)
+    private PreparedMessage PrepareNow(MessageDocument document, RemoteReference reference)
+    {
+        var (summary, text) = SummaryOf(document);
+        return store.Messages.Prepare(account.Id, new NewMessage(summary, document.Message, document.Flags, text, reference));
+    }
+
+    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, byte[] inboxKey, DocumentSealer sealer,
+        IncomingMailProcessor incoming, CancellationToken ct)
     {
         var local = await store.Messages.FindByRemoteAsync(account.Id, change.Id, ct).ConfigureAwait(false);
         bool received = false;
         if (local is null)
         {
-            var document = await provider.GetDocumentAsync(change.Id, ct).ConfigureAwait(false);
-            if (document is null)
+            if (!fetched.TryGetValue(change.Id, out var f))
+            {
+                var remote = await provider.GetDocumentAsync(change.Id, ct).ConfigureAwait(false);
+                f = remote is null ? Fetched.Gone : OpenInboxDocument(remote, inboxKey);
+            }
+
+            if (f.Error is { } error)
+            {
+                throw new SyncDocumentException(error);
+            }
+
+            if (f.InboxMessage is not { } raw)
             {
                 return Applied.Nothing; // already converted by another device
             }
 
-            byte[] raw = OpenInbox(document.Content, inboxKey);
             IncomingResult result;
             try
             {
@@ -229,6 +452,12 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         _ = status; // Conflict means a previous run already wrote it: the same content, sealed again.
         await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false);
         return received ? Applied.Received : Applied.Nothing;
+    }
+
+    private static SyncOptions Validated(SyncOptions options)
+    {
+        options.Validate();
+        return options;
     }
 
     private static byte[] OpenInbox(byte[] sealedEnvelope, byte[] inboxKey)
@@ -349,8 +578,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             ? cursor
             : 0;
 
-    private Task WriteCursorAsync(long cursor, CancellationToken ct) =>
-        store.Settings.SetAsync(CursorSetting, Encoding.ASCII.GetBytes(cursor.ToString(CultureInfo.InvariantCulture)), ct);
+    private Task WriteCursorAsync(long cursor, CancellationToken ct) => store.Settings.SetAsync(CursorSetting, CursorBytes(cursor), ct);
+
+    private static byte[] CursorBytes(long cursor) => Encoding.ASCII.GetBytes(cursor.ToString(CultureInfo.InvariantCulture));
 
     private sealed class SyncDocumentException(string message) : Exception(message);
 }
