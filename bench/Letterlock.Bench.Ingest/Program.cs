@@ -30,7 +30,7 @@ if (only is null or "sqlite")
 
 if (only is null or "postgres")
 {
-    await using var postgres = await PrivatePostgres.StartAsync();
+    await using var postgres = await PrivatePostgres.StartAsync("max_connections=200");
     results.Add(await Letterlock("PostgreSQL 15 (synchronous_commit=on)", await postgres.CreateDatabaseAsync()));
 }
 
@@ -260,67 +260,4 @@ string? ArgText(string name)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-}
-
-/// <summary>A private PostgreSQL cluster on a free port (PEERS.md), stopped at the end.</summary>
-internal sealed class PrivatePostgres : IAsyncDisposable
-{
-    private readonly string _directory;
-    private readonly string _bin;
-    private readonly int _port;
-
-    private PrivatePostgres(string directory, string bin, int port)
-    {
-        _directory = directory;
-        _bin = bin;
-        _port = port;
-    }
-
-    public static async Task<PrivatePostgres> StartAsync()
-    {
-        string bin = Directory.GetDirectories("/usr/lib/postgresql").Select(v => Path.Combine(v, "bin")).Order().Last();
-        string directory = Path.Combine(Path.GetTempPath(), "letterlock-bench-pg-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
-        await Exec("chown", "postgres:postgres", directory);
-        await Exec("runuser", "-u", "postgres", "--", Path.Combine(bin, "initdb"), "-D", Path.Combine(directory, "data"), "-A", "trust", "-U", "postgres");
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        await Exec("runuser", "-u", "postgres", "--", Path.Combine(bin, "pg_ctl"), "-D", Path.Combine(directory, "data"), "-w", "-l", Path.Combine(directory, "log"),
-            "-o", $"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200", "start");
-        return new PrivatePostgres(directory, bin, port);
-    }
-
-    public async Task<string> CreateDatabaseAsync()
-    {
-        await using var connection = new Npgsql.NpgsqlConnection($"Host=127.0.0.1;Port={_port};Username=postgres;Database=postgres");
-        await connection.OpenAsync();
-        await using var command = new Npgsql.NpgsqlCommand("CREATE DATABASE bench", connection);
-        await command.ExecuteNonQueryAsync();
-        return $"postgres://postgres@127.0.0.1:{_port}/bench";
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await Exec("runuser", "-u", "postgres", "--", Path.Combine(_bin, "pg_ctl"), "-D", Path.Combine(_directory, "data"), "-m", "fast", "-w", "stop");
-        Directory.Delete(_directory, recursive: true);
-    }
-
-    private static async Task Exec(string program, params string[] args)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{program} failed: {output}");
-        }
-    }
 }
