@@ -174,6 +174,22 @@ internal static class AccountCommand
             await output.WriteLineAsync($"Created {account.Address} at {providerUrl}");
             await output.WriteLineAsync($"OpenPGP key {Fingerprint(key.Fingerprint.Hex)}");
             await output.WriteLineAsync("Keys were generated on this device; the revocation certificate is kept in the encrypted store.");
+
+            // The account's keys go to the provider sealed under the AMK (the key bundle), the AMK sealed to the recovery code.
+            var connected = await AccountAccessCommands.ConnectAsync(store, account, http, ct);
+            try
+            {
+                var code = await Letterlock.Client.Accounts.AccountRecovery.CreateCodeAsync(store, account, connected, ct);
+                await AccountAccessCommands.PrintRecoveryCodeAsync(output, code);
+            }
+            catch (Exception e) when (e is ProviderProblemException or ProviderUnavailableException)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync(
+                    $"letterlock: the account exists, but its recovery code could not be stored ({e.Message}); run: letterlock account recovery-kit {account.Address} --out FILE");
+                return 1;
+            }
+
+            await output.WriteLineAsync();
             await output.WriteLineAsync("Next: letterlock bridge   (prints the settings for your mail app)");
             return 0;
         });
@@ -182,6 +198,8 @@ internal static class AccountCommand
         command.Add(show);
         command.Add(remove);
         command.Add(create);
+        command.Add(AccountAccessCommands.RecoveryKit(access));
+        command.Add(AccountAccessCommands.Recover(access));
         return command;
     }
 

@@ -71,8 +71,12 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// <summary>Pulls every waiting change, then pushes local changes.</summary>
     public async Task<SyncReport> SyncAsync(IProgress<SyncProgress>? progress = null, CancellationToken ct = default)
     {
-        var inboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
-            ?? throw new LocalStoreException($"{account.Address} has no inbox key");
+        // Every inbox key the account ever had, newest first: mail sealed before a rotation still opens.
+        var inboxKeys = (await store.Keys.ListAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false)).Select(k => k.Material).Reverse().ToList();
+        if (inboxKeys.Count == 0)
+        {
+            throw new LocalStoreException($"{account.Address} has no inbox key");
+        }
         var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
             ?? throw new LocalStoreException($"{account.Address} has no account master key");
         var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
@@ -88,7 +92,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             while (true)
             {
                 var page = await provider.GetChangesAsync(cursor, _sync.PageSize, 0, ct).ConfigureAwait(false);
-                var fetched = await FetchPageAsync(page.Changes, inboxKey, sealer, ct).ConfigureAwait(false);
+                var fetched = await FetchPageAsync(page.Changes, inboxKeys, sealer, ct).ConfigureAwait(false);
                 long pageCursor = page.Changes.Aggregate(Math.Max(cursor, page.Next), (max, change) => Math.Max(max, change.Sequence));
                 var batch = new List<DocumentInfo>();
 
@@ -152,7 +156,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                     await CommitAsync(null).ConfigureAwait(false);
                     try
                     {
-                        received += await ApplyInboxAsync(change, fetched, inboxKey, sealer, incoming, ct).ConfigureAwait(false) == Applied.Received ? 1 : 0;
+                        received += await ApplyInboxAsync(change, fetched, inboxKeys, sealer, incoming, ct).ConfigureAwait(false) == Applied.Received ? 1 : 0;
                     }
                     catch (SyncDocumentException e)
                     {
@@ -225,7 +229,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// store on up to <see cref="SyncOptions.MaxParallelism"/> cores. Nothing is written here: the store
     /// is changed only in change order afterwards, so the result does not depend on which finished first.
     /// </summary>
-    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, byte[] inboxKey, DocumentSealer sealer,
+    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, IReadOnlyList<byte[]> inboxKeys, DocumentSealer sealer,
         CancellationToken ct)
     {
         var relevant = changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind).ToList();
@@ -266,7 +270,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             await cores.WaitAsync(token).ConfigureAwait(false);
             try
             {
-                results[entry.Key] = entry.Value.Kind == InboxKind ? OpenInboxDocument(remote, inboxKey) : OpenMessageDocument(remote, sealer, entry.Value.IsNew);
+                results[entry.Key] = entry.Value.Kind == InboxKind ? OpenInboxDocument(remote, inboxKeys) : OpenMessageDocument(remote, sealer, entry.Value.IsNew);
             }
             finally
             {
@@ -281,11 +285,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return fetched;
     }
 
-    private static Fetched OpenInboxDocument(RemoteDocument remote, byte[] inboxKey)
+    private static Fetched OpenInboxDocument(RemoteDocument remote, IReadOnlyList<byte[]> inboxKeys)
     {
         try
         {
-            return new Fetched { Remote = remote, InboxMessage = OpenInbox(remote.Content, inboxKey) };
+            return new Fetched { Remote = remote, InboxMessage = OpenInbox(remote.Content, inboxKeys) };
         }
         catch (SyncDocumentException e)
         {
@@ -405,7 +409,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return store.Messages.Prepare(account.Id, new NewMessage(summary, document.Message, document.Flags, text, reference));
     }
 
-    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, byte[] inboxKey, DocumentSealer sealer,
+    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, IReadOnlyList<byte[]> inboxKeys, DocumentSealer sealer,
         IncomingMailProcessor incoming, CancellationToken ct)
     {
         var local = await store.Messages.FindByRemoteAsync(account.Id, change.Id, ct).ConfigureAwait(false);
@@ -415,7 +419,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             if (!fetched.TryGetValue(change.Id, out var f))
             {
                 var remote = await provider.GetDocumentAsync(change.Id, ct).ConfigureAwait(false);
-                f = remote is null ? Fetched.Gone : OpenInboxDocument(remote, inboxKey);
+                f = remote is null ? Fetched.Gone : OpenInboxDocument(remote, inboxKeys);
             }
 
             if (f.Error is { } error)
@@ -458,6 +462,23 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     {
         options.Validate();
         return options;
+    }
+
+    private static byte[] OpenInbox(byte[] sealedEnvelope, IReadOnlyList<byte[]> inboxKeys)
+    {
+        for (int i = 0; i < inboxKeys.Count - 1; i++)
+        {
+            try
+            {
+                return OpenInbox(sealedEnvelope, inboxKeys[i]);
+            }
+            catch (SyncDocumentException)
+            {
+                // sealed to an older inbox key, or altered: the last key's failure is the one reported
+            }
+        }
+
+        return OpenInbox(sealedEnvelope, inboxKeys[^1]);
     }
 
     private static byte[] OpenInbox(byte[] sealedEnvelope, byte[] inboxKey)
