@@ -139,13 +139,14 @@ public sealed partial class AccountService
         store.PurgeDeletedAccountsAsync(time.GetUtcNow().AddDays(-settings.Accounts.DeletedAddressQuarantineDays), ct);
 
     /// <summary>
-    /// The wait after the <paramref name="failures"/>-th failure: none for the first
-    /// <c>accounts.freeFailedLogins</c>, then <c>failedLoginBackoffSeconds</c> doubling up to the maximum.
+    /// The wait after the <paramref name="failures"/>-th failure in a row: none before
+    /// <c>accounts.freeFailedLogins</c> failures; from that one on <c>failedLoginBackoffSeconds</c>, doubling with
+    /// each further failure up to <c>maxFailedLoginBackoffSeconds</c>.
     /// </summary>
     public TimeSpan BackoffFor(int failures)
     {
         var accounts = settings.Accounts;
-        int beyond = failures - accounts.FreeFailedLogins;
+        int beyond = failures - accounts.FreeFailedLogins + 1;
         if (beyond <= 0)
         {
             return TimeSpan.Zero;
