@@ -36,7 +36,8 @@ public sealed record LoginStartRequest(string Address, byte[] Ke1);
 /// <param name="ServerNonce">32 random bytes bound into the OPAQUE context: a KE2 or KE3 of another login does not verify.</param>
 /// <param name="Ke2">The serialized KE2 (a fake one, indistinguishable, for an unknown address or an account without password).</param>
 /// <param name="ExpiresAt">After this the login must start again.</param>
-public sealed record LoginStartResponse(Guid LoginId, byte[] ServerNonce, byte[] Ke2, DateTimeOffset ExpiresAt);
+/// <param name="KsfParameters">The account's Argon2id parameters (9 bytes: tag 1, memory KiB, passes, big-endian); the client refuses values outside its limits.</param>
+public sealed record LoginStartResponse(Guid LoginId, byte[] ServerNonce, byte[] Ke2, DateTimeOffset ExpiresAt, byte[] KsfParameters);
 
 /// <summary><c>POST /v1/login/finish</c>: the third OPAQUE message, and the device to register.</summary>
 /// <param name="LoginId">From <see cref="LoginStartResponse"/>.</param>
@@ -64,7 +65,8 @@ public sealed record PasswordStartResponse(byte[] RegistrationResponse);
 /// <summary><c>PUT /v1/account/password</c>: the registration record and the AMK sealed for the new password.</summary>
 /// <param name="Record">The serialized RegistrationRecord.</param>
 /// <param name="WrappedAmk">The AMK sealed to the key pair derived from the new export key.</param>
-public sealed record SetPasswordRequest(byte[] Record, byte[] WrappedAmk);
+/// <param name="KsfParameters">The Argon2id parameters the record was made with (9 bytes), handed to every later login.</param>
+public sealed record SetPasswordRequest(byte[] Record, byte[] WrappedAmk, byte[] KsfParameters);
 
 /// <summary>One device of the account, as <c>GET /v1/account/devices</c> lists it.</summary>
 /// <param name="DeviceId">Its id.</param>

@@ -51,3 +51,38 @@ public sealed partial class ProviderClient
             Content = JsonContent.Create(request, AccountsJsonContext.Default.RecoveryFinishRequest),
         }, AccountsJsonContext.Default.AccountAccessResponse, false, ct);
 }
+
+/// <summary>Password registration and login (OPAQUE).</summary>
+public sealed partial class ProviderClient
+{
+    /// <summary><c>POST /v1/account/password/start</c>.</summary>
+    public Task<PasswordStartResponse> StartPasswordAsync(byte[] registrationRequest, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/account/password/start"))
+        {
+            Content = JsonContent.Create(new PasswordStartRequest(registrationRequest), AccountsJsonContext.Default.PasswordStartRequest),
+        }, AccountsJsonContext.Default.PasswordStartResponse, true, ct);
+
+    /// <summary><c>PUT /v1/account/password</c>.</summary>
+    public async Task SetPasswordAsync(SetPasswordRequest request, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Put, Url("v1/account/password"))
+        {
+            Content = JsonContent.Create(request, AccountsJsonContext.Default.SetPasswordRequest),
+        }, true, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary><c>POST /v1/login/start</c> (no device credentials needed).</summary>
+    public Task<LoginStartResponse> StartLoginAsync(string address, byte[] ke1, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/login/start"))
+        {
+            Content = JsonContent.Create(new LoginStartRequest(address, ke1), AccountsJsonContext.Default.LoginStartRequest),
+        }, AccountsJsonContext.Default.LoginStartResponse, false, ct);
+
+    /// <summary><c>POST /v1/login/finish</c>: 401 for a wrong password (or unknown address).</summary>
+    public Task<AccountAccessResponse> FinishLoginAsync(LoginFinishRequest request, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/login/finish"))
+        {
+            Content = JsonContent.Create(request, AccountsJsonContext.Default.LoginFinishRequest),
+        }, AccountsJsonContext.Default.AccountAccessResponse, false, ct);
+}

@@ -18,6 +18,92 @@ internal sealed partial class ApiEndpoints
         app.MapDelete("/v1/account", Authenticated(DeleteAccount));
         app.MapPost("/v1/recovery/start", StartRecovery);
         app.MapPost("/v1/recovery/finish", FinishRecovery);
+        app.MapPost("/v1/account/password/start", Authenticated(StartPassword));
+        app.MapPut("/v1/account/password", Authenticated(SetPassword));
+        app.MapDelete("/v1/account/password", Authenticated(RemovePassword));
+        app.MapPost("/v1/login/start", StartLogin);
+        app.MapPost("/v1/login/finish", FinishLogin);
+    }
+
+    private async Task StartPassword(HttpContext context, Principal who)
+    {
+        var request = await ReadJson(context, AccountsJsonContext.Default.PasswordStartRequest);
+        if (request is null)
+        {
+            return;
+        }
+
+        var (error, response) = accounts.StartPassword(who.Account, request);
+        if (error != AccountError.None)
+        {
+            await WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid request", "registrationRequest must be an OPAQUE RegistrationRequest (ristretto255-SHA512).");
+            return;
+        }
+
+        await WriteJson(context, 200, response!, AccountsJsonContext.Default.PasswordStartResponse);
+    }
+
+    private async Task SetPassword(HttpContext context, Principal who)
+    {
+        var request = await ReadJson(context, AccountsJsonContext.Default.SetPasswordRequest);
+        if (request is null)
+        {
+            return;
+        }
+
+        if (await accounts.SetPasswordAsync(who.Account, request, context.RequestAborted) != AccountError.None)
+        {
+            await WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid request",
+                "record must be an OPAQUE RegistrationRecord, ksfParameters Argon2id parameters within the accepted limits, wrappedAmk 1.." + AccountService.MaxWrappedAmkLength + " bytes.");
+            return;
+        }
+
+        context.Response.StatusCode = 204;
+    }
+
+    private async Task RemovePassword(HttpContext context, Principal who)
+    {
+        await accounts.RemovePasswordAsync(who.Account.Id, context.RequestAborted);
+        context.Response.StatusCode = 204;
+    }
+
+    private async Task StartLogin(HttpContext context)
+    {
+        if (!await WithinLimitAsync(context, ClientRateLimits.Kind.Challenge, "login attempts"))
+        {
+            return;
+        }
+
+        var request = await ReadJson(context, AccountsJsonContext.Default.LoginStartRequest);
+        if (request is null)
+        {
+            return;
+        }
+
+        var (outcome, start, retryAfter) = await accounts.StartLoginAsync(request, context.RequestAborted);
+        switch (outcome)
+        {
+            case AccessOutcome.Blocked:
+                await WriteBlocked(context, retryAfter);
+                return;
+            case AccessOutcome.Joined:
+                await WriteJson(context, 200, start!, AccountsJsonContext.Default.LoginStartResponse);
+                return;
+            default:
+                await WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid request", "The address must be of this provider and ke1 an OPAQUE KE1 (ristretto255-SHA512).");
+                return;
+        }
+    }
+
+    private async Task FinishLogin(HttpContext context)
+    {
+        var request = await ReadJson(context, AccountsJsonContext.Default.LoginFinishRequest);
+        if (request is null)
+        {
+            return;
+        }
+
+        await WriteAccess(context, await accounts.FinishLoginAsync(request, context.RequestAborted));
     }
 
     private async Task SetRecovery(HttpContext context, Principal who)

@@ -117,7 +117,7 @@ public sealed class ProviderHost : IAsyncDisposable
             await store.InitializeAsync(ct).ConfigureAwait(false);
             transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
             var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
-            var accounts = new AccountService(store, settings, TimeProvider.System, transparency);
+            var accounts = new AccountService(store, settings, TimeProvider.System, transparency) { Opaque = AccountService.CreateOpaqueServer(settings.ResolvePath(settings.SigningKey)) };
             var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
             if (suffixes is null)
             {
