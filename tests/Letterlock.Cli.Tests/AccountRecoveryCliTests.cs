@@ -49,7 +49,10 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
     public async Task The_recovery_code_from_create_or_from_a_kit_brings_the_account_back_on_a_new_device()
     {
         var laptop = Path.Combine(_dir, "laptop");
-        var (code, output, error) = await Run(laptop, "account", "create", "--provider", Url, "--address", "alice@alpha.test", "--name", "Alice", "--ca", Ca);
+        string passwordFile = Path.Combine(_dir, "password.txt");
+        await File.WriteAllTextAsync(passwordFile, "correct horse battery staple\n");
+        var (code, output, error) = await Run(laptop, "account", "create", "--provider", Url, "--address", "alice@alpha.test", "--name", "Alice", "--ca", Ca,
+            "--password-file", passwordFile);
         Assert.True(code == 0, error);
         string printed = CodePattern().Match(output).Value;
         Assert.NotEmpty(printed);
@@ -103,8 +106,34 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         Assert.Contains("phone", output, StringComparison.Ordinal);
         Assert.Contains("(this device)", output, StringComparison.Ordinal);
         Assert.Equal(2, output.Split('\n').Count(l => l.Contains(" added ", StringComparison.Ordinal)));
+        Assert.Contains("Password: yes", output, StringComparison.Ordinal);
+
+        // A third device signs in with the password; a wrong one is refused with exit code 3 and leaves nothing.
+        var tablet = Path.Combine(_dir, "tablet");
+        string wrongFile = Path.Combine(_dir, "wrong.txt");
+        await File.WriteAllTextAsync(wrongFile, "correct horse battery stapler");
+        (code, _, error) = await Run(tablet, "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", wrongFile, "--ca", Ca);
+        Assert.Equal(3, code);
+        Assert.Contains("the password does not open alice@alpha.test", error, StringComparison.Ordinal);
+        (code, output, error) = await Run(tablet, "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", passwordFile,
+            "--device-name", "tablet", "--ca", Ca);
+        Assert.True(code == 0, error);
+        Assert.Contains("Signed in to alice@alpha.test", output, StringComparison.Ordinal);
+
+        // The phone changes the password: the tablet keeps working, the old password no longer signs in.
+        string newPasswordFile = Path.Combine(_dir, "new-password.txt");
+        await File.WriteAllTextAsync(newPasswordFile, "an entirely new password");
+        (code, _, error) = await Run(phone, "account", "password", "--password-file", newPasswordFile, "--ca", Ca);
+        Assert.True(code == 0, error);
+        (code, _, error) = await Run(tablet, "devices", "list", "--ca", Ca);
+        Assert.True(code == 0, error);
+        (code, _, _) = await Run(Path.Combine(_dir, "fourth"), "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", passwordFile, "--ca", Ca);
+        Assert.Equal(3, code);
 
         // The phone revokes the lost laptop; the laptop can no longer reach the account.
+        (code, output, error) = await Run(phone, "devices", "list", "--ca", Ca);
+        Assert.True(code == 0, error);
+        Assert.Contains("tablet", output, StringComparison.Ordinal);
         string laptopId = Regex.Match(output, @"^\s+([0-9a-f-]{36})\s+Letterlock client", RegexOptions.Multiline).Groups[1].Value;
         Assert.NotEmpty(laptopId);
         (code, output, error) = await Run(phone, "devices", "revoke", laptopId, "--ca", Ca);

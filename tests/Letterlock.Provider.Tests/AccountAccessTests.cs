@@ -133,6 +133,75 @@ public abstract class AccountAccessTests(Backend backend, PostgresServer postgre
     }
 
     [Fact]
+    public async Task Password_logins_cannot_be_replayed_or_moved_to_another_provider_and_every_start_counts()
+    {
+        await using var provider = await Start(freeFailedLogins: 3);
+        using var client = provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        byte[] password = "correct horse battery staple"u8.ToArray();
+        var ksf = new Letterlock.Cryptography.Opaque.Argon2idParameters { MemoryKiB = 19 * 1024, Iterations = 1 };
+        var opaque = new Letterlock.Cryptography.Opaque.OpaqueClient(new Letterlock.Cryptography.Opaque.Argon2idKeyStretching(ksf));
+        var identities = Letterlock.Cryptography.Opaque.OpaqueIdentities.FromStrings("alice@example.test", TestProvider.Domain);
+        var (registration, registrationRequest) = opaque.StartRegistration(password);
+        var started = await client.Http.PostAsJsonAsync("v1/account/password/start", new PasswordStartRequest(registrationRequest.Serialize()), AccountsJsonContext.Default.PasswordStartRequest);
+        var registrationResponse = (await started.Content.ReadFromJsonAsync(AccountsJsonContext.Default.PasswordStartResponse))!;
+        Assert.True(Letterlock.Cryptography.Opaque.RegistrationResponse.TryParse(registrationResponse.RegistrationResponse, out var parsedResponse));
+        var (record, _) = opaque.FinishRegistration(registration, password, parsedResponse, identities);
+        var set = await client.Http.PutAsJsonAsync("v1/account/password", new SetPasswordRequest(record.Serialize(), new byte[82], ksf.Serialize()), AccountsJsonContext.Default.SetPasswordRequest);
+        Assert.Equal(HttpStatusCode.NoContent, set.StatusCode);
+        var tooCheap = await client.Http.PutAsJsonAsync("v1/account/password",
+            new SetPasswordRequest(record.Serialize(), new byte[82], new Letterlock.Cryptography.Opaque.Argon2idParameters { MemoryKiB = 1024, Iterations = 1 }.Serialize()), AccountsJsonContext.Default.SetPasswordRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, tooCheap.StatusCode);
+
+        async Task<(LoginStartResponse Start, Letterlock.Cryptography.Opaque.LoginOutcome Outcome)> Begin(string domainForClient)
+        {
+            var (state, ke1) = opaque.StartLogin(password);
+            var response = await client.Http.PostAsJsonAsync("v1/login/start", new LoginStartRequest("alice@example.test", ke1.Serialize()), AccountsJsonContext.Default.LoginStartRequest);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var start = (await response.Content.ReadFromJsonAsync(AccountsJsonContext.Default.LoginStartResponse))!;
+            Assert.Equal(ksf.Serialize(), start.KsfParameters);
+            Assert.True(Letterlock.Cryptography.Opaque.KE2.TryParse(start.Ke2, out var ke2));
+            var outcome = opaque.FinishLogin(state, password, ke2, Letterlock.Cryptography.Opaque.OpaqueIdentities.FromStrings("alice@example.test", domainForClient),
+                AccountAccess.OpaqueContext(domainForClient, "alice@example.test", start.ServerNonce));
+            return (start, outcome);
+        }
+
+        LoginFinishRequest Finish(LoginStartResponse start, Letterlock.Cryptography.Opaque.LoginOutcome outcome)
+        {
+            var (devicePrivate, devicePublic) = DeviceAuthentication.GenerateKeyPair();
+            return new LoginFinishRequest(start.LoginId, outcome.KE3!.Serialize(), devicePublic, "phone",
+                DeviceAuthentication.Sign(devicePrivate, AccountAccess.JoinMessage(TestProvider.Domain, "alice@example.test", start.LoginId, devicePublic)));
+        }
+
+        // A transcript made for another provider (its domain in the identities and the context) does not verify.
+        var (_, elsewhere) = await Begin("other.test");
+        Assert.False(elsewhere.Succeeded);
+
+        // The real login joins a device; the same KE3 again is refused.
+        var (goodStart, good) = await Begin(TestProvider.Domain);
+        Assert.True(good.Succeeded);
+        var request = Finish(goodStart, good);
+        var joined = await client.Http.PostAsJsonAsync("v1/login/finish", request, AccountsJsonContext.Default.LoginFinishRequest);
+        Assert.Equal(HttpStatusCode.Created, joined.StatusCode);
+        Assert.Equal(new byte[82], (await joined.Content.ReadFromJsonAsync(AccountsJsonContext.Default.AccountAccessResponse))!.WrappedAmk);
+        var replayed = await client.Http.PostAsJsonAsync("v1/login/finish", request, AccountsJsonContext.Default.LoginFinishRequest);
+        Assert.Equal(HttpStatusCode.Unauthorized, replayed.StatusCode);
+
+        // The success cleared the count; now three starts without a finish (guesses tested offline against KE2)
+        // use up the limit, and the fourth start is refused, with or without the right password.
+        for (int i = 0; i < 3; i++)
+        {
+            await Begin(TestProvider.Domain);
+        }
+
+        var (state, ke1) = opaque.StartLogin(password);
+        state.Dispose();
+        var blocked = await client.Http.PostAsJsonAsync("v1/login/start", new LoginStartRequest("alice@example.test", ke1.Serialize()), AccountsJsonContext.Default.LoginStartRequest);
+        Assert.Equal(HttpStatusCode.TooManyRequests, blocked.StatusCode);
+    }
+
+    [Fact]
     public async Task A_deleted_account_loses_its_documents_and_keeps_its_address_until_the_quarantine_ends()
     {
         await using var provider = await Start();

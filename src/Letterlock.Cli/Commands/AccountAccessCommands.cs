@@ -49,6 +49,142 @@ internal static class AccountAccessCommands
         await output.WriteLineAsync("Anyone holding it can take over the account. 'letterlock account recovery-kit' makes a new one.");
     }
 
+    /// <summary>The --password-file option.</summary>
+    public static Option<string?> PasswordFileOption() =>
+        new("--password-file") { Description = "Read the account password from this file's first line (else standard input when it is a pipe, else a prompt)." };
+
+    /// <summary>
+    /// The account password: from --password-file, else a line of standard input when it is a pipe, else typed twice
+    /// (when <paramref name="confirm"/>) at a prompt that does not echo.
+    /// </summary>
+    public static async Task<string> ReadPasswordAsync(string? passwordFile, bool confirm, CancellationToken ct)
+    {
+        string password;
+        if (passwordFile is not null)
+        {
+            password = (await ReadSecretFileAsync(passwordFile, "--password-file", ct)).Split('\n')[0].TrimEnd('\r');
+        }
+        else if (Console.IsInputRedirected)
+        {
+            password = (await Console.In.ReadLineAsync(ct)) ?? "";
+        }
+        else
+        {
+            password = PromptHidden("Account password: ");
+            if (confirm && !string.Equals(password, PromptHidden("The same password again: "), StringComparison.Ordinal))
+            {
+                throw new CliException("the two passwords differ; nothing was changed", 2);
+            }
+        }
+
+        if (password.Length < MinPasswordLength)
+        {
+            throw new CliException($"the account password must have at least {MinPasswordLength} characters", 2);
+        }
+
+        if (System.Text.Encoding.UTF8.GetByteCount(password) > AccountPassword.MaxPasswordBytes)
+        {
+            throw new CliException($"the account password is longer than {AccountPassword.MaxPasswordBytes} bytes", 2);
+        }
+
+        return password;
+    }
+
+    /// <summary>The shortest account password accepted (OPAQUE and Argon2id make guessing costly, not impossible).</summary>
+    public const int MinPasswordLength = 10;
+
+    private static string PromptHidden(string text)
+    {
+        Console.Error.Write(text);
+        var buffer = new System.Text.StringBuilder();
+        while (true)
+        {
+            var key = Console.ReadKey(intercept: true);
+            if (key.Key == ConsoleKey.Enter)
+            {
+                break;
+            }
+
+            if (key.Key == ConsoleKey.Backspace)
+            {
+                if (buffer.Length > 0)
+                {
+                    buffer.Length--;
+                }
+
+                continue;
+            }
+
+            buffer.Append(key.KeyChar);
+        }
+
+        Console.Error.WriteLine();
+        return buffer.ToString();
+    }
+
+    public static Command Login(ClientStoreAccess access)
+    {
+        var provider = new Option<string>("--provider") { Description = "The provider's URL, e.g. https://example.org", Required = true };
+        var address = new Option<string>("--address") { Description = "The account's address.", Required = true };
+        var passwordFile = PasswordFileOption();
+        var deviceName = new Option<string>("--device-name") { Description = "A name for this device in the device list.", DefaultValueFactory = _ => Environment.MachineName };
+        var ca = CaOption();
+        var command = new Command("login",
+            "Sign in on this device with the account's address and password: this device gets its own device key, the\n" +
+            "account's keys, and (with letterlock bridge) the whole mailbox. The password never leaves the device (OPAQUE).\n" +
+            "The account's other devices show \"new device signed in\".\n\n" +
+            "Examples:\n" +
+            "  letterlock account login --provider https://example.org --address alice@example.org\n" +
+            "  letterlock account login --provider https://example.org --address alice@example.org --password-file pw.txt")
+        {
+            provider, address, passwordFile, deviceName, ca,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (!Uri.TryCreate(parse.GetValue(provider), UriKind.Absolute, out var providerUrl) || providerUrl.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new CliException("--provider must be an https:// URL", 2);
+            }
+
+            var normalized = ContactsCommand.Normalize(parse.GetValue(address)!);
+            string password = await ReadPasswordAsync(parse.GetValue(passwordFile), confirm: false, ct);
+            using var store = await access.OpenOrCreateAsync(parse, ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var account = await Guard(() => AccountPassword.LoginAsync(store, new ProviderClient(http, providerUrl), normalized, password, parse.GetValue(deviceName)!,
+                credentials => new ProviderClient(http, providerUrl, credentials), ct: ct));
+            var output = parse.InvocationConfiguration.Output;
+            await output.WriteLineAsync($"Signed in to {account.Address} on this device (device {account.DeviceId}).");
+            await output.WriteLineAsync("Next: letterlock bridge   (syncs all mail and prints the settings for your mail app)");
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Password(ClientStoreAccess access)
+    {
+        var address = new Argument<string?>("address") { Description = "The account (needed when the client has several).", Arity = ArgumentArity.ZeroOrOne };
+        var passwordFile = PasswordFileOption();
+        var ca = CaOption();
+        var command = new Command("password",
+            "Set or change the account's password (the old one stops working; the account's devices keep working).\n\n" +
+            "Example:\n  letterlock account password alice@example.org")
+        {
+            address, passwordFile, ca,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var store = await access.OpenAsync(parse, ct);
+            var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(address), ct);
+            string password = await ReadPasswordAsync(parse.GetValue(passwordFile), confirm: true, ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var provider = await ConnectAsync(store, account, http, ct);
+            await Guard(() => AccountPassword.SetAsync(store, account, provider, password, ct: ct));
+            await parse.InvocationConfiguration.Output.WriteLineAsync($"The password of {account.Address} is set; sign in on another device with: letterlock account login --address {account.Address}");
+            return 0;
+        });
+        return command;
+    }
+
     public static Command RecoveryKit(ClientStoreAccess access)
     {
         var address = new Argument<string?>("address") { Description = "The account (needed when the client has several).", Arity = ArgumentArity.ZeroOrOne };
@@ -266,6 +402,10 @@ internal static class AccountAccessCommands
             throw new CliException(e.Message, 4);
         }
         catch (RecoveryFailedException e)
+        {
+            throw new CliException(e.Message, 3);
+        }
+        catch (LoginFailedException e)
         {
             throw new CliException(e.Message, 3);
         }

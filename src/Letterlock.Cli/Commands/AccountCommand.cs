@@ -117,15 +117,18 @@ internal static class AccountCommand
         var invite = new Option<string?>("--invite") { Description = "An invite token, when the provider signs up by invitation." };
         var ca = new Option<string?>("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (test and sandbox providers)." };
         var encryptedOnly = new Option<bool>("--encrypted-only") { Description = "Refuse to send unless every recipient gets an encrypted copy." };
+        var passwordFile = AccountAccessCommands.PasswordFileOption();
+        var noPassword = new Option<bool>("--no-password") { Description = "A device-only account: no password at the provider (link more devices with letterlock devices link; the recovery code still works)." };
         var create = new Command("create",
             "Create an account: every key is generated on this device (OpenPGP key with its revocation certificate,\n" +
             "inbox key, device key, account master key); the provider receives only the public parts. Creates the\n" +
             "client store on first use (passphrase from $LETTERLOCK_PASSPHRASE or a prompt, or --key-file, created if missing).\n\n" +
             "Examples:\n" +
             "  letterlock account create --provider https://example.org --address alice@example.org --name 'Alice'\n" +
+            "  letterlock account create --provider https://example.org --address bob@example.org --no-password\n" +
             "  letterlock account create --provider https://alpha.test --address alice@alpha.test --ca sandbox-ca.pem --key-file store.key")
         {
-            provider, address, name, invite, ca, encryptedOnly,
+            provider, address, name, invite, ca, encryptedOnly, passwordFile, noPassword,
         };
         create.SetAction(async (parse, ct) =>
         {
@@ -148,6 +151,12 @@ internal static class AccountCommand
                 }
             }
 
+            if (parse.GetValue(noPassword) && parse.GetValue(passwordFile) is not null)
+            {
+                throw new CliException("--no-password and --password-file exclude each other", 2);
+            }
+
+            string? password = parse.GetValue(noPassword) ? null : await AccountAccessCommands.ReadPasswordAsync(parse.GetValue(passwordFile), confirm: true, ct);
             using var store = await access.OpenOrCreateAsync(parse, ct);
             using var http = new HttpClient(HttpFetch.CreateHandler(null, roots)) { Timeout = Timeout.InfiniteTimeSpan };
             AccountRecord account;
@@ -179,13 +188,18 @@ internal static class AccountCommand
             var connected = await AccountAccessCommands.ConnectAsync(store, account, http, ct);
             try
             {
+                if (password is not null)
+                {
+                    await Letterlock.Client.Accounts.AccountPassword.SetAsync(store, account, connected, password, ct: ct);
+                }
+
                 var code = await Letterlock.Client.Accounts.AccountRecovery.CreateCodeAsync(store, account, connected, ct);
                 await AccountAccessCommands.PrintRecoveryCodeAsync(output, code);
             }
             catch (Exception e) when (e is ProviderProblemException or ProviderUnavailableException)
             {
                 await parse.InvocationConfiguration.Error.WriteLineAsync(
-                    $"letterlock: the account exists, but its recovery code could not be stored ({e.Message}); run: letterlock account recovery-kit {account.Address} --out FILE");
+                    $"letterlock: the account exists, but its password or recovery code could not be stored ({e.Message}); run: letterlock account password, then letterlock account recovery-kit --out FILE");
                 return 1;
             }
 
@@ -199,6 +213,8 @@ internal static class AccountCommand
         command.Add(remove);
         command.Add(create);
         command.Add(AccountAccessCommands.RecoveryKit(access));
+        command.Add(AccountAccessCommands.Login(access));
+        command.Add(AccountAccessCommands.Password(access));
         command.Add(AccountAccessCommands.Recover(access));
         return command;
     }
