@@ -141,5 +141,16 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         (code, _, error) = await Run(laptop, "devices", "list", "--ca", Ca);
         Assert.NotEqual(0, code);
         Assert.Contains("the provider refused", error, StringComparison.Ordinal);
+
+        // Removing a device while another remains needs only --yes; the last one also needs the explicit confirmation.
+        (code, _, error) = await Run(phone, "devices", "revoke", Regex.Match((await Run(phone, "devices", "list", "--ca", Ca)).Out,
+            @"^\s+([0-9a-f-]{36})\s+tablet", RegexOptions.Multiline).Groups[1].Value, "--ca", Ca);
+        Assert.True(code == 0, error);
+        (code, _, error) = await Run(phone, "account", "remove", "alice@alpha.test", "--yes", "--ca", Ca);
+        Assert.Equal(2, code);
+        Assert.Contains("this is the only device of alice@alpha.test", error, StringComparison.Ordinal);
+        Assert.Contains("lost for good", error, StringComparison.Ordinal);
+        (code, _, error) = await Run(phone, "account", "remove", "alice@alpha.test", "--yes", "--i-have-the-recovery-code", "--ca", Ca);
+        Assert.True(code == 0, error);
     }
 }

@@ -285,6 +285,12 @@ internal static class AccountAccessCommands
                     await Guard(() => connected.RevokeDeviceAsync(device.DeviceId, ct));
                     await output.WriteLineAsync($"Revoked device {device.DeviceId} ({device.Name}).");
                 }
+
+                if (others.Count > 0)
+                {
+                    ulong version = await Guard(() => DeviceRevocation.RotateReceivingKeysAsync(store, account, connected, ct: ct));
+                    await output.WriteLineAsync($"New inbox and encryption keys published (key bundle version {version}).");
+                }
             }
             else if (others.Count > 0)
             {
@@ -364,8 +370,9 @@ internal static class AccountAccessCommands
 
             using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
-            await Guard(() => provider.RevokeDeviceAsync(deviceId, ct));
-            await parse.InvocationConfiguration.Output.WriteLineAsync($"Revoked device {deviceId} of {account.Address}.");
+            ulong version = await Guard(() => DeviceRevocation.RevokeAsync(store, account, provider, deviceId, ct: ct));
+            await parse.InvocationConfiguration.Output.WriteLineAsync(
+                $"Revoked device {deviceId} of {account.Address}; new inbox and encryption keys published (key bundle version {version}): it cannot read mail that arrives from now on.");
             return 0;
         });
 

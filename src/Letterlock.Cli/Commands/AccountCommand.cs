@@ -92,10 +92,20 @@ internal static class AccountCommand
 
         var removeAddress = new Argument<string>("address") { Description = "The account's address." };
         var yes = new Option<bool>("--yes") { Description = "Confirm: the account's local mail, contacts and keys are deleted from this client." };
+        var lastDevice = new Option<bool>("--i-have-the-recovery-code")
+        {
+            Description = "Confirm removing the account's last device: afterwards only the password or the recovery code opens the account.",
+        };
+        var removeCa = AccountAccessCommands.CaOption();
         var remove = new Command("remove",
             "Remove an account from this client with its local mail, contacts and keys. The provider keeps the\n" +
-            "account and its encrypted mail; other devices are not affected.\n\n" +
-            "Example:\n  letterlock account remove alice@alpha.test --yes") { removeAddress, yes };
+            "account and its encrypted mail; other devices are not affected. On the account's last device this is\n" +
+            "refused unless you confirm that you hold the recovery code (or the password): without them, nothing\n" +
+            "opens the account again and its mail and keys are lost for good.\n\n" +
+            "Examples:\n  letterlock account remove alice@alpha.test --yes\n  letterlock account remove alice@alpha.test --yes --i-have-the-recovery-code")
+        {
+            removeAddress, yes, lastDevice, removeCa,
+        };
         remove.SetAction(async (parse, ct) =>
         {
             var address = ContactsCommand.Normalize(parse.GetValue(removeAddress)!);
@@ -106,6 +116,30 @@ internal static class AccountCommand
 
             using var store = await access.OpenAsync(parse, ct);
             var account = await store.Accounts.FindAsync(address, ct) ?? throw new CliException($"no account {address} in this client");
+            if (!parse.GetValue(lastDevice) && account.DeviceId is { } deviceId)
+            {
+                // Ask the provider how many devices are left; when it cannot say, assume this is the last one.
+                string why;
+                try
+                {
+                    using var http = new HttpClient(HttpFetch.CreateHandler(null, await AccountAccessCommands.LoadRootsAsync(parse.GetValue(removeCa), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+                    var devices = await (await AccountAccessCommands.ConnectAsync(store, account, http, ct)).ListDevicesAsync(ct);
+                    bool others = devices.Devices.Any(d => d.RevokedAt is null && d.DeviceId != deviceId);
+                    why = others ? "" : devices.HasPassword || devices.HasRecovery
+                        ? $"this is the only device of {address}: afterwards only its {(devices.HasPassword ? "password or " : "")}recovery code opens the account"
+                        : $"this is the only device of {address} and it has neither a password nor a recovery code: its mail and keys would be lost for good (make a kit first: letterlock account recovery-kit --out FILE)";
+                }
+                catch (Exception e) when (e is ProviderProblemException or ProviderUnavailableException or CliException)
+                {
+                    why = $"the provider cannot say whether other devices of {address} exist ({e.Message}); if this is the last one, only the password or the recovery code opens the account afterwards";
+                }
+
+                if (why.Length > 0)
+                {
+                    throw new CliException($"{why}. Without them the account's mail and keys are lost for good. Add --i-have-the-recovery-code to remove it anyway", 2);
+                }
+            }
+
             await store.Accounts.RemoveAsync(account.Id, ct);
             await parse.InvocationConfiguration.Output.WriteLineAsync($"Removed {address} from this client.");
             return 0;

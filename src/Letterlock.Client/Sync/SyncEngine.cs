@@ -72,11 +72,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     public async Task<SyncReport> SyncAsync(IProgress<SyncProgress>? progress = null, CancellationToken ct = default)
     {
         // Every inbox key the account ever had, newest first: mail sealed before a rotation still opens.
-        var inboxKeys = (await store.Keys.ListAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false)).Select(k => k.Material).Reverse().ToList();
-        if (inboxKeys.Count == 0)
-        {
-            throw new LocalStoreException($"{account.Address} has no inbox key");
-        }
+        var inboxKeys = await InboxKeysAsync(ct).ConfigureAwait(false);
         var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
             ?? throw new LocalStoreException($"{account.Address} has no account master key");
         var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
@@ -84,6 +80,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         var incoming = new IncomingMailProcessor(store, account, openPgp, _options, time, gossip);
         var errors = new List<SyncError>();
         int received = 0, deleted = 0, applied = 0;
+        bool keysRefreshed = false;
 
         long cursor = await ReadCursorAsync(ct).ConfigureAwait(false);
         long saved = cursor;
@@ -93,6 +90,22 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             {
                 var page = await provider.GetChangesAsync(cursor, _sync.PageSize, 0, ct).ConfigureAwait(false);
                 var fetched = await FetchPageAsync(page.Changes, inboxKeys, sealer, ct).ConfigureAwait(false);
+
+                // Another device rotated the account's keys (a device was revoked): take the new key bundle before
+                // opening mail sealed to the new inbox key, at most once per run.
+                if (!keysRefreshed && (page.Changes.Any(c => c.Kind == Accounts.KeyBundle.Kind && !c.Deleted)
+                    || fetched.Values.Any(f => f.Remote?.Kind == InboxKind && f.Error is not null)))
+                {
+                    keysRefreshed = true;
+                    if (await RefreshKeysAsync(errors, ct).ConfigureAwait(false))
+                    {
+                        inboxKeys = await InboxKeysAsync(ct).ConfigureAwait(false);
+                        openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
+                        incoming = new IncomingMailProcessor(store, account, openPgp, _options, time, gossip);
+                        fetched = await FetchPageAsync(page.Changes, inboxKeys, sealer, ct).ConfigureAwait(false);
+                    }
+                }
+
                 long pageCursor = page.Changes.Aggregate(Math.Max(cursor, page.Next), (max, change) => Math.Max(max, change.Sequence));
                 var batch = new List<DocumentInfo>();
 
@@ -456,6 +469,35 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         _ = status; // Conflict means a previous run already wrote it: the same content, sealed again.
         await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false);
         return received ? Applied.Received : Applied.Nothing;
+    }
+
+    /// <summary>Every inbox key the account ever had, newest first: mail sealed before a rotation still opens.</summary>
+    private async Task<List<byte[]>> InboxKeysAsync(CancellationToken ct)
+    {
+        var keys = (await store.Keys.ListAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false)).Select(k => k.Material).Reverse().ToList();
+        return keys.Count > 0 ? keys : throw new LocalStoreException($"{account.Address} has no inbox key");
+    }
+
+    /// <summary>Fetches the key bundle; true when it added keys. A bundle that must be refused is reported, not applied.</summary>
+    private async Task<bool> RefreshKeysAsync(List<SyncError> errors, CancellationToken ct)
+    {
+        if (account.RemoteAccountId is null)
+        {
+            return false;
+        }
+
+        int before = (await store.Keys.ListAsync(account.Id, ct: ct).ConfigureAwait(false)).Count;
+        try
+        {
+            await Accounts.KeyBundleSync.FetchAsync(store, account, provider, ct).ConfigureAwait(false);
+        }
+        catch (Accounts.KeyBundleException e)
+        {
+            errors.Add(new SyncError(Accounts.KeyBundle.DocumentId, Accounts.KeyBundle.Kind, e.Message));
+            return false;
+        }
+
+        return (await store.Keys.ListAsync(account.Id, ct: ct).ConfigureAwait(false)).Count > before;
     }
 
     private static SyncOptions Validated(SyncOptions options)
