@@ -152,5 +152,22 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         Assert.Contains("lost for good", error, StringComparison.Ordinal);
         (code, _, error) = await Run(phone, "account", "remove", "alice@alpha.test", "--yes", "--i-have-the-recovery-code", "--ca", Ca);
         Assert.True(code == 0, error);
+
+        // Deleting needs the address twice; afterwards neither the password nor the code opens the account, and the
+        // address is not given out again.
+        var last = Path.Combine(_dir, "last");
+        (code, _, error) = await Run(last, "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", newPasswordFile, "--ca", Ca);
+        Assert.True(code == 0, error);
+        (code, _, error) = await Run(last, "account", "delete", "alice@alpha.test", "--ca", Ca);
+        Assert.Equal(2, code);
+        Assert.Contains("--confirm alice@alpha.test", error, StringComparison.Ordinal);
+        (code, output, error) = await Run(last, "account", "delete", "alice@alpha.test", "--confirm", "alice@alpha.test", "--ca", Ca);
+        Assert.True(code == 0, error);
+        Assert.Contains("Deleted alice@alpha.test", output, StringComparison.Ordinal);
+        (code, _, _) = await Run(Path.Combine(_dir, "after"), "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", newPasswordFile, "--ca", Ca);
+        Assert.Equal(3, code);
+        (code, _, error) = await Run(Path.Combine(_dir, "squatter"), "account", "create", "--provider", Url, "--address", "alice@alpha.test", "--no-password", "--ca", Ca);
+        Assert.Equal(1, code);
+        Assert.Contains("Address taken", error, StringComparison.Ordinal);
     }
 }

@@ -185,6 +185,40 @@ internal static class AccountAccessCommands
         return command;
     }
 
+    public static Command Delete(ClientStoreAccess access)
+    {
+        var address = new Argument<string>("address") { Description = "The account to delete." };
+        var confirm = new Option<string?>("--confirm") { Description = "The account's address again: deleting cannot be undone." };
+        var ca = CaOption();
+        var command = new Command("delete",
+            "Delete the account at the provider: its mail, documents and keys are erased there, every device is revoked,\n" +
+            "the key directory publishes it as revoked, and the address is held back for the provider's quarantine period\n" +
+            "(nobody inherits its mail or its correspondents' trust). The account is removed from this client too.\n" +
+            "Nothing brings it back, not the password, not the recovery code.\n\n" +
+            "Example:\n  letterlock account delete alice@example.org --confirm alice@example.org")
+        {
+            address, confirm, ca,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var normalized = ContactsCommand.Normalize(parse.GetValue(address)!);
+            if (!string.Equals(parse.GetValue(confirm)?.Trim(), normalized, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new CliException($"deleting {normalized} erases its mail and keys at the provider for good: repeat the address with --confirm {normalized}", 2);
+            }
+
+            using var store = await access.OpenAsync(parse, ct);
+            var account = await store.Accounts.FindAsync(normalized, ct) ?? throw new CliException($"no account {normalized} in this client");
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var provider = await ConnectAsync(store, account, http, ct);
+            await Guard(() => provider.DeleteAccountAsync(normalized, ct));
+            await store.Accounts.RemoveAsync(account.Id, ct);
+            await parse.InvocationConfiguration.Output.WriteLineAsync($"Deleted {normalized} at the provider and from this client.");
+            return 0;
+        });
+        return command;
+    }
+
     public static Command RecoveryKit(ClientStoreAccess access)
     {
         var address = new Argument<string?>("address") { Description = "The account (needed when the client has several).", Arity = ArgumentArity.ZeroOrOne };

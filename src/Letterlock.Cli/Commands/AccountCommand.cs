@@ -249,6 +249,7 @@ internal static class AccountCommand
         command.Add(AccountAccessCommands.RecoveryKit(access));
         command.Add(AccountAccessCommands.Login(access));
         command.Add(AccountAccessCommands.Password(access));
+        command.Add(AccountAccessCommands.Delete(access));
         command.Add(AccountAccessCommands.Recover(access));
         return command;
     }
