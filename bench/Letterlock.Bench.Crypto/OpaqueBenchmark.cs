@@ -1,3 +1,4 @@
+using Letterlock.Cryptography.Cpace;
 using Letterlock.Cryptography.Internal;
 using Letterlock.Cryptography.Opaque;
 using Org.BouncyCastle.Crypto.Generators;
@@ -6,7 +7,7 @@ using Org.BouncyCastle.Crypto.Parameters;
 namespace Letterlock.Bench.Crypto;
 
 /// <summary>
-/// OPAQUE registration and login CPU on each side, with the identity KSF (the protocol alone) and with the default
+/// OPAQUE registration and login CPU on each side, and a CPace exchange, with the identity KSF (the protocol alone) and with the default
 /// Argon2id parameters (what a login costs), against the primitives measured in the same run. Each operation is
 /// timed over a batch whose inputs (states, messages) were prepared outside the timed loop.
 /// </summary>
@@ -82,6 +83,34 @@ internal static class OpaqueBenchmark
             var (serverState, _) = server.StartLogin(records[i], CredentialId, ke1, Identities, Context);
             server.FinishLogin(serverState, wrongKe3).Dispose();
         });
+
+        Console.WriteLine();
+        Console.WriteLine("| CPace (CPACE-RISTR255-SHA512) | per operation |");
+        Console.WriteLine("|---|---|");
+        byte[] code = "48291305"u8.ToArray();
+        byte[] channel = "Letterlock device link v1|alice@example.org"u8.ToArray();
+        byte[] sid = new byte[16];
+        Measure.Row("Start (generator, share)", Ms(PerOperation(() => 0, _ => CpaceSession.Start(CpaceRole.Initiator, code, channel, sid, "new laptop"u8).Session.Dispose(), 2000)));
+        Measure.Row("Finish (K, ISK, both confirmation tags)", Ms(PerOperation(() =>
+        {
+            var (a, _) = CpaceSession.Start(CpaceRole.Initiator, code, channel, sid, "new laptop"u8);
+            var (b, messageB) = CpaceSession.Start(CpaceRole.Responder, code, channel, sid, "old phone"u8);
+            b.Dispose();
+            return (a, messageB);
+        }, t => t.a.Finish(t.messageB).Dispose(), 2000)));
+        Measure.Row("ConfirmPeer + short authentication string + one derived key", Ms(PerOperation(() =>
+        {
+            var (a, messageA) = CpaceSession.Start(CpaceRole.Initiator, code, channel, sid, "new laptop"u8);
+            var (b, messageB) = CpaceSession.Start(CpaceRole.Responder, code, channel, sid, "old phone"u8);
+            using CpaceResult resultB = b.Finish(messageA);
+            return (a.Finish(messageB), resultB.ConfirmationTag!);
+        }, t =>
+        {
+            t.Item1.ConfirmPeer(t.Item2);
+            _ = t.Item1.ShortAuthenticationString;
+            t.Item1.DeriveKey("key bundle"u8, stackalloc byte[32]);
+            t.Item1.Dispose();
+        }, 2000)));
 
         Console.WriteLine();
         Console.WriteLine("| primitive, same run | per operation |");
