@@ -291,9 +291,13 @@ public sealed partial class ImapSession
             flags, store.UnchangedSince is { } u ? new ModSeq(u) : null, ct).ConfigureAwait(false);
         foreach (var m in result.Messages)
         {
-            if (m.Changed)
+            if (!store.Silent)
             {
-                selected.OwnChanges.Add((m.Uid.Value, m.ModSeq.Value));
+                selected.Told[m.Uid.Value] = (m.ModSeq.Value, m.Flags, false);
+            }
+            else if (m.Changed)
+            {
+                selected.Told[m.Uid.Value] = (m.ModSeq.Value, m.Flags, true);
             }
 
             // RFC 7162, 3.1.3: with CONDSTORE, a FETCH with MODSEQ goes out even for .SILENT.
@@ -465,7 +469,6 @@ public sealed partial class ImapSession
             seenNow = [];
             foreach (var m in stored.Messages.Where(m => m.Changed))
             {
-                selected.OwnChanges.Add((m.Uid.Value, m.ModSeq.Value));
                 seenNow.Add(m.Uid.Value);
             }
         }
@@ -601,6 +604,12 @@ public sealed partial class ImapSession
             if (_condstore && flagsWritten && !modseqWritten)
             {
                 _writer.Raw(" MODSEQ ("u8).Number(record.ModSeq.Value).Byte((byte)')');
+            }
+
+            if (flagsWritten)
+            {
+                var told = seenChanged ? record.Flags.Add(MessageFlags.Create(SystemFlags.Seen)) : record.Flags;
+                selected.Told[record.Uid.Value] = (record.ModSeq.Value, told, false);
             }
 
             _writer.Raw(")\r\n"u8);

@@ -34,15 +34,29 @@ public sealed partial class ImapSession
                     break;
                 case FlagsChanged flags:
                 {
-                    if (selected.OwnChanges.Remove((flags.Uid.Value, flags.ModSeq.Value)))
-                    {
-                        break; // this session's own STORE: already answered
-                    }
-
                     int seq = selected.Index.SeqOf(flags.Uid.Value);
                     if (seq == 0)
                     {
                         break;
+                    }
+
+                    var current = flags.Flags;
+                    ulong modseq = flags.ModSeq.Value;
+                    if (selected.Told.TryGetValue(flags.Uid.Value, out var told) && told.ModSeq >= modseq)
+                    {
+                        // The client already has this message's state as of a later (or this) mod-sequence, from
+                        // its own STORE or a FETCH: an older update must never follow a newer one, or the client
+                        // shows stale flags and sees MODSEQ go backwards (RFC 7162, 3.1). Only when it was told the
+                        // change without the result (.SILENT) and another session's change came first does it
+                        // need the flags: the newest known, once.
+                        if (!told.Silent || told.ModSeq == modseq)
+                        {
+                            break;
+                        }
+
+                        current = told.Flags;
+                        modseq = told.ModSeq;
+                        selected.Told[flags.Uid.Value] = told with { Silent = false };
                     }
 
                     if (existsPending)
@@ -58,10 +72,10 @@ public sealed partial class ImapSession
                     }
 
                     _writer.Raw("FLAGS "u8);
-                    WriteFlags(flags.Flags);
+                    WriteFlags(current);
                     if (_condstore)
                     {
-                        _writer.Raw(" MODSEQ ("u8).Number(flags.ModSeq.Value).Byte((byte)')');
+                        _writer.Raw(" MODSEQ ("u8).Number(modseq).Byte((byte)')');
                     }
 
                     _writer.Raw(")\r\n"u8);
@@ -124,9 +138,11 @@ public sealed partial class ImapSession
             _writer.Raw("* VANISHED "u8).Ascii(SequenceSet.Format(vanished)).Crlf();
         }
 
-        if (selected.OwnChanges.Count > 10_000)
+        if (_changes.IsEmpty)
         {
-            selected.OwnChanges.Clear(); // never let a lost notification grow this without bound
+            // Every change committed before what the client was told has been reported or skipped; changes
+            // arriving from now on are newer than anything recorded.
+            selected.Told.Clear();
         }
 
         if (selected.Gone)

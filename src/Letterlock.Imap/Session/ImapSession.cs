@@ -75,7 +75,12 @@ public sealed partial class ImapSession : IMailboxListener
         public UidValidity Validity { get; } = validity;
         public IDisposable Registration { get; } = registration;
         public ulong HighestModSeq { get; set; }
-        public HashSet<(uint Uid, ulong ModSeq)> OwnChanges { get; } = [];
+        /// <summary>
+        /// What this session has told its client about a message's flags outside the update queue (STORE and
+        /// FETCH answers) while older queued changes may still wait: the mod-sequence, the flags, and whether
+        /// the flags themselves went out (a .SILENT STORE tells the client the change, not the result).
+        /// </summary>
+        public Dictionary<uint, (ulong ModSeq, MessageFlags Flags, bool Silent)> Told { get; } = [];
         public bool Gone { get; set; }
     }
 
