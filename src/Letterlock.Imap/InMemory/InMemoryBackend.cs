@@ -530,12 +530,9 @@ public sealed class InMemoryBackend : IImapAuthenticator
         // Only the header block is parsed for HEADER/FROM/SUBJECT... keys; TEXT and BODY search the bytes.
         public override HeaderList GetHeaders()
         {
-            if (_headers is null)
-            {
-                var range = message.Structure.Locate(new BodySection([], SectionText.Header, null))!.Value;
-                using var stream = new MemoryStream(message.Content, (int)range.Start, (int)range.Length, writable: false);
-                _headers = HeaderList.Load(stream);
-            }
+            // MimeKit's HeaderList.Load refuses a block that begins with an mbox "From " line, which real
+            // archives (the spamassassin corpus) have; parse the block as the structure was parsed.
+            _headers ??= MessageStructure.ParseHeaders(message.Content);
 
             return _headers;
         }

@@ -47,6 +47,55 @@ public sealed class MessageStructure
     /// <param name="maxMimeDepth">Deepest MIME nesting honoured (deeper parts are treated as opaque).</param>
     public static MessageStructure Parse(ReadOnlyMemory<byte> message, int maxMimeDepth = 64)
     {
+        try
+        {
+            return ParseMime(message, maxMimeDepth);
+        }
+        catch (FormatException)
+        {
+            // MimeKit gives up when the first line is neither a header field nor an mbox "From " line (a text
+            // file appended as a message). Such a message still has to be served: its header block is what
+            // precedes the first empty line, it has no recognisable fields, and its body is plain text.
+            return Unparsable(message);
+        }
+    }
+
+    private const string NilEnvelope = "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)";
+
+    private static MessageStructure Unparsable(ReadOnlyMemory<byte> message)
+    {
+        var raw = message.Span;
+        long bodyStart = HeaderBlockLength(raw);
+        var body = new Part { Begin = 0, BodyStart = bodyStart, End = raw.Length, Lines = CountLines(raw, bodyStart, raw.Length) };
+        var root = new Part { Begin = 0, BodyStart = bodyStart, End = raw.Length, Body = body };
+        var bodyStructure = new ArrayBufferWriter<byte>(128);
+        WriteBody(new ImapResponseWriter(bodyStructure), body, raw, extensible: true);
+        var bodyOnly = new ArrayBufferWriter<byte>(128);
+        WriteBody(new ImapResponseWriter(bodyOnly), body, raw, extensible: false);
+        return new MessageStructure(message.Length, Encoding.ASCII.GetBytes(NilEnvelope), bodyStructure.WrittenSpan.ToArray(), bodyOnly.WrittenSpan.ToArray(), null, root);
+    }
+
+    /// <summary>
+    /// The top-level header fields of a message, parsed from its header block the way <see cref="Parse"/> reads
+    /// them (an mbox "From " line before the fields is tolerated; a block MimeKit cannot read yields no fields),
+    /// for searches on header fields.
+    /// </summary>
+    public static HeaderList ParseHeaders(ReadOnlyMemory<byte> message)
+    {
+        var headers = message[..HeaderBlockLength(message.Span)];
+        using var stream = new ReadOnlyMemoryStream(headers);
+        try
+        {
+            return new MimeParser(new ParserOptions { MaxMimeDepth = 1 }, stream, MimeFormat.Entity).ParseMessage().Headers;
+        }
+        catch (FormatException)
+        {
+            return new HeaderList();
+        }
+    }
+
+    private static MessageStructure ParseMime(ReadOnlyMemory<byte> message, int maxMimeDepth)
+    {
         var offsets = new Dictionary<object, (long Begin, long HeadersEnd, long End, int Lines)>(ReferenceEqualityComparer.Instance);
         var begins = new Dictionary<object, long>(ReferenceEqualityComparer.Instance);
         using var stream = new ReadOnlyMemoryStream(message);
@@ -80,7 +129,16 @@ public sealed class MessageStructure
         var headers = message[..HeaderBlockLength(message.Span)];
         using var stream = new ReadOnlyMemoryStream(headers);
         var parser = new MimeParser(new ParserOptions { MaxMimeDepth = 1 }, stream, MimeFormat.Entity);
-        var parsed = parser.ParseMessage();
+        MimeMessage parsed;
+        try
+        {
+            parsed = parser.ParseMessage();
+        }
+        catch (FormatException)
+        {
+            return Encoding.ASCII.GetBytes(NilEnvelope); // as Parse answers for a message without readable fields
+        }
+
         var envelope = new ArrayBufferWriter<byte>(512);
         WriteEnvelope(new ImapResponseWriter(envelope), parsed);
         return envelope.WrittenSpan.ToArray();
