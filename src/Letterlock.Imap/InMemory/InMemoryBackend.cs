@@ -96,7 +96,8 @@ public sealed class InMemoryBackend : IImapAuthenticator
     /// <summary>
     /// IMAP messages use CRLF line ends (RFC 9051, 2.3.4 counts octets that way). Files from Unix
     /// folders have bare LFs; like Dovecot, store them with CRLF so sizes and sections agree with
-    /// what every client computes.
+    /// what every client computes. The body of a part with Content-Transfer-Encoding binary is data,
+    /// not lines (BINARY APPEND, RFC 3516): its bytes are kept exactly.
     /// </summary>
     public static byte[] NormalizeLineEndings(ReadOnlySpan<byte> message)
     {
@@ -114,11 +115,21 @@ public sealed class InMemoryBackend : IImapAuthenticator
             return message.ToArray();
         }
 
+        // Only a message that names the binary encoding can have such a part: parse it only then.
+        IReadOnlyList<(long Start, long End)> keep = !ContainsBinaryWord(message)
+            ? []
+            : MessageStructure.Parse(message.ToArray()).BinaryBodyRanges();
         var result = new byte[message.Length + bare];
-        int o = 0;
+        int o = 0, k = 0;
         for (int i = 0; i < message.Length; i++)
         {
-            if (message[i] == '\n' && (i == 0 || message[i - 1] != '\r'))
+            while (k < keep.Count && i >= keep[k].End)
+            {
+                k++;
+            }
+
+            bool inBinary = k < keep.Count && i >= keep[k].Start;
+            if (!inBinary && message[i] == '\n' && (i == 0 || message[i - 1] != '\r'))
             {
                 result[o++] = (byte)'\r';
             }
@@ -126,7 +137,23 @@ public sealed class InMemoryBackend : IImapAuthenticator
             result[o++] = message[i];
         }
 
-        return result;
+        return result.AsSpan(0, o).ToArray();
+
+        static bool ContainsBinaryWord(ReadOnlySpan<byte> message)
+        {
+            for (int at = message.IndexOfAny((byte)'b', (byte)'B'); at >= 0 && at + 6 <= message.Length;)
+            {
+                if (Ascii.EqualsIgnoreCase(message.Slice(at, 6), "binary"u8))
+                {
+                    return true;
+                }
+
+                int next = message[(at + 1)..].IndexOfAny((byte)'b', (byte)'B');
+                at = next < 0 ? -1 : at + 1 + next;
+            }
+
+            return false;
+        }
     }
 
     private static byte[] Hash(byte[] salt, string password)

@@ -221,12 +221,49 @@ public sealed class MessageStructure
         }
     }
 
-    /// <summary>The Content-Transfer-Encoding of a part (for BINARY), or null when the part does not exist or is a multipart/message.</summary>
-    public string? LeafEncoding(IReadOnlyList<int> partPath)
+    /// <summary>
+    /// The Content-Transfer-Encoding of a part (for BINARY), or null when the part does not exist. A multipart
+    /// and a message/rfc822 part have one too (7bit, 8bit or binary in practice): BINARY of such a part is its
+    /// body, the encapsulated message for message/rfc822.
+    /// </summary>
+    public string? PartEncoding(IReadOnlyList<int> partPath)
     {
         ArgumentNullException.ThrowIfNull(partPath);
         var part = partPath.Count == 0 ? _root.Body : Resolve(partPath);
-        return part is null || part.Children is not null || part.Embedded is not null ? null : part.Encoding;
+        return part?.Encoding;
+    }
+
+    /// <summary>
+    /// The byte ranges of the bodies of leaf parts whose Content-Transfer-Encoding is binary: their bytes are
+    /// data, so a bare LF in them must not be rewritten to CRLF when the message is stored.
+    /// </summary>
+    public IReadOnlyList<(long Start, long End)> BinaryBodyRanges()
+    {
+        var ranges = new List<(long, long)>();
+        var stack = new Stack<Part>();
+        stack.Push(_root.Body!);
+        while (stack.Count > 0)
+        {
+            var p = stack.Pop();
+            if (p.Children is not null)
+            {
+                foreach (var child in p.Children)
+                {
+                    stack.Push(child);
+                }
+            }
+            else if (p.Embedded is not null)
+            {
+                stack.Push(p.Embedded.Body!);
+            }
+            else if (p.Encoding.Trim().Equals("binary", StringComparison.OrdinalIgnoreCase) && p.End > p.BodyStart)
+            {
+                ranges.Add((p.BodyStart, p.End));
+            }
+        }
+
+        ranges.Sort();
+        return ranges;
     }
 
     /// <summary>The header block and the text parts of the message (and of encapsulated messages), for text search.</summary>

@@ -688,7 +688,7 @@ public static class ImapCommandParser
                 }
 
                 {
-                    var section = Section(ref t, binary: false);
+                    var section = Section(ref t);
                     var (start, length) = Partial(ref t);
                     items.Add(new(FetchAttribute.Section, section, name == "BODY.PEEK", start, length));
                     return;
@@ -696,7 +696,7 @@ public static class ImapCommandParser
 
             case "BINARY" or "BINARY.PEEK" or "BINARY.SIZE":
             {
-                var section = Section(ref t, binary: true);
+                var section = Section(ref t);
                 if (name == "BINARY.SIZE")
                 {
                     items.Add(new(FetchAttribute.BinarySize, section));
@@ -717,7 +717,7 @@ public static class ImapCommandParser
     // section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"
     // section-part = nz-number *("." nz-number) ; section-text = section-msgtext / "MIME"
     // header-list = "(" header-fld-name *(SP header-fld-name) ")" ; section-binary = "[" [section-part] "]"
-    private static BodySection Section(ref ImapTokenizer t, bool binary)
+    private static BodySection Section(ref ImapTokenizer t)
     {
         t.Expect((byte)'[', "'['");
         var parts = new List<int>();
@@ -744,11 +744,8 @@ public static class ImapCommandParser
 
         if (!t.Peek((byte)']'))
         {
-            if (binary)
-            {
-                throw new ImapParseException("BINARY takes part numbers only");
-            }
-
+            // section-binary = "[" [section-part] "]" (RFC 3516): a section-text after the part numbers is outside
+            // the grammar, but Dovecot accepts it and clients and test suites use it, so BINARY takes it too.
             var word = t.FetchAtom().ToUpperInvariant();
             switch (word)
             {

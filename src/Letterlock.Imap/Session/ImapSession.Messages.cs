@@ -693,8 +693,17 @@ public sealed partial class ImapSession
             }
         }
 
-        _writer.LiteralHeader(data.Length, binary && data.Contains((byte)0));
-        _writer.Raw(data);
+        if (binary)
+        {
+            _writer.LiteralHeader(data.Length, data.Contains((byte)0));
+            _writer.Raw(data);
+            return;
+        }
+
+        // literal = "{" number64 ["+"] "}" CRLF *CHAR8, and CHAR8 excludes NUL (RFC 9051, 9): a stored NUL goes out
+        // as 0x80, as Dovecot sends it; BINARY (literal8) returns the real byte.
+        _writer.LiteralHeader(data.Length);
+        _writer.RawWithoutNul(data);
     }
 
     /// <summary>HEADER.FIELDS / HEADER.FIELDS.NOT: the matching fields (with their continuation lines) and the blank line.</summary>
@@ -731,34 +740,44 @@ public sealed partial class ImapSession
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its transfer encoding removed.</summary>
+    /// <summary>
+    /// BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its transfer encoding removed. A message/rfc822
+    /// or multipart part is its body as stored (nothing to decode). Like Dovecot, a section-text (HEADER, TEXT, MIME,
+    /// HEADER.FIELDS) is accepted too, outside RFC 3516's grammar, and served as BODY serves it: headers are never
+    /// transfer-encoded. Content with NUL goes out as literal8, the only string that may carry it.
+    /// </summary>
     private string? WriteBinary(FetchItem item, MessageStructure? structure, ReadOnlySpan<byte> content)
     {
         var section = item.Section!;
         byte[] decoded;
-        if (section.Part.Count == 0)
+        if (IsWholeMessage(section))
         {
             decoded = content.ToArray();
         }
+        else if (structure!.Locate(section) is not { } range)
+        {
+            decoded = [];
+        }
         else
         {
-            var encoding = structure!.LeafEncoding(section.Part);
-            var range = structure.Locate(section);
-            if (encoding is null || range is null)
+            long start = Math.Min(range.Start, content.Length);
+            var raw = content.Slice((int)start, (int)Math.Min(range.Length, content.Length - start));
+            if (section.Text is SectionText.HeaderFields or SectionText.HeaderFieldsNot)
             {
-                decoded = [];
+                decoded = FilterHeaders(raw, section.Fields!, section.Text == SectionText.HeaderFieldsNot);
+            }
+            else if (section.Text != SectionText.None)
+            {
+                decoded = raw.ToArray();
+            }
+            else if (TransferDecoding.Decode(structure.PartEncoding(section.Part) ?? "7bit", raw) is { } result)
+            {
+                decoded = result;
             }
             else
             {
-                var raw = content.Slice((int)range.Value.Start, (int)range.Value.Length);
-                var result = Decode(encoding, raw);
-                if (result is null)
-                {
-                    _writer.Raw("BINARY["u8).Ascii(section.Format()).Raw("] NIL"u8);
-                    return "Unknown Content-Transfer-Encoding";
-                }
-
-                decoded = result;
+                _writer.Raw(item.Attribute == FetchAttribute.BinarySize ? "BINARY.SIZE["u8 : "BINARY["u8).Ascii(section.Format()).Raw("] NIL"u8);
+                return "Unknown Content-Transfer-Encoding";
             }
         }
 
@@ -777,28 +796,5 @@ public sealed partial class ImapSession
         _writer.Sp();
         WritePartial(item, decoded, binary: true);
         return null;
-    }
-
-    private static byte[]? Decode(string encoding, ReadOnlySpan<byte> raw)
-    {
-        MimeKit.Encodings.IMimeDecoder decoder;
-        switch (encoding.Trim().ToLowerInvariant())
-        {
-            case "7bit" or "8bit" or "binary" or "":
-                return raw.ToArray();
-            case "base64":
-                decoder = new MimeKit.Encodings.Base64Decoder();
-                break;
-            case "quoted-printable":
-                decoder = new MimeKit.Encodings.QuotedPrintableDecoder();
-                break;
-            default:
-                return null;
-        }
-
-        var input = raw.ToArray();
-        var output = new byte[decoder.EstimateOutputLength(input.Length)];
-        int n = decoder.Decode(input, 0, input.Length, output);
-        return output.AsSpan(0, n).ToArray();
     }
 }
