@@ -609,10 +609,12 @@ public sealed class MessageStructure
         w.Sp();
         WriteAddresses(w, headers, HeaderId.From);
         w.Sp();
-        // env-sender and env-reply-to default to env-from when absent (RFC 9051, 7.5.2).
-        WriteAddresses(w, headers, headers.Contains(HeaderId.Sender) ? HeaderId.Sender : HeaderId.From);
+        // env-sender and env-reply-to default to env-from (RFC 9051, 7.5.2: "If the Sender or Reply-To header
+        // lines are absent in the [RFC-5322] header, or are present but empty, the server sets the
+        // corresponding member of the envelope to be the same value as the from member").
+        WriteAddresses(w, headers, HasAddresses(headers, HeaderId.Sender) ? HeaderId.Sender : HeaderId.From);
         w.Sp();
-        WriteAddresses(w, headers, headers.Contains(HeaderId.ReplyTo) ? HeaderId.ReplyTo : HeaderId.From);
+        WriteAddresses(w, headers, HasAddresses(headers, HeaderId.ReplyTo) ? HeaderId.ReplyTo : HeaderId.From);
         w.Sp();
         WriteAddresses(w, headers, HeaderId.To);
         w.Sp();
@@ -649,6 +651,19 @@ public sealed class MessageStructure
 
         var span = unfolded.AsSpan(0, n).Trim(" \t"u8);
         w.String(span);
+    }
+
+    private static bool HasAddresses(HeaderList headers, HeaderId id)
+    {
+        foreach (var header in headers)
+        {
+            if (header.Id == id && InternetAddressList.TryParse(ParserOptions.Default, header.RawValue, out var parsed) && parsed.Count > 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static void WriteAddresses(ImapResponseWriter w, HeaderList headers, HeaderId id)

@@ -175,28 +175,43 @@ public sealed partial class ImapSession
         }
 
         // Only messages this session knows about: new arrivals are reported by EXISTS first.
-        var values = new List<uint>(uids.Count);
+        var matches = new List<(uint Value, Uid Uid)>(uids.Count);
         foreach (var uid in uids)
         {
             int seq = selected.Index.SeqOf(uid.Value);
             if (seq > 0)
             {
-                values.Add(search.ByUid ? uid.Value : (uint)seq);
+                matches.Add((search.ByUid ? uid.Value : (uint)seq, uid));
             }
         }
 
-        values.Sort();
+        matches.Sort((a, b) => a.Value.CompareTo(b.Value));
+        var values = matches.ConvertAll(m => m.Value);
+        var options = search.ReturnOptions is null || search.ReturnOptions.Count == 0 ? ["ALL"] : search.ReturnOptions;
         ulong? highest = null;
-        if (HasModSeqKey(search.Key) && uids.Count > 0)
+        if (HasModSeqKey(search.Key))
         {
-            _condstore = true;
-            ulong max = 0;
-            await foreach (var record in Account.FetchAsync(selected.Id, uids.Select(u => new UidRange(u, u)).ToList(), withStructure: false, ct).ConfigureAwait(false))
+            EnableCondstore();
+            if (matches.Count > 0)
             {
-                max = Math.Max(max, record.ModSeq.Value);
-            }
+                // RFC 7162, 3.1.5 with RFC 4731: the MODSEQ is the highest of the messages returned, so with only
+                // MIN and/or MAX it is that of those one or two messages, not of every match.
+                bool onlyMinMax = search.ReturnOptions is not null && !options.Contains("ALL") && !options.Contains("COUNT");
+                var reported = onlyMinMax
+                    ? new[] { options.Contains("MIN") ? matches[0].Uid : (Uid?)null, options.Contains("MAX") ? matches[^1].Uid : null }.OfType<Uid>().Distinct().ToList()
+                    : matches.ConvertAll(m => m.Uid);
+                if (reported.Count > 0)
+                {
+                    reported.Sort();
+                    ulong max = 0;
+                    await foreach (var record in Account.FetchAsync(selected.Id, reported.ConvertAll(u => new UidRange(u, u)), FetchData.None, ct).ConfigureAwait(false))
+                    {
+                        max = Math.Max(max, record.ModSeq.Value);
+                    }
 
-            highest = max;
+                    highest = max;
+                }
+            }
         }
 
         if (search.ReturnOptions is null && !_rev2)
@@ -218,7 +233,6 @@ public sealed partial class ImapSession
         }
 
         // esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)   (RFC 4731 / 9051)
-        var options = search.ReturnOptions is null || search.ReturnOptions.Count == 0 ? ["ALL"] : search.ReturnOptions;
         _writer.Raw("* ESEARCH (TAG "u8).String(search.Tag).Byte((byte)')');
         if (search.ByUid)
         {
@@ -278,7 +292,7 @@ public sealed partial class ImapSession
 
         if (store.UnchangedSince is not null)
         {
-            _condstore = true;
+            EnableCondstore();
         }
 
         var pairs = Resolve(store.Set, store.ByUid);
@@ -289,6 +303,11 @@ public sealed partial class ImapSession
 
         var result = await Account.StoreFlagsAsync(selected.Id, Ranges(pairs), store.Mode,
             flags, store.UnchangedSince is { } u ? new ModSeq(u) : null, ct).ConfigureAwait(false);
+        if (store.Mode != StoreMode.Remove)
+        {
+            AnnounceKeywords(flags);
+        }
+
         foreach (var m in result.Messages)
         {
             if (!store.Silent)
@@ -410,7 +429,7 @@ public sealed partial class ImapSession
 
         if (fetch.ChangedSince is not null)
         {
-            _condstore = true;
+            EnableCondstore();
             if (!items.Any(i => i.Attribute == FetchAttribute.ModSeq))
             {
                 items.Add(new FetchItem(FetchAttribute.ModSeq));
@@ -424,7 +443,7 @@ public sealed partial class ImapSession
 
         if (items.Any(i => i.Attribute == FetchAttribute.ModSeq))
         {
-            _condstore = true;
+            EnableCondstore();
         }
 
         var pairs = Resolve(fetch.Set, fetch.ByUid);
@@ -541,6 +560,11 @@ public sealed partial class ImapSession
                         content = rented.AsMemory(0, total);
                     }
                 }
+            }
+
+            if (seenChanged || items.Exists(i => i.Attribute == FetchAttribute.Flags))
+            {
+                AnnounceKeywords(record.Flags);
             }
 
             _writer.Raw("* "u8).Number((ulong)seq).Raw(" FETCH ("u8);

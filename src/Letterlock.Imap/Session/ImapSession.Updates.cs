@@ -29,6 +29,7 @@ public sealed partial class ImapSession
             switch (change)
             {
                 case MessageAdded added:
+                    AnnounceKeywords(added.Flags);
                     selected.Index.Append(added.Uid.Value);
                     existsPending = true;
                     break;
@@ -65,6 +66,7 @@ public sealed partial class ImapSession
                         existsPending = false;
                     }
 
+                    AnnounceKeywords(current);
                     _writer.Raw("* "u8).Number((ulong)seq).Raw(" FETCH ("u8);
                     if (_qresync || _rev2)
                     {

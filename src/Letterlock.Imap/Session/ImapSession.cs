@@ -75,6 +75,9 @@ public sealed partial class ImapSession : IMailboxListener
         public UidValidity Validity { get; } = validity;
         public IDisposable Registration { get; } = registration;
         public ulong HighestModSeq { get; set; }
+
+        /// <summary>The keywords announced in FLAGS/PERMANENTFLAGS so far; a new one is announced before it is used.</summary>
+        public HashSet<string> Keywords { get; } = new(StringComparer.OrdinalIgnoreCase);
         /// <summary>
         /// What this session has told its client about a message's flags outside the update queue (STORE and
         /// FETCH answers) while older queued changes may still wait: the mod-sequence, the flags, and whether
