@@ -519,6 +519,25 @@ public sealed class InMemoryBackend : IImapAuthenticator
             }
         }
 
+        /// <summary>
+        /// MOVE into the same mailbox (RFC 6851 allows it): each message gets a new UID. The expunge is committed
+        /// before the arrivals, under one lock, so sessions see "n EXPUNGE" and then the new EXISTS.
+        /// </summary>
+        public (List<(Message Message, MessageFlags Flags)> Sources, List<Uid> NewUids) MoveWithin(IReadOnlyList<UidRange> ranges)
+        {
+            lock (_lock)
+            {
+                var sources = TakeForCopy(ranges);
+                if (sources.Count == 0)
+                {
+                    return (sources, []);
+                }
+
+                Expunge(null, sources.Select(s => s.Message.Uid).ToHashSet());
+                return (sources, AddCopies(sources));
+            }
+        }
+
         public IReadOnlyList<Uid> ExpungedSince(ulong since)
         {
             lock (_lock)
@@ -760,6 +779,12 @@ public sealed class InMemoryBackend : IImapAuthenticator
             if (from is null || to is null)
             {
                 return ValueTask.FromResult(new CopyResult(MailboxOperationStatus.NotFound, default, [], []));
+            }
+
+            if (move && from == to)
+            {
+                var (moved, newUids) = from.MoveWithin(uids);
+                return ValueTask.FromResult(new CopyResult(MailboxOperationStatus.Ok, to.Validity, moved.Select(s => s.Message.Uid).ToList(), newUids));
             }
 
             var sources = from.TakeForCopy(uids);
