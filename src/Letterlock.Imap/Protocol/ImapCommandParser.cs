@@ -509,9 +509,10 @@ public static class ImapCommandParser
             case "UNFLAGGED": return new FlagKey(@"\Flagged", false);
             case "UNSEEN": return new FlagKey(@"\Seen", false);
 
-            // IMAP4rev1 keys: this server never sets \Recent, so NEW and RECENT match nothing.
-            case "NEW" or "RECENT": return NoneKey.Instance;
-            case "OLD": return AllKey.Instance;
+            // IMAP4rev1 keys (RFC 3501, 6.4.4): NEW = RECENT UNSEEN, OLD = NOT RECENT.
+            case "RECENT": return RecentKey.Instance;
+            case "NEW": return new AndKey([RecentKey.Instance, new FlagKey(@"\Seen", false)]);
+            case "OLD": return new NotKey(RecentKey.Instance);
             case "KEYWORD" or "UNKEYWORD":
                 t.Space();
                 return new FlagKey(t.Atom(), word == "KEYWORD");

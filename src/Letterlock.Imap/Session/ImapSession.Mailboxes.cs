@@ -157,7 +157,8 @@ public sealed partial class ImapSession
         _writer.Raw("* "u8).Number((ulong)index.Count).Raw(" EXISTS\r\n"u8);
         if (!_rev2)
         {
-            _writer.Raw("* 0 RECENT\r\n"u8);
+            TakeRecentOnSelect(_selected, snapshot);
+            _writer.Raw("* "u8).Number((ulong)_selected.Recent.Count).Raw(" RECENT\r\n"u8);
             if (snapshot.FirstUnseen is { } firstUnseen && index.SeqOf(firstUnseen.Value) is int seq and > 0)
             {
                 _writer.Raw("* OK [UNSEEN "u8).Number((ulong)seq).Raw("] First unseen\r\n"u8);
@@ -180,6 +181,37 @@ public sealed partial class ImapSession
         }
 
         return Completion.Ok(select.ReadOnly ? "EXAMINE completed" : "SELECT completed", select.ReadOnly ? "READ-ONLY" : "READ-WRITE");
+    }
+
+    /// <summary>
+    /// \Recent on SELECT (RFC 3501, 2.3.2 and 6.3.1): a read-write SELECT takes every message no session has
+    /// been told about yet; EXAMINE shows them as recent without taking them (RFC 3501, 6.3.2).
+    /// </summary>
+    private void TakeRecentOnSelect(SelectedMailbox selected, MailboxSnapshot snapshot)
+    {
+        var recent = _context.Recent;
+        uint first = selected.ReadOnly
+            ? recent.FirstUnclaimed(Account.AccountKey, selected.Id, selected.Validity, snapshot.UidNext)
+            : recent.ClaimUpTo(Account.AccountKey, selected.Id, selected.Validity, snapshot.UidNext);
+        for (int i = snapshot.Count - 1; i >= 0 && snapshot.Uids[i] >= first; i--)
+        {
+            selected.Recent.Add(snapshot.Uids[i]);
+        }
+    }
+
+    /// <summary>Starts \Recent tracking of a mailbox that messages are about to be added to, at its current UIDNEXT.</summary>
+    private async ValueTask TouchRecentAsync(MailboxInfo info, CancellationToken ct)
+    {
+        if (_context.Recent.IsTracked(Account.AccountKey, info.Id))
+        {
+            return;
+        }
+
+        var status = await Account.GetStatusAsync(info.Id, ct).ConfigureAwait(false);
+        if (status is not null)
+        {
+            _context.Recent.Touch(Account.AccountKey, info.Id, status.UidValidity, status.UidNext);
+        }
     }
 
     /// <summary>The FLAGS response and PERMANENTFLAGS code for the selected mailbox's keywords (RFC 9051, 7.3.5 and 7.1).</summary>
@@ -278,7 +310,7 @@ public sealed partial class ImapSession
             }
 
             _writer.Raw("* "u8).Number((ulong)seq).Raw(" FETCH (UID "u8).Number(record.Uid.Value).Raw(" FLAGS "u8);
-            WriteFlags(record.Flags);
+            WriteFlags(record.Flags, record.Uid.Value);
             _writer.Raw(" MODSEQ ("u8).Number(record.ModSeq.Value).Raw("))\r\n"u8);
             await MaybeFlushAsync(ct).ConfigureAwait(false);
         }
@@ -623,6 +655,19 @@ public sealed partial class ImapSession
             EnableCondstore(); // RFC 7162, 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command
         }
 
+        ulong recent = 0;
+        if (items.Contains("RECENT"))
+        {
+            // Messages no session has taken \Recent for yet (RFC 3501, 6.3.10).
+            _context.Recent.Touch(Account.AccountKey, info.Id, s.UidValidity, s.UidNext);
+            uint first = _context.Recent.FirstUnclaimed(Account.AccountKey, info.Id, s.UidValidity, s.UidNext);
+            if (first < s.UidNext.Value)
+            {
+                var unclaimed = new UidKey(new SequenceSet([(first, uint.MaxValue)]));
+                recent = (ulong)(await Account.SearchAsync(info.Id, unclaimed, ct).ConfigureAwait(false)).Count;
+            }
+        }
+
         _writer.Raw("* STATUS "u8);
         WriteMailboxName(info.Name);
         _writer.Raw(" ("u8);
@@ -643,7 +688,7 @@ public sealed partial class ImapSession
                 "DELETED" => s.Deleted,
                 "SIZE" => s.Size,
                 "HIGHESTMODSEQ" => s.HighestModSeq.Value,
-                _ => 0, // RECENT: this server never sets \Recent
+                _ => recent,
             });
         }
 

@@ -89,6 +89,7 @@ public sealed partial class ImapSession
             return Completion.No("Empty message", "CANNOT");
         }
 
+        await TouchRecentAsync(info, ct).ConfigureAwait(false);
         using var content = new MemoryStream(append.Message, writable: false);
         var result = await Account.AppendAsync(info.Id, content, flags, append.InternalDate ?? _context.Time.GetUtcNow(), ct).ConfigureAwait(false);
         return result.Status switch
@@ -137,6 +138,12 @@ public sealed partial class ImapSession
 
                 var ranges = Ranges(pairs).Select(r => (r.First.Value, r.Last.Value)).ToList();
                 return new UidKey(new SequenceSet(ranges));
+            }
+
+            case RecentKey:
+            {
+                var recent = _selected!.Recent;
+                return recent.Count == 0 ? NoneKey.Instance : new UidKey(new SequenceSet(recent.Order().Select(u => (u, u)).ToList()));
             }
 
             case AndKey and:
@@ -347,7 +354,7 @@ public sealed partial class ImapSession
                 }
 
                 _writer.Raw("FLAGS "u8);
-                WriteFlags(m.Flags);
+                WriteFlags(m.Flags, m.Uid.Value);
                 space = true;
             }
 
@@ -395,6 +402,7 @@ public sealed partial class ImapSession
             return Completion.Ok(copy.Name + " completed");
         }
 
+        await TouchRecentAsync(target, ct).ConfigureAwait(false);
         var result = await Account.CopyAsync(selected.Id, Ranges(pairs), target.Id, copy.Move, ct).ConfigureAwait(false);
         if (result.Status != MailboxOperationStatus.Ok)
         {
@@ -586,7 +594,7 @@ public sealed partial class ImapSession
                         break;
                     case FetchAttribute.Flags:
                         _writer.Raw("FLAGS "u8);
-                        WriteFlags(record.Flags);
+                        WriteFlags(record.Flags, record.Uid.Value);
                         flagsWritten = true;
                         break;
                     case FetchAttribute.ModSeq:
@@ -621,7 +629,7 @@ public sealed partial class ImapSession
             if (seenChanged && !flagsWritten)
             {
                 _writer.Raw(" FLAGS "u8);
-                WriteFlags(record.Flags.Add(MessageFlags.Create(SystemFlags.Seen)));
+                WriteFlags(record.Flags.Add(MessageFlags.Create(SystemFlags.Seen)), record.Uid.Value);
                 flagsWritten = true;
             }
 

@@ -31,6 +31,11 @@ public sealed partial class ImapSession
                 case MessageAdded added:
                     AnnounceKeywords(added.Flags);
                     selected.Index.Append(added.Uid.Value);
+                    if (TakesRecent(selected) && _context.Recent.Claim(Account.AccountKey, selected.Id, selected.Validity, added.Uid))
+                    {
+                        selected.Recent.Add(added.Uid.Value);
+                    }
+
                     existsPending = true;
                     break;
                 case FlagsChanged flags:
@@ -74,7 +79,7 @@ public sealed partial class ImapSession
                     }
 
                     _writer.Raw("FLAGS "u8);
-                    WriteFlags(current);
+                    WriteFlags(current, flags.Uid.Value);
                     if (_condstore)
                     {
                         _writer.Raw(" MODSEQ ("u8).Number(modseq).Byte((byte)')');
@@ -98,6 +103,7 @@ public sealed partial class ImapSession
 
                     foreach (var uid in expunged.Uids)
                     {
+                        selected.Recent.Remove(uid.Value);
                         int seq = selected.Index.Remove(uid.Value);
                         if (seq == 0)
                         {
@@ -155,10 +161,24 @@ public sealed partial class ImapSession
         }
     }
 
-    private void WriteExists(SelectedMailbox selected) =>
+    private void WriteExists(SelectedMailbox selected)
+    {
         _writer.Raw("* "u8).Number((ulong)selected.Index.Count).Raw(" EXISTS\r\n"u8);
+        if (!_rev2)
+        {
+            // message-data = nz-number SP "EXISTS" / number SP "RECENT"   (RFC 3501, 7.3.2): sent with every EXISTS.
+            _writer.Raw("* "u8).Number((ulong)selected.Recent.Count).Raw(" RECENT\r\n"u8);
+        }
+    }
 
-    private void WriteFlags(MessageFlags flags)
+    /// <summary>
+    /// Whether this session takes \Recent for new arrivals: an IMAP4rev1 session with the mailbox selected
+    /// read-write. EXAMINE must not take it (RFC 3501, 6.3.2), and an IMAP4rev2 session cannot show it, so it
+    /// leaves it to a session that can.
+    /// </summary>
+    private bool TakesRecent(SelectedMailbox selected) => !_rev2 && !selected.ReadOnly;
+
+    private void WriteFlags(MessageFlags flags, uint uid)
     {
         _writer.Byte((byte)'(');
         bool first = true;
@@ -171,6 +191,11 @@ public sealed partial class ImapSession
 
             _writer.Ascii(name);
             first = false;
+        }
+
+        if (!_rev2 && _selected is { } selected && selected.Recent.Contains(uid))
+        {
+            _writer.Raw(first ? "\\Recent"u8 : " \\Recent"u8);
         }
 
         _writer.Byte((byte)')');

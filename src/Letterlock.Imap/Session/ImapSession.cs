@@ -76,6 +76,9 @@ public sealed partial class ImapSession : IMailboxListener
         public IDisposable Registration { get; } = registration;
         public ulong HighestModSeq { get; set; }
 
+        /// <summary>The messages that are \Recent in this session (IMAP4rev1 sessions only).</summary>
+        public HashSet<uint> Recent { get; } = [];
+
         /// <summary>The keywords announced in FLAGS/PERMANENTFLAGS so far; a new one is announced before it is used.</summary>
         public HashSet<string> Keywords { get; } = new(StringComparer.OrdinalIgnoreCase);
         /// <summary>
