@@ -48,7 +48,17 @@ public static class DeviceRevocation
         var now = (time ?? TimeProvider.System).GetUtcNow();
         var stored = await store.Keys.GetCurrentAsync(account.Id, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false)
             ?? throw new LocalStoreException($"{account.Address} has no OpenPGP key");
-        var rotated = SecretKey.Parse(stored.Material).AddEncryptionSubkey(ReadOnlySpan<char>.Empty, now: now);
+        var current = SecretKey.Parse(stored.Material);
+
+        // OpenPGP times have one-second resolution and encryptors take the newest subkey: a subkey made in the same
+        // second as the current one would tie with it (and lose), so the new one is dated at least a second later.
+        var newest = current.Certificate.SelectEncryptionKey(now)?.CreationTime;
+        if (newest is { } last && now < last.AddSeconds(1))
+        {
+            now = last.AddSeconds(1);
+        }
+
+        var rotated = current.AddEncryptionSubkey(ReadOnlySpan<char>.Empty, now: now);
         using var inbox = HpkeKeyPair.Generate();
 
         // The provider first: if it refuses, nothing changed here; if this device fails after it, the next rotation

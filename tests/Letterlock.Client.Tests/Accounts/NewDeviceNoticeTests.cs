@@ -63,14 +63,14 @@ public sealed class NewDeviceNoticeTests : IAsyncLifetime
         Assert.True(report.Error is null, report.Error);
         Assert.Empty(report.NewAlerts);
         Assert.Contains(log, l => l.Contains("new device signed in to alice@alpha.test: \"Phone\"", StringComparison.Ordinal));
-        var inbox = (await _laptop.Folders.FindAsync(_alice.Id, "INBOX"))!;
-        var notice = Assert.Single(await _laptop.Messages.ListAsync(inbox.Id));
+        var inbox = (await _laptop.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
+        var notice = Assert.Single(await _laptop.Mail(_alice.Id).ListAsync(inbox.Id));
         Assert.Equal("New device signed in: Phone", notice.Summary.Subject);
         Assert.Contains("\\Flagged", notice.Flags);
 
         // Once only.
         await Watch(_laptop, log).CheckAllAsync(default);
-        Assert.Single(await _laptop.Messages.ListAsync(inbox.Id));
+        Assert.Single(await _laptop.Mail(_alice.Id).ListAsync(inbox.Id));
 
         // The phone revokes nothing but rotates the receiving keys (as after revoking a third device): the laptop's
         // next round takes the bundle first, so the new inbox key in the log is its own.

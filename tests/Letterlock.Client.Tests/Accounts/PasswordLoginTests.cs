@@ -63,8 +63,8 @@ public sealed class PasswordLoginTests : IAsyncLifetime
         await _local.DeliverAsync("After the phone", "new mail");
         var report = await new SyncEngine(phone, onPhone, await Connect(phone, onPhone)).SyncAsync();
         Assert.Empty(report.Errors);
-        var inbox = (await phone.Folders.FindAsync(onPhone.Id, "INBOX"))!;
-        Assert.Equal(["After the phone", "Before the phone"], (await phone.Messages.ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order().ToList());
+        var inbox = (await phone.Mail(onPhone.Id).FindFolderAsync("INBOX"))!;
+        Assert.Equal(["After the phone", "Before the phone"], (await phone.Mail(onPhone.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order().ToList());
 
         var devices = await (await Connect(_device1, _alice)).ListDevicesAsync();
         Assert.True(devices.HasPassword);

@@ -69,8 +69,8 @@ public sealed class RecoveryTests : IAsyncLifetime
         await _local.DeliverAsync("After the loss", "arrived while no device was there");
         var report = await new SyncEngine(device2, recovered, await Connect(device2, recovered)).SyncAsync();
         Assert.Empty(report.Errors);
-        var inbox = (await device2.Folders.FindAsync(recovered.Id, "INBOX"))!;
-        var subjects = (await device2.Messages.ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order().ToList();
+        var inbox = (await device2.Mail(recovered.Id).FindFolderAsync("INBOX"))!;
+        var subjects = (await device2.Mail(recovered.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order().ToList();
         Assert.Equal(["After the loss", "Before the loss"], subjects);
 
         // Both devices are in the account's list; the code still works until a new one is made.

@@ -94,8 +94,10 @@ public sealed class RevocationTests : IAsyncLifetime
             });
         }
 
-        // What a correspondent encrypts to now goes to a subkey the phone never had.
-        var newSubkey = Certificate.Parse(directory.OpenPgpCertificate).SelectEncryptionKey(DateTimeOffset.UtcNow)!;
+        // What a correspondent encrypts to from now on goes to a subkey the phone never had (dated at least a second
+        // after the one it replaces, so the two never tie).
+        var newSubkey = Certificate.Parse(directory.OpenPgpCertificate).SelectEncryptionKey(DateTimeOffset.UtcNow.AddSeconds(2))!;
+        Assert.NotEqual(stolenOpenPgp.Certificate.SelectEncryptionKey(DateTimeOffset.UtcNow.AddSeconds(2))!.KeyId, newSubkey.KeyId);
         Assert.False(stolenOpenPgp.HasSecret(newSubkey.KeyId));
         Assert.True((await AccountKeys.LoadOpenPgpAsync(_laptop, _onLaptop.Id)).HasSecret(newSubkey.KeyId));
         Assert.Equal(stolenOpenPgp.Fingerprint, Certificate.Parse(directory.OpenPgpCertificate).Fingerprint); // same primary: contacts' pins hold
@@ -103,8 +105,8 @@ public sealed class RevocationTests : IAsyncLifetime
         // The tablet had never seen the new keys: its sync fetches the new key bundle and reads the new mail.
         var report = await new SyncEngine(_tablet, _onTablet, await Connect(_tablet, _onTablet)).SyncAsync();
         Assert.Empty(report.Errors);
-        var inbox = (await _tablet.Folders.FindAsync(_onTablet.Id, "INBOX"))!;
-        Assert.Equal(["After the theft", "Before the theft"], (await _tablet.Messages.ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order().ToList());
+        var inbox = (await _tablet.Mail(_onTablet.Id).FindFolderAsync("INBOX"))!;
+        Assert.Equal(["After the theft", "Before the theft"], (await _tablet.Mail(_onTablet.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order().ToList());
         Assert.Equal(version, await KeyBundleSync.HighestSeenAsync(_tablet, _onTablet));
         Assert.Equal(2, (await _tablet.Keys.ListAsync(_onTablet.Id, AccountKeys.InboxSecret)).Count);
     }
