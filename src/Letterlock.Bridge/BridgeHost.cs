@@ -127,7 +127,19 @@ public sealed class BridgeHost : IAsyncDisposable
         _outbox = new OutboxDelivery(mailboxes.Store, ProviderForAsync, options.Outbox);
         if (options.MonitorTransparency)
         {
-            _loops.Add(new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency) { DeliverNotices = true }.RunAsync(options.SyncLog, _stop.Token));
+            _loops.Add(new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency)
+            {
+                DeliverNotices = true,
+                AccountDevices = async (account, ct) => account.RemoteAccountId is null ? null : await (await ProviderForAsync(account, ct).ConfigureAwait(false)).ListDevicesAsync(ct).ConfigureAwait(false),
+                BeforeCheck = async (account, ct) =>
+                {
+                    if (account.RemoteAccountId is not null)
+                    {
+                        await Client.Accounts.KeyBundleSync.FetchAsync(mailboxes.Store, account, await ProviderForAsync(account, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    }
+                },
+                DeviceLog = options.SyncLog,
+            }.RunAsync(options.SyncLog, _stop.Token));
         }
     }
 

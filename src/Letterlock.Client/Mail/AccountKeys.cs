@@ -30,6 +30,12 @@ public static class AccountKeys
     /// <summary>Purpose of the 32-byte account master key.</summary>
     public const string AccountMasterKey = "account-master-key";
 
+    /// <summary>Purpose of the X25519 public key the AMK's password slot is sealed to (public; kept so any device can re-wrap).</summary>
+    public const string PasswordSlotPublic = "amk-slot-password";
+
+    /// <summary>Purpose of the X25519 public key the AMK's recovery slot is sealed to (public; kept so any device can re-wrap).</summary>
+    public const string RecoverySlotPublic = "amk-slot-recovery";
+
     /// <summary>The public parts a provider needs at registration.</summary>
     /// <param name="OpenPgpCertificate">The OpenPGP certificate, binary.</param>
     /// <param name="InboxPublicKey">The X25519 inbox public key.</param>

@@ -72,7 +72,7 @@ public sealed record DeviceCredentials(string Domain, Guid DeviceId, byte[] Priv
 /// creation, device authentication (signed challenge -> bearer token, renewed before it expires),
 /// the change feed, documents with revision preconditions, and the key directory.
 /// </summary>
-public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentials? credentials = null, ProviderClientOptions? options = null, TimeProvider? time = null)
+public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentials? credentials = null, ProviderClientOptions? options = null, TimeProvider? time = null)
 {
     private readonly ProviderClientOptions _options = options ?? new ProviderClientOptions();
     private readonly TimeProvider _time = time ?? TimeProvider.System;

@@ -74,13 +74,30 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// <summary>Pulls every waiting change, then pushes local changes.</summary>
     public async Task<SyncReport> SyncAsync(IProgress<SyncProgress>? progress = null, CancellationToken ct = default)
     {
-        using var keys = await Keys.LoadAsync(store, account, new IncomingOptions(_options, time, gossip), ct).ConfigureAwait(false);
+        var incomingOptions = new IncomingOptions(_options, time, gossip);
+        var keys = await Keys.LoadAsync(store, account, incomingOptions, ct).ConfigureAwait(false);
         var run = new Run(await ReadCursorAsync(ct).ConfigureAwait(false), progress);
+        bool keysRefreshed = false;
         try
         {
             while (true)
             {
                 var page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+
+                // Another device rotated the account's keys (after revoking a device): take the new key bundle before
+                // opening mail sealed to the new inbox key, at most once per run.
+                if (!keysRefreshed && (page.Changes.Any(c => c.Kind == Accounts.KeyBundle.Kind && !c.Deleted)
+                    || page.Documents.Values.Any(d => d.Remote?.Kind == InboxKind && d.Error is not null)))
+                {
+                    keysRefreshed = true;
+                    if (await RefreshKeysAsync(run.Errors, ct).ConfigureAwait(false))
+                    {
+                        keys.Dispose();
+                        keys = await Keys.LoadAsync(store, account, incomingOptions, ct).ConfigureAwait(false);
+                        page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+                    }
+                }
+
                 await ApplyPageAsync(page, keys, run, ct).ConfigureAwait(false);
                 if (!page.HasMore)
                 {
@@ -97,8 +114,37 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
         }
 
-        int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
-        return new SyncReport(run.Received, pushed, run.Deleted, run.Errors, run.Cursor);
+        try
+        {
+            int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
+            return new SyncReport(run.Received, pushed, run.Deleted, run.Errors, run.Cursor);
+        }
+        finally
+        {
+            keys.Dispose();
+        }
+    }
+
+    /// <summary>Fetches the key bundle; true when it added keys. A bundle that must be refused is reported, not applied.</summary>
+    private async Task<bool> RefreshKeysAsync(List<SyncError> errors, CancellationToken ct)
+    {
+        if (account.RemoteAccountId is null)
+        {
+            return false;
+        }
+
+        int before = (await store.Keys.ListAsync(account.Id, ct: ct).ConfigureAwait(false)).Count;
+        try
+        {
+            await Accounts.KeyBundleSync.FetchAsync(store, account, provider, ct).ConfigureAwait(false);
+        }
+        catch (Accounts.KeyBundleException e)
+        {
+            errors.Add(new SyncError(Accounts.KeyBundle.DocumentId, Accounts.KeyBundle.Kind, e.Message));
+            return false;
+        }
+
+        return (await store.Keys.ListAsync(account.Id, ct: ct).ConfigureAwait(false)).Count > before;
     }
 
     /// <summary>
@@ -191,7 +237,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         {
             try
             {
-                return new Opened { Remote = remote, InboxMessage = OpenInbox(remote.Content, keys.InboxKey) };
+                return new Opened { Remote = remote, InboxMessage = OpenInbox(remote.Content, keys.InboxKeys) };
             }
             catch (SyncDocumentException e)
             {
@@ -511,6 +557,24 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return options;
     }
 
+    /// <summary>Tries the account's inbox keys, newest first; the oldest key's failure is the one reported.</summary>
+    private static byte[] OpenInbox(byte[] sealedEnvelope, IReadOnlyList<byte[]> inboxKeys)
+    {
+        for (int i = 0; i < inboxKeys.Count - 1; i++)
+        {
+            try
+            {
+                return OpenInbox(sealedEnvelope, inboxKeys[i]);
+            }
+            catch (SyncDocumentException)
+            {
+                // sealed to an older inbox key (before a rotation), or altered
+            }
+        }
+
+        return OpenInbox(sealedEnvelope, inboxKeys[^1]);
+    }
+
     private static byte[] OpenInbox(byte[] sealedEnvelope, byte[] inboxKey)
     {
         try
@@ -575,10 +639,14 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         Deleted,
     }
 
-    /// <summary>The keys a run needs, loaded once: the inbox secret key, the account master key's document sealer, the reader of received mail.</summary>
-    private sealed class Keys(byte[] inboxKey, DocumentSealer sealer, IncomingMailProcessor incoming) : IDisposable
+    /// <summary>
+    /// The keys a run needs, loaded once (again after a key-bundle refresh): every inbox secret key the account had,
+    /// newest first (mail sealed before a rotation still opens), the account master key's document sealer, the reader
+    /// of received mail.
+    /// </summary>
+    private sealed class Keys(IReadOnlyList<byte[]> inboxKeys, DocumentSealer sealer, IncomingMailProcessor incoming) : IDisposable
     {
-        public byte[] InboxKey { get; } = inboxKey;
+        public IReadOnlyList<byte[]> InboxKeys { get; } = inboxKeys;
 
         public DocumentSealer Sealer { get; } = sealer;
 
@@ -586,12 +654,16 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         public static async Task<Keys> LoadAsync(LocalStore store, AccountRecord account, IncomingOptions incoming, CancellationToken ct)
         {
-            var inboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
-                ?? throw new LocalStoreException($"{account.Address} has no inbox key");
+            var inboxKeys = (await store.Keys.ListAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false)).Select(k => k.Material).Reverse().ToList();
+            if (inboxKeys.Count == 0)
+            {
+                throw new LocalStoreException($"{account.Address} has no inbox key");
+            }
+
             var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
                 ?? throw new LocalStoreException($"{account.Address} has no account master key");
             var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
-            return new Keys(inboxKey, new DocumentSealer(amk),
+            return new Keys(inboxKeys, new DocumentSealer(amk),
                 new IncomingMailProcessor(store, account, openPgp, incoming.Options, incoming.Time, incoming.Gossip));
         }
 

@@ -19,6 +19,23 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
     /// <summary>Put a notice message into the INBOX of the account concerned for every new alert (the bridge does).</summary>
     public bool DeliverNotices { get; init; }
 
+    /// <summary>
+    /// Asks the provider (authenticated as this device) for the account's devices; when set, a device the account
+    /// gained elsewhere (a password login, a recovery) is announced as "new device signed in" (a notice and a log line)
+    /// and expected, instead of raising an alert when the directory publishes its key. A key the directory publishes
+    /// that the account's own device list does not show still raises an alert.
+    /// </summary>
+    public Func<AccountRecord, CancellationToken, Task<Letterlock.Api.DeviceListResponse?>>? AccountDevices { get; init; }
+
+    /// <summary>
+    /// Runs before an account is checked: the bridge fetches the key bundle here, so keys another device of the account
+    /// rotated (after revoking a device) are this device's own when the directory publishes them.
+    /// </summary>
+    public Func<AccountRecord, CancellationToken, Task>? BeforeCheck { get; init; }
+
+    /// <summary>Hears of every device that signed in elsewhere (the bridge logs it).</summary>
+    public Action<string>? DeviceLog { get; init; }
+
     /// <summary>The shortest wait between rounds, whatever a provider announces.</summary>
     public TimeSpan MinimumInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -34,6 +51,21 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                 continue; // not registered with a provider: nothing is published for it yet
             }
 
+            try
+            {
+                if (BeforeCheck is not null)
+                {
+                    await BeforeCheck(account, ct).ConfigureAwait(false);
+                }
+
+                await AnnounceNewDevicesAsync(account, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is Sync.ProviderProblemException or Sync.ProviderUnavailableException or Accounts.KeyBundleException)
+            {
+                // An older provider without device lists, a provider that is down, or a bundle that must be refused:
+                // monitoring goes on without it (a key the account did not make then raises the usual alert).
+                DeviceLog?.Invoke($"{account.Address}: devices and key bundle not checked: {e.Message}");
+            }
             var own = await LoadOwnKeysAsync(store, account.Id, ct).ConfigureAwait(false);
             if (own is null)
             {
@@ -163,6 +195,83 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
 
         var interval = seconds == int.MaxValue ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(seconds);
         return interval < MinimumInterval ? MinimumInterval : interval;
+    }
+
+    /// <summary>
+    /// Every active device of the account this client has not seen yet: recorded as expected (its key is the account's
+    /// own from now on) and announced once, flagged in the INBOX and in the log, with what to do if it was not the user.
+    /// </summary>
+    private async Task AnnounceNewDevicesAsync(AccountRecord account, CancellationToken ct)
+    {
+        if (AccountDevices is null)
+        {
+            return;
+        }
+
+        var list = await AccountDevices(account, ct).ConfigureAwait(false);
+        if (list is null)
+        {
+            return;
+        }
+
+        string canonical = Letterlock.Transparency.TransparencyAddress.Canonicalize(account.Address);
+        var state = await service.State.GetOwnAddressAsync(canonical, ct).ConfigureAwait(false);
+        var own = await LoadOwnKeysAsync(store, account.Id, ct).ConfigureAwait(false);
+        foreach (var device in list.Devices.Where(d => d.RevokedAt is null && d.DeviceId != account.DeviceId))
+        {
+            bool known = (own is not null && device.PublicKey.AsSpan().SequenceEqual(own.DeviceKey))
+                || (state?.AcceptedDeviceKeys.Any(k => k.AsSpan().SequenceEqual(device.PublicKey)) ?? false);
+            if (known)
+            {
+                continue;
+            }
+
+            await service.ExpectDeviceAsync(account.Address, device.PublicKey, ct).ConfigureAwait(false);
+            if (device.CreatedAt < account.CreatedAt)
+            {
+                continue; // already there when this device joined: not news
+            }
+
+            DeviceLog?.Invoke($"new device signed in to {account.Address}: \"{device.Name}\" ({device.DeviceId}) at {device.CreatedAt:yyyy-MM-dd HH:mm} UTC");
+            if (DeliverNotices)
+            {
+                await DeliverDeviceNoticeAsync(account, device, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task DeliverDeviceNoticeAsync(AccountRecord account, Letterlock.Api.DeviceStatus device, CancellationToken ct)
+    {
+        var mail = store.Mail(account.Id);
+        var inbox = await mail.FindFolderAsync(FolderRole.Inbox, ct).ConfigureAwait(false);
+        if (inbox is null)
+        {
+            return;
+        }
+
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress("Letterlock security", "security@letterlock.invalid"));
+        message.To.Add(MailboxAddress.Parse(account.Address));
+        message.Subject = $"New device signed in: {device.Name}";
+        message.Date = device.CreatedAt;
+        message.MessageId = $"device-{device.DeviceId:N}-{account.DeviceId:N}@letterlock.invalid";
+        var text = new StringBuilder()
+            .AppendLine($"A new device signed in to {account.Address}:")
+            .AppendLine()
+            .AppendLine($"  name:    {device.Name}")
+            .AppendLine($"  device:  {device.DeviceId}")
+            .AppendLine($"  added:   {device.CreatedAt:yyyy-MM-dd HH:mm} UTC")
+            .AppendLine()
+            .AppendLine("If this was you, there is nothing to do. If it was not, revoke it and change your password:")
+            .AppendLine($"  letterlock devices revoke {device.DeviceId}")
+            .AppendLine("  letterlock account password")
+            .AppendLine("Every device of the account: letterlock devices list");
+        message.Body = new TextPart("plain") { Text = text.ToString() };
+        var security = new MessageSecurity(EncryptionState.None, SignatureState.None, null, null);
+        SecurityHeaders.Apply(message, security);
+        byte[] bytes = IncomingMailProcessor.Canonical(message);
+        var (summary, indexText) = MessageSummaryBuilder.Build(bytes, device.CreatedAt, security);
+        await mail.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
     }
 
     /// <summary>A local notice message in the account's INBOX (never sent anywhere), so every mail app shows the alert.</summary>

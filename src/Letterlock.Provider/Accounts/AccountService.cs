@@ -26,7 +26,7 @@ public enum AccountError
 /// updates, device registration and revocation. It is the single place where a key-transparency log
 /// append belongs (see <see cref="RecordKeyChangeAsync"/>), so no key can change without it.
 /// </summary>
-public sealed class AccountService(IProviderStore store, ProviderSettings settings, TimeProvider time, Transparency.IKeyChangeRecorder? keyChanges = null)
+public sealed partial class AccountService(IProviderStore store, ProviderSettings settings, TimeProvider time, Transparency.IKeyChangeRecorder? keyChanges = null)
 {
     public const int MaxDeviceNameLength = 100;
     public const int MaxCertificateLength = 64 * 1024;

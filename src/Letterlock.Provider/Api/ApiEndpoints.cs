@@ -18,7 +18,7 @@ namespace Letterlock.Provider.Api;
 /// The HTTPS JSON API (docs/API.md). Handlers are plain request delegates with source-generated JSON
 /// (no reflection, NativeAOT-safe) so that every malformed input is turned into a problem+json answer here.
 /// </summary>
-internal sealed class ApiEndpoints(
+internal sealed partial class ApiEndpoints(
     IProviderStore store,
     BlobStore blobs,
     AccountService accounts,
@@ -52,6 +52,7 @@ internal sealed class ApiEndpoints(
         app.MapGet("/.well-known/openpgpkey/{domain}/hu/{hash}", context => GetWkd(context, (string?)context.Request.RouteValues["domain"]));
         app.MapGet("/.well-known/openpgpkey/policy", WkdPolicy);
         app.MapGet("/.well-known/openpgpkey/{domain}/policy", WkdPolicy);
+        MapAccountAccess(app);
     }
 
     /// <summary>Turns unexpected failures into a bare 500 problem; the detail goes to the log only.</summary>
@@ -173,6 +174,7 @@ internal sealed class ApiEndpoints(
 
         string token = AccountService.Base64Url(RandomNumberGenerator.GetBytes(32));
         var expires = time.GetUtcNow().AddSeconds(settings.Api.TokenLifetimeSeconds);
+        await store.TouchDeviceAsync(device.Id, time.GetUtcNow(), context.RequestAborted);
         await store.StoreTokenAsync(AccountService.HashSecret(token), new TokenRecord(device.Id, device.AccountId, expires), context.RequestAborted);
         await WriteJson(context, 200, new TokenResponse(token, expires, device.AccountId, device.Id), ApiJsonContext.Default.TokenResponse);
     }

@@ -117,7 +117,7 @@ public sealed class ProviderHost : IAsyncDisposable
             await store.InitializeAsync(ct).ConfigureAwait(false);
             transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
             var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
-            var accounts = new AccountService(store, settings, TimeProvider.System, transparency);
+            var accounts = new AccountService(store, settings, TimeProvider.System, transparency) { Opaque = AccountService.CreateOpaqueServer(settings.ResolvePath(settings.SigningKey)) };
             var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
             if (suffixes is null)
             {
@@ -173,7 +173,7 @@ public sealed class ProviderHost : IAsyncDisposable
             listeners.AddRange(outbound.Listeners.Select(l => new ListenerInfo(l.Name, l.EndPoint)));
             var stop = new CancellationTokenSource();
             var collector = new BlobCollector(store, blobs, TimeSpan.FromMinutes(settings.Storage.BlobGraceMinutes));
-            var purge = Task.WhenAll(PurgeLoopAsync(store, logger, stop.Token),
+            var purge = Task.WhenAll(PurgeLoopAsync(store, settings, logger, stop.Token),
                 SweepLoopAsync(collector, TimeSpan.FromMinutes(settings.Storage.BlobSweepMinutes), logger, stop.Token));
             return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency };
         }
@@ -215,7 +215,7 @@ public sealed class ProviderHost : IAsyncDisposable
         logger.Log(level, e.Exception, "smtp session {Session}: {Message}", e.SessionId, e.Message);
     }
 
-    private static async Task PurgeLoopAsync(IProviderStore store, ILogger logger, CancellationToken stop)
+    private static async Task PurgeLoopAsync(IProviderStore store, ProviderSettings settings, ILogger logger, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1));
         try
@@ -225,6 +225,7 @@ public sealed class ProviderHost : IAsyncDisposable
                 try
                 {
                     await store.PurgeExpiredAsync(DateTimeOffset.UtcNow, stop);
+                    await store.PurgeDeletedAccountsAsync(DateTimeOffset.UtcNow.AddDays(-settings.Accounts.DeletedAddressQuarantineDays), stop);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
