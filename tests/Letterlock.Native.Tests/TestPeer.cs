@@ -52,9 +52,23 @@ internal sealed class TestPeer
 
     public uint LastResortId { get; private set; }
 
-    public static TestPeer Create(string address, ManualClock clock, NativeOptions? options = null, int oneTime = 3)
+    public static TestPeer Create(string address, ManualClock clock, NativeOptions? options = null, int oneTime = 3) =>
+        CreateWithDeviceKey(address, clock, RandomNumberGenerator.GetBytes(32), options, oneTime);
+
+    /// <summary>A device rebuilt from stolen (or backed-up) storage: device key, identity key, prekeys and sessions.</summary>
+    public static TestPeer Restored(string address, ManualClock clock, byte[] devicePrivate, byte[] identityPrivate, (List<byte[]> Sessions, List<byte[]> Prekeys) stored)
     {
-        var devicePrivate = RandomNumberGenerator.GetBytes(32);
+        var prekeys = new DevicePrekeys();
+        foreach (var prekey in stored.Prekeys)
+        {
+            prekeys.Add(PrivatePrekey.Import(prekey));
+        }
+
+        return new TestPeer(address, devicePrivate, DeviceIdentity.Load(devicePrivate, identityPrivate), prekeys, DeviceSessions.Load(stored.Sessions), clock);
+    }
+
+    public static TestPeer CreateWithDeviceKey(string address, ManualClock clock, byte[] devicePrivate, NativeOptions? options = null, int oneTime = 3)
+    {
         var identity = DeviceIdentity.Generate(devicePrivate);
         var peer = new TestPeer(address, devicePrivate, identity, new DevicePrekeys(), new DeviceSessions(options), clock);
         peer.RotateSignedPrekey();
