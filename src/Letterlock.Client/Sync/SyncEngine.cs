@@ -71,8 +71,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// <summary>Pulls every waiting change, then pushes local changes.</summary>
     public async Task<SyncReport> SyncAsync(IProgress<SyncProgress>? progress = null, CancellationToken ct = default)
     {
-        var inboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
-            ?? throw new LocalStoreException($"{account.Address} has no inbox key");
+        var inboxKey = await AccountKeys.LoadInboxKeysAsync(store, account.Id, ct).ConfigureAwait(false);
         var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
             ?? throw new LocalStoreException($"{account.Address} has no account master key");
         var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
@@ -225,7 +224,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// store on up to <see cref="SyncOptions.MaxParallelism"/> cores. Nothing is written here: the store
     /// is changed only in change order afterwards, so the result does not depend on which finished first.
     /// </summary>
-    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, byte[] inboxKey, DocumentSealer sealer,
+    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, InboxKeyRing inboxKey, DocumentSealer sealer,
         CancellationToken ct)
     {
         var relevant = changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind).ToList();
@@ -281,7 +280,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return fetched;
     }
 
-    private static Fetched OpenInboxDocument(RemoteDocument remote, byte[] inboxKey)
+    private static Fetched OpenInboxDocument(RemoteDocument remote, InboxKeyRing inboxKey)
     {
         try
         {
@@ -405,7 +404,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return store.Messages.Prepare(account.Id, new NewMessage(summary, document.Message, document.Flags, text, reference));
     }
 
-    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, byte[] inboxKey, DocumentSealer sealer,
+    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, InboxKeyRing inboxKey, DocumentSealer sealer,
         IncomingMailProcessor incoming, CancellationToken ct)
     {
         var local = await store.Messages.FindByRemoteAsync(account.Id, change.Id, ct).ConfigureAwait(false);
@@ -460,27 +459,48 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return options;
     }
 
-    private static byte[] OpenInbox(byte[] sealedEnvelope, byte[] inboxKey)
+    /// <summary>
+    /// Opens an inbox document with the account's inbox keys of the KEM its header names (X-Wing, or X25519 for
+    /// mail sealed before the account's upgrade), newest first; a wrong key fails on the first chunk.
+    /// </summary>
+    private static byte[] OpenInbox(byte[] sealedEnvelope, InboxKeyRing inboxKeys)
     {
+        HpkeKem kem;
         try
         {
-            using var source = new MemoryStream(sealedEnvelope, writable: false);
-            using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
-            using var plain = new MemoryStream();
-            opening.CopyTo(plain);
-            if (!opening.IsComplete)
-            {
-                throw new SyncDocumentException("the inbox document is truncated");
-            }
-
-            return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
-                ? message.ToArray()
-                : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+            kem = HpkeEnvelope.ReadKem(sealedEnvelope);
         }
         catch (HpkeException)
         {
-            throw new SyncDocumentException("the inbox document does not open with the inbox key (altered or corrupted)");
+            throw new SyncDocumentException("the inbox document is not a sealed envelope this version reads");
         }
+
+        foreach (var inboxKey in inboxKeys.PrivateKeysFor(kem))
+        {
+            try
+            {
+                using var source = new MemoryStream(sealedEnvelope, writable: false);
+                using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
+                using var plain = new MemoryStream();
+                opening.CopyTo(plain);
+                if (!opening.IsComplete)
+                {
+                    throw new SyncDocumentException("the inbox document is truncated");
+                }
+
+                return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
+                    ? message.ToArray()
+                    : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+            }
+            catch (HpkeException)
+            {
+                // Not this key (or altered): the next one, if any.
+            }
+        }
+
+        throw new SyncDocumentException(kem == HpkeKem.XWing && !inboxKeys.HasXWing
+            ? "the inbox document is sealed to an X-Wing inbox key this device does not hold"
+            : "the inbox document does not open with the inbox key (altered or corrupted)");
     }
 
     private async Task<int> PushAsync(DocumentSealer sealer, CancellationToken ct)
