@@ -64,8 +64,8 @@ public sealed class InboxKeyUpgradeTests : IAsyncLifetime
 
         Assert.Equal([HpkeKem.X25519, HpkeKem.XWing], kems);
         Assert.Equal(2, (await new SyncEngine(_device1, _alice, provider).SyncAsync()).Received);
-        var inbox = (await _device1.Folders.FindAsync(_alice.Id, "INBOX"))!;
-        Assert.Equal(["Sealed to X-Wing", "Sealed to X25519"], (await _device1.Messages.ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal));
+        var inbox = (await _device1.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
+        Assert.Equal(["Sealed to X-Wing", "Sealed to X25519"], (await _device1.Mail(_alice.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal));
     }
 
     [Fact]
