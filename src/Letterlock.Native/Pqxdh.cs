@@ -269,36 +269,24 @@ internal static class Pqxdh
         }
     }
 
-    private static void DeriveSealKey(ReadOnlySpan<byte> dh, ReadOnlySpan<byte> kemSecret, ReadOnlySpan<byte> transcript, Span<byte> output)
-    {
-        var ikm = new byte[32 + dh.Length + kemSecret.Length];
-        var info = new byte[25 + transcript.Length];
-        try
-        {
-            F.CopyTo(ikm);
-            dh.CopyTo(ikm.AsSpan(32));
-            kemSecret.CopyTo(ikm.AsSpan(32 + dh.Length));
-            "letterlock-native-seal-v1"u8.CopyTo(info);
-            transcript.CopyTo(info.AsSpan(25));
-            NativeCrypto.Hkdf(ikm, stackalloc byte[32], info, output);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(ikm);
-        }
-    }
+    private static void DeriveSealKey(ReadOnlySpan<byte> dh, ReadOnlySpan<byte> kemSecret, ReadOnlySpan<byte> transcript, Span<byte> output) =>
+        Derive("letterlock-native-seal-v1"u8, dh, kemSecret, transcript, output);
 
-    private static void DeriveSessionKeys(ReadOnlySpan<byte> dh, ReadOnlySpan<byte> kemSecret, ReadOnlySpan<byte> transcript, Span<byte> output)
+    private static void DeriveSessionKeys(ReadOnlySpan<byte> dh, ReadOnlySpan<byte> kemSecret, ReadOnlySpan<byte> transcript, Span<byte> output) =>
+        Derive("letterlock-native-pqxdh-v1"u8, dh, kemSecret, transcript, output);
+
+    /// <summary>HKDF-SHA256(salt = 0^32, ikm = F || dh || kem_secret, info = label || transcript).</summary>
+    private static void Derive(ReadOnlySpan<byte> label, ReadOnlySpan<byte> dh, ReadOnlySpan<byte> kemSecret, ReadOnlySpan<byte> transcript, Span<byte> output)
     {
         var ikm = new byte[32 + dh.Length + kemSecret.Length];
-        var info = new byte[26 + transcript.Length];
+        var info = new byte[label.Length + transcript.Length];
         try
         {
             F.CopyTo(ikm);
             dh.CopyTo(ikm.AsSpan(32));
             kemSecret.CopyTo(ikm.AsSpan(32 + dh.Length));
-            "letterlock-native-pqxdh-v1"u8.CopyTo(info);
-            transcript.CopyTo(info.AsSpan(26));
+            label.CopyTo(info);
+            transcript.CopyTo(info.AsSpan(label.Length));
             NativeCrypto.Hkdf(ikm, stackalloc byte[32], info, output);
         }
         finally

@@ -108,14 +108,7 @@ public sealed class UpgradeTests : IDisposable
         {
             var inbox = imap.Inbox;
             await inbox.OpenAsync(FolderAccess.ReadOnly, timeout.Token);
-            IList<UniqueId> found;
-            while ((found = await inbox.SearchAsync(SearchQuery.HeaderContains("Message-ID", message.MessageId), timeout.Token)).Count == 0)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), timeout.Token);
-                await imap.NoOpAsync(timeout.Token);
-            }
-
-            var read = await inbox.GetMessageAsync(found[0], timeout.Token);
+            var read = await WaitForMessageAsync(imap, inbox, message.MessageId, timeout.Token);
             Assert.Equal("After the upgrade", read.Subject);
             Assert.Equal("end-to-end", read.Headers["Letterlock-Encryption"]);
             Assert.StartsWith("valid; key=", read.Headers["Letterlock-Signature"], StringComparison.Ordinal);
@@ -155,16 +148,22 @@ public sealed class UpgradeTests : IDisposable
         {
             var inbox = imap.Inbox;
             await inbox.OpenAsync(FolderAccess.ReadOnly, timeout.Token);
-            IList<UniqueId> found;
-            while ((found = await inbox.SearchAsync(SearchQuery.HeaderContains("Message-ID", legacy.MessageId), timeout.Token)).Count == 0)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), timeout.Token);
-                await imap.NoOpAsync(timeout.Token);
-            }
-
-            Assert.Equal("Legacy mail after the X-Wing move", (await inbox.GetMessageAsync(found[0], timeout.Token)).Subject);
+            Assert.Equal("Legacy mail after the X-Wing move", (await WaitForMessageAsync(imap, inbox, legacy.MessageId, timeout.Token)).Subject);
             await imap.DisconnectAsync(true, timeout.Token);
         }
+    }
+
+    /// <summary>Polls the open folder until the message with that Message-ID is there (the test's timeout bounds a hang).</summary>
+    private static async Task<MimeMessage> WaitForMessageAsync(ImapClient imap, IMailFolder folder, string messageId, CancellationToken ct)
+    {
+        IList<UniqueId> found;
+        while ((found = await folder.SearchAsync(SearchQuery.HeaderContains("Message-ID", messageId), ct)).Count == 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            await imap.NoOpAsync(ct);
+        }
+
+        return await folder.GetMessageAsync(found[0], ct);
     }
 
     private static async Task<byte[]> InboxKeyAsync(HttpClient http, SandboxProvider provider, string address, CancellationToken ct)
