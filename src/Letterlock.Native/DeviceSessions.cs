@@ -50,7 +50,8 @@ public sealed class DeviceSessions
 
         foreach (var list in sessions._byPeer.Values)
         {
-            list.Sort((a, b) => b.CreatedAtSeconds.CompareTo(a.CreatedAtSeconds));
+            // The active one first (two sessions may share a creation second), then newest first.
+            list.Sort((a, b) => a.IsActive != b.IsActive ? (a.IsActive ? -1 : 1) : b.CreatedAtSeconds.CompareTo(a.CreatedAtSeconds));
         }
 
         sessions.EnforceTotal();

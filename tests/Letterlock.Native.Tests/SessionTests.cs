@@ -182,6 +182,25 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public void After_a_reload_the_active_session_is_the_active_one_even_when_two_started_in_the_same_second()
+    {
+        var alice = TestPeer.Create("alice@alpha.test", _clock);
+        var bob = TestPeer.Create("bob@beta.test", _clock);
+        bob.Open(alice.Send("alice starts", bob).Bytes);
+        alice.Open(bob.Send("reply", alice).Bytes);
+        bob.Sessions.Reset(alice.DeviceKey);
+        bob.Open(alice.Send("again", bob).Bytes);
+        bob.EnsureSessionWith(alice); // same second: a second session with alice's device
+        var active = bob.Sessions.Active(alice.DeviceKey)!.SessionId;
+        var stored = bob.Snapshot().Sessions;
+        Assert.Equal(2, stored.Count);
+        foreach (var order in new[] { stored, Enumerable.Reverse(stored).ToList() })
+        {
+            Assert.Equal(active, DeviceSessions.Load(order).Active(alice.DeviceKey)!.SessionId);
+        }
+    }
+
+    [Fact]
     public void Sealing_without_a_session_is_refused_and_an_expired_or_foreign_bundle_is_unusable()
     {
         var alice = TestPeer.Create("alice@alpha.test", _clock);
