@@ -170,6 +170,16 @@ public sealed class BridgeHost : IAsyncDisposable
         try
         {
             var provider = await ProviderForAsync(account, ct).ConfigureAwait(false);
+            switch (await InboxKeyUpgrade.EnsureAsync(store, account, provider, ct).ConfigureAwait(false))
+            {
+                case InboxUpgradeOutcome.Published:
+                    log?.Invoke($"{account.Address}: arriving mail is now sealed to a post-quantum (X-Wing) inbox key");
+                    break;
+                case InboxUpgradeOutcome.Refused:
+                    log?.Invoke($"{account.Address}: the provider does not take an X-Wing inbox key yet; arriving mail stays sealed to X25519");
+                    break;
+            }
+
             var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
             if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
             {

@@ -47,7 +47,7 @@ public sealed class AccountCreateTests : IAsyncLifetime
 
         (code, output, _) = await Run(client, "account", "show", "alice@alpha.test");
         Assert.Equal(0, code);
-        foreach (var purpose in new[] { "openpgp-secret", "openpgp-revocation", "inbox-secret", "device-secret", "account-master-key" })
+        foreach (var purpose in new[] { "openpgp-secret", "openpgp-revocation", "inbox-xwing-secret", "device-secret", "account-master-key" })
         {
             Assert.Contains(purpose, output, StringComparison.Ordinal);
         }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -71,6 +72,46 @@ public abstract class MxTests(Backend backend, PostgresServer postgres)
         var change = (await aliceApi.ChangesAsync(0)).Changes.Single();
         Assert.Equal("inbox", change.Kind);
         Assert.True((DateTimeOffset.UtcNow - change.ModifiedAt).Duration() < TimeSpan.FromMinutes(5));
+    }
+
+    [Fact]
+    public async Task After_an_account_moves_to_an_X_Wing_inbox_key_the_MX_seals_to_it_and_earlier_mail_still_opens()
+    {
+        await using var provider = await TestProvider.StartAsync(backend, postgres);
+        using var api = provider.Client();
+        var alice = await api.CreateAccountAsync("alice@example.test");
+        await api.LoginAsync(alice);
+        await SendAsync(provider, "Before the move");
+
+        // A key that fails ML-KEM's modulus check is refused; a good one is taken.
+        using var xwing = Letterlock.Cryptography.XWingKeyPair.Generate();
+        var unreduced = xwing.PublicKey.ToArray();
+        unreduced[0] = 0xFF;
+        unreduced[1] |= 0x0F;
+        var refused = await api.Http.PutAsJsonAsync("v1/account/keys", new Letterlock.Api.UpdateKeysRequest(alice.Certificate, unreduced), Letterlock.Api.ApiJsonContext.Default.UpdateKeysRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        var moved = await api.Http.PutAsJsonAsync("v1/account/keys", new Letterlock.Api.UpdateKeysRequest(alice.Certificate, xwing.PublicKey.ToArray()), Letterlock.Api.ApiJsonContext.Default.UpdateKeysRequest);
+        Assert.Equal(HttpStatusCode.NoContent, moved.StatusCode);
+        await SendAsync(provider, "After the move");
+
+        var documents = new List<byte[]>();
+        foreach (var change in (await api.ChangesAsync(0)).Changes.Where(c => c.Kind == "inbox"))
+        {
+            documents.Add(await api.GetBytesAsync(change.Id));
+        }
+
+        Assert.Equal(2, documents.Count);
+        Assert.Equal(Letterlock.Cryptography.HpkeKem.X25519, Letterlock.Cryptography.HpkeEnvelope.ReadKem(documents[0]));
+        Assert.Equal(Letterlock.Cryptography.HpkeKem.XWing, Letterlock.Cryptography.HpkeEnvelope.ReadKem(documents[1]));
+        Assert.Contains("Before the move", Encoding.UTF8.GetString(ApiClient.Open(alice, documents[0])), StringComparison.Ordinal);
+        Assert.Contains("After the move", Encoding.UTF8.GetString(ApiClient.Open(alice with { Inbox = null! }, documents[1], xwing.PrivateKey.ToArray())), StringComparison.Ordinal);
+
+        static async Task SendAsync(TestProvider provider, string subject)
+        {
+            using var smtp = await ConnectAsync(provider);
+            await smtp.SendAsync(Message("carol@sender.test", "alice@example.test", subject, "body"));
+            await smtp.DisconnectAsync(true);
+        }
     }
 
     [Fact]

@@ -130,7 +130,8 @@ public static class AccountRecovery
             }
 
             if (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false) is null
-                || await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false) is null)
+                || (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxXWingSecret, ct).ConfigureAwait(false) is null
+                    && await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false) is null))
             {
                 throw new KeyBundleException(KeyBundleStatus.Malformed, "the account's key bundle lacks the OpenPGP or the inbox key");
             }

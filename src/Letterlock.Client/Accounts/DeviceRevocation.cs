@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Letterlock.Api;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
@@ -59,13 +60,28 @@ public static class DeviceRevocation
         }
 
         var rotated = current.AddEncryptionSubkey(ReadOnlySpan<char>.Empty, now: now);
-        using var inbox = HpkeKeyPair.Generate();
+
+        // The new inbox key keeps the account's KEM: an account on X-Wing stays post-quantum. It is random, not derived
+        // from the account master key, because the revoked device holds that key.
+        bool xwing = (await AccountKeys.LoadInboxKeysAsync(store, account.Id, ct).ConfigureAwait(false)).HasXWing;
+        byte[] inboxPrivate, inboxPublic;
+        if (xwing)
+        {
+            using var pair = XWingKeyPair.Generate();
+            (inboxPrivate, inboxPublic) = (pair.PrivateKey.ToArray(), pair.PublicKey.ToArray());
+        }
+        else
+        {
+            using var pair = HpkeKeyPair.Generate();
+            (inboxPrivate, inboxPublic) = (pair.PrivateKey.ToArray(), pair.PublicKey.ToArray());
+        }
 
         // The provider first: if it refuses, nothing changed here; if this device fails after it, the next rotation
         // or the bundle it publishes still carries both keys, and mail sealed meanwhile opens with them.
-        await provider.UpdateKeysAsync(new UpdateKeysRequest(rotated.Certificate.Export(armored: false), inbox.PublicKey.ToArray()), ct).ConfigureAwait(false);
+        await provider.UpdateKeysAsync(new UpdateKeysRequest(rotated.Certificate.Export(armored: false), inboxPublic), ct).ConfigureAwait(false);
         await store.Keys.AddAsync(account.Id, AccountKeys.OpenPgpSecret, rotated.Export(armored: false), now, ct).ConfigureAwait(false);
-        await store.Keys.AddAsync(account.Id, AccountKeys.InboxSecret, inbox.PrivateKey, now, ct).ConfigureAwait(false);
+        await store.Keys.AddAsync(account.Id, xwing ? AccountKeys.InboxXWingSecret : AccountKeys.InboxSecret, inboxPrivate, now, ct).ConfigureAwait(false);
+        CryptographicOperations.ZeroMemory(inboxPrivate);
         return await KeyBundleSync.PublishAsync(store, account, provider, ct).ConfigureAwait(false);
     }
 }

@@ -237,7 +237,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         {
             try
             {
-                return new Opened { Remote = remote, InboxMessage = OpenInbox(remote.Content, keys.InboxKeys) };
+                return new Opened { Remote = remote, InboxMessage = OpenInbox(remote.Content, keys.InboxKey) };
             }
             catch (SyncDocumentException e)
             {
@@ -557,45 +557,48 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return options;
     }
 
-    /// <summary>Tries the account's inbox keys, newest first; the oldest key's failure is the one reported.</summary>
-    private static byte[] OpenInbox(byte[] sealedEnvelope, IReadOnlyList<byte[]> inboxKeys)
+    /// <summary>
+    /// Opens an inbox document with the account's inbox keys of the KEM its header names (X-Wing, or X25519 for
+    /// mail sealed before the account's upgrade), newest first; a wrong key fails on the first chunk.
+    /// </summary>
+    private static byte[] OpenInbox(byte[] sealedEnvelope, InboxKeyRing inboxKeys)
     {
-        for (int i = 0; i < inboxKeys.Count - 1; i++)
-        {
-            try
-            {
-                return OpenInbox(sealedEnvelope, inboxKeys[i]);
-            }
-            catch (SyncDocumentException)
-            {
-                // sealed to an older inbox key (before a rotation), or altered
-            }
-        }
-
-        return OpenInbox(sealedEnvelope, inboxKeys[^1]);
-    }
-
-    private static byte[] OpenInbox(byte[] sealedEnvelope, byte[] inboxKey)
-    {
+        HpkeKem kem;
         try
         {
-            using var source = new MemoryStream(sealedEnvelope, writable: false);
-            using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
-            using var plain = new MemoryStream();
-            opening.CopyTo(plain);
-            if (!opening.IsComplete)
-            {
-                throw new SyncDocumentException("the inbox document is truncated");
-            }
-
-            return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
-                ? message.ToArray()
-                : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+            kem = HpkeEnvelope.ReadKem(sealedEnvelope);
         }
         catch (HpkeException)
         {
-            throw new SyncDocumentException("the inbox document does not open with the inbox key (altered or corrupted)");
+            throw new SyncDocumentException("the inbox document is not a sealed envelope this version reads");
         }
+
+        foreach (var inboxKey in inboxKeys.PrivateKeysFor(kem))
+        {
+            try
+            {
+                using var source = new MemoryStream(sealedEnvelope, writable: false);
+                using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
+                using var plain = new MemoryStream();
+                opening.CopyTo(plain);
+                if (!opening.IsComplete)
+                {
+                    throw new SyncDocumentException("the inbox document is truncated");
+                }
+
+                return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
+                    ? message.ToArray()
+                    : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+            }
+            catch (HpkeException)
+            {
+                // Not this key (or altered): the next one, if any.
+            }
+        }
+
+        throw new SyncDocumentException(kem == HpkeKem.XWing && !inboxKeys.HasXWing
+            ? "the inbox document is sealed to an X-Wing inbox key this device does not hold"
+            : "the inbox document does not open with the inbox key (altered or corrupted)");
     }
 
     /// <summary>The message parsed, sealed and indexed for the store, naming its document; or why the store would not take it.</summary>
@@ -640,13 +643,13 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     }
 
     /// <summary>
-    /// The keys a run needs, loaded once (again after a key-bundle refresh): every inbox secret key the account had,
-    /// newest first (mail sealed before a rotation still opens), the account master key's document sealer, the reader
-    /// of received mail.
+    /// The keys a run needs, loaded once (again after a key-bundle refresh): every inbox secret key the account had, by KEM
+    /// and newest first (mail sealed before a rotation or an upgrade still opens), the account master key's document sealer,
+    /// the reader of received mail.
     /// </summary>
-    private sealed class Keys(IReadOnlyList<byte[]> inboxKeys, DocumentSealer sealer, IncomingMailProcessor incoming) : IDisposable
+    private sealed class Keys(InboxKeyRing inboxKey, DocumentSealer sealer, IncomingMailProcessor incoming) : IDisposable
     {
-        public IReadOnlyList<byte[]> InboxKeys { get; } = inboxKeys;
+        public InboxKeyRing InboxKey { get; } = inboxKey;
 
         public DocumentSealer Sealer { get; } = sealer;
 
@@ -654,16 +657,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         public static async Task<Keys> LoadAsync(LocalStore store, AccountRecord account, IncomingOptions incoming, CancellationToken ct)
         {
-            var inboxKeys = (await store.Keys.ListAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false)).Select(k => k.Material).Reverse().ToList();
-            if (inboxKeys.Count == 0)
-            {
-                throw new LocalStoreException($"{account.Address} has no inbox key");
-            }
-
+            var inboxKey = await AccountKeys.LoadInboxKeysAsync(store, account.Id, ct).ConfigureAwait(false);
             var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
                 ?? throw new LocalStoreException($"{account.Address} has no account master key");
             var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
-            return new Keys(inboxKeys, new DocumentSealer(amk),
+            return new Keys(inboxKey, new DocumentSealer(amk),
                 new IncomingMailProcessor(store, account, openPgp, incoming.Options, incoming.Time, incoming.Gossip));
         }
 

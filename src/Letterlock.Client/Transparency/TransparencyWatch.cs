@@ -1,7 +1,6 @@
 using System.Text;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
-using Letterlock.Cryptography;
 using Letterlock.OpenPgp;
 using MimeKit;
 using NSec.Cryptography;
@@ -152,19 +151,23 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
     {
         ArgumentNullException.ThrowIfNull(store);
         var secret = await store.Keys.GetCurrentAsync(account, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false);
-        var inbox = await store.Keys.GetCurrentAsync(account, AccountKeys.InboxSecret, ct).ConfigureAwait(false);
         var device = await store.Keys.GetCurrentAsync(account, AccountKeys.DeviceSecret, ct).ConfigureAwait(false);
-        if (secret is null || inbox is null || device is null)
+        InboxKeyRing inbox;
+        try
+        {
+            inbox = await AccountKeys.LoadInboxKeysAsync(store, account, ct).ConfigureAwait(false);
+        }
+        catch (LocalStoreException)
+        {
+            return null;
+        }
+
+        if (secret is null || device is null)
         {
             return null;
         }
 
         static byte[] Fingerprint(byte[] material) => SecretKey.Parse(material).Fingerprint.ToBytes();
-        static byte[] InboxPublic(byte[] material)
-        {
-            using var pair = HpkeKeyPair.FromPrivateKey(material);
-            return pair.PublicKey.ToArray();
-        }
 
         var earlier = new List<byte[]>();
         foreach (var old in await store.Keys.ListAsync(account, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false))
@@ -172,13 +175,11 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
             earlier.Add(Fingerprint(old.Material));
         }
 
-        foreach (var old in await store.Keys.ListAsync(account, AccountKeys.InboxSecret, ct).ConfigureAwait(false))
-        {
-            earlier.Add(InboxPublic(old.Material));
-        }
+        // Every inbox key the account has had, X25519 ones included: an upgrade to X-Wing is the account's own change.
+        earlier.AddRange(inbox.AllPublicKeys);
 
         using var deviceKey = Key.Import(SignatureAlgorithm.Ed25519, device.Material, KeyBlobFormat.RawPrivateKey);
-        return new OwnKeys(Fingerprint(secret.Material), InboxPublic(inbox.Material), deviceKey.PublicKey.Export(KeyBlobFormat.RawPublicKey), earlier);
+        return new OwnKeys(Fingerprint(secret.Material), inbox.CurrentPublicKey, deviceKey.PublicKey.Export(KeyBlobFormat.RawPublicKey), earlier);
     }
 
     private async Task<TimeSpan> NextIntervalAsync(CancellationToken ct)

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Letterlock.Api;
+using Letterlock.Cryptography;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Storage;
 
@@ -43,7 +44,7 @@ public sealed partial class AccountService(IProviderStore store, ProviderSetting
             return (AccountError.WrongDomain, null);
         }
 
-        if (request.DevicePublicKey is not { Length: DeviceAuthentication.PublicKeyLength } || request.InboxPublicKey is not { Length: DeviceAuthentication.PublicKeyLength })
+        if (request.DevicePublicKey is not { Length: DeviceAuthentication.PublicKeyLength } || !IsUsableInboxKey(request.InboxPublicKey))
         {
             return (AccountError.InvalidKey, null);
         }
@@ -95,7 +96,7 @@ public sealed partial class AccountService(IProviderStore store, ProviderSetting
 
     public async Task<AccountError> UpdateKeysAsync(Guid accountId, UpdateKeysRequest request, CancellationToken ct)
     {
-        if (request.InboxPublicKey is not { Length: DeviceAuthentication.PublicKeyLength })
+        if (!IsUsableInboxKey(request.InboxPublicKey))
         {
             return AccountError.InvalidKey;
         }
@@ -279,6 +280,28 @@ public sealed partial class AccountService(IProviderStore store, ProviderSetting
         }
 
         return builder.ToString();
+    }
+
+    /// <summary>
+    /// An inbox key the MX can seal to: a raw X25519 public key (32 bytes, accounts made before X-Wing) or an
+    /// X-Wing public key (1,216 bytes) whose ML-KEM part passes the FIPS 203 modulus check.
+    /// </summary>
+    internal static bool IsUsableInboxKey(byte[]? key)
+    {
+        if (key is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            HpkeKems.CheckPublicKey(key);
+            return true;
+        }
+        catch (HpkeException)
+        {
+            return false;
+        }
     }
 
     public static byte[] HashSecret(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));

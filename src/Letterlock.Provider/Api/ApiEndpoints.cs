@@ -652,7 +652,7 @@ internal sealed partial class ApiEndpoints(
     {
         AccountError.InvalidAddress => "The address or device name is malformed.",
         AccountError.WrongDomain => "This provider does not serve that domain.",
-        AccountError.InvalidKey => "Keys must be raw 32-byte public keys.",
+        AccountError.InvalidKey => "Keys must be raw public keys: a 32-byte Ed25519 device key; a 32-byte X25519 or 1,216-byte X-Wing inbox key.",
         AccountError.InvalidCertificate => "The OpenPGP certificate must be one binary, unrevoked certificate with a user ID for this address.",
         AccountError.NotFound => "No such account.",
         _ => "The request is invalid.",

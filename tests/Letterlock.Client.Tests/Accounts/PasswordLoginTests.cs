@@ -55,7 +55,7 @@ public sealed class PasswordLoginTests : IAsyncLifetime
         using var phone = await LocalStore.CreateAsync(_dir.File("phone.db"), StoreUnlock.WithPassphrase("two"), TestStores.FastOptions());
         var onPhone = await Login(phone, "correct horse battery staple");
         Assert.Equal(_alice.RemoteAccountId, onPhone.RemoteAccountId);
-        foreach (var purpose in new[] { AccountKeys.OpenPgpSecret, AccountKeys.InboxSecret, AccountKeys.AccountMasterKey })
+        foreach (var purpose in new[] { AccountKeys.OpenPgpSecret, AccountKeys.InboxXWingSecret, AccountKeys.AccountMasterKey })
         {
             Assert.Equal((await _device1.Keys.GetCurrentAsync(_alice.Id, purpose))!.Material, (await phone.Keys.GetCurrentAsync(onPhone.Id, purpose))!.Material);
         }

@@ -58,7 +58,7 @@ public sealed class RecoveryTests : IAsyncLifetime
 
         // The account-wide keys came back byte for byte; the device key is new; the AMK is the same.
         var keysAfter = await device2.Keys.ListAsync(recovered.Id);
-        foreach (var purpose in new[] { AccountKeys.OpenPgpSecret, AccountKeys.OpenPgpRevocation, AccountKeys.InboxSecret, AccountKeys.AccountMasterKey, AccountKeys.RecoverySlotPublic })
+        foreach (var purpose in new[] { AccountKeys.OpenPgpSecret, AccountKeys.OpenPgpRevocation, AccountKeys.InboxXWingSecret, AccountKeys.AccountMasterKey, AccountKeys.RecoverySlotPublic })
         {
             Assert.Equal(keysBefore.Single(k => k.Purpose == purpose).Material, keysAfter.Single(k => k.Purpose == purpose).Material);
         }
@@ -140,7 +140,7 @@ public sealed class RecoveryTests : IAsyncLifetime
 
         // Nothing of it reached the store: still exactly one key of each account-wide purpose.
         var keys = await _device1.Keys.ListAsync(_alice.Id);
-        Assert.Single(keys, k => k.Purpose == AccountKeys.InboxSecret);
+        Assert.Single(keys, k => k.Purpose == AccountKeys.InboxXWingSecret);
         Assert.Single(keys, k => k.Purpose == AccountKeys.OpenPgpSecret);
     }
 

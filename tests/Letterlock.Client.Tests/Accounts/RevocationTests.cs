@@ -60,7 +60,7 @@ public sealed class RevocationTests : IAsyncLifetime
     {
         await _local.DeliverAsync("Before the theft", "everyone may read this");
         await new SyncEngine(_laptop, _onLaptop, await Connect(_laptop, _onLaptop)).SyncAsync();
-        var stolenInboxKeys = (await _phone.Keys.ListAsync(_onPhone.Id, AccountKeys.InboxSecret)).Select(k => k.Material).ToList();
+        var stolenInboxKeys = (await _phone.Keys.ListAsync(_onPhone.Id, AccountKeys.InboxXWingSecret)).Select(k => k.Material).ToList();
         var stolenOpenPgp = await AccountKeys.LoadOpenPgpAsync(_phone, _onPhone.Id);
 
         // The laptop revokes the stolen phone; new receiving keys are published.
@@ -108,6 +108,6 @@ public sealed class RevocationTests : IAsyncLifetime
         var inbox = (await _tablet.Mail(_onTablet.Id).FindFolderAsync("INBOX"))!;
         Assert.Equal(["After the theft", "Before the theft"], (await _tablet.Mail(_onTablet.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order().ToList());
         Assert.Equal(version, await KeyBundleSync.HighestSeenAsync(_tablet, _onTablet));
-        Assert.Equal(2, (await _tablet.Keys.ListAsync(_onTablet.Id, AccountKeys.InboxSecret)).Count);
+        Assert.Equal(2, (await _tablet.Keys.ListAsync(_onTablet.Id, AccountKeys.InboxXWingSecret)).Count);
     }
 }

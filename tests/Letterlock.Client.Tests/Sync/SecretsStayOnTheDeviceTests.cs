@@ -43,8 +43,8 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
         _ = (await store.Mail(alice.Id).SetFlagsAsync([received.Id], FlagOperation.Add, ["\\Seen"])).Done.Single();
         Assert.Equal(1, (await engine.SyncAsync()).Pushed);
         var certificate = (await AccountKeys.LoadOpenPgpAsync(store, alice.Id)).Certificate.Export(armored: false);
-        var inboxSecret = (await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.InboxSecret))!.Material;
-        using (var inboxPair = Letterlock.Cryptography.HpkeKeyPair.FromPrivateKey(inboxSecret))
+        var inboxSecret = (await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.InboxXWingSecret))!.Material;
+        using (var inboxPair = Letterlock.Cryptography.XWingKeyPair.FromPrivateKey(inboxSecret))
         {
             await provider.UpdateKeysAsync(new Letterlock.Api.UpdateKeysRequest(certificate, inboxPair.PublicKey.ToArray()));
         }
