@@ -58,14 +58,15 @@ public sealed record AccountAccessResponse(Guid AccountId, Guid DeviceId, string
 /// <param name="RegistrationRequest">The serialized request.</param>
 public sealed record PasswordStartRequest(byte[] RegistrationRequest);
 
-/// <summary>The provider's RegistrationResponse.</summary>
+/// <summary>The provider's RegistrationResponse, and the Argon2id parameters the record must be made with.</summary>
 /// <param name="RegistrationResponse">The serialized response.</param>
-public sealed record PasswordStartResponse(byte[] RegistrationResponse);
+/// <param name="KsfParameters">The provider's Argon2id parameters (9 bytes); absent from older providers (then the defaults).</param>
+public sealed record PasswordStartResponse(byte[] RegistrationResponse, byte[]? KsfParameters = null);
 
 /// <summary><c>PUT /v1/account/password</c>: the registration record and the AMK sealed for the new password.</summary>
 /// <param name="Record">The serialized RegistrationRecord.</param>
 /// <param name="WrappedAmk">The AMK sealed to the key pair derived from the new export key.</param>
-/// <param name="KsfParameters">The Argon2id parameters the record was made with (9 bytes), handed to every later login.</param>
+/// <param name="KsfParameters">The Argon2id parameters the record was made with (9 bytes), handed to every later login; they must be the provider's (<see cref="PasswordStartResponse.KsfParameters"/>).</param>
 public sealed record SetPasswordRequest(byte[] Record, byte[] WrappedAmk, byte[] KsfParameters);
 
 /// <summary>One device of the account, as <c>GET /v1/account/devices</c> lists it.</summary>

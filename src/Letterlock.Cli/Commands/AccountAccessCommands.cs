@@ -82,9 +82,13 @@ internal static class AccountAccessCommands
             throw new CliException($"the account password must have at least {MinPasswordLength} characters", 2);
         }
 
-        if (System.Text.Encoding.UTF8.GetByteCount(password) > AccountPassword.MaxPasswordBytes)
+        try
         {
-            throw new CliException($"the account password is longer than {AccountPassword.MaxPasswordBytes} bytes", 2);
+            PasswordText.Prepare(password);
+        }
+        catch (ArgumentException)
+        {
+            throw new CliException($"the account password must be at most {AccountPassword.MaxPasswordBytes} bytes (UTF-8) without control characters", 2);
         }
 
         return password;
@@ -270,16 +274,20 @@ internal static class AccountAccessCommands
         var codeFile = new Option<string?>("--code-file") { Description = "Read the recovery code from this file (else standard input, or a prompt)." };
         var deviceName = new Option<string>("--device-name") { Description = "A name for this device in the device list.", DefaultValueFactory = _ => Environment.MachineName };
         var revokeOthers = new Option<bool>("--revoke-other-devices") { Description = "Revoke every other device of the account (they are lost or in the wrong hands)." };
+        var passwordFile = PasswordFileOption();
+        passwordFile.Description = "Read the new account password from this file's first line (else standard input when it is a pipe, else a prompt).";
+        var noPassword = new Option<bool>("--no-password") { Description = "Set no new password: the old one is removed and the account becomes device-only." };
         var ca = CaOption();
         var command = new Command("recover",
             "Bring an account back on this device with its recovery code, when every device and the password are lost.\n" +
-            "This device joins the account, gets its keys back, and syncs all mail (letterlock bridge). Consider revoking\n" +
-            "the lost devices (--revoke-other-devices, or letterlock devices revoke ID later).\n\n" +
+            "This device joins the account, gets its keys back, and syncs all mail (letterlock bridge). The old password\n" +
+            "stops working: you choose a new one (or --no-password). Consider revoking the lost devices\n" +
+            "(--revoke-other-devices, or letterlock devices revoke ID later).\n\n" +
             "Examples:\n" +
             "  letterlock account recover --provider https://example.org --address alice@example.org\n" +
-            "  letterlock account recover --provider https://example.org --address alice@example.org --code-file kit-code.txt --revoke-other-devices")
+            "  letterlock account recover --provider https://example.org --address alice@example.org --code-file kit-code.txt --password-file new-pw.txt --revoke-other-devices")
         {
-            provider, address, codeFile, deviceName, revokeOthers, ca,
+            provider, address, codeFile, passwordFile, noPassword, deviceName, revokeOthers, ca,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -302,13 +310,32 @@ internal static class AccountAccessCommands
                 }, 2);
             }
 
+            if (parse.GetValue(noPassword) && parse.GetValue(passwordFile) is not null)
+            {
+                throw new CliException("--no-password and --password-file exclude each other", 2);
+            }
+
+            string? newPassword = parse.GetValue(noPassword) ? null : await ReadPasswordAsync(parse.GetValue(passwordFile), confirm: true, ct);
             var normalized = ContactsCommand.Normalize(parse.GetValue(address)!);
             using var store = await access.OpenOrCreateAsync(parse, ct);
             using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
-            var account = await Guard(() => AccountRecovery.RecoverAsync(store, new ProviderClient(http, providerUrl), normalized, code!, parse.GetValue(deviceName)!,
-                credentials => new ProviderClient(http, providerUrl, credentials), ct));
             var output = parse.InvocationConfiguration.Output;
+            AccountRecord account;
+            try
+            {
+                account = await Guard(() => AccountRecovery.RecoverAsync(store, new ProviderClient(http, providerUrl), normalized, code!, newPassword, parse.GetValue(deviceName)!,
+                    credentials => new ProviderClient(http, providerUrl, credentials), ct: ct));
+            }
+            catch (PasswordNotReplacedException e)
+            {
+                await output.WriteLineAsync($"Recovered {e.Account.Address} on this device (device {e.Account.DeviceId}).");
+                throw new CliException(e.Message, 1);
+            }
+
             await output.WriteLineAsync($"Recovered {account.Address} on this device (device {account.DeviceId}).");
+            await output.WriteLineAsync(newPassword is null
+                ? "The old password no longer works; the account is device-only (letterlock account password sets one)."
+                : "The old password no longer works; sign in on other devices with the new one.");
             var connected = await ConnectAsync(store, account, http, ct);
             var devices = await Guard(() => connected.ListDevicesAsync(ct));
             var others = devices.Devices.Where(d => d.RevokedAt is null && d.DeviceId != account.DeviceId).ToList();

@@ -72,6 +72,13 @@ public sealed partial class ProviderClient
         await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
     }
 
+    /// <summary><c>DELETE /v1/account/password</c>: the account becomes device-only (its password stops working).</summary>
+    public async Task RemovePasswordAsync(CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, Url("v1/account/password")), true, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+    }
+
     /// <summary><c>POST /v1/login/start</c> (no device credentials needed).</summary>
     public Task<LoginStartResponse> StartLoginAsync(string address, byte[] ke1, CancellationToken ct = default) =>
         SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/login/start"))

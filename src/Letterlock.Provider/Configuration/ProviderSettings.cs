@@ -130,6 +130,15 @@ public sealed class AccountSettings
 
     /// <summary>How long the state between the two messages of a login is kept.</summary>
     public int LoginLifetimeSeconds { get; set; } = 120;
+
+    /// <summary>
+    /// Argon2id memory (KiB) of every password registered from now on. One value for all accounts, so a login for an
+    /// unknown address is answered with the same parameters as one for a known address (no enumeration).
+    /// </summary>
+    public int PasswordArgon2idMemoryKiB { get; set; } = 64 * 1024;
+
+    /// <summary>Argon2id passes of every password registered from now on (see <see cref="PasswordArgon2idMemoryKiB"/>).</summary>
+    public int PasswordArgon2idIterations { get; set; } = 3;
 }
 
 public sealed class StorageSettings
@@ -250,6 +259,17 @@ public static class ProviderSettingsLoader
         Positive(s.Accounts.FailedLoginBackoffSeconds, "accounts.failedLoginBackoffSeconds");
         Positive(s.Accounts.MaxFailedLoginBackoffSeconds, "accounts.maxFailedLoginBackoffSeconds");
         Positive(s.Accounts.LoginLifetimeSeconds, "accounts.loginLifetimeSeconds");
+        var clientLimits = Letterlock.Cryptography.Opaque.OpaqueClientOptions.Default;
+        if (s.Accounts.PasswordArgon2idMemoryKiB < clientLimits.MinArgon2idMemoryKiB || s.Accounts.PasswordArgon2idMemoryKiB > clientLimits.MaxArgon2idMemoryKiB)
+        {
+            Fail("accounts.passwordArgon2idMemoryKiB", $"must be {clientLimits.MinArgon2idMemoryKiB}..{clientLimits.MaxArgon2idMemoryKiB} (what clients accept)");
+        }
+
+        if (s.Accounts.PasswordArgon2idIterations < clientLimits.MinArgon2idIterations || s.Accounts.PasswordArgon2idIterations > clientLimits.MaxArgon2idIterations)
+        {
+            Fail("accounts.passwordArgon2idIterations", $"must be {clientLimits.MinArgon2idIterations}..{clientLimits.MaxArgon2idIterations} (what clients accept)");
+        }
+
         if (s.Accounts.SignUp is not ("open" or "invite"))
         {
             Fail("accounts.signUp", "must be \"open\" or \"invite\"");

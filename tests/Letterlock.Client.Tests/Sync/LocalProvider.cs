@@ -32,6 +32,11 @@ internal sealed class LocalProvider : IAsyncDisposable
     {
         var data = Path.Combine(dir.Path, "provider");
         ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+        // The cheapest Argon2id clients accept (19 MiB, one pass), so password tests stay quick.
+        string settings = Path.Combine(data, "provider.json");
+        await File.WriteAllTextAsync(settings, (await File.ReadAllTextAsync(settings))
+            .Replace("\"passwordArgon2idMemoryKiB\": 65536", "\"passwordArgon2idMemoryKiB\": 19456", StringComparison.Ordinal)
+            .Replace("\"passwordArgon2idIterations\": 3", "\"passwordArgon2idIterations\": 1", StringComparison.Ordinal));
         var host = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
         var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", host.HttpsEndPoint);
         var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
