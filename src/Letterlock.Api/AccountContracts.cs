@@ -136,6 +136,16 @@ public static class AccountAccess
 }
 
 /// <summary>System.Text.Json source-generated metadata for the account-access contracts.</summary>
+/// <summary><c>POST /v1/link</c> and <c>GET /v1/link/{slot}</c>: an open device link at the relay.</summary>
+/// <param name="Slot">The short public part of the link code (5 Crockford base32 characters).</param>
+/// <param name="SessionId">16 random bytes chosen by the relay: CPace's session id.</param>
+/// <param name="ExpiresAt">When the relay forgets the link.</param>
+public sealed record LinkSession(string Slot, byte[] SessionId, DateTimeOffset ExpiresAt);
+
+/// <summary><c>PUT|GET /v1/link/{slot}/{party}/{index}</c>: one relayed message, opaque to the provider.</summary>
+/// <param name="Data">At most the provider's <c>link.maxMessageBytes</c>.</param>
+public sealed record LinkMessage(byte[] Data);
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -155,4 +165,6 @@ public static class AccountAccess
 [JsonSerializable(typeof(SetPasswordRequest))]
 [JsonSerializable(typeof(DeviceListResponse))]
 [JsonSerializable(typeof(DeleteAccountRequest))]
+[JsonSerializable(typeof(LinkSession))]
+[JsonSerializable(typeof(LinkMessage))]
 public sealed partial class AccountsJsonContext : JsonSerializerContext;

@@ -437,9 +437,89 @@ internal static class AccountAccessCommands
             return 0;
         });
 
+        var linkProvider = new Option<string>("--provider") { Description = "The provider's URL, e.g. https://example.org", Required = true };
+        var linkName = new Option<string>("--device-name") { Description = "A name for this device in the device list.", DefaultValueFactory = _ => Environment.MachineName };
+        var link = new Command("link",
+            "Join an account on this new device without its password: prints a short code and a QR code, then waits\n" +
+            "while you run 'letterlock devices approve CODE' on a device of the account. Both screens then show the\n" +
+            "same six digits; the account's keys arrive only after the other device confirms them (CPace: the provider\n" +
+            "relays only ciphertext). Works for accounts made with --no-password.\n\n" +
+            "Example:\n  letterlock devices link --provider https://example.org --device-name phone") { linkProvider, linkName };
+        link.SetAction(async (parse, ct) =>
+        {
+            if (!Uri.TryCreate(parse.GetValue(linkProvider), UriKind.Absolute, out var providerUrl) || providerUrl.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new CliException("--provider must be an https:// URL", 2);
+            }
+
+            using var store = await access.OpenOrCreateAsync(parse, ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var output = parse.InvocationConfiguration.Output;
+            using var pending = await Guard(() => DeviceLink.StartAsync(new ProviderClient(http, providerUrl), parse.GetValue(linkName)!, ct));
+            await output.WriteLineAsync("On a device that already has the account, run:");
+            await output.WriteLineAsync();
+            await output.WriteLineAsync($"    letterlock devices approve {pending.Code}");
+            await output.WriteLineAsync();
+            await output.WriteLineAsync("or scan:");
+            await output.WriteLineAsync(QrCode(DeviceLink.QrText(providerUrl, pending.Code)));
+            await output.WriteLineAsync($"Waiting for the other device (the code expires at {pending.ExpiresAt.ToLocalTime():HH:mm})...");
+            var account = await Guard(() => pending.CompleteAsync(store, credentials => new ProviderClient(http, providerUrl, credentials),
+                async (sas, token) =>
+                {
+                    await output.WriteLineAsync();
+                    await output.WriteLineAsync($"Check that the other device shows:   {sas}");
+                    await output.WriteLineAsync("Waiting for it to confirm...");
+                }, ct));
+            await output.WriteLineAsync($"Linked: {account.Address} is on this device now (device {account.DeviceId}).");
+            await output.WriteLineAsync("Next: letterlock bridge   (syncs all mail and prints the settings for your mail app)");
+            return 0;
+        });
+
+        var code = new Argument<string>("code") { Description = "The code the new device shows (letterlock devices link)." };
+        var sasMatches = new Option<string?>("--sas-matches") { Description = "The six digits the new device shows, for scripts (otherwise you are asked to compare them)." };
+        var approve = new Command("approve",
+            "Let a new device into the account: type the code it shows (letterlock devices link). Both screens then\n" +
+            "show six digits; answer yes only if they are the same. This device registers the new one and sends it\n" +
+            "the account's keys, encrypted so that only that device can read them.\n\n" +
+            "Examples:\n  letterlock devices approve 7KQ2M-X4D9TP\n  letterlock devices approve 7KQ2M-X4D9TP --sas-matches \"123 456\"") { code, sasMatches };
+        approve.SetAction(async (parse, ct) =>
+        {
+            using var store = await access.OpenAsync(parse, ct);
+            var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(accountOption), ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var provider = await ConnectAsync(store, account, http, ct);
+            var output = parse.InvocationConfiguration.Output;
+            string? expected = parse.GetValue(sasMatches);
+            var device = await Guard(() => DeviceLink.ApproveAsync(store, account, provider, parse.GetValue(code)!, async (sas, token) =>
+            {
+                await output.WriteLineAsync($"The new device must show:   {sas}");
+                if (expected is not null)
+                {
+                    return string.Equals(Digits(expected), Digits(sas), StringComparison.Ordinal);
+                }
+
+                string answer = await ReadLineAsync("Does it show the same six digits? [yes/no] ", token);
+                return answer.Equals("yes", StringComparison.OrdinalIgnoreCase) || answer.Equals("y", StringComparison.OrdinalIgnoreCase);
+            }, ct));
+            await output.WriteLineAsync($"Approved: {device.Name} (device {device.DeviceId}) is now a device of {account.Address}.");
+            return 0;
+        });
+
         command.Add(list);
         command.Add(revoke);
+        command.Add(link);
+        command.Add(approve);
         return command;
+    }
+
+    private static string Digits(string text) => new(text.Where(char.IsAsciiDigit).ToArray());
+
+    /// <summary>A QR code drawn with half-block characters (two rows per line), quiet zone included.</summary>
+    internal static string QrCode(string text)
+    {
+        using var generator = new QRCoder.QRCodeGenerator();
+        using var data = generator.CreateQrCode(text, QRCoder.QRCodeGenerator.ECCLevel.L);
+        return new QRCoder.AsciiQRCode(data).GetGraphicSmall();
     }
 
     internal static async Task<ProviderClient> ConnectAsync(LocalStore store, AccountRecord account, HttpClient http, CancellationToken ct)
@@ -480,6 +560,10 @@ internal static class AccountAccessCommands
         catch (KeyBundleException e)
         {
             throw new CliException(e.Message, 6);
+        }
+        catch (LinkFailedException e)
+        {
+            throw new CliException(e.Message, 3);
         }
         catch (LocalStoreException e)
         {

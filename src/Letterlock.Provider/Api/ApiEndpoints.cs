@@ -53,6 +53,7 @@ internal sealed partial class ApiEndpoints(
         app.MapGet("/.well-known/openpgpkey/policy", WkdPolicy);
         app.MapGet("/.well-known/openpgpkey/{domain}/policy", WkdPolicy);
         MapAccountAccess(app);
+        MapLink(app);
     }
 
     /// <summary>Turns unexpected failures into a bare 500 problem; the detail goes to the log only.</summary>

@@ -25,6 +25,9 @@ public sealed class ProviderSettings
 
     public AccountSettings Accounts { get; set; } = new();
 
+    /// <summary>The relay for linking a device without the password (<c>/v1/link</c>).</summary>
+    public LinkSettings Link { get; set; } = new();
+
     public StorageSettings Storage { get; set; } = new();
 
     public DnsSettings Dns { get; set; } = new();
@@ -139,6 +142,25 @@ public sealed class AccountSettings
 
     /// <summary>Argon2id passes of every password registered from now on (see <see cref="PasswordArgon2idMemoryKiB"/>).</summary>
     public int PasswordArgon2idIterations { get; set; } = 3;
+}
+
+/// <summary>
+/// The device-link relay: it passes opaque messages between a new device and an approving one and forgets them
+/// when the link expires (docs/design/accounts.md, "Linking a device").
+/// </summary>
+public sealed class LinkSettings
+{
+    /// <summary>Seconds a link stays open from its start; then its messages are gone and its code means nothing.</summary>
+    public int LifetimeSeconds { get; set; } = 600;
+
+    /// <summary>The largest relayed message, in bytes (a CPace message or the sealed account secrets is a few hundred).</summary>
+    public int MaxMessageBytes { get; set; } = 4096;
+
+    /// <summary>Links started plus link codes looked up, per client (IPv4 address or IPv6 /64) and hour.</summary>
+    public int AttemptsPerHourPerClient { get; set; } = 30;
+
+    /// <summary>Links open at once on this node; beyond it a start is refused (the relay keeps them in memory).</summary>
+    public int MaxOpenLinks { get; set; } = 10000;
 }
 
 public sealed class StorageSettings
@@ -275,6 +297,10 @@ public static class ProviderSettingsLoader
             Fail("accounts.signUp", "must be \"open\" or \"invite\"");
         }
 
+        Positive(s.Link.LifetimeSeconds, "link.lifetimeSeconds");
+        Positive(s.Link.MaxMessageBytes, "link.maxMessageBytes");
+        Positive(s.Link.AttemptsPerHourPerClient, "link.attemptsPerHourPerClient");
+        Positive(s.Link.MaxOpenLinks, "link.maxOpenLinks");
         Positive(s.Storage.InlineThreshold, "storage.inlineThreshold");
         Positive(s.Storage.SpillThreshold, "storage.spillThreshold");
         Positive(s.Storage.BlobSweepMinutes, "storage.blobSweepMinutes");

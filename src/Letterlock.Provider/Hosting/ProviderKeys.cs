@@ -221,6 +221,15 @@ public static class ProviderKeys
             "passwordArgon2idIterations": 3
           },
 
+          // The relay for "letterlock devices link": it passes opaque messages between a new device and an approving
+          // one (held in memory, gone when the link expires). Attempts = links started plus codes looked up.
+          "link": {
+            "lifetimeSeconds": 600,
+            "maxMessageBytes": 4096,
+            "attemptsPerHourPerClient": 30,
+            "maxOpenLinks": 10000
+          },
+
           // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),
           // or "static:FILE" with lines "name TYPE value" (A, AAAA, MX, TXT) for a sandbox without network.
           // publicSuffixList: the Public Suffix List file for DMARC's organizational domains ("": Debian's
