@@ -87,6 +87,12 @@ public sealed class SmtpFrontEndOptions
     /// <summary>Failed AUTH attempts tolerated in one session before it is closed.</summary>
     public int MaxAuthenticationAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// Recognises a backend failure that means the server's storage is full (a full disk, a database out of space).
+    /// Such a failure is answered <c>452 4.3.1</c> (RFC 3463) instead of <c>451 4.3.0</c>, so the client knows to wait.
+    /// </summary>
+    public Func<Exception, bool>? InsufficientStorage { get; set; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
