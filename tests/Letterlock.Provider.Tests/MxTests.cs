@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -71,6 +72,48 @@ public abstract class MxTests(Backend backend, PostgresServer postgres)
         var change = (await aliceApi.ChangesAsync(0)).Changes.Single();
         Assert.Equal("inbox", change.Kind);
         Assert.True((DateTimeOffset.UtcNow - change.ModifiedAt).Duration() < TimeSpan.FromMinutes(5));
+    }
+
+    [Fact]
+    public async Task Mail_for_a_utf8_local_part_reaches_its_account_in_any_case_with_smtputf8_only()
+    {
+        await using var provider = await TestProvider.StartAsync(backend, postgres);
+        using var api = provider.Client();
+        var zoe = await api.CreateAccountAsync("Zoë@example.test");
+        // one person, one address: another case of it is taken (local parts are NFC and lower case)
+        var (taken, _) = ApiClient.NewAccountRequest("ZOË@example.test");
+        Assert.Equal(HttpStatusCode.Conflict, (await api.Http.PostAsJsonAsync("v1/accounts", taken, Letterlock.Api.ApiJsonContext.Default.CreateAccountRequest)).StatusCode);
+
+        // as written in the account and in capitals: the same mailbox
+        foreach (string to in new[] { "zoë@example.test", "ZOË@example.test" })
+        {
+            using var smtp = await ConnectAsync(provider);
+            Assert.True(smtp.Capabilities.HasFlag(SmtpCapabilities.UTF8));
+            string reply = await smtp.SendAsync(Message("carol@sender.test", to, "Für " + to[..3], "Grüße"));
+            Assert.Contains("Message accepted", reply, StringComparison.Ordinal);
+            await smtp.DisconnectAsync(true);
+        }
+
+        await using (var raw = await RawSmtp.ConnectAsync(provider.Host.SmtpEndPoint))
+        {
+            await raw.CommandAsync("EHLO client.test");
+            Assert.StartsWith("250", await raw.CommandAsync("MAIL FROM:<carol@sender.test>"), StringComparison.Ordinal);
+            Assert.StartsWith("553 5.6.7", await raw.CommandAsync(Encoding.UTF8.GetBytes("RCPT TO:<zoë@example.test>\r\n")), StringComparison.Ordinal);
+            Assert.StartsWith("250", await raw.CommandAsync("RSET"), StringComparison.Ordinal);
+            Assert.StartsWith("250", await raw.CommandAsync("MAIL FROM:<carol@sender.test> SMTPUTF8"), StringComparison.Ordinal);
+            Assert.StartsWith("550 5.1.1", await raw.CommandAsync(Encoding.UTF8.GetBytes("RCPT TO:<zoé@example.test>\r\n")), StringComparison.Ordinal);
+            // no Unicode normalisation (the process has no normalisation data): the decomposed spelling is refused, never guessed
+            Assert.StartsWith("550 5.1.1", await raw.CommandAsync(Encoding.UTF8.GetBytes("RCPT TO:<zoe\u0308@example.test>\r\n")), StringComparison.Ordinal);
+        }
+
+        await api.LoginAsync(zoe);
+        var subjects = new List<string>();
+        foreach (var (_, raw) in await api.FetchInboxAsync(zoe))
+        {
+            subjects.Add((await MimeMessage.LoadAsync(new MemoryStream(raw))).Subject ?? "");
+        }
+
+        Assert.Equal(["Für ZOË", "Für zoë"], subjects.Order(StringComparer.Ordinal));
     }
 
     [Fact]
