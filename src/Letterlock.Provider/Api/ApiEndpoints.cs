@@ -74,6 +74,14 @@ internal sealed class ApiEndpoints(
                 await WriteProblem(context, e.StatusCode, e.StatusCode == 413 ? ProblemTypes.TooLarge : ProblemTypes.InvalidRequest, e.StatusCode == 413 ? "Request too large" : "Bad request", null);
             }
         }
+        catch (Exception e) when (StorageFull.IsFull(e))
+        {
+            logger.LogError(e, "API request {Method} {Path} failed: storage full", context.Request.Method, context.Request.Path.Value);
+            if (!context.Response.HasStarted)
+            {
+                await WriteProblem(context, 507, ProblemTypes.InsufficientStorage, "Insufficient storage", "The provider's storage is full; nothing was changed. Try again later.");
+            }
+        }
         catch (Exception e)
         {
             logger.LogError(e, "API request {Method} {Path} failed", context.Request.Method, context.Request.Path.Value);

@@ -130,6 +130,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
             var smtpOptions = new SmtpFrontEndOptions
             {
+                InsufficientStorage = StorageFull.IsFull,
                 ServerName = settings.HostName,
                 Certificate = certificate,
                 MaxMessageSize = settings.Smtp.MaxMessageSize,
