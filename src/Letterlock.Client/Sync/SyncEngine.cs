@@ -431,7 +431,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             IncomingResult result;
             try
             {
-                result = await incoming.ProcessAsync(raw, FolderRole.Inbox, new RemoteReference(change.Id, change.Revision), ct: ct).ConfigureAwait(false);
+                // The provider put its own Authentication-Results first when it sealed the message to the inbox.
+                result = await incoming.ProcessAsync(raw, FolderRole.Inbox, new RemoteReference(change.Id, change.Revision),
+                    arrival: ArrivalAuthentication.FromProviderInbox(raw), ct: ct).ConfigureAwait(false);
             }
             catch (FormatException e)
             {
