@@ -19,7 +19,9 @@ public sealed record SyncProgress(int Applied, long Cursor, bool MoreWaiting);
 /// <param name="DocumentId">The document.</param>
 /// <param name="Kind">Its kind.</param>
 /// <param name="Reason">Why (never content).</param>
-public sealed record SyncError(string DocumentId, string Kind, string Reason);
+/// <param name="SealedToUnknownKey">An inbox document that opens with none of the inbox keys this device holds: the
+/// provider may have sealed it to a key it swapped in (the caller alerts; the document stays at the provider).</param>
+public sealed record SyncError(string DocumentId, string Kind, string Reason, bool SealedToUnknownKey = false);
 
 /// <summary>The outcome of a sync run.</summary>
 public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnlyList<SyncError> Errors, long Cursor);
@@ -71,8 +73,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// <summary>Pulls every waiting change, then pushes local changes.</summary>
     public async Task<SyncReport> SyncAsync(IProgress<SyncProgress>? progress = null, CancellationToken ct = default)
     {
-        var inboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
+        var currentInboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
             ?? throw new LocalStoreException($"{account.Address} has no inbox key");
+        // Mail sealed before an inbox-key rotation still opens with the earlier keys this device keeps.
+        IReadOnlyList<byte[]> inboxKey = [currentInboxKey, .. (await store.Keys.ListAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))
+            .Select(k => k.Material).Where(m => !m.AsSpan().SequenceEqual(currentInboxKey))];
         var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
             ?? throw new LocalStoreException($"{account.Address} has no account master key");
         var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
@@ -156,7 +161,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                     }
                     catch (SyncDocumentException e)
                     {
-                        errors.Add(new SyncError(change.Id, change.Kind, e.Message));
+                        errors.Add(new SyncError(change.Id, change.Kind, e.Message, e.SealedToUnknownKey));
                     }
 
                     cursor = Math.Max(cursor, change.Sequence);
@@ -217,6 +222,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         public byte[]? InboxMessage { get; init; }
 
         public string? Error { get; init; }
+
+        public bool SealedToUnknownKey { get; init; }
     }
 
     /// <summary>
@@ -225,7 +232,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// store on up to <see cref="SyncOptions.MaxParallelism"/> cores. Nothing is written here: the store
     /// is changed only in change order afterwards, so the result does not depend on which finished first.
     /// </summary>
-    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, byte[] inboxKey, DocumentSealer sealer,
+    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, IReadOnlyList<byte[]> inboxKey, DocumentSealer sealer,
         CancellationToken ct)
     {
         var relevant = changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind).ToList();
@@ -281,15 +288,15 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return fetched;
     }
 
-    private static Fetched OpenInboxDocument(RemoteDocument remote, byte[] inboxKey)
+    private static Fetched OpenInboxDocument(RemoteDocument remote, IReadOnlyList<byte[]> inboxKeys)
     {
         try
         {
-            return new Fetched { Remote = remote, InboxMessage = OpenInbox(remote.Content, inboxKey) };
+            return new Fetched { Remote = remote, InboxMessage = OpenInbox(remote.Content, inboxKeys) };
         }
         catch (SyncDocumentException e)
         {
-            return new Fetched { Remote = remote, Error = e.Message };
+            return new Fetched { Remote = remote, Error = e.Message, SealedToUnknownKey = e.SealedToUnknownKey };
         }
     }
 
@@ -405,7 +412,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return store.Messages.Prepare(account.Id, new NewMessage(summary, document.Message, document.Flags, text, reference));
     }
 
-    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, byte[] inboxKey, DocumentSealer sealer,
+    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, IReadOnlyList<byte[]> inboxKey, DocumentSealer sealer,
         IncomingMailProcessor incoming, CancellationToken ct)
     {
         var local = await store.Messages.FindByRemoteAsync(account.Id, change.Id, ct).ConfigureAwait(false);
@@ -420,7 +427,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
             if (f.Error is { } error)
             {
-                throw new SyncDocumentException(error);
+                throw new SyncDocumentException(error, f.SealedToUnknownKey);
             }
 
             if (f.InboxMessage is not { } raw)
@@ -462,27 +469,32 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return options;
     }
 
-    private static byte[] OpenInbox(byte[] sealedEnvelope, byte[] inboxKey)
+    private static byte[] OpenInbox(byte[] sealedEnvelope, IReadOnlyList<byte[]> inboxKeys)
     {
-        try
+        foreach (var inboxKey in inboxKeys)
         {
-            using var source = new MemoryStream(sealedEnvelope, writable: false);
-            using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
-            using var plain = new MemoryStream();
-            opening.CopyTo(plain);
-            if (!opening.IsComplete)
+            try
             {
-                throw new SyncDocumentException("the inbox document is truncated");
-            }
+                using var source = new MemoryStream(sealedEnvelope, writable: false);
+                using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
+                using var plain = new MemoryStream();
+                opening.CopyTo(plain);
+                if (!opening.IsComplete)
+                {
+                    throw new SyncDocumentException("the inbox document is truncated");
+                }
 
-            return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
-                ? message.ToArray()
-                : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+                return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
+                    ? message.ToArray()
+                    : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+            }
+            catch (HpkeException)
+            {
+                // Not this key (or altered): try the next one this device holds.
+            }
         }
-        catch (HpkeException)
-        {
-            throw new SyncDocumentException("the inbox document does not open with the inbox key (altered or corrupted)");
-        }
+
+        throw new SyncDocumentException("the inbox document opens with no inbox key this device holds (sealed to another key, or altered)", sealedToUnknownKey: true);
     }
 
     private async Task<int> PushAsync(DocumentSealer sealer, CancellationToken ct)
@@ -584,5 +596,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
     private static byte[] CursorBytes(long cursor) => Encoding.ASCII.GetBytes(cursor.ToString(CultureInfo.InvariantCulture));
 
-    private sealed class SyncDocumentException(string message) : Exception(message);
+    private sealed class SyncDocumentException(string message, bool sealedToUnknownKey = false) : Exception(message)
+    {
+        public bool SealedToUnknownKey { get; } = sealedToUnknownKey;
+    }
 }

@@ -10,7 +10,8 @@ namespace Letterlock.Client.Validation;
 /// publishes key transparency served the key without one.</param>
 /// <param name="Pending">The provider said the key is newer than its newest epoch (the proof then shows the previous
 /// state of the address).</param>
-public sealed record TransparencyEvidence(string Log, ReadOnlyMemory<byte> Proof, bool Pending = false);
+/// <param name="Certificate">The certificate served with the proof, kept as evidence when the proof fails.</param>
+public sealed record TransparencyEvidence(string Log, ReadOnlyMemory<byte> Proof, bool Pending = false, ReadOnlyMemory<byte> Certificate = default);
 
 /// <summary>The outcome of checking transparency evidence.</summary>
 public enum TransparencyVerdict
