@@ -78,7 +78,7 @@ public sealed class AlertsReachThePersonTests
             var notice = await WaitForNoticeAsync(alice, log);
             Assert.Contains("example.test", notice.Summary.Subject, StringComparison.Ordinal);
             Assert.Contains("\\Flagged", notice.Flags);
-            string body = System.Text.Encoding.UTF8.GetString(await alice.Store.Messages.ReadBodyAsync(notice.Id));
+            string body = System.Text.Encoding.UTF8.GetString((await alice.Store.Mail(alice.Account.Id).ReadBodyAsync(notice.Id))!);
             Assert.Contains("Evidence: kept in this client's store as evidence", body, StringComparison.Ordinal);
             Assert.Single(log, line => line.Contains("KEY TRANSPARENCY ALERT", StringComparison.Ordinal) && line.Contains("Evidence: kept", StringComparison.Ordinal));
         }
@@ -315,8 +315,8 @@ public sealed class AlertsReachThePersonTests
         Assert.Contains(changes.Changes, c => c.Kind == "inbox" && !c.Deleted);
         await bridge.SyncOnceAsync(log.Enqueue);
         Assert.Empty(await new TransparencyNotices(bob.Store, new TransparencyState(bob.Store)).DeliverPendingAsync(default));
-        var inbox = (await bob.Store.Folders.FindByRoleAsync(bob.Account.Id, FolderRole.Inbox))!;
-        Assert.Single(await bob.Store.Messages.ListAsync(inbox.Id));
+        var inbox = (await bob.Store.Mail(bob.Account.Id).FindFolderAsync(FolderRole.Inbox))!;
+        Assert.Single(await bob.Store.Mail(bob.Account.Id).ListAsync(inbox.Id));
     }
 
     private static KeySet BobKeys(Certificate certificate) => new(certificate.Fingerprint.ToBytes(), new byte[32], [], false);
@@ -341,11 +341,13 @@ public sealed class AlertsReachThePersonTests
 
     private static async Task<StoredMessage> WaitForNoticeAsync(LocalStore store, AccountRecord account, ConcurrentQueue<string> log)
     {
-        var inbox = (await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox))!;
+        var mail = store.Mail(account.Id);
+        var inbox = (await mail.FindFolderAsync(FolderRole.Inbox))!;
         var deadline = DateTime.UtcNow + Generous;
         while (DateTime.UtcNow < deadline)
         {
-            if ((await store.Messages.ListAsync(inbox.Id)).FirstOrDefault() is { } notice)
+            // The notice commits before the bridge prints its line: wait for both.
+            if ((await mail.ListAsync(inbox.Id)).FirstOrDefault() is { } notice && log.Any(line => line.Contains("KEY TRANSPARENCY ALERT", StringComparison.Ordinal)))
             {
                 return notice;
             }
@@ -358,7 +360,7 @@ public sealed class AlertsReachThePersonTests
 
     private static async Task<IReadOnlyList<StoredMessage>> InboxAsync(TestClient client)
     {
-        var inbox = (await client.Store.Folders.FindByRoleAsync(client.Account.Id, FolderRole.Inbox))!;
-        return await client.Store.Messages.ListAsync(inbox.Id);
+        var inbox = (await client.Store.Mail(client.Account.Id).FindFolderAsync(FolderRole.Inbox))!;
+        return await client.Store.Mail(client.Account.Id).ListAsync(inbox.Id);
     }
 }

@@ -14,6 +14,9 @@ namespace Letterlock.Client.Mail;
 /// <param name="KeyValidation">The sender's key validation step, when the message carried an Autocrypt key.</param>
 public sealed record IncomingResult(StoredMessage Message, MessageSecurity Security, KeyValidationResult? KeyValidation);
 
+/// <summary>A received message read and ready to store (<see cref="IncomingMailProcessor.ReadAsync"/>).</summary>
+internal sealed record IncomingRead(NewMessage Message, MessageSecurity Security, KeyValidationResult? KeyValidation);
+
 /// <summary>
 /// Turns a received RFC 5322 message into the account's stored message: strict decryption and
 /// verification through Letterlock.OpenPgp, protected headers restored, the sender's Autocrypt
@@ -40,17 +43,34 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     private readonly PgpMimeReader _reader = new(options);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    /// <summary>Processes <paramref name="raw"/> into <paramref name="folder"/> (default INBOX).</summary>
+    /// <summary>Processes <paramref name="raw"/> into <paramref name="folder"/> (default INBOX) as a message of this device.</summary>
     /// <param name="raw">The message.</param>
     /// <param name="folder">Where to store it.</param>
-    /// <param name="remote">The provider document it came from, when synced.</param>
     /// <param name="flags">Initial flags.</param>
     /// <param name="arrival">What the account's provider recorded about the sender on arrival (null: unknown, e.g. not
     /// delivered through the provider's inbox).</param>
     /// <param name="ct">Cancels.</param>
     /// <exception cref="FormatException">The bytes are not a parseable message.</exception>
-    public async Task<IncomingResult> ProcessAsync(ReadOnlyMemory<byte> raw, FolderRole folder = FolderRole.Inbox, RemoteReference? remote = null,
+    /// <exception cref="LocalStoreException">The account has no such folder, or the store refuses the message (larger than its limit).</exception>
+    public async Task<IncomingResult> ProcessAsync(ReadOnlyMemory<byte> raw, FolderRole folder = FolderRole.Inbox,
         IReadOnlyCollection<string>? flags = null, ArrivalAuthentication? arrival = null, CancellationToken ct = default)
+    {
+        var read = await ReadAsync(raw, flags, arrival, ct).ConfigureAwait(false);
+        var mail = store.Mail(account.Id);
+        var target = await mail.FindFolderAsync(folder, ct).ConfigureAwait(false)
+            ?? throw new LocalStoreException($"the account has no {folder} folder");
+        var stored = await mail.AppendAsync(target.Id, read.Message, ct).ConfigureAwait(false);
+        return stored.IsOk
+            ? new IncomingResult(stored.Value!, read.Security, read.KeyValidation)
+            : throw new LocalStoreException("the message cannot be stored: " + stored.Detail);
+    }
+
+    /// <summary>
+    /// Everything of <see cref="ProcessAsync"/> but storing the message: strict read, the sender's Autocrypt state
+    /// and key observed, the security summary and headers. Sync stores the result itself, with the document it came from.
+    /// </summary>
+    /// <exception cref="FormatException">The bytes are not a parseable message.</exception>
+    internal async Task<IncomingRead> ReadAsync(ReadOnlyMemory<byte> raw, IReadOnlyCollection<string>? flags, ArrivalAuthentication? arrival, CancellationToken ct)
     {
         var now = _time.GetUtcNow();
         MimeMessage outer;
@@ -106,7 +126,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
 
         if (failure is { } reason)
         {
-            return await StoreRefusedAsync(outer, raw, reason, arrival, folder, remote, flags, now, ct).ConfigureAwait(false);
+            return Refused(outer, raw, reason, arrival, flags, now);
         }
 
         var sender = secure?.Header("From") is { } protectedFrom && InternetAddressList.TryParse(protectedFrom, out var list)
@@ -136,25 +156,23 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
             RemoteContentBlocker.Apply(display);
         }
 
-        return await StoreAsync(display, security, arrival, folder, remote, flags, now, validation, ct).ConfigureAwait(false);
+        return Finish(display, security, arrival, flags, now, validation);
     }
 
-    private async Task<IncomingResult> StoreAsync(MimeMessage display, MessageSecurity security, ArrivalAuthentication? arrival, FolderRole folder,
-        RemoteReference? remote, IReadOnlyCollection<string>? flags, DateTimeOffset now, KeyValidationResult? validation, CancellationToken ct)
+    /// <summary>The message as it will be stored: the true indicator fields, the summary, the flags (marked when forged).</summary>
+    private IncomingRead Finish(MimeMessage display, MessageSecurity security, ArrivalAuthentication? arrival, IReadOnlyCollection<string>? flags,
+        DateTimeOffset now, KeyValidationResult? validation)
     {
         SecurityHeaders.Apply(display, security);
         var bytes = Canonical(display);
         var (summary, text) = MessageSummaryBuilder.Build(bytes, now, security, _reader.Options.MaxMimeDepth);
-        var target = await store.Folders.FindByRoleAsync(account.Id, folder, ct).ConfigureAwait(false)
-            ?? throw new LocalStoreException($"the account has no {folder} folder");
         IReadOnlyCollection<string> initialFlags = flags ?? [];
         if (arrival is { FailedUnderEnforcingPolicy: true } && !initialFlags.Contains(ForgedSenderKeyword, StringComparer.OrdinalIgnoreCase))
         {
             initialFlags = [.. initialFlags, ForgedSenderKeyword];
         }
 
-        var stored = await store.Messages.AppendAsync(target.Id, new NewMessage(summary, bytes, initialFlags, text, remote), ct).ConfigureAwait(false);
-        return new IncomingResult(stored, security, validation);
+        return new IncomingRead(new NewMessage(summary, bytes, initialFlags, text), security, validation);
     }
 
     /// <summary>
@@ -162,8 +180,8 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     /// subject, which is all the sender left readable), with the original attached as opaque bytes so nothing is lost
     /// and no mail app decrypts or renders it on its own.
     /// </summary>
-    private Task<IncomingResult> StoreRefusedAsync(MimeMessage outer, ReadOnlyMemory<byte> raw, DecryptionFailure reason, ArrivalAuthentication? arrival,
-        FolderRole folder, RemoteReference? remote, IReadOnlyCollection<string>? flags, DateTimeOffset now, CancellationToken ct)
+    private IncomingRead Refused(MimeMessage outer, ReadOnlyMemory<byte> raw, DecryptionFailure reason, ArrivalAuthentication? arrival,
+        IReadOnlyCollection<string>? flags, DateTimeOffset now)
     {
         var notice = new MimeMessage();
         notice.Headers.Clear();
@@ -198,7 +216,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         };
         notice.Body = new Multipart("mixed") { text, original };
         var security = new MessageSecurity(EncryptionState.Failed, SignatureState.None, null, null, reason, arrival);
-        return StoreAsync(notice, security, arrival, folder, remote, flags, now, null, ct);
+        return Finish(notice, security, arrival, flags, now, null);
     }
 
     private static bool IsEncryptedAtRoot(MimeMessage message) =>

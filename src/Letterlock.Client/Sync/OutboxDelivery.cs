@@ -279,7 +279,8 @@ public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, Cancell
     /// <summary>A local message in the INBOX, like a bounce: which message, to whom, why, and what to do.</summary>
     private async Task DeliverNoticeAsync(AccountRecord account, QueuedMail mail, string reason, CancellationToken ct)
     {
-        var inbox = await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox, ct).ConfigureAwait(false);
+        var accountMail = store.Mail(account.Id);
+        var inbox = await accountMail.FindFolderAsync(FolderRole.Inbox, ct).ConfigureAwait(false);
         if (inbox is null)
         {
             return;
@@ -308,6 +309,6 @@ public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, Cancell
         SecurityHeaders.Apply(message, security);
         byte[] bytes = IncomingMailProcessor.Canonical(message);
         var (summary, indexText) = MessageSummaryBuilder.Build(bytes, now, security);
-        await store.Messages.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
+        await accountMail.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
     }
 }

@@ -41,17 +41,33 @@ public sealed class TransparencyNotices(LocalStore store, TransparencyState stat
         await _delivering.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (!(await state.GetAlertsAsync(ct).ConfigureAwait(false)).Any(a => a.NoticePending))
+            var pending = (await state.GetAlertsAsync(ct).ConfigureAwait(false)).Where(a => a.NoticePending).ToList();
+            if (pending.Count == 0)
             {
                 return [];
             }
 
-            var accounts = new List<(AccountRecord Account, FolderRecord Inbox)>();
+            var accounts = new List<Target>();
             foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
             {
-                if (await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox, ct).ConfigureAwait(false) is { } inbox)
+                var mail = store.Mail(account.Id);
+                if (await mail.FindFolderAsync(FolderRole.Inbox, ct).ConfigureAwait(false) is { } inbox)
                 {
-                    accounts.Add((account, inbox));
+                    accounts.Add(new Target(account, mail, inbox));
+                }
+            }
+
+            // Sealed and indexed off the write lock; appended, with the alert's pending mark cleared, in one transaction.
+            var notices = new Dictionary<Guid, List<(Target Target, PreparedMessage Notice)>>();
+            foreach (var alert in pending)
+            {
+                var list = notices[alert.Id] = [];
+                foreach (var target in Targets(alert, accounts))
+                {
+                    if (target.Mail.Prepare(Notice(alert with { NoticePending = false }, target.Account)) is { IsOk: true } prepared)
+                    {
+                        list.Add((target, prepared.Value!));
+                    }
                 }
             }
 
@@ -61,20 +77,18 @@ public sealed class TransparencyNotices(LocalStore store, TransparencyState stat
                 var delivered = new List<DeliveredNotice>();
                 for (int i = 0; i < alerts.Count; i++)
                 {
-                    if (!alerts[i].NoticePending)
+                    if (!alerts[i].NoticePending || !notices.TryGetValue(alerts[i].Id, out var list))
                     {
-                        continue;
+                        continue; // delivered by another process meanwhile, or raised after this round read the alerts
                     }
 
-                    var alert = alerts[i] with { NoticePending = false };
-                    var targets = Targets(alert, accounts);
-                    foreach (var (account, inbox) in targets)
+                    foreach (var (target, notice) in list)
                     {
-                        store.Messages.Append(connection, transaction, inbox.Id, Notice(alert, account));
+                        new MailWriter(store, target.Mail, connection, transaction, ChangeOrigin.ThisDevice).Append(target.Inbox, notice);
                     }
 
-                    alerts[i] = alert;
-                    delivered.Add(new DeliveredNotice(alert, targets.Select(t => t.Account.Address).ToList()));
+                    alerts[i] = alerts[i] with { NoticePending = false };
+                    delivered.Add(new DeliveredNotice(alerts[i], list.Select(n => n.Target.Account.Address).ToList()));
                 }
 
                 state.WriteAlerts(connection, transaction, alerts);
@@ -87,7 +101,9 @@ public sealed class TransparencyNotices(LocalStore store, TransparencyState stat
         }
     }
 
-    private static List<(AccountRecord Account, FolderRecord Inbox)> Targets(TransparencyAlert alert, List<(AccountRecord Account, FolderRecord Inbox)> accounts)
+    private sealed record Target(AccountRecord Account, AccountMail Mail, FolderRecord Inbox);
+
+    private static List<Target> Targets(TransparencyAlert alert, List<Target> accounts)
     {
         var own = accounts.Where(a => string.Equals(a.Account.Address, alert.Address, StringComparison.OrdinalIgnoreCase)).ToList();
         if (own.Count > 0)

@@ -319,10 +319,10 @@ public sealed class HostileMailTests(HostileMailFixture fixture) : IClassFixture
 
     private async Task<StoredMessage?> FindAsync(string subject)
     {
-        var inbox = (await _store.Folders.FindByRoleAsync(_alice.Id, FolderRole.Inbox))!;
-        return (await _store.Messages.ListAsync(inbox.Id)).SingleOrDefault(m => m.Summary.Subject == subject);
+        var inbox = (await _store.Mail(_alice.Id).FindFolderAsync(FolderRole.Inbox))!;
+        return (await _store.Mail(_alice.Id).ListAsync(inbox.Id)).SingleOrDefault(m => m.Summary.Subject == subject);
     }
 
     private async Task<HeaderList> HeadersAsync(StoredMessage message) =>
-        (await MimeMessage.LoadAsync(new MemoryStream(await _store.Messages.ReadBodyAsync(message.Id)))).Headers;
+        (await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(message.Id))!))).Headers;
 }

@@ -88,10 +88,10 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
             "--outer--\r\n";
 
         var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(Encoding.UTF8.GetBytes(raw));
-        var stored = await MimeMessage.LoadAsync(new MemoryStream(await _store.Messages.ReadBodyAsync(result.Message.Id)));
+        var stored = await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!));
         var fields = AllHeaderFields(stored).ToList();
         Assert.DoesNotContain(fields, f => (f.Field + ":" + f.Value).Contains(Marker, StringComparison.Ordinal));
-        Assert.DoesNotContain(Marker, Encoding.UTF8.GetString(await _store.Messages.ReadBodyAsync(result.Message.Id)), StringComparison.Ordinal);
+        Assert.DoesNotContain(Marker, Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!), StringComparison.Ordinal);
         Assert.Equal(["none"], stored.Headers.Where(h => h.Field == "Letterlock-Signature").Select(h => h.Value.Trim()));
         Assert.Equal(["none"], stored.Headers.Where(h => h.Field == "Letterlock-Encryption").Select(h => h.Value.Trim()));
 
@@ -114,7 +114,7 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
 
         var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(IncomingMailProcessor.Canonical(encrypted));
         Assert.Equal(EncryptionState.EndToEnd, result.Security.Encryption);
-        var stored = await MimeMessage.LoadAsync(new MemoryStream(await _store.Messages.ReadBodyAsync(result.Message.Id)));
+        var stored = await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!));
         Assert.Contains(Secret, string.Join("\n", AllText(stored)), StringComparison.Ordinal);
         Assert.DoesNotContain(AllHeaderFields(stored), f => (f.Field + ":" + f.Value).Contains(Marker, StringComparison.Ordinal));
         Assert.Equal("end-to-end", stored.Headers["Letterlock-Encryption"]);
@@ -160,7 +160,7 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
             : headers + "Content-Type: text/plain; charset=us-ascii\r\n\r\n" + armored + "\r\n";
 
         var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(Encoding.ASCII.GetBytes(raw));
-        string stored = Encoding.UTF8.GetString(await _store.Messages.ReadBodyAsync(result.Message.Id));
+        string stored = Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!);
         var parsed = await MimeMessage.LoadAsync(new MemoryStream(Encoding.UTF8.GetBytes(stored)));
         Assert.Equal("failed; reason=integrity", parsed.Headers["Letterlock-Encryption"]);
         Assert.Equal("none", parsed.Headers["Letterlock-Signature"]);
@@ -191,7 +191,7 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
         var encrypted = new PgpMimeComposer().Encrypt(message, _bob.SecretKey.Unlock(),
             new Dictionary<string, Certificate> { ["carol@gamma.test"] = carol.Certificate })[0].Message;
         var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(IncomingMailProcessor.Canonical(encrypted));
-        var parsed = await MimeMessage.LoadAsync(new MemoryStream(await _store.Messages.ReadBodyAsync(result.Message.Id)));
+        var parsed = await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!));
         Assert.Equal("failed; reason=no-key", parsed.Headers["Letterlock-Encryption"]);
         Assert.Single(parsed.Attachments);
     }

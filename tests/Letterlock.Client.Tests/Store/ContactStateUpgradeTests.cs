@@ -50,15 +50,23 @@ public sealed class ContactStateUpgradeTests : IDisposable
             }
 
             // Summaries of the earlier release read with no failure and no sender check recorded.
-            foreach (var folderRecord in await store.Folders.ListAsync(account))
+            foreach (var folderRecord in await store.Mail(account).ListFoldersAsync())
             {
-                foreach (var message in await store.Messages.ListAsync(folderRecord.Id))
+                foreach (var message in await store.Mail(account).ListAsync(folderRecord.Id))
                 {
                     Assert.NotEqual(EncryptionState.Failed, message.Summary.Security.Encryption);
                     Assert.Null(message.Summary.Security.Failure);
                     Assert.Null(message.Summary.Security.Sender);
                 }
             }
+
+            // Key-transparency state of the earlier release (views pinned by its bridges) reads; alerts gain their new fields.
+            var transparency = new Letterlock.Client.Transparency.TransparencyState(store);
+            string ownDomain = MailAddress.Split((await store.Accounts.GetAsync(account))!.Address).Domain;
+            Assert.NotNull(await transparency.GetProviderAsync(ownDomain, default));
+            Assert.All(await transparency.GetAlertsAsync(default), a => Assert.False(a.NoticePending));
+            Assert.All(await transparency.GetConflictsAsync(default), c => Assert.Null(c.Id));
+            Assert.Empty(await transparency.GetEvidenceAsync(default));
 
             // The new rules apply to the old state: a key seen only in unauthenticated mail is recorded, never pinned.
             var result = await store.Contacts.ObserveKeyAsync(account, peer, new ObservedKey(impostorFingerprint, impostor.Export(armored: false),
