@@ -156,6 +156,9 @@ public static class ProblemTypes
     /// <summary>428: PUT/DELETE without <c>If-Match</c> or <c>If-None-Match: *</c>.</summary>
     public const string PreconditionRequired = "urn:letterlock:problem:precondition-required";
 
+    /// <summary>507: the provider's own storage (disk, database) is full; nothing was changed; try again later.</summary>
+    public const string InsufficientStorage = "urn:letterlock:problem:insufficient-storage";
+
     /// <summary>507: the account's quota would be exceeded.</summary>
     public const string QuotaExceeded = "urn:letterlock:problem:quota-exceeded";
 

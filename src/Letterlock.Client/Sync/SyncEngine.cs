@@ -18,7 +18,9 @@ public sealed record SyncProgress(int Applied, long Cursor, bool MoreWaiting);
 /// <param name="DocumentId">The document.</param>
 /// <param name="Kind">Its kind.</param>
 /// <param name="Reason">Why (never content).</param>
-public sealed record SyncError(string DocumentId, string Kind, string Reason);
+/// <param name="SealedToUnknownKey">An inbox document that opens with none of the inbox keys this device holds: the
+/// provider may have sealed it to a key it swapped in (the caller alerts; the document stays at the provider).</param>
+public sealed record SyncError(string DocumentId, string Kind, string Reason, bool SealedToUnknownKey = false);
 
 /// <summary>The outcome of a sync run.</summary>
 public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnlyList<SyncError> Errors, long Cursor);
@@ -241,7 +243,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
             catch (SyncDocumentException e)
             {
-                return new Opened { Remote = remote, Error = e.Message };
+                return new Opened { Remote = remote, Error = e.Message, SealedToUnknownKey = e.SealedToUnknownKey };
             }
         }
 
@@ -295,7 +297,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
             catch (SyncDocumentException e)
             {
-                run.Done(change, Applied.Nothing, e.Message, page.HasMore);
+                run.Done(change, Applied.Nothing, e.Message, page.HasMore, e.SealedToUnknownKey);
             }
         }
 
@@ -420,7 +422,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
             if (opened.Error is { } error)
             {
-                throw new SyncDocumentException(error);
+                throw new SyncDocumentException(error, opened.SealedToUnknownKey);
             }
 
             if (opened.InboxMessage is not { } raw)
@@ -431,7 +433,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             IncomingRead read;
             try
             {
-                read = await keys.Incoming.ReadAsync(raw, null, ct).ConfigureAwait(false);
+                // The provider put its own Authentication-Results first when it sealed the message to the inbox.
+                read = await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false);
             }
             catch (FormatException e)
             {
@@ -598,7 +601,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         throw new SyncDocumentException(kem == HpkeKem.XWing && !inboxKeys.HasXWing
             ? "the inbox document is sealed to an X-Wing inbox key this device does not hold"
-            : "the inbox document does not open with the inbox key (altered or corrupted)");
+            : "the inbox document opens with no inbox key this device holds (sealed to another key, or altered)", sealedToUnknownKey: true);
     }
 
     /// <summary>The message parsed, sealed and indexed for the store, naming its document; or why the store would not take it.</summary>
@@ -695,6 +698,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         public byte[]? InboxMessage { get; init; }
 
         public string? Error { get; init; }
+
+        public bool SealedToUnknownKey { get; init; }
     }
 
     /// <summary>What a sync run has done so far: counts, errors, the cursor reached and the cursor saved.</summary>
@@ -712,13 +717,13 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         public List<SyncError> Errors { get; } = [];
 
-        public void Done(DocumentInfo change, Applied outcome, string? error, bool moreWaiting)
+        public void Done(DocumentInfo change, Applied outcome, string? error, bool moreWaiting, bool sealedToUnknownKey = false)
         {
             Received += outcome == Applied.Received ? 1 : 0;
             Deleted += outcome == Applied.Deleted ? 1 : 0;
             if (error is not null)
             {
-                Errors.Add(new SyncError(change.Id, change.Kind, error));
+                Errors.Add(new SyncError(change.Id, change.Kind, error, sealedToUnknownKey));
             }
 
             Cursor = Math.Max(Cursor, change.Sequence);
@@ -728,5 +733,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         public void Committed(long cursor) => Cursor = Saved = cursor;
     }
 
-    private sealed class SyncDocumentException(string message) : Exception(message);
+    private sealed class SyncDocumentException(string message, bool sealedToUnknownKey = false) : Exception(message)
+    {
+        public bool SealedToUnknownKey { get; } = sealedToUnknownKey;
+    }
 }

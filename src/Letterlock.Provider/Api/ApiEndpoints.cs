@@ -10,6 +10,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Letterlock.Provider.Api;
@@ -72,6 +74,14 @@ internal sealed partial class ApiEndpoints(
             if (!context.Response.HasStarted)
             {
                 await WriteProblem(context, e.StatusCode, e.StatusCode == 413 ? ProblemTypes.TooLarge : ProblemTypes.InvalidRequest, e.StatusCode == 413 ? "Request too large" : "Bad request", null);
+            }
+        }
+        catch (Exception e) when (StorageFull.IsFull(e))
+        {
+            logger.LogError(e, "API request {Method} {Path} failed: storage full", context.Request.Method, context.Request.Path.Value);
+            if (!context.Response.HasStarted)
+            {
+                await WriteProblem(context, 507, ProblemTypes.InsufficientStorage, "Insufficient storage", "The provider's storage is full; nothing was changed. Try again later.");
             }
         }
         catch (Exception e)
@@ -269,13 +279,21 @@ internal sealed partial class ApiEndpoints(
             page = await store.GetChangesAsync(who.Account.Id, since, (int)limit, context.RequestAborted);
             if (page.Changes.Count == 0)
             {
+                // A shutdown ends the wait at once: the client gets its (empty) page now and asks again elsewhere
+                // or later, instead of holding the shutdown for up to longPollMaxSeconds.
+                var stopping = context.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+                using var wake = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
                 try
                 {
-                    await next.WaitAsync(TimeSpan.FromSeconds(wait), time, context.RequestAborted);
+                    await next.WaitAsync(TimeSpan.FromSeconds(wait), time, wake.Token);
                 }
                 catch (TimeoutException)
                 {
                     // nothing happened: answer with the empty page
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+                {
+                    // shutting down: answer with what there is
                 }
 
                 page = await store.GetChangesAsync(who.Account.Id, since, (int)limit, context.RequestAborted);
