@@ -189,6 +189,42 @@ internal static class AccountAccessCommands
         return command;
     }
 
+    public static Command RevokeKey(ClientStoreAccess access)
+    {
+        var address = new Argument<string?>("address") { Description = "The account (needed when the client has several).", Arity = ArgumentArity.ZeroOrOne };
+        var yes = new Option<bool>("--yes") { Description = "Confirm: the current OpenPGP key is revoked for good." };
+        var ca = CaOption();
+        var command = new Command("revoke-key",
+            "Revoke the account's OpenPGP key (it leaked) and publish a new one: the directory and key transparency, WKD\n" +
+            "and HKP serve the new key and the old key's revocation, and later mail carries the new key (Autocrypt). The\n" +
+            "old key certifies the new one, so correspondents see a rotation rather than a suspicious change. Mail sent to\n" +
+            "the old key still opens on your devices.\n\n" +
+            "Example:\n  letterlock account revoke-key alice@example.org --yes")
+        {
+            address, yes, ca,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (!parse.GetValue(yes))
+            {
+                throw new CliException("revoking the OpenPGP key cannot be undone: add --yes", 2);
+            }
+
+            using var store = await access.OpenAsync(parse, ct);
+            var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(address), ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var provider = await ConnectAsync(store, account, http, ct);
+            var result = await Guard(() => KeyRevocation.RevokeKeyAsync(store, account, provider, ct: ct));
+            var output = parse.InvocationConfiguration.Output;
+            await output.WriteLineAsync($"Revoked {result.Revoked.Hex.ToUpperInvariant()}; the new key of {account.Address} is {result.Replacement.Hex.ToUpperInvariant()}.");
+            await output.WriteLineAsync("Published to the directory (key transparency), WKD and HKP; your other devices get it with the key bundle (version " +
+                result.BundleVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) + ").");
+            await output.WriteLineAsync("Make a new recovery kit, whose revocation certificate is for the new key: letterlock account recovery-kit --out FILE");
+            return 0;
+        });
+        return command;
+    }
+
     public static Command Delete(ClientStoreAccess access)
     {
         var address = new Argument<string>("address") { Description = "The account to delete." };
