@@ -453,8 +453,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             received = true;
         }
 
-        // Convert into the account's own message document, then retire the inbox document.
-        var messageId = "m-" + local.Id.Value.ToString("N", CultureInfo.InvariantCulture);
+        // Convert into the account's own message document, then retire the inbox document. The document id comes from
+        // the inbox document's, so two devices converting the same arrival at once write one document, not two.
+        var messageId = MessageDocumentIdFor(change.Id);
         var body = await _mail.ReadBodyAsync(local.Id, ct).ConfigureAwait(false);
         if (body is null || await DocumentOfAsync(local, body, ct).ConfigureAwait(false) is not { } document)
         {
@@ -468,10 +469,14 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             writer.MarkPushed(local.Id, new RemoteReference(messageId, revision));
             return true;
         }, ct).ConfigureAwait(false);
-        _ = status; // Conflict means a previous run already wrote it: the same content, sealed again.
+        _ = status; // Conflict: a previous run, or another device converting the same arrival, already wrote it.
         await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false);
         return received ? Applied.Received : Applied.Nothing;
     }
+
+    /// <summary>The message document an inbox document becomes: <c>m-</c> and 32 hex digits of SHA-256 over its id.</summary>
+    internal static string MessageDocumentIdFor(string inboxDocumentId) =>
+        "m-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("letterlock-inbox-message-v1\0" + inboxDocumentId)).AsSpan(0, 16));
 
     // ---- Push ----
 
