@@ -302,9 +302,7 @@ internal sealed class MessageStore
         Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", message.Id.Value));
         if (pushDeletion && message.Remote is { } remote)
         {
-            Sql.Execute(connection, transaction,
-                "INSERT OR REPLACE INTO pending_remote_deletes (account_id, remote_id, revision) VALUES ($account, $remote, $revision)",
-                ("$account", message.Account.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision));
+            AddPendingDelete(connection, transaction, message.Account, remote.DocumentId, remote.Revision);
         }
 
         _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
@@ -348,6 +346,17 @@ internal sealed class MessageStore
 
         return list;
     }
+
+    /// <summary>Records the deletion of a document to push.</summary>
+    public static void AddPendingDelete(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string remoteId, long revision) =>
+        Sql.Execute(connection, transaction,
+            "INSERT OR REPLACE INTO pending_remote_deletes (account_id, remote_id, revision) VALUES ($account, $remote, $revision)",
+            ("$account", account.Value), ("$remote", remoteId), ("$revision", revision));
+
+    /// <summary>Whether the deletion of a document is still to be pushed.</summary>
+    public static bool IsPendingDelete(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string remoteId) =>
+        Sql.Scalar(connection, transaction, "SELECT 1 FROM pending_remote_deletes WHERE account_id = $account AND remote_id = $remote",
+            ("$account", account.Value), ("$remote", remoteId)) is not null;
 
     /// <summary>Forgets a pushed deletion.</summary>
     public static void ClearPendingDelete(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string remoteId) =>

@@ -45,10 +45,11 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// commits the cursor in the same transaction; an <c>inbox</c> change (which also writes to the provider)
 /// is applied on its own between runs.</para>
 /// <para><b>Resuming.</b> Every step is idempotent (the local message records which document it came
-/// from) and the cursor moves only with or after what it covers: a crash part-way through a page leaves
-/// that page's last transaction unwritten (nothing half-written) and the next run applies the page again,
-/// finding what was committed already applied. A run stopped early (provider gone, cancelled) saves the
-/// cursor of what it applied.</para>
+/// from; an inbox document <c>I</c> becomes the message document <c>m-I</c>, so a conversion interrupted
+/// anywhere is found again rather than done twice) and the cursor moves only with or after what it covers: a
+/// crash part-way through a page leaves that page's last transaction unwritten (nothing half-written) and the
+/// next run applies the page again, finding what was committed already applied. A run stopped early (provider
+/// gone, cancelled) saves the cursor of what it applied. docs/design/client-store.md, "Exactly once".</para>
 /// <para><b>Push.</b> Messages changed here (flags, moves) or never pushed (drafts, Sent copies,
 /// copies) are written with <c>If-Match</c> on the revision last seen; deletions are pushed the same way.</para>
 /// <para><b>Conflicts</b> (409) are resolved deterministically: this device re-reads the document and
@@ -81,6 +82,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             while (true)
             {
                 var page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+                Step(SyncStep.PageFetched, "");
                 await ApplyPageAsync(page, keys, run, ct).ConfigureAwait(false);
                 if (!page.HasMore)
                 {
@@ -131,12 +133,14 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             return page;
         }
 
-        var known = await _mail.RemoteRevisionsAsync(relevant.Select(c => c.Id).Distinct(StringComparer.Ordinal).ToList(), ct).ConfigureAwait(false);
+        // An inbox document is known here when a message names it, or names the message document it becomes.
+        var known = await _mail.RemoteRevisionsAsync(relevant.SelectMany(c => c.Kind == InboxKind ? [c.Id, MessageDocumentFor(c.Id)] : new[] { c.Id })
+            .Distinct(StringComparer.Ordinal).ToList(), ct).ConfigureAwait(false);
         var occurrences = changes.Changes.CountBy(c => c.Id, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
         var wanted = new Dictionary<string, (string Kind, bool IsNew)>(StringComparer.Ordinal);
         foreach (var change in relevant)
         {
-            bool isKnown = known.TryGetValue(change.Id, out var revision);
+            bool isKnown = known.TryGetValue(change.Id, out var revision) || (change.Kind == InboxKind && known.ContainsKey(MessageDocumentFor(change.Id)));
             bool needed = change.Kind == InboxKind
                 ? !isKnown
                 : !isKnown || revision < change.Revision || occurrences[change.Id] > 1; // a document seen twice in a page is decided at apply time
@@ -274,6 +278,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
             return results;
         }, ct).ConfigureAwait(false);
+        Step(SyncStep.RunCommitted, batch.Count > 0 ? batch[^1].Id : "");
         for (int i = 0; i < batch.Count; i++)
         {
             run.Done(batch[i], outcomes[i].Outcome, outcomes[i].Error, page.HasMore);
@@ -293,7 +298,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         var appended = new HashSet<MessageId>();
         for (int i = 0; i < batch.Count; i++)
         {
-            _sync.BeforeApply?.Invoke(batch[i]);
+            Step(SyncStep.Applying, batch[i].Id);
             results[i] = batch[i].Kind == MessageKind ? ApplyMessage(writer, batch[i], page, folders, appended) : (Applied.Nothing, null);
         }
 
@@ -304,7 +309,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     private (Applied, string?) ApplyMessage(MailWriter writer, DocumentInfo change, Page page,
         Dictionary<(FolderRole, string), FolderRecord?> folders, HashSet<MessageId> appended)
     {
-        var local = writer.FindByRemote(change.Id);
+        var local = writer.FindByRemote(change.Id) ?? PushedFromHere(writer, change.Id);
         if (change.Deleted)
         {
             if (local is null)
@@ -319,6 +324,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         if (local?.Remote is { } known && known.Revision >= change.Revision)
         {
             return (Applied.Nothing, null); // our own write coming back, or already applied
+        }
+
+        if (local is null && writer.DeletedHere(change.Id))
+        {
+            return (Applied.Nothing, null); // deleted here, edited elsewhere: the deletion wins when it is pushed
         }
 
         if (!page.Documents.TryGetValue(change.Id, out var opened) || opened.Remote is not { } remote)
@@ -356,13 +366,34 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     }
 
     /// <summary>
-    /// Converts an inbox document: the message inside is read (<see cref="IncomingMailProcessor"/>) and stored naming
-    /// the inbox document, written back as the account's own <c>message</c> document, recorded as mirroring it,
-    /// and only then is the inbox document deleted.
+    /// Converts an inbox document <c>I</c>: the message inside is read (<see cref="IncomingMailProcessor"/>) and stored
+    /// naming <c>I</c>; written back as the account's own message document <c>m-I</c>; recorded as mirroring
+    /// <c>m-I</c>; and only then is <c>I</c> deleted. Every step can be interrupted and done again: the message
+    /// document's id follows from the inbox document's, so a message stored or written before a crash is found
+    /// again (by <c>I</c> or by <c>m-I</c>) instead of being converted twice, a second PUT of <c>m-I</c> meets the
+    /// first, and two devices converting the same inbox document at once write one message document.
     /// </summary>
     private async Task<Applied> ConvertInboxAsync(DocumentInfo change, Page page, Keys keys, CancellationToken ct)
     {
-        var local = await _mail.WriteAsync(ChangeOrigin.Provider, writer => writer.FindByRemote(change.Id), ct).ConfigureAwait(false);
+        var documentId = MessageDocumentFor(change.Id);
+        var (local, deletedHere) = await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
+        {
+            var found = writer.FindByRemote(change.Id) ?? writer.FindByRemote(documentId);
+            bool deleted = found is null && (writer.DeletedHere(change.Id) || writer.DeletedHere(documentId));
+            if (deleted && !writer.DeletedHere(documentId))
+            {
+                // Stored here and deleted by the user before the conversion was recorded: m-I may exist already
+                // (written before a crash), so its deletion is pushed too (at whatever revision it has).
+                writer.RecordDeletion(documentId, 0);
+            }
+
+            return (found, deleted);
+        }, ct).ConfigureAwait(false);
+        if (deletedHere)
+        {
+            return Applied.Nothing; // the push deletes the inbox document and its message document
+        }
+
         bool received = false;
         if (local is null)
         {
@@ -402,26 +433,61 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 writer.Append(writer.Folder(FolderRole.Inbox) ?? throw new LocalStoreException($"{account.Address} has no INBOX"), prepared.Value!), ct)
                 .ConfigureAwait(false);
             received = true;
+            Step(SyncStep.InboxStored, change.Id);
         }
 
-        // Convert into the account's own message document, then retire the inbox document.
-        var messageId = "m-" + local.Id.Value.ToString("N", CultureInfo.InvariantCulture);
-        var body = await _mail.ReadBodyAsync(local.Id, ct).ConfigureAwait(false);
-        if (body is null || await DocumentOfAsync(local, body, ct).ConfigureAwait(false) is not { } document)
+        if (local.Remote?.DocumentId != documentId)
         {
-            return Applied.Nothing; // deleted here meanwhile: its deletion (of the inbox document) is pushed
+            var body = await _mail.ReadBodyAsync(local.Id, ct).ConfigureAwait(false);
+            if (body is null || await DocumentOfAsync(local, body, ct).ConfigureAwait(false) is not { } document)
+            {
+                return Applied.Nothing; // deleted here meanwhile: its deletion (of the inbox document) is pushed
+            }
+
+            var (status, info) = await provider.PutDocumentAsync(documentId, MessageKind, keys.Sealer.Seal(documentId, MessageKind, document), null, ct)
+                .ConfigureAwait(false);
+            Step(SyncStep.InboxPut, change.Id);
+
+            // Conflict: m-I exists already, written by this device before a crash or by another device converting
+            // I at the same time. Either way it is the same message; revision 0 makes this device take the
+            // document's state (folder, flags) when the feed brings it, which it does: it was written after I.
+            long revision = status == WriteStatus.Ok ? info!.Revision : 0;
+            await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
+            {
+                writer.MarkPushed(local.Id, new RemoteReference(documentId, revision));
+                return true;
+            }, ct).ConfigureAwait(false);
+            Step(SyncStep.InboxRecorded, change.Id);
         }
 
-        var (status, info) = await provider.PutDocumentAsync(messageId, MessageKind, keys.Sealer.Seal(messageId, MessageKind, document), null, ct).ConfigureAwait(false);
-        long revision = info?.Revision ?? (await provider.GetDocumentAsync(messageId, ct).ConfigureAwait(false))?.Revision ?? 1;
-        await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
-        {
-            writer.MarkPushed(local.Id, new RemoteReference(messageId, revision));
-            return true;
-        }, ct).ConfigureAwait(false);
-        _ = status; // Conflict means a previous run already wrote it: the same content, sealed again.
+        // NotFound: deleted by another device that converted it too.
         await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false);
+        Step(SyncStep.InboxDeleted, change.Id);
         return received ? Applied.Received : Applied.Nothing;
+    }
+
+    /// <summary>The id of the account's message document an inbox document becomes: derived, so every attempt and every device agree.</summary>
+    internal static string MessageDocumentFor(string inboxDocumentId) => "m-" + inboxDocumentId;
+
+    /// <summary>
+    /// The local message a message document was pushed from, when the push reached the provider but a crash came before
+    /// the store recorded it: a new message goes up as <c>m-</c> + its local id, an inbox conversion as <c>m-</c> + the
+    /// inbox document's id. Without this the document would come back in the feed as someone else's new message.
+    /// </summary>
+    private static StoredMessage? PushedFromHere(MailWriter writer, string documentId)
+    {
+        if (!documentId.StartsWith("m-", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var rest = documentId[2..];
+        if (Guid.TryParseExact(rest, "N", out var id) && writer.Message(new MessageId(id)) is { Remote: null } unpushed)
+        {
+            return unpushed;
+        }
+
+        return rest.StartsWith("in-", StringComparison.Ordinal) ? writer.FindByRemote(rest) : null;
     }
 
     // ---- Push ----
@@ -443,6 +509,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 continue;
             }
 
+            if (message.Remote?.DocumentId.StartsWith("in-", StringComparison.Ordinal) == true)
+            {
+                continue; // not converted yet: the conversion writes its current state
+            }
+
             var documentId = message.Remote?.DocumentId ?? "m-" + id.Value.ToString("N", CultureInfo.InvariantCulture);
             long? expected = message.Remote?.Revision;
             for (int attempt = 0; attempt < 3; attempt++)
@@ -450,12 +521,14 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 var (status, info) = await provider.PutDocumentAsync(documentId, MessageKind, sealer.Seal(documentId, MessageKind, document), expected, ct).ConfigureAwait(false);
                 if (status == WriteStatus.Ok)
                 {
+                    Step(SyncStep.Pushed, documentId);
                     var pushedAs = new RemoteReference(documentId, info?.Revision ?? (expected ?? 0) + 1);
                     await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
                     {
                         writer.MarkPushed(id, pushedAs);
                         return true;
                     }, ct).ConfigureAwait(false);
+                    Step(SyncStep.PushRecorded, documentId);
                     pushed++;
                     break;
                 }
@@ -496,6 +569,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 revision = (await provider.GetDocumentAsync(pending.DocumentId, ct).ConfigureAwait(false))?.Revision ?? revision;
             }
 
+            Step(SyncStep.DeletionPushed, pending.DocumentId);
             await _mail.ClearPendingDeleteAsync(pending.DocumentId, ct).ConfigureAwait(false);
             pushed++;
         }
@@ -504,6 +578,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     }
 
     // ---- Helpers ----
+
+    private void Step(SyncStep step, string documentId) => _sync.AtStep?.Invoke(step, documentId);
 
     private static SyncOptions Validated(SyncOptions options)
     {

@@ -25,8 +25,11 @@ public sealed record SyncOptions
     /// </summary>
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>Called inside the page's store transaction before each change is applied; a test throws here to crash a page part-way.</summary>
-    internal Action<Letterlock.Api.DocumentInfo>? BeforeApply { get; init; }
+    /// <summary>
+    /// Called at every step boundary of a run (<see cref="SyncStep"/>) with the document concerned; a test throws
+    /// here to crash the run at that point and checks that the next run finishes the work exactly once.
+    /// </summary>
+    internal Action<SyncStep, string>? AtStep { get; init; }
 
     internal void Validate()
     {
@@ -37,4 +40,38 @@ public sealed record SyncOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxParallelism, 1, nameof(MaxParallelism));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxParallelism, Environment.ProcessorCount * 4, nameof(MaxParallelism));
     }
+}
+
+/// <summary>The boundaries between the steps of a sync run, where a crash leaves the store and the provider as they are.</summary>
+internal enum SyncStep
+{
+    /// <summary>A page's changes and documents are downloaded and opened; nothing is written yet.</summary>
+    PageFetched,
+
+    /// <summary>Inside a run's store transaction, before one change is applied (a crash here writes none of the run).</summary>
+    Applying,
+
+    /// <summary>A run of changes (with the cursor, for the page's last run) is committed.</summary>
+    RunCommitted,
+
+    /// <summary>The message of an inbox document is stored here, naming the inbox document; the provider has not been written.</summary>
+    InboxStored,
+
+    /// <summary>The account's message document for it is written at the provider; the store does not know yet.</summary>
+    InboxPut,
+
+    /// <summary>The store records that the message mirrors its message document; the inbox document is still there.</summary>
+    InboxRecorded,
+
+    /// <summary>The inbox document is deleted; the page's cursor is not committed yet.</summary>
+    InboxDeleted,
+
+    /// <summary>A change made here is written at the provider; the store does not know yet.</summary>
+    Pushed,
+
+    /// <summary>The store records the push.</summary>
+    PushRecorded,
+
+    /// <summary>A deletion made here is done at the provider; the store still lists it to push.</summary>
+    DeletionPushed,
 }

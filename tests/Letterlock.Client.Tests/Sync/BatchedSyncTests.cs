@@ -110,9 +110,9 @@ public sealed class BatchedSyncTests : IAsyncLifetime
         var crashing = new SyncOptions
         {
             PageSize = 10,
-            BeforeApply = _ =>
+            AtStep = (step, _) =>
             {
-                if (++applying == 15)
+                if (step == SyncStep.Applying && ++applying == 15)
                 {
                     throw new IOException("injected crash in the middle of the second page");
                 }
