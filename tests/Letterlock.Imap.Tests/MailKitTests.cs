@@ -109,6 +109,39 @@ public sealed class MailKitTests
     }
 
     [Fact]
+    public async Task Sort_esort_and_thread_as_MailKit_asks_for_them()
+    {
+        await using var server = new SocketServer();
+        string[] subjects = ["Re: beta", "alpha", "[list] Gamma", "Fwd: alpha"];
+        for (int i = 0; i < subjects.Length; i++)
+        {
+            server.Backend.Import(SocketServer.User, "INBOX", Encoding.ASCII.GetBytes(
+                $"From: u{i}@example.org\r\nSubject: {subjects[i]}\r\nDate: Mon, {i + 1} Jan 2024 10:00:00 +0000\r\nMessage-ID: <{i}@x>\r\n" +
+                (i == 3 ? "References: <1@x>\r\n" : "") + "\r\nbody\r\n"));
+        }
+
+        using var client = await ConnectAsync(server);
+        Assert.True(client.Capabilities.HasFlag(ImapCapabilities.Sort) && client.Capabilities.HasFlag(ImapCapabilities.ESort) && client.Capabilities.HasFlag(ImapCapabilities.Thread));
+        Assert.Contains(ThreadingAlgorithm.References, client.ThreadingAlgorithms);
+        Assert.Contains(ThreadingAlgorithm.OrderedSubject, client.ThreadingAlgorithms);
+        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+
+        var bySubject = await client.Inbox.SortAsync(SearchQuery.All, [OrderBy.Subject, OrderBy.ReverseDate]);
+        Assert.Equal([4u, 2u, 1u, 3u], bySubject.Select(u => u.Id));
+        var esort = await client.Inbox.SortAsync(SearchOptions.All | SearchOptions.Min | SearchOptions.Max | SearchOptions.Count, SearchQuery.All, [OrderBy.ReverseArrival]);
+        // RFC 5267: MIN and MAX of ESORT are the first and last message in sort order.
+        Assert.Equal((4, 4u, 1u), (esort.Count, esort.Min!.Value.Id, esort.Max!.Value.Id));
+
+        var threads = await client.Inbox.ThreadAsync(ThreadingAlgorithm.References, SearchQuery.All);
+        Assert.Equal(3, threads.Count);
+        var alpha = threads.Single(t => t.UniqueId?.Id == 2);
+        Assert.Equal(4u, Assert.Single(alpha.Children).UniqueId!.Value.Id);
+        var ordered = await client.Inbox.ThreadAsync(ThreadingAlgorithm.OrderedSubject, SearchQuery.All);
+        Assert.Equal([1u, 2u, 3u], ordered.Select(t => t.UniqueId!.Value.Id));
+        await client.DisconnectAsync(true);
+    }
+
+    [Fact]
     public async Task Idle_wakes_when_a_second_session_appends_stores_and_expunges()
     {
         await using var server = new SocketServer();

@@ -74,6 +74,14 @@ public sealed class ParserTests
         "g7 UID MOVE 42:69 \"foo bar\"\r\n",
         "g8 CHECK\r\n",
         "g9 list \"\" \"*\"\n",
+        "h1 SORT (REVERSE ARRIVAL CC DATE FROM SIZE SUBJECT TO) UTF-8 SUBJECT hello\r\n",
+        "h2 UID SORT RETURN (MIN MAX ALL COUNT SAVE) (REVERSE SIZE) US-ASCII 1:*\r\n",
+        "h3 THREAD REFERENCES UTF-8 ALL\r\n",
+        "h4 UID THREAD ORDEREDSUBJECT US-ASCII SINCE 1-Feb-2000 NOT DELETED\r\n",
+        "h5 SEARCH RETURN (SAVE) UID $\r\n",
+        "h6 FETCH $ (UID FLAGS)\r\n",
+        "h7 UID COPY $ Archive\r\n",
+        "h8 SELECT ~foo\r\n",
     ];
 
     public static IEnumerable<object[]> Valid() => ValidCommands.Select(c => new object[] { c });
@@ -203,7 +211,11 @@ public sealed class ParserTests
         { "b3 LOGIN a\0 b\r\n", "b3" },
         { "+bad NOOP\r\n", null },
         { "\r\n", null },
-        { "b4 SEARCH $\r\n", "b4" },
+        { "b4 SEARCH 1,$\r\n", "b4" },
+        { "c4 SORT (SUBJECT) ALL\r\n", "c4" },
+        { "c5 SORT (BOGUS) US-ASCII ALL\r\n", "c5" },
+        { "c6 SORT () US-ASCII ALL\r\n", "c6" },
+        { "c7 THREAD REFERENCES\r\n", "c7" },
         { "b5 NOOP  \r\n", "b5" },
         { "b6 LOGIN ~{1}\r\nx b\r\n", "b6" },
         { "b7 LOGIN {3}\r\na\rb c\r\n", "b7" },

@@ -115,6 +115,42 @@ public sealed record SearchCommand(string Tag, bool ByUid, IReadOnlyList<string>
     public override string Name => ByUid ? "UID SEARCH" : "SEARCH";
 }
 
+/// <summary>A SORT key (RFC 5256, 3).</summary>
+public enum SortKey
+{
+    /// <summary>ARRIVAL: the internal date.</summary>
+    Arrival,
+    /// <summary>CC: the mailbox of the first Cc address.</summary>
+    Cc,
+    /// <summary>DATE: the sent date (the internal date when there is none).</summary>
+    Date,
+    /// <summary>FROM: the mailbox of the first From address.</summary>
+    From,
+    /// <summary>SIZE: RFC822.SIZE.</summary>
+    Size,
+    /// <summary>SUBJECT: the base subject.</summary>
+    Subject,
+    /// <summary>TO: the mailbox of the first To address.</summary>
+    To,
+}
+
+/// <summary>One sort criterion: <c>sort-criterion = ["REVERSE" SP] sort-key</c>.</summary>
+public readonly record struct SortCriterion(SortKey Key, bool Reverse);
+
+/// <summary>SORT / UID SORT (RFC 5256) with ESORT's return options (RFC 5267).</summary>
+public sealed record SortCommand(string Tag, bool ByUid, IReadOnlyList<string>? ReturnOptions, IReadOnlyList<SortCriterion> Criteria, string Charset, SearchKey Key) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ByUid ? "UID SORT" : "SORT";
+}
+
+/// <summary>THREAD / UID THREAD (RFC 5256): <c>thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria</c>.</summary>
+public sealed record ThreadCommand(string Tag, bool ByUid, string Algorithm, string Charset, SearchKey Key) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ByUid ? "UID THREAD" : "THREAD";
+}
+
 /// <summary>FETCH / UID FETCH with CONDSTORE/QRESYNC modifiers.</summary>
 public sealed record FetchCommand(string Tag, bool ByUid, SequenceSet Set, IReadOnlyList<FetchItem> Items, ulong? ChangedSince, bool Vanished) : ImapCommand(Tag)
 {

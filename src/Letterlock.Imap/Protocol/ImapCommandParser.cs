@@ -175,6 +175,10 @@ public static class ImapCommandParser
 
             case "SEARCH":
                 return ParseSearch(ref t, tag, byUid: false);
+            case "SORT":
+                return ParseSort(ref t, tag, byUid: false);
+            case "THREAD":
+                return ParseThread(ref t, tag, byUid: false);
             case "FETCH":
                 return ParseFetch(ref t, tag, byUid: false);
             case "STORE":
@@ -196,6 +200,10 @@ public static class ImapCommandParser
                 {
                     case "SEARCH":
                         return ParseSearch(ref t, tag, byUid: true);
+                    case "SORT":
+                        return ParseSort(ref t, tag, byUid: true);
+                    case "THREAD":
+                        return ParseThread(ref t, tag, byUid: true);
                     case "FETCH":
                         return ParseFetch(ref t, tag, byUid: true);
                     case "STORE":
@@ -254,7 +262,7 @@ public static class ImapCommandParser
                         if (!t.Peek((byte)'('))
                         {
                             knownUids = t.SequenceSet();
-                            if (knownUids.Ranges.Any(r => r.Start == SequenceSet.Star || r.End == SequenceSet.Star))
+                            if (knownUids.IsSaved || knownUids.Ranges.Any(r => r.Start == SequenceSet.Star || r.End == SequenceSet.Star))
                             {
                                 throw new ImapParseException("'*' is not allowed in known-uids");
                             }
@@ -421,40 +429,11 @@ public static class ImapCommandParser
     }
 
     // search = "SEARCH" [search-return-opts] SP search-program
-    // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
     // search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
     private static SearchCommand ParseSearch(ref ImapTokenizer t, string tag, bool byUid)
     {
         t.Space();
-        List<string>? returns = null;
-        if (t.TryKeyword("RETURN"))
-        {
-            returns = [];
-            t.Space();
-            t.Open();
-            if (!t.TryClose())
-            {
-                do
-                {
-                    var option = t.Atom().ToUpperInvariant();
-                    if (option is not ("MIN" or "MAX" or "ALL" or "COUNT" or "SAVE"))
-                    {
-                        throw new ImapParseException("Unknown search return option");
-                    }
-
-                    if (option == "SAVE")
-                    {
-                        throw new ImapParseException("SEARCHRES (SAVE) is not supported");
-                    }
-
-                    returns.Add(option);
-                }
-                while (t.TrySpace());
-                t.Close();
-            }
-
-            t.Space();
-        }
+        var returns = ReturnOptions(ref t);
 
         string? charset = null;
         if (t.TryKeyword("CHARSET"))
@@ -464,13 +443,102 @@ public static class ImapCommandParser
             t.Space();
         }
 
+        return new SearchCommand(tag, byUid, returns, charset, SearchKeys(ref t));
+    }
+
+    // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"   (RFC 4731)
+    // search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"   (SAVE: RFC 5182)
+    // Returns null when there is no RETURN; consumes the space after the closing parenthesis.
+    private static List<string>? ReturnOptions(ref ImapTokenizer t)
+    {
+        if (!t.TryKeyword("RETURN"))
+        {
+            return null;
+        }
+
+        var returns = new List<string>();
+        t.Space();
+        t.Open();
+        if (!t.TryClose())
+        {
+            do
+            {
+                var option = t.Atom().ToUpperInvariant();
+                if (option is not ("MIN" or "MAX" or "ALL" or "COUNT" or "SAVE"))
+                {
+                    throw new ImapParseException("Unknown search return option");
+                }
+
+                returns.Add(option);
+            }
+            while (t.TrySpace());
+            t.Close();
+        }
+
+        t.Space();
+        return returns;
+    }
+
+    // search-key *(SP search-key), as one key
+    private static SearchKey SearchKeys(ref ImapTokenizer t)
+    {
         var keys = new List<SearchKey>();
         do
         {
             keys.Add(SearchKeyOf(ref t));
         }
         while (t.TrySpace());
-        return new SearchCommand(tag, byUid, returns, charset, keys.Count == 1 ? keys[0] : new AndKey(keys));
+        return keys.Count == 1 ? keys[0] : new AndKey(keys);
+    }
+
+    // sort = ["UID" SP] "SORT" SP [search-return-opts SP] sort-criteria SP search-criteria   (RFC 5256, RFC 5267)
+    // sort-criteria = "(" sort-criterion *(SP sort-criterion) ")" ; sort-criterion = ["REVERSE" SP] sort-key
+    // sort-key = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO"
+    // search-criteria = charset 1*(SP search-key)
+    private static SortCommand ParseSort(ref ImapTokenizer t, string tag, bool byUid)
+    {
+        t.Space();
+        var returns = ReturnOptions(ref t);
+        var criteria = new List<SortCriterion>();
+        t.Open();
+        do
+        {
+            bool reverse = t.TryKeyword("REVERSE");
+            if (reverse)
+            {
+                t.Space();
+            }
+
+            var key = t.Atom().ToUpperInvariant() switch
+            {
+                "ARRIVAL" => SortKey.Arrival,
+                "CC" => SortKey.Cc,
+                "DATE" => SortKey.Date,
+                "FROM" => SortKey.From,
+                "SIZE" => SortKey.Size,
+                "SUBJECT" => SortKey.Subject,
+                "TO" => SortKey.To,
+                _ => throw new ImapParseException("Unknown sort key"),
+            };
+            criteria.Add(new SortCriterion(key, reverse));
+        }
+        while (t.TrySpace());
+        t.Close();
+        t.Space();
+        var charset = t.AString().ToUpperInvariant();
+        t.Space();
+        return new SortCommand(tag, byUid, returns, criteria, charset, SearchKeys(ref t));
+    }
+
+    // thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria ; thread-alg = "ORDEREDSUBJECT" / "REFERENCES" / atom
+    private static ThreadCommand ParseThread(ref ImapTokenizer t, string tag, bool byUid)
+    {
+        t.Space();
+        var algorithm = t.Atom().ToUpperInvariant();
+        t.Space();
+        var charset = t.AString().ToUpperInvariant();
+        t.Space();
+        return new ThreadCommand(tag, byUid, algorithm, charset, SearchKeys(ref t));
     }
 
     private static SearchKey SearchKeyOf(ref ImapTokenizer t)

@@ -22,6 +22,8 @@ public static class ImapCommandFormatter
             AuthenticateCommand a => $"{a.Tag} AUTHENTICATE {a.Mechanism}{(a.InitialResponse is null ? "" : " ***")}",
             AppendCommand a => $"{a.Tag} APPEND {Safe(a.Mailbox)} ({string.Join(' ', a.Flags)}) {{{a.Message.Length}}}",
             SearchCommand s => $"{s.Tag} {s.Name} {Describe(s.Key)}",
+            SortCommand s => $"{s.Tag} {s.Name} ({string.Join(' ', s.Criteria.Select(c => (c.Reverse ? "REVERSE " : "") + c.Key.ToString().ToUpperInvariant()))}) {Describe(s.Key)}",
+            ThreadCommand th => $"{th.Tag} {th.Name} {Safe(th.Algorithm)} {Describe(th.Key)}",
             SelectCommand s => $"{s.Tag} {s.Name} {Safe(s.Mailbox)}{(s.Qresync is not null ? " (QRESYNC)" : s.Condstore ? " (CONDSTORE)" : "")}",
             MailboxCommand m => $"{m.Tag} {m.Verb} {Safe(m.Mailbox)}",
             RenameCommand r => $"{r.Tag} RENAME {Safe(r.From)} {Safe(r.To)}",

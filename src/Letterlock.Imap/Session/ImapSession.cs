@@ -76,6 +76,9 @@ public sealed partial class ImapSession : IMailboxListener
         public IDisposable Registration { get; } = registration;
         public ulong HighestModSeq { get; set; }
 
+        /// <summary>The UIDs the last SEARCH/SORT ... RETURN (SAVE) saved for "$" (RFC 5182), ascending.</summary>
+        public uint[] Saved { get; set; } = [];
+
         /// <summary>The messages that are \Recent in this session (IMAP4rev1 sessions only).</summary>
         public HashSet<uint> Recent { get; } = [];
 
@@ -424,7 +427,7 @@ public sealed partial class ImapSession : IMailboxListener
     {
         Log(ImapLogLevel.Debug, "C: " + ImapCommandFormatter.Format(command));
         Completion completion;
-        bool allowExpunge = command is not (FetchCommand { ByUid: false } or StoreCommand { ByUid: false } or SearchCommand { ByUid: false });
+        bool allowExpunge = command is not (FetchCommand { ByUid: false } or StoreCommand { ByUid: false } or SearchCommand { ByUid: false } or SortCommand { ByUid: false } or ThreadCommand { ByUid: false });
         if ((Allowed(command) & State) == 0)
         {
             completion = Completion.Bad($"{command.Name} is not allowed in this state", "CLIENTBUG");
@@ -486,6 +489,8 @@ public sealed partial class ImapSession : IMailboxListener
         AppendCommand append => AppendAsync(append, ct),
         ExpungeCommand expunge => ExpungeAsync(expunge, ct),
         SearchCommand search => SearchAsync(search, ct),
+        SortCommand sort => SortAsync(sort, ct),
+        ThreadCommand thread => ThreadAsync(thread, ct),
         FetchCommand fetch => FetchAsync(fetch, ct),
         StoreCommand store => StoreAsync(store, ct),
         CopyCommand copy => CopyAsync(copy, ct),
@@ -511,7 +516,8 @@ public sealed partial class ImapSession : IMailboxListener
         }
 
         sb.Append(_options.NonSynchronizingLiteralLimit is null ? " LITERAL+" : " LITERAL-");
-        sb.Append(" ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SPECIAL-USE CREATE-SPECIAL-USE");
+        sb.Append(" ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SEARCHRES SORT ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+        sb.Append(" SPECIAL-USE CREATE-SPECIAL-USE");
         sb.Append(" LIST-EXTENDED LIST-STATUS CHILDREN BINARY STATUS=SIZE APPENDLIMIT=").Append(_options.MaxMessageSize);
         return sb.ToString();
     }
