@@ -403,29 +403,67 @@ public static class ImapCommandParser
         return items;
     }
 
-    // append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
-    // append-data = literal / literal8   (RFC 3516 for literal8)
+    // append = "APPEND" SP mailbox 1*append-message               (RFC 3502, MULTIAPPEND)
+    // append-message = append-opts SP append-data ; append-opts = [SP flag-list] [SP date-time]
+    // append-data = literal / literal8 / "CATENATE" SP "(" cat-part *(SP cat-part) ")"   (RFC 3516, RFC 4469)
+    // cat-part = text-literal / url ; text-literal = "TEXT" SP (literal / literal8) ; url = "URL" SP astring
     private static AppendCommand ParseAppend(ref ImapTokenizer t, string tag)
     {
         t.Space();
         var mailbox = t.AString();
-        t.Space();
-        List<string> flags = [];
-        if (t.Peek((byte)'('))
+        var messages = new List<AppendMessage>();
+        do
         {
-            flags = t.FlagList();
             t.Space();
-        }
+            List<string> flags = [];
+            if (t.Peek((byte)'('))
+            {
+                flags = t.FlagList();
+                t.Space();
+            }
 
-        DateTimeOffset? date = null;
-        if (t.Peek((byte)'"'))
-        {
-            date = t.DateTime();
-            t.Space();
-        }
+            DateTimeOffset? date = null;
+            if (t.Peek((byte)'"'))
+            {
+                date = t.DateTime();
+                t.Space();
+            }
 
-        var data = t.Literal(allowBinary: true, out bool binary);
-        return new AppendCommand(tag, mailbox, flags, date, data.ToArray(), binary);
+            if (t.TryKeyword("CATENATE"))
+            {
+                t.Space();
+                t.Open();
+                var parts = new List<AppendPart>();
+                do
+                {
+                    if (t.TryKeyword("TEXT"))
+                    {
+                        t.Space();
+                        var text = t.Literal(allowBinary: true, out bool textBinary);
+                        parts.Add(new AppendText(text.ToArray(), textBinary));
+                    }
+                    else if (t.TryKeyword("URL"))
+                    {
+                        t.Space();
+                        parts.Add(new AppendUrl(t.AString()));
+                    }
+                    else
+                    {
+                        throw new ImapParseException("Expected TEXT or URL");
+                    }
+                }
+                while (t.TrySpace());
+                t.Close();
+                messages.Add(new AppendMessage(flags, date, parts, Catenate: true));
+            }
+            else
+            {
+                var data = t.Literal(allowBinary: true, out bool binary);
+                messages.Add(new AppendMessage(flags, date, [new AppendText(data.ToArray(), binary)], Catenate: false));
+            }
+        }
+        while (t.Peek((byte)' '));
+        return new AppendCommand(tag, mailbox, messages);
     }
 
     // search = "SEARCH" [search-return-opts] SP search-program
@@ -843,6 +881,26 @@ public static class ImapCommandParser
 
         t.Expect((byte)']', "']'");
         return new BodySection(parts, text, fields);
+    }
+
+    /// <summary>
+    /// Parses a section-spec as written inside "[...]" (an IMAP URL's ";SECTION=", RFC 5092), for example
+    /// <c>1.2.HEADER.FIELDS (From)</c>; null when it is not one.
+    /// </summary>
+    internal static BodySection? ParseSectionSpec(string spec, ImapServerOptions options)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes("[" + spec + "]\r\n");
+        var t = new ImapTokenizer(new ReadOnlySequence<byte>(bytes), options);
+        try
+        {
+            var section = Section(ref t);
+            t.End();
+            return section;
+        }
+        catch (ImapParseException)
+        {
+            return null;
+        }
     }
 
     // partial = "<" number64 "." nz-number64 ">"

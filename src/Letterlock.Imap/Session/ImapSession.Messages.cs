@@ -80,43 +80,6 @@ public sealed partial class ImapSession
 
     private MessageFlags? ParseFlags(IReadOnlyList<string> names) => MessageFlags.FromNames(names);
 
-    private async ValueTask<Completion> AppendAsync(AppendCommand append, CancellationToken ct)
-    {
-        var name = DecodeName(append.Mailbox);
-        var info = name is null ? null : await FindAsync(name, ct).ConfigureAwait(false);
-        if (info is null)
-        {
-            return Completion.No("No such mailbox", "TRYCREATE");
-        }
-
-        var flags = ParseFlags(append.Flags);
-        if (flags is null)
-        {
-            return Completion.Bad("Invalid flag", "CLIENTBUG");
-        }
-
-        if (flags.Keywords.Length > _options.MaxKeywordsPerMailbox)
-        {
-            return Completion.No("Too many keywords", "LIMIT");
-        }
-
-        if (append.Message.Length == 0)
-        {
-            return Completion.No("Empty message", "CANNOT");
-        }
-
-        await TouchRecentAsync(info, ct).ConfigureAwait(false);
-        using var content = new MemoryStream(append.Message, writable: false);
-        var result = await Account.AppendAsync(info.Id, content, flags, append.InternalDate ?? _context.Time.GetUtcNow(), ct).ConfigureAwait(false);
-        return result.Status switch
-        {
-            MailboxOperationStatus.Ok => Completion.Ok("APPEND completed", $"APPENDUID {result.UidValidity.Value} {result.Uid.Value}"),
-            MailboxOperationStatus.NotFound => Completion.No("No such mailbox", "TRYCREATE"),
-            MailboxOperationStatus.OverQuota => Completion.No("Over quota", "OVERQUOTA"),
-            _ => Completion.No("Message refused", "CANNOT"),
-        };
-    }
-
     private async ValueTask<Completion> ExpungeAsync(ExpungeCommand expunge, CancellationToken ct)
     {
         var selected = _selected!;

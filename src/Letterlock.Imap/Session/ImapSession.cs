@@ -517,7 +517,7 @@ public sealed partial class ImapSession : IMailboxListener
 
         sb.Append(_options.NonSynchronizingLiteralLimit is null ? " LITERAL+" : " LITERAL-");
         sb.Append(" ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SEARCHRES SORT ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
-        sb.Append(" SPECIAL-USE CREATE-SPECIAL-USE");
+        sb.Append(" MULTIAPPEND CATENATE SPECIAL-USE CREATE-SPECIAL-USE");
         sb.Append(" LIST-EXTENDED LIST-STATUS CHILDREN BINARY STATUS=SIZE APPENDLIMIT=").Append(_options.MaxMessageSize);
         return sb.ToString();
     }
