@@ -82,6 +82,7 @@ public sealed class ParserTests
         "h6 FETCH $ (UID FLAGS)\r\n",
         "h7 UID COPY $ Archive\r\n",
         "h8 SELECT ~foo\r\n",
+        "h9 COMPRESS DEFLATE\r\n",
     ];
 
     public static IEnumerable<object[]> Valid() => ValidCommands.Select(c => new object[] { c });

@@ -15,6 +15,13 @@ public sealed record SimpleCommand(string Tag, string Verb) : ImapCommand(Tag)
     public override string Name => Verb;
 }
 
+/// <summary><c>compress = "COMPRESS" SP algorithm</c> (RFC 4978).</summary>
+public sealed record CompressCommand(string Tag, string Algorithm) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "COMPRESS";
+}
+
 /// <summary><c>authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]</c> (RFC 9051 with SASL-IR, RFC 4959).</summary>
 public sealed record AuthenticateCommand(string Tag, string Mechanism, string? InitialResponse) : ImapCommand(Tag)
 {

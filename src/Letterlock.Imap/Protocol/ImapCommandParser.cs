@@ -65,6 +65,11 @@ public static class ImapCommandParser
                 return new AuthenticateCommand(tag, mech, initial);
             }
 
+            // compress = "COMPRESS" SP algorithm ; algorithm = "DEFLATE"   (RFC 4978)
+            case "COMPRESS":
+                t.Space();
+                return new CompressCommand(tag, t.Atom().ToUpperInvariant());
+
             // login = "LOGIN" SP userid SP password ; userid = astring ; password = astring
             case "LOGIN":
             {
