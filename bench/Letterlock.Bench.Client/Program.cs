@@ -231,8 +231,8 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
         GC.GetTotalAllocatedBytes(precise: true) - allocated, GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2,
         (Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalMilliseconds / Math.Max(1, report.Received),
         (server.CpuTime() - serverCpu).TotalMilliseconds / Math.Max(1, report.Received));
-    var inbox = (await store.Folders.FindAsync(account.Id, "INBOX"))!;
-    int stored = store.ListIndex(inbox.Id).Count;
+    var inbox = (await store.Mail(account.Id).FindFolderAsync("INBOX"))!;
+    int stored = (await store.Mail(account.Id).ListAsync(inbox.Id)).Count;
     Console.WriteLine($"- {label}: {report.Received} received, {report.Errors.Count} errors, {stored} in INBOX, {result.Seconds:F1} s = {report.Received / result.Seconds:F0} msg/s; " +
         $"peak RSS {result.PeakRssKiB / 1024} MiB, peak managed heap {result.PeakHeapBytes / 1024 / 1024} MiB; CPU per message: client {result.ClientCpuMs:F1} ms, provider {result.ProviderCpuMs:F1} ms; load average before {loadBefore}, after {Load()}");
     foreach (var error in report.Errors.Take(5))

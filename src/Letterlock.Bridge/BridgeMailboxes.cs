@@ -28,28 +28,22 @@ internal sealed class BridgeMailboxes : IDisposable
     public void Dispose() => _store.Changed -= OnChanged;
 
     /// <summary>The live state of a folder, loaded on first use; null when the folder does not exist.</summary>
-    public async Task<FolderState?> GetAsync(FolderId id, CancellationToken ct)
+    public async Task<FolderState?> GetAsync(AccountId account, FolderId id, CancellationToken ct)
     {
         if (_folders.TryGetValue(id, out var state))
         {
-            return state;
+            return state.Folder.Account == account ? state : null;
         }
 
         // Load while no write of this process can commit: no change is missed or applied twice.
-        return await _store.ReadExclusiveAsync(store =>
+        return await _store.Mail(account).ReadFolderIndexAsync(id, (folder, index) =>
         {
             if (_folders.TryGetValue(id, out var existing))
             {
                 return existing;
             }
 
-            var folder = store.GetFolder(id);
-            if (folder is null)
-            {
-                return null;
-            }
-
-            var loaded = new FolderState(folder, store.ListIndex(id));
+            var loaded = new FolderState(folder, index);
             _folders[id] = loaded;
             return loaded;
         }, ct).ConfigureAwait(false);

@@ -25,6 +25,8 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     /// <summary>UID ranges closer than this are read as one span (the rows between are skipped, not served).</summary>
     private const uint MergeGap = 64;
 
+    private readonly AccountMail _mail = mailboxes.Store.Mail(account.Id);
+
     private LocalStore Store => mailboxes.Store;
 
     public string AccountKey => account.Id.ToString();
@@ -32,84 +34,30 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     public async ValueTask<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(CancellationToken ct) =>
-        (await Store.Folders.ListAsync(account.Id, ct).ConfigureAwait(false))
+        (await _mail.ListFoldersAsync(ct).ConfigureAwait(false))
             .Select(f => new MailboxInfo(new MailboxId(f.Id.Value), f.Name, ToSpecialUse(f.Role))).ToList();
 
     public async ValueTask<IReadOnlyList<string>> ListSubscriptionsAsync(CancellationToken ct) =>
-        (await Store.Folders.ListAsync(account.Id, ct).ConfigureAwait(false)).Where(f => f.Subscribed).Select(f => f.Name).ToList();
+        (await _mail.ListFoldersAsync(ct).ConfigureAwait(false)).Where(f => f.Subscribed).Select(f => f.Name).ToList();
 
     public async ValueTask SetSubscribedAsync(string name, bool subscribed, CancellationToken ct)
     {
         // Subscriptions to names that do not exist are not kept: folders are the account's documents.
-        if (await Store.Folders.FindAsync(account.Id, name, ct).ConfigureAwait(false) is { } folder)
+        if (await _mail.FindFolderAsync(name, ct).ConfigureAwait(false) is { } folder)
         {
-            await Store.Folders.SetSubscribedAsync(folder.Id, subscribed, ct).ConfigureAwait(false);
+            await _mail.SetSubscribedAsync(folder.Id, subscribed, ct).ConfigureAwait(false);
         }
     }
 
-    public async ValueTask<MailboxOperationStatus> CreateMailboxAsync(string name, SpecialUse specialUse, CancellationToken ct)
-    {
-        if (await Store.Folders.FindAsync(account.Id, name, ct).ConfigureAwait(false) is not null)
-        {
-            return MailboxOperationStatus.AlreadyExists;
-        }
+    // One folder per role (a role held already is not given twice) keeps Sent copies and drafts unambiguous across devices.
+    public async ValueTask<MailboxOperationStatus> CreateMailboxAsync(string name, SpecialUse specialUse, CancellationToken ct) =>
+        ToImap((await _mail.CreateFolderAsync(name, ToRole(specialUse), ct).ConfigureAwait(false)).Status);
 
-        var role = ToRole(specialUse);
-        if (role != FolderRole.None && await Store.Folders.FindByRoleAsync(account.Id, role, ct).ConfigureAwait(false) is not null)
-        {
-            // One folder per role keeps Sent copies and drafts unambiguous across devices.
-            role = FolderRole.None;
-        }
+    public async ValueTask<MailboxOperationStatus> DeleteMailboxAsync(MailboxId mailbox, CancellationToken ct) =>
+        ToImap((await _mail.DeleteFolderAsync(new FolderId(mailbox.Value), ct).ConfigureAwait(false)).Status);
 
-        await Store.Folders.CreateAsync(account.Id, name, role, ct).ConfigureAwait(false);
-        return MailboxOperationStatus.Ok;
-    }
-
-    public async ValueTask<MailboxOperationStatus> DeleteMailboxAsync(MailboxId mailbox, CancellationToken ct)
-    {
-        var folder = await Store.Folders.GetAsync(new FolderId(mailbox.Value), ct).ConfigureAwait(false);
-        if (folder is null || folder.Account != account.Id)
-        {
-            return MailboxOperationStatus.NotFound;
-        }
-
-        if (folder.Role == FolderRole.Inbox)
-        {
-            return MailboxOperationStatus.NotAllowed;
-        }
-
-        await Store.Folders.DeleteAsync(folder.Id, ct).ConfigureAwait(false);
-        return MailboxOperationStatus.Ok;
-    }
-
-    public async ValueTask<MailboxOperationStatus> RenameMailboxAsync(MailboxId mailbox, string newName, CancellationToken ct)
-    {
-        var folders = await Store.Folders.ListAsync(account.Id, ct).ConfigureAwait(false);
-        var folder = folders.FirstOrDefault(f => f.Id.Value == mailbox.Value);
-        if (folder is null)
-        {
-            return MailboxOperationStatus.NotFound;
-        }
-
-        if (folder.Role == FolderRole.Inbox)
-        {
-            return MailboxOperationStatus.NotAllowed;
-        }
-
-        if (folders.Any(f => string.Equals(f.Name, newName, StringComparison.Ordinal)))
-        {
-            return MailboxOperationStatus.AlreadyExists;
-        }
-
-        var prefix = folder.Name + "/";
-        await Store.Folders.RenameAsync(folder.Id, newName, ct).ConfigureAwait(false);
-        foreach (var child in folders.Where(f => f.Name.StartsWith(prefix, StringComparison.Ordinal)))
-        {
-            await Store.Folders.RenameAsync(child.Id, newName + "/" + child.Name[prefix.Length..], ct).ConfigureAwait(false);
-        }
-
-        return MailboxOperationStatus.Ok;
-    }
+    public async ValueTask<MailboxOperationStatus> RenameMailboxAsync(MailboxId mailbox, string newName, CancellationToken ct) =>
+        ToImap((await _mail.RenameFolderAsync(new FolderId(mailbox.Value), newName, ct).ConfigureAwait(false)).Status);
 
     public async ValueTask<MailboxStatus?> GetStatusAsync(MailboxId mailbox, CancellationToken ct)
     {
@@ -125,7 +73,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         var after = new StoreUid(0);
         while (true)
         {
-            var page = await Store.Messages.ListRowsAsync(state.Folder.Id, after, new StoreUid(uint.MaxValue), PageSize,
+            var page = await _mail.PageAsync(state.Folder.Id, after, new StoreUid(uint.MaxValue), PageSize,
                 withEnvelope: false, uid => !state.TryGetBasics(uid.Value, out _), ct).ConfigureAwait(false);
             foreach (var row in page)
             {
@@ -176,7 +124,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         bool wantEnvelope = (data & FetchData.Envelope) != 0;
         bool wantStructure = (data & FetchData.Structure) != 0;
         var records = new List<MessageRecord>(PageSize);
-        var learned = new List<(MessageId, AccountId, byte[])>();
+        var learned = new List<(MessageId, byte[])>();
         await foreach (var page in Pages(state, uids, wantEnvelope, uid => !state.TryGetBasics(uid.Value, out _), ct).ConfigureAwait(false))
         {
             records.Clear();
@@ -193,7 +141,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                 MessageStructure? structure = null;
                 if (wantStructure || (wantEnvelope && envelope is null))
                 {
-                    var body = Store.Messages.TryReadBodyOnly(message.Id);
+                    var body = await _mail.ReadBodyAsync(message.Id, ct).ConfigureAwait(false);
                     if (body is null)
                     {
                         continue; // expunged meanwhile
@@ -207,7 +155,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                     if (wantEnvelope && envelope is null)
                     {
                         envelope = structure?.Envelope ?? MessageStructure.ParseEnvelope(body);
-                        learned.Add((message.Id, message.Account, envelope));
+                        learned.Add((message.Id, envelope));
                     }
                 }
 
@@ -225,7 +173,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
             if (learned.Count > 0)
             {
-                await Store.Messages.SetEnvelopesAsync(learned, ct).ConfigureAwait(false);
+                await _mail.RememberEnvelopesAsync(learned, ct).ConfigureAwait(false);
             }
 
             foreach (var record in records)
@@ -269,7 +217,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             var after = new StoreUid(first - 1);
             while (true)
             {
-                var rows = await Store.Messages.ListRowsAsync(state.Folder.Id, after, new StoreUid(last), PageSize, withEnvelope, needSummary, ct)
+                var rows = await _mail.PageAsync(state.Folder.Id, after, new StoreUid(last), PageSize, withEnvelope, needSummary, ct)
                     .ConfigureAwait(false);
                 var page = new List<(ImapUid, MessageRow)>(rows.Count);
                 foreach (var message in rows)
@@ -309,7 +257,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return null;
         }
 
-        var body = Store.Messages.TryReadBodyOnly(id.Value);
+        var body = await _mail.ReadBodyAsync(id.Value, ct).ConfigureAwait(false);
         return body is null ? null : new MemoryStream(body, 0, body.Length, writable: false, publiclyVisible: true);
     }
 
@@ -329,11 +277,18 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             StoreMode.Remove => FlagOperation.Remove,
             _ => FlagOperation.Replace,
         };
-        var updates = await Store.Messages.SetFlagsManyAsync(selected.Select(m => m.Id).ToList(), operation, flags.Names(),
+        var updates = await _mail.SetFlagsAsync(selected.Select(m => m.Id).ToList(), operation, flags.Names(),
             unchangedSince?.Value, ct).ConfigureAwait(false);
+        if (!updates.IsOk)
+        {
+            // The engine checked each flag's syntax; what is left is the store's count or length limit. StoreResult has
+            // no status for it, so the engine answers NO as for any backend failure (the session goes on).
+            throw new ArgumentException(updates.Detail);
+        }
+
         var stored = new List<StoredFlags>();
         var modified = new List<ImapUid>();
-        foreach (var update in updates)
+        foreach (var update in updates.Value!)
         {
             var uid = new ImapUid(update.Message.Uid.Value);
             if (!update.Applied)
@@ -364,9 +319,10 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return new AppendResult(MailboxOperationStatus.Invalid, default, default);
         }
 
+
         if (buffer.Length > Store.Options.MaxMessageBytes)
         {
-            return new AppendResult(MailboxOperationStatus.OverQuota, default, default);
+            return new AppendResult(MailboxOperationStatus.OverQuota, default, default); // refused before it is parsed
         }
 
         var bytes = InMemoryBackend.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
@@ -381,9 +337,15 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return new AppendResult(MailboxOperationStatus.Invalid, default, default);
         }
 
-        var stored = await Store.Messages.AppendAsync(state.Folder.Id, new NewMessage(summary, bytes, flags.Names().ToList(), text), ct)
+        var appended = await _mail.AppendAsync(state.Folder.Id, new NewMessage(summary, bytes, flags.Names().ToList(), text), ct)
             .ConfigureAwait(false);
-        await Store.Messages.SetEnvelopesAsync([(stored.Id, stored.Account, MessageStructure.ParseEnvelope(bytes))], ct).ConfigureAwait(false);
+        if (!appended.IsOk)
+        {
+            return new AppendResult(ToImap(appended.Status), default, default);
+        }
+
+        var stored = appended.Value!;
+        await _mail.RememberEnvelopesAsync([(stored.Id, MessageStructure.ParseEnvelope(bytes))], ct).ConfigureAwait(false);
         return new AppendResult(MailboxOperationStatus.Ok, state.Validity, new ImapUid(stored.Uid.Value));
     }
 
@@ -398,9 +360,15 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         var selected = from.Select(uids);
         var ids = selected.Select(m => m.Id).ToList();
-        var results = move
-            ? await Store.Messages.MoveManyAsync(ids, to.Folder.Id, ct).ConfigureAwait(false)
-            : await Store.Messages.CopyManyAsync(ids, to.Folder.Id, ct).ConfigureAwait(false);
+        var transferred = move
+            ? await _mail.MoveAsync(ids, to.Folder.Id, ct).ConfigureAwait(false)
+            : await _mail.CopyAsync(ids, to.Folder.Id, ct).ConfigureAwait(false);
+        if (!transferred.IsOk)
+        {
+            return new CopyResult(ToImap(transferred.Status), default, [], []);
+        }
+
+        var results = transferred.Value!;
         var sourceUids = results.Select(r => new ImapUid(r.SourceUid.Value)).ToList();
         var targetUids = results.Select(r => new ImapUid(r.Result.Uid.Value)).ToList();
         return new CopyResult(MailboxOperationStatus.Ok, to.Validity, sourceUids, targetUids);
@@ -414,18 +382,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return [];
         }
 
-        var candidates = state.Select(only);
-        var deleted = new List<MessageId>();
-        foreach (var (_, id) in candidates)
-        {
-            if (await Store.Messages.GetAsync(id, ct).ConfigureAwait(false) is { } message &&
-                message.Flags.Contains("\\Deleted"))
-            {
-                deleted.Add(id);
-            }
-        }
-
-        var removed = await Store.Messages.DeleteManyAsync(deleted, ct).ConfigureAwait(false);
+        var removed = await _mail.ExpungeAsync(state.Folder.Id, state.Select(only).Select(m => m.Id).ToList(), ct).ConfigureAwait(false);
         return removed.Select(m => new ImapUid(m.Uid.Value)).OrderBy(u => u.Value).ToList();
     }
 
@@ -444,7 +401,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             foreach (var (uid, message) in page)
             {
                 ct.ThrowIfCancellationRequested();
-                if (SearchEvaluator.Matches(key, new Searchable(Store, uid, message, maxMimeDepth), largest))
+                if (SearchEvaluator.Matches(key, new Searchable(_mail, uid, message, maxMimeDepth), largest))
                 {
                     result.Add(uid);
                 }
@@ -455,7 +412,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     }
 
     public async ValueTask<IReadOnlyList<ImapUid>> GetExpungedSinceAsync(MailboxId mailbox, ModSeq since, CancellationToken ct) =>
-        (await Store.Messages.ExpungedSinceAsync(new FolderId(mailbox.Value), since.Value, ct).ConfigureAwait(false))
+        (await _mail.ExpungedSinceAsync(new FolderId(mailbox.Value), since.Value, ct).ConfigureAwait(false))
             .Select(u => new ImapUid(u.Value)).ToList();
 
     /// <summary>
@@ -475,7 +432,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
     private async Task<FolderState?> State(MailboxId mailbox, CancellationToken ct)
     {
-        var state = await mailboxes.GetAsync(new FolderId(mailbox.Value), ct).ConfigureAwait(false);
+        var state = await mailboxes.GetAsync(account.Id, new FolderId(mailbox.Value), ct).ConfigureAwait(false);
         return state is not null && state.Folder.Account == account.Id && !state.IsGone ? state : null;
     }
 
@@ -484,6 +441,16 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         UidKey? uidKey = key as UidKey ?? (key as AndKey)?.Keys.OfType<UidKey>().FirstOrDefault();
         return uidKey?.Set.Normalize(largest).Select(r => new UidRange(new ImapUid(r.Start), new ImapUid(r.End))).ToList();
     }
+
+    private static MailboxOperationStatus ToImap(MailStatus status) => status switch
+    {
+        MailStatus.Ok => MailboxOperationStatus.Ok,
+        MailStatus.NotFound => MailboxOperationStatus.NotFound,
+        MailStatus.AlreadyExists => MailboxOperationStatus.AlreadyExists,
+        MailStatus.NotAllowed => MailboxOperationStatus.NotAllowed,
+        MailStatus.TooLarge => MailboxOperationStatus.OverQuota,
+        _ => MailboxOperationStatus.Invalid,
+    };
 
     internal static SpecialUse ToSpecialUse(FolderRole role) => role switch
     {
@@ -504,7 +471,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         : FolderRole.None;
 
     /// <summary>A message for search: flags and dates from the summary; headers and text decrypted only when a key needs them.</summary>
-    private sealed class Searchable(LocalStore store, ImapUid uid, MessageRow message, int maxMimeDepth) : SearchableMessage
+    private sealed class Searchable(AccountMail mail, ImapUid uid, MessageRow message, int maxMimeDepth) : SearchableMessage
     {
         private MimeMessage? _parsed;
 
@@ -531,7 +498,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                 return _parsed;
             }
 
-            var body = store.Messages.TryReadBodyOnly(message.Id) ?? [];
+            var body = mail.ReadBody(message.Id) ?? [];
             using var stream = new MemoryStream(body, writable: false);
             _parsed = MimeMessage.Load(new ParserOptions { MaxMimeDepth = maxMimeDepth }, stream);
             return _parsed;

@@ -9,7 +9,7 @@ namespace Letterlock.Cryptography;
 /// </summary>
 /// <remarks>
 /// X25519 is libsodium's (through NSec's native library), HKDF and ChaCha20-Poly1305 are .NET's
-/// (OpenSSL on Linux); docs/ARCHITECTURE.md records why.
+/// (OpenSSL on Linux); docs/adr/0001-x25519-from-libsodium.md records why.
 /// </remarks>
 public static class Hpke
 {

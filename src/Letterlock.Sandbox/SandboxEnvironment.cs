@@ -426,17 +426,17 @@ public sealed class SandboxEnvironment : IAsyncDisposable
     private static async Task<string?> FindSentFirstMessageAsync(LocalStore aliceStore, CancellationToken ct)
     {
         var account = (await aliceStore.Accounts.FindAsync(People[0].Address, ct))!;
-        var sent = await aliceStore.Folders.FindByRoleAsync(account.Id, FolderRole.Sent, ct);
+        var sent = await aliceStore.Mail(account.Id).FindFolderAsync(FolderRole.Sent, ct);
         return sent is null
             ? null
-            : (await aliceStore.Messages.ListAsync(sent.Id, ct)).FirstOrDefault(m => m.Summary.Subject == FirstSubject)?.Summary.MessageIdHeader?.Trim('<', '>');
+            : (await aliceStore.Mail(account.Id).ListAsync(sent.Id, ct)).FirstOrDefault(m => m.Summary.Subject == FirstSubject)?.Summary.MessageIdHeader?.Trim('<', '>');
     }
 
     /// <summary>Waits until bob's INBOX holds the message with <paramref name="messageId"/> (woken by bob's store, re-checked every 2 s).</summary>
     private async Task WaitForMessageAsync(LocalStore bobStore, string messageId, CancellationToken ct)
     {
         var bobAccount = (await bobStore.Accounts.FindAsync(People[1].Address, ct))!;
-        var bobInbox = (await bobStore.Folders.FindByRoleAsync(bobAccount.Id, FolderRole.Inbox, ct))!;
+        var bobInbox = (await bobStore.Mail(bobAccount.Id).FindFolderAsync(FolderRole.Inbox, ct))!;
         var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged(StoreChange change)
         {
@@ -452,7 +452,7 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(Options.FirstMessageTimeout);
             // Checked after subscribing: a message that arrived before is found here, one that arrives later wakes the wait.
-            while (!await HasMessageAsync(bobStore, bobInbox.Id, messageId, timeout.Token))
+            while (!await HasMessageAsync(bobStore.Mail(bobAccount.Id), bobInbox.Id, messageId, timeout.Token))
             {
                 try
                 {
@@ -498,8 +498,8 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         }
     }
 
-    private static async Task<bool> HasMessageAsync(LocalStore store, FolderId inbox, string messageId, CancellationToken ct) =>
-        (await store.Messages.ListAsync(inbox, ct)).Any(m => m.Summary.MessageIdHeader?.Trim('<', '>') == messageId);
+    private static async Task<bool> HasMessageAsync(AccountMail mail, FolderId inbox, string messageId, CancellationToken ct) =>
+        (await mail.ListAsync(inbox, ct)).Any(m => m.Summary.MessageIdHeader?.Trim('<', '>') == messageId);
 
     /// <summary>A ready mutt/neomutt configuration for one account (<c>mutt -F FILE</c>).</summary>
     internal static string MuttConfig(SandboxAccount a, string realName)

@@ -12,7 +12,7 @@ namespace Letterlock.Transparency;
 /// Proving uses libsodium's constant-time scalar multiplication (the secret scalar and nonce never meet
 /// variable-time code). Hashing to the curve (try-and-increment must decode arbitrary curve points,
 /// including ones outside the prime-order subgroup, before clearing the cofactor) and verification use
-/// our own variable-time edwards25519 arithmetic on public values. docs/ARCHITECTURE.md has the measurements.
+/// our own variable-time edwards25519 arithmetic on public values. docs/adr/0003-ecvrf-own-point-code.md has the measurements.
 /// </remarks>
 public static class EcVrf
 {

@@ -40,7 +40,7 @@ public sealed class BridgeFetchPathTests : IAsyncLifetime
     [Fact]
     public async Task Envelope_from_the_store_is_byte_identical_to_the_engine_over_the_corpus()
     {
-        var inbox = (await _store.Folders.FindAsync(_alice.Id, "INBOX"))!;
+        var inbox = (await _store.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
         var mailbox = new MailboxId(inbox.Id.Value);
         var account = new StoreMailAccount(_mailboxes, _alice, 64);
         var expected = new Dictionary<uint, byte[]>();
@@ -75,7 +75,7 @@ public sealed class BridgeFetchPathTests : IAsyncLifetime
                     continue;
                 }
 
-                var stored = await _store.Messages.AppendAsync(inbox.Id, new NewMessage(built.summary, raw, [], built.text));
+                var stored = (await _store.Mail(_alice.Id).AppendAsync(inbox.Id, new NewMessage(built.summary, raw, [], built.text))).Done;
                 uid = stored.Uid.Value;
                 expected[uid] = MessageStructure.Parse(raw).Envelope;
             }
@@ -107,8 +107,7 @@ public sealed class BridgeFetchPathTests : IAsyncLifetime
             Assert.Equal(expected.Keys.Order(), seen);
         }
 
-        var kept = await _store.Messages.ListRowsAsync(inbox.Id, new Letterlock.Client.Uid(0), new Letterlock.Client.Uid(uint.MaxValue), 10_000,
-            withEnvelope: true);
+        var kept = await _store.Mail(_alice.Id).PageAsync(inbox.Id, new Letterlock.Client.Uid(0), new Letterlock.Client.Uid(uint.MaxValue), 10_000, withEnvelope: true);
         Assert.All(kept, m => Assert.NotNull(m.Envelope));
 
         // With the structure, the envelope still agrees, and a sparse UID set returns exactly its members.
@@ -128,8 +127,8 @@ public sealed class BridgeFetchPathTests : IAsyncLifetime
     [Fact]
     public async Task A_copied_message_gets_its_own_envelope_and_expunged_messages_are_skipped()
     {
-        var inbox = (await _store.Folders.FindAsync(_alice.Id, "INBOX"))!;
-        var archive = (await _store.Folders.FindAsync(_alice.Id, "Archive"))!;
+        var inbox = (await _store.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
+        var archive = (await _store.Mail(_alice.Id).FindFolderAsync("Archive"))!;
         var account = new StoreMailAccount(_mailboxes, _alice, 64);
         var source = new MailboxId(inbox.Id.Value);
         var target = new MailboxId(archive.Id.Value);

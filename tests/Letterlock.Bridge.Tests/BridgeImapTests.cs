@@ -50,8 +50,8 @@ public sealed class BridgeImapTests : IAsyncLifetime
             ? new MessageSecurity(EncryptionState.EndToEnd, SignatureState.Valid, "B0B0", Letterlock.Client.Validation.KeyValidationLevel.Tofu)
             : MessageSecurity.Plain;
         var (summary, index) = MessageSummaryBuilder.Build(mime, DateTimeOffset.UtcNow, security);
-        var folder = (await _store.Folders.FindAsync(_alice.Id, folderName))!;
-        return await _store.Messages.AppendAsync(folder.Id, new NewMessage(summary, mime, [], index));
+        var folder = (await _store.Mail(_alice.Id).FindFolderAsync(folderName))!;
+        return (await _store.Mail(_alice.Id).AppendAsync(folder.Id, new NewMessage(summary, mime, [], index))).Done;
     }
 
     private async Task<ImapClient> Connect(string? password = null)
@@ -90,7 +90,7 @@ public sealed class BridgeImapTests : IAsyncLifetime
         Assert.Equal("end-to-end", message.Headers["Letterlock-Encryption"]);
         Assert.StartsWith("valid", message.Headers["Letterlock-Signature"], StringComparison.Ordinal);
         Assert.Contains(Marker, message.TextBody!, StringComparison.Ordinal);
-        Assert.Equal((long?)summaries[0].Size, (long?)(await _store.Messages.ReadBodyAsync((await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "INBOX"))!.Id))[0].Id)).Length);
+        Assert.Equal((long?)summaries[0].Size, (long?)((await _store.Mail(_alice.Id).ReadBodyAsync((await _store.Mail(_alice.Id).ListAsync((await _store.Mail(_alice.Id).FindFolderAsync("INBOX"))!.Id))[0].Id))!).Length);
         await client.DisconnectAsync(true);
     }
 
@@ -103,16 +103,16 @@ public sealed class BridgeImapTests : IAsyncLifetime
         var uid = (await inbox.SearchAsync(SearchQuery.All)).Single();
         await inbox.AddFlagsAsync(uid, MessageFlags.Seen | MessageFlags.Flagged, true);
 
-        var inboxFolder = (await _store.Folders.FindAsync(_alice.Id, "INBOX"))!;
-        var stored = Assert.Single(await _store.Messages.ListAsync(inboxFolder.Id));
+        var inboxFolder = (await _store.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
+        var stored = Assert.Single(await _store.Mail(_alice.Id).ListAsync(inboxFolder.Id));
         Assert.Contains("\\Seen", stored.Flags);
         Assert.Contains("\\Flagged", stored.Flags);
 
         var archive = client.GetFolder(SpecialFolder.Archive)!;
         var moved = await inbox.MoveToAsync(uid, archive);
         Assert.NotNull(moved);
-        Assert.Empty(await _store.Messages.ListAsync(inboxFolder.Id));
-        var archived = Assert.Single(await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "Archive"))!.Id));
+        Assert.Empty(await _store.Mail(_alice.Id).ListAsync(inboxFolder.Id));
+        var archived = Assert.Single(await _store.Mail(_alice.Id).ListAsync((await _store.Mail(_alice.Id).FindFolderAsync("Archive"))!.Id));
         Assert.Equal("Hello from Bob", archived.Summary.Subject);
 
         var drafts = client.GetFolder(SpecialFolder.Drafts)!;
@@ -123,15 +123,15 @@ public sealed class BridgeImapTests : IAsyncLifetime
         draft.Body = new MimeKit.TextPart("plain") { Text = "unfinished" };
         var appended = await drafts.AppendAsync(draft, MessageFlags.Draft);
         Assert.NotNull(appended);
-        var storedDraft = Assert.Single(await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "Drafts"))!.Id));
+        var storedDraft = Assert.Single(await _store.Mail(_alice.Id).ListAsync((await _store.Mail(_alice.Id).FindFolderAsync("Drafts"))!.Id));
         Assert.Equal("Draft " + Marker, storedDraft.Summary.Subject);
         Assert.Contains("\\Draft", storedDraft.Flags);
-        Assert.Single(await _store.Messages.SearchAsync(_alice.Id, [new Letterlock.Client.Search.SearchTerm(Letterlock.Client.Search.SearchField.Subject, Marker)]));
+        Assert.Single((await _store.Mail(_alice.Id).SearchAsync([new Letterlock.Client.Search.SearchTerm(Letterlock.Client.Search.SearchField.Subject, Marker)])).Done);
 
         await drafts.OpenAsync(FolderAccess.ReadWrite);
         await drafts.AddFlagsAsync(appended!.Value, MessageFlags.Deleted, true);
         await drafts.ExpungeAsync();
-        Assert.Empty(await _store.Messages.ListAsync((await _store.Folders.FindAsync(_alice.Id, "Drafts"))!.Id));
+        Assert.Empty(await _store.Mail(_alice.Id).ListAsync((await _store.Mail(_alice.Id).FindFolderAsync("Drafts"))!.Id));
         await client.DisconnectAsync(true);
     }
 
@@ -183,10 +183,10 @@ public sealed class BridgeImapTests : IAsyncLifetime
         using var client = await Connect();
         var root = client.GetFolder(client.PersonalNamespaces[0]);
         var projects = await root.CreateAsync("Projects", true);
-        Assert.NotNull(await _store.Folders.FindAsync(_alice.Id, "Projects"));
+        Assert.NotNull(await _store.Mail(_alice.Id).FindFolderAsync("Projects"));
         await projects!.RenameAsync(root, "Done");
-        Assert.NotNull(await _store.Folders.FindAsync(_alice.Id, "Done"));
-        Assert.Null(await _store.Folders.FindAsync(_alice.Id, "Projects"));
+        Assert.NotNull(await _store.Mail(_alice.Id).FindFolderAsync("Done"));
+        Assert.Null(await _store.Mail(_alice.Id).FindFolderAsync("Projects"));
         await client.DisconnectAsync(true);
     }
 }

@@ -84,7 +84,7 @@ public sealed class BridgeProviderTests : IAsyncLifetime
             LongPollSeconds = 2,
         });
         var carol = await AccountRegistration.CreateAsync(store, new ProviderClient(_http, new Uri("https://alpha.test/")), "carol@alpha.test", "Carol");
-        var inbox = (await store.Folders.FindByRoleAsync(carol.Id, FolderRole.Inbox))!;
+        var inbox = (await store.Mail(carol.Id).FindFolderAsync(FolderRole.Inbox))!;
         using var changed = new SemaphoreSlim(0);
         void OnChanged(StoreChange change) => changed.Release();
         store.Changed += OnChanged;
@@ -104,7 +104,7 @@ public sealed class BridgeProviderTests : IAsyncLifetime
 
             // Nobody calls SyncOnceAsync here: only the bridge's own loops can bring it in.
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            while (!(await store.Messages.ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Background {Marker}"))
+            while (!(await store.Mail(carol.Id).ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Background {Marker}"))
             {
                 await changed.WaitAsync(TimeSpan.FromSeconds(2), timeout.Token);
             }

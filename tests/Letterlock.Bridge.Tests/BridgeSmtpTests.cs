@@ -92,8 +92,8 @@ public sealed class BridgeSmtpTests : IAsyncLifetime
         Assert.Equal(SignatureState.Valid, read.Security.Signature);
         Assert.Equal($"Subject {Marker}", read.Message.Summary.Subject);
 
-        var sent = (await _store.Folders.FindByRoleAsync(_alice.Id, FolderRole.Sent))!;
-        Assert.Equal($"Subject {Marker}", Assert.Single(await _store.Messages.ListAsync(sent.Id)).Summary.Subject);
+        var sent = (await _store.Mail(_alice.Id).FindFolderAsync(FolderRole.Sent))!;
+        Assert.Equal($"Subject {Marker}", Assert.Single(await _store.Mail(_alice.Id).ListAsync(sent.Id)).Summary.Subject);
     }
 
     [Fact]

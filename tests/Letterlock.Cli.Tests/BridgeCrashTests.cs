@@ -105,8 +105,8 @@ public sealed class BridgeCrashTests : IDisposable
 
         using var reopened = await LocalStore.OpenAsync(Path.Combine(_dir, "client.db"), StoreUnlock.WithKeyFile(keyFile));
         var account = (await reopened.Accounts.FindAsync("alice@alpha.test"))!;
-        var draftsFolder = (await reopened.Folders.FindByRoleAsync(account.Id, FolderRole.Drafts))!;
-        var stored = (await reopened.Messages.ListAsync(draftsFolder.Id)).Select(m => m.Summary.Subject).ToList();
+        var draftsFolder = (await reopened.Mail(account.Id).FindFolderAsync(FolderRole.Drafts))!;
+        var stored = (await reopened.Mail(account.Id).ListAsync(draftsFolder.Id)).Select(m => m.Summary.Subject).ToList();
         Assert.Equal(stored.Count, stored.Distinct().Count());
         foreach (var subject in acknowledged)
         {
@@ -114,9 +114,9 @@ public sealed class BridgeCrashTests : IDisposable
         }
 
         Assert.True(stored.Count <= acknowledged.Count + 1, "at most the one unacknowledged append in flight may also have committed");
-        foreach (var message in await reopened.Messages.ListAsync(draftsFolder.Id))
+        foreach (var message in await reopened.Mail(account.Id).ListAsync(draftsFolder.Id))
         {
-            Assert.NotEmpty(await reopened.Messages.ReadBodyAsync(message.Id));
+            Assert.NotEmpty((await reopened.Mail(account.Id).ReadBodyAsync(message.Id))!);
         }
     }
 }

@@ -116,8 +116,8 @@ public sealed class SandboxTests : IDisposable
             Assert.NotEqual(first.Accounts[0].ImapPort, again.Info.Accounts[0].ImapPort);
             var store = again.Clients[1].Store;
             var account = (await store.Accounts.FindAsync("bob@beta.test", timeout.Token))!;
-            var inbox = (await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox, timeout.Token))!;
-            var subjects = (await store.Messages.ListAsync(inbox.Id, timeout.Token)).Select(m => m.Summary.Subject).ToList();
+            var inbox = (await store.Mail(account.Id).FindFolderAsync(FolderRole.Inbox, timeout.Token))!;
+            var subjects = (await store.Mail(account.Id).ListAsync(inbox.Id, timeout.Token)).Select(m => m.Summary.Subject).ToList();
             Assert.Single(subjects, s => s == "Welcome to Letterlock");
             Assert.Single(subjects, s => s == $"Subject {marker}");
         }
@@ -307,13 +307,13 @@ public sealed class SandboxTests : IDisposable
     private static async Task WaitForInboxAsync(LocalStore store, string address, string messageId, CancellationToken ct)
     {
         var account = (await store.Accounts.FindAsync(address, ct))!;
-        var inbox = (await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox, ct))!;
+        var inbox = (await store.Mail(account.Id).FindFolderAsync(FolderRole.Inbox, ct))!;
         using var changed = new SemaphoreSlim(0);
         void OnChanged(StoreChange change) => changed.Release();
         store.Changed += OnChanged;
         try
         {
-            while (!(await store.Messages.ListAsync(inbox.Id, ct)).Any(m => m.Summary.MessageIdHeader?.Trim('<', '>') == messageId))
+            while (!(await store.Mail(account.Id).ListAsync(inbox.Id, ct)).Any(m => m.Summary.MessageIdHeader?.Trim('<', '>') == messageId))
             {
                 await changed.WaitAsync(TimeSpan.FromSeconds(2), ct);
             }

@@ -161,7 +161,7 @@ public sealed class MisbehavingProviderTests
         var aliceKey = await AccountKeys.LoadOpenPgpAsync(alice.Store, alice.Account.Id);
         var received = await new IncomingMailProcessor(alice.Store, alice.Account, aliceKey, gossip: alice.Service).ProcessAsync(wire);
         Assert.Equal(EncryptionState.EndToEnd, received.Security.Encryption);
-        Assert.DoesNotContain(HeadGossip.HeaderName, System.Text.Encoding.UTF8.GetString(await alice.Store.Messages.ReadBodyAsync(received.Message.Id)),
+        Assert.DoesNotContain(HeadGossip.HeaderName, System.Text.Encoding.UTF8.GetString((await alice.Store.Mail(alice.Account.Id).ReadBodyAsync(received.Message.Id))!),
             StringComparison.OrdinalIgnoreCase);
 
         // Same epoch, two validly signed heads: proof of equivocation, kept and alerted.

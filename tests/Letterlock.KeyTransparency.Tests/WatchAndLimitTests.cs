@@ -37,14 +37,14 @@ public sealed class WatchAndLimitTests
             ImapPort = 0, SmtpPort = 0, HostMap = map, TrustedRoots = new X509Certificate2Collection(TestCa.Ca.Root), SyncInterval = null, SyncLog = log.Enqueue,
         });
         var settings = Assert.Single(await bridge.GetSettingsAsync());
-        var inbox = (await bob.Store.Folders.FindByRoleAsync(bob.Account.Id, FolderRole.Inbox))!;
+        var inbox = (await bob.Store.Mail(bob.Account.Id).FindFolderAsync(FolderRole.Inbox))!;
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await bob.Store.Messages.ListAsync(inbox.Id)).Count == 0 && DateTime.UtcNow < deadline)
+        while ((await bob.Store.Mail(bob.Account.Id).ListAsync(inbox.Id)).Count == 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(100);
         }
 
-        Assert.True((await bob.Store.Messages.ListAsync(inbox.Id)).Count > 0, "no notice within 60 s; bridge log:\n" + string.Join("\n", log));
+        Assert.True((await bob.Store.Mail(bob.Account.Id).ListAsync(inbox.Id)).Count > 0, "no notice within 60 s; bridge log:\n" + string.Join("\n", log));
 
         using var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => c is not null };
         await imap.ConnectAsync(settings.ImapHost, settings.ImapPort, SecureSocketOptions.StartTls);

@@ -57,10 +57,10 @@ internal static class AccountCommand
             using var store = await access.OpenAsync(parse, ct);
             var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(showAddress), ct);
             var folders = new List<FolderJson>();
-            foreach (var folder in await store.Folders.ListAsync(account.Id, ct))
+            foreach (var folder in await store.Mail(account.Id).ListFoldersAsync(ct))
             {
                 folders.Add(new FolderJson(folder.Name, folder.Role == FolderRole.None ? null : folder.Role.ToString(),
-                    (await store.Messages.ListAsync(folder.Id, ct)).Count));
+                    (await store.Mail(account.Id).ListAsync(folder.Id, ct)).Count));
             }
 
             var keys = (await store.Keys.ListAsync(account.Id, ct: ct)).Select(k => new KeyJson(k.Purpose, k.CreatedAt)).ToList();

@@ -14,6 +14,9 @@ namespace Letterlock.Client.Mail;
 /// <param name="KeyValidation">The sender's key validation step, when the message carried an Autocrypt key.</param>
 public sealed record IncomingResult(StoredMessage Message, MessageSecurity Security, KeyValidationResult? KeyValidation);
 
+/// <summary>A received message read and ready to store (<see cref="IncomingMailProcessor.ReadAsync"/>).</summary>
+internal sealed record IncomingRead(NewMessage Message, MessageSecurity Security, KeyValidationResult? KeyValidation);
+
 /// <summary>
 /// Turns a received RFC 5322 message into the account's stored message: strict decryption and
 /// verification through Letterlock.OpenPgp, protected headers restored, the sender's Autocrypt
@@ -32,10 +35,28 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     private readonly PgpMimeReader _reader = new(options);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    /// <summary>Processes <paramref name="raw"/> into <paramref name="folder"/> (default INBOX).</summary>
+    /// <summary>Processes <paramref name="raw"/> into <paramref name="folder"/> (default INBOX) as a message of this device.</summary>
     /// <exception cref="FormatException">The bytes are not a parseable message.</exception>
-    public async Task<IncomingResult> ProcessAsync(ReadOnlyMemory<byte> raw, FolderRole folder = FolderRole.Inbox, RemoteReference? remote = null,
+    /// <exception cref="LocalStoreException">The account has no such folder, or the store refuses the message (larger than its limit).</exception>
+    public async Task<IncomingResult> ProcessAsync(ReadOnlyMemory<byte> raw, FolderRole folder = FolderRole.Inbox,
         IReadOnlyCollection<string>? flags = null, CancellationToken ct = default)
+    {
+        var read = await ReadAsync(raw, flags, ct).ConfigureAwait(false);
+        var mail = store.Mail(account.Id);
+        var target = await mail.FindFolderAsync(folder, ct).ConfigureAwait(false)
+            ?? throw new LocalStoreException($"the account has no {folder} folder");
+        var stored = await mail.AppendAsync(target.Id, read.Message, ct).ConfigureAwait(false);
+        return stored.IsOk
+            ? new IncomingResult(stored.Value!, read.Security, read.KeyValidation)
+            : throw new LocalStoreException("the message cannot be stored: " + stored.Detail);
+    }
+
+    /// <summary>
+    /// Everything of <see cref="ProcessAsync"/> but storing the message: strict read, the sender's Autocrypt state
+    /// and key observed, the security summary and headers. Sync stores the result itself, with the document it came from.
+    /// </summary>
+    /// <exception cref="FormatException">The bytes are not a parseable message.</exception>
+    internal async Task<IncomingRead> ReadAsync(ReadOnlyMemory<byte> raw, IReadOnlyCollection<string>? flags, CancellationToken ct)
     {
         var now = _time.GetUtcNow();
         MimeMessage outer;
@@ -108,10 +129,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         var bytes = Canonical(display);
         var internalDate = now;
         var (summary, text) = MessageSummaryBuilder.Build(bytes, internalDate, security, _reader.Options.MaxMimeDepth);
-        var target = await store.Folders.FindByRoleAsync(account.Id, folder, ct).ConfigureAwait(false)
-            ?? throw new LocalStoreException($"the account has no {folder} folder");
-        var stored = await store.Messages.AppendAsync(target.Id, new NewMessage(summary, bytes, flags ?? [], text, remote), ct).ConfigureAwait(false);
-        return new IncomingResult(stored, security, validation);
+        return new IncomingRead(new NewMessage(summary, bytes, flags ?? [], text), security, validation);
     }
 
     /// <summary>The message as bytes with CRLF line ends (IMAP sizes and sections count them).</summary>

@@ -171,10 +171,18 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         // The copies and the Sent copy commit in one transaction: after a crash either the mail app was told
         // "queued" and both exist, or neither does and the app sends again.
         var sentCopy = await SentCopyAsync(message, encrypt, now, ct).ConfigureAwait(false);
-        var (jobs, sent) = await store.Write<(IReadOnlyList<JobId>, StoredMessage?)>((connection, transaction) =>
+        var mail = store.Mail(account.Id);
+        PreparedMessage? prepared = null;
+        if (sentCopy is { } copyToKeep)
         {
-            var stored = sentCopy is { } c ? store.Messages.Append(connection, transaction, c.Folder, c.Message) : null;
-            var ids = copies.Select(copy => store.Jobs.Enqueue(connection, transaction, QueuedMail.JobKind,
+            var result = mail.Prepare(copyToKeep.Message);
+            prepared = result.IsOk ? result.Value : throw new LocalStoreException("the Sent copy cannot be stored: " + result.Detail);
+        }
+
+        var (jobs, sent) = await mail.WriteAsync<(IReadOnlyList<JobId>, StoredMessage?)>(ChangeOrigin.ThisDevice, writer =>
+        {
+            var stored = prepared is not null && writer.Folder(sentCopy!.Value.Folder) is { } sentFolder ? writer.Append(sentFolder, prepared) : null;
+            var ids = copies.Select(copy => store.Jobs.Enqueue(writer.Connection, writer.Transaction, QueuedMail.JobKind,
                 new QueuedMail(account.Address, copy.Recipients, copy.Message, message.Subject, stored?.Id.Value, now).ToPayload(), account.Id)).ToList();
             return (ids, stored);
         }, ct).ConfigureAwait(false);
@@ -223,7 +231,7 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
 
     private async Task<(FolderId Folder, NewMessage Message)?> SentCopyAsync(MimeMessage message, bool encrypted, DateTimeOffset now, CancellationToken ct)
     {
-        var sentFolder = await store.Folders.FindByRoleAsync(account.Id, FolderRole.Sent, ct).ConfigureAwait(false);
+        var sentFolder = await store.Mail(account.Id).FindFolderAsync(FolderRole.Sent, ct).ConfigureAwait(false);
         if (sentFolder is null)
         {
             return null;

@@ -4,15 +4,12 @@ using Microsoft.Data.Sqlite;
 
 namespace Letterlock.Client.Store;
 
-/// <summary>Folders of each account. Names are sealed; a keyed hash of the name enforces uniqueness.</summary>
-public sealed class FolderStore
+/// <summary>
+/// The SQL of folders. Names are sealed; a keyed hash of the name enforces uniqueness. Works inside the
+/// caller's transaction; <see cref="AccountMail"/> is the public surface.
+/// </summary>
+internal sealed class FolderStore
 {
-    /// <summary>The name of the inbox (RFC 9051, 5.1: case-insensitive "INBOX").</summary>
-    public const string InboxName = "INBOX";
-
-    /// <summary>The longest folder name accepted, in characters.</summary>
-    public const int MaxNameLength = 512;
-
     private const string NameLookup = "folder-name";
     private readonly LocalStore _store;
 
@@ -21,7 +18,7 @@ public sealed class FolderStore
     /// <summary>The folders every account starts with, with their SPECIAL-USE roles (RFC 6154).</summary>
     public static IReadOnlyList<(string Name, FolderRole Role)> StandardFolders { get; } =
     [
-        (InboxName, FolderRole.Inbox),
+        (AccountMail.InboxName, FolderRole.Inbox),
         ("Sent", FolderRole.Sent),
         ("Drafts", FolderRole.Drafts),
         ("Archive", FolderRole.Archive),
@@ -29,133 +26,65 @@ public sealed class FolderStore
         ("Junk", FolderRole.Junk),
     ];
 
-    /// <summary>Creates a user folder.</summary>
-    /// <exception cref="ArgumentException">The name is empty, too long, or has control characters.</exception>
-    /// <exception cref="LocalStoreException">A folder of that name exists.</exception>
-    public Task<FolderRecord> CreateAsync(AccountId account, string name, FolderRole role = FolderRole.None, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) => Insert(connection, transaction, account, name, role), ct);
-
     /// <summary>The folders of an account, INBOX first, then by name.</summary>
-    public Task<IReadOnlyList<FolderRecord>> ListAsync(AccountId account, CancellationToken ct = default) =>
-        _store.Read<IReadOnlyList<FolderRecord>>((connection, transaction) =>
+    public List<FolderRecord> List(SqliteConnection connection, SqliteTransaction transaction, AccountId account)
+    {
+        using var command = Sql.Command(connection, transaction,
+            "SELECT id, data, uid_validity, uid_next, highest_modseq FROM folders WHERE account_id = $account",
+            ("$account", account.Value));
+        using var reader = command.ExecuteReader();
+        var folders = new List<FolderRecord>();
+        while (reader.Read())
         {
-            using var command = Sql.Command(connection, transaction,
-                "SELECT id, data, uid_validity, uid_next, highest_modseq FROM folders WHERE account_id = $account",
-                ("$account", account.Value));
-            using var reader = command.ExecuteReader();
-            var folders = new List<FolderRecord>();
-            while (reader.Read())
-            {
-                folders.Add(Read(reader, account));
-            }
+            folders.Add(Read(reader, account));
+        }
 
-            return folders
-                .OrderBy(f => f.Role == FolderRole.Inbox ? 0 : 1)
-                .ThenBy(f => f.Name, StringComparer.Ordinal)
-                .ToList();
-        }, ct);
+        return folders
+            .OrderBy(f => f.Role == FolderRole.Inbox ? 0 : 1)
+            .ThenBy(f => f.Name, StringComparer.Ordinal)
+            .ToList();
+    }
 
     /// <summary>The folder with this id, or null.</summary>
-    public Task<FolderRecord?> GetAsync(FolderId id, CancellationToken ct = default) =>
-        _store.Read((connection, transaction) => Get(connection, transaction, id), ct);
-
-    /// <summary>The folder with this name (INBOX case-insensitively), or null.</summary>
-    public Task<FolderRecord?> FindAsync(AccountId account, string name, CancellationToken ct = default) =>
-        _store.Read((connection, transaction) =>
-        {
-            using var command = Sql.Command(connection, transaction,
-                "SELECT id, data, uid_validity, uid_next, highest_modseq FROM folders WHERE account_id = $account AND name_key = $key",
-                ("$account", account.Value), ("$key", NameKey(account, CanonicalName(name))));
-            using var reader = command.ExecuteReader();
-            return reader.Read() ? Read(reader, account) : null;
-        }, ct);
-
-    /// <summary>The folder with a SPECIAL-USE role, or null.</summary>
-    public async Task<FolderRecord?> FindByRoleAsync(AccountId account, FolderRole role, CancellationToken ct = default) =>
-        (await ListAsync(account, ct).ConfigureAwait(false)).FirstOrDefault(f => f.Role == role);
-
-    /// <summary>Renames a folder (not INBOX). Its id, UIDs and UIDVALIDITY stay, so a mail app's cache of it stays valid.</summary>
-    public Task<FolderRecord> RenameAsync(FolderId id, string newName, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) =>
-        {
-            var folder = Get(connection, transaction, id) ?? throw new LocalStoreException("no such folder");
-            if (folder.Role == FolderRole.Inbox)
-            {
-                throw new LocalStoreException("INBOX cannot be renamed");
-            }
-
-            var name = CanonicalName(newName);
-            if (string.Equals(name, InboxName, StringComparison.Ordinal))
-            {
-                throw new LocalStoreException("a folder cannot be renamed to INBOX");
-            }
-
-            var renamed = folder with { Name = name };
-            try
-            {
-                Sql.Execute(connection, transaction,
-                    "UPDATE folders SET name_key = $key, data = $data WHERE id = $id",
-                    ("$id", id.Value), ("$key", NameKey(folder.Account, name)), ("$data", Seal(renamed)));
-            }
-            catch (SqliteException e) when (Sql.IsUniqueViolation(e))
-            {
-                throw new LocalStoreException($"a folder named {name} already exists");
-            }
-
-            return renamed;
-        }, ct);
-
-    /// <summary>Sets whether a folder is subscribed.</summary>
-    public Task<FolderRecord> SetSubscribedAsync(FolderId id, bool subscribed, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) =>
-        {
-            var folder = Get(connection, transaction, id) ?? throw new LocalStoreException("no such folder");
-            var updated = folder with { Subscribed = subscribed };
-            Sql.Execute(connection, transaction, "UPDATE folders SET data = $data WHERE id = $id", ("$id", id.Value), ("$data", Seal(updated)));
-            return updated;
-        }, ct);
-
-    /// <summary>Deletes a folder with its messages. INBOX cannot be deleted.</summary>
-    public Task<bool> DeleteAsync(FolderId id, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) =>
-        {
-            var folder = Get(connection, transaction, id);
-            if (folder is null)
-            {
-                return false;
-            }
-
-            if (folder.Role == FolderRole.Inbox)
-            {
-                throw new LocalStoreException("INBOX cannot be deleted");
-            }
-
-            Sql.Execute(connection, transaction, "DELETE FROM folders WHERE id = $id", ("$id", id.Value));
-            _store.Emit(new FolderRemovedChange(folder.Account, id));
-            return true;
-        }, ct);
-
-    internal FolderRecord Insert(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string name, FolderRole role)
+    public FolderRecord? Get(SqliteConnection connection, SqliteTransaction transaction, FolderId id)
     {
-        var canonical = CanonicalName(name);
-        if (string.Equals(canonical, InboxName, StringComparison.Ordinal) != (role == FolderRole.Inbox))
+        using var command = Sql.Command(connection, transaction,
+            "SELECT id, data, uid_validity, uid_next, highest_modseq, account_id FROM folders WHERE id = $id", ("$id", id.Value));
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? Read(reader, new AccountId(reader.GetId(5))) : null;
+    }
+
+    /// <summary>The folder with this (canonical) name, or null.</summary>
+    public FolderRecord? Find(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string canonicalName)
+    {
+        using var command = Sql.Command(connection, transaction,
+            "SELECT id, data, uid_validity, uid_next, highest_modseq FROM folders WHERE account_id = $account AND name_key = $key",
+            ("$account", account.Value), ("$key", NameKey(account, canonicalName)));
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? Read(reader, account) : null;
+    }
+
+    /// <summary>Adds a folder whose canonical name is free (the caller checked).</summary>
+    public FolderRecord Insert(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string canonicalName, FolderRole role)
+    {
+        if (string.Equals(canonicalName, AccountMail.InboxName, StringComparison.Ordinal) != (role == FolderRole.Inbox))
         {
             throw new ArgumentException("Only the folder named INBOX has the Inbox role.", nameof(role));
         }
 
-        var folder = new FolderRecord(FolderId.New(), account, canonical, role, Subscribed: true, NewUidValidity(), UidNext: 1, HighestModSeq: 1);
+        var folder = new FolderRecord(FolderId.New(), account, canonicalName, role, Subscribed: true, NewUidValidity(), UidNext: 1, HighestModSeq: 1);
         try
         {
             Sql.Execute(connection, transaction, """
                 INSERT INTO folders (id, account_id, name_key, data, uid_validity, uid_next, highest_modseq)
                 VALUES ($id, $account, $key, $data, $validity, 1, 1)
                 """,
-                ("$id", folder.Id.Value), ("$account", account.Value), ("$key", NameKey(account, canonical)),
+                ("$id", folder.Id.Value), ("$account", account.Value), ("$key", NameKey(account, canonicalName)),
                 ("$data", Seal(folder)), ("$validity", (long)folder.UidValidity));
         }
         catch (SqliteException e) when (Sql.IsUniqueViolation(e))
         {
-            throw new LocalStoreException($"a folder named {canonical} already exists");
+            throw new LocalStoreException($"a folder named {canonicalName} already exists");
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
@@ -165,28 +94,53 @@ public sealed class FolderStore
         return folder;
     }
 
-    internal FolderRecord? Get(SqliteConnection connection, SqliteTransaction transaction, FolderId id)
+    /// <summary>Gives a folder a new (canonical, free) name; its id, UIDs and UIDVALIDITY stay, so a mail app's cache of it stays valid.</summary>
+    public FolderRecord Rename(SqliteConnection connection, SqliteTransaction transaction, FolderRecord folder, string canonicalName)
     {
-        using var command = Sql.Command(connection, transaction,
-            "SELECT id, data, uid_validity, uid_next, highest_modseq, account_id FROM folders WHERE id = $id", ("$id", id.Value));
-        using var reader = command.ExecuteReader();
-        return reader.Read() ? Read(reader, new AccountId(reader.GetId(5))) : null;
+        var renamed = folder with { Name = canonicalName };
+        Sql.Execute(connection, transaction, "UPDATE folders SET name_key = $key, data = $data WHERE id = $id",
+            ("$id", folder.Id.Value), ("$key", NameKey(folder.Account, canonicalName)), ("$data", Seal(renamed)));
+        return renamed;
     }
 
-    private static string CanonicalName(string name)
+    /// <summary>Sets whether a folder is subscribed.</summary>
+    public FolderRecord SetSubscribed(SqliteConnection connection, SqliteTransaction transaction, FolderRecord folder, bool subscribed)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        if (name.Length > MaxNameLength)
+        var updated = folder with { Subscribed = subscribed };
+        Sql.Execute(connection, transaction, "UPDATE folders SET data = $data WHERE id = $id", ("$id", folder.Id.Value), ("$data", Seal(updated)));
+        return updated;
+    }
+
+    /// <summary>Deletes a folder with its messages.</summary>
+    public void Delete(SqliteConnection connection, SqliteTransaction transaction, FolderRecord folder)
+    {
+        Sql.Execute(connection, transaction, "DELETE FROM folders WHERE id = $id", ("$id", folder.Id.Value));
+        _store.Emit(new FolderRemovedChange(folder.Account, folder.Id));
+    }
+
+    /// <summary>The canonical form of a folder name (INBOX in any case is INBOX), or null with the reason when it is not acceptable.</summary>
+    public static string? Canonical(string? name, out string problem)
+    {
+        problem = "";
+        if (string.IsNullOrWhiteSpace(name))
         {
-            throw new ArgumentException($"A folder name is at most {MaxNameLength} characters.", nameof(name));
+            problem = "A folder name cannot be empty.";
+            return null;
+        }
+
+        if (name.Length > AccountMail.MaxFolderNameLength)
+        {
+            problem = $"A folder name is at most {AccountMail.MaxFolderNameLength} characters.";
+            return null;
         }
 
         if (name.Any(char.IsControl))
         {
-            throw new ArgumentException("A folder name cannot contain control characters.", nameof(name));
+            problem = "A folder name cannot contain control characters.";
+            return null;
         }
 
-        return string.Equals(name, InboxName, StringComparison.OrdinalIgnoreCase) ? InboxName : name;
+        return string.Equals(name, AccountMail.InboxName, StringComparison.OrdinalIgnoreCase) ? AccountMail.InboxName : name;
     }
 
     private static uint NewUidValidity()

@@ -52,11 +52,11 @@ public sealed class LocalStore : IDisposable
     /// <summary>Accounts of this client.</summary>
     public AccountStore Accounts { get; }
 
-    /// <summary>Folders of each account.</summary>
-    public FolderStore Folders { get; }
+    /// <summary>The SQL of folders (behind <see cref="Mail"/>).</summary>
+    internal FolderStore Folders { get; }
 
-    /// <summary>Messages, flags and the search index.</summary>
-    public MessageStore Messages { get; }
+    /// <summary>The SQL of messages, flags and the search index (behind <see cref="Mail"/>).</summary>
+    internal MessageStore Messages { get; }
 
     /// <summary>Contacts and their key validation state.</summary>
     public ContactStore Contacts { get; }
@@ -71,6 +71,12 @@ public sealed class LocalStore : IDisposable
     public SettingsStore Settings { get; }
 
     internal StoreCipher Cipher { get; }
+
+    /// <summary>
+    /// The mail of one account: folders, messages, flags, search (docs/design/client-store.md). A cheap handle;
+    /// a folder or message of another account is not found through it.
+    /// </summary>
+    public AccountMail Mail(AccountId account) => new(this, account);
 
     internal TimeProvider Time { get; }
 
@@ -344,31 +350,6 @@ public sealed class LocalStore : IDisposable
             return work(this);
         }
     }, ct);
-
-    /// <summary>The UIDs and MODSEQs of a folder in UID order, without decrypting anything.</summary>
-    public IReadOnlyList<(MessageId Id, Uid Uid, ulong ModSeq)> ListIndex(FolderId folder)
-    {
-        using var connection = OpenConnection();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, uid, modseq FROM messages WHERE folder_id = $folder ORDER BY uid";
-        command.Parameters.AddWithValue("$folder", StoreCipher.GuidBytes(folder.Value));
-        using var reader = command.ExecuteReader();
-        var list = new List<(MessageId, Uid, ulong)>();
-        while (reader.Read())
-        {
-            list.Add((new MessageId(reader.GetId(0)), new Uid((uint)reader.GetInt64(1)), (ulong)reader.GetInt64(2)));
-        }
-
-        return list;
-    }
-
-    /// <summary>A folder read without going through the task API (for <see cref="ReadExclusiveAsync"/>).</summary>
-    public FolderRecord? GetFolder(FolderId folder)
-    {
-        using var connection = OpenConnection();
-        using var transaction = connection.BeginTransaction(deferred: true);
-        return Folders.Get(connection, transaction, folder);
-    }
 
     /// <summary>Runs <paramref name="work"/> in one read transaction, so it sees a consistent snapshot.</summary>
     internal Task<T> Read<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct) => Run(() =>

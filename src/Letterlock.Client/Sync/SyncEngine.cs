@@ -5,7 +5,6 @@ using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
 using Letterlock.Cryptography;
 using Letterlock.OpenPgp;
-using Microsoft.Data.Sqlite;
 
 namespace Letterlock.Client.Sync;
 
@@ -25,7 +24,10 @@ public sealed record SyncError(string DocumentId, string Kind, string Reason);
 public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnlyList<SyncError> Errors, long Cursor);
 
 /// <summary>
-/// Synchronizes one account with its provider (DESIGN.md section 4, "Sync").
+/// Synchronizes one account with its provider (DESIGN.md section 4, "Sync"): page by page, each in three named
+/// steps (<see cref="FetchPageAsync"/>, <see cref="Open"/>, <see cref="ApplyPageAsync"/>), then
+/// <see cref="PushAsync"/>. It writes to the store only through <see cref="MailWriter"/> with
+/// <see cref="ChangeOrigin.Provider"/>, so nothing it applies is pushed back (docs/design/client-store.md).
 /// </summary>
 /// <remarks>
 /// <para><b>Pull.</b> The change feed is read from the cursor kept (sealed) in the store. An
@@ -65,105 +67,21 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     private const string InboxKind = "inbox";
     private readonly OpenPgpOptions _options = options ?? OpenPgpOptions.Default;
     private readonly SyncOptions _sync = Validated(syncOptions ?? new SyncOptions());
+    private readonly AccountMail _mail = store.Mail(account.Id);
 
     private string CursorSetting => $"sync.{account.Id}.cursor";
 
     /// <summary>Pulls every waiting change, then pushes local changes.</summary>
     public async Task<SyncReport> SyncAsync(IProgress<SyncProgress>? progress = null, CancellationToken ct = default)
     {
-        var inboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
-            ?? throw new LocalStoreException($"{account.Address} has no inbox key");
-        var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
-            ?? throw new LocalStoreException($"{account.Address} has no account master key");
-        var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
-        using var sealer = new DocumentSealer(amk);
-        var incoming = new IncomingMailProcessor(store, account, openPgp, _options, time, gossip);
-        var errors = new List<SyncError>();
-        int received = 0, deleted = 0, applied = 0;
-
-        long cursor = await ReadCursorAsync(ct).ConfigureAwait(false);
-        long saved = cursor;
+        using var keys = await Keys.LoadAsync(store, account, new IncomingOptions(_options, time, gossip), ct).ConfigureAwait(false);
+        var run = new Run(await ReadCursorAsync(ct).ConfigureAwait(false), progress);
         try
         {
             while (true)
             {
-                var page = await provider.GetChangesAsync(cursor, _sync.PageSize, 0, ct).ConfigureAwait(false);
-                var fetched = await FetchPageAsync(page.Changes, inboxKey, sealer, ct).ConfigureAwait(false);
-                long pageCursor = page.Changes.Aggregate(Math.Max(cursor, page.Next), (max, change) => Math.Max(max, change.Sequence));
-                var batch = new List<DocumentInfo>();
-
-                // Runs of message changes are applied in one transaction each, in change order; an inbox
-                // change (conversion: store, PUT, DELETE) is applied on its own between them. The page's
-                // last run carries the cursor, so the page is either applied with its cursor or found applied again.
-                async Task CommitAsync(long? withCursor)
-                {
-                    if (batch.Count == 0 && withCursor is null)
-                    {
-                        return;
-                    }
-
-                    var folders = await FoldersForAsync(batch, fetched, ct).ConfigureAwait(false);
-                    var outcomes = await store.Write((connection, transaction) =>
-                    {
-                        var results = new (Applied Outcome, string? Error)[batch.Count];
-                        var appended = new HashSet<MessageId>();
-                        for (int i = 0; i < batch.Count; i++)
-                        {
-                            _sync.BeforeApply?.Invoke(batch[i]);
-                            results[i] = ApplyMessage(connection, transaction, batch[i], fetched, folders, appended);
-                        }
-
-                        if (withCursor is { } value)
-                        {
-                            store.Settings.Set(connection, transaction, CursorSetting, CursorBytes(value));
-                        }
-
-                        return results;
-                    }, ct).ConfigureAwait(false);
-                    for (int i = 0; i < batch.Count; i++)
-                    {
-                        received += outcomes[i].Outcome == Applied.Received ? 1 : 0;
-                        deleted += outcomes[i].Outcome == Applied.Deleted ? 1 : 0;
-                        if (outcomes[i].Error is { } reason)
-                        {
-                            errors.Add(new SyncError(batch[i].Id, batch[i].Kind, reason));
-                        }
-
-                        cursor = Math.Max(cursor, batch[i].Sequence);
-                        progress?.Report(new SyncProgress(++applied, cursor, page.HasMore));
-                    }
-
-                    if (withCursor is { } committed)
-                    {
-                        cursor = saved = committed;
-                    }
-
-                    batch.Clear();
-                }
-
-                foreach (var change in page.Changes)
-                {
-                    if (change.Kind != InboxKind || change.Deleted)
-                    {
-                        batch.Add(change);
-                        continue;
-                    }
-
-                    await CommitAsync(null).ConfigureAwait(false);
-                    try
-                    {
-                        received += await ApplyInboxAsync(change, fetched, inboxKey, sealer, incoming, ct).ConfigureAwait(false) == Applied.Received ? 1 : 0;
-                    }
-                    catch (SyncDocumentException e)
-                    {
-                        errors.Add(new SyncError(change.Id, change.Kind, e.Message));
-                    }
-
-                    cursor = Math.Max(cursor, change.Sequence);
-                    progress?.Report(new SyncProgress(++applied, cursor, page.HasMore));
-                }
-
-                await CommitAsync(pageCursor).ConfigureAwait(false);
+                var page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+                await ApplyPageAsync(page, keys, run, ct).ConfigureAwait(false);
                 if (!page.HasMore)
                 {
                     break;
@@ -172,15 +90,15 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }
         finally
         {
-            if (cursor != saved)
+            if (run.Cursor != run.Saved)
             {
                 // Stopped part-way through a page: keep what was applied (not cancellable: it is one small write).
-                await WriteCursorAsync(cursor, CancellationToken.None).ConfigureAwait(false);
+                await WriteCursorAsync(run.Cursor, CancellationToken.None).ConfigureAwait(false);
             }
         }
 
-        int pushed = await PushAsync(sealer, ct).ConfigureAwait(false);
-        return new SyncReport(received, pushed, deleted, errors, cursor);
+        int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
+        return new SyncReport(run.Received, pushed, run.Deleted, run.Errors, run.Cursor);
     }
 
     /// <summary>
@@ -194,50 +112,27 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return page.Changes.Count > 0;
     }
 
-    private enum Applied
-    {
-        Nothing,
-        Received,
-        Deleted,
-    }
-
-    /// <summary>A document of the page, downloaded and made ready off the store's write lock; or why it cannot be applied.</summary>
-    private sealed class Fetched
-    {
-        public static readonly Fetched Gone = new();
-
-        public RemoteDocument? Remote { get; init; }
-
-        public MessageDocument? Document { get; init; }
-
-        /// <summary>Sealed and indexed for the store, when the message was not here before the page.</summary>
-        public PreparedMessage? Prepared { get; init; }
-
-        /// <summary>The message inside an inbox document.</summary>
-        public byte[]? InboxMessage { get; init; }
-
-        public string? Error { get; init; }
-    }
+    // ---- Step 1: fetch a page (the changes and the documents this device lacks) ----
 
     /// <summary>
-    /// Downloads the page's documents this device does not have at their revision, up to
-    /// <see cref="SyncOptions.MaxConcurrentFetches"/> at once, and opens, parses and seals each for the
-    /// store on up to <see cref="SyncOptions.MaxParallelism"/> cores. Nothing is written here: the store
-    /// is changed only in change order afterwards, so the result does not depend on which finished first.
+    /// Reads a page of the change feed and downloads the page's documents this device does not have at their
+    /// revision, up to <see cref="SyncOptions.MaxConcurrentFetches"/> at once, each opened (<see cref="Open"/>) on
+    /// up to <see cref="SyncOptions.MaxParallelism"/> cores as it arrives. Nothing is written here: the store is
+    /// changed only in change order afterwards, so the result does not depend on which download finished first.
     /// </summary>
-    private async Task<Dictionary<string, Fetched>> FetchPageAsync(IReadOnlyList<DocumentInfo> changes, byte[] inboxKey, DocumentSealer sealer,
-        CancellationToken ct)
+    private async Task<Page> FetchPageAsync(long cursor, Keys keys, CancellationToken ct)
     {
-        var relevant = changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind).ToList();
-        var fetched = new Dictionary<string, Fetched>(StringComparer.Ordinal);
+        var changes = await provider.GetChangesAsync(cursor, _sync.PageSize, 0, ct).ConfigureAwait(false);
+        var page = new Page(changes.Changes, changes.HasMore,
+            changes.Changes.Aggregate(Math.Max(cursor, changes.Next), (max, change) => Math.Max(max, change.Sequence)));
+        var relevant = changes.Changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind).ToList();
         if (relevant.Count == 0)
         {
-            return fetched;
+            return page;
         }
 
-        var known = await store.Messages.RemoteRevisionsAsync(account.Id, relevant.Select(c => c.Id).Distinct(StringComparer.Ordinal).ToList(), ct)
-            .ConfigureAwait(false);
-        var occurrences = changes.CountBy(c => c.Id, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
+        var known = await _mail.RemoteRevisionsAsync(relevant.Select(c => c.Id).Distinct(StringComparer.Ordinal).ToList(), ct).ConfigureAwait(false);
+        var occurrences = changes.Changes.CountBy(c => c.Id, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
         var wanted = new Dictionary<string, (string Kind, bool IsNew)>(StringComparer.Ordinal);
         foreach (var change in relevant)
         {
@@ -251,7 +146,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
         }
 
-        var results = new System.Collections.Concurrent.ConcurrentDictionary<string, Fetched>(StringComparer.Ordinal);
+        var results = new System.Collections.Concurrent.ConcurrentDictionary<string, Opened>(StringComparer.Ordinal);
         using var cores = new SemaphoreSlim(_sync.MaxParallelism);
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = _sync.MaxConcurrentFetches, CancellationToken = ct };
         await Parallel.ForEachAsync(wanted, parallel, async (entry, token) =>
@@ -259,14 +154,14 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             var remote = await provider.GetDocumentAsync(entry.Key, token).ConfigureAwait(false);
             if (remote is null)
             {
-                results[entry.Key] = Fetched.Gone; // deleted since (its tombstone follows) or converted by another device
+                results[entry.Key] = Opened.Gone; // deleted since (its tombstone follows) or converted by another device
                 return;
             }
 
             await cores.WaitAsync(token).ConfigureAwait(false);
             try
             {
-                results[entry.Key] = entry.Value.Kind == InboxKind ? OpenInboxDocument(remote, inboxKey) : OpenMessageDocument(remote, sealer, entry.Value.IsNew);
+                results[entry.Key] = Open(remote, entry.Value.Kind, entry.Value.IsNew, keys);
             }
             finally
             {
@@ -275,88 +170,141 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }).ConfigureAwait(false);
         foreach (var (id, result) in results)
         {
-            fetched[id] = result;
+            page.Documents[id] = result;
         }
 
-        return fetched;
+        return page;
     }
 
-    private static Fetched OpenInboxDocument(RemoteDocument remote, byte[] inboxKey)
-    {
-        try
-        {
-            return new Fetched { Remote = remote, InboxMessage = OpenInbox(remote.Content, inboxKey) };
-        }
-        catch (SyncDocumentException e)
-        {
-            return new Fetched { Remote = remote, Error = e.Message };
-        }
-    }
+    // ---- Step 2: open a document (decrypt, parse, seal for the store) ----
 
-    private Fetched OpenMessageDocument(RemoteDocument remote, DocumentSealer sealer, bool isNew)
+    /// <summary>
+    /// Opens one downloaded document for the store, off the write lock and thread-safe: an inbox document is
+    /// opened with the inbox key (the message inside is read when it is applied, as reading it updates contacts);
+    /// a message document is opened with the account key, its flags checked, and, when this device lacks the
+    /// message, parsed, sealed and indexed (<see cref="AccountMail.Prepare"/>). A document that cannot be used
+    /// carries the reason instead.
+    /// </summary>
+    private Opened Open(RemoteDocument remote, string kind, bool isNew, Keys keys)
     {
-        var document = sealer.Open(remote.Id, MessageKind, remote.Content);
+        if (kind == InboxKind)
+        {
+            try
+            {
+                return new Opened { Remote = remote, InboxMessage = OpenInbox(remote.Content, keys.InboxKey) };
+            }
+            catch (SyncDocumentException e)
+            {
+                return new Opened { Remote = remote, Error = e.Message };
+            }
+        }
+
+        var document = keys.Sealer.Open(remote.Id, MessageKind, remote.Content);
         if (document is null)
         {
-            return new Fetched { Remote = remote, Error = "the document does not open with the account key (altered or corrupted)" };
+            return new Opened { Remote = remote, Error = "the document does not open with the account key (altered or corrupted)" };
         }
 
-        try
+        if (!store.Messages.TryNormalizeFlags(document.Flags, out var flags, out var problem))
         {
-            store.Messages.NormalizeFlags(document.Flags);
-            if (!isNew)
+            // Flags no IMAP client could be shown: reported, not applied.
+            return new Opened { Remote = remote, Error = "the document's message is not acceptable: " + problem };
+        }
+
+        if (!isNew)
+        {
+            return new Opened { Remote = remote, Document = document, Flags = flags };
+        }
+
+        var (prepared, error) = Prepare(document, new RemoteReference(remote.Id, remote.Revision));
+        return prepared is not null
+            ? new Opened { Remote = remote, Document = document, Flags = flags, Prepared = prepared }
+            : new Opened { Remote = remote, Error = error };
+    }
+
+    // ---- Step 3: apply the page, in change order ----
+
+    /// <summary>
+    /// Applies a page in change order. Runs of <c>message</c> changes are applied in one store transaction each
+    /// (<see cref="ApplyMessages"/>); an <c>inbox</c> change (conversion: store, PUT, DELETE) is applied on its own
+    /// between them (<see cref="ConvertInboxAsync"/>). The page's last run carries the cursor, so the page is either
+    /// applied with its cursor or found applied when it is read again.
+    /// </summary>
+    private async Task ApplyPageAsync(Page page, Keys keys, Run run, CancellationToken ct)
+    {
+        var batch = new List<DocumentInfo>();
+        foreach (var change in page.Changes)
+        {
+            if (change.Kind != InboxKind || change.Deleted)
             {
-                return new Fetched { Remote = remote, Document = document };
+                batch.Add(change);
+                continue;
             }
 
-            var (summary, text) = SummaryOf(document);
-            var prepared = store.Messages.Prepare(account.Id,
-                new NewMessage(summary, document.Message, document.Flags, text, new RemoteReference(remote.Id, remote.Revision)));
-            return new Fetched { Remote = remote, Document = document, Prepared = prepared };
+            await ApplyMessagesAsync(batch, page, null, run, ct).ConfigureAwait(false);
+            batch.Clear();
+            try
+            {
+                run.Done(change, await ConvertInboxAsync(change, page, keys, ct).ConfigureAwait(false), null, page.HasMore);
+            }
+            catch (SyncDocumentException e)
+            {
+                run.Done(change, Applied.Nothing, e.Message, page.HasMore);
+            }
         }
-        catch (SyncDocumentException e)
+
+        await ApplyMessagesAsync(batch, page, page.EndCursor, run, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A run of changes in one write transaction, with the cursor when it ends the page.</summary>
+    private async Task ApplyMessagesAsync(List<DocumentInfo> batch, Page page, long? withCursor, Run run, CancellationToken ct)
+    {
+        if (batch.Count == 0 && withCursor is null)
         {
-            return new Fetched { Remote = remote, Error = e.Message };
+            return;
         }
-        catch (ArgumentException e)
+
+        var outcomes = await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
         {
-            // Too large for this store, or flags no IMAP client could be shown: reported, not applied.
-            return new Fetched { Remote = remote, Error = "the document's message is not acceptable: " + e.Message };
+            var results = ApplyMessages(writer, batch, page);
+            if (withCursor is { } value)
+            {
+                writer.SetSetting(CursorSetting, CursorBytes(value));
+            }
+
+            return results;
+        }, ct).ConfigureAwait(false);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            run.Done(batch[i], outcomes[i].Outcome, outcomes[i].Error, page.HasMore);
+        }
+
+        if (withCursor is { } committed)
+        {
+            run.Committed(committed);
         }
     }
 
-    /// <summary>The local folder of each document of a run (created when missing, as another device named it), looked up once per page.</summary>
-    private async Task<Dictionary<string, FolderRecord>> FoldersForAsync(List<DocumentInfo> batch, Dictionary<string, Fetched> fetched, CancellationToken ct)
+    /// <summary>Each change of a run against the store as the earlier ones left it: the same decisions as applying them one by one.</summary>
+    private (Applied Outcome, string? Error)[] ApplyMessages(MailWriter writer, List<DocumentInfo> batch, Page page)
     {
-        var folders = new Dictionary<string, FolderRecord>(StringComparer.Ordinal);
-        var byKey = new Dictionary<(FolderRole, string), FolderRecord>();
-        foreach (var change in batch)
+        var results = new (Applied, string?)[batch.Count];
+        var folders = new Dictionary<(FolderRole, string), FolderRecord?>();
+        var appended = new HashSet<MessageId>();
+        for (int i = 0; i < batch.Count; i++)
         {
-            if (fetched.TryGetValue(change.Id, out var f) && f.Document is { } document && !folders.ContainsKey(change.Id))
-            {
-                if (!byKey.TryGetValue((document.Role, document.Folder), out var folder))
-                {
-                    folder = await FolderForAsync(document, ct).ConfigureAwait(false);
-                    byKey[(document.Role, document.Folder)] = folder;
-                }
-
-                folders[change.Id] = folder;
-            }
+            _sync.BeforeApply?.Invoke(batch[i]);
+            results[i] = batch[i].Kind == MessageKind ? ApplyMessage(writer, batch[i], page, folders, appended) : (Applied.Nothing, null);
         }
 
-        return folders;
+        return results;
     }
 
-    /// <summary>One change of a <c>message</c> document, inside the page's write transaction; the same decisions as applying it alone.</summary>
-    private (Applied, string?) ApplyMessage(SqliteConnection connection, SqliteTransaction transaction, DocumentInfo change,
-        Dictionary<string, Fetched> fetched, Dictionary<string, FolderRecord> folders, HashSet<MessageId> appended)
+    /// <summary>One change of a <c>message</c> document.</summary>
+    private (Applied, string?) ApplyMessage(MailWriter writer, DocumentInfo change, Page page,
+        Dictionary<(FolderRole, string), FolderRecord?> folders, HashSet<MessageId> appended)
     {
-        if (change.Kind != MessageKind)
-        {
-            return (Applied.Nothing, null);
-        }
-
-        var local = store.Messages.FindByRemote(connection, transaction, account.Id, change.Id);
+        var local = writer.FindByRemote(change.Id);
         if (change.Deleted)
         {
             if (local is null)
@@ -364,7 +312,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 return (Applied.Nothing, null);
             }
 
-            store.Messages.Delete(connection, transaction, local, pushDeletion: false);
+            writer.Delete(local);
             return (Applied.Deleted, null);
         }
 
@@ -373,86 +321,189 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             return (Applied.Nothing, null); // our own write coming back, or already applied
         }
 
-        if (!fetched.TryGetValue(change.Id, out var f) || f.Remote is not { } remote)
+        if (!page.Documents.TryGetValue(change.Id, out var opened) || opened.Remote is not { } remote)
         {
             return (Applied.Nothing, null); // deleted since; its tombstone follows in the feed
         }
 
-        if (f.Error is { } error)
+        if (opened.Error is { } error)
         {
             return (Applied.Nothing, error);
         }
 
-        var document = f.Document!;
-        var folder = folders[change.Id];
+        var document = opened.Document!;
+        if (!folders.TryGetValue((document.Role, document.Folder), out var folder))
+        {
+            folder = folders[(document.Role, document.Folder)] = writer.FolderNamed(document.Folder, document.Role);
+        }
+
+        if (folder is null)
+        {
+            return (Applied.Nothing, "the document names a folder that cannot exist here");
+        }
+
         var reference = new RemoteReference(remote.Id, remote.Revision);
         if (local is null)
         {
             // Prepared before the page, unless the message was here then (and left earlier in this page).
-            var prepared = f.Prepared is { } p && appended.Add(p.Id) ? p : PrepareNow(document, reference);
-            store.Messages.Append(connection, transaction, folder.Id, prepared);
+            var prepared = opened.Prepared is { } p && appended.Add(p.Id) ? p : Prepare(document, reference).Prepared!;
+            writer.Append(folder, prepared);
             return (Applied.Received, null);
         }
 
-        store.Messages.ApplyRemoteState(connection, transaction, local, document.Flags, folder.Id);
-        MessageStore.SetRemote(connection, transaction, local.Id, reference, dirty: false);
+        writer.ApplyRemoteState(local, opened.Flags!, folder, reference);
         return (Applied.Nothing, null);
     }
 
-    private PreparedMessage PrepareNow(MessageDocument document, RemoteReference reference)
+    /// <summary>
+    /// Converts an inbox document: the message inside is read (<see cref="IncomingMailProcessor"/>) and stored naming
+    /// the inbox document, written back as the account's own <c>message</c> document, recorded as mirroring it,
+    /// and only then is the inbox document deleted.
+    /// </summary>
+    private async Task<Applied> ConvertInboxAsync(DocumentInfo change, Page page, Keys keys, CancellationToken ct)
     {
-        var (summary, text) = SummaryOf(document);
-        return store.Messages.Prepare(account.Id, new NewMessage(summary, document.Message, document.Flags, text, reference));
-    }
-
-    private async Task<Applied> ApplyInboxAsync(DocumentInfo change, Dictionary<string, Fetched> fetched, byte[] inboxKey, DocumentSealer sealer,
-        IncomingMailProcessor incoming, CancellationToken ct)
-    {
-        var local = await store.Messages.FindByRemoteAsync(account.Id, change.Id, ct).ConfigureAwait(false);
+        var local = await _mail.WriteAsync(ChangeOrigin.Provider, writer => writer.FindByRemote(change.Id), ct).ConfigureAwait(false);
         bool received = false;
         if (local is null)
         {
-            if (!fetched.TryGetValue(change.Id, out var f))
+            if (!page.Documents.TryGetValue(change.Id, out var opened))
             {
                 var remote = await provider.GetDocumentAsync(change.Id, ct).ConfigureAwait(false);
-                f = remote is null ? Fetched.Gone : OpenInboxDocument(remote, inboxKey);
+                opened = remote is null ? Opened.Gone : Open(remote, InboxKind, isNew: true, keys);
             }
 
-            if (f.Error is { } error)
+            if (opened.Error is { } error)
             {
                 throw new SyncDocumentException(error);
             }
 
-            if (f.InboxMessage is not { } raw)
+            if (opened.InboxMessage is not { } raw)
             {
                 return Applied.Nothing; // already converted by another device
             }
 
-            IncomingResult result;
+            IncomingRead read;
             try
             {
-                result = await incoming.ProcessAsync(raw, FolderRole.Inbox, new RemoteReference(change.Id, change.Revision), ct: ct).ConfigureAwait(false);
+                read = await keys.Incoming.ReadAsync(raw, null, ct).ConfigureAwait(false);
             }
             catch (FormatException e)
             {
                 throw new SyncDocumentException("the message inside cannot be parsed: " + e.Message);
             }
 
-            local = result.Message;
+            var prepared = _mail.Prepare(read.Message, new RemoteReference(change.Id, change.Revision));
+            if (!prepared.IsOk)
+            {
+                throw new SyncDocumentException("the message inside is not acceptable: " + prepared.Detail);
+            }
+
+            local = await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
+                writer.Append(writer.Folder(FolderRole.Inbox) ?? throw new LocalStoreException($"{account.Address} has no INBOX"), prepared.Value!), ct)
+                .ConfigureAwait(false);
             received = true;
         }
 
         // Convert into the account's own message document, then retire the inbox document.
         var messageId = "m-" + local.Id.Value.ToString("N", CultureInfo.InvariantCulture);
-        var body = await store.Messages.ReadBodyAsync(local.Id, ct).ConfigureAwait(false);
-        var sealedDocument = sealer.Seal(messageId, MessageKind, await DocumentOfAsync(local, body, ct).ConfigureAwait(false));
-        var (status, info) = await provider.PutDocumentAsync(messageId, MessageKind, sealedDocument, null, ct).ConfigureAwait(false);
+        var body = await _mail.ReadBodyAsync(local.Id, ct).ConfigureAwait(false);
+        if (body is null || await DocumentOfAsync(local, body, ct).ConfigureAwait(false) is not { } document)
+        {
+            return Applied.Nothing; // deleted here meanwhile: its deletion (of the inbox document) is pushed
+        }
+
+        var (status, info) = await provider.PutDocumentAsync(messageId, MessageKind, keys.Sealer.Seal(messageId, MessageKind, document), null, ct).ConfigureAwait(false);
         long revision = info?.Revision ?? (await provider.GetDocumentAsync(messageId, ct).ConfigureAwait(false))?.Revision ?? 1;
-        await store.Messages.SetRemoteAsync(local.Id, new RemoteReference(messageId, revision), dirty: false, ct).ConfigureAwait(false);
+        await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
+        {
+            writer.MarkPushed(local.Id, new RemoteReference(messageId, revision));
+            return true;
+        }, ct).ConfigureAwait(false);
         _ = status; // Conflict means a previous run already wrote it: the same content, sealed again.
         await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false);
         return received ? Applied.Received : Applied.Nothing;
     }
+
+    // ---- Push ----
+
+    /// <summary>
+    /// Pushes this device's changes: messages changed here or never pushed are written with <c>If-Match</c> on the
+    /// revision last seen (a conflict: our state over the newest revision; a deletion elsewhere wins), then the
+    /// deletions made here.
+    /// </summary>
+    private async Task<int> PushAsync(DocumentSealer sealer, CancellationToken ct)
+    {
+        int pushed = 0;
+        foreach (var id in await _mail.ListUnpushedAsync(ct).ConfigureAwait(false))
+        {
+            var message = await _mail.GetAsync(id, ct).ConfigureAwait(false);
+            var body = message is null ? null : await _mail.ReadBodyAsync(id, ct).ConfigureAwait(false);
+            if (message is null || body is null || await DocumentOfAsync(message, body, ct).ConfigureAwait(false) is not { } document)
+            {
+                continue;
+            }
+
+            var documentId = message.Remote?.DocumentId ?? "m-" + id.Value.ToString("N", CultureInfo.InvariantCulture);
+            long? expected = message.Remote?.Revision;
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                var (status, info) = await provider.PutDocumentAsync(documentId, MessageKind, sealer.Seal(documentId, MessageKind, document), expected, ct).ConfigureAwait(false);
+                if (status == WriteStatus.Ok)
+                {
+                    var pushedAs = new RemoteReference(documentId, info?.Revision ?? (expected ?? 0) + 1);
+                    await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
+                    {
+                        writer.MarkPushed(id, pushedAs);
+                        return true;
+                    }, ct).ConfigureAwait(false);
+                    pushed++;
+                    break;
+                }
+
+                // Conflict: last writer wins, so write our state over the newest revision.
+                var current = await provider.GetDocumentAsync(documentId, ct).ConfigureAwait(false);
+                if (current is null)
+                {
+                    // Deleted on another device: the deletion wins.
+                    await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
+                    {
+                        if (writer.Message(id) is { } gone)
+                        {
+                            writer.Delete(gone);
+                        }
+
+                        return true;
+                    }, ct).ConfigureAwait(false);
+                    break;
+                }
+
+                expected = current.Revision;
+            }
+        }
+
+        foreach (var pending in await _mail.ListPendingDeletesAsync(ct).ConfigureAwait(false))
+        {
+            long revision = pending.Revision;
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                var (status, _) = await provider.DeleteDocumentAsync(pending.DocumentId, revision, ct).ConfigureAwait(false);
+                if (status != WriteStatus.Conflict)
+                {
+                    break;
+                }
+
+                // Edited elsewhere meanwhile: the deletion still wins.
+                revision = (await provider.GetDocumentAsync(pending.DocumentId, ct).ConfigureAwait(false))?.Revision ?? revision;
+            }
+
+            await _mail.ClearPendingDeleteAsync(pending.DocumentId, ct).ConfigureAwait(false);
+            pushed++;
+        }
+
+        return pushed;
+    }
+
+    // ---- Helpers ----
 
     private static SyncOptions Validated(SyncOptions options)
     {
@@ -483,94 +534,29 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }
     }
 
-    private async Task<int> PushAsync(DocumentSealer sealer, CancellationToken ct)
+    /// <summary>The message parsed, sealed and indexed for the store, naming its document; or why the store would not take it.</summary>
+    private (PreparedMessage? Prepared, string? Error) Prepare(MessageDocument document, RemoteReference reference)
     {
-        int pushed = 0;
-        foreach (var id in await store.Messages.ListDirtyAsync(account.Id, ct).ConfigureAwait(false))
-        {
-            var message = await store.Messages.GetAsync(id, ct).ConfigureAwait(false);
-            if (message is null)
-            {
-                continue;
-            }
-
-            var body = await store.Messages.ReadBodyAsync(id, ct).ConfigureAwait(false);
-            var document = await DocumentOfAsync(message, body, ct).ConfigureAwait(false);
-            var documentId = message.Remote?.DocumentId ?? "m-" + id.Value.ToString("N", CultureInfo.InvariantCulture);
-            long? expected = message.Remote?.Revision;
-            for (int attempt = 0; attempt < 3; attempt++)
-            {
-                var (status, info) = await provider.PutDocumentAsync(documentId, MessageKind, sealer.Seal(documentId, MessageKind, document), expected, ct).ConfigureAwait(false);
-                if (status == WriteStatus.Ok)
-                {
-                    await store.Messages.SetRemoteAsync(id, new RemoteReference(documentId, info?.Revision ?? (expected ?? 0) + 1), dirty: false, ct).ConfigureAwait(false);
-                    pushed++;
-                    break;
-                }
-
-                // Conflict: last writer wins, so write our state over the newest revision.
-                var current = await provider.GetDocumentAsync(documentId, ct).ConfigureAwait(false);
-                if (current is null)
-                {
-                    // Deleted on another device: the deletion wins.
-                    await store.Messages.DeleteManyAsync([id], pushDeletion: false, ct).ConfigureAwait(false);
-                    break;
-                }
-
-                expected = current.Revision;
-            }
-        }
-
-        foreach (var pending in await store.Messages.ListPendingDeletesAsync(account.Id, ct).ConfigureAwait(false))
-        {
-            long revision = pending.Revision;
-            for (int attempt = 0; attempt < 3; attempt++)
-            {
-                var (status, _) = await provider.DeleteDocumentAsync(pending.DocumentId, revision, ct).ConfigureAwait(false);
-                if (status != WriteStatus.Conflict)
-                {
-                    break;
-                }
-
-                // Edited elsewhere meanwhile: the deletion still wins.
-                revision = (await provider.GetDocumentAsync(pending.DocumentId, ct).ConfigureAwait(false))?.Revision ?? revision;
-            }
-
-            await store.Messages.ClearPendingDeleteAsync(account.Id, pending.DocumentId, ct).ConfigureAwait(false);
-            pushed++;
-        }
-
-        return pushed;
-    }
-
-    private async Task<MessageDocument> DocumentOfAsync(StoredMessage message, byte[] body, CancellationToken ct)
-    {
-        var folder = await store.Folders.GetAsync(message.Folder, ct).ConfigureAwait(false) ?? throw new LocalStoreException("no such folder");
-        return new MessageDocument(folder.Name, folder.Role, message.Flags.ToList(), message.Summary.InternalDate, message.Summary.Security, body);
-    }
-
-    private async Task<FolderRecord> FolderForAsync(MessageDocument document, CancellationToken ct)
-    {
-        if (document.Role != FolderRole.None && await store.Folders.FindByRoleAsync(account.Id, document.Role, ct).ConfigureAwait(false) is { } byRole)
-        {
-            return byRole;
-        }
-
-        return await store.Folders.FindAsync(account.Id, document.Folder, ct).ConfigureAwait(false)
-            ?? await store.Folders.CreateAsync(account.Id, document.Folder, FolderRole.None, ct).ConfigureAwait(false);
-    }
-
-    private (MessageSummary Summary, string Text) SummaryOf(MessageDocument document)
-    {
+        MessageSummary summary;
+        string text;
         try
         {
-            return MessageSummaryBuilder.Build(document.Message, document.InternalDate, document.Security, _options.MaxMimeDepth);
+            (summary, text) = MessageSummaryBuilder.Build(document.Message, document.InternalDate, document.Security, _options.MaxMimeDepth);
         }
         catch (FormatException e)
         {
-            throw new SyncDocumentException("the message inside cannot be parsed: " + e.Message);
+            return (null, "the message inside cannot be parsed: " + e.Message);
         }
+
+        var prepared = _mail.Prepare(new NewMessage(summary, document.Message, document.Flags, text), reference);
+        return prepared.IsOk ? (prepared.Value, null) : (null, "the document's message is not acceptable: " + prepared.Detail);
     }
+
+    /// <summary>What a message document holds for a local message; null when its folder is gone.</summary>
+    private async Task<MessageDocument?> DocumentOfAsync(StoredMessage message, byte[] body, CancellationToken ct) =>
+        await _mail.GetFolderAsync(message.Folder, ct).ConfigureAwait(false) is { } folder
+            ? new MessageDocument(folder.Name, folder.Role, message.Flags.ToList(), message.Summary.InternalDate, message.Summary.Security, body)
+            : null;
 
     private async Task<long> ReadCursorAsync(CancellationToken ct) =>
         await store.Settings.GetAsync(CursorSetting, ct).ConfigureAwait(false) is { } bytes &&
@@ -581,6 +567,96 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     private Task WriteCursorAsync(long cursor, CancellationToken ct) => store.Settings.SetAsync(CursorSetting, CursorBytes(cursor), ct);
 
     private static byte[] CursorBytes(long cursor) => Encoding.ASCII.GetBytes(cursor.ToString(CultureInfo.InvariantCulture));
+
+    private enum Applied
+    {
+        Nothing,
+        Received,
+        Deleted,
+    }
+
+    /// <summary>The keys a run needs, loaded once: the inbox secret key, the account master key's document sealer, the reader of received mail.</summary>
+    private sealed class Keys(byte[] inboxKey, DocumentSealer sealer, IncomingMailProcessor incoming) : IDisposable
+    {
+        public byte[] InboxKey { get; } = inboxKey;
+
+        public DocumentSealer Sealer { get; } = sealer;
+
+        public IncomingMailProcessor Incoming { get; } = incoming;
+
+        public static async Task<Keys> LoadAsync(LocalStore store, AccountRecord account, IncomingOptions incoming, CancellationToken ct)
+        {
+            var inboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
+                ?? throw new LocalStoreException($"{account.Address} has no inbox key");
+            var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
+                ?? throw new LocalStoreException($"{account.Address} has no account master key");
+            var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
+            return new Keys(inboxKey, new DocumentSealer(amk),
+                new IncomingMailProcessor(store, account, openPgp, incoming.Options, incoming.Time, incoming.Gossip));
+        }
+
+        public void Dispose() => Sealer.Dispose();
+    }
+
+    private sealed record IncomingOptions(OpenPgpOptions Options, TimeProvider? Time, Transparency.ITransparencyGossip? Gossip);
+
+    /// <summary>One page of the change feed with its downloaded, opened documents (step 1 and 2).</summary>
+    private sealed record Page(IReadOnlyList<DocumentInfo> Changes, bool HasMore, long EndCursor)
+    {
+        public Dictionary<string, Opened> Documents { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>A document of the page made ready off the store's write lock; or why it cannot be applied.</summary>
+    private sealed class Opened
+    {
+        public static readonly Opened Gone = new();
+
+        public RemoteDocument? Remote { get; init; }
+
+        public MessageDocument? Document { get; init; }
+
+        /// <summary>The document's flags, checked.</summary>
+        public HashSet<string>? Flags { get; init; }
+
+        /// <summary>Sealed and indexed for the store, when the message was not here before the page.</summary>
+        public PreparedMessage? Prepared { get; init; }
+
+        /// <summary>The message inside an inbox document.</summary>
+        public byte[]? InboxMessage { get; init; }
+
+        public string? Error { get; init; }
+    }
+
+    /// <summary>What a sync run has done so far: counts, errors, the cursor reached and the cursor saved.</summary>
+    private sealed class Run(long cursor, IProgress<SyncProgress>? progress)
+    {
+        private int _applied;
+
+        public long Cursor { get; private set; } = cursor;
+
+        public long Saved { get; private set; } = cursor;
+
+        public int Received { get; private set; }
+
+        public int Deleted { get; private set; }
+
+        public List<SyncError> Errors { get; } = [];
+
+        public void Done(DocumentInfo change, Applied outcome, string? error, bool moreWaiting)
+        {
+            Received += outcome == Applied.Received ? 1 : 0;
+            Deleted += outcome == Applied.Deleted ? 1 : 0;
+            if (error is not null)
+            {
+                Errors.Add(new SyncError(change.Id, change.Kind, error));
+            }
+
+            Cursor = Math.Max(Cursor, change.Sequence);
+            progress?.Report(new SyncProgress(++_applied, Cursor, moreWaiting));
+        }
+
+        public void Committed(long cursor) => Cursor = Saved = cursor;
+    }
 
     private sealed class SyncDocumentException(string message) : Exception(message);
 }

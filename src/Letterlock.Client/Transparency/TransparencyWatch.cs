@@ -168,7 +168,8 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
     /// <summary>A local notice message in the account's INBOX (never sent anywhere), so every mail app shows the alert.</summary>
     private async Task DeliverNoticeAsync(AccountRecord account, TransparencyAlert alert, CancellationToken ct)
     {
-        var inbox = await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox, ct).ConfigureAwait(false);
+        var mail = store.Mail(account.Id);
+        var inbox = await mail.FindFolderAsync(FolderRole.Inbox, ct).ConfigureAwait(false);
         if (inbox is null)
         {
             return;
@@ -202,6 +203,6 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         SecurityHeaders.Apply(message, security);
         byte[] bytes = IncomingMailProcessor.Canonical(message);
         var (summary, indexText) = MessageSummaryBuilder.Build(bytes, alert.DetectedAt, security);
-        await store.Messages.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
+        await mail.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
     }
 }

@@ -77,6 +77,12 @@ internal sealed class SubmissionService(
 
     public SubmissionSettings Limits => settings.Submission;
 
+    /// <summary>
+    /// The largest envelope part of an API submission: 2 KiB per recipient allowed (an address is at most 320 octets,
+    /// six times that when every character is JSON-escaped) plus 1 KiB; bounds what is read before the limits apply.
+    /// </summary>
+    public int MaxEnvelopeBytes => 1024 + (2048 * settings.Submission.MaxRecipientsPerMessage);
+
     /// <summary>The account's address.</summary>
     public string AddressOf(AccountRecord account) => $"{account.LocalPart}@{settings.Domain}";
 

@@ -115,7 +115,7 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
         }
     }
 
-    /// <summary>The ECVRF seed derived from the signing key's seed (documented in docs/ARCHITECTURE.md).</summary>
+    /// <summary>The ECVRF seed derived from the signing key's seed (documented in docs/design/transparency.md).</summary>
     public static byte[] DeriveVrfSeed(ReadOnlySpan<byte> signingSeed) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, signingSeed.ToArray(), EcVrf.KeyLength, [], "letterlock-kt-vrf-key-v1"u8.ToArray());
 

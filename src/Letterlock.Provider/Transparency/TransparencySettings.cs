@@ -5,7 +5,7 @@ namespace Letterlock.Provider.Configuration;
 /// <summary>
 /// The <c>transparency</c> section of <c>provider.json</c>: how often epochs are published and the limits of
 /// the transparency API. The tree heads are signed with the provider's <c>signingKey</c>; the VRF key is
-/// derived from it (docs/ARCHITECTURE.md, "Key transparency in the provider").
+/// derived from it (docs/design/transparency.md, "In the provider and the client").
 /// </summary>
 public sealed class TransparencySettings
 {

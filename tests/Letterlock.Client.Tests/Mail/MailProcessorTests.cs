@@ -93,7 +93,7 @@ public sealed class MailProcessorTests : IAsyncLifetime
         var sent = outcome.SentCopy!;
         Assert.Equal($"Plans {Marker}", sent.Summary.Subject);
         Assert.Equal(EncryptionState.EndToEnd, sent.Summary.Security.Encryption);
-        Assert.Contains("Letterlock-Encryption: end-to-end", Encoding.UTF8.GetString(await _store.Messages.ReadBodyAsync(sent.Id)), StringComparison.Ordinal);
+        Assert.Contains("Letterlock-Encryption: end-to-end", Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(sent.Id))!), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -170,18 +170,18 @@ public sealed class MailProcessorTests : IAsyncLifetime
         Assert.Equal(EncryptionState.EndToEnd, result.Security.Encryption);
         Assert.Equal(SignatureState.Valid, result.Security.Signature);
         Assert.Equal(KeyValidationLevel.Tofu, result.Security.SignerTrust);
-        var stored = Encoding.UTF8.GetString(await _store.Messages.ReadBodyAsync(result.Message.Id));
+        var stored = Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!);
         Assert.True(stored.Contains($"Signed and sealed {Marker}", StringComparison.Ordinal), stored);
         Assert.Contains("Letterlock-Encryption: end-to-end", stored, StringComparison.Ordinal);
         var headers = (await MimeMessage.LoadAsync(new MemoryStream(Encoding.UTF8.GetBytes(stored)))).Headers;
         Assert.Equal($"valid; key={_bobFingerprint}; trust=tofu", headers["Letterlock-Signature"]);
         Assert.DoesNotContain("forged", stored, StringComparison.Ordinal);
-        Assert.Equal(FolderRole.Inbox, (await _store.Folders.GetAsync(result.Message.Folder))!.Role);
+        Assert.Equal(FolderRole.Inbox, (await _store.Mail(_alice.Id).GetFolderAsync(result.Message.Folder))!.Role);
 
         var plain = Mime("Mallory <mallory@evil.test>", "alice@alpha.test", "Trust me", "plain text",
             extraHeaders: "Letterlock-Encryption: end-to-end\r\nLetterlock-Signature: valid; trust=verified\r\n");
         var spoof = await incoming.ProcessAsync(plain);
-        var spoofed = Encoding.UTF8.GetString(await _store.Messages.ReadBodyAsync(spoof.Message.Id));
+        var spoofed = Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(spoof.Message.Id))!);
         Assert.Contains("Letterlock-Encryption: none", spoofed, StringComparison.Ordinal);
         Assert.Contains("Letterlock-Signature: none", spoofed, StringComparison.Ordinal);
         Assert.DoesNotContain("trust=verified", spoofed, StringComparison.Ordinal);
@@ -206,7 +206,7 @@ public sealed class MailProcessorTests : IAsyncLifetime
         var incoming = new IncomingMailProcessor(_store, _alice, _aliceKey);
         var result = await incoming.ProcessAsync(Encoding.UTF8.GetBytes(envelope));
         Assert.Equal(EncryptionState.EndToEnd, result.Security.Encryption);
-        var stored = await MimeMessage.LoadAsync(new MemoryStream(await _store.Messages.ReadBodyAsync(result.Message.Id)));
+        var stored = await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!));
         Assert.Contains($"Plan {Marker}", stored.HtmlBody, StringComparison.Ordinal);
         Assert.Contains("https://example.org/", stored.HtmlBody, StringComparison.Ordinal);
         Assert.DoesNotContain("evil.test", stored.HtmlBody, StringComparison.Ordinal);
@@ -214,7 +214,7 @@ public sealed class MailProcessorTests : IAsyncLifetime
         // Mail that was never end-to-end encrypted is what its sender wrote: the mail app's own rules apply.
         var plain = await incoming.ProcessAsync(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(inner).Replace("Subject: html", "Subject: plain html", StringComparison.Ordinal)));
         Assert.Equal(EncryptionState.None, plain.Security.Encryption);
-        Assert.Contains("evil.test/pixel", Encoding.UTF8.GetString(await _store.Messages.ReadBodyAsync(plain.Message.Id)), StringComparison.Ordinal);
+        Assert.Contains("evil.test/pixel", Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(plain.Message.Id))!), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -14,9 +14,9 @@ public sealed class IntegrityAndSchemaTests
         {
             var account = await store.Accounts.CreateAsync("alice@alpha.test", null, null);
             accountId = account.Id;
-            var inbox = (await store.Folders.FindAsync(account.Id, "INBOX"))!;
-            await store.Messages.AppendAsync(inbox.Id, TestStores.Message("first", "one"));
-            await store.Messages.AppendAsync(inbox.Id, TestStores.Message("second", "two"));
+            var inbox = (await store.Mail(account.Id).FindFolderAsync("INBOX"))!;
+            _ = (await store.Mail(account.Id).AppendAsync(inbox.Id, TestStores.Message("first", "one"))).Done;
+            _ = (await store.Mail(account.Id).AppendAsync(inbox.Id, TestStores.Message("second", "two"))).Done;
         }
 
         // Swap the summaries of the two messages: each is valid ciphertext, bound to the other row.
@@ -25,8 +25,8 @@ public sealed class IntegrityAndSchemaTests
             """);
         using (var store = await TestStores.Open(dir))
         {
-            var inbox = (await store.Folders.FindAsync(accountId, "INBOX"))!;
-            var e = await Assert.ThrowsAsync<StoreIntegrityException>(() => store.Messages.ListAsync(inbox.Id));
+            var inbox = (await store.Mail(accountId).FindFolderAsync("INBOX"))!;
+            var e = await Assert.ThrowsAsync<StoreIntegrityException>(() => store.Mail(accountId).ListAsync(inbox.Id));
             Assert.Contains("messages.summary", e.Message, StringComparison.Ordinal);
         }
     }
@@ -40,15 +40,15 @@ public sealed class IntegrityAndSchemaTests
         {
             var account = await store.Accounts.CreateAsync("alice@alpha.test", null, null);
             accountId = account.Id;
-            var inbox = (await store.Folders.FindAsync(account.Id, "INBOX"))!;
-            await store.Messages.AppendAsync(inbox.Id, TestStores.Message("first", "one"));
+            var inbox = (await store.Mail(account.Id).FindFolderAsync("INBOX"))!;
+            _ = (await store.Mail(account.Id).AppendAsync(inbox.Id, TestStores.Message("first", "one"))).Done;
         }
 
         await UnlockTests.ExecuteRaw(dir, "UPDATE messages SET flags = summary");
         using (var store = await TestStores.Open(dir))
         {
-            var inbox = (await store.Folders.FindAsync(accountId, "INBOX"))!;
-            await Assert.ThrowsAsync<StoreIntegrityException>(() => store.Messages.ListAsync(inbox.Id));
+            var inbox = (await store.Mail(accountId).FindFolderAsync("INBOX"))!;
+            await Assert.ThrowsAsync<StoreIntegrityException>(() => store.Mail(accountId).ListAsync(inbox.Id));
         }
 
         await UnlockTests.ExecuteRaw(dir, "UPDATE accounts SET data = substr(data, 1, length(data) - 1) || x'00'");

@@ -25,13 +25,13 @@ public sealed class NoPlaintextTests
         {
             await store.AddUnlockAsync(StoreUnlock.WithKeyFile(keyFile));
             var account = await store.Accounts.CreateAsync($"{Marker}@alpha.test", $"{Marker} Display", new Uri($"https://{markerLower}.alpha.test/"));
-            var folder = await store.Folders.CreateAsync(account.Id, $"Projects/{Marker}");
+            var folder = (await store.Mail(account.Id).CreateFolderAsync($"Projects/{Marker}")).Done;
             var summary = TestStores.Summary($"Subject {Marker}", from: $"{markerLower}@beta.test", to: $"to-{markerLower}@alpha.test", fromName: $"{Marker} Sender");
             var body = Encoding.UTF8.GetBytes($"From: {Marker}\r\nSubject: {Marker}\r\n\r\nBody text {Marker} and more {Marker}\r\n");
-            var message = await store.Messages.AppendAsync(folder.Id, new NewMessage(summary, body, ["\\Seen", $"${Marker}"], $"Body text {Marker}"));
-            await store.Messages.SetEnvelopesAsync([(message.Id, account.Id, Encoding.UTF8.GetBytes($"(NIL \"Subject {Marker}\" NIL)"))]);
-            await store.Messages.CopyAsync(message.Id, (await store.Folders.FindAsync(account.Id, "INBOX"))!.Id);
-            await store.Messages.SetFlagsAsync(message.Id, FlagOperation.Add, [$"Keyword{Marker}"]);
+            var message = (await store.Mail(account.Id).AppendAsync(folder.Id, new NewMessage(summary, body, ["\\Seen", $"${Marker}"], $"Body text {Marker}"))).Done;
+            await store.Mail(account.Id).RememberEnvelopesAsync([(message.Id, Encoding.UTF8.GetBytes($"(NIL \"Subject {Marker}\" NIL)"))]);
+            _ = (await store.Mail(account.Id).CopyAsync([message.Id], (await store.Mail(account.Id).FindFolderAsync("INBOX"))!.Id)).Done.Single().Result;
+            _ = (await store.Mail(account.Id).SetFlagsAsync([message.Id], FlagOperation.Add, [$"Keyword{Marker}"])).Done.Single();
             await store.Keys.AddAsync(account.Id, "openpgp-secret", Encoding.UTF8.GetBytes($"-----BEGIN PGP PRIVATE KEY BLOCK----- {Marker}"));
             await store.Contacts.ObserveKeyAsync(account.Id, $"{markerLower}@beta.test",
                 new ObservedKey(KeyFingerprint.Parse(new string('A', 40)), Encoding.UTF8.GetBytes($"cert {Marker}"), KeyOrigin.Wkd),
@@ -44,7 +44,7 @@ public sealed class NoPlaintextTests
             Assert.Equal(job, claimed.Id);
 
             // The index answers for the marker, so its tokens are in the file, keyed rather than in the clear.
-            Assert.Equal(2, (await store.Messages.SearchAsync(account.Id, [new SearchTerm(SearchField.Any, Marker)])).Count);
+            Assert.Equal(2, ((await store.Mail(account.Id).SearchAsync([new SearchTerm(SearchField.Any, Marker)])).Done).Count);
 
             Assert.True(File.Exists(dir.File("client.db-wal")), "the WAL is where fresh writes sit; it must be scanned too");
             AssertNoMarker(dir, "while open");

@@ -122,17 +122,17 @@ public sealed class BatchedSyncTests : IAsyncLifetime
         Assert.Contains("injected", crash.Message, StringComparison.Ordinal);
 
         // The first page is there with its cursor; of the second, nothing (no message, body or index row).
-        var inbox = (await device.Folders.FindAsync(account.Id, "INBOX"))!;
-        var afterCrash = await device.Messages.ListAsync(inbox.Id);
+        var inbox = (await device.Mail(account.Id).FindFolderAsync("INBOX"))!;
+        var afterCrash = await device.Mail(account.Id).ListAsync(inbox.Id);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => $"m-{i:D3}"), afterCrash.Select(m => m.Remote!.DocumentId));
-        Assert.Equal(11u, (await device.Folders.GetAsync(inbox.Id))!.UidNext);
+        Assert.Equal(11u, (await device.Mail(account.Id).GetFolderAsync(inbox.Id))!.UidNext);
         Assert.Equal((10L, 10L, 10L, 0L), await RowCountsAsync("crash"));
 
         // The next run applies the rest, once each.
         var rest = await SyncAsync(device, account, new SyncOptions());
         Assert.Equal(15, rest.Received);
         Assert.Empty(rest.Errors);
-        var all = await device.Messages.ListAsync(inbox.Id);
+        var all = await device.Mail(account.Id).ListAsync(inbox.Id);
         Assert.Equal(Enumerable.Range(0, 25).Select(i => $"m-{i:D3}"), all.Select(m => m.Remote!.DocumentId));
         Assert.Equal(Enumerable.Range(1, 25).Select(i => (uint)i), all.Select(m => m.Uid.Value));
         Assert.Equal((25L, 25L, 25L, 0L), await RowCountsAsync("crash"));
@@ -141,7 +141,7 @@ public sealed class BatchedSyncTests : IAsyncLifetime
         await device.Settings.SetAsync($"sync.{account.Id}.cursor", "0"u8.ToArray());
         var again = await SyncAsync(device, account, new SyncOptions { PageSize = 7 });
         Assert.Equal((0, 0), (again.Received, again.Deleted));
-        Assert.Equal(25, (await device.Messages.ListAsync(inbox.Id)).Count);
+        Assert.Equal(25, (await device.Mail(account.Id).ListAsync(inbox.Id)).Count);
     }
 
     [Fact]
@@ -159,8 +159,8 @@ public sealed class BatchedSyncTests : IAsyncLifetime
         Assert.Equal(["m-over", "m-badflag"], report.Errors.Select(e => e.DocumentId));
         Assert.All(report.Errors, e => Assert.Contains("not acceptable", e.Reason, StringComparison.Ordinal));
         Assert.Equal(2, report.Received);
-        var inbox = (await device.Folders.FindAsync(account.Id, "INBOX"))!;
-        Assert.Equal(["m-exact", "m-after"], (await device.Messages.ListAsync(inbox.Id)).Select(m => m.Remote!.DocumentId));
+        var inbox = (await device.Mail(account.Id).FindFolderAsync("INBOX"))!;
+        Assert.Equal(["m-exact", "m-after"], (await device.Mail(account.Id).ListAsync(inbox.Id)).Select(m => m.Remote!.DocumentId));
     }
 
     [Fact]
@@ -200,12 +200,12 @@ public sealed class BatchedSyncTests : IAsyncLifetime
     {
         var account = (await store.Accounts.ListAsync()).Single();
         var lines = new List<string>();
-        foreach (var folder in await store.Folders.ListAsync(account.Id))
+        foreach (var folder in await store.Mail(account.Id).ListFoldersAsync())
         {
             lines.Add($"folder {folder.Name} {folder.Role} uidnext={folder.UidNext} modseq={folder.HighestModSeq}");
-            foreach (var m in await store.Messages.ListAsync(folder.Id))
+            foreach (var m in await store.Mail(account.Id).ListAsync(folder.Id))
             {
-                var body = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(await store.Messages.ReadBodyAsync(m.Id)));
+                var body = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData((await store.Mail(account.Id).ReadBodyAsync(m.Id))!));
                 lines.Add($"  {m.Uid.Value} {m.ModSeq} [{string.Join(' ', m.Flags.Order(StringComparer.Ordinal))}] {m.Remote} {m.Summary.Subject} {body}");
             }
         }

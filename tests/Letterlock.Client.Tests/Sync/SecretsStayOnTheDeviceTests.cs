@@ -38,9 +38,9 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
         var provider = await AccountRegistration.ConnectAsync(store, alice, _provider.Http);
         var engine = new SyncEngine(store, alice, provider);
         Assert.Equal(1, (await engine.SyncAsync()).Received);
-        var inbox = (await store.Folders.FindAsync(alice.Id, "INBOX"))!;
-        var received = Assert.Single(await store.Messages.ListAsync(inbox.Id));
-        await store.Messages.SetFlagsAsync(received.Id, FlagOperation.Add, ["\\Seen"]);
+        var inbox = (await store.Mail(alice.Id).FindFolderAsync("INBOX"))!;
+        var received = Assert.Single(await store.Mail(alice.Id).ListAsync(inbox.Id));
+        _ = (await store.Mail(alice.Id).SetFlagsAsync([received.Id], FlagOperation.Add, ["\\Seen"])).Done.Single();
         Assert.Equal(1, (await engine.SyncAsync()).Pushed);
         var certificate = (await AccountKeys.LoadOpenPgpAsync(store, alice.Id)).Certificate.Export(armored: false);
         var inboxSecret = (await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.InboxSecret))!.Material;

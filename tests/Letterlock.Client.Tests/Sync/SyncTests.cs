@@ -62,11 +62,11 @@ public sealed class SyncTests : IAsyncLifetime
         var report = await Sync(_device1, _alice);
         Assert.Equal(1, report.Received);
         Assert.Empty(report.Errors);
-        var inbox = (await _device1.Folders.FindAsync(_alice.Id, "INBOX"))!;
-        var message = Assert.Single(await _device1.Messages.ListAsync(inbox.Id));
+        var inbox = (await _device1.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
+        var message = Assert.Single(await _device1.Mail(_alice.Id).ListAsync(inbox.Id));
         Assert.Equal($"Hello {Marker}", message.Summary.Subject);
         Assert.StartsWith("m-", message.Remote!.DocumentId, StringComparison.Ordinal);
-        Assert.Contains($"Arrived in plain {Marker}", Encoding.UTF8.GetString(await _device1.Messages.ReadBodyAsync(message.Id)), StringComparison.Ordinal);
+        Assert.Contains($"Arrived in plain {Marker}", Encoding.UTF8.GetString((await _device1.Mail(_alice.Id).ReadBodyAsync(message.Id))!), StringComparison.Ordinal);
 
         // The provider kept no plaintext: not in its database, blobs or any other file.
         foreach (var file in Directory.GetFiles(Path.Combine(_dir.Path, "provider"), "*", SearchOption.AllDirectories))
@@ -85,29 +85,29 @@ public sealed class SyncTests : IAsyncLifetime
         var alice2 = await LinkSecondDeviceAsync(device2);
         var second = await Sync(device2, alice2);
         Assert.Equal(1, second.Received);
-        var inbox2 = (await device2.Folders.FindAsync(alice2.Id, "INBOX"))!;
-        var copy = Assert.Single(await device2.Messages.ListAsync(inbox2.Id));
+        var inbox2 = (await device2.Mail(alice2.Id).FindFolderAsync("INBOX"))!;
+        var copy = Assert.Single(await device2.Mail(alice2.Id).ListAsync(inbox2.Id));
         Assert.Equal(message.Summary.Subject, copy.Summary.Subject);
-        Assert.Equal(await _device1.Messages.ReadBodyAsync(message.Id), await device2.Messages.ReadBodyAsync(copy.Id));
+        Assert.Equal((await _device1.Mail(_alice.Id).ReadBodyAsync(message.Id))!, (await device2.Mail(alice2.Id).ReadBodyAsync(copy.Id))!);
 
         // Flags and moves travel both ways; a deletion wins everywhere.
-        await _device1.Messages.SetFlagsAsync(message.Id, FlagOperation.Add, ["\\Seen", "$Important"]);
+        _ = (await _device1.Mail(_alice.Id).SetFlagsAsync([message.Id], FlagOperation.Add, ["\\Seen", "$Important"])).Done.Single();
         Assert.Equal(1, (await Sync(_device1, _alice)).Pushed);
         await Sync(device2, alice2);
-        Assert.Contains("$Important", (await device2.Messages.GetAsync(copy.Id))!.Flags);
+        Assert.Contains("$Important", (await device2.Mail(alice2.Id).GetAsync(copy.Id))!.Flags);
 
-        var archive2 = (await device2.Folders.FindByRoleAsync(alice2.Id, FolderRole.Archive))!;
-        await device2.Messages.MoveAsync(copy.Id, archive2.Id);
+        var archive2 = (await device2.Mail(alice2.Id).FindFolderAsync(FolderRole.Archive))!;
+        _ = (await device2.Mail(alice2.Id).MoveAsync([copy.Id], archive2.Id)).Done.Single().Result;
         await Sync(device2, alice2);
         await Sync(_device1, _alice);
-        var archive1 = (await _device1.Folders.FindByRoleAsync(_alice.Id, FolderRole.Archive))!;
-        Assert.Equal(archive1.Id, (await _device1.Messages.GetAsync(message.Id))!.Folder);
+        var archive1 = (await _device1.Mail(_alice.Id).FindFolderAsync(FolderRole.Archive))!;
+        Assert.Equal(archive1.Id, (await _device1.Mail(_alice.Id).GetAsync(message.Id))!.Folder);
 
-        await _device1.Messages.DeleteAsync(message.Id);
+        await _device1.Mail(_alice.Id).DeleteAsync([message.Id]);
         await Sync(_device1, _alice);
         var gone = await Sync(device2, alice2);
         Assert.Equal(1, gone.Deleted);
-        Assert.Null(await device2.Messages.GetAsync(copy.Id));
+        Assert.Null(await device2.Mail(alice2.Id).GetAsync(copy.Id));
     }
 
     [Fact]
@@ -163,11 +163,11 @@ public sealed class SyncTests : IAsyncLifetime
         Assert.Empty(await _device1.Jobs.ListAsync(QueuedMail.JobKind));
         Assert.Null(await up.NextDueAsync());
 
-        var inbox = (await _device1.Folders.FindByRoleAsync(_alice.Id, FolderRole.Inbox))!;
+        var inbox = (await _device1.Mail(_alice.Id).FindFolderAsync(FolderRole.Inbox))!;
         using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
         {
             var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
-            while (!(await _device1.Messages.ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Note {Marker}"))
+            while (!(await _device1.Mail(_alice.Id).ListAsync(inbox.Id, timeout.Token)).Any(m => m.Summary.Subject == $"Note {Marker}"))
             {
                 // The provider's long poll wakes as soon as the message is in the account's feed.
                 await new SyncEngine(_device1, _alice, provider).WaitForChangesAsync(5, timeout.Token);
@@ -181,7 +181,7 @@ public sealed class SyncTests : IAsyncLifetime
         var refused = Assert.Single(await up.DeliverDueAsync());
         Assert.Equal(OutboxOutcome.Failed, refused.Outcome);
         Assert.Equal(JobState.Failed, Assert.Single(await _device1.Jobs.ListAsync(QueuedMail.JobKind)).State);
-        var notice = Assert.Single(await _device1.Messages.ListAsync(inbox.Id), m => m.Summary.Subject == "Not delivered: Lost");
+        var notice = Assert.Single(await _device1.Mail(_alice.Id).ListAsync(inbox.Id), m => m.Summary.Subject == "Not delivered: Lost");
         Assert.Contains("\\Flagged", notice.Flags);
         Assert.Empty(await up.DeliverDueAsync());
     }
@@ -230,12 +230,12 @@ public sealed class SyncTests : IAsyncLifetime
                 .SyncAsync(new StopAfter(2, stop), stop.Token));
         }
 
-        var inbox = (await _device1.Folders.FindAsync(_alice.Id, "INBOX"))!;
-        Assert.Equal(2, (await _device1.Messages.ListAsync(inbox.Id)).Count);
+        var inbox = (await _device1.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
+        Assert.Equal(2, (await _device1.Mail(_alice.Id).ListAsync(inbox.Id)).Count);
         var rest = await Sync(_device1, _alice);
         Assert.Equal(3, rest.Received);
         Assert.Empty(rest.Errors);
-        var subjects = (await _device1.Messages.ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal).ToList();
+        var subjects = (await _device1.Mail(_alice.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(Enumerable.Range(0, 5).Select(i => $"Resume {i}"), subjects);
 
         // A new device stopped part-way through the message documents converges to the same five.
@@ -249,8 +249,8 @@ public sealed class SyncTests : IAsyncLifetime
         }
 
         await Sync(device2, alice2);
-        var inbox2 = (await device2.Folders.FindAsync(alice2.Id, "INBOX"))!;
-        Assert.Equal(subjects, (await device2.Messages.ListAsync(inbox2.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal).ToList());
+        var inbox2 = (await device2.Mail(alice2.Id).FindFolderAsync("INBOX"))!;
+        Assert.Equal(subjects, (await device2.Mail(alice2.Id).ListAsync(inbox2.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal).ToList());
     }
 
     /// <summary>Cancels the sync as soon as <paramref name="count"/> changes have been applied (synchronously, unlike <see cref="Progress{T}"/>).</summary>

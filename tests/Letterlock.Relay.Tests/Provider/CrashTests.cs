@@ -15,7 +15,7 @@ namespace Letterlock.Relay.Tests.Provider;
 /// <summary>
 /// The real <c>letterlock provider serve</c> process is killed with SIGKILL while its relay delivers a batch to a sink;
 /// after a restart every accepted message reaches the sink, and every message the sink got twice is one whose
-/// interrupted attempt the queue recorded (docs/ARCHITECTURE.md, "Crash safety: at-least-once, duplicates recorded").
+/// interrupted attempt the queue recorded (docs/design/relay.md, "Crash safety: at-least-once, duplicates recorded"; docs/adr/0008-at-least-once-relay.md).
 /// </summary>
 public sealed class CrashTests(ITestOutputHelper output) : IDisposable
 {
