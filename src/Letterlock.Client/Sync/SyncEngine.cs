@@ -521,19 +521,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
         }
 
-<<<<<<< HEAD
-        // Convert into the account's own message document, then retire the inbox document. The document id comes from
-        // the inbox document's, so two devices converting the same arrival at once write one document, not two.
-        var messageId = MessageDocumentIdFor(change.Id);
-        var body = await _mail.ReadBodyAsync(local.Id, ct).ConfigureAwait(false);
-        if (body is null || await DocumentOfAsync(local, body, ct).ConfigureAwait(false) is not { } document)
-=======
         // Sealed and indexed on several cores, stored in one transaction.
         var prepared = reads.AsParallel().AsOrdered().WithDegreeOfParallelism(_sync.MaxParallelism)
             .Select(r => (r.Conversion, Prepared: _mail.Prepare(r.Read.Message, new RemoteReference(r.Conversion.Change.Id, r.Conversion.Change.Revision))))
             .ToList();
         foreach (var (conversion, result) in prepared.Where(p => !p.Prepared.IsOk))
->>>>>>> main
         {
             conversion.Done = true;
             conversion.Error = "the message inside is not acceptable: " + result.Detail;
@@ -590,11 +582,6 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             writer.SetSetting(CursorSetting, CursorBytes(page.EndCursor));
             return true;
         }, ct).ConfigureAwait(false);
-<<<<<<< HEAD
-        _ = status; // Conflict: a previous run, or another device converting the same arrival, already wrote it.
-        await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false);
-        return received ? Applied.Received : Applied.Nothing;
-=======
         Step(SyncStep.InboxRecorded, changes[^1].Id);
         foreach (var conversion in conversions)
         {
@@ -698,12 +685,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }
 
         return rest.StartsWith("in-", StringComparison.Ordinal) ? writer.FindByRemote(rest) : null;
->>>>>>> main
     }
-
-    /// <summary>The message document an inbox document becomes: <c>m-</c> and 32 hex digits of SHA-256 over its id.</summary>
-    internal static string MessageDocumentIdFor(string inboxDocumentId) =>
-        "m-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes("letterlock-inbox-message-v1\0" + inboxDocumentId)).AsSpan(0, 16));
 
     // ---- Push ----
 
