@@ -58,14 +58,15 @@ public sealed record AccountAccessResponse(Guid AccountId, Guid DeviceId, string
 /// <param name="RegistrationRequest">The serialized request.</param>
 public sealed record PasswordStartRequest(byte[] RegistrationRequest);
 
-/// <summary>The provider's RegistrationResponse.</summary>
+/// <summary>The provider's RegistrationResponse, and the Argon2id parameters the record must be made with.</summary>
 /// <param name="RegistrationResponse">The serialized response.</param>
-public sealed record PasswordStartResponse(byte[] RegistrationResponse);
+/// <param name="KsfParameters">The provider's Argon2id parameters (9 bytes); absent from older providers (then the defaults).</param>
+public sealed record PasswordStartResponse(byte[] RegistrationResponse, byte[]? KsfParameters = null);
 
 /// <summary><c>PUT /v1/account/password</c>: the registration record and the AMK sealed for the new password.</summary>
 /// <param name="Record">The serialized RegistrationRecord.</param>
 /// <param name="WrappedAmk">The AMK sealed to the key pair derived from the new export key.</param>
-/// <param name="KsfParameters">The Argon2id parameters the record was made with (9 bytes), handed to every later login.</param>
+/// <param name="KsfParameters">The Argon2id parameters the record was made with (9 bytes), handed to every later login; they must be the provider's (<see cref="PasswordStartResponse.KsfParameters"/>).</param>
 public sealed record SetPasswordRequest(byte[] Record, byte[] WrappedAmk, byte[] KsfParameters);
 
 /// <summary>One device of the account, as <c>GET /v1/account/devices</c> lists it.</summary>
@@ -135,6 +136,16 @@ public static class AccountAccess
 }
 
 /// <summary>System.Text.Json source-generated metadata for the account-access contracts.</summary>
+/// <summary><c>POST /v1/link</c> and <c>GET /v1/link/{slot}</c>: an open device link at the relay.</summary>
+/// <param name="Slot">The short public part of the link code (5 Crockford base32 characters).</param>
+/// <param name="SessionId">16 random bytes chosen by the relay: CPace's session id.</param>
+/// <param name="ExpiresAt">When the relay forgets the link.</param>
+public sealed record LinkSession(string Slot, byte[] SessionId, DateTimeOffset ExpiresAt);
+
+/// <summary><c>PUT|GET /v1/link/{slot}/{party}/{index}</c>: one relayed message, opaque to the provider.</summary>
+/// <param name="Data">At most the provider's <c>link.maxMessageBytes</c>.</param>
+public sealed record LinkMessage(byte[] Data);
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -154,4 +165,6 @@ public static class AccountAccess
 [JsonSerializable(typeof(SetPasswordRequest))]
 [JsonSerializable(typeof(DeviceListResponse))]
 [JsonSerializable(typeof(DeleteAccountRequest))]
+[JsonSerializable(typeof(LinkSession))]
+[JsonSerializable(typeof(LinkMessage))]
 public sealed partial class AccountsJsonContext : JsonSerializerContext;

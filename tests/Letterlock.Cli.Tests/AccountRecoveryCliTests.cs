@@ -73,15 +73,18 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         Assert.Contains("never overwritten", error, StringComparison.Ordinal);
 
         // The old code and a typo are refused, each with its own clear message; nothing is left in the new store.
+        // (Recovery always sets a new password: whoever recovers may not know the old one, or fear someone else does.)
         var phone = Path.Combine(_dir, "phone");
+        string recoveredFile = Path.Combine(_dir, "recovered-password.txt");
+        await File.WriteAllTextAsync(recoveredFile, "chosen during recovery\n");
         string oldCodeFile = Path.Combine(_dir, "old.txt");
         await File.WriteAllTextAsync(oldCodeFile, printed);
-        (code, _, error) = await Run(phone, "account", "recover", "--provider", Url, "--address", "alice@alpha.test", "--code-file", oldCodeFile, "--ca", Ca);
+        (code, _, error) = await Run(phone, "account", "recover", "--provider", Url, "--address", "alice@alpha.test", "--code-file", oldCodeFile, "--password-file", recoveredFile, "--ca", Ca);
         Assert.Equal(3, code);
         Assert.Contains("does not open alice@alpha.test", error, StringComparison.Ordinal);
         string typoFile = Path.Combine(_dir, "typo.txt");
         await File.WriteAllTextAsync(typoFile, (kitCode[0] == 'A' ? "B" : "A") + kitCode[1..]);
-        (code, _, error) = await Run(phone, "account", "recover", "--provider", Url, "--address", "alice@alpha.test", "--code-file", typoFile, "--ca", Ca);
+        (code, _, error) = await Run(phone, "account", "recover", "--provider", Url, "--address", "alice@alpha.test", "--code-file", typoFile, "--password-file", recoveredFile, "--ca", Ca);
         Assert.Equal(2, code);
         Assert.Contains("typo", error, StringComparison.Ordinal);
         (code, output, _) = await Run(phone, "account", "list");
@@ -92,9 +95,10 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         string codeFile = Path.Combine(_dir, "code.txt");
         await File.WriteAllTextAsync(codeFile, kitCode.ToLowerInvariant());
         (code, output, error) = await Run(phone, "account", "recover", "--provider", Url, "--address", "alice@alpha.test", "--code-file", codeFile,
-            "--device-name", "phone", "--ca", Ca);
+            "--password-file", recoveredFile, "--device-name", "phone", "--ca", Ca);
         Assert.True(code == 0, error);
         Assert.Contains("Recovered alice@alpha.test", output, StringComparison.Ordinal);
+        Assert.Contains("The old password no longer works", output, StringComparison.Ordinal);
         Assert.Contains("1 other device(s)", output, StringComparison.Ordinal);
 
         (code, output, error) = await Run(phone, "account", "show", "alice@alpha.test");
@@ -108,14 +112,13 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         Assert.Equal(2, output.Split('\n').Count(l => l.Contains(" added ", StringComparison.Ordinal)));
         Assert.Contains("Password: yes", output, StringComparison.Ordinal);
 
-        // A third device signs in with the password; a wrong one is refused with exit code 3 and leaves nothing.
+        // A third device signs in with the password set during recovery; the one from before the recovery is now
+        // wrong, refused with exit code 3, and leaves nothing.
         var tablet = Path.Combine(_dir, "tablet");
-        string wrongFile = Path.Combine(_dir, "wrong.txt");
-        await File.WriteAllTextAsync(wrongFile, "correct horse battery stapler");
-        (code, _, error) = await Run(tablet, "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", wrongFile, "--ca", Ca);
+        (code, _, error) = await Run(tablet, "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", passwordFile, "--ca", Ca);
         Assert.Equal(3, code);
         Assert.Contains("the password does not open alice@alpha.test", error, StringComparison.Ordinal);
-        (code, output, error) = await Run(tablet, "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", passwordFile,
+        (code, output, error) = await Run(tablet, "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", recoveredFile,
             "--device-name", "tablet", "--ca", Ca);
         Assert.True(code == 0, error);
         Assert.Contains("Signed in to alice@alpha.test", output, StringComparison.Ordinal);
@@ -127,7 +130,7 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         Assert.True(code == 0, error);
         (code, _, error) = await Run(tablet, "devices", "list", "--ca", Ca);
         Assert.True(code == 0, error);
-        (code, _, _) = await Run(Path.Combine(_dir, "fourth"), "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", passwordFile, "--ca", Ca);
+        (code, _, _) = await Run(Path.Combine(_dir, "fourth"), "account", "login", "--provider", Url, "--address", "alice@alpha.test", "--password-file", recoveredFile, "--ca", Ca);
         Assert.Equal(3, code);
 
         // The phone revokes the lost laptop; the laptop can no longer reach the account.

@@ -15,7 +15,9 @@ public abstract class AccountAccessTests(Backend backend, PostgresServer postgre
         TestProvider.StartAsync(backend, postgres, editSettings: path =>
             File.WriteAllText(path, File.ReadAllText(path)
                 .Replace("\"freeFailedLogins\": 5", $"\"freeFailedLogins\": {freeFailedLogins}", StringComparison.Ordinal)
-                .Replace("\"failedLoginBackoffSeconds\": 30", "\"failedLoginBackoffSeconds\": 600", StringComparison.Ordinal)));
+                .Replace("\"failedLoginBackoffSeconds\": 30", "\"failedLoginBackoffSeconds\": 600", StringComparison.Ordinal)
+                .Replace("\"passwordArgon2idMemoryKiB\": 65536", "\"passwordArgon2idMemoryKiB\": 19456", StringComparison.Ordinal)
+                .Replace("\"passwordArgon2idIterations\": 3", "\"passwordArgon2idIterations\": 1", StringComparison.Ordinal)));
 
     /// <summary>A recovery key pair (the client derives it from the recovery code; the provider sees only the public half).</summary>
     private static (byte[] Private, byte[] Public) RecoveryKey() => DeviceAuthentication.GenerateKeyPair();
@@ -133,6 +135,60 @@ public abstract class AccountAccessTests(Backend backend, PostgresServer postgre
     }
 
     [Fact]
+    public async Task A_login_start_looks_the_same_for_a_password_no_password_and_no_account_and_bad_syntax_is_a_400()
+    {
+        await using var provider = await Start(freeFailedLogins: 50);
+        using var client = provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.CreateAccountAsync("bob@example.test"); // device-only: no password
+        await client.LoginAsync(alice);
+        byte[] password = "correct horse battery staple"u8.ToArray();
+        var ksf = new Letterlock.Cryptography.Opaque.Argon2idParameters { MemoryKiB = 19 * 1024, Iterations = 1 };
+        var opaque = new Letterlock.Cryptography.Opaque.OpaqueClient(new Letterlock.Cryptography.Opaque.Argon2idKeyStretching(ksf));
+        var (registration, registrationRequest) = opaque.StartRegistration(password);
+        var started = await client.Http.PostAsJsonAsync("v1/account/password/start", new PasswordStartRequest(registrationRequest.Serialize()), AccountsJsonContext.Default.PasswordStartRequest);
+        Assert.True(Letterlock.Cryptography.Opaque.RegistrationResponse.TryParse((await started.Content.ReadFromJsonAsync(AccountsJsonContext.Default.PasswordStartResponse))!.RegistrationResponse, out var parsed));
+        var (record, _) = opaque.FinishRegistration(registration, password, parsed, Letterlock.Cryptography.Opaque.OpaqueIdentities.FromStrings("alice@example.test", TestProvider.Domain));
+        Assert.Equal(HttpStatusCode.NoContent, (await client.Http.PutAsJsonAsync("v1/account/password",
+            new SetPasswordRequest(record.Serialize(), new byte[82], ksf.Serialize()), AccountsJsonContext.Default.SetPasswordRequest)).StatusCode);
+
+        using var stranger = provider.Client();
+        async Task<HttpResponseMessage> StartFor(string address)
+        {
+            var (state, ke1) = opaque.StartLogin(password);
+            state.Dispose();
+            return await stranger.Http.PostAsJsonAsync("v1/login/start", new LoginStartRequest(address, ke1.Serialize()), AccountsJsonContext.Default.LoginStartRequest);
+        }
+
+        // The same status, the same Argon2id parameters, the same message sizes, the same JSON members.
+        var answers = new List<(HttpStatusCode Status, LoginStartResponse Start, string[] Members)>();
+        foreach (var address in new[] { "alice@example.test", "bob@example.test", "nobody@example.test" })
+        {
+            var response = await StartFor(address);
+            string json = await response.Content.ReadAsStringAsync();
+            var members = System.Text.Json.JsonDocument.Parse(json).RootElement.EnumerateObject().Select(p => p.Name).ToArray();
+            answers.Add((response.StatusCode, System.Text.Json.JsonSerializer.Deserialize(json, AccountsJsonContext.Default.LoginStartResponse)!, members));
+        }
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
+        Assert.All(answers, a => Assert.Equal(ksf.Serialize(), a.Start.KsfParameters));
+        Assert.All(answers, a => Assert.Equal(answers[0].Members, a.Members));
+        Assert.All(answers, a => Assert.Equal(answers[0].Start.Ke2.Length, a.Start.Ke2.Length));
+        Assert.All(answers, a => Assert.Equal(answers[0].Start.ServerNonce.Length, a.Start.ServerNonce.Length));
+
+        // Malformed syntax (or another provider's address) is a 400 problem before any lookup, for login and recovery alike.
+        foreach (var bad in new[] { "no-at-sign", "alice@", "@example.test", "alice@other.test", "" })
+        {
+            var login = await StartFor(bad);
+            Assert.Equal(HttpStatusCode.BadRequest, login.StatusCode);
+            Assert.Equal("application/problem+json", login.Content.Headers.ContentType?.MediaType);
+            var recovery = await stranger.Http.PostAsJsonAsync("v1/recovery/start", new RecoveryStartRequest(bad), AccountsJsonContext.Default.RecoveryStartRequest);
+            Assert.Equal(HttpStatusCode.BadRequest, recovery.StatusCode);
+            Assert.Equal("application/problem+json", recovery.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
     public async Task Password_logins_cannot_be_replayed_or_moved_to_another_provider_and_every_start_counts()
     {
         await using var provider = await Start(freeFailedLogins: 3);
@@ -146,6 +202,7 @@ public abstract class AccountAccessTests(Backend backend, PostgresServer postgre
         var (registration, registrationRequest) = opaque.StartRegistration(password);
         var started = await client.Http.PostAsJsonAsync("v1/account/password/start", new PasswordStartRequest(registrationRequest.Serialize()), AccountsJsonContext.Default.PasswordStartRequest);
         var registrationResponse = (await started.Content.ReadFromJsonAsync(AccountsJsonContext.Default.PasswordStartResponse))!;
+        Assert.Equal(ksf.Serialize(), registrationResponse.KsfParameters);
         Assert.True(Letterlock.Cryptography.Opaque.RegistrationResponse.TryParse(registrationResponse.RegistrationResponse, out var parsedResponse));
         var (record, _) = opaque.FinishRegistration(registration, password, parsedResponse, identities);
         var set = await client.Http.PutAsJsonAsync("v1/account/password", new SetPasswordRequest(record.Serialize(), new byte[82], ksf.Serialize()), AccountsJsonContext.Default.SetPasswordRequest);
@@ -153,6 +210,12 @@ public abstract class AccountAccessTests(Backend backend, PostgresServer postgre
         var tooCheap = await client.Http.PutAsJsonAsync("v1/account/password",
             new SetPasswordRequest(record.Serialize(), new byte[82], new Letterlock.Cryptography.Opaque.Argon2idParameters { MemoryKiB = 1024, Iterations = 1 }.Serialize()), AccountsJsonContext.Default.SetPasswordRequest);
         Assert.Equal(HttpStatusCode.BadRequest, tooCheap.StatusCode);
+
+        // Parameters a client would accept, but not the provider's: refused too (one set for every account).
+        var notTheProviders = await client.Http.PutAsJsonAsync("v1/account/password",
+            new SetPasswordRequest(record.Serialize(), new byte[82], Letterlock.Cryptography.Opaque.Argon2idParameters.Default.Serialize()), AccountsJsonContext.Default.SetPasswordRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, notTheProviders.StatusCode);
+        Assert.Contains("accounts.passwordArgon2idMemoryKiB", (await ApiClient.ProblemAsync(notTheProviders)).Detail, StringComparison.Ordinal);
 
         async Task<(LoginStartResponse Start, Letterlock.Cryptography.Opaque.LoginOutcome Outcome)> Begin(string domainForClient)
         {

@@ -53,6 +53,30 @@ public sealed class SettingsTests : IDisposable
         Assert.Contains(setting, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("\"passwordArgon2idMemoryKiB\": 65536", "\"passwordArgon2idMemoryKiB\": 19455", false)]
+    [InlineData("\"passwordArgon2idMemoryKiB\": 65536", "\"passwordArgon2idMemoryKiB\": 19456", true)]
+    [InlineData("\"passwordArgon2idMemoryKiB\": 65536", "\"passwordArgon2idMemoryKiB\": 1048576", true)]
+    [InlineData("\"passwordArgon2idMemoryKiB\": 65536", "\"passwordArgon2idMemoryKiB\": 1048577", false)]
+    [InlineData("\"passwordArgon2idIterations\": 3", "\"passwordArgon2idIterations\": 0", false)]
+    [InlineData("\"passwordArgon2idIterations\": 3", "\"passwordArgon2idIterations\": 1", true)]
+    [InlineData("\"passwordArgon2idIterations\": 3", "\"passwordArgon2idIterations\": 10", true)]
+    [InlineData("\"passwordArgon2idIterations\": 3", "\"passwordArgon2idIterations\": 11", false)]
+    public void Password_Argon2id_settings_must_lie_within_what_clients_accept(string original, string replacement, bool accepted)
+    {
+        string path = Path.Combine(Data, "provider.json");
+        File.WriteAllText(path, ReplaceFirst(File.ReadAllText(path), original, replacement));
+        if (accepted)
+        {
+            ProviderSettingsLoader.Load(Data);
+        }
+        else
+        {
+            var error = Assert.Throws<SettingsException>(() => ProviderSettingsLoader.Load(Data));
+            Assert.Contains(original.Split('"')[1], error.Message, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void Init_refuses_to_overwrite_existing_keys() =>
         Assert.Throws<SettingsException>(() => ProviderKeys.Initialize(new ProviderKeys.InitOptions("example.test", Data)));

@@ -82,9 +82,13 @@ internal static class AccountAccessCommands
             throw new CliException($"the account password must have at least {MinPasswordLength} characters", 2);
         }
 
-        if (System.Text.Encoding.UTF8.GetByteCount(password) > AccountPassword.MaxPasswordBytes)
+        try
         {
-            throw new CliException($"the account password is longer than {AccountPassword.MaxPasswordBytes} bytes", 2);
+            PasswordText.Prepare(password);
+        }
+        catch (ArgumentException)
+        {
+            throw new CliException($"the account password must be at most {AccountPassword.MaxPasswordBytes} bytes (UTF-8) without control characters", 2);
         }
 
         return password;
@@ -185,6 +189,42 @@ internal static class AccountAccessCommands
         return command;
     }
 
+    public static Command RevokeKey(ClientStoreAccess access)
+    {
+        var address = new Argument<string?>("address") { Description = "The account (needed when the client has several).", Arity = ArgumentArity.ZeroOrOne };
+        var yes = new Option<bool>("--yes") { Description = "Confirm: the current OpenPGP key is revoked for good." };
+        var ca = CaOption();
+        var command = new Command("revoke-key",
+            "Revoke the account's OpenPGP key (it leaked) and publish a new one: the directory and key transparency, WKD\n" +
+            "and HKP serve the new key and the old key's revocation, and later mail carries the new key (Autocrypt). The\n" +
+            "old key certifies the new one, so correspondents see a rotation rather than a suspicious change. Mail sent to\n" +
+            "the old key still opens on your devices.\n\n" +
+            "Example:\n  letterlock account revoke-key alice@example.org --yes")
+        {
+            address, yes, ca,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (!parse.GetValue(yes))
+            {
+                throw new CliException("revoking the OpenPGP key cannot be undone: add --yes", 2);
+            }
+
+            using var store = await access.OpenAsync(parse, ct);
+            var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(address), ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var provider = await ConnectAsync(store, account, http, ct);
+            var result = await Guard(() => KeyRevocation.RevokeKeyAsync(store, account, provider, ct: ct));
+            var output = parse.InvocationConfiguration.Output;
+            await output.WriteLineAsync($"Revoked {result.Revoked.Hex.ToUpperInvariant()}; the new key of {account.Address} is {result.Replacement.Hex.ToUpperInvariant()}.");
+            await output.WriteLineAsync("Published to the directory (key transparency), WKD and HKP; your other devices get it with the key bundle (version " +
+                result.BundleVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) + ").");
+            await output.WriteLineAsync("Make a new recovery kit, whose revocation certificate is for the new key: letterlock account recovery-kit --out FILE");
+            return 0;
+        });
+        return command;
+    }
+
     public static Command Delete(ClientStoreAccess access)
     {
         var address = new Argument<string>("address") { Description = "The account to delete." };
@@ -270,16 +310,20 @@ internal static class AccountAccessCommands
         var codeFile = new Option<string?>("--code-file") { Description = "Read the recovery code from this file (else standard input, or a prompt)." };
         var deviceName = new Option<string>("--device-name") { Description = "A name for this device in the device list.", DefaultValueFactory = _ => Environment.MachineName };
         var revokeOthers = new Option<bool>("--revoke-other-devices") { Description = "Revoke every other device of the account (they are lost or in the wrong hands)." };
+        var passwordFile = PasswordFileOption();
+        passwordFile.Description = "Read the new account password from this file's first line (else standard input when it is a pipe, else a prompt).";
+        var noPassword = new Option<bool>("--no-password") { Description = "Set no new password: the old one is removed and the account becomes device-only." };
         var ca = CaOption();
         var command = new Command("recover",
             "Bring an account back on this device with its recovery code, when every device and the password are lost.\n" +
-            "This device joins the account, gets its keys back, and syncs all mail (letterlock bridge). Consider revoking\n" +
-            "the lost devices (--revoke-other-devices, or letterlock devices revoke ID later).\n\n" +
+            "This device joins the account, gets its keys back, and syncs all mail (letterlock bridge). The old password\n" +
+            "stops working: you choose a new one (or --no-password). Consider revoking the lost devices\n" +
+            "(--revoke-other-devices, or letterlock devices revoke ID later).\n\n" +
             "Examples:\n" +
             "  letterlock account recover --provider https://example.org --address alice@example.org\n" +
-            "  letterlock account recover --provider https://example.org --address alice@example.org --code-file kit-code.txt --revoke-other-devices")
+            "  letterlock account recover --provider https://example.org --address alice@example.org --code-file kit-code.txt --password-file new-pw.txt --revoke-other-devices")
         {
-            provider, address, codeFile, deviceName, revokeOthers, ca,
+            provider, address, codeFile, passwordFile, noPassword, deviceName, revokeOthers, ca,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -302,13 +346,32 @@ internal static class AccountAccessCommands
                 }, 2);
             }
 
+            if (parse.GetValue(noPassword) && parse.GetValue(passwordFile) is not null)
+            {
+                throw new CliException("--no-password and --password-file exclude each other", 2);
+            }
+
+            string? newPassword = parse.GetValue(noPassword) ? null : await ReadPasswordAsync(parse.GetValue(passwordFile), confirm: true, ct);
             var normalized = ContactsCommand.Normalize(parse.GetValue(address)!);
             using var store = await access.OpenOrCreateAsync(parse, ct);
             using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
-            var account = await Guard(() => AccountRecovery.RecoverAsync(store, new ProviderClient(http, providerUrl), normalized, code!, parse.GetValue(deviceName)!,
-                credentials => new ProviderClient(http, providerUrl, credentials), ct));
             var output = parse.InvocationConfiguration.Output;
+            AccountRecord account;
+            try
+            {
+                account = await Guard(() => AccountRecovery.RecoverAsync(store, new ProviderClient(http, providerUrl), normalized, code!, newPassword, parse.GetValue(deviceName)!,
+                    credentials => new ProviderClient(http, providerUrl, credentials), ct: ct));
+            }
+            catch (PasswordNotReplacedException e)
+            {
+                await output.WriteLineAsync($"Recovered {e.Account.Address} on this device (device {e.Account.DeviceId}).");
+                throw new CliException(e.Message, 1);
+            }
+
             await output.WriteLineAsync($"Recovered {account.Address} on this device (device {account.DeviceId}).");
+            await output.WriteLineAsync(newPassword is null
+                ? "The old password no longer works; the account is device-only (letterlock account password sets one)."
+                : "The old password no longer works; sign in on other devices with the new one.");
             var connected = await ConnectAsync(store, account, http, ct);
             var devices = await Guard(() => connected.ListDevicesAsync(ct));
             var others = devices.Devices.Where(d => d.RevokedAt is null && d.DeviceId != account.DeviceId).ToList();
@@ -410,9 +473,89 @@ internal static class AccountAccessCommands
             return 0;
         });
 
+        var linkProvider = new Option<string>("--provider") { Description = "The provider's URL, e.g. https://example.org", Required = true };
+        var linkName = new Option<string>("--device-name") { Description = "A name for this device in the device list.", DefaultValueFactory = _ => Environment.MachineName };
+        var link = new Command("link",
+            "Join an account on this new device without its password: prints a short code and a QR code, then waits\n" +
+            "while you run 'letterlock devices approve CODE' on a device of the account. Both screens then show the\n" +
+            "same six digits; the account's keys arrive only after the other device confirms them (CPace: the provider\n" +
+            "relays only ciphertext). Works for accounts made with --no-password.\n\n" +
+            "Example:\n  letterlock devices link --provider https://example.org --device-name phone") { linkProvider, linkName };
+        link.SetAction(async (parse, ct) =>
+        {
+            if (!Uri.TryCreate(parse.GetValue(linkProvider), UriKind.Absolute, out var providerUrl) || providerUrl.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new CliException("--provider must be an https:// URL", 2);
+            }
+
+            using var store = await access.OpenOrCreateAsync(parse, ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var output = parse.InvocationConfiguration.Output;
+            using var pending = await Guard(() => DeviceLink.StartAsync(new ProviderClient(http, providerUrl), parse.GetValue(linkName)!, ct));
+            await output.WriteLineAsync("On a device that already has the account, run:");
+            await output.WriteLineAsync();
+            await output.WriteLineAsync($"    letterlock devices approve {pending.Code}");
+            await output.WriteLineAsync();
+            await output.WriteLineAsync("or scan:");
+            await output.WriteLineAsync(QrCode(DeviceLink.QrText(providerUrl, pending.Code)));
+            await output.WriteLineAsync($"Waiting for the other device (the code expires at {pending.ExpiresAt.ToLocalTime():HH:mm})...");
+            var account = await Guard(() => pending.CompleteAsync(store, credentials => new ProviderClient(http, providerUrl, credentials),
+                async (sas, token) =>
+                {
+                    await output.WriteLineAsync();
+                    await output.WriteLineAsync($"Check that the other device shows:   {sas}");
+                    await output.WriteLineAsync("Waiting for it to confirm...");
+                }, ct));
+            await output.WriteLineAsync($"Linked: {account.Address} is on this device now (device {account.DeviceId}).");
+            await output.WriteLineAsync("Next: letterlock bridge   (syncs all mail and prints the settings for your mail app)");
+            return 0;
+        });
+
+        var code = new Argument<string>("code") { Description = "The code the new device shows (letterlock devices link)." };
+        var sasMatches = new Option<string?>("--sas-matches") { Description = "The six digits the new device shows, for scripts (otherwise you are asked to compare them)." };
+        var approve = new Command("approve",
+            "Let a new device into the account: type the code it shows (letterlock devices link). Both screens then\n" +
+            "show six digits; answer yes only if they are the same. This device registers the new one and sends it\n" +
+            "the account's keys, encrypted so that only that device can read them.\n\n" +
+            "Examples:\n  letterlock devices approve 7KQ2M-X4D9TP\n  letterlock devices approve 7KQ2M-X4D9TP --sas-matches \"123 456\"") { code, sasMatches };
+        approve.SetAction(async (parse, ct) =>
+        {
+            using var store = await access.OpenAsync(parse, ct);
+            var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(accountOption), ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            var provider = await ConnectAsync(store, account, http, ct);
+            var output = parse.InvocationConfiguration.Output;
+            string? expected = parse.GetValue(sasMatches);
+            var device = await Guard(() => DeviceLink.ApproveAsync(store, account, provider, parse.GetValue(code)!, async (sas, token) =>
+            {
+                await output.WriteLineAsync($"The new device must show:   {sas}");
+                if (expected is not null)
+                {
+                    return string.Equals(Digits(expected), Digits(sas), StringComparison.Ordinal);
+                }
+
+                string answer = await ReadLineAsync("Does it show the same six digits? [yes/no] ", token);
+                return answer.Equals("yes", StringComparison.OrdinalIgnoreCase) || answer.Equals("y", StringComparison.OrdinalIgnoreCase);
+            }, ct));
+            await output.WriteLineAsync($"Approved: {device.Name} (device {device.DeviceId}) is now a device of {account.Address}.");
+            return 0;
+        });
+
         command.Add(list);
         command.Add(revoke);
+        command.Add(link);
+        command.Add(approve);
         return command;
+    }
+
+    private static string Digits(string text) => new(text.Where(char.IsAsciiDigit).ToArray());
+
+    /// <summary>A QR code drawn with half-block characters (two rows per line), quiet zone included.</summary>
+    internal static string QrCode(string text)
+    {
+        using var generator = new QRCoder.QRCodeGenerator();
+        using var data = generator.CreateQrCode(text, QRCoder.QRCodeGenerator.ECCLevel.L);
+        return new QRCoder.AsciiQRCode(data).GetGraphicSmall();
     }
 
     internal static async Task<ProviderClient> ConnectAsync(LocalStore store, AccountRecord account, HttpClient http, CancellationToken ct)
@@ -453,6 +596,10 @@ internal static class AccountAccessCommands
         catch (KeyBundleException e)
         {
             throw new CliException(e.Message, 6);
+        }
+        catch (LinkFailedException e)
+        {
+            throw new CliException(e.Message, 3);
         }
         catch (LocalStoreException e)
         {

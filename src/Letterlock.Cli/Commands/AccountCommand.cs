@@ -251,6 +251,7 @@ internal static class AccountCommand
         command.Add(AccountAccessCommands.Password(access));
         command.Add(AccountAccessCommands.Delete(access));
         command.Add(AccountAccessCommands.Recover(access));
+        command.Add(AccountAccessCommands.RevokeKey(access));
         return command;
     }
 

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using Letterlock.Api;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
@@ -19,28 +18,29 @@ public sealed class LoginFailedException(string message, Exception? inner = null
 public static class AccountPassword
 {
     /// <summary>The longest password accepted, in UTF-8 bytes.</summary>
-    public const int MaxPasswordBytes = 1024;
+    public const int MaxPasswordBytes = PasswordText.MaxBytes;
 
     /// <summary>
     /// Sets (or changes) the account's password from this device: other devices keep working (the AMK does not
-    /// change, only its password slot), and the old password stops opening the account.
+    /// change, only its password slot), and the old password stops opening the account. The Argon2id parameters are
+    /// the provider's (one set for all its accounts), checked against <paramref name="limits"/>.
     /// </summary>
+    /// <exception cref="ProviderUnavailableException">The provider asked for Argon2id parameters outside <paramref name="limits"/>.</exception>
     public static async Task SetAsync(LocalStore store, AccountRecord account, ProviderClient provider, string password,
-        Argon2idParameters? ksf = null, CancellationToken ct = default)
+        OpaqueClientOptions? limits = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(account);
         ArgumentNullException.ThrowIfNull(provider);
         var accountId = account.RemoteAccountId ?? throw new LocalStoreException($"{account.Address} is not registered with a provider");
         var domain = account.ProviderDomain ?? throw new LocalStoreException($"{account.Address} is not registered with a provider");
-        ksf ??= Argon2idParameters.Default;
-        byte[] passwordBytes = Bytes(password);
+        byte[] passwordBytes = PasswordText.Bytes(password);
         var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
             ?? throw new LocalStoreException($"{account.Address} has no account master key");
         try
         {
-            var client = new OpaqueClient(new Argon2idKeyStretching(ksf));
-            var (state, request) = client.StartRegistration(passwordBytes);
+            // The blind is independent of the KSF; the Argon2id parameters arrive with the registration response.
+            var (state, request) = new OpaqueClient(IdentityKeyStretching.Instance).StartRegistration(passwordBytes);
             using (state)
             {
                 var answer = await provider.StartPasswordAsync(request.Serialize(), ct).ConfigureAwait(false);
@@ -48,6 +48,19 @@ public static class AccountPassword
                 {
                     throw new ProviderUnavailableException("the provider's OPAQUE registration response is malformed");
                 }
+
+                var ksf = Argon2idParameters.Default;
+                if (answer.KsfParameters is not null && !Argon2idParameters.TryParse(answer.KsfParameters, out ksf))
+                {
+                    throw new ProviderUnavailableException("the provider's Argon2id parameters are malformed");
+                }
+
+                if ((limits ?? OpaqueClientOptions.Default).Check(ksf) != KeyStretchingCheck.Acceptable)
+                {
+                    throw new ProviderUnavailableException("the provider asked for Argon2id parameters outside this client's limits; refusing to set the password");
+                }
+
+                var client = new OpaqueClient(new Argon2idKeyStretching(ksf, limits));
 
                 var (record, exportKey) = client.FinishRegistration(state, passwordBytes, response, Identities(account.Address, domain));
                 try
@@ -97,7 +110,7 @@ public static class AccountPassword
             throw new LocalStoreException($"an account for {normalized} already exists in this client");
         }
 
-        byte[] passwordBytes = Bytes(password);
+        byte[] passwordBytes = PasswordText.Bytes(password);
         var (devicePrivate, devicePublic) = DeviceAuthentication.GenerateKeyPair();
         byte[]? exportKey = null;
         try
@@ -165,17 +178,4 @@ public static class AccountPassword
 
     /// <summary>Client identity = the address, server identity = the provider's domain (the provider uses the same).</summary>
     private static OpaqueIdentities Identities(string address, string domain) => OpaqueIdentities.FromStrings(address.ToLowerInvariant(), domain.ToLowerInvariant());
-
-    private static byte[] Bytes(string password)
-    {
-        ArgumentNullException.ThrowIfNull(password);
-        // NFC, so the same password typed on two systems is the same bytes.
-        byte[] bytes = Encoding.UTF8.GetBytes(password.Normalize(NormalizationForm.FormC));
-        if (bytes.Length is 0 or > MaxPasswordBytes)
-        {
-            throw new ArgumentException($"A password is 1 to {MaxPasswordBytes} bytes.", nameof(password));
-        }
-
-        return bytes;
-    }
 }

@@ -3,12 +3,20 @@ using Letterlock.Api;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
+using Letterlock.Cryptography.Opaque;
 using NSec.Cryptography;
 
 namespace Letterlock.Client.Accounts;
 
 /// <summary>The recovery code did not open the account (wrong code, unknown address, or the provider refused).</summary>
 public sealed class RecoveryFailedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The account was recovered on this device, but the old password could not be replaced (retry with a password change).</summary>
+public sealed class PasswordNotReplacedException(AccountRecord account, string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The recovered account.</summary>
+    public AccountRecord Account { get; } = account;
+}
 
 /// <summary>
 /// The recovery code (docs/design/accounts.md, "Recovery"): at account creation (or in a new recovery kit) a fresh
@@ -48,19 +56,56 @@ public static class AccountRecovery
     }
 
     /// <summary>
-    /// Brings an account back on this device with its recovery code: a new device key joins the account, the AMK
-    /// is opened from the recovery slot, the key bundle is fetched. Nothing stays in the store if any step fails.
+    /// Brings an account back on this device with its recovery code and retires the old password: a new device key
+    /// joins the account, the AMK is opened from the recovery slot, the key bundle is fetched, and then the password
+    /// is replaced by <paramref name="newPassword"/> (null: removed, the account becomes device-only). Whoever
+    /// recovers is presumed not to know the old password, or to fear that someone else does. Nothing stays in the
+    /// store if the recovery fails; if only the password step fails the account is recovered and
+    /// <see cref="PasswordNotReplacedException"/> says so.
     /// </summary>
     /// <exception cref="RecoveryFailedException">Wrong code or unknown address (one message for both), or too many attempts.</exception>
     /// <exception cref="KeyBundleException">The provider's key bundle is not authentic.</exception>
     /// <exception cref="ProviderUnavailableException">The provider cannot be reached.</exception>
-    public static async Task<AccountRecord> RecoverAsync(LocalStore store, ProviderClient provider, string address, RecoveryCode code, string deviceName,
-        Func<DeviceCredentials, ProviderClient> connect, CancellationToken ct = default)
+    /// <exception cref="PasswordNotReplacedException">Recovered, but the old password could not be retired.</exception>
+    public static async Task<AccountRecord> RecoverAsync(LocalStore store, ProviderClient provider, string address, RecoveryCode code, string? newPassword, string deviceName,
+        Func<DeviceCredentials, ProviderClient> connect, OpaqueClientOptions? limits = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(provider);
         ArgumentNullException.ThrowIfNull(code);
         ArgumentNullException.ThrowIfNull(connect);
+        if (newPassword is not null)
+        {
+            // Refuse an unusable password before anything changes at the provider.
+            CryptographicOperations.ZeroMemory(PasswordText.Bytes(newPassword));
+        }
+
+        var account = await RecoverKeysAsync(store, provider, address, code, deviceName, connect, ct).ConfigureAwait(false);
+        try
+        {
+            var device = await store.Keys.GetCurrentAsync(account.Id, AccountKeys.DeviceSecret, ct).ConfigureAwait(false)
+                ?? throw new LocalStoreException($"{account.Address} has no device key");
+            var authenticated = connect(new DeviceCredentials(account.ProviderDomain!, account.DeviceId!.Value, device.Material));
+            if (newPassword is null)
+            {
+                await authenticated.RemovePasswordAsync(ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await AccountPassword.SetAsync(store, account, authenticated, newPassword, limits, ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is ProviderProblemException or ProviderUnavailableException or HttpRequestException or LocalStoreException)
+        {
+            throw new PasswordNotReplacedException(account, $"{account.Address} is recovered on this device, but its old password could not be retired ({e.Message}); run: letterlock account password", e);
+        }
+
+        return account;
+    }
+
+    private static async Task<AccountRecord> RecoverKeysAsync(LocalStore store, ProviderClient provider, string address, RecoveryCode code, string deviceName,
+        Func<DeviceCredentials, ProviderClient> connect, CancellationToken ct)
+    {
         var normalized = MailAddress.Normalize(address);
         var info = await provider.GetInfoAsync(ct).ConfigureAwait(false);
         if (!string.Equals(MailAddress.Split(normalized).Domain, info.Domain, StringComparison.OrdinalIgnoreCase))

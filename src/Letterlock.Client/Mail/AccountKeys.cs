@@ -119,6 +119,25 @@ public static class AccountKeys
         return new InboxKeyRing([.. x25519.Select(k => k.Material)], [.. xwing.Select(k => k.Material)]);
     }
 
+    /// <summary>
+    /// The account's earlier OpenPGP keys with another primary key than the current one (replaced by
+    /// <c>account revoke-key</c>), newest first, unlocked: mail encrypted to them before correspondents learned of the
+    /// new key still opens.
+    /// </summary>
+    public static async Task<IReadOnlyList<UnlockedKey>> LoadRetiredOpenPgpAsync(LocalStore store, AccountId account, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var all = await store.Keys.ListAsync(account, OpenPgpSecret, ct).ConfigureAwait(false);
+        var keys = Enumerable.Reverse(all).Select(k => SecretKey.Parse(k.Material)).ToList(); // newest first, as GetCurrentAsync sees them
+        if (keys.Count == 0)
+        {
+            return [];
+        }
+
+        var current = keys[0].Fingerprint;
+        return [.. keys.Skip(1).Where(k => k.Fingerprint != current).DistinctBy(k => k.Fingerprint).Select(k => k.Unlock())];
+    }
+
     /// <summary>The account's OpenPGP key, unlocked for this session.</summary>
     /// <exception cref="LocalStoreException">The account has no OpenPGP key.</exception>
     public static async Task<UnlockedKey> LoadOpenPgpAsync(LocalStore store, AccountId account, CancellationToken ct = default)

@@ -35,7 +35,7 @@ internal sealed record IncomingRead(NewMessage Message, MessageSecurity Security
 /// <see cref="ProcessAsync"/>) nor is signed by that key never moves a pinned contact.</para>
 /// </remarks>
 public sealed class IncomingMailProcessor(LocalStore store, AccountRecord account, UnlockedKey accountKey, OpenPgpOptions? options = null,
-    TimeProvider? time = null, Transparency.ITransparencyGossip? gossip = null)
+    TimeProvider? time = null, Transparency.ITransparencyGossip? gossip = null, IReadOnlyList<UnlockedKey>? retiredKeys = null)
 {
     /// <summary>The IMAP keyword set on mail whose sender's domain says it is forged (DMARC fail under reject or quarantine).</summary>
     public const string ForgedSenderKeyword = "$Phishing";
@@ -88,7 +88,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         var contact = fromAddress is null ? null : await store.Contacts.GetAsync(account.Id, fromAddress, ct).ConfigureAwait(false);
         var context = new ReadContext
         {
-            Keys = [accountKey],
+            Keys = [accountKey, .. retiredKeys ?? []], // older primary keys (account revoke-key) still open mail sent to them
             Certificates = KnownCertificates(contact, fromAddress),
             Now = now,
         };

@@ -20,6 +20,13 @@ public sealed partial class ProviderClient
     public Task<DeviceListResponse> ListDevicesAsync(CancellationToken ct = default) =>
         SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Get, Url("v1/account/devices")), AccountsJsonContext.Default.DeviceListResponse, true, ct);
 
+    /// <summary><c>POST /v1/devices</c>: register another device's key for this account (its proof of possession included).</summary>
+    public Task<DeviceInfo> AddDeviceAsync(AddDeviceRequest request, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/devices"))
+        {
+            Content = JsonContent.Create(request, ApiJsonContext.Default.AddDeviceRequest),
+        }, ApiJsonContext.Default.DeviceInfo, true, ct);
+
     /// <summary><c>DELETE /v1/devices/{id}</c>: revoke a device of the account.</summary>
     public async Task RevokeDeviceAsync(Guid deviceId, CancellationToken ct = default)
     {
@@ -72,6 +79,13 @@ public sealed partial class ProviderClient
         await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
     }
 
+    /// <summary><c>DELETE /v1/account/password</c>: the account becomes device-only (its password stops working).</summary>
+    public async Task RemovePasswordAsync(CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, Url("v1/account/password")), true, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+    }
+
     /// <summary><c>POST /v1/login/start</c> (no device credentials needed).</summary>
     public Task<LoginStartResponse> StartLoginAsync(string address, byte[] ke1, CancellationToken ct = default) =>
         SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/login/start"))
@@ -85,4 +99,52 @@ public sealed partial class ProviderClient
         {
             Content = JsonContent.Create(request, AccountsJsonContext.Default.LoginFinishRequest),
         }, AccountsJsonContext.Default.AccountAccessResponse, false, ct);
+}
+
+/// <summary>The device-link relay (no device credentials needed; the messages are opaque to the provider).</summary>
+public sealed partial class ProviderClient
+{
+    /// <summary><c>POST /v1/link</c>: opens a link.</summary>
+    public Task<LinkSession> StartLinkAsync(CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/link")), AccountsJsonContext.Default.LinkSession, false, ct);
+
+    /// <summary><c>GET /v1/link/{slot}</c>: the open link with this slot; 404 (a <see cref="ProviderProblemException"/>) when there is none.</summary>
+    public Task<LinkSession> FindLinkAsync(string slot, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Get, Url("v1/link/" + Uri.EscapeDataString(slot))), AccountsJsonContext.Default.LinkSession, false, ct);
+
+    /// <summary><c>PUT /v1/link/{slot}/{party}/{index}</c>.</summary>
+    public async Task WriteLinkAsync(string slot, string party, int index, byte[] data, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Put, Url($"v1/link/{Uri.EscapeDataString(slot)}/{party}/{index}"))
+        {
+            Content = JsonContent.Create(new LinkMessage(data), AccountsJsonContext.Default.LinkMessage),
+        }, false, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary><c>GET /v1/link/{slot}/{party}/{index}?wait=S</c>: the message, or null when it has not arrived within the wait.</summary>
+    public async Task<byte[]?> ReadLinkAsync(string slot, string party, int index, int waitSeconds, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get,
+            Url($"v1/link/{Uri.EscapeDataString(slot)}/{party}/{index}?wait={waitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}")), false, ct,
+            TimeSpan.FromSeconds(waitSeconds)).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        if (response.StatusCode == System.Net.HttpStatusCode.NoContent)
+        {
+            return null;
+        }
+
+        var message = await response.Content.ReadFromJsonAsync(AccountsJsonContext.Default.LinkMessage, ct).ConfigureAwait(false);
+        return message?.Data ?? throw new ProviderUnavailableException("the relay's link message is malformed");
+    }
+
+    /// <summary><c>DELETE /v1/link/{slot}</c>: ends the link (its code means nothing any more); a link already gone is fine.</summary>
+    public async Task EndLinkAsync(string slot, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, Url("v1/link/" + Uri.EscapeDataString(slot))), false, ct).ConfigureAwait(false);
+        if (response.StatusCode != System.Net.HttpStatusCode.NotFound)
+        {
+            await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        }
+    }
 }

@@ -1030,8 +1030,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
                 ?? throw new LocalStoreException($"{account.Address} has no account master key");
             var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
+            var retired = await AccountKeys.LoadRetiredOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
             return new Keys(inboxKey, new DocumentSealer(amk),
-                new IncomingMailProcessor(store, account, openPgp, incoming.Options, incoming.Time, incoming.Gossip));
+                new IncomingMailProcessor(store, account, openPgp, incoming.Options, incoming.Time, incoming.Gossip, retired));
         }
 
         public void Dispose() => Sealer.Dispose();

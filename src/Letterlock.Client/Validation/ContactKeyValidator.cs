@@ -35,7 +35,8 @@ public sealed record KeyValidationResult(KeyDecisionStatus Status, ContactKeySta
 ///   A transparent pin stands and sending to it goes on; any other pin turns <c>changed</c> with K pending.</item>
 /// <item>Nothing pinned: K is pinned at <c>tofu</c> (first contact, whatever A).</item>
 /// <item>A transparent pin changes only through the directory (rule 3): any other sighting is recorded and ignored.</item>
-/// <item>A is signed-by-pinned (a rotation the old key endorsed): K is pinned at the old level (<c>verified</c> stays
+/// <item>A is signed-by-pinned (a rotation the old key endorsed: mail signed by the pinned key, or K's user ID certified
+///   by the pinned key, whatever channel carried it): K is pinned at the old level (<c>verified</c> stays
 ///   <c>verified</c>, otherwise <c>tofu</c>), with notice but without a "changed" block.</item>
 /// <item>A is unauthenticated (mail neither DMARC-aligned pass nor signed by K, or gossip): nothing changes; the
 ///   attempt is recorded once per key as suspicious, and sending to the pin goes on.</item>
@@ -69,6 +70,13 @@ public static class ContactKeyValidator
             return pinned?.Fingerprint == key.Fingerprint
                 ? Applied(state, [])
                 : Ignore(state, key.Fingerprint, Transition(state.Level, KeyTransitionReason.UnauthenticatedKeyIgnored, notice: false));
+        }
+
+        if (pinned is not null && pinned.Fingerprint != key.Fingerprint && key.Authentication != KeyAuthentication.SignedByPinned && IsEndorsedBy(key.Certificate, pinned.Certificate))
+        {
+            // The pinned key certified the new one (letterlock account revoke-key does this): a rotation the old key
+            // endorsed, whichever channel carried it.
+            key = key with { Authentication = KeyAuthentication.SignedByPinned };
         }
 
         bool transparent = verdict == TransparencyVerdict.Verified;
@@ -167,6 +175,19 @@ public static class ContactKeyValidator
         var changeReason = state.Level == KeyValidationLevel.Changed ? KeyTransitionReason.ChangedAgain : KeyTransitionReason.KeyChanged;
         return Applied(Next(state, KeyValidationLevel.Changed, pinned, observed, changeReason),
             [Transition(KeyValidationLevel.Changed, changeReason, notice: true)]);
+    }
+
+    /// <summary>Whether <paramref name="certificate"/> carries a valid certification by <paramref name="pinned"/>'s primary key.</summary>
+    private static bool IsEndorsedBy(byte[] certificate, byte[] pinned)
+    {
+        try
+        {
+            return Letterlock.OpenPgp.Certificate.Parse(certificate).IsCertifiedBy(Letterlock.OpenPgp.Certificate.Parse(pinned));
+        }
+        catch (Exception e) when (e is Letterlock.OpenPgp.OpenPgpException or ArgumentException or FormatException)
+        {
+            return false; // a certificate that does not parse endorses nothing
+        }
     }
 
     /// <summary>Leaves the state as it is and records <paramref name="transition"/> unless the key was recorded as ignored before.</summary>

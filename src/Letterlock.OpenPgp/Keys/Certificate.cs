@@ -195,6 +195,78 @@ public sealed class Certificate
     }
 
     /// <summary>
+    /// Returns this certificate with <paramref name="userId"/> certified by <paramref name="certifier"/>'s primary key
+    /// (a third-party certification, RFC 9580 section 5.2.1, type 0x10): how an old key endorses the key that
+    /// replaces it, so correspondents who trust the old key can take the new one as a rotation.
+    /// </summary>
+    /// <exception cref="KeyNotUsableException">The user ID is not one of this certificate's, or the certifier has no secret primary key.</exception>
+    public Certificate CertifiedBy(UnlockedKey certifier, string userId, DateTimeOffset? at = null)
+    {
+        ArgumentNullException.ThrowIfNull(certifier);
+        if (!_userIds.Contains(userId, StringComparer.Ordinal))
+        {
+            throw new KeyNotUsableException("the user ID to certify is not one of the certificate's");
+        }
+
+        var privateKey = certifier.PrimaryPrivateKey ?? throw new KeyNotUsableException("the certifying key has no secret primary key");
+        var certifierPublic = certifier.SecretKey.Ring.GetPublicKey();
+        return PacketGuard.Run(() =>
+        {
+            var generator = new PgpSignatureGenerator(certifierPublic.Algorithm, HashAlgorithmTag.Sha512);
+            generator.InitSign(PgpSignature.DefaultCertification, privateKey, KeyGenerator.Random);
+            var hashed = new PgpSignatureSubpacketGenerator();
+            hashed.SetSignatureCreationTime(false, KeyGenerator.Truncate(at ?? DateTimeOffset.UtcNow).UtcDateTime);
+            hashed.SetIssuerFingerprint(false, certifierPublic);
+            generator.SetHashedSubpackets(hashed.Generate());
+            var primary = Ring.GetPublicKey();
+            var certification = generator.GenerateCertification(userId, primary);
+            return new Certificate(PgpPublicKeyRing.InsertPublicKey(Ring, PgpPublicKey.AddCertification(primary, userId, certification)));
+        });
+    }
+
+    /// <summary>
+    /// True when one of this certificate's (self-certified) user IDs carries a valid certification by
+    /// <paramref name="certifier"/>'s primary key: the certifier endorsed this key for that user ID.
+    /// </summary>
+    public bool IsCertifiedBy(Certificate certifier)
+    {
+        ArgumentNullException.ThrowIfNull(certifier);
+        var certifierKey = certifier.Ring.GetPublicKey();
+        var primary = Ring.GetPublicKey();
+        if (certifierKey.KeyId == primary.KeyId)
+        {
+            return false;
+        }
+
+        foreach (var id in _userIds)
+        {
+            byte[] raw = System.Text.Encoding.UTF8.GetBytes(id);
+            foreach (PgpSignature sig in primary.GetSignaturesForId(id) ?? [])
+            {
+                if (sig.KeyId != certifierKey.KeyId || !IsSelfCertificationType(sig.SignatureType) || !AcceptableHash(sig))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    sig.InitVerify(certifierKey);
+                    if (VerifyUserIdCertification(sig, raw, primary))
+                    {
+                        return true;
+                    }
+                }
+                catch (Exception e) when (e is PgpException or ArgumentException or InvalidOperationException)
+                {
+                    // a malformed certification endorses nothing
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// A minimal copy for Autocrypt headers and gossip (Autocrypt Level 1, section 2.1.1): the
     /// primary key, the user ID matching <paramref name="address"/> and the selected encryption
     /// subkey, each with its newest self-signature only.
@@ -216,6 +288,12 @@ public sealed class Certificate
             .OrderByDescending(s => s.CreationTime)
             .First();
         stripped = PgpPublicKey.AddCertification(stripped, userId, selfSig);
+
+        // Third-party certifications of that user ID stay: an old key's endorsement of this one travels with it.
+        foreach (var endorsement in primary.GetSignaturesForId(userId).Where(s => s.KeyId != primary.KeyId && IsSelfCertificationType(s.SignatureType)).ToList())
+        {
+            stripped = PgpPublicKey.AddCertification(stripped, userId, endorsement);
+        }
         foreach (var direct in primary.GetSignaturesOfType(PgpSignature.KeyRevocation).Concat(primary.GetSignaturesOfType(PgpSignature.DirectKey)).ToList())
         {
             stripped = PgpPublicKey.RemoveCertification(stripped, direct) ?? stripped;

@@ -36,6 +36,22 @@ public sealed class SecretKey
     /// <summary>True if any secret part is protected by a passphrase.</summary>
     public bool IsProtected => Ring.GetSecretKeys().Any(k => !k.IsPrivateKeyEmpty && k.S2kUsage != 0);
 
+    /// <summary>
+    /// This key with the signatures of <paramref name="certificate"/> (the same key's certificate, for instance after
+    /// <see cref="Certificate.CertifiedBy"/>), so what it exports carries them too.
+    /// </summary>
+    /// <exception cref="KeyNotUsableException">The certificate is another key's.</exception>
+    public SecretKey WithCertificate(Certificate certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (certificate.Fingerprint != Fingerprint)
+        {
+            throw new KeyNotUsableException("the certificate belongs to another key");
+        }
+
+        return PacketGuard.Run(() => new SecretKey(PgpSecretKeyRing.ReplacePublicKeys(Ring, certificate.Ring)));
+    }
+
     /// <summary>Unlocks an unprotected key.</summary>
     public UnlockedKey Unlock() => Unlock(ReadOnlySpan<char>.Empty);
 

@@ -31,8 +31,11 @@ public sealed partial class AccountService
     /// <summary>The OPAQUE server; null when the provider was built without one (then password login is refused).</summary>
     public OpaqueServer? Opaque { get; init; }
 
-    /// <summary>The Argon2id parameters offered with a fake KE2 (for an address with no password).</summary>
-    public Argon2idParameters DefaultKsf { get; init; } = Argon2idParameters.Default;
+    /// <summary>
+    /// The provider's Argon2id parameters (<c>accounts.passwordArgon2id*</c>): every new password record is made with
+    /// them, and a login for an address without a password (or without an account) is answered with them.
+    /// </summary>
+    public Argon2idParameters PasswordKsf => new() { MemoryKiB = settings.Accounts.PasswordArgon2idMemoryKiB, Iterations = settings.Accounts.PasswordArgon2idIterations };
 
     /// <summary>Builds the provider's OPAQUE server from its signing seed (see the remarks of this class).</summary>
     /// <exception cref="SettingsException">The signing key cannot be read.</exception>
@@ -79,7 +82,7 @@ public sealed partial class AccountService
         }
 
         var response = Opaque.CreateRegistrationResponse(parsed, CredentialIdentifier(account.LocalPart));
-        return (AccountError.None, new PasswordStartResponse(response.Serialize()));
+        return (AccountError.None, new PasswordStartResponse(response.Serialize(), PasswordKsf.Serialize()));
     }
 
     /// <summary>Registration, last message: stores the record with its Argon2id parameters and the password slot.</summary>
@@ -88,8 +91,7 @@ public sealed partial class AccountService
         ArgumentNullException.ThrowIfNull(account);
         ArgumentNullException.ThrowIfNull(request);
         if (request.Record is null || !RegistrationRecord.TryParse(request.Record, out _)
-            || request.KsfParameters is null || !Argon2idParameters.TryParse(request.KsfParameters, out var ksf)
-            || OpaqueClientOptions.Default.Check(ksf) != KeyStretchingCheck.Acceptable
+            || request.KsfParameters is null || !Argon2idParameters.TryParse(request.KsfParameters, out var ksf) || ksf != PasswordKsf
             || request.WrappedAmk is not { Length: > 0 and <= MaxWrappedAmkLength })
         {
             return AccountError.InvalidKey;
@@ -129,7 +131,7 @@ public sealed partial class AccountService
 
         await store.RecordLoginFailureAsync(failureKey, now, BackoffFor, ct).ConfigureAwait(false);
         RegistrationRecord? record = null;
-        byte[] ksf = DefaultKsf.Serialize();
+        byte[] ksf = PasswordKsf.Serialize();
         if (accountId is not null && account!.OpaqueRegistration is { Length: > Argon2idParameters.SerializedLength } stored
             && RegistrationRecord.TryParse(stored.AsSpan(Argon2idParameters.SerializedLength), out var parsed))
         {

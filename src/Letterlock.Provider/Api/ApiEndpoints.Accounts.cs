@@ -54,7 +54,7 @@ internal sealed partial class ApiEndpoints
         if (await accounts.SetPasswordAsync(who.Account, request, context.RequestAborted) != AccountError.None)
         {
             await WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid request",
-                "record must be an OPAQUE RegistrationRecord, ksfParameters Argon2id parameters within the accepted limits, wrappedAmk 1.." + AccountService.MaxWrappedAmkLength + " bytes.");
+                "record must be an OPAQUE RegistrationRecord, ksfParameters the provider's Argon2id parameters (accounts.passwordArgon2idMemoryKiB, accounts.passwordArgon2idIterations; sent with the registration response), wrappedAmk 1.." + AccountService.MaxWrappedAmkLength + " bytes.");
             return;
         }
 

@@ -56,6 +56,8 @@ internal sealed partial class ApiEndpoints(
         app.MapGet("/.well-known/openpgpkey/policy", WkdPolicy);
         app.MapGet("/.well-known/openpgpkey/{domain}/policy", WkdPolicy);
         MapAccountAccess(app);
+        MapLink(app);
+        MapHkp(app);
     }
 
     /// <summary>Turns unexpected failures into a bare 500 problem; the detail goes to the log only.</summary>
@@ -606,7 +608,7 @@ internal sealed partial class ApiEndpoints(
             proof is { } p ? new DirectoryTransparency(p.Proof.Head.Epoch, p.Proof.ToBytes(), p.Pending) : null), ApiJsonContext.Default.DirectoryEntry);
     }
 
-    /// <summary>WKD (draft-koch-openpgp-webkey-service, 3.1): advanced and direct method; the binary certificate.</summary>
+    /// <summary>WKD (draft-koch-openpgp-webkey-service, 3.1): advanced and direct method; the binary certificate, then the revoked ones.</summary>
     private async Task GetWkd(HttpContext context, string? domain)
     {
         context.Response.Headers.AccessControlAllowOrigin = "*";
@@ -625,9 +627,15 @@ internal sealed partial class ApiEndpoints(
             return;
         }
 
+        // The current certificate first, then any the account revoked (the draft allows several keys per response).
+        var revoked = await RevokedCertificatesAsync(account.Id, $"{account.LocalPart}@{settings.Domain}", context.RequestAborted);
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/octet-stream";
         await context.Response.Body.WriteAsync(account.OpenPgpCertificate, context.RequestAborted);
+        foreach (var certificate in revoked)
+        {
+            await context.Response.Body.WriteAsync(certificate.Export(armored: false), context.RequestAborted);
+        }
     }
 
     private static Task WkdPolicy(HttpContext context)

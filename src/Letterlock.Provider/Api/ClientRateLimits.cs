@@ -15,23 +15,31 @@ internal sealed class ClientRateLimits : IDisposable
 {
     private readonly PartitionedRateLimiter<IPAddress> _signUps;
     private readonly PartitionedRateLimiter<IPAddress> _challenges;
+    private readonly PartitionedRateLimiter<IPAddress> _links;
 
-    public ClientRateLimits(ApiSettings settings)
+    public ClientRateLimits(ApiSettings settings, LinkSettings? link = null)
     {
         _signUps = PerClient(settings.SignUpsPerHourPerClient, TimeSpan.FromHours(1));
         _challenges = PerClient(settings.ChallengesPerMinutePerClient, TimeSpan.FromMinutes(1));
+        _links = PerClient((link ?? new LinkSettings()).AttemptsPerHourPerClient, TimeSpan.FromHours(1));
     }
 
     public enum Kind
     {
         SignUp,
         Challenge,
+        Link,
     }
 
     /// <summary>Takes one permit for <paramref name="client"/>; when none is left, how long until the window opens again.</summary>
     public bool TryAcquire(Kind kind, IPAddress? client, out TimeSpan retryAfter)
     {
-        var limiter = kind == Kind.SignUp ? _signUps : _challenges;
+        var limiter = kind switch
+        {
+            Kind.SignUp => _signUps,
+            Kind.Link => _links,
+            _ => _challenges,
+        };
         using var lease = limiter.AttemptAcquire(ClientOf(client));
         retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.Zero;
         return lease.IsAcquired;
@@ -64,6 +72,7 @@ internal sealed class ClientRateLimits : IDisposable
     {
         _signUps.Dispose();
         _challenges.Dispose();
+        _links.Dispose();
     }
 
     private static PartitionedRateLimiter<IPAddress> PerClient(int permits, TimeSpan window) =>

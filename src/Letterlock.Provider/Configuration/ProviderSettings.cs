@@ -25,6 +25,9 @@ public sealed class ProviderSettings
 
     public AccountSettings Accounts { get; set; } = new();
 
+    /// <summary>The relay for linking a device without the password (<c>/v1/link</c>).</summary>
+    public LinkSettings Link { get; set; } = new();
+
     public StorageSettings Storage { get; set; } = new();
 
     public DnsSettings Dns { get; set; } = new();
@@ -139,6 +142,34 @@ public sealed class AccountSettings
 
     /// <summary>How long the state between the two messages of a login is kept.</summary>
     public int LoginLifetimeSeconds { get; set; } = 120;
+
+    /// <summary>
+    /// Argon2id memory (KiB) of every password registered from now on. One value for all accounts, so a login for an
+    /// unknown address is answered with the same parameters as one for a known address (no enumeration).
+    /// </summary>
+    public int PasswordArgon2idMemoryKiB { get; set; } = 64 * 1024;
+
+    /// <summary>Argon2id passes of every password registered from now on (see <see cref="PasswordArgon2idMemoryKiB"/>).</summary>
+    public int PasswordArgon2idIterations { get; set; } = 3;
+}
+
+/// <summary>
+/// The device-link relay: it passes opaque messages between a new device and an approving one and forgets them
+/// when the link expires (docs/design/accounts.md, "Linking a device").
+/// </summary>
+public sealed class LinkSettings
+{
+    /// <summary>Seconds a link stays open from its start; then its messages are gone and its code means nothing.</summary>
+    public int LifetimeSeconds { get; set; } = 600;
+
+    /// <summary>The largest relayed message, in bytes (a CPace message or the sealed account secrets is a few hundred).</summary>
+    public int MaxMessageBytes { get; set; } = 4096;
+
+    /// <summary>Links started plus link codes looked up, per client (IPv4 address or IPv6 /64) and hour.</summary>
+    public int AttemptsPerHourPerClient { get; set; } = 30;
+
+    /// <summary>Links open at once on this node; beyond it a start is refused (the relay keeps them in memory).</summary>
+    public int MaxOpenLinks { get; set; } = 10000;
 }
 
 public sealed class StorageSettings
@@ -262,11 +293,26 @@ public static class ProviderSettingsLoader
         Positive(s.Accounts.FailedLoginBackoffSeconds, "accounts.failedLoginBackoffSeconds");
         Positive(s.Accounts.MaxFailedLoginBackoffSeconds, "accounts.maxFailedLoginBackoffSeconds");
         Positive(s.Accounts.LoginLifetimeSeconds, "accounts.loginLifetimeSeconds");
+        var clientLimits = Letterlock.Cryptography.Opaque.OpaqueClientOptions.Default;
+        if (s.Accounts.PasswordArgon2idMemoryKiB < clientLimits.MinArgon2idMemoryKiB || s.Accounts.PasswordArgon2idMemoryKiB > clientLimits.MaxArgon2idMemoryKiB)
+        {
+            Fail("accounts.passwordArgon2idMemoryKiB", $"must be {clientLimits.MinArgon2idMemoryKiB}..{clientLimits.MaxArgon2idMemoryKiB} (what clients accept)");
+        }
+
+        if (s.Accounts.PasswordArgon2idIterations < clientLimits.MinArgon2idIterations || s.Accounts.PasswordArgon2idIterations > clientLimits.MaxArgon2idIterations)
+        {
+            Fail("accounts.passwordArgon2idIterations", $"must be {clientLimits.MinArgon2idIterations}..{clientLimits.MaxArgon2idIterations} (what clients accept)");
+        }
+
         if (s.Accounts.SignUp is not ("open" or "invite"))
         {
             Fail("accounts.signUp", "must be \"open\" or \"invite\"");
         }
 
+        Positive(s.Link.LifetimeSeconds, "link.lifetimeSeconds");
+        Positive(s.Link.MaxMessageBytes, "link.maxMessageBytes");
+        Positive(s.Link.AttemptsPerHourPerClient, "link.attemptsPerHourPerClient");
+        Positive(s.Link.MaxOpenLinks, "link.maxOpenLinks");
         Positive(s.Storage.InlineThreshold, "storage.inlineThreshold");
         Positive(s.Storage.SpillThreshold, "storage.spillThreshold");
         Positive(s.Storage.BlobSweepMinutes, "storage.blobSweepMinutes");

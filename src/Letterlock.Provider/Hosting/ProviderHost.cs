@@ -150,7 +150,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton(loggerFactory);
-            builder.Services.AddSingleton(_ => new ClientRateLimits(settings.Api)); // disposed with the web application
+            builder.Services.AddSingleton(_ => new ClientRateLimits(settings.Api, settings.Link)); // disposed with the web application
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;

@@ -219,7 +219,20 @@ public static class ProviderKeys
             "failedLoginBackoffSeconds": 30,
             "maxFailedLoginBackoffSeconds": 3600,
             // How long the state between the two messages of a login is kept, in seconds.
-            "loginLifetimeSeconds": 120
+            "loginLifetimeSeconds": 120,
+            // Argon2id cost of every password registered from now on (clients accept 19456..1048576 KiB, 1..10
+            // passes); one value for all accounts, so logins for unknown addresses look like real ones.
+            "passwordArgon2idMemoryKiB": 65536,
+            "passwordArgon2idIterations": 3
+          },
+
+          // The relay for "letterlock devices link": it passes opaque messages between a new device and an approving
+          // one (held in memory, gone when the link expires). Attempts = links started plus codes looked up.
+          "link": {
+            "lifetimeSeconds": 600,
+            "maxMessageBytes": 4096,
+            "attemptsPerHourPerClient": 30,
+            "maxOpenLinks": 10000
           },
 
           // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),

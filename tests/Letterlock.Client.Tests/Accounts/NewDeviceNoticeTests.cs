@@ -25,7 +25,7 @@ public sealed class NewDeviceNoticeTests : IAsyncLifetime
         _local = await LocalProvider.StartAsync(_dir);
         _laptop = await LocalStore.CreateAsync(_dir.File("laptop.db"), StoreUnlock.WithPassphrase("1"), TestStores.FastOptions());
         _alice = await AccountRegistration.CreateAsync(_laptop, new ProviderClient(_local.Http, ProviderUrl), "alice@alpha.test", "Alice");
-        await AccountPassword.SetAsync(_laptop, _alice, await Connect(_laptop, _alice), "correct horse battery staple", new Argon2idParameters { MemoryKiB = 19 * 1024, Iterations = 1 });
+        await AccountPassword.SetAsync(_laptop, _alice, await Connect(_laptop, _alice), "correct horse battery staple");
     }
 
     public async Task DisposeAsync()

@@ -16,8 +16,6 @@ public sealed class PasswordLoginTests : IAsyncLifetime
 {
     private static readonly Uri ProviderUrl = new("https://alpha.test/");
 
-    /// <summary>The cheapest Argon2id a client accepts by default (19 MiB, one pass), so the tests stay quick.</summary>
-    private static readonly Argon2idParameters Cheap = new() { MemoryKiB = 19 * 1024, Iterations = 1 };
 
     private readonly TempDir _dir = new();
     private LocalProvider _local = null!;
@@ -30,7 +28,7 @@ public sealed class PasswordLoginTests : IAsyncLifetime
         _device1 = await LocalStore.CreateAsync(_dir.File("device1.db"), StoreUnlock.WithPassphrase("one"), TestStores.FastOptions());
         _alice = await AccountRegistration.CreateAsync(_device1, new ProviderClient(_local.Http, ProviderUrl), "alice@alpha.test", "Alice");
         var provider = await Connect(_device1, _alice);
-        await AccountPassword.SetAsync(_device1, _alice, provider, "correct horse battery staple", Cheap);
+        await AccountPassword.SetAsync(_device1, _alice, provider, "correct horse battery staple");
     }
 
     public async Task DisposeAsync()
@@ -88,7 +86,7 @@ public sealed class PasswordLoginTests : IAsyncLifetime
         using var phone = await LocalStore.CreateAsync(_dir.File("phone.db"), StoreUnlock.WithPassphrase("two"), TestStores.FastOptions());
         var onPhone = await Login(phone, "correct horse battery staple");
 
-        await AccountPassword.SetAsync(_device1, _alice, await Connect(_device1, _alice), "a whole new password", Cheap);
+        await AccountPassword.SetAsync(_device1, _alice, await Connect(_device1, _alice), "a whole new password");
 
         // The phone still syncs with its device key, and sees the new bundle version.
         await new SyncEngine(phone, onPhone, await Connect(phone, onPhone)).SyncAsync();
@@ -114,5 +112,72 @@ public sealed class PasswordLoginTests : IAsyncLifetime
         var account = await AccountPassword.LoginAsync(phone, new ProviderClient(_local.Http, ProviderUrl),
             "alice@alpha.test", "correct horse battery staple", "phone", c => new ProviderClient(_local.Http, ProviderUrl, c), atLimit);
         Assert.Equal("alice@alpha.test", account.Address);
+    }
+
+    [Fact]
+    public void Passwords_are_prepared_after_the_OpaqueString_profile()
+    {
+        // NFC: a decomposed e + combining acute accent is the same password as the precomposed letter.
+        Assert.Equal("caf\u00e9 cr\u00e8me br\u00fbl\u00e9e", PasswordText.Prepare("cafe\u0301 cre\u0300me bru\u0302le\u0301e"));
+        Assert.Equal(PasswordText.Bytes("\u00c5ngstr\u00f6m"), PasswordText.Bytes("\u212bngstro\u0308m"));
+
+        // Non-ASCII spaces become U+0020; control characters are refused without echoing the password.
+        Assert.Equal("two words", PasswordText.Prepare("two\u00a0words"));
+        var refused = Assert.Throws<ArgumentException>(() => PasswordText.Prepare("secret\u0007tab"));
+        Assert.DoesNotContain("secret", refused.Message, StringComparison.Ordinal);
+
+        // The byte limit is counted after preparation: at the limit passes, one over fails.
+        Assert.Equal(PasswordText.MaxBytes, PasswordText.Bytes(new string('a', PasswordText.MaxBytes)).Length);
+        Assert.Throws<ArgumentException>(() => PasswordText.Prepare(new string('a', PasswordText.MaxBytes + 1)));
+        Assert.Throws<ArgumentException>(() => PasswordText.Prepare(""));
+    }
+
+    [Fact]
+    public async Task A_password_typed_composed_or_decomposed_opens_the_account_on_every_path()
+    {
+        const string composed = "cr\u00e8me br\u00fbl\u00e9e \u00e9t\u00e9";
+        const string decomposed = "cre\u0300me bru\u0302le\u0301e e\u0301te\u0301";
+        Assert.NotEqual(composed, decomposed);
+
+        // Change (from an authenticated device) with one form, log in with the other.
+        await AccountPassword.SetAsync(_device1, _alice, await Connect(_device1, _alice), decomposed);
+        using var phone = await LocalStore.CreateAsync(_dir.File("phone.db"), StoreUnlock.WithPassphrase("two"), TestStores.FastOptions());
+        Assert.Equal(_alice.RemoteAccountId, (await Login(phone, composed)).RemoteAccountId);
+
+        // Recovery sets the new password in one form; login works in the other.
+        var code = await AccountRecovery.CreateCodeAsync(_device1, _alice, await Connect(_device1, _alice));
+        using var laptop = await LocalStore.CreateAsync(_dir.File("laptop.db"), StoreUnlock.WithPassphrase("three"), TestStores.FastOptions());
+        await AccountRecovery.RecoverAsync(laptop, new ProviderClient(_local.Http, ProviderUrl), "alice@alpha.test", code, composed + "!", "laptop",
+            credentials => new ProviderClient(_local.Http, ProviderUrl, credentials));
+        using var tablet = await LocalStore.CreateAsync(_dir.File("tablet.db"), StoreUnlock.WithPassphrase("four"), TestStores.FastOptions());
+        Assert.Equal(_alice.RemoteAccountId, (await Login(tablet, decomposed + "!")).RemoteAccountId);
+    }
+
+    [Fact]
+    public async Task Recovery_replaces_the_password_so_the_old_one_stops_working()
+    {
+        var code = await AccountRecovery.CreateCodeAsync(_device1, _alice, await Connect(_device1, _alice));
+        using var laptop = await LocalStore.CreateAsync(_dir.File("laptop.db"), StoreUnlock.WithPassphrase("two"), TestStores.FastOptions());
+        var recovered = await AccountRecovery.RecoverAsync(laptop, new ProviderClient(_local.Http, ProviderUrl), "alice@alpha.test", code, "chosen after recovery", "laptop",
+            credentials => new ProviderClient(_local.Http, ProviderUrl, credentials));
+        Assert.True((await (await Connect(laptop, recovered)).ListDevicesAsync()).HasPassword);
+
+        using var phone = await LocalStore.CreateAsync(_dir.File("phone.db"), StoreUnlock.WithPassphrase("three"), TestStores.FastOptions());
+        await Assert.ThrowsAsync<LoginFailedException>(() => Login(phone, "correct horse battery staple"));
+        Assert.Equal(_alice.RemoteAccountId, (await Login(phone, "chosen after recovery")).RemoteAccountId);
+
+        // Recovering without a new password makes the account device-only: no password opens it any more.
+        using var desktop = await LocalStore.CreateAsync(_dir.File("desktop.db"), StoreUnlock.WithPassphrase("four"), TestStores.FastOptions());
+        var again = await AccountRecovery.RecoverAsync(desktop, new ProviderClient(_local.Http, ProviderUrl), "alice@alpha.test", code, null, "desktop",
+            credentials => new ProviderClient(_local.Http, ProviderUrl, credentials));
+        Assert.False((await (await Connect(desktop, again)).ListDevicesAsync()).HasPassword);
+        using var tablet = await LocalStore.CreateAsync(_dir.File("tablet.db"), StoreUnlock.WithPassphrase("five"), TestStores.FastOptions());
+        await Assert.ThrowsAsync<LoginFailedException>(() => Login(tablet, "chosen after recovery"));
+
+        // An unusable new password is refused before the recovery touches the provider.
+        using var spare = await LocalStore.CreateAsync(_dir.File("spare.db"), StoreUnlock.WithPassphrase("six"), TestStores.FastOptions());
+        await Assert.ThrowsAsync<ArgumentException>(() => AccountRecovery.RecoverAsync(spare, new ProviderClient(_local.Http, ProviderUrl), "alice@alpha.test", code,
+            "bad\u0000password", "spare", credentials => new ProviderClient(_local.Http, ProviderUrl, credentials)));
+        Assert.Equal(4, (await (await Connect(desktop, again)).ListDevicesAsync()).Devices.Count(d => d.RevokedAt is null)); // laptop, phone, desktop and the first
     }
 }

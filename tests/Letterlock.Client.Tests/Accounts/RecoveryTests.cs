@@ -34,8 +34,8 @@ public sealed class RecoveryTests : IAsyncLifetime
 
     private Task<ProviderClient> Connect(LocalStore store, AccountRecord account) => AccountRegistration.ConnectAsync(store, account, _local.Http);
 
-    private Task<AccountRecord> Recover(LocalStore store, RecoveryCode code, string address = "alice@alpha.test") =>
-        AccountRecovery.RecoverAsync(store, new ProviderClient(_local.Http, ProviderUrl), address, code, "new laptop",
+    private Task<AccountRecord> Recover(LocalStore store, RecoveryCode code, string address = "alice@alpha.test", string? newPassword = "a new password after recovery") =>
+        AccountRecovery.RecoverAsync(store, new ProviderClient(_local.Http, ProviderUrl), address, code, newPassword, "new laptop",
             credentials => new ProviderClient(_local.Http, ProviderUrl, credentials));
 
     [Fact]

@@ -18,7 +18,6 @@ namespace Letterlock.Client.Tests.Accounts;
 public sealed class RevocationTests : IAsyncLifetime
 {
     private static readonly Uri ProviderUrl = new("https://alpha.test/");
-    private static readonly Argon2idParameters Cheap = new() { MemoryKiB = 19 * 1024, Iterations = 1 };
     private readonly TempDir _dir = new();
     private LocalProvider _local = null!;
     private LocalStore _laptop = null!;
@@ -35,7 +34,7 @@ public sealed class RevocationTests : IAsyncLifetime
         _phone = await LocalStore.CreateAsync(_dir.File("phone.db"), StoreUnlock.WithPassphrase("2"), TestStores.FastOptions());
         _tablet = await LocalStore.CreateAsync(_dir.File("tablet.db"), StoreUnlock.WithPassphrase("3"), TestStores.FastOptions());
         _onLaptop = await AccountRegistration.CreateAsync(_laptop, new ProviderClient(_local.Http, ProviderUrl), "alice@alpha.test", "Alice");
-        await AccountPassword.SetAsync(_laptop, _onLaptop, await Connect(_laptop, _onLaptop), "correct horse battery staple", Cheap);
+        await AccountPassword.SetAsync(_laptop, _onLaptop, await Connect(_laptop, _onLaptop), "correct horse battery staple");
         _onPhone = await Login(_phone);
         _onTablet = await Login(_tablet);
     }

@@ -39,12 +39,16 @@ internal sealed class LocalProvider : IAsyncDisposable
     {
         var data = Path.Combine(dir.Path, "provider");
         ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+        // The cheapest Argon2id clients accept (19 MiB, one pass), so password tests stay quick.
+        string settingsPath = Path.Combine(data, "provider.json");
+        await File.WriteAllTextAsync(settingsPath, (await File.ReadAllTextAsync(settingsPath))
+            .Replace("\"passwordArgon2idMemoryKiB\": 65536", "\"passwordArgon2idMemoryKiB\": 19456", StringComparison.Ordinal)
+            .Replace("\"passwordArgon2idIterations\": 3", "\"passwordArgon2idIterations\": 1", StringComparison.Ordinal));
         if (settings is not null)
         {
-            var path = Path.Combine(data, "provider.json");
-            var node = JsonNode.Parse(await File.ReadAllTextAsync(path), null, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!;
+            var node = JsonNode.Parse(await File.ReadAllTextAsync(settingsPath), null, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!;
             settings(node);
-            await File.WriteAllTextAsync(path, node.ToJsonString());
+            await File.WriteAllTextAsync(settingsPath, node.ToJsonString());
         }
 
         var host = await ProviderHost.StartAsync(data, null, dns ?? new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));

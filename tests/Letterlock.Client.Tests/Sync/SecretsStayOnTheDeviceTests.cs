@@ -10,7 +10,8 @@ namespace Letterlock.Client.Tests.Sync;
 /// <summary>
 /// DESIGN.md invariant 2: the provider never receives a password or an unwrapped private key. Every byte the
 /// client sends to a real provider (request line, headers, bodies) through registration, sync, pushes and key
-/// updates is recorded, and so is everything the provider wrote to disk; no secret appears in any encoding.
+/// updates, the password, the recovery code and a device link is recorded, and so is everything the provider wrote to
+/// disk; no secret (AMK, password, recovery code, link code, private keys) appears in any encoding.
 /// </summary>
 public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
 {
@@ -53,8 +54,21 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
         var code = await Letterlock.Client.Accounts.AccountRecovery.CreateCodeAsync(store, alice, provider);
         using var recoveryKeys = Letterlock.Client.Accounts.AccountKeyWrap.RecoveryKeyPair(code);
 
+        // The password (OPAQUE), and a device linked with a code (CPace over the provider's relay).
+        const string AccountPassword = "a password only alice knows 9931";
+        await Letterlock.Client.Accounts.AccountPassword.SetAsync(store, alice, provider, AccountPassword);
+        using var phone = await LocalStore.CreateAsync(_dir.File("phone.db"), StoreUnlock.WithPassphrase("phone"), TestStores.FastOptions());
+        using var link = await Letterlock.Client.Accounts.DeviceLink.StartAsync(new ProviderClient(_provider.Http, new Uri("https://alpha.test/")), "phone");
+        var joining = link.CompleteAsync(phone, c => new ProviderClient(_provider.Http, new Uri("https://alpha.test/"), c), (_, _) => Task.CompletedTask);
+        await Letterlock.Client.Accounts.DeviceLink.ApproveAsync(store, alice, provider, link.Code, (_, _) => Task.FromResult(true));
+        var onPhone = await joining;
+
         var secrets = new List<(string What, byte[] Bytes)>
         {
+            ("account password", Encoding.UTF8.GetBytes(AccountPassword)),
+            ("link code", Encoding.ASCII.GetBytes(link.Code)),
+            ("link code without the dash", Encoding.ASCII.GetBytes(link.Code.Replace("-", "", StringComparison.Ordinal))),
+            ("linked device's secret key", (await phone.Keys.GetCurrentAsync(onPhone.Id, AccountKeys.DeviceSecret))!.Material),
             ("inbox secret key", inboxSecret),
             ("device secret key", (await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.DeviceSecret))!.Material),
             ("account master key", (await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.AccountMasterKey))!.Material),
@@ -65,7 +79,7 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
         secrets.Add(("recovery code without dashes", Encoding.ASCII.GetBytes(code.ToString().Replace("-", "", StringComparison.Ordinal))));
         secrets.Add(("recovery wrap private key", recoveryKeys.PrivateKey.ToArray()));
         secrets.Add(("recovery auth seed", code.DeriveKey("recovery auth")));
-        Assert.Equal(12, secrets.Count); // four, the Ed25519 primary and the Cv25519 subkey in both byte orders, four of the recovery code
+        Assert.Equal(16, secrets.Count); // password, link code twice, linked device key, four, the Ed25519 primary and the Cv25519 subkey in both byte orders, four of the recovery code
 
         Assert.True(_recorder.Requests.Count >= 6, $"only {_recorder.Requests.Count} requests were recorded");
         foreach (var (request, index) in _recorder.Requests.Select((r, i) => (r, i)))

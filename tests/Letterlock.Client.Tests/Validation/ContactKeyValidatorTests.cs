@@ -308,4 +308,48 @@ public sealed class ContactKeyValidatorTests
         Assert.Equal("AAAA AAAA AAAA AAAA AAAA AAAA AAAA AAAA AAAA AAAA", f.ToDisplayString());
         Assert.Equal(KeyFingerprint.FromBytes(new byte[20]), KeyFingerprint.Parse(new string('0', 40)));
     }
+
+    [Fact]
+    public void A_new_key_certified_by_the_pinned_one_is_a_rotation_and_a_bare_new_key_is_changed()
+    {
+        const string UserId = "Alice <alice@alpha.test>";
+        var old = Letterlock.OpenPgp.KeyGenerator.Generate(UserId, []);
+        var replacement = Letterlock.OpenPgp.KeyGenerator.Generate(UserId, []);
+        var endorsed = replacement.Certificate.CertifiedBy(old.SecretKey.Unlock(), UserId);
+        Assert.True(endorsed.IsCertifiedBy(old.Certificate));
+        Assert.False(replacement.Certificate.IsCertifiedBy(old.Certificate));
+        Assert.False(old.Certificate.IsCertifiedBy(replacement.Certificate));
+
+        // The Autocrypt copy of the new key keeps the old key's endorsement.
+        Assert.True(endorsed.Minimize("alice@alpha.test", DateTimeOffset.UtcNow).IsCertifiedBy(old.Certificate));
+
+        ObservedKey Observed(Letterlock.OpenPgp.Certificate certificate, KeyOrigin origin) =>
+            new(KeyFingerprint.Parse(certificate.Fingerprint.Hex), certificate.Export(armored: false), origin);
+        var pinned = ContactKeyValidator.Observe(ContactKeyState.Empty, Observed(old.Certificate, KeyOrigin.Wkd), TransparencyVerdict.Absent, T0).State;
+
+        // Endorsed, over WKD or HKP (no transparency proof) or in mail: a rotation, no "changed" block.
+        foreach (var origin in new[] { KeyOrigin.Wkd, KeyOrigin.Autocrypt })
+        {
+            var rotated = ContactKeyValidator.Observe(pinned, Observed(endorsed, origin), TransparencyVerdict.Absent, T0.AddDays(1));
+            Assert.Equal(KeyValidationLevel.Tofu, rotated.State.Level);
+            Assert.Equal(endorsed.Fingerprint.Hex, rotated.State.Pinned!.Fingerprint.Hex);
+            Assert.Null(rotated.State.Candidate);
+            Assert.Equal(KeyTransitionReason.Rotated, Assert.Single(rotated.Transitions).Reason);
+        }
+
+        // Backed by a key-transparency proof: a transparent change, no "changed" block either.
+        var backed = ContactKeyValidator.Observe(pinned, Observed(replacement.Certificate, KeyOrigin.ProviderDirectory), TransparencyVerdict.Verified, T0.AddDays(1));
+        Assert.Equal(KeyValidationLevel.Transparent, backed.State.Level);
+        Assert.Equal(KeyTransitionReason.TransparencyBackedChange, Assert.Single(backed.Transitions).Reason);
+
+        // A bare new key, neither endorsed nor backed: changed.
+        var bare = ContactKeyValidator.Observe(pinned, Observed(replacement.Certificate, KeyOrigin.Wkd), TransparencyVerdict.Absent, T0.AddDays(1));
+        Assert.Equal(KeyValidationLevel.Changed, bare.State.Level);
+        Assert.Equal(KeyTransitionReason.KeyChanged, Assert.Single(bare.Transitions).Reason);
+
+        // An endorsement by some other key is no endorsement by the pinned one.
+        var stranger = Letterlock.OpenPgp.KeyGenerator.Generate("Mallory <alice@alpha.test>", []);
+        var endorsedByStranger = replacement.Certificate.CertifiedBy(stranger.SecretKey.Unlock(), UserId);
+        Assert.Equal(KeyValidationLevel.Changed, ContactKeyValidator.Observe(pinned, Observed(endorsedByStranger, KeyOrigin.Wkd), TransparencyVerdict.Absent, T0.AddDays(1)).State.Level);
+    }
 }
