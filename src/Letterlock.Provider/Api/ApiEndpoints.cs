@@ -28,7 +28,8 @@ internal sealed partial class ApiEndpoints(
     TimeProvider time,
     ILogger logger,
     Transparency.ProviderTransparency? transparency = null,
-    ClientRateLimits? limits = null)
+    ClientRateLimits? limits = null,
+    PrekeyFederation? prekeyFederation = null)
 {
     private const int DefaultChangesLimit = 100;
 
@@ -53,6 +54,7 @@ internal sealed partial class ApiEndpoints(
         app.MapGet("/.well-known/openpgpkey/policy", WkdPolicy);
         app.MapGet("/.well-known/openpgpkey/{domain}/policy", WkdPolicy);
         MapAccountAccess(app);
+        MapPrekeys(app);
     }
 
     /// <summary>Turns unexpected failures into a bare 500 problem; the detail goes to the log only.</summary>
