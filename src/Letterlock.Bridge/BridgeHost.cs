@@ -180,6 +180,7 @@ public sealed class BridgeHost : IAsyncDisposable
                     break;
             }
 
+            await MaintainPrekeysAsync(store, account, provider, log, ct).ConfigureAwait(false);
             var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
             if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
             {
@@ -217,6 +218,24 @@ public sealed class BridgeHost : IAsyncDisposable
         }
 
         return false;
+    }
+
+    /// <summary>Publishes, rotates and refills the device's native prekeys; a refusal is logged, and mail goes on as PGP/MIME meanwhile.</summary>
+    private static async Task MaintainPrekeysAsync(LocalStore store, AccountRecord account, ProviderClient provider, Action<string>? log, CancellationToken ct)
+    {
+        try
+        {
+            var prekeys = await Client.Native.PrekeyMaintenance.RunAsync(store, account, provider, ct: ct).ConfigureAwait(false);
+            if (prekeys.Rotated || prekeys.OneTimeAdded > 0)
+            {
+                log?.Invoke($"{account.Address}: native prekeys published ({(prekeys.Rotated ? "signed prekeys rotated, " : "")}{prekeys.OneTimeAdded} one-time prekeys added)");
+            }
+        }
+        catch (ProviderProblemException e) when (e.Status is 400 or 404 or 405)
+        {
+            // A provider without the prekey endpoints (older release) or refusing these prekeys: mail stays PGP/MIME.
+            log?.Invoke($"{account.Address}: the provider did not take native prekeys: {e.Message}");
+        }
     }
 
     private async Task DeliverOutboxAsync(Action<string>? log, CancellationToken ct)
