@@ -154,6 +154,8 @@ public sealed class SandboxEnvironment : IAsyncDisposable
                 // The relays reach each other's MX and MTA-STS policy on their loopback ports.
                 from.Outbound.PortOverrides["mx." + to.Settings.Domain] = to.SmtpEndPoint.Port;
                 from.Outbound.PortOverrides["mta-sts." + to.Settings.Domain] = to.HttpsEndPoint.Port;
+                // ... and each other's API, for prekey bundles fetched on a user's behalf (native protocol).
+                from.Outbound.PortOverrides[to.Settings.Domain] = to.HttpsEndPoint.Port;
             }
 
             foreach (var name in new[] { "", "openpgpkey.", "mta-sts." })
@@ -268,7 +270,7 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         }
 
         var settings = ProviderSettingsLoader.Load(data);
-        Dns.AddMx(domain, 10, mx).AddAddress(mx, IPAddress.Loopback).AddAddress("mta-sts." + domain, IPAddress.Loopback);
+        Dns.AddMx(domain, 10, mx).AddAddress(mx, IPAddress.Loopback).AddAddress("mta-sts." + domain, IPAddress.Loopback).AddAddress(domain, IPAddress.Loopback);
         Dns.AddTxt(domain, "v=spf1 ip4:127.0.0.1 -all");
         Dns.AddTxt("_dmarc." + domain, "v=DMARC1; p=reject; adkim=s; aspf=s");
         Dns.AddTxt("_mta-sts." + domain, "v=STSv1; id=sandbox1");
