@@ -181,7 +181,7 @@ public sealed class BridgeHost : IAsyncDisposable
             }
 
             await MaintainPrekeysAsync(store, account, provider, log, ct).ConfigureAwait(false);
-            var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
+            var report = await new SyncEngine(store, account, provider, gossip: _transparency, native: NativeFor(account, provider)).SyncAsync(ct: ct).ConfigureAwait(false);
             if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
             {
                 log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
@@ -284,6 +284,27 @@ public sealed class BridgeHost : IAsyncDisposable
     }
 
     /// <summary>One API client per account, so its device token is reused between syncs, long polls and submissions.</summary>
+    private Client.Native.NativeMail NativeFor(AccountRecord account, ProviderClient provider) =>
+        new(_mailboxes.Store, account, provider, Client.Native.NativeMail.FromTransparency(_transparency));
+
+    /// <summary>The native protocol for a registered account; null when it has no provider connection.</summary>
+    private async Task<Client.Native.NativeMail?> NativeForAsync(AccountRecord account, CancellationToken ct)
+    {
+        if (account.DeviceId is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return NativeFor(account, await ProviderForAsync(account, ct).ConfigureAwait(false));
+        }
+        catch (LocalStoreException)
+        {
+            return null;
+        }
+    }
+
     private async Task<ProviderClient> ProviderForAsync(AccountRecord account, CancellationToken ct)
     {
         if (_providers.TryGetValue(account.Id, out var provider))
@@ -414,7 +435,8 @@ public sealed class BridgeHost : IAsyncDisposable
         BridgeHost? host = null;
         var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
             [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
-                new AutocryptKeySource(store, account)], discoveryOptions), transparency, () => host?.WakeOutbox());
+                new AutocryptKeySource(store, account)], discoveryOptions), transparency, () => host?.WakeOutbox(),
+            async (account, ct) => host is null ? null : await host.NativeForAsync(account, ct).ConfigureAwait(false));
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
         {

@@ -201,6 +201,10 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         state = state with { BridgePorts = [accounts[0].ImapPort, accounts[0].SmtpPort, accounts[1].ImapPort, accounts[1].SmtpPort] };
         WriteState(root, state);
 
+        Step("waiting until both devices are native-capable (prekeys published, device keys in the transparency log)");
+        await WaitForNativeAsync(ct);
+        Step("alice and bob can write to each other in the native protocol");
+
         string first = "delivered earlier";
         if (!state.FirstMessageDelivered)
         {
@@ -393,6 +397,25 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             Imap = new Letterlock.Imap.ImapServerOptions { ServerName = $"Letterlock bridge ({name})" },
         }, ct);
 
+    /// <summary>
+    /// Waits until every device has published its prekeys (its bridge's first sync) and its key is in a published
+    /// transparency epoch, so mail between the sandbox's people takes the native protocol from the first message on.
+    /// </summary>
+    private async Task WaitForNativeAsync(CancellationToken ct)
+    {
+        using var http = new HttpClient(HttpFetch.CreateHandler(HostMap, [_ca!.Root])) { Timeout = TimeSpan.FromSeconds(30) };
+        foreach (var (store, _) in _clients)
+        {
+            var account = (await store.Accounts.ListAsync(ct)).Single();
+            var provider = await AccountRegistration.ConnectAsync(store, account, http, ct: ct);
+            while ((await provider.GetPrekeyStatusAsync(ct)).SignedPrekeyId is null
+                || (await provider.GetDirectoryEntryAsync(account.Address, ct))?.Transparency is not { Pending: false })
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            }
+        }
+    }
+
     /// <summary>Alice's first message, submitted to her bridge like any mail app would, then awaited in bob's store.</summary>
     private async Task SendFirstMessageAsync(SandboxAccount alice, BridgeHost aliceBridge, LocalStore bobStore, CancellationToken ct)
     {
@@ -403,7 +426,8 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId("alpha.test");
         message.Body = new TextPart("plain")
         {
-            Text = "Hello Bob,\n\nthis message was encrypted on my device, to your key, before it left for alpha.test.\n" +
+            Text = "Hello Bob,\n\nthis message was encrypted on my device, for your device, before it left for alpha.test,\n" +
+                "in Letterlock's native protocol: forward secret and post-quantum.\n" +
                 "Neither provider can read it; your bridge decrypted it for your mail app and checked my signature\n" +
                 "(see the Letterlock-Encryption and Letterlock-Signature header fields), and the real subject was\n" +
                 "restored from inside the encryption.\n\nAlice\n",

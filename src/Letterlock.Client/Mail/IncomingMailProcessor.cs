@@ -132,6 +132,28 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         return new IncomingRead(new NewMessage(summary, bytes, flags ?? [], text), security, validation);
     }
 
+    /// <summary>
+    /// A message that arrived in the native protocol, already opened and its sender verified (the sending device is in
+    /// the sender address's key-transparency entry and the message's From is that address): shown as end-to-end,
+    /// forward-secret, post-quantum, signed by that device with transparent trust.
+    /// </summary>
+    internal IncomingRead ReadNative(byte[] content, byte[] senderDeviceKey)
+    {
+        MimeMessage message;
+        using (var stream = new MemoryStream(content, writable: false))
+        {
+            message = MimeMessage.Load(new ParserOptions { MaxMimeDepth = _reader.Options.MaxMimeDepth }, stream);
+        }
+
+        var security = new MessageSecurity(EncryptionState.EndToEnd, SignatureState.Valid, Convert.ToHexString(senderDeviceKey).ToLowerInvariant(),
+            KeyValidationLevel.Transparent, Native: true);
+        RemoteContentBlocker.Apply(message);
+        SecurityHeaders.Apply(message, security);
+        var bytes = Canonical(message);
+        var (summary, text) = MessageSummaryBuilder.Build(bytes, _time.GetUtcNow(), security, _reader.Options.MaxMimeDepth);
+        return new IncomingRead(new NewMessage(summary, bytes, [], text), security, null);
+    }
+
     /// <summary>The message as bytes with CRLF line ends (IMAP sizes and sections count them).</summary>
     internal static byte[] Canonical(MimeMessage message)
     {

@@ -6,7 +6,7 @@ namespace Letterlock.Client.Mail;
 
 /// <summary>
 /// The security summary a mail app shows, as header fields the bridge adds to every message:
-/// <c>Letterlock-Encryption: end-to-end | none</c> and
+/// <c>Letterlock-Encryption: end-to-end; forward-secret; post-quantum | end-to-end | none</c> (the first for the native protocol) and
 /// <c>Letterlock-Signature: valid; key=FINGERPRINT; trust=LEVEL | invalid | unknown-key | none</c>.
 /// Fields of these names that arrive with a message are removed first, so a sender cannot forge them.
 /// </summary>
@@ -24,7 +24,8 @@ public static class SecurityHeaders
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(security);
         Strip(message);
-        message.Headers.Add(Encryption, security.Encryption == EncryptionState.EndToEnd ? "end-to-end" : "none");
+        message.Headers.Add(Encryption, security.Encryption != EncryptionState.EndToEnd ? "none"
+            : security.Native ? "end-to-end; forward-secret; post-quantum" : "end-to-end");
         message.Headers.Add(Signature, security.Signature switch
         {
             SignatureState.Valid => $"valid; key={security.SignerFingerprint}; trust={(security.SignerTrust ?? KeyValidationLevel.None).ToString().ToLowerInvariant()}",

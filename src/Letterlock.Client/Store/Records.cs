@@ -116,11 +116,13 @@ public enum SignatureState
 /// <param name="Signature">Signature status.</param>
 /// <param name="SignerFingerprint">The signer's fingerprint when signed.</param>
 /// <param name="SignerTrust">Validation level of the signer's key at receipt.</param>
+/// <param name="Native">Arrived in the native protocol (forward secret, post-quantum); the signer is the sending device's key.</param>
 public sealed record MessageSecurity(
     EncryptionState Encryption,
     SignatureState Signature,
     string? SignerFingerprint,
-    KeyValidationLevel? SignerTrust)
+    KeyValidationLevel? SignerTrust,
+    bool Native = false)
 {
     /// <summary>Neither encrypted nor signed.</summary>
     public static MessageSecurity Plain { get; } = new(EncryptionState.None, SignatureState.None, null, null);

@@ -59,7 +59,7 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// <see cref="SyncReport.Errors"/>, left untouched on the provider, and skipped; sync continues with the next change.</para>
 /// </remarks>
 public sealed class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null,
-    Transparency.ITransparencyGossip? gossip = null, SyncOptions? syncOptions = null)
+    Transparency.ITransparencyGossip? gossip = null, SyncOptions? syncOptions = null, Native.NativeMail? native = null)
 {
     /// <summary>The kind of the account's own message documents.</summary>
     public const string MessageKind = "message";
@@ -431,7 +431,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             IncomingRead read;
             try
             {
-                read = await keys.Incoming.ReadAsync(raw, null, ct).ConfigureAwait(false);
+                read = await ReadNativeAsync(raw, keys, ct).ConfigureAwait(false) ?? await keys.Incoming.ReadAsync(raw, null, ct).ConfigureAwait(false);
             }
             catch (FormatException e)
             {
@@ -468,6 +468,40 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         _ = status; // Conflict means a previous run already wrote it: the same content, sealed again.
         await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false);
         return received ? Applied.Received : Applied.Nothing;
+    }
+
+    /// <summary>
+    /// A native message (docs/design/native-protocol.md, "Receiving"): opened with this device's sessions, or left
+    /// in the inbox (an error for this run) for the account's other devices when it is not for this one or cannot
+    /// be opened here. Null for any other message.
+    /// </summary>
+    private async Task<IncomingRead?> ReadNativeAsync(byte[] raw, Keys keys, CancellationToken ct)
+    {
+        MimeKit.MimeMessage outer;
+        try
+        {
+            using var stream = new MemoryStream(raw, writable: false);
+            outer = await MimeKit.MimeMessage.LoadAsync(stream, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FormatException or MimeKit.ParseException)
+        {
+            return null; // the ordinary reader reports it
+        }
+
+        if (!Native.NativeMail.IsNative(outer))
+        {
+            return null;
+        }
+
+        if (native is null)
+        {
+            throw new SyncDocumentException("a native message; it is opened by the bridge's sync");
+        }
+
+        var opened = await native.OpenAsync(outer, ct).ConfigureAwait(false);
+        return opened.Status == Letterlock.Native.OpenStatus.Opened
+            ? keys.Incoming.ReadNative(opened.Content!, opened.SenderDeviceKey!)
+            : throw new SyncDocumentException(opened.Problem ?? "the native message did not open");
     }
 
     // ---- Push ----
