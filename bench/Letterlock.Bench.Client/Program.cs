@@ -72,6 +72,11 @@ using var work = new TempFolder(workParent);
 Console.WriteLine($"- stores and provider data in {work.Path}");
 var tables = new List<string>();
 
+if (only is "store")
+{
+    tables.Add(await StoreAppendBenchmark(work.Path, corpus, messages));
+}
+
 if (only is null or "sync")
 {
     tables.Add(await SyncBenchmark(work.Path, corpus, messages, sessions, dovecot));
@@ -167,6 +172,47 @@ static async Task<string> SyncBenchmark(string work, List<byte[]> corpus, int me
 
     table.Append(CultureInfo.InvariantCulture, $"\nSMTP delivery before the sync (not part of it): {accepted} messages in {deliver.Elapsed.TotalSeconds:F1} s over {sessions} sessions.");
     return table.ToString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 0. The store alone (--only store): N corpus messages appended in pages of 100 (as sync writes them), the
+//    time of each quarter, to tell how the write path's cost grows with the store.
+// ---------------------------------------------------------------------------------------------
+static async Task<string> StoreAppendBenchmark(string work, List<byte[]> corpus, int messages)
+{
+    Console.WriteLine();
+    Console.WriteLine($"## Appending {messages} messages to one store, 100 per transaction");
+    var storeOptions = new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 };
+    using var store = await LocalStore.CreateAsync(Path.Combine(work, "append.db"), StoreUnlock.WithPassphrase("one"), storeOptions);
+    var account = await store.Accounts.CreateAsync("alice@alpha.test", "Alice", null);
+    var mail = store.Mail(account.Id);
+    var inbox = (await mail.FindFolderAsync(FolderRole.Inbox))!;
+    var quarters = new List<double>();
+    var sw = Stopwatch.StartNew();
+    var lap = Stopwatch.StartNew();
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    for (int done = 0; done < messages; done += 100)
+    {
+        var page = Enumerable.Range(done, Math.Min(100, messages - done)).AsParallel().AsOrdered().Select(i =>
+        {
+            var raw = corpus[i % corpus.Count];
+            var (summary, text) = MessageSummaryBuilder.Build(raw, DateTimeOffset.UtcNow, MessageSecurity.Plain);
+            return new NewMessage(summary, raw, [], text);
+        }).ToList();
+        _ = (await mail.AppendAsync(inbox.Id, page)).Done;
+        if ((done + 100) % (messages / 4) == 0)
+        {
+            quarters.Add(lap.Elapsed.TotalSeconds);
+            var used = Process.GetCurrentProcess().TotalProcessorTime;
+            Console.WriteLine($"- quarter {quarters.Count}: {messages / 4} messages in {lap.Elapsed.TotalSeconds:F1} s = {messages / 4 / lap.Elapsed.TotalSeconds:F0} msg/s, " +
+                $"CPU {(used - cpu).TotalMilliseconds / (messages / 4):F2} ms/msg; load {Load()}");
+            cpu = used;
+            lap.Restart();
+        }
+    }
+
+    var size = new FileInfo(store.FilePath).Length + (File.Exists(store.FilePath + "-wal") ? new FileInfo(store.FilePath + "-wal").Length : 0);
+    return $"| append {messages} messages, 100 per transaction | {sw.Elapsed.TotalSeconds:F1} s | {messages / sw.Elapsed.TotalSeconds:F0} msg/s | quarters {string.Join(" / ", quarters.Select(q => (messages / 4 / q).ToString("F0", CultureInfo.InvariantCulture)))} msg/s | {size / 1024 / 1024} MiB |";
 }
 
 static async Task<(int Accepted, int Rejected, long Bytes)> DeliverAsync(int port, List<byte[]> corpus, int messages, int sessions)

@@ -8,15 +8,17 @@ using NSec.Cryptography;
 namespace Letterlock.Client.Transparency;
 
 /// <summary>
-/// Monitoring of this client's own addresses at start-up and then every epoch (the provider's announced
-/// interval): checks the provider's signing key, moves the head forward, and runs <see cref="TransparencyService.MonitorAsync"/>
-/// for each account that has a provider. New alerts go to <see cref="TransparencyService.AlertRaised"/> and,
-/// when <see cref="DeliverNotices"/> is set, into the account's INBOX as a notice any mail app shows.
+/// Monitoring of this client's own addresses at start-up and then every epoch (the shortest interval any of the
+/// providers announces, at least <see cref="MinimumInterval"/>): checks each provider's signing key, moves its head
+/// forward (a newest head older than one already verified is a rollback, alerted at once), and runs
+/// <see cref="TransparencyService.MonitorAsync"/> for each account that has a provider. With <see cref="Notices"/> set
+/// (the bridge), every pending alert — from this round, from gossip, lookups or sync, or from another process — is
+/// delivered to the mail app and reported on the log after each round.
 /// </summary>
 public sealed class TransparencyWatch(LocalStore store, TransparencyService service)
 {
-    /// <summary>Put a notice message into the INBOX of the account concerned for every new alert (the bridge does).</summary>
-    public bool DeliverNotices { get; init; }
+    /// <summary>Delivers pending alerts after each round (the bridge sets it); null leaves them pending.</summary>
+    public TransparencyNotices? Notices { get; init; }
 
     /// <summary>
     /// Asks the provider (authenticated as this device) for the account's devices; when set, a device the account
@@ -35,14 +37,20 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
     /// <summary>Hears of every device that signed in elsewhere (the bridge logs it).</summary>
     public Action<string>? DeviceLog { get; init; }
 
-    /// <summary>The shortest wait between rounds, whatever a provider announces.</summary>
-    public TimeSpan MinimumInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>The shortest wait between rounds, whatever a provider announces (providers may announce 1 s).</summary>
+    public TimeSpan MinimumInterval { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>One round over every account: provider key, newest head, own entry.</summary>
-    public async Task<IReadOnlyList<MonitorReport>> CheckAllAsync(CancellationToken ct)
+    /// <summary>The wait when no provider has announced an interval yet.</summary>
+    public TimeSpan DefaultInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>One round over every account: provider key, newest head, own entry; then pending notices.</summary>
+    public async Task<IReadOnlyList<MonitorReport>> CheckAllAsync(CancellationToken ct) => (await RoundAsync(ct).ConfigureAwait(false)).Reports;
+
+    private async Task<(IReadOnlyList<MonitorReport> Reports, IReadOnlyList<DeliveredNotice> Notices)> RoundAsync(CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
         var reports = new List<MonitorReport>();
+        var providersChecked = new HashSet<string>(StringComparer.Ordinal);
         foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
             if (account.ProviderUrl is not { } providerUrl || account.DeviceId is null)
@@ -73,26 +81,24 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
             }
 
             string provider = Letterlock.Transparency.TransparencyAddress.Domain(Letterlock.Transparency.TransparencyAddress.Canonicalize(account.Address));
-            await service.CheckProviderKeyAsync(provider, providerUrl, ct).ConfigureAwait(false);
-            var report = await service.MonitorAsync(account.Address, own, account.CreatedAt, providerUrl, ct).ConfigureAwait(false);
-            reports.Add(report);
-            if (DeliverNotices)
+            if (providersChecked.Add(provider) && await service.CheckProviderKeyAsync(provider, providerUrl, ct).ConfigureAwait(false))
             {
-                foreach (var alert in report.NewAlerts)
-                {
-                    await DeliverNoticeAsync(account, alert, ct).ConfigureAwait(false);
-                }
+                // The newest head first: it carries the epoch interval to follow, and a rollback is caught here at once.
+                await service.RefreshHeadAsync(provider, providerUrl, ct).ConfigureAwait(false);
             }
+
+            reports.Add(await service.MonitorAsync(account.Address, own, account.CreatedAt, providerUrl, ct).ConfigureAwait(false));
         }
 
-        return reports;
+        IReadOnlyList<DeliveredNotice> notices = Notices is { } deliverer ? await deliverer.DeliverPendingAsync(ct).ConfigureAwait(false) : [];
+        return (reports, notices);
     }
 
     /// <summary>
-    /// Runs rounds until <paramref name="ct"/> is cancelled; <paramref name="log"/> hears of failures (never content).
-    /// A round that fails (provider unreachable, a proof that could not be checked) is retried after
-    /// <see cref="MinimumInterval"/>, doubling up to the epoch interval, so a transient failure at start-up does not
-    /// hold an alert back for a whole interval.
+    /// Runs rounds until <paramref name="ct"/> is cancelled; <paramref name="log"/> hears of every alert delivered (once)
+    /// and of failures (never content). A round that fails (provider unreachable, a proof that could not be checked) is
+    /// retried after <see cref="MinimumInterval"/>, doubling up to the epoch interval, so a transient failure at start-up
+    /// does not hold an alert back for a whole interval.
     /// </summary>
     public async Task RunAsync(Action<string>? log, CancellationToken ct)
     {
@@ -101,16 +107,18 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         while (!ct.IsCancellationRequested)
         {
             TimeSpan wait;
+            TimeSpan interval = DefaultInterval;
             bool failed = false;
             try
             {
-                foreach (var report in await CheckAllAsync(ct).ConfigureAwait(false))
+                var (reports, notices) = await RoundAsync(ct).ConfigureAwait(false);
+                foreach (var notice in notices)
                 {
-                    foreach (var alert in report.NewAlerts)
-                    {
-                        log?.Invoke($"KEY TRANSPARENCY ALERT for {report.Address}: {alert.Detail}");
-                    }
+                    log?.Invoke(notice.LogLine);
+                }
 
+                foreach (var report in reports)
+                {
                     if (report.Error is { } error)
                     {
                         log?.Invoke($"key transparency: {report.Address}: {error}");
@@ -118,7 +126,7 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                     }
                 }
 
-                var interval = await NextIntervalAsync(ct).ConfigureAwait(false);
+                interval = await NextIntervalAsync(ct).ConfigureAwait(false);
                 wait = failed && retry < interval ? retry : interval;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -134,7 +142,7 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                 wait = retry;
             }
 
-            retry = failed ? TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(60).Ticks)) : MinimumInterval;
+            retry = failed ? TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, interval.Ticks)) : MinimumInterval;
             try
             {
                 await Task.Delay(wait, ct).ConfigureAwait(false);
@@ -144,6 +152,23 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                 return;
             }
         }
+    }
+
+    /// <summary>The interval to wait before the next round: the shortest any account's provider announced, bounded below.</summary>
+    public async Task<TimeSpan> NextIntervalAsync(CancellationToken ct)
+    {
+        int seconds = int.MaxValue;
+        foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
+        {
+            if (account.ProviderUrl is not null
+                && await service.State.GetProviderAsync(Letterlock.Transparency.TransparencyAddress.Domain(account.Address.ToLowerInvariant()), ct).ConfigureAwait(false) is { } view)
+            {
+                seconds = Math.Min(seconds, view.EpochIntervalSeconds);
+            }
+        }
+
+        var interval = seconds == int.MaxValue ? DefaultInterval : TimeSpan.FromSeconds(seconds);
+        return interval < MinimumInterval ? MinimumInterval : interval;
     }
 
     /// <summary>The keys this device holds for an account (null when it holds none).</summary>
@@ -182,22 +207,6 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         return new OwnKeys(Fingerprint(secret.Material), inbox.CurrentPublicKey, deviceKey.PublicKey.Export(KeyBlobFormat.RawPublicKey), earlier);
     }
 
-    private async Task<TimeSpan> NextIntervalAsync(CancellationToken ct)
-    {
-        int seconds = int.MaxValue;
-        foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
-        {
-            if (account.ProviderUrl is not null
-                && await service.State.GetProviderAsync(Letterlock.Transparency.TransparencyAddress.Domain(account.Address.ToLowerInvariant()), ct).ConfigureAwait(false) is { } view)
-            {
-                seconds = Math.Min(seconds, view.EpochIntervalSeconds);
-            }
-        }
-
-        var interval = seconds == int.MaxValue ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(seconds);
-        return interval < MinimumInterval ? MinimumInterval : interval;
-    }
-
     /// <summary>
     /// Every active device of the account this client has not seen yet: recorded as expected (its key is the account's
     /// own from now on) and announced once, flagged in the INBOX and in the log, with what to do if it was not the user.
@@ -234,7 +243,7 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
             }
 
             DeviceLog?.Invoke($"new device signed in to {account.Address}: \"{device.Name}\" ({device.DeviceId}) at {device.CreatedAt:yyyy-MM-dd HH:mm} UTC");
-            if (DeliverNotices)
+            if (Notices is not null)
             {
                 await DeliverDeviceNoticeAsync(account, device, ct).ConfigureAwait(false);
             }
@@ -272,47 +281,6 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         SecurityHeaders.Apply(message, security);
         byte[] bytes = IncomingMailProcessor.Canonical(message);
         var (summary, indexText) = MessageSummaryBuilder.Build(bytes, device.CreatedAt, security);
-        await mail.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
-    }
-
-    /// <summary>A local notice message in the account's INBOX (never sent anywhere), so every mail app shows the alert.</summary>
-    private async Task DeliverNoticeAsync(AccountRecord account, TransparencyAlert alert, CancellationToken ct)
-    {
-        var mail = store.Mail(account.Id);
-        var inbox = await mail.FindFolderAsync(FolderRole.Inbox, ct).ConfigureAwait(false);
-        if (inbox is null)
-        {
-            return;
-        }
-
-        var message = new MimeMessage();
-        message.From.Add(new MailboxAddress("Letterlock security", "security@letterlock.invalid"));
-        message.To.Add(MailboxAddress.Parse(account.Address));
-        message.Subject = alert.Kind switch
-        {
-            TransparencyAlertKind.UnexpectedKeyChange => "Security alert: your provider published keys you did not make",
-            TransparencyAlertKind.MonitoringProofFailed => "Security alert: your provider's key history does not verify",
-            TransparencyAlertKind.Equivocation => $"Security alert: {alert.Provider} shows different people different keys",
-            TransparencyAlertKind.InconsistentHistory => $"Security alert: {alert.Provider} rewrote its key history",
-            _ => $"Security alert: {alert.Provider} changed its signing key",
-        };
-        message.Date = alert.DetectedAt;
-        message.MessageId = $"{alert.Id:N}@letterlock.invalid";
-        var text = new StringBuilder()
-            .AppendLine("Letterlock's key transparency check found a problem:")
-            .AppendLine()
-            .AppendLine(alert.Detail)
-            .AppendLine()
-            .AppendLine("Until this is resolved, do not trust keys from this provider's directory. If you made this change yourself")
-            .AppendLine("(for example by adding a device from another computer), accept it with:")
-            .AppendLine($"  letterlock transparency accept {alert.Id}")
-            .AppendLine("Otherwise keep this message as evidence and contact your provider. Details and evidence:")
-            .AppendLine("  letterlock transparency status");
-        message.Body = new TextPart("plain") { Text = text.ToString() };
-        var security = new MessageSecurity(EncryptionState.None, SignatureState.None, null, null);
-        SecurityHeaders.Apply(message, security);
-        byte[] bytes = IncomingMailProcessor.Canonical(message);
-        var (summary, indexText) = MessageSummaryBuilder.Build(bytes, alert.DetectedAt, security);
         await mail.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
     }
 }

@@ -212,8 +212,13 @@ public sealed partial class AccountService(IProviderStore store, ProviderSetting
     private Task AnnounceKeyChangeAsync(Guid accountId, CancellationToken ct) => keyChanges?.AnnounceAsync(accountId, ct) ?? Task.CompletedTask;
 
     /// <summary>
-    /// Parses <c>local@domain</c>. Local parts are restricted to a conservative dot-atom subset
-    /// (RFC 5322, 3.4.1) and lower-cased, so one person cannot hold "Alice" and "alice".
+    /// Parses <c>local@domain</c>. Local parts are restricted to a conservative dot-atom subset (RFC 5322, 3.4.1):
+    /// letters, digits and combining marks of any script (RFC 6531 addresses such as <c>zoë@</c>), <c>.</c>,
+    /// <c>-</c>, <c>_</c> and <c>+</c>, at most 64 octets of UTF-8. They are lower-cased (Unicode simple case
+    /// mapping), so one person cannot hold "Zoë" and "zoë", and otherwise compared code point for code point: the
+    /// process runs without Unicode normalisation data (globalization-invariant mode), so no NFC is applied and a
+    /// decomposed spelling is another, normally unknown, address (docs/design/smtp.md). The domain comes back in
+    /// A-labels, lower case.
     /// </summary>
     public static bool TryParseAddress(string? address, out string localPart, out string domain)
     {
@@ -231,9 +236,10 @@ public sealed partial class AccountService(IProviderStore store, ProviderSetting
         }
 
         string local = address[..at].ToLowerInvariant();
-        string host = address[(at + 1)..].ToLowerInvariant();
-        if (local.Length > 64 || local.StartsWith('.') || local.EndsWith('.') || local.Contains("..", StringComparison.Ordinal)
-            || !local.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '+'))
+
+        string host = Letterlock.Relay.Routing.MxRouter.ToAsciiDomain(address[(at + 1)..]) ?? "";
+        if (Encoding.UTF8.GetByteCount(local) > 64 || local.StartsWith('.') || local.EndsWith('.') || local.Contains("..", StringComparison.Ordinal)
+            || !Utf8Text(local) || !local.EnumerateRunes().All(IsLocalPartRune))
         {
             return false;
         }
@@ -247,6 +253,14 @@ public sealed partial class AccountService(IProviderStore store, ProviderSetting
         domain = host;
         return true;
     }
+
+    // a lone surrogate is not text: EnumerateRunes would turn it into U+FFFD
+    private static bool Utf8Text(string text) => System.Text.Unicode.Utf8.FromUtf16(text, new byte[Encoding.UTF8.GetMaxByteCount(text.Length)], out _, out _, replaceInvalidSequences: false) == System.Buffers.OperationStatus.Done;
+
+    private static bool IsLocalPartRune(Rune rune) =>
+        rune.IsAscii
+            ? char.IsAsciiLetterOrDigit((char)rune.Value) || rune.Value is '.' or '-' or '_' or '+'
+            : Rune.IsLetterOrDigit(rune) || Rune.GetUnicodeCategory(rune) is System.Globalization.UnicodeCategory.NonSpacingMark or System.Globalization.UnicodeCategory.SpacingCombiningMark;
 
     /// <summary>The WKD hash of a local part: z-base-32 of SHA-1 of the lower-cased local part (draft-koch-openpgp-webkey-service, 3.1).</summary>
     public static string WkdHash(string localPart)

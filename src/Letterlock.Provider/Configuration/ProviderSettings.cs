@@ -83,6 +83,15 @@ public sealed class ApiSettings
 
     public long MaxJsonBodySize { get; set; } = 1024 * 1024;
 
+    /// <summary>Most operations in one <c>POST /v1/documents/batch</c>.</summary>
+    public int MaxBatchOperations { get; set; } = 500;
+
+    /// <summary>Largest <c>POST /v1/documents/batch</c> body (JSON, contents in base64), in bytes.</summary>
+    public long MaxBatchBodySize { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>Most ciphertext bytes one page of <c>GET /v1/changes?content=1</c> carries (a client may ask for less).</summary>
+    public long MaxChangesContentBytes { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>Sign-up requests one client (IPv4 address or IPv6 /64) may make per hour; more get 429.</summary>
     public int SignUpsPerHourPerClient { get; set; } = 20;
 
@@ -243,6 +252,9 @@ public static class ProviderSettingsLoader
         Positive(s.Api.LongPollMaxSeconds, "api.longPollMaxSeconds");
         Positive(s.Api.ChangesPageMax, "api.changesPageMax");
         Positive(s.Api.MaxJsonBodySize, "api.maxJsonBodySize");
+        Positive(s.Api.MaxBatchOperations, "api.maxBatchOperations");
+        Positive(s.Api.MaxBatchBodySize, "api.maxBatchBodySize");
+        Positive(s.Api.MaxChangesContentBytes, "api.maxChangesContentBytes");
         Positive(s.Api.SignUpsPerHourPerClient, "api.signUpsPerHourPerClient");
         Positive(s.Api.ChallengesPerMinutePerClient, "api.challengesPerMinutePerClient");
         Positive(s.Accounts.DefaultQuotaBytes, "accounts.defaultQuotaBytes");

@@ -61,6 +61,9 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public IReadOnlyList<ListenerInfo> Listeners { get; }
 
+    /// <summary>Wakes the change feed's long polls.</summary>
+    internal ChangeNotifier Notifier { get; private init; } = null!;
+
     /// <summary>
     /// Cancelled when the host was asked to stop by the operating system (SIGTERM, SIGINT: ASP.NET Core's
     /// console lifetime takes those signals over, so the caller must watch this as well as its own token).
@@ -127,6 +130,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
             var smtpOptions = new SmtpFrontEndOptions
             {
+                InsufficientStorage = StorageFull.IsFull,
                 ServerName = settings.HostName,
                 Certificate = certificate,
                 MaxMessageSize = settings.Smtp.MaxMessageSize,
@@ -176,7 +180,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var collector = new BlobCollector(store, blobs, TimeSpan.FromMinutes(settings.Storage.BlobGraceMinutes));
             var purge = Task.WhenAll(PurgeLoopAsync(store, settings, logger, stop.Token),
                 SweepLoopAsync(collector, TimeSpan.FromMinutes(settings.Storage.BlobSweepMinutes), logger, stop.Token));
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency };
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency, Notifier = notifier };
         }
         catch
         {

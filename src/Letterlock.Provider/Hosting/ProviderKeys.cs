@@ -173,6 +173,11 @@ public static class ProviderKeys
             "changesPageMax": 1000,
             // Largest JSON request body, in bytes.
             "maxJsonBodySize": 1048576,
+            // POST /v1/documents/batch: most operations, largest body (JSON with base64 contents), in bytes.
+            "maxBatchOperations": 500,
+            "maxBatchBodySize": 33554432,
+            // GET /v1/changes?content=1: most ciphertext bytes in one page.
+            "maxChangesContentBytes": 16777216,
             // Calls anyone can make without an account, per client (IPv4 address or IPv6 /64): sign-ups per hour
             // and login challenges per minute; more get 429 with Retry-After.
             "signUpsPerHourPerClient": 20,

@@ -168,37 +168,72 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
     }
 
     public Task<WriteOutcome> PutDocumentAsync(DocumentWrite write, CancellationToken ct) =>
-        WriteAsync(
-            async (c, t) =>
+        WriteAsync(async (c, t) =>
             {
-                var account = await NextSequence(c, t, write.AccountId, ct).ConfigureAwait(false);
-                if (account is null)
-                {
-                    return (new WriteOutcome(WriteStatus.AccountUnavailable), false);
-                }
-
-                var existing = await CurrentDocument(c, t, write.AccountId, write.Id, ct).ConfigureAwait(false);
-                bool live = existing is { Deleted: false };
-                bool preconditionHolds = write.ExpectedRevision is null ? !live : live && existing!.Revision == write.ExpectedRevision;
-                if (!preconditionHolds)
-                {
-                    return (new WriteOutcome(WriteStatus.Conflict, CurrentRevision: live ? existing!.Revision : null), false);
-                }
-
-                long delta = write.Content.Size - (live ? existing!.Size : 0);
-                if (delta > 0 && account.Value.Used + delta > account.Value.Quota)
-                {
-                    return (new WriteOutcome(WriteStatus.QuotaExceeded), false);
-                }
-
-                var info = new StoredDocumentInfo(write.Id, write.Kind, (existing?.Revision ?? 0) + 1, account.Value.Sequence, write.Content.Size, false, write.Now);
-                await UpsertDocument(c, t, write.AccountId, info, write.Content, write.Content.Size, ct).ConfigureAwait(false);
-                await Exec(c, t, "UPDATE accounts SET used_bytes = used_bytes + @d, doc_count = doc_count + @n WHERE id = @a", ct,
-                    ("@d", delta), ("@n", live ? 0 : 1), ("@a", Id(write.AccountId))).ConfigureAwait(false);
-                await OnAccountChangedAsync(c, t, write.AccountId, ct).ConfigureAwait(false);
-                return (new WriteOutcome(WriteStatus.Ok, info), true);
+                var outcome = await PutDocument(c, t, write, ct).ConfigureAwait(false);
+                return (outcome, outcome.Status == WriteStatus.Ok);
             },
             ct);
+
+    public Task<IReadOnlyList<WriteOutcome>> WriteDocumentsAsync(Guid accountId, IReadOnlyList<BatchWrite> writes, DateTimeOffset now, CancellationToken ct) =>
+        WriteAsync<IReadOnlyList<WriteOutcome>>(
+            async (c, t) =>
+            {
+                var outcomes = new WriteOutcome[writes.Count];
+                bool changed = false;
+                for (int i = 0; i < writes.Count; i++)
+                {
+                    var write = writes[i];
+                    if (write.Requires is { } required)
+                    {
+                        var current = await CurrentDocument(c, t, accountId, required.Id, ct).ConfigureAwait(false);
+                        if (current is not { Deleted: false } || current.Revision != required.Revision)
+                        {
+                            outcomes[i] = new WriteOutcome(WriteStatus.Conflict);
+                            continue;
+                        }
+                    }
+
+                    outcomes[i] = write.Content is { } content
+                        ? await PutDocument(c, t, new DocumentWrite(accountId, write.Id, write.Kind!, write.ExpectedRevision, content, now), ct).ConfigureAwait(false)
+                        : await DeleteDocument(c, t, accountId, write.Id, write.ExpectedRevision!.Value, now, ct).ConfigureAwait(false);
+                    changed |= outcomes[i].Status == WriteStatus.Ok;
+                }
+
+                return (outcomes, changed);
+            },
+            ct);
+
+    /// <summary>A PUT inside the caller's transaction.</summary>
+    private async Task<WriteOutcome> PutDocument(DbConnection c, DbTransaction t, DocumentWrite write, CancellationToken ct)
+    {
+        var account = await NextSequence(c, t, write.AccountId, ct).ConfigureAwait(false);
+        if (account is null)
+        {
+            return new WriteOutcome(WriteStatus.AccountUnavailable);
+        }
+
+        var existing = await CurrentDocument(c, t, write.AccountId, write.Id, ct).ConfigureAwait(false);
+        bool live = existing is { Deleted: false };
+        bool preconditionHolds = write.ExpectedRevision is null ? !live : live && existing!.Revision == write.ExpectedRevision;
+        if (!preconditionHolds)
+        {
+            return new WriteOutcome(WriteStatus.Conflict, CurrentRevision: live ? existing!.Revision : null);
+        }
+
+        long delta = write.Content.Size - (live ? existing!.Size : 0);
+        if (delta > 0 && account.Value.Used + delta > account.Value.Quota)
+        {
+            return new WriteOutcome(WriteStatus.QuotaExceeded);
+        }
+
+        var info = new StoredDocumentInfo(write.Id, write.Kind, (existing?.Revision ?? 0) + 1, account.Value.Sequence, write.Content.Size, false, write.Now);
+        await UpsertDocument(c, t, write.AccountId, info, write.Content, write.Content.Size, ct).ConfigureAwait(false);
+        await Exec(c, t, "UPDATE accounts SET used_bytes = used_bytes + @d, doc_count = doc_count + @n WHERE id = @a", ct,
+            ("@d", delta), ("@n", live ? 0 : 1), ("@a", Id(write.AccountId))).ConfigureAwait(false);
+        await OnAccountChangedAsync(c, t, write.AccountId, ct).ConfigureAwait(false);
+        return new WriteOutcome(WriteStatus.Ok, info);
+    }
 
     public virtual Task<IReadOnlyList<WriteOutcome>> AppendInboxAsync(IReadOnlyList<InboxWrite> writes, CancellationToken ct) =>
         WriteAsync<IReadOnlyList<WriteOutcome>>(
@@ -259,6 +294,40 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
         }
     }
 
+    public async Task<IReadOnlyList<StoredDocument>> GetDocumentsAsync(Guid accountId, IReadOnlyList<string> ids, CancellationToken ct)
+    {
+        var documents = new List<StoredDocument>(ids.Count);
+        if (ids.Count == 0)
+        {
+            return documents;
+        }
+
+        var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            // One statement per chunk of ids (both engines take a few hundred parameters without trouble).
+            foreach (var chunk in ids.Chunk(200))
+            {
+                var parameters = chunk.Select((id, i) => (Name: "@i" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), Value: (object?)id))
+                    .Prepend((Name: "@a", Value: (object?)Id(accountId))).ToArray();
+                await using var command = Command(connection, null,
+                    "SELECT id, kind, revision, seq, size, deleted, modified_at, inline_data, blob_hash FROM documents WHERE account_id = @a AND id IN (" +
+                    string.Join(", ", parameters.Skip(1).Select(p => p.Name)) + ")", parameters);
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var info = ReadInfo(reader);
+                    CiphertextRef? content = info.Deleted ? null
+                        : !await reader.IsDBNullAsync(8, ct).ConfigureAwait(false) ? CiphertextRef.Blob(reader.GetString(8), info.Size)
+                        : CiphertextRef.InlineBytes((byte[])reader.GetValue(7));
+                    documents.Add(new StoredDocument(info, content));
+                }
+            }
+        }
+
+        return documents;
+    }
+
     public async Task<bool> IsBlobReferencedAsync(string hash, CancellationToken ct)
     {
         var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
@@ -270,34 +339,40 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
     }
 
     public Task<WriteOutcome> DeleteDocumentAsync(Guid accountId, string id, long expectedRevision, DateTimeOffset now, CancellationToken ct) =>
-        WriteAsync(
-            async (c, t) =>
+        WriteAsync(async (c, t) =>
             {
-                var existing = await CurrentDocument(c, t, accountId, id, ct).ConfigureAwait(false);
-                if (existing is null || existing.Deleted)
-                {
-                    return (new WriteOutcome(WriteStatus.NotFound), false);
-                }
-
-                if (existing.Revision != expectedRevision)
-                {
-                    return (new WriteOutcome(WriteStatus.Conflict, CurrentRevision: existing.Revision), false);
-                }
-
-                var account = await NextSequence(c, t, accountId, ct).ConfigureAwait(false);
-                if (account is null)
-                {
-                    return (new WriteOutcome(WriteStatus.AccountUnavailable), false);
-                }
-
-                var info = new StoredDocumentInfo(id, existing.Kind, existing.Revision + 1, account.Value.Sequence, 0, true, now);
-                await UpsertDocument(c, t, accountId, info, null, 0, ct).ConfigureAwait(false);
-                await Exec(c, t, "UPDATE accounts SET used_bytes = used_bytes - @d, doc_count = doc_count - 1 WHERE id = @a", ct,
-                    ("@d", existing.Size), ("@a", Id(accountId))).ConfigureAwait(false);
-                await OnAccountChangedAsync(c, t, accountId, ct).ConfigureAwait(false);
-                return (new WriteOutcome(WriteStatus.Ok, info), true);
+                var outcome = await DeleteDocument(c, t, accountId, id, expectedRevision, now, ct).ConfigureAwait(false);
+                return (outcome, outcome.Status == WriteStatus.Ok);
             },
             ct);
+
+    /// <summary>A DELETE inside the caller's transaction.</summary>
+    private async Task<WriteOutcome> DeleteDocument(DbConnection c, DbTransaction t, Guid accountId, string id, long expectedRevision, DateTimeOffset now, CancellationToken ct)
+    {
+        var existing = await CurrentDocument(c, t, accountId, id, ct).ConfigureAwait(false);
+        if (existing is null || existing.Deleted)
+        {
+            return new WriteOutcome(WriteStatus.NotFound);
+        }
+
+        if (existing.Revision != expectedRevision)
+        {
+            return new WriteOutcome(WriteStatus.Conflict, CurrentRevision: existing.Revision);
+        }
+
+        var account = await NextSequence(c, t, accountId, ct).ConfigureAwait(false);
+        if (account is null)
+        {
+            return new WriteOutcome(WriteStatus.AccountUnavailable);
+        }
+
+        var info = new StoredDocumentInfo(id, existing.Kind, existing.Revision + 1, account.Value.Sequence, 0, true, now);
+        await UpsertDocument(c, t, accountId, info, null, 0, ct).ConfigureAwait(false);
+        await Exec(c, t, "UPDATE accounts SET used_bytes = used_bytes - @d, doc_count = doc_count - 1 WHERE id = @a", ct,
+            ("@d", existing.Size), ("@a", Id(accountId))).ConfigureAwait(false);
+        await OnAccountChangedAsync(c, t, accountId, ct).ConfigureAwait(false);
+        return new WriteOutcome(WriteStatus.Ok, info);
+    }
 
     public async Task<ChangesPage> GetChangesAsync(Guid accountId, long since, int limit, CancellationToken ct)
     {

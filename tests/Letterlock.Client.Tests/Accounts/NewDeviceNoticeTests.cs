@@ -37,13 +37,17 @@ public sealed class NewDeviceNoticeTests : IAsyncLifetime
 
     private Task<ProviderClient> Connect(LocalStore store, AccountRecord account) => AccountRegistration.ConnectAsync(store, account, _local.Http);
 
-    private TransparencyWatch Watch(LocalStore store, List<string> log) => new(store, new TransparencyService(store, _local.Http))
+    private TransparencyWatch Watch(LocalStore store, List<string> log)
     {
-        DeliverNotices = true,
-        AccountDevices = async (account, ct) => await (await Connect(store, account)).ListDevicesAsync(ct),
-        BeforeCheck = async (account, ct) => await KeyBundleSync.FetchAsync(store, account, await Connect(store, account), ct),
-        DeviceLog = log.Add,
-    };
+        var service = new TransparencyService(store, _local.Http);
+        return new(store, service)
+        {
+            Notices = new TransparencyNotices(store, service.State),
+            AccountDevices = async (account, ct) => await (await Connect(store, account)).ListDevicesAsync(ct),
+            BeforeCheck = async (account, ct) => await KeyBundleSync.FetchAsync(store, account, await Connect(store, account), ct),
+            DeviceLog = log.Add,
+        };
+    }
 
     [Fact]
     public async Task A_password_login_elsewhere_is_a_notice_not_an_alert_and_a_rotation_elsewhere_is_the_accounts_own()
