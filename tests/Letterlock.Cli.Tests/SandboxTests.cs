@@ -185,7 +185,7 @@ public sealed class SandboxTests : IDisposable
                 var summaries = await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Headers, timeout.Token);
                 var welcome = Assert.Single(summaries, s => s.Envelope!.Subject == "Welcome to Letterlock");
                 Assert.Equal("alice@alpha.test", welcome.Envelope!.From.Mailboxes.Single().Address);
-                Assert.Equal("end-to-end", welcome.Headers!["Letterlock-Encryption"]);
+                Assert.Equal("end-to-end; forward-secret; post-quantum", welcome.Headers!["Letterlock-Encryption"]);
                 Assert.StartsWith("valid; key=", welcome.Headers!["Letterlock-Signature"], StringComparison.Ordinal);
                 await imap.DisconnectAsync(true, timeout.Token);
             }
