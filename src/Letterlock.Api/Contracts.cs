@@ -224,6 +224,9 @@ public static class ProblemTypes
 
     /// <summary>500: an unexpected failure on the provider; nothing was changed.</summary>
     public const string ServerError = "urn:letterlock:problem:server-error";
+
+    /// <summary>502: another provider, asked on the caller's behalf, did not answer usefully.</summary>
+    public const string UpstreamFailed = "urn:letterlock:problem:upstream-failed";
 }
 
 /// <summary>HTTP header names of the document API.</summary>

@@ -217,7 +217,8 @@ public sealed class BridgeHost : IAsyncDisposable
                     break;
             }
 
-            var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
+            await MaintainPrekeysAsync(store, account, provider, log, ct).ConfigureAwait(false);
+            var report = await new SyncEngine(store, account, provider, gossip: _transparency, native: NativeFor(account, provider)).SyncAsync(ct: ct).ConfigureAwait(false);
             if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
             {
                 log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
@@ -259,6 +260,24 @@ public sealed class BridgeHost : IAsyncDisposable
         }
 
         return false;
+    }
+
+    /// <summary>Publishes, rotates and refills the device's native prekeys; a refusal is logged, and mail goes on as PGP/MIME meanwhile.</summary>
+    private static async Task MaintainPrekeysAsync(LocalStore store, AccountRecord account, ProviderClient provider, Action<string>? log, CancellationToken ct)
+    {
+        try
+        {
+            var prekeys = await Client.Native.PrekeyMaintenance.RunAsync(store, account, provider, ct: ct).ConfigureAwait(false);
+            if (prekeys.Rotated || prekeys.OneTimeAdded > 0)
+            {
+                log?.Invoke($"{account.Address}: native prekeys published ({(prekeys.Rotated ? "signed prekeys rotated, " : "")}{prekeys.OneTimeAdded} one-time prekeys added)");
+            }
+        }
+        catch (ProviderProblemException e) when (e.Status is 400 or 404 or 405)
+        {
+            // A provider without the prekey endpoints (older release) or refusing these prekeys: mail stays PGP/MIME.
+            log?.Invoke($"{account.Address}: the provider did not take native prekeys: {e.Message}");
+        }
     }
 
     private async Task DeliverOutboxAsync(Action<string>? log, CancellationToken ct)
@@ -307,6 +326,27 @@ public sealed class BridgeHost : IAsyncDisposable
     }
 
     /// <summary>One API client per account, so its device token is reused between syncs, long polls and submissions.</summary>
+    private Client.Native.NativeMail NativeFor(AccountRecord account, ProviderClient provider) =>
+        new(_mailboxes.Store, account, provider, Client.Native.NativeMail.FromTransparency(_transparency));
+
+    /// <summary>The native protocol for a registered account; null when it has no provider connection.</summary>
+    private async Task<Client.Native.NativeMail?> NativeForAsync(AccountRecord account, CancellationToken ct)
+    {
+        if (account.DeviceId is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return NativeFor(account, await ProviderForAsync(account, ct).ConfigureAwait(false));
+        }
+        catch (LocalStoreException)
+        {
+            return null;
+        }
+    }
+
     private async Task<ProviderClient> ProviderForAsync(AccountRecord account, CancellationToken ct)
     {
         if (_providers.TryGetValue(account.Id, out var provider))
@@ -437,7 +477,8 @@ public sealed class BridgeHost : IAsyncDisposable
         BridgeHost? host = null;
         var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
             [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
-                new AutocryptKeySource(store, account)], discoveryOptions), transparency, () => host?.WakeOutbox());
+                new AutocryptKeySource(store, account)], discoveryOptions), transparency, () => host?.WakeOutbox(),
+            async (account, ct) => host is null ? null : await host.NativeForAsync(account, ct).ConfigureAwait(false));
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
         {

@@ -17,7 +17,7 @@ namespace Letterlock.Bridge;
 /// reading it is the sender.
 /// </summary>
 internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery> discoveryFor, Client.Transparency.TransparencyService? transparency = null,
-    Action? queued = null)
+    Action? queued = null, Func<AccountRecord, CancellationToken, Task<Client.Native.NativeMail?>>? nativeFor = null)
     : ISmtpBackend, ISmtpAuthenticator
 {
     private static readonly byte[] Unknown = SHA256.HashData(RandomNumberGenerator.GetBytes(32));
@@ -57,8 +57,10 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
         var key = _keys.TryGetValue(account.Id, out var cached) ? cached : await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
         _keys[account.Id] = key;
         // Directory keys are used only after their transparency proof verified; the provider's head is gossiped in the mail.
+        // Letterlock recipients with native-capable devices get the native protocol (forward secret, post-quantum).
+        var native = nativeFor is null ? null : await nativeFor(account, ct).ConfigureAwait(false);
         var processor = new OutgoingMailProcessor(store, account, key, new ContactKeyResolver(store, account.Id, discoveryFor(account.Id), transparency),
-            gossip: transparency);
+            gossip: transparency, native: native);
         return SmtpDeliveryStart.Accept(new Delivery(processor, store.Options.MaxMessageBytes, queued));
     }
 

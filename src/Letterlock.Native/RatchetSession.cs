@@ -153,7 +153,7 @@ public sealed class RatchetSession
     internal static byte[] StartIdOf(ReadOnlySpan<byte> startFields) => NativeCrypto.Sha256(startFields);
 
     /// <summary>True when this session can seal (the responder can only after its first message arrived).</summary>
-    internal bool CanEncrypt => _state.Cks is not null && _state.Hks is not null;
+    public bool CanEncrypt => _state.Cks is not null && _state.Hks is not null;
 
     /// <summary>
     /// RatchetEncryptHE: returns enc_header || ciphertext.

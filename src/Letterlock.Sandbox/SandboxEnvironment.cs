@@ -154,6 +154,8 @@ public sealed class SandboxEnvironment : IAsyncDisposable
                 // The relays reach each other's MX and MTA-STS policy on their loopback ports.
                 from.Outbound.PortOverrides["mx." + to.Settings.Domain] = to.SmtpEndPoint.Port;
                 from.Outbound.PortOverrides["mta-sts." + to.Settings.Domain] = to.HttpsEndPoint.Port;
+                // ... and each other's API, for prekey bundles fetched on a user's behalf (native protocol).
+                from.Outbound.PortOverrides[to.Settings.Domain] = to.HttpsEndPoint.Port;
             }
 
             foreach (var name in new[] { "", "openpgpkey.", "mta-sts." })
@@ -198,6 +200,10 @@ public sealed class SandboxEnvironment : IAsyncDisposable
 
         state = state with { BridgePorts = [accounts[0].ImapPort, accounts[0].SmtpPort, accounts[1].ImapPort, accounts[1].SmtpPort] };
         WriteState(root, state);
+
+        Step("waiting until both devices are native-capable (prekeys published, device keys in the transparency log)");
+        await WaitForNativeAsync(ct);
+        Step("alice and bob can write to each other in the native protocol");
 
         string first = "delivered earlier";
         if (!state.FirstMessageDelivered)
@@ -268,7 +274,7 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         }
 
         var settings = ProviderSettingsLoader.Load(data);
-        Dns.AddMx(domain, 10, mx).AddAddress(mx, IPAddress.Loopback).AddAddress("mta-sts." + domain, IPAddress.Loopback);
+        Dns.AddMx(domain, 10, mx).AddAddress(mx, IPAddress.Loopback).AddAddress("mta-sts." + domain, IPAddress.Loopback).AddAddress(domain, IPAddress.Loopback);
         Dns.AddTxt(domain, "v=spf1 ip4:127.0.0.1 -all");
         Dns.AddTxt("_dmarc." + domain, "v=DMARC1; p=reject; adkim=s; aspf=s");
         Dns.AddTxt("_mta-sts." + domain, "v=STSv1; id=sandbox1");
@@ -391,6 +397,25 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             Imap = new Letterlock.Imap.ImapServerOptions { ServerName = $"Letterlock bridge ({name})" },
         }, ct);
 
+    /// <summary>
+    /// Waits until every device has published its prekeys (its bridge's first sync) and its key is in a published
+    /// transparency epoch, so mail between the sandbox's people takes the native protocol from the first message on.
+    /// </summary>
+    private async Task WaitForNativeAsync(CancellationToken ct)
+    {
+        using var http = new HttpClient(HttpFetch.CreateHandler(HostMap, [_ca!.Root])) { Timeout = TimeSpan.FromSeconds(30) };
+        foreach (var (store, _) in _clients)
+        {
+            var account = (await store.Accounts.ListAsync(ct)).Single();
+            var provider = await AccountRegistration.ConnectAsync(store, account, http, ct: ct);
+            while ((await provider.GetPrekeyStatusAsync(ct)).SignedPrekeyId is null
+                || (await provider.GetDirectoryEntryAsync(account.Address, ct))?.Transparency is not { Pending: false })
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            }
+        }
+    }
+
     /// <summary>Alice's first message, submitted to her bridge like any mail app would, then awaited in bob's store.</summary>
     private async Task SendFirstMessageAsync(SandboxAccount alice, BridgeHost aliceBridge, LocalStore bobStore, CancellationToken ct)
     {
@@ -401,7 +426,8 @@ public sealed class SandboxEnvironment : IAsyncDisposable
         message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId("alpha.test");
         message.Body = new TextPart("plain")
         {
-            Text = "Hello Bob,\n\nthis message was encrypted on my device, to your key, before it left for alpha.test.\n" +
+            Text = "Hello Bob,\n\nthis message was encrypted on my device, for your device, before it left for alpha.test,\n" +
+                "in Letterlock's native protocol: forward secret and post-quantum.\n" +
                 "Neither provider can read it; your bridge decrypted it for your mail app and checked my signature\n" +
                 "(see the Letterlock-Encryption and Letterlock-Signature header fields), and the real subject was\n" +
                 "restored from inside the encryption.\n\nAlice\n",

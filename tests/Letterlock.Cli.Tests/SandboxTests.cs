@@ -85,10 +85,10 @@ public sealed class SandboxTests : IDisposable
             var read = Assert.Single(messages, m => m.MessageId == messageId);
             Assert.Equal($"Subject {marker}", read.Subject);
             Assert.Contains($"Body {marker}", read.TextBody, StringComparison.Ordinal);
-            Assert.Equal("end-to-end", read.Headers["Letterlock-Encryption"]);
+            Assert.Equal("end-to-end; forward-secret; post-quantum", read.Headers["Letterlock-Encryption"]);
             Assert.StartsWith("valid; key=", read.Headers["Letterlock-Signature"], StringComparison.Ordinal);
             var welcome = Assert.Single(messages, m => m.Subject == "Welcome to Letterlock");
-            Assert.Equal("end-to-end", welcome.Headers["Letterlock-Encryption"]);
+            Assert.Equal("end-to-end; forward-secret; post-quantum", welcome.Headers["Letterlock-Encryption"]);
             Assert.StartsWith("valid; key=", welcome.Headers["Letterlock-Signature"], StringComparison.Ordinal);
             await imap.DisconnectAsync(true, timeout.Token);
         }
@@ -185,7 +185,7 @@ public sealed class SandboxTests : IDisposable
                 var summaries = await imap.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.Headers, timeout.Token);
                 var welcome = Assert.Single(summaries, s => s.Envelope!.Subject == "Welcome to Letterlock");
                 Assert.Equal("alice@alpha.test", welcome.Envelope!.From.Mailboxes.Single().Address);
-                Assert.Equal("end-to-end", welcome.Headers!["Letterlock-Encryption"]);
+                Assert.Equal("end-to-end; forward-secret; post-quantum", welcome.Headers!["Letterlock-Encryption"]);
                 Assert.StartsWith("valid; key=", welcome.Headers!["Letterlock-Signature"], StringComparison.Ordinal);
                 await imap.DisconnectAsync(true, timeout.Token);
             }

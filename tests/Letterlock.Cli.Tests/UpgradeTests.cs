@@ -110,7 +110,8 @@ public sealed class UpgradeTests : IDisposable
             await inbox.OpenAsync(FolderAccess.ReadOnly, timeout.Token);
             var read = await WaitForMessageAsync(imap, inbox, message.MessageId, timeout.Token);
             Assert.Equal("After the upgrade", read.Subject);
-            Assert.Equal("end-to-end", read.Headers["Letterlock-Encryption"]);
+            // The upgraded devices published prekeys at their first sync: mail between them is native from now on.
+            Assert.Equal("end-to-end; forward-secret; post-quantum", read.Headers["Letterlock-Encryption"]);
             Assert.StartsWith("valid; key=", read.Headers["Letterlock-Signature"], StringComparison.Ordinal);
             await imap.DisconnectAsync(true, timeout.Token);
         }

@@ -176,6 +176,28 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     }
 
     /// <summary>
+    /// A message that arrived in the native protocol, already opened and its sender verified (the sending device is in
+    /// the sender address's key-transparency entry and the message's From is that address): shown as end-to-end,
+    /// forward-secret, post-quantum, signed by that device with transparent trust.
+    /// </summary>
+    internal IncomingRead ReadNative(byte[] content, byte[] senderDeviceKey)
+    {
+        MimeMessage message;
+        using (var stream = new MemoryStream(content, writable: false))
+        {
+            message = MimeMessage.Load(new ParserOptions { MaxMimeDepth = _reader.Options.MaxMimeDepth }, stream);
+        }
+
+        var security = new MessageSecurity(EncryptionState.EndToEnd, SignatureState.Valid, Convert.ToHexString(senderDeviceKey).ToLowerInvariant(),
+            KeyValidationLevel.Transparent, Native: true);
+        RemoteContentBlocker.Apply(message);
+        SecurityHeaders.Apply(message, security);
+        var bytes = Canonical(message);
+        var (summary, text) = MessageSummaryBuilder.Build(bytes, _time.GetUtcNow(), security, _reader.Options.MaxMimeDepth);
+        return new IncomingRead(new NewMessage(summary, bytes, [], text), security, null);
+    }
+
+    /// <summary>
     /// An encrypted message that could not be opened: a notice in its place (the sender, recipients, date and the outer
     /// subject, which is all the sender left readable), with the original attached as opaque bytes so nothing is lost
     /// and no mail app decrypts or renders it on its own.

@@ -77,7 +77,7 @@ internal sealed partial class MailJson : JsonSerializerContext;
 /// queued in the store (so a provider outage loses nothing) and a copy goes to Sent, sealed.
 /// </summary>
 public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord account, UnlockedKey accountKey, ContactKeyResolver? resolver = null,
-    OpenPgpOptions? options = null, TimeProvider? time = null, Transparency.ITransparencyGossip? gossip = null)
+    OpenPgpOptions? options = null, TimeProvider? time = null, Transparency.ITransparencyGossip? gossip = null, Native.NativeMail? native = null)
 {
     private readonly PgpMimeComposer _composer = new(options);
     private readonly OpenPgpOptions _options = options ?? OpenPgpOptions.Default;
@@ -144,6 +144,19 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
             return new SendOutcome(SendStatus.RefusedChangedKey, changed, false, [], null);
         }
 
+        // Letterlock recipients with native-capable devices get the native protocol, each as its own message; the
+        // rest go PGP/MIME (or plain) below. The sealed content is the message as written, without Bcc.
+        IReadOnlyDictionary<string, byte[]> nativeCopies = new Dictionary<string, byte[]>();
+        if (native is not null)
+        {
+            var content = Copy(message);
+            content.Bcc.Clear();
+            SecurityHeaders.Strip(content);
+            nativeCopies = await native.SealAsync(IncomingMailProcessor.Canonical(content), recipients, ct).ConfigureAwait(false);
+            missing.RemoveAll(nativeCopies.ContainsKey);
+        }
+
+        var others = recipients.Where(r => !nativeCopies.ContainsKey(r)).ToList();
         bool encrypt = missing.Count == 0;
         if (!encrypt && (account.Policy == EncryptionPolicy.EncryptedOnly || contactWantsEncryption))
         {
@@ -163,10 +176,15 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         {
             // Key-transparency gossip: the provider's newest head rides inside the encryption (protected header).
             Transparency.HeadGossip.Attach(message, gossip is null ? null : await gossip.HeadForOutgoingAsync(account.Address, ct).ConfigureAwait(false));
-            foreach (var copy in _composer.Encrypt(message, accountKey, certificates, new ComposeOptions { Autocrypt = autocrypt, Now = now }))
+            // Copies addressed only to native recipients are not sent: they have theirs.
+            var pgp = others.Count == 0 ? [] : _composer.Encrypt(message, accountKey, certificates, new ComposeOptions { Autocrypt = autocrypt, Now = now });
+            foreach (var copy in pgp)
             {
-                var to = copy.Recipients.Select(r => MailAddress.Normalize(r.Address)).Where(recipients.Contains).ToList();
-                copies.Add((to, IncomingMailProcessor.Canonical(copy.Message)));
+                var to = copy.Recipients.Select(r => MailAddress.Normalize(r.Address)).Where(others.Contains).ToList();
+                if (to.Count > 0)
+                {
+                    copies.Add((to, IncomingMailProcessor.Canonical(copy.Message)));
+                }
             }
 
             Transparency.HeadGossip.Detach(message);
@@ -177,8 +195,10 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
             plain.Bcc.Clear();
             SecurityHeaders.Strip(plain);
             plain.Headers.Add(AutocryptHeader.HeaderName, autocrypt.ToHeaderValue());
-            copies.Add((recipients, IncomingMailProcessor.Canonical(plain)));
+            copies.Add((others, IncomingMailProcessor.Canonical(plain)));
         }
+
+        copies.AddRange(nativeCopies.Select(n => ((IReadOnlyList<string>)[n.Key], n.Value)));
 
         // The copies and the Sent copy commit in one transaction: after a crash either the mail app was told
         // "queued" and both exist, or neither does and the app sends again.

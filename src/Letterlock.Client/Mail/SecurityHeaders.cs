@@ -10,7 +10,7 @@ namespace Letterlock.Client.Mail;
 /// The security summary a mail app shows, as header fields the bridge adds to every message (docs/design/security.md,
 /// "Indicator fields"):
 /// <code>
-/// Letterlock-Encryption: end-to-end | none | failed; reason=integrity|malformed|no-key
+/// Letterlock-Encryption: end-to-end; forward-secret; post-quantum | end-to-end | none | failed; reason=integrity|malformed|no-key
 /// Letterlock-Signature:  valid; key=FPR; trust=tofu|transparent|verified|changed
 ///                      | unverified-signer; key=FPR; trust=changed|none | invalid[; key=FPR] | unknown-key | none
 /// Letterlock-Sender:     unauthenticated; dmarc=fail; policy=reject|quarantine; domain=DOMAIN   (only when forged)
@@ -50,7 +50,7 @@ public static class SecurityHeaders
         ArgumentNullException.ThrowIfNull(security);
         return security.Encryption switch
         {
-            EncryptionState.EndToEnd => "end-to-end",
+            EncryptionState.EndToEnd => security.Native ? "end-to-end; forward-secret; post-quantum" : "end-to-end",
             EncryptionState.Failed => "failed; reason=" + security.Failure switch
             {
                 DecryptionFailure.Malformed => "malformed",

@@ -144,13 +144,15 @@ public enum SignatureState
 /// <param name="SignerTrust">Validation level of the signer's key at receipt.</param>
 /// <param name="Failure">Why an encrypted message was refused (<see cref="EncryptionState.Failed"/>).</param>
 /// <param name="Sender">The sender check the account's provider recorded on arrival (DMARC), when there was one.</param>
+/// <param name="Native">Arrived in the native protocol (forward secret, post-quantum); the signer is the sending device's key.</param>
 public sealed record MessageSecurity(
     EncryptionState Encryption,
     SignatureState Signature,
     string? SignerFingerprint,
     KeyValidationLevel? SignerTrust,
     DecryptionFailure? Failure = null,
-    Mail.ArrivalAuthentication? Sender = null)
+    Mail.ArrivalAuthentication? Sender = null,
+    bool Native = false)
 {
     /// <summary>Neither encrypted nor signed.</summary>
     public static MessageSecurity Plain { get; } = new(EncryptionState.None, SignatureState.None, null, null);

@@ -65,7 +65,7 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// <see cref="SyncReport.Errors"/>, left untouched on the provider, and skipped; sync continues with the next change.</para>
 /// </remarks>
 public sealed class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null,
-    Transparency.ITransparencyGossip? gossip = null, SyncOptions? syncOptions = null)
+    Transparency.ITransparencyGossip? gossip = null, SyncOptions? syncOptions = null, Native.NativeMail? native = null)
 {
     /// <summary>The kind of the account's own message documents.</summary>
     public const string MessageKind = "message";
@@ -511,8 +511,15 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
             try
             {
-                // The provider put its own Authentication-Results first when it sealed the message to the inbox.
-                reads.Add((conversion, await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false)));
+                // A native message is opened with this device's sessions; anything else by the ordinary reader. The provider
+                // put its own Authentication-Results first when it sealed the message to the inbox.
+                var nativeRead = await ReadNativeAsync(raw, keys, ct).ConfigureAwait(false);
+                reads.Add((conversion, nativeRead ?? await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false)));
+            }
+            catch (SyncDocumentException e)
+            {
+                conversion.Done = true; // left in the inbox for the account's other devices (reported)
+                conversion.Error = e.Message;
             }
             catch (FormatException e)
             {
@@ -685,6 +692,40 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }
 
         return rest.StartsWith("in-", StringComparison.Ordinal) ? writer.FindByRemote(rest) : null;
+    }
+
+    /// <summary>
+    /// A native message (docs/design/native-protocol.md, "Receiving"): opened with this device's sessions, or left
+    /// in the inbox (an error for this run) for the account's other devices when it is not for this one or cannot
+    /// be opened here. Null for any other message.
+    /// </summary>
+    private async Task<IncomingRead?> ReadNativeAsync(byte[] raw, Keys keys, CancellationToken ct)
+    {
+        MimeKit.MimeMessage outer;
+        try
+        {
+            using var stream = new MemoryStream(raw, writable: false);
+            outer = await MimeKit.MimeMessage.LoadAsync(stream, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FormatException or MimeKit.ParseException)
+        {
+            return null; // the ordinary reader reports it
+        }
+
+        if (!Native.NativeMail.IsNative(outer))
+        {
+            return null;
+        }
+
+        if (native is null)
+        {
+            throw new SyncDocumentException("a native message; it is opened by the bridge's sync");
+        }
+
+        var opened = await native.OpenAsync(outer, ct).ConfigureAwait(false);
+        return opened.Status == Letterlock.Native.OpenStatus.Opened
+            ? keys.Incoming.ReadNative(opened.Content!, opened.SenderDeviceKey!)
+            : throw new SyncDocumentException(opened.Problem ?? "the native message did not open");
     }
 
     // ---- Push ----

@@ -30,7 +30,8 @@ internal sealed partial class ApiEndpoints(
     TimeProvider time,
     ILogger logger,
     Transparency.ProviderTransparency? transparency = null,
-    ClientRateLimits? limits = null)
+    ClientRateLimits? limits = null,
+    PrekeyFederation? prekeyFederation = null)
 {
     private const int DefaultChangesLimit = 100;
 
@@ -58,6 +59,7 @@ internal sealed partial class ApiEndpoints(
         MapAccountAccess(app);
         MapLink(app);
         MapHkp(app);
+        MapPrekeys(app);
     }
 
     /// <summary>Turns unexpected failures into a bare 500 problem; the detail goes to the log only.</summary>

@@ -40,6 +40,8 @@ public sealed class ProviderSettings
 
     public TransparencySettings Transparency { get; set; } = new();
 
+    public NativeSettings Native { get; set; } = new();
+
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
     [JsonIgnore]
     public string DataDirectory { get; set; } = "";
@@ -348,6 +350,7 @@ public static class ProviderSettingsLoader
         RequireFile(s, s.SigningKey, "signingKey");
         OutboundSettingsValidator.Validate(s);
         TransparencySettings.Validate(s.Transparency);
+        NativeSettings.Validate(s.Native);
     }
 
     /// <summary>The resolver the settings ask for.</summary>

@@ -151,6 +151,7 @@ public sealed class ProviderHost : IAsyncDisposable
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton(loggerFactory);
             builder.Services.AddSingleton(_ => new ClientRateLimits(settings.Api, settings.Link)); // disposed with the web application
+            builder.Services.AddSingleton(_ => new PrekeyFederation(settings.Native, outbound.Http)); // likewise
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
@@ -163,7 +164,7 @@ public sealed class ProviderHost : IAsyncDisposable
             });
             web = builder.Build();
             var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency,
-                web.Services.GetRequiredService<ClientRateLimits>());
+                web.Services.GetRequiredService<ClientRateLimits>(), web.Services.GetRequiredService<PrekeyFederation>());
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
             outbound.Map(web);

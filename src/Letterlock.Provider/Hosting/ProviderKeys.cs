@@ -204,6 +204,21 @@ public static class ProviderKeys
             "nodeCacheSize": 200000
           },
 
+          "native": {
+            // Prekeys of the native protocol between Letterlock users: one-time prekeys a device may keep here per
+            // kind, the longest prekey (bytes) and the furthest expiry (days) accepted.
+            "maxOneTimePrekeys": 200,
+            "maxPrekeyLength": 1300,
+            "maxPrekeyLifetimeDays": 60,
+            // Prekey bundle fetches per hour: by one account through this provider, and by one other provider
+            // (IPv4 address or IPv6 /64) at the federation endpoint; more get 429.
+            "bundleFetchesPerHourPerAccount": 600,
+            "bundleFetchesPerHourPerClient": 3600,
+            // Fetching bundles from another provider: largest answer (bytes), time limit (seconds).
+            "maxBundleResponseBytes": 262144,
+            "federationTimeoutSeconds": 20
+          },
+
           "accounts": {
             // "invite": sign-up needs a token from `letterlock provider invite`; "open": anyone may sign up.
             "signUp": "{{signUp}}",

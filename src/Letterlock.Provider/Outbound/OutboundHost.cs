@@ -51,6 +51,9 @@ public sealed class OutboundHost : IAsyncDisposable
     /// </summary>
     public ConcurrentDictionary<string, int> PortOverrides { get; }
 
+    /// <summary>HTTPS to other providers (MTA-STS policies, prekey bundles): DNS, port overrides and trusted roots as the relay's.</summary>
+    internal HttpMessageInvoker Http => _http;
+
     /// <summary>The submission listeners: <c>submission</c> (STARTTLS) and <c>submissions</c> (implicit TLS), when on.</summary>
     public IReadOnlyList<(string Name, IPEndPoint EndPoint)> Listeners { get; }
 

@@ -96,7 +96,7 @@ public sealed record ChangesPage(IReadOnlyList<StoredDocumentInfo> Changes, long
 /// are status values, exceptions mean the unexpected. SQLite and PostgreSQL implement it with the same
 /// behaviour; the same tests run against both.
 /// </summary>
-public interface IProviderStore : IAccountSecurityStore, IAsyncDisposable
+public interface IProviderStore : IAccountSecurityStore, IPrekeyStore, IAsyncDisposable
 {
     string Description { get; }
 

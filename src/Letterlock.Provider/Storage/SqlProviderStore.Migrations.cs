@@ -71,6 +71,22 @@ public abstract partial class SqlProviderStore
             // A deleted account keeps its row (and so its address) until the quarantine ends.
             "ALTER TABLE accounts ADD COLUMN deleted_at BIGINT NULL",
         ]),
+        new(3, "native protocol prekeys: each device's identity certificate, signed and last-resort prekeys, and its pool of one-time prekeys",
+        [
+            // Public keys signed by the device (docs/FORMATS.md, "Native protocol"); the provider can hand them out, not use them.
+            """
+            CREATE TABLE device_prekeys (
+                device_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, identity {blob} NOT NULL,
+                signed_prekey {blob} NOT NULL, kem_prekey {blob} NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX device_prekeys_account ON device_prekeys (account_id)",
+            """
+            CREATE TABLE one_time_prekeys (
+                device_id TEXT NOT NULL, account_id TEXT NOT NULL, kind INTEGER NOT NULL, id BIGINT NOT NULL,
+                prekey {blob} NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (device_id, kind, id))
+            """,
+            "CREATE INDEX one_time_prekeys_expiry ON one_time_prekeys (expires_at)",
+        ]),
     ];
 
     /// <summary>The schema version this code writes.</summary>

@@ -407,6 +407,7 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 await Exec(c, t, "DELETE FROM challenges WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
                 await Exec(c, t, "DELETE FROM tokens WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
                 await Exec(c, t, "DELETE FROM pending_logins WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
+                await PurgePrekeysAsync(c, t, ms, ct).ConfigureAwait(false);
                 return (true, true);
             },
             ct);

@@ -1,0 +1,294 @@
+using System.Runtime.CompilerServices;
+using Letterlock.Client.Store;
+using Letterlock.Client.Sync;
+using Letterlock.Native;
+using MimeKit;
+
+namespace Letterlock.Client.Native;
+
+/// <summary>
+/// The device keys an address's key-transparency entry lists, from a verified lookup proof; null when no proof
+/// verified (no entry, revoked, a provider without transparency, or unreachable): such an address gets PGP/MIME.
+/// </summary>
+public delegate Task<IReadOnlyList<byte[]>?> VerifiedDeviceKeys(string address, CancellationToken ct);
+
+/// <summary>What opening a native message came to.</summary>
+/// <param name="Status">The native protocol's verdict.</param>
+/// <param name="Content">The message (RFC 5322) when opened and the sender verified.</param>
+/// <param name="Sender">The verified sender's address.</param>
+/// <param name="SenderDeviceKey">The sending device's key (listed in the sender's transparency entry).</param>
+/// <param name="Problem">Why it was not accepted, when it was not.</param>
+public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? Sender, byte[]? SenderDeviceKey, string? Problem);
+
+/// <summary>
+/// The native protocol in the client (docs/design/native-protocol.md, "Sending" and "Receiving"): seals a message
+/// for a recipient address's devices into an ordinary email whose body is the envelope, and opens such emails
+/// arriving in the inbox. Sessions and prekeys live in the sealed store as device-only keys; every operation on
+/// them holds the account's native lock, loads them, and saves what changed before it releases it.
+/// </summary>
+public sealed class NativeMail(LocalStore store, AccountRecord account, ProviderClient provider, VerifiedDeviceKeys verifiedDevices,
+    NativeOptions? options = null, TimeProvider? time = null)
+{
+    /// <summary>The MIME type of the outer message's body (the envelope, base64).</summary>
+    public const string MediaType = "application";
+
+    /// <summary>The MIME subtype.</summary>
+    public const string MediaSubtype = "vnd.letterlock.native";
+
+    /// <summary>The purpose of stored sessions (one <see cref="RatchetSession.Export"/> each; device-only).</summary>
+    public const string SessionPurpose = "device-native-session";
+
+    private static readonly ConditionalWeakTable<LocalStore, Dictionary<AccountId, SemaphoreSlim>> Locks = [];
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>Device keys from verified key-transparency lookups (<see cref="Transparency.TransparencyService.LookupAsync"/>).</summary>
+    public static VerifiedDeviceKeys FromTransparency(Transparency.TransparencyService transparency)
+    {
+        ArgumentNullException.ThrowIfNull(transparency);
+        return async (address, ct) =>
+        {
+            try
+            {
+                var (verdict, entry, _) = await transparency.LookupAsync(address, ct).ConfigureAwait(false);
+                return verdict == Validation.TransparencyVerdict.Verified && entry is { Keys.Revoked: false }
+                    ? [.. entry.Keys.DeviceKeys.Select(k => k.ToArray())]
+                    : null;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return null; // no verified entry now: PGP/MIME
+            }
+        };
+    }
+
+    /// <summary>True when <paramref name="message"/> is a native message (its body is an envelope).</summary>
+    public static bool IsNative(MimeMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message.Body is MimePart part && part.ContentType.IsMimeType(MediaType, MediaSubtype);
+    }
+
+    /// <summary>
+    /// Seals <paramref name="content"/> for each recipient that has native-capable devices: an active session with
+    /// each device its verified transparency entry lists, or one started from a bundle fetched through this
+    /// account's provider. Returns the outer message per recipient routed native; the others (no verified entry,
+    /// no device with prekeys, the fetch failed) are left out and go PGP/MIME.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, byte[]>> SealAsync(ReadOnlyMemory<byte> content, IReadOnlyList<string> recipients, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(recipients);
+        var routes = new Dictionary<string, List<byte[]>>(StringComparer.Ordinal);
+        foreach (var recipient in recipients.Where(r => r != account.Address))
+        {
+            if (await verifiedDevices(recipient, ct).ConfigureAwait(false) is { Count: > 0 } keys)
+            {
+                routes[recipient] = [.. keys];
+            }
+        }
+
+        var sealedMessages = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        if (routes.Count == 0)
+        {
+            return sealedMessages;
+        }
+
+        await WithStateAsync(async state =>
+        {
+            foreach (var (recipient, keys) in routes)
+            {
+                var ready = new List<byte[]>();
+                var missing = keys.Where(k => state.Device.Sessions.Active(k) is not { CanEncrypt: true }).ToList();
+                ready.AddRange(keys.Except(missing));
+                if (missing.Count > 0)
+                {
+                    ready.AddRange(await StartSessionsAsync(state.Device, recipient, missing, ct).ConfigureAwait(false));
+                }
+
+                if (ready.Count == 0)
+                {
+                    continue; // no native-capable device reachable: PGP/MIME
+                }
+
+                var envelope = state.Device.Seal(content.Span, [.. ready.Select(k => new EnvelopeRecipient(k))]);
+                sealedMessages[recipient] = Outer(recipient, envelope.Bytes);
+            }
+        }, ct).ConfigureAwait(false);
+        return sealedMessages;
+    }
+
+    /// <summary>
+    /// Opens a native message from the inbox: this device's entry, then the sender's identity, which must be a
+    /// device key the sender address's transparency entry lists, with the inner From naming that address.
+    /// <see cref="OpenStatus.NotAddressed"/> leaves the message to the account's other devices.
+    /// </summary>
+    public async Task<NativeReceived> OpenAsync(MimeMessage outer, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(outer);
+        if (!IsNative(outer) || outer.Body is not MimePart part || part.Content is null)
+        {
+            return new NativeReceived(OpenStatus.Malformed, null, null, null, "not a native message");
+        }
+
+        byte[] envelope;
+        using (var buffer = new MemoryStream())
+        {
+            await part.Content.DecodeToAsync(buffer, ct).ConfigureAwait(false);
+            envelope = buffer.ToArray();
+        }
+
+        OpenResult? result = null;
+        await WithStateAsync(state =>
+        {
+            result = state.Device.Open(envelope);
+            state.Consumed.AddRange(result.ConsumedPrekeys);
+            return Task.CompletedTask;
+        }, ct).ConfigureAwait(false);
+        if (result!.Status != OpenStatus.Opened)
+        {
+            return new NativeReceived(result.Status, null, null, null, $"the native message did not open ({result.Status})");
+        }
+
+        var sender = result.Sender!;
+        var listed = await verifiedDevices(sender.Address, ct).ConfigureAwait(false);
+        if (listed is null || !listed.Any(k => k.AsSpan().SequenceEqual(sender.Identity.DeviceKey)))
+        {
+            return new NativeReceived(OpenStatus.UntrustedSender, null, sender.Address, sender.Identity.DeviceKey,
+                $"the sending device is not in {sender.Address}'s key-transparency entry");
+        }
+
+        MimeMessage inner;
+        using (var stream = new MemoryStream(result.Content!, writable: false))
+        {
+            inner = await MimeMessage.LoadAsync(stream, ct).ConfigureAwait(false);
+        }
+
+        var from = inner.From.Mailboxes.FirstOrDefault()?.Address is { } f ? MailAddress.TryNormalize(f) : null;
+        if (from != MailAddress.TryNormalize(sender.Address))
+        {
+            return new NativeReceived(OpenStatus.UntrustedSender, null, sender.Address, sender.Identity.DeviceKey,
+                $"the message's From is not the sender {sender.Address}");
+        }
+
+        return new NativeReceived(OpenStatus.Opened, result.Content, sender.Address, sender.Identity.DeviceKey, null);
+    }
+
+    private async Task<List<byte[]>> StartSessionsAsync(NativeDevice device, string recipient, List<byte[]> missing, CancellationToken ct)
+    {
+        Api.PrekeyBundlesResponse? fetched;
+        try
+        {
+            fetched = await provider.FetchPrekeyBundlesAsync(recipient, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ProviderProblemException or ProviderUnavailableException)
+        {
+            return []; // the fetch failed: these devices get no native copy now
+        }
+
+        var started = new List<byte[]>();
+        foreach (var encoded in fetched?.Bundles ?? [])
+        {
+            try
+            {
+                var bundle = PrekeyBundle.Decode(encoded);
+                var key = missing.FirstOrDefault(k => k.AsSpan().SequenceEqual(bundle.Identity.DeviceKey));
+                if (key is null || started.Contains(key))
+                {
+                    continue; // a device the verified entry does not list: never used
+                }
+
+                device.StartSession(recipient, bundle, key);
+                started.Add(key);
+            }
+            catch (NativeException)
+            {
+                // a malformed, badly signed or expired bundle: that device gets no native copy
+            }
+        }
+
+        return started;
+    }
+
+    private byte[] Outer(string recipient, byte[] envelope)
+    {
+        // Nothing of the message shows outside: a fixed subject, no date of writing, a random Message-ID.
+        var outer = new MimeMessage();
+        outer.From.Add(new MailboxAddress(null, account.Address));
+        outer.To.Add(new MailboxAddress(null, recipient));
+        outer.Subject = "Letterlock message";
+        outer.Date = DateTimeOffset.FromUnixTimeSeconds(_time.GetUtcNow().ToUnixTimeSeconds() / 3600 * 3600);
+        outer.MessageId = $"{Guid.NewGuid():N}@letterlock.invalid";
+        outer.Body = new MimePart(MediaType, MediaSubtype)
+        {
+            Content = new MimeContent(new MemoryStream(envelope, writable: false)),
+            ContentTransferEncoding = ContentEncoding.Base64,
+        };
+        return Mail.IncomingMailProcessor.Canonical(outer);
+    }
+
+    private sealed class State
+    {
+        public required NativeDevice Device { get; init; }
+
+        public List<(PrekeyKind Kind, uint Id)> Consumed { get; } = [];
+    }
+
+    private async Task WithStateAsync(Func<State, Task> work, CancellationToken ct)
+    {
+        SemaphoreSlim gate;
+        lock (Locks)
+        {
+            var perAccount = Locks.GetOrCreateValue(store);
+            if (!perAccount.TryGetValue(account.Id, out gate!))
+            {
+                gate = perAccount[account.Id] = new SemaphoreSlim(1, 1);
+            }
+        }
+
+        await gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            using var identity = await NativeKeys.LoadIdentityAsync(store, account.Id, ct).ConfigureAwait(false);
+            var (prekeys, prekeyEntries) = await NativeKeys.LoadPrekeysAsync(store, account.Id, ct).ConfigureAwait(false);
+            using (prekeys)
+            {
+                var stored = await store.Keys.ListAsync(account.Id, SessionPurpose, ct).ConfigureAwait(false);
+                var entries = stored.ToDictionary(k => Convert.ToHexString(k.Material, 1, 16), k => k.Id, StringComparer.Ordinal);
+                var sessions = DeviceSessions.Load(stored.Select(k => k.Material), options);
+                var state = new State { Device = new NativeDevice(identity, account.Address, prekeys, sessions, _time) };
+                await work(state).ConfigureAwait(false);
+
+                // Saved before the lock is released; not cancellable, so a half-saved state cannot come from a cancel.
+                foreach (var session in sessions.All.Where(s => sessions.Changed.Contains(s) || !entries.ContainsKey(Convert.ToHexString(s.SessionId))).ToList())
+                {
+                    await store.Keys.AddAsync(account.Id, SessionPurpose, session.Export(), CancellationToken.None).ConfigureAwait(false);
+                    if (entries.TryGetValue(Convert.ToHexString(session.SessionId), out var old))
+                    {
+                        await store.Keys.DeleteAsync(account.Id, old, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+
+                foreach (var removed in sessions.Removed)
+                {
+                    if (entries.TryGetValue(Convert.ToHexString(removed), out var old))
+                    {
+                        await store.Keys.DeleteAsync(account.Id, old, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+
+                sessions.AcceptChanges();
+                foreach (var consumed in state.Consumed)
+                {
+                    // A used one-time prekey goes at once: a later thief must not recompute that session start.
+                    if (prekeyEntries.TryGetValue(consumed, out var entry))
+                    {
+                        await store.Keys.DeleteAsync(account.Id, entry, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+}

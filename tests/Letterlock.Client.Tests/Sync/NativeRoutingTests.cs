@@ -1,0 +1,158 @@
+using System.Text;
+using Letterlock.Client.Mail;
+using Letterlock.Client.Native;
+using Letterlock.Client.Store;
+using Letterlock.Client.Sync;
+using Letterlock.Client.Validation;
+using MimeKit;
+
+namespace Letterlock.Client.Tests.Sync;
+
+/// <summary>
+/// Which route each recipient gets: native when its (verified) entry lists devices with prekeys, PGP/MIME otherwise,
+/// one message per route; and the receiving side opening native mail, against a real provider.
+/// </summary>
+public sealed class NativeRoutingTests : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private LocalProvider _local = null!;
+    private readonly Dictionary<string, (LocalStore Store, AccountRecord Account)> _people = [];
+
+    public async Task InitializeAsync()
+    {
+        _local = await LocalProvider.StartAsync(_dir);
+        foreach (var name in new[] { "alice", "bob", "carol" })
+        {
+            var store = await LocalStore.CreateAsync(_dir.File(name + ".db"), StoreUnlock.WithPassphrase(name), TestStores.FastOptions());
+            var account = await AccountRegistration.CreateAsync(store, new ProviderClient(_local.Http, new Uri("https://alpha.test/")), $"{name}@alpha.test", name);
+            _people[name] = (store, account);
+        }
+
+        // Bob's device is native-capable; Carol's has published no prekeys.
+        var (bobStore, bob) = _people["bob"];
+        await PrekeyMaintenance.RunAsync(bobStore, bob, await Connect("bob"), new PrekeyOptions { PoolSize = 4, RefillBelow = 2 });
+
+        // Alice holds both their OpenPGP keys (for PGP/MIME).
+        var (aliceStore, alice) = _people["alice"];
+        foreach (var name in new[] { "bob", "carol" })
+        {
+            var key = await AccountKeys.LoadOpenPgpAsync(_people[name].Store, _people[name].Account.Id);
+            await aliceStore.Contacts.ObserveKeyAsync(alice.Id, $"{name}@alpha.test",
+                new ObservedKey(KeyFingerprint.Parse(key.Certificate.Fingerprint.Hex), key.Certificate.Export(armored: false), KeyOrigin.UserImport), TransparencyVerdict.Absent);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var (store, _) in _people.Values)
+        {
+            store.Dispose();
+        }
+
+        await _local.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private Task<ProviderClient> Connect(string name) => AccountRegistration.ConnectAsync(_people[name].Store, _people[name].Account, _local.Http);
+
+    /// <summary>The device keys the provider's directory lists (these tests take the provider's word; the bridge checks transparency).</summary>
+    private VerifiedDeviceKeys Directory(ProviderClient provider) =>
+        async (address, ct) => (await provider.GetDirectoryEntryAsync(address, ct))?.Devices.Select(d => d.PublicKey).ToList();
+
+    private async Task<NativeMail> NativeFor(string name, ProviderClient? fetchThrough = null)
+    {
+        var provider = await Connect(name);
+        return new NativeMail(_people[name].Store, _people[name].Account, fetchThrough ?? provider, Directory(provider));
+    }
+
+    private async Task<List<QueuedMail>> SendAsync(NativeMail native, string to, string subject)
+    {
+        var (store, alice) = _people["alice"];
+        var key = await AccountKeys.LoadOpenPgpAsync(store, alice.Id);
+        var recipients = to.Split(", ");
+        var outcome = await new OutgoingMailProcessor(store, alice, key, native: native).SubmitAsync(Encoding.ASCII.GetBytes(
+            $"From: alice@alpha.test\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@alpha.test>\r\n\r\nbody of {subject}\r\n"), recipients);
+        Assert.Equal(SendStatus.Queued, outcome.Status);
+        Assert.True(outcome.Encrypted);
+        var copies = new List<QueuedMail>();
+        while (await store.Jobs.ClaimAsync(QueuedMail.JobKind, TimeSpan.FromMinutes(1)) is { } job)
+        {
+            copies.Add(QueuedMail.FromPayload(job.Payload));
+            await store.Jobs.CompleteAsync(job.Id);
+        }
+
+        return copies;
+    }
+
+    private static string Route(QueuedMail copy)
+    {
+        using var stream = new MemoryStream(copy.Message);
+        var message = MimeMessage.Load(stream);
+        return NativeMail.IsNative(message) ? "native" : message.Body is Multipart { ContentType.MediaSubtype: "encrypted" } ? "pgp" : "other";
+    }
+
+    [Fact]
+    public async Task A_mixed_list_is_split_native_for_bob_and_pgp_for_carol_and_bob_reads_his_natively_once()
+    {
+        var copies = await SendAsync(await NativeFor("alice"), "bob@alpha.test, carol@alpha.test", "Mixed");
+        Assert.Equal(2, copies.Count);
+        var native = Assert.Single(copies, c => Route(c) == "native");
+        Assert.Equal(["bob@alpha.test"], native.Recipients);
+        var pgp = Assert.Single(copies, c => Route(c) == "pgp");
+        Assert.Equal(["carol@alpha.test"], pgp.Recipients);
+        Assert.DoesNotContain("Mixed", Encoding.ASCII.GetString(native.Message), StringComparison.Ordinal);
+
+        var alice = await Connect("alice");
+        foreach (var copy in copies)
+        {
+            await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+        }
+
+        // Bob's device opens it, once.
+        var (bobStore, bob) = _people["bob"];
+        var bobProvider = await Connect("bob");
+        var report = await new SyncEngine(bobStore, bob, bobProvider, native: await NativeFor("bob")).SyncAsync();
+        Assert.Equal(1, report.Received);
+        Assert.Empty(report.Errors);
+        Assert.Equal(0, (await new SyncEngine(bobStore, bob, bobProvider, native: await NativeFor("bob")).SyncAsync()).Received);
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        var message = Assert.Single(await bobStore.Mail(bob.Id).ListAsync(inbox.Id));
+        Assert.Equal("Mixed", message.Summary.Subject);
+        Assert.True(message.Summary.Security.Native);
+        var body = Encoding.ASCII.GetString((await bobStore.Mail(bob.Id).ReadBodyAsync(message.Id))!);
+        Assert.Contains("Letterlock-Encryption: end-to-end; forward-secret; post-quantum", body, StringComparison.Ordinal);
+        Assert.Contains("body of Mixed", body, StringComparison.Ordinal);
+
+        // Carol's PGP/MIME copy arrives as before.
+        var (carolStore, carol) = _people["carol"];
+        Assert.Equal(1, (await new SyncEngine(carolStore, carol, await Connect("carol")).SyncAsync()).Received);
+    }
+
+    [Fact]
+    public async Task Without_a_verified_entry_or_when_the_bundle_fetch_fails_the_message_goes_pgp()
+    {
+        // The bundle fetch fails (alice's provider cannot be reached for it): PGP/MIME, and no session was started.
+        using var nowhere = new HttpClient();
+        var unreachable = new ProviderClient(nowhere, new Uri("https://nowhere.invalid/"),
+            new DeviceCredentials("alpha.test", _people["alice"].Account.DeviceId!.Value, new byte[32]), new ProviderClientOptions { RequestTimeout = TimeSpan.FromSeconds(5) });
+        var failed = Assert.Single(await SendAsync(await NativeFor("alice", unreachable), "bob@alpha.test", "Fetch failed"));
+        Assert.Equal("pgp", Route(failed));
+        Assert.Empty(await _people["alice"].Store.Keys.ListAsync(_people["alice"].Account.Id, NativeMail.SessionPurpose));
+
+        // No verified entry: PGP/MIME without asking for bundles.
+        var (store, alice) = _people["alice"];
+        var untrusted = new NativeMail(store, alice, await Connect("alice"), (_, _) => Task.FromResult<IReadOnlyList<byte[]>?>(null));
+        Assert.Equal("pgp", Route(Assert.Single(await SendAsync(untrusted, "bob@alpha.test", "No proof"))));
+        Assert.Equal(4, (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys);
+
+        // A bundle for a device the entry does not list is never used.
+        var wrongDevice = new NativeMail(store, alice, await Connect("alice"), (_, _) => Task.FromResult<IReadOnlyList<byte[]>?>([new byte[32]]));
+        Assert.Equal("pgp", Route(Assert.Single(await SendAsync(wrongDevice, "bob@alpha.test", "Wrong device"))));
+
+        // Then, with everything in place, native; the next message reuses the session without fetching again.
+        Assert.Equal("native", Route(Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Native"))));
+        int left = (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys;
+        Assert.Equal("native", Route(Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Native again"))));
+        Assert.Equal(left, (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys);
+    }
+}
