@@ -79,10 +79,14 @@ public sealed class StaticDnsResolver : IDnsResolver
     /// TYPE is A, AAAA, MX (<c>preference exchange</c>) or TXT (the rest of the line, unquoted); <c>#</c> starts a comment.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed; the message gives its number.</exception>
-    public static StaticDnsResolver Parse(string text)
+    public static StaticDnsResolver Parse(string text) => new StaticDnsResolver().AddRecords(text);
+
+    /// <summary>Adds the records of a map in the format of <see cref="Parse"/> to this one.</summary>
+    /// <exception cref="FormatException">A line is malformed; the message gives its number.</exception>
+    public StaticDnsResolver AddRecords(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var resolver = new StaticDnsResolver();
+        var resolver = this;
         string[] lines = text.Split('\n');
         for (int i = 0; i < lines.Length; i++)
         {

@@ -63,6 +63,9 @@ public sealed class SandboxEnvironment : IAsyncDisposable
     /// <summary>What a mail app needs (set once started).</summary>
     public SandboxInfo Info { get; private set; } = null!;
 
+    /// <summary>The sandbox's own domains, whose DNS records it keeps to itself.</summary>
+    public static IReadOnlyList<string> Domains { get; } = [.. People.Select(p => p.Domain)];
+
     /// <summary>The running providers, alpha.test first.</summary>
     public IReadOnlyList<ProviderHost> Providers => _providers;
 
@@ -164,6 +167,21 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             }
 
             Step($"provider {from.Settings.Domain} ready: https {from.HttpsEndPoint}, smtp {from.SmtpEndPoint}");
+        }
+
+        if (Options.DnsRecords is { } extra)
+        {
+            // a third domain (a real Postfix or Exim, a test's listener): its records, and the port its MX listens on
+            Dns.AddRecords(extra.DnsText);
+            foreach (var provider in _providers)
+            {
+                foreach (var (host, port) in extra.Ports)
+                {
+                    provider.Outbound.PortOverrides[host] = port;
+                }
+            }
+
+            Step($"extra DNS records added ({extra.Ports.Count} MX port(s))");
         }
 
         var http = new HttpClient(HttpFetch.CreateHandler(HostMap, [_ca.Root])) { Timeout = Timeout.InfiniteTimeSpan };

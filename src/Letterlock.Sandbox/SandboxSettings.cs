@@ -17,6 +17,9 @@ public sealed class SandboxOptions
     /// <summary>How long to wait for the first message to reach bob's bridge (default 2 minutes; a loaded machine is slow).</summary>
     public TimeSpan FirstMessageTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>Extra DNS records (a third domain and the port of its MX), from <c>--dns-records FILE</c>; null for none.</summary>
+    public SandboxDnsRecords? DnsRecords { get; init; }
+
     /// <summary>Receives the bridges' sync and delivery log lines (never content); null: only the log files get them.</summary>
     public Action<string>? BridgeLog { get; init; }
 }

@@ -225,6 +225,97 @@ public sealed class SandboxTests : IDisposable
     }
 
     [Fact]
+    public async Task Extra_dns_records_add_a_third_domain_that_the_sandbox_delivers_to()
+    {
+        // gamma.test: a plain SMTP listener of this test's own, which the sandbox finds only through the records given
+        using var timeout = new CancellationTokenSource(Generous);
+        var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var received = PlainSmtpListenerAsync(listener, timeout.Token);
+        string records = $"""
+            # a third domain beside the sandbox's own
+            gamma.test      MX   10 mx.gamma.test.
+            mx.gamma.test.  A    127.0.0.1
+            mx.gamma.test   PORT {port}
+            gamma.test      TXT  "v=spf1 -all"
+            """;
+        string marker = "gamma-marker-" + Guid.NewGuid().ToString("N");
+        try
+        {
+            await using var sandbox = await SandboxEnvironment.StartAsync(
+                new SandboxOptions { DataDirectory = _dir, DnsRecords = SandboxDnsRecords.Parse(records, SandboxEnvironment.Domains) }, ct: timeout.Token);
+            var alice = sandbox.Info.Accounts[0];
+            var message = new MimeMessage();
+            message.From.Add(new MailboxAddress("Alice", alice.Address));
+            message.To.Add(new MailboxAddress("Carol", "carol@gamma.test"));
+            message.Subject = "Hello gamma";
+            message.Body = new TextPart("plain") { Text = $"Body {marker}\n" };
+            using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, alice.CertificateSha256) })
+            {
+                await smtp.ConnectAsync(alice.SmtpHost, alice.SmtpPort, SecureSocketOptions.StartTls, timeout.Token);
+                await smtp.AuthenticateAsync(alice.UserName, alice.Password, timeout.Token);
+                await smtp.SendAsync(message, timeout.Token);
+                await smtp.DisconnectAsync(true, timeout.Token);
+            }
+
+            var (helo, recipients, data) = await received;
+            Assert.Equal("mx.alpha.test", helo);
+            Assert.Equal(["carol@gamma.test"], recipients);
+            Assert.Contains("Hello gamma", data, StringComparison.Ordinal);
+            Assert.Contains("DKIM-Signature:", data, StringComparison.Ordinal);
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    /// <summary>A minimal SMTP server on a raw socket (no extensions): returns the HELO name, recipients and data of the first message.</summary>
+    private static async Task<(string Helo, List<string> Recipients, string Data)> PlainSmtpListenerAsync(TcpListener listener, CancellationToken ct)
+    {
+        while (true)
+        {
+            using var client = await listener.AcceptTcpClientAsync(ct);
+            using var stream = client.GetStream();
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            using var writer = new StreamWriter(stream, new UTF8Encoding(false)) { NewLine = "\r\n", AutoFlush = true };
+            await writer.WriteLineAsync("220 mx.gamma.test ESMTP test listener");
+            string helo = string.Empty;
+            var recipients = new List<string>();
+            while (await reader.ReadLineAsync(ct) is { } line)
+            {
+                string verb = line.Split(' ')[0].ToUpperInvariant();
+                switch (verb)
+                {
+                    case "EHLO" or "HELO":
+                        helo = line[5..];
+                        await writer.WriteLineAsync("250 mx.gamma.test");
+                        break;
+                    case "RCPT":
+                        recipients.Add(line[(line.IndexOf('<', StringComparison.Ordinal) + 1)..line.IndexOf('>', StringComparison.Ordinal)]);
+                        await writer.WriteLineAsync("250 2.1.5 Ok");
+                        break;
+                    case "DATA":
+                        await writer.WriteLineAsync("354 Go ahead");
+                        var data = new StringBuilder();
+                        while (await reader.ReadLineAsync(ct) is { } content && content != ".")
+                        {
+                            data.Append(content).Append("\r\n");
+                        }
+
+                        await writer.WriteLineAsync("250 2.0.0 Ok");
+                        await writer.WriteLineAsync("221 2.0.0 Bye");
+                        return (helo, recipients, data.ToString());
+                    default:
+                        await writer.WriteLineAsync(verb == "QUIT" ? "221 2.0.0 Bye" : "250 2.0.0 Ok");
+                        break;
+                }
+            }
+        }
+    }
+
+    [Fact]
     public async Task Unusable_data_folders_and_bad_ports_are_clear_errors()
     {
         Directory.CreateDirectory(_dir);
@@ -247,6 +338,17 @@ public sealed class SandboxTests : IDisposable
         (code, _, error) = await Run("sandbox", "--smtp-ports", "25,70000");
         Assert.Equal(2, code);
         Assert.Contains("--smtp-ports", error, StringComparison.Ordinal);
+
+        // extra DNS records: a malformed line and a record for the sandbox's own domains, each named by its line
+        string zone = Path.Combine(_dir, "zone");
+        await File.WriteAllTextAsync(zone, "gamma.test MX 10 mx.gamma.test\nmx.gamma.test A not-an-address\n");
+        (code, _, error) = await Run("sandbox", "--dns-records", zone);
+        Assert.Equal(2, code);
+        Assert.Contains("line 2: 'not-an-address' is not an IP address", error, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(zone, "# mine now\nmx.beta.test PORT 2525\n");
+        (code, _, error) = await Run("sandbox", "--dns-records", zone);
+        Assert.Equal(2, code);
+        Assert.Contains("line 2: 'mx.beta.test' belongs to the sandbox's own domains", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -33,7 +33,7 @@ internal sealed class RelayHarness : IDisposable
 
     private readonly HttpMessageInvoker _http;
 
-    public RelayHarness(Peers.TestCa ca, Action<RelayOptions>? configure = null)
+    public RelayHarness(Peers.TestCa ca, Action<RelayOptions>? configure = null, IReadOnlyList<IPAddress>? sourceAddresses = null)
     {
         Ca = ca;
         Options = new RelayOptions
@@ -44,7 +44,7 @@ internal sealed class RelayHarness : IDisposable
         };
         configure?.Invoke(Options);
         Trust = TlsTrust.WithRoots(ca.Root);
-        Connector = new HostConnector(Dns, Options.ConnectTimeout, Ports, useIPv6: false);
+        Connector = new HostConnector(Dns, Options.ConnectTimeout, Ports, useIPv6: false, sourceAddresses);
         _http = new HttpMessageInvoker(Connector.CreateHttpHandler(Trust, TimeProvider.System));
         MtaSts = new MtaStsResolver(Dns, _http, new MtaStsOptions { FetchTimeout = TimeSpan.FromSeconds(30) }, TimeProvider.System);
         Dkim = new DkimSigning("alpha.test", [EdKey.Value, RsaKey.Value]);

@@ -13,6 +13,7 @@ internal static class SandboxCommand
         var json = new Option<bool>("--json") { Description = "Print the settings as one JSON object on stdout (progress stays on stderr)." };
         var imapPorts = new Option<string>("--imap-ports") { Description = "IMAP ports of alice's and bob's bridges, as ALICE,BOB (0: the last run's with --data, else a free port).", DefaultValueFactory = _ => "0,0" };
         var smtpPorts = new Option<string>("--smtp-ports") { Description = "SMTP ports of alice's and bob's bridges, as ALICE,BOB (0: the last run's with --data, else a free port).", DefaultValueFactory = _ => "0,0" };
+        var dnsRecords = new Option<string?>("--dns-records") { Description = "Add DNS records from this file (one per line: NAME A|AAAA|MX|TXT VALUE, and HOST PORT N for an MX listening elsewhere than 25), so mail can go to a third domain beside alpha.test and beta.test (docs/FORMATS.md, \"Sandbox DNS records\")." };
         var command = new Command("sandbox",
             "Try Letterlock on this machine: starts two providers (alpha.test and beta.test) with their own CA and DNS map,\n" +
             "creates alice@alpha.test and bob@beta.test (each on its own client device), starts both bridges, sends a\n" +
@@ -21,14 +22,17 @@ internal static class SandboxCommand
             "Examples:\n" +
             "  letterlock sandbox\n" +
             "  letterlock sandbox --data ~/letterlock-sandbox\n" +
-            "  letterlock sandbox --data /tmp/ll --imap-ports 1143,1144 --smtp-ports 1025,1026 --json")
+            "  letterlock sandbox --data /tmp/ll --imap-ports 1143,1144 --smtp-ports 1025,1026 --json\n" +
+            "  letterlock sandbox --dns-records gamma.zone   # gamma.zone: 'gamma.test MX 10 mx.gamma.test',\n" +
+            "                                                #   'mx.gamma.test A 127.0.0.1', 'mx.gamma.test PORT 2525'")
         {
-            data, json, imapPorts, smtpPorts,
+            data, json, imapPorts, smtpPorts, dnsRecords,
         };
         command.SetAction(async (parse, ct) =>
         {
             var imap = Ports(parse.GetValue(imapPorts)!, "--imap-ports");
             var smtp = Ports(parse.GetValue(smtpPorts)!, "--smtp-ports");
+            var records = DnsRecords(parse.GetValue(dnsRecords));
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             string? kept = parse.GetValue(data);
@@ -45,6 +49,7 @@ internal static class SandboxCommand
                     DataDirectory = folder,
                     ImapPorts = imap,
                     SmtpPorts = smtp,
+                    DnsRecords = records,
                     BridgeLog = line => error.WriteLine("  " + line),
                 }, progress, ct);
             }
@@ -110,6 +115,27 @@ internal static class SandboxCommand
         }
 
         return (alice, bob);
+    }
+
+    private static SandboxDnsRecords? DnsRecords(string? path)
+    {
+        if (path is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return SandboxDnsRecords.Parse(File.ReadAllText(path), SandboxEnvironment.Domains);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"--dns-records: cannot read {path}: {e.Message}", 2);
+        }
+        catch (FormatException e)
+        {
+            throw new CliException($"--dns-records {path}, {e.Message}", 2);
+        }
     }
 
     private static void Cleanup(string? kept, string folder)

@@ -86,7 +86,11 @@ internal sealed class MxBackend(
                 outcome = await mx._authenticator.EvaluateAsync(session.RemoteEndPoint.Address, reversePath, message, ct).ConfigureAwait(false);
             }
 
-            byte[] resultsHeader = Encoding.ASCII.GetBytes($"Authentication-Results: {outcome.ToHeaderValue(mx._settings.HostName)}\r\n");
+            // RFC 5321 4.4 trace field under the results: the sending server's address and name are kept (they are a
+            // server's, not a person's, and what abuse tracing needs); the message is sealed to the recipient anyway
+            string received = TraceField.Received(mx._settings.HostName, session.Protocol, arrived, session.HeloName, session.RemoteEndPoint.Address,
+                session.SessionId.ToString("N"), session.TlsProtocol, session.TlsCipher);
+            byte[] resultsHeader = Encoding.ASCII.GetBytes($"Authentication-Results: {outcome.ToHeaderValue(mx._settings.HostName)}\r\n{received}");
             byte[] headerBlock;
             long bodyOffset;
             await using (var reader = _spool.OpenRead())

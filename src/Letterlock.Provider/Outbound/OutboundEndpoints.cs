@@ -150,7 +150,7 @@ internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService 
             return;
         }
 
-        var (check, receipt) = await submission.SubmitAsync(account, sender, recipients, body.GetBuffer().AsMemory(0, (int)body.Length), context.RequestAborted);
+        var (check, receipt) = await submission.SubmitAsync(account, sender, recipients, body.GetBuffer().AsMemory(0, (int)body.Length), "HTTPS", null, context.RequestAborted);
         if (!check.Accepted)
         {
             await Refuse(context, check);

@@ -74,7 +74,7 @@ public sealed class OutboundHost : IAsyncDisposable
         var roots = OutboundSettingsValidator.LoadTrustedRoots(settings);
         var trust = roots is null ? TlsTrust.System : TlsTrust.WithRoots([.. roots]);
         var ports = new ConcurrentDictionary<string, int>(settings.Relay.PortOverrides.Select(p => KeyValuePair.Create(p.Key.ToLowerInvariant(), p.Value)), StringComparer.OrdinalIgnoreCase);
-        var connector = new HostConnector(dns, options.ConnectTimeout, ports, settings.Relay.UseIPv6);
+        var connector = new HostConnector(dns, options.ConnectTimeout, ports, settings.Relay.UseIPv6, OutboundSettingsValidator.SourceAddresses(settings));
         var http = new HttpMessageInvoker(connector.CreateHttpHandler(trust, time));
         var relayLogger = loggers.CreateLogger("Letterlock.Relay");
         var mtaSts = new MtaStsResolver(dns, http, new MtaStsOptions(), time);

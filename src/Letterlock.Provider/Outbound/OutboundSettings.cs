@@ -39,6 +39,13 @@ public sealed class RelaySettings
 
     public bool UseIPv6 { get; set; } = true;
 
+    /// <summary>
+    /// The local addresses the relay connects from (at most one IPv4 and one IPv6), so receivers see the addresses
+    /// the SPF record names on a host with several. Empty: the address of <c>smtp.listen</c> when that is a specific
+    /// address other than loopback, else the kernel's choice.
+    /// </summary>
+    public IList<string> SourceAddresses { get; set; } = [];
+
     public int SmtpPort { get; set; } = 25;
 
     /// <summary>A PEM file of root certificates trusted instead of the system's (a sandbox CA); empty for the system's.</summary>
@@ -80,6 +87,25 @@ public sealed class MtaStsSettings
 /// <summary>Validation of the outbound settings and their translation into the relay's options.</summary>
 public static class OutboundSettingsValidator
 {
+    /// <summary>
+    /// The relay's source addresses: <c>relay.sourceAddresses</c>, or else the address <c>smtp.listen</c> binds when it
+    /// is a specific one (the MX's address is what <c>v=spf1 mx</c> allows).
+    /// </summary>
+    public static IReadOnlyList<System.Net.IPAddress> SourceAddresses(ProviderSettings s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        if (s.Relay.SourceAddresses.Count > 0)
+        {
+            return s.Relay.SourceAddresses.Select(System.Net.IPAddress.Parse).ToList();
+        }
+
+        var listen = ProviderSettingsLoader.ParseEndPoint(s.Smtp.Listen, "smtp.listen");
+        // a wildcard says nothing, and a loopback MX (behind a proxy, a sandbox) could not reach the world from there
+        return listen.Address.Equals(System.Net.IPAddress.Any) || listen.Address.Equals(System.Net.IPAddress.IPv6Any) || System.Net.IPAddress.IsLoopback(listen.Address)
+            ? []
+            : [listen.Address];
+    }
+
     /// <summary>Throws <see cref="SettingsException"/> naming the first wrong outbound setting.</summary>
     public static void Validate(ProviderSettings s)
     {
@@ -121,6 +147,17 @@ public static class OutboundSettingsValidator
             {
                 Fail("relay.portOverrides", $"'{host}': {port} must map a host name to a TCP port");
             }
+        }
+
+        var sources = new List<System.Net.IPAddress>();
+        foreach (string text in r.SourceAddresses)
+        {
+            if (!System.Net.IPAddress.TryParse(text, out var address) || sources.Any(a => a.AddressFamily == address.AddressFamily))
+            {
+                Fail("relay.sourceAddresses", $"'{text}' must be an IP address, at most one IPv4 and one IPv6");
+            }
+
+            sources.Add(address!);
         }
 
         RequireFile(s, r.QueueKey, "relay.queueKey");
@@ -196,7 +233,8 @@ public static class OutboundSettingsValidator
             LeaseBatchSize = r.BatchSize,
             LeaseDuration = TimeSpan.FromSeconds(r.LeaseSeconds),
             PollInterval = TimeSpan.FromSeconds(r.PollSeconds),
-            MaxMessageSize = s.Submission.MaxMessageSize,
+            // the queue holds the message with the fields submission adds (Received, Date, Message-ID)
+            MaxMessageSize = s.Submission.MaxMessageSize + Outbound.SubmissionService.AddedFieldsAllowance,
             MaxRecipients = s.Submission.MaxRecipientsPerMessage,
         };
     }

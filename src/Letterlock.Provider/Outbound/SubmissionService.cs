@@ -5,6 +5,7 @@ using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Storage;
 using Letterlock.Relay.Queue;
 using Letterlock.Relay.Routing;
+using Letterlock.Smtp;
 using Microsoft.Extensions.Logging;
 using MimeKit;
 using MimeKit.Utils;
@@ -177,7 +178,15 @@ internal sealed class SubmissionService(
     /// are counted, local recipients get it in their inboxes and remote ones are queued, each durably before this
     /// returns. Nothing is delivered or queued when anything is refused.
     /// </summary>
-    public async Task<(SubmissionCheck Check, SubmissionReceipt? Receipt)> SubmitAsync(AccountRecord account, string envelopeFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken ct)
+    /// <param name="account">The sending account.</param>
+    /// <param name="envelopeFrom">The envelope sender.</param>
+    /// <param name="recipients">The envelope recipients.</param>
+    /// <param name="message">The message as submitted.</param>
+    /// <param name="with">How it was submitted, for the <c>Received:</c> field: the SMTP session's protocol (ESMTPSA) or <c>HTTPS</c>.</param>
+    /// <param name="traceId">What finds the submission in the logs (the SMTP session id), if anything.</param>
+    /// <param name="ct">Cancels the submission.</param>
+    public async Task<(SubmissionCheck Check, SubmissionReceipt? Receipt)> SubmitAsync(AccountRecord account, string envelopeFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message,
+        string with, string? traceId, CancellationToken ct)
     {
         var sender = CheckSender(account, envelopeFrom);
         if (!sender.Accepted)
@@ -221,7 +230,7 @@ internal sealed class SubmissionService(
             }
         }
 
-        var (headerCheck, completed) = CheckAndCompleteHeader(account, message);
+        var (headerCheck, completed) = CheckAndCompleteHeader(account, message, with, traceId);
         if (!headerCheck.Accepted)
         {
             return (headerCheck, null);
@@ -304,11 +313,18 @@ internal sealed class SubmissionService(
     }
 
     /// <summary>
+    /// Room for the fields submission adds on top of a message of <c>submission.maxMessageSize</c>: <c>Received</c>
+    /// (about 150 bytes), <c>Date</c> and <c>Message-ID</c> (about 100 together).
+    /// </summary>
+    internal const int AddedFieldsAllowance = 1024;
+
+    /// <summary>
     /// Reads the header section only: From must name exactly the account's address (DKIM then signs for our domain
     /// only what our user wrote). A missing Date or Message-ID is added (RFC 6409, 8.2 and 8.3); the Message-ID is what
-    /// receivers de-duplicate on after a crash made the relay send twice.
+    /// receivers de-duplicate on after a crash made the relay send twice. A <c>Received:</c> field goes on top (RFC 5321,
+    /// 4.4) without the submitting device's address or name: where a person sends from is theirs, not every recipient's.
     /// </summary>
-    private (SubmissionCheck Check, ReadOnlyMemory<byte> Message) CheckAndCompleteHeader(AccountRecord account, ReadOnlyMemory<byte> message)
+    private (SubmissionCheck Check, ReadOnlyMemory<byte> Message) CheckAndCompleteHeader(AccountRecord account, ReadOnlyMemory<byte> message, string with, string? traceId)
     {
         HeaderList headers;
         try
@@ -338,7 +354,7 @@ internal sealed class SubmissionService(
             message = WithoutField(message, "Bcc");
         }
 
-        var added = new StringBuilder();
+        var added = new StringBuilder(TraceField.Received(settings.HostName, with, time.GetUtcNow(), id: traceId));
         if (!headers.Contains(HeaderId.Date))
         {
             added.Append("Date: ").Append(DateUtils.FormatDate(time.GetUtcNow())).Append("\r\n");
@@ -347,11 +363,6 @@ internal sealed class SubmissionService(
         if (!headers.Contains(HeaderId.MessageId))
         {
             added.Append("Message-ID: <").Append(MimeUtils.GenerateMessageId(settings.Domain)).Append(">\r\n");
-        }
-
-        if (added.Length == 0)
-        {
-            return (SubmissionCheck.Ok, message);
         }
 
         byte[] prefix = Encoding.ASCII.GetBytes(added.ToString());

@@ -55,7 +55,7 @@ internal sealed class SubmissionBackend(IProviderStore store, SubmissionService 
             return SmtpDeliveryStart.Reject(ToReply(rate));
         }
 
-        return SmtpDeliveryStart.Accept(new Delivery(service, account, reversePath, logger, session.SessionId));
+        return SmtpDeliveryStart.Accept(new Delivery(service, account, reversePath, logger, session));
     }
 
     /// <summary>The SMTP reply for a refusal; the text is the user's own business, so it says what is wrong.</summary>
@@ -72,7 +72,7 @@ internal sealed class SubmissionBackend(IProviderStore store, SubmissionService 
         _ => new SmtpReply(550, "5.6.0", check.Detail),
     };
 
-    private sealed class Delivery(SubmissionService service, AccountRecord account, string sender, ILogger logger, Guid sessionId) : ISmtpDelivery
+    private sealed class Delivery(SubmissionService service, AccountRecord account, string sender, ILogger logger, SmtpSessionInfo session) : ISmtpDelivery
     {
         private readonly List<string> _recipients = [];
         private readonly MemoryStream _body = new();
@@ -113,10 +113,11 @@ internal sealed class SubmissionBackend(IProviderStore store, SubmissionService 
 
         public async ValueTask<SmtpReply> CommitAsync(CancellationToken ct)
         {
-            var (check, receipt) = await service.SubmitAsync(account, sender, _recipients, _body.GetBuffer().AsMemory(0, (int)_body.Length), ct);
+            var (check, receipt) = await service.SubmitAsync(account, sender, _recipients, _body.GetBuffer().AsMemory(0, (int)_body.Length),
+                session.Protocol, session.SessionId.ToString("N"), ct);
             if (!check.Accepted)
             {
-                logger.LogInformation("submission session {Session}: message refused ({Refusal})", sessionId, check.Refusal);
+                logger.LogInformation("submission session {Session}: message refused ({Refusal})", session.SessionId, check.Refusal);
                 return ToReply(check);
             }
 

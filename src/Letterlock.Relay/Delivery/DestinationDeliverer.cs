@@ -86,7 +86,7 @@ public sealed class DestinationDeliverer : IAsyncDisposable
         return new DeliveryAttemptResult(results, current.Security);
     }
 
-    /// <summary>Ends the SMTP session politely (QUIT) if one is open.</summary>
+    /// <summary>Ends the SMTP session politely (QUIT, then TLS close_notify) if one is open.</summary>
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
 
     private async Task CloseAsync()
@@ -103,6 +103,7 @@ public sealed class DestinationDeliverer : IAsyncDisposable
             if (!session.Broken && session.Client.IsConnected)
             {
                 using var quit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                // QUIT, then MailKit ends TLS with close_notify before the TCP close (RFC 8446, 6.1; pinned by the relay's tests)
                 await session.Client.DisconnectAsync(true, quit.Token).ConfigureAwait(false);
             }
         }
@@ -380,6 +381,8 @@ public sealed class DestinationDeliverer : IAsyncDisposable
         var format = utf8 ? DkimSigning.InternationalFormat : DkimSigning.Format;
         var constraint = (client.Capabilities & SmtpCapabilities.EightBitMime) != 0 ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit;
         message.Prepare(constraint, 998);
+
+        // signing also adds MIME-Version where Prepare made a message without one quoted-printable (RFC 2045, 4)
         _agent.Dkim.Sign(message, format);
         try
         {
@@ -391,16 +394,6 @@ public sealed class DestinationDeliverer : IAsyncDisposable
                 var refused = client.Refused.FirstOrDefault(r => string.Equals(r.Address, wire, StringComparison.OrdinalIgnoreCase));
                 results[index] = refused.Response is null
                     ? new RecipientResult(recipients[index], RecipientStatus.Delivered, "2.0.0", "smtp; 250 accepted", remote)
-                    : FromResponse(recipients[index], (int)refused.Response.StatusCode, refused.Response.Response, remote);
-            }
-        }
-        catch (NoRecipientsAcceptedException)
-        {
-            foreach (var (index, wire) in send)
-            {
-                var refused = client.Refused.FirstOrDefault(x => string.Equals(x.Address, wire, StringComparison.OrdinalIgnoreCase));
-                results[index] = refused.Response is null
-                    ? new RecipientResult(recipients[index], RecipientStatus.Deferred, "4.0.0", "no reply to RCPT TO", remote)
                     : FromResponse(recipients[index], (int)refused.Response.StatusCode, refused.Response.Response, remote);
             }
         }

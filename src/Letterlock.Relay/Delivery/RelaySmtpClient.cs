@@ -6,7 +6,9 @@ namespace Letterlock.Relay.Delivery;
 
 /// <summary>
 /// MailKit's SMTP client with per-recipient results: a refused RCPT TO is recorded instead of aborting the
-/// transaction, so the accepted recipients still get the message and each refused one gets its own outcome.
+/// transaction, so the accepted recipients still get the message and each refused one gets its own outcome. When
+/// every recipient is refused, MailKit ends the transaction with RSET (its "no recipients" exception), so the
+/// connection stays usable and is ended with QUIT.
 /// The message is prepared (transfer-encoding downgrade) and DKIM-signed before sending, so MailKit's own
 /// preparation step must not change it afterwards.
 /// </summary>
@@ -28,7 +30,8 @@ internal sealed class RelaySmtpClient : SmtpClient
     protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
         Refused.Add((mailbox.Address, response));
 
-    protected override void OnNoRecipientsAccepted(MimeMessage message) => throw new NoRecipientsAcceptedException();
+    // RFC 3030: with CHUNKING the message goes as BDAT chunks (no dot-stuffing, no scan for the end of data)
+    protected override bool PreferSendAsBinaryData => true;
 
     protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
     {
@@ -38,13 +41,4 @@ internal sealed class RelaySmtpClient : SmtpClient
     protected override string? GetEnvelopeId(MimeMessage message) => null;
 
     protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox) => null;
-}
-
-/// <summary>Every RCPT TO was refused; DATA was not sent.</summary>
-internal sealed class NoRecipientsAcceptedException : Exception
-{
-    public NoRecipientsAcceptedException()
-        : base("No recipient was accepted.")
-    {
-    }
 }

@@ -19,14 +19,22 @@ public sealed class DkimSigning
 {
     /// <summary>
     /// The header fields signed when present. <c>From</c> is required by RFC 6376; the others are the ones whose
-    /// change would alter what the reader sees or how a reply is routed, plus the MIME structure and the
+    /// change would alter what the reader sees or how a reply is routed, plus every MIME field of the top level (RFC
+    /// 2045, 2183, 3282: a changed Content-Type or Content-Transfer-Encoding changes what the body means) and the
     /// Autocrypt key, which a forger must not be able to swap.
     /// </summary>
     public static IReadOnlyList<string> SignedHeaders { get; } =
     [
         "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Autocrypt", "List-Unsubscribe", "List-Unsubscribe-Post",
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-ID", "Content-Description", "Content-Disposition",
+        "Content-Language", "Autocrypt", "List-Unsubscribe", "List-Unsubscribe-Post",
     ];
+
+    /// <summary>
+    /// The fields also signed once more than they occur ("over-signed", RFC 6376, 8.15): a receiver then fails the
+    /// signature when a second From, To or Subject is added in transit, which mail readers might show instead.
+    /// </summary>
+    public static IReadOnlyList<string> OverSignedHeaders { get; } = ["From", "To", "Subject"];
 
     /// <summary>The serialisation the signature is computed over and the message must be sent in.</summary>
     public static FormatOptions Format { get; } = CreateFormat(international: false);
@@ -71,7 +79,8 @@ public sealed class DkimSigning
     public IEnumerable<DkimKey> Keys => _signers.Select(s => s.Key);
 
     /// <summary>
-    /// Adds one <c>DKIM-Signature</c> header per key at the top of <paramref name="message"/>. Call it after any
+    /// Adds one <c>DKIM-Signature</c> header per key at the top of <paramref name="message"/> (and <c>MIME-Version</c>
+    /// where a message with a body lacks it). Call it after any
     /// change to the message's content (transfer-encoding downgrades included) and send with <see cref="Format"/>.
     /// </summary>
     /// <param name="message">The message; it must have a From header.</param>
@@ -91,11 +100,44 @@ public sealed class DkimSigning
             throw new ArgumentException("A message to be DKIM-signed needs a From header.", nameof(message));
         }
 
-        var present = SignedHeaders.Where(h => message.Headers.Contains(h)).ToList();
+        if (message.Body is not null && !message.Headers.Contains(HeaderId.MimeVersion))
+        {
+            // RFC 2045, 4: a message with MIME fields (the body's Content-Type and Content-Transfer-Encoding, which
+            // Prepare may just have made quoted-printable) declares MIME-Version, or the receiver may not decode it; in
+            // the header list before signing, it is signed like the other MIME fields
+            message.Headers.Add(HeaderId.MimeVersion, "1.0");
+        }
+
+        // MimeKit keeps the top-level MIME fields (Content-Type, Content-Transfer-Encoding, ...) on the body entity
+        var present = HeadersToSign(message.Body is null ? message.Headers : message.Headers.Concat(message.Body.Headers));
         foreach (var (signer, _) in _signers)
         {
             signer.Sign(format, message, present);
         }
+    }
+
+    /// <summary>
+    /// The <c>h=</c> list: each signed field once per occurrence (a verifier takes instances from the bottom, RFC 6376,
+    /// 5.4.2), and an over-signed field once more, which signs its absence above the last one.
+    /// </summary>
+    internal static List<string> HeadersToSign(IEnumerable<Header> headers)
+    {
+        var list = new List<string>();
+        foreach (string name in SignedHeaders)
+        {
+            int count = headers.Count(h => h.Field.Equals(name, StringComparison.OrdinalIgnoreCase));
+            if (OverSignedHeaders.Contains(name))
+            {
+                count++;
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                list.Add(name);
+            }
+        }
+
+        return list;
     }
 
     private static FormatOptions CreateFormat(bool international)

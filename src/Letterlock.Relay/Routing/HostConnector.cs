@@ -23,14 +23,28 @@ public sealed class HostConnector
     /// <param name="portOverrides">Lower-case host name to port, replacing the protocol's port; null for none. Read on every
     /// connection, not copied (the sandbox adds entries as it starts servers).</param>
     /// <param name="useIPv6">Whether AAAA records are looked up and tried (after the A records).</param>
-    public HostConnector(IDnsResolver dns, TimeSpan connectTimeout, IReadOnlyDictionary<string, int>? portOverrides = null, bool useIPv6 = true)
+    /// <param name="sourceAddresses">
+    /// The local addresses outgoing connections come from, at most one per address family; a connection to a family
+    /// without one lets the kernel choose. On a host with several addresses this is what makes the receiver see the
+    /// address that the domain's SPF record (<c>v=spf1 mx -all</c>) names.
+    /// </param>
+    public HostConnector(IDnsResolver dns, TimeSpan connectTimeout, IReadOnlyDictionary<string, int>? portOverrides = null, bool useIPv6 = true,
+        IReadOnlyList<IPAddress>? sourceAddresses = null)
     {
         ArgumentNullException.ThrowIfNull(dns);
         _dns = dns;
         ConnectTimeout = connectTimeout;
         PortOverrides = portOverrides ?? new Dictionary<string, int>();
         UseIPv6 = useIPv6;
+        SourceAddresses = sourceAddresses ?? [];
+        if (SourceAddresses.GroupBy(a => a.AddressFamily).Any(g => g.Count() > 1))
+        {
+            throw new ArgumentException("At most one source address per address family.", nameof(sourceAddresses));
+        }
     }
+
+    /// <summary>The local addresses outgoing connections are bound to, at most one per family.</summary>
+    public IReadOnlyList<IPAddress> SourceAddresses { get; }
 
     /// <summary>How long one TCP connect may take.</summary>
     public TimeSpan ConnectTimeout { get; }
@@ -96,6 +110,11 @@ public sealed class HostConnector
         timeout.CancelAfter(ConnectTimeout);
         try
         {
+            if (SourceAddresses.FirstOrDefault(a => a.AddressFamily == address.AddressFamily) is { } source)
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+            }
+
             await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
             return socket;
         }

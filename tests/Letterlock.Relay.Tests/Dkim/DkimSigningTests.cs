@@ -92,6 +92,47 @@ public sealed class DkimSigningTests
     }
 
     [Fact]
+    public async Task The_mime_fields_are_signed_and_from_to_subject_are_over_signed()
+    {
+        var message = SampleMessage();
+        message.Body!.ContentDisposition = new ContentDisposition(ContentDisposition.Inline);
+        Signing().Sign(message);
+        foreach (string signature in message.Headers.Where(h => h.Id == HeaderId.DkimSignature).Select(h => h.Value))
+        {
+            string h = signature.Replace("\r\n", string.Empty, StringComparison.Ordinal).Replace(" ", string.Empty, StringComparison.Ordinal)
+                .Replace("\t", string.Empty, StringComparison.Ordinal).Split(';').Single(t => t.StartsWith("h=", StringComparison.Ordinal))[2..];
+            var fields = h.Split(':').Select(f => f.ToLowerInvariant()).ToList();
+            string[] mime = ["mime-version", "content-type", "content-transfer-encoding", "content-disposition", "date", "message-id"];
+            Assert.True(mime.All(fields.Contains), h);
+            // one more than there are, so a second one added in transit fails the signature
+            Assert.Equal(2, fields.Count(f => f == "from"));
+            Assert.Equal(2, fields.Count(f => f == "to"));
+            Assert.Equal(2, fields.Count(f => f == "subject"));
+        }
+
+        byte[] bytes = Serialize(message);
+        var result = await DkimVerifiers.PythonDkimAsync(bytes, Records());
+        Assert.True(result.ExitCode == 0, result.ToString());
+
+        // each change below was not caught before these fields were signed
+        string text = Encoding.ASCII.GetString(bytes);
+        int headerEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        foreach (string changed in new[]
+        {
+            text.Insert(headerEnd + 2, "From: Mallory <ceo@alpha.test>\r\n"),
+            text.Insert(headerEnd + 2, "Subject: Urgent: wire transfer\r\n"),
+            text.Replace("Content-Transfer-Encoding: quoted-printable", "Content-Transfer-Encoding: base64", StringComparison.Ordinal),
+            text.Replace("Content-Disposition: inline", "Content-Disposition: attachment; filename=\"invoice.exe\"", StringComparison.Ordinal),
+        })
+        {
+            Assert.NotEqual(text, changed);
+            var bad = await DkimVerifiers.PythonDkimAsync(Encoding.ASCII.GetBytes(changed), Records());
+            Assert.NotEqual(0, bad.ExitCode);
+            Assert.Contains("fail a=ed25519-sha256", bad.StandardOutput, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Keys_round_trip_through_pem_and_publish_the_rfc_record_forms()
     {
         foreach (var key in new[] { RsaKey.Value, EdKey.Value })

@@ -53,7 +53,8 @@ public sealed class FederationTests(PostgresServer postgres) : IDisposable
             await smtp.DisconnectAsync(true);
         }
 
-        var atBob = await MimeMessage.LoadAsync(new MemoryStream((await bobClient.WaitForInboxAsync(bob, 1)).Single()));
+        byte[] rawAtBob = (await bobClient.WaitForInboxAsync(bob, 1)).Single();
+        var atBob = await MimeMessage.LoadAsync(new MemoryStream(rawAtBob));
         Assert.Equal("Hello " + marker, atBob.Subject);
         Assert.Equal(body, atBob.TextBody!.ReplaceLineEndings("\r\n"));
         string results = atBob.Headers[HeaderId.AuthenticationResults]!;
@@ -65,6 +66,17 @@ public sealed class FederationTests(PostgresServer postgres) : IDisposable
         Assert.Equal(2, signatures.Count);
         Assert.Contains(signatures, s => s.Contains("a=ed25519-sha256", StringComparison.Ordinal) && s.Contains("s=letterlock1ed", StringComparison.Ordinal));
         Assert.Contains(signatures, s => s.Contains("a=rsa-sha256", StringComparison.Ordinal) && s.Contains("s=letterlock1;", StringComparison.Ordinal));
+        // RFC 5321 4.4 trace fields: beta's MX names the sending server; alpha's submission names no device of alice's;
+        // both sit above what alpha signed, and alpha's signatures still verify over what bob holds
+        var fields = atBob.Headers.Select(h => h.Id).ToList();
+        Assert.Equal([HeaderId.AuthenticationResults, HeaderId.Received, HeaderId.DkimSignature, HeaderId.DkimSignature, HeaderId.Received], fields.Take(5));
+        var received = atBob.Headers.Where(h => h.Id == HeaderId.Received).Select(h => h.Value.ReplaceLineEndings(" ")).ToList();
+        Assert.Matches(@"^from mx\.alpha\.test \(\[127\.0\.0\.1\]\)\s+by mx\.beta\.test \(Letterlock\) with ESMTPS id [0-9a-f]{32}\s+\(using TLSv1\.[23] with cipher [A-Z0-9_]+\);\s+\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000$", received[0]);
+        Assert.Matches(@"^by mx\.alpha\.test \(Letterlock\) with ESMTPSA id [0-9a-f]{32};\s+\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000$", received[1]);
+        Assert.DoesNotContain("127.0.0.1", received[1], StringComparison.Ordinal);
+        var alphaSignatures = await DkimVerifiers.PythonDkimAsync(rawAtBob, ProviderNode.DkimRecords(alpha.DataDirectory, "alpha.test"));
+        Assert.True(alphaSignatures.ExitCode == 0, alphaSignatures.ToString());
+
         // the connection met beta's MTA-STS enforce policy: PKIX-valid certificate for mx.beta.test, through the test CA
         Assert.True(alpha.Host.Outbound.Agent.Reports.Successes("beta.test", TlsPolicyType.Sts) >= 1, alpha.Log.All);
         Assert.Empty(alpha.Host.Outbound.Agent.Reports.Failures);
@@ -79,6 +91,7 @@ public sealed class FederationTests(PostgresServer postgres) : IDisposable
         var atAlice = await MimeMessage.LoadAsync(new MemoryStream((await aliceClient.WaitForInboxAsync(alice, 1)).Single()));
         Assert.Equal("Re: Hello " + reply, atAlice.Subject);
         Assert.Contains("dkim=pass header.d=beta.test", atAlice.Headers[HeaderId.AuthenticationResults], StringComparison.Ordinal);
+        Assert.Matches(@"^by mx\.beta\.test \(Letterlock\) with HTTPS;", atAlice.Headers.Where(h => h.Id == HeaderId.Received).Last().Value.ReplaceLineEndings(" "));
         Assert.True(beta.Host.Outbound.Agent.Reports.Successes("alpha.test", TlsPolicyType.Sts) >= 1, beta.Log.All);
 
         // both queues are empty once delivered: nothing waits, nothing stays behind

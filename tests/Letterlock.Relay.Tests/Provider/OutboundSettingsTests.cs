@@ -54,6 +54,8 @@ public sealed class OutboundSettingsTests : IDisposable
         { "relay", "leaseSeconds", "0" },
         { "relay", "trustedRoots", "\"no-such-ca.pem\"" },
         { "relay", "portOverrides", "{ \"bad host!\": 25 }" },
+        { "relay", "sourceAddresses", "[\"mx.alpha.test\"]" },
+        { "relay", "sourceAddresses", "[\"192.0.2.1\", \"192.0.2.2\"]" },
         { "submission", "listen", "\"nonsense\"" },
         { "submission", "maxRecipientsPerDay", "1" },
         { "submission", "maxMessagesPerHour", "-5" },
@@ -70,6 +72,24 @@ public sealed class OutboundSettingsTests : IDisposable
         ProviderNode.EditSettings(data, settings => settings[section]![name] = JsonNode.Parse(value));
         var error = Assert.Throws<SettingsException>(() => ProviderSettingsLoader.Load(data));
         Assert.Contains($"'{section}.{name}'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_relay_connects_from_the_configured_address_or_else_the_mx_address()
+    {
+        string data = Initialize();
+        ProviderNode.EditSettings(data, settings => settings["relay"]!["sourceAddresses"] = JsonNode.Parse("[\"127.0.0.2\", \"::1\"]"));
+        Assert.Equal(["127.0.0.2", "::1"], OutboundSettingsValidator.SourceAddresses(ProviderSettingsLoader.Load(data)).Select(a => a.ToString()));
+
+        // none configured: the MX's own specific address (what "v=spf1 mx" allows), never a wildcard or loopback
+        var settings = ProviderSettingsLoader.Load(Initialize());
+        settings.Smtp.Listen = "192.0.2.25:25";
+        Assert.Equal(["192.0.2.25"], OutboundSettingsValidator.SourceAddresses(settings).Select(a => a.ToString()));
+        foreach (string listen in new[] { "0.0.0.0:25", "[::]:25", "127.0.0.1:25" })
+        {
+            settings.Smtp.Listen = listen;
+            Assert.Empty(OutboundSettingsValidator.SourceAddresses(settings));
+        }
     }
 
     [Fact]
