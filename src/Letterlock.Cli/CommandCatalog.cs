@@ -17,6 +17,7 @@ internal static class CommandCatalog
         ("account", Commands.AccountCommand.Create),
         ("contacts", Commands.ContactsCommand.Create),
         ("bridge", Commands.BridgeCommand.Create),
+        ("web", Commands.WebCommand.Create),
         ("audit", Commands.AuditCommand.Create),
         ("transparency", Commands.TransparencyCommand.Create),
         ("sandbox", Commands.SandboxCommand.Create),

@@ -29,6 +29,14 @@ public sealed class SettingsStore
                 ("$name", name), ("$value", _store.Cipher.Seal(SealedColumn.Setting, rowId, Guid.Empty, value.Span))), ct);
     }
 
+    /// <summary>Removes a setting; true when it existed (whoever removes it first wins, across processes too).</summary>
+    public Task<bool> RemoveAsync(string name, CancellationToken ct = default)
+    {
+        _ = RowId(name);
+        return _store.Write((connection, transaction) =>
+            Sql.Execute(connection, transaction, "DELETE FROM client_settings WHERE name = $name", ("$name", name)) > 0, ct);
+    }
+
     /// <summary>As <see cref="SetAsync"/>, inside the caller's write transaction (sync saves its cursor with the page it applied).</summary>
     internal void Set(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, string name, ReadOnlySpan<byte> value) =>
         Sql.Execute(connection, transaction, "INSERT OR REPLACE INTO client_settings (name, value) VALUES ($name, $value)",
