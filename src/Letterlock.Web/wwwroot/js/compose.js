@@ -1,5 +1,5 @@
 // Writing: the form, attachments, the per-recipient preview (end to end or not, and with which protocol), drafts, sending.
-import { h, replace, formatSize, toast } from './dom.js';
+import { h, replace, formatSize, toast, icon } from './dom.js';
 import * as api from './api.js';
 import { state, refreshFolders } from './app.js';
 
@@ -42,7 +42,7 @@ export async function showCompose(params) {
   });
 
   function renderAttachments() {
-    replace(attachmentList, attachments.map(a => h('li', null, `📎 ${a.name} `, h('span', { class: 'muted' }, formatSize(a.size)), ' ',
+    replace(attachmentList, attachments.map(a => h('li', null, icon('clip'), ` ${a.name} `, h('span', { class: 'muted' }, formatSize(a.size)), ' ',
       h('button', { class: 'link', type: 'button', onclick: async () => {
         await api.del(`${base()}/uploads/${a.id}`);
         attachments = attachments.filter(x => x.id !== a.id);
@@ -68,7 +68,7 @@ export async function showCompose(params) {
         h('p', { class: `plan-summary ${result.outcome === 'queued' ? (result.encrypted ? 'good' : 'neutral') : 'bad'}`, dataset: { outcome: result.outcome, encrypted: String(result.encrypted) } },
           result.summary),
         h('ul', null, result.recipients.map(r => h('li', { class: r.route, dataset: { address: r.address, route: r.route, protocol: r.protocol } },
-          h('span', { class: 'icon' }, r.route === 'end-to-end' ? '🔒' : r.route === 'key-changed' ? '⚠' : '✉'), ' ',
+          icon(r.route === 'end-to-end' ? 'lock' : r.route === 'key-changed' ? 'warn' : 'mail'), ' ',
           h('strong', null, r.address), ': ', r.text, r.fingerprint ? h('span', { class: 'muted' }, ` (${r.fingerprint})`) : null))));
       sendButton.disabled = result.outcome !== 'queued';
     } catch (e) {

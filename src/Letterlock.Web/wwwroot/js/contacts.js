@@ -1,5 +1,5 @@
 // Contacts and trust: levels, keys and their history; verifying by safety number, fingerprint or QR code; deciding about a changed key.
-import { h, replace, qr, formatDate, toast } from './dom.js';
+import { h, replace, qr, formatDate, toast, icon } from './dom.js';
 import * as api from './api.js';
 import { state } from './app.js';
 
@@ -7,11 +7,11 @@ const main = () => document.getElementById('main');
 const base = () => `/api/accounts/${state.account.id}`;
 
 const levelText = {
-  verified: 'verified: you confirmed this key',
-  transparent: 'transparent: proof-checked in the provider’s transparency log',
-  tofu: 'tofu: the first key seen, unchanged since',
-  changed: 'CHANGED: a different key appeared; nothing is encrypted to them until you decide',
-  none: 'none: no key known',
+  verified: 'You confirmed this key.',
+  transparent: 'Proof-checked in the provider’s transparency log; not confirmed by you yet.',
+  tofu: 'The first key seen for them, unchanged since; not confirmed by you yet.',
+  changed: 'A different key appeared: nothing is encrypted to them until you decide.',
+  none: 'No key known.',
 };
 
 const badge = level => h('span', { class: `level ${level}`, dataset: { level } }, level);
@@ -55,7 +55,7 @@ function render(c) {
   const scanInput = h('input', { id: 'scan-input', type: 'text', placeholder: 'OPENPGP4FPR:… (the text of their QR code)', spellcheck: 'false' });
   const changed = c.candidate
     ? h('section', { class: 'changed-key', id: 'changed-key' },
-      h('h2', null, '⚠ This contact’s key changed'),
+      h('h2', null, icon('warn'), ' This contact’s key changed'),
       h('p', null, `A different key was seen for ${c.address}. Until you decide, no mail is encrypted to them automatically. `,
         'Ask them, through a channel you trust (in person, by phone), which key is theirs.'),
       h('div', { class: 'keys' }, keyBlock('Key you had', c.pinned), keyBlock('New key', c.candidate)),
@@ -86,7 +86,7 @@ function render(c) {
           h('div', { class: 'mono muted' }, `Theirs here: ${c.safety.theirs}`),
           h('div', { class: 'mono muted' }, `Yours: ${c.safety.mine}`),
           h('div', { class: 'inline' }, fingerprintInput,
-            h('button', { class: 'button', id: 'verify-fingerprint', onclick: () => decide(c, 'verify', fingerprintInput.value) }, 'Verify'))))))
+            h('button', { class: 'button', id: 'verify-fingerprint', onclick: () => decide(c, 'verify', fingerprintInput.value) }, 'Verify')))))
     : null;
   replace(main(), h('section', { class: 'contact', id: 'contact', dataset: { level: c.level } },
     h('div', { class: 'view-head' }, h('h1', null, c.name ? `${c.name} <${c.address}>` : c.address),

@@ -58,6 +58,33 @@ export function qr(modules, size = 180) {
   return svg;
 }
 
+const icons = {
+  // A closed padlock, a paper clip, a warning triangle: drawn, since no emoji font can be assumed.
+  lock: 'M7 10V7a5 5 0 0 1 10 0v3h1.5A1.5 1.5 0 0 1 20 11.5v8a1.5 1.5 0 0 1-1.5 1.5h-13A1.5 1.5 0 0 1 4 19.5v-8A1.5 1.5 0 0 1 5.5 10zm2 0h6V7a3 3 0 0 0-6 0z',
+  clip: 'M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5h-1.5v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z',
+  warn: 'M12 2 1 21h22zm-1 7h2v6h-2zm0 8h2v2h-2z',
+  mail: 'M3 5h18a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm1 2v.4l8 5.1 8-5.1V7zm0 2.8V17h16V9.8l-8 5.1z',
+};
+
+/** A small inline SVG icon. */
+export function icon(name, title) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', `icon icon-${name}`);
+  svg.setAttribute('aria-hidden', title ? 'false' : 'true');
+  if (title) {
+    const t = document.createElementNS(ns, 'title');
+    t.textContent = title;
+    svg.append(t);
+  }
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', icons[name]);
+  path.setAttribute('fill', 'currentColor');
+  svg.append(path);
+  return svg;
+}
+
 export function formatDate(iso) {
   const date = new Date(iso);
   const now = new Date();

@@ -1,5 +1,5 @@
 // Folders, message lists, one message (its banner drawn here, its content in a sandboxed frame), search.
-import { h, replace, formatDate, formatSize, toast } from './dom.js';
+import { h, replace, formatDate, formatSize, toast, icon } from './dom.js';
 import * as api from './api.js';
 import { state, refreshFolders, displayName } from './app.js';
 
@@ -8,8 +8,8 @@ const base = () => `/api/accounts/${state.account.id}`;
 
 function lock(encryption) {
   return encryption === 'end-to-end'
-    ? h('span', { class: 'lock e2e', title: 'End-to-end encrypted' }, '🔒')
-    : h('span', { class: 'lock', title: 'Not end-to-end encrypted' }, '');
+    ? h('span', { class: 'lock e2e', title: 'End-to-end encrypted' }, icon('lock', 'End-to-end encrypted'))
+    : h('span', { class: 'lock' });
 }
 
 export function messageRows(messages, showFolder) {
@@ -21,7 +21,7 @@ export function messageRows(messages, showFolder) {
         lock(m.encryption),
         h('span', { class: 'from' }, m.from ?? '(no sender)'),
         h('span', { class: 'subject' }, m.subject || '(no subject)', m.thread > 1 ? h('span', { class: 'thread' }, String(m.thread)) : null),
-        folder ? h('span', { class: 'folder-tag' }, displayName(folder)) : null,
+        h('span', { class: folder ? 'folder-tag' : null }, folder ? displayName(folder) : ''),
         h('time', { datetime: m.date }, formatDate(m.date))));
   }));
 }
@@ -52,13 +52,13 @@ export async function showSearch(query) {
 
 /** The security banner: built from what the client recorded, outside and above the message's frame. */
 function banner(b) {
-  const line = (tone, icon, text) => h('div', { class: `banner-line ${tone}` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, icon), h('span', null, text));
+  const line = (tone, mark, text) => h('div', { class: `banner-line ${tone}` }, h('span', { class: 'mark', 'aria-hidden': 'true' }, mark), h('span', null, text));
   return h('section', {
     class: `security-banner ${b.tone}`, id: 'security-banner', role: 'note', 'aria-label': 'Security of this message',
     dataset: { encryption: b.encryption, signature: b.signature, tone: b.tone, trust: b.trustNow ?? b.trustAtReceipt ?? '' },
   },
   h('div', { class: 'banner-title' }, 'Letterlock security check', h('span', { class: 'muted' }, ' · shown by your client, not by the message')),
-  line(b.encryptionTone, b.encryption === 'end-to-end' ? '🔒' : b.encryption === 'failed' ? '⛔' : '✉', b.encryptionText),
+  line(b.encryptionTone, icon(b.encryption === 'end-to-end' ? 'lock' : b.encryption === 'failed' ? 'warn' : 'mail'), b.encryptionText),
   line(b.signatureTone, b.signature === 'valid' ? '✔' : b.signature === 'invalid' ? '✖' : '–', b.signatureText),
   b.signerFingerprint ? h('div', { class: 'banner-detail' },
     `Key ${b.signerFingerprint}`, b.trustAtReceipt ? ` · trust when it arrived: ${b.trustAtReceipt}` : null,
@@ -141,7 +141,7 @@ export async function showMessage(id) {
           : h('a', { href: `#/a/${state.account.id}/m/${t.id}` }, `${t.from ?? ''} · ${t.subject ?? ''}`),
         t.date ? h('time', null, ` ${formatDate(t.date)}`) : null)))) : null,
     m.attachments.length ? h('ul', { class: 'attachments', id: 'attachments' }, m.attachments.map(a => h('li', null,
-      h('button', { class: 'link', onclick: () => api.download(`${base()}/messages/${id}/attachments/${a.index}`, a.name) }, `📎 ${a.name}`),
+      h('button', { class: 'link', onclick: () => api.download(`${base()}/messages/${id}/attachments/${a.index}`, a.name) }, icon('clip'), ` ${a.name}`),
       h('span', { class: 'muted' }, ` ${formatSize(a.size)}`)))) : null,
     remoteNotice(m),
     h('div', { class: 'frame-box' }, h('div', { class: 'frame-label', 'aria-hidden': 'true' }, 'Message content, as the sender wrote it'), frame)));
