@@ -45,8 +45,9 @@ public sealed class OutboxClassificationTests : IAsyncDisposable
 
     private static async Task<List<string>> InboxSubjectsAsync(LocalStore store, AccountRecord account)
     {
-        var inbox = (await store.Folders.FindByRoleAsync(account.Id, FolderRole.Inbox))!;
-        return (await store.Messages.ListAsync(inbox.Id)).Select(m => m.Summary.Subject ?? "").ToList();
+        var mail = store.Mail(account.Id);
+        var inbox = (await mail.FindFolderAsync(FolderRole.Inbox))!;
+        return (await mail.ListAsync(inbox.Id)).Select(m => m.Summary.Subject ?? "").ToList();
     }
 
     [Fact]
