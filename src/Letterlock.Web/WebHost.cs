@@ -41,6 +41,8 @@ public sealed class WebHost : IAsyncDisposable
     /// <summary>The listener's address.</summary>
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Url.Port);
 
+    internal MailViews Views => _views;
+
     /// <summary>Sessions signed in now.</summary>
     public int SessionCount => _sessions.Count;
 

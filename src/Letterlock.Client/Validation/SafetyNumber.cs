@@ -55,10 +55,10 @@ public static class SafetyNumber
     }
 
     /// <summary>
-    /// 30 digits for one side: <c>h = SHA-512(version || key || address)</c>, then 5200 times <c>h = SHA-512(h || key)</c>;
+    /// The 30 digits of one side (its address normalized by the caller): <c>h = SHA-512(version || key || address)</c>, then 5200 times <c>h = SHA-512(h || key)</c>;
     /// the first 30 bytes of <c>h</c> as six 5-byte big-endian numbers, each modulo 100000, written with 5 digits.
     /// </summary>
-    internal static string Half(string address, KeyFingerprint key)
+    public static string Half(string address, KeyFingerprint key)
     {
         byte[] keyBytes = Convert.FromHexString(key.Hex);
         byte[] id = Encoding.UTF8.GetBytes(address);

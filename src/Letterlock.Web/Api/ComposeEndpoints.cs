@@ -221,19 +221,21 @@ internal sealed class ComposeEndpoints(WebContext web)
             return;
         }
 
-        var recipients = request.Recipients ?? [];
-        if (recipients.Count > web.Options.MaxRecipients)
+        var given = request.Recipients ?? [];
+        if (given.Count > web.Options.MaxRecipients)
         {
             await WebGuard.Problem(context, 400, "Too many recipients", $"A message may have at most {web.Options.MaxRecipients} recipients (MaxRecipients).");
             return;
         }
 
-        var bad = recipients.FirstOrDefault(r => MailAddress.TryNormalize(r) is null);
+        var bad = given.FirstOrDefault(r => Address(r) is null);
         if (bad is not null)
         {
             await WebGuard.Problem(context, 400, "Not an address", $"'{Shorten(bad)}' is not a mail address.");
             return;
         }
+
+        var recipients = given.Select(Address).OfType<string>().ToList();
 
         var plan = await web.Bridge.Submission.PlanAsync(account, recipients, request.OnlyEncrypted, context.RequestAborted);
         await HttpJson.WriteAsync(context, Dto(plan), WebJson.Default.PlanDto);
@@ -287,7 +289,7 @@ internal sealed class ComposeEndpoints(WebContext web)
             return;
         }
 
-        var recipients = draft.To.Concat(draft.Cc).Concat(draft.Bcc).Select(MailAddress.TryNormalize).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        var recipients = draft.To.Concat(draft.Cc).Concat(draft.Bcc).Select(Address).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
         var outcome = await web.Bridge.Submission.SubmitAsync(account, built, recipients, draft.OnlyEncrypted, context.RequestAborted);
         string detail = outcome.Status switch
         {
@@ -362,7 +364,7 @@ internal sealed class ComposeEndpoints(WebContext web)
         {
             foreach (var address in list ?? [])
             {
-                if (!MailboxAddress.TryParse(address, out var mailbox) || MailAddress.TryNormalize(mailbox.Address) is null)
+                if (Address(address) is null || !MailboxAddress.TryParse(address, out var mailbox))
                 {
                     await WebGuard.Problem(context, 400, "Not an address", $"'{Shorten(address)}' is not a mail address.");
                     return null;
@@ -452,6 +454,10 @@ internal sealed class ComposeEndpoints(WebContext web)
 
         return buffer.ToArray();
     }
+
+    /// <summary>The normalized address of a recipient as typed: <c>bob@beta.test</c> or <c>Bob &lt;bob@beta.test&gt;</c>; null when it is neither.</summary>
+    internal static string? Address(string? typed) =>
+        typed is { Length: > 0 and <= 998 } && MailboxAddress.TryParse(typed, out var mailbox) ? MailAddress.TryNormalize(mailbox.Address) : null;
 
     private static List<string> List(InternetAddressList list) => list.Mailboxes.Select(m => m.Name is { Length: > 0 } ? $"{m.Name} <{m.Address}>" : m.Address).ToList();
 
