@@ -99,6 +99,14 @@ public static partial class RemoteContentBlocker
                     return;
                 }
 
+                if (context.IsEndTag)
+                {
+                    // An end tag carries no attributes a browser honours ("</font size=2>" occurs in real mail); writing
+                    // them would throw, and dropping them changes nothing a reader sees.
+                    context.WriteTag(writer, true);
+                    return;
+                }
+
                 context.WriteTag(writer, false);
                 foreach (var attribute in context.Attributes)
                 {

@@ -149,6 +149,12 @@ internal sealed class MessageContent
                     return;
                 }
 
+                if (context.IsEndTag)
+                {
+                    context.WriteTag(writer, true);
+                    return;
+                }
+
                 context.WriteTag(writer, false);
                 bool link = context.TagId is HtmlTagId.A || string.Equals(context.TagName, "area", StringComparison.OrdinalIgnoreCase);
                 foreach (var attribute in context.Attributes)
