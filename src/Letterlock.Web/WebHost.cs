@@ -71,6 +71,9 @@ public sealed class WebHost : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
+        // The process that hosts the app owns Ctrl-C and SIGTERM (the bridge stops everything in order); ASP.NET Core's
+        // console lifetime would take them over and stop only the web app.
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, HostedByCaller>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -145,6 +148,14 @@ public sealed class WebHost : IAsyncDisposable
         await _web.DisposeAsync();
         _views.Dispose();
     }
+}
+
+/// <summary>A lifetime that leaves signals to the process that started the app.</summary>
+internal sealed class HostedByCaller : Microsoft.Extensions.Hosting.IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>What every endpoint class of the app works with.</summary>
