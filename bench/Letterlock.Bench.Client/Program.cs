@@ -4,6 +4,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Letterlock.Bench.Imap;
 using Letterlock.Bridge;
+using Letterlock.Client.Accounts;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
@@ -71,6 +72,11 @@ using var work = new TempFolder(workParent);
 Console.WriteLine($"- stores and provider data in {work.Path}");
 var tables = new List<string>();
 
+if (only is "store")
+{
+    tables.Add(await StoreAppendBenchmark(work.Path, corpus, messages));
+}
+
 if (only is null or "sync")
 {
     tables.Add(await SyncBenchmark(work.Path, corpus, messages, sessions, dovecot));
@@ -125,8 +131,16 @@ static async Task<string> SyncBenchmark(string work, List<byte[]> corpus, int me
     var first = await MeasureSync("first device (converts inbox documents into message documents)", device1, alice, http, messages, provider);
 
     using var device2 = await LocalStore.CreateAsync(Path.Combine(work, "device2.db"), StoreUnlock.WithPassphrase("two"), storeOptions);
-    var alice2 = await LinkDeviceAsync(device1, alice, device2);
-    var second = await MeasureSync("new device (downloads the account's message documents)", device2, alice2, http, messages, provider);
+    // The new device signs in with the password (OPAQUE, Argon2id at the default 64 MiB x 3), gets the AMK and the key
+    // bundle, then syncs; "login to first message" runs from the start of the login to the first message stored.
+    var url = new Uri("https://alpha.test/");
+    await AccountPassword.SetAsync(device1, alice, await AccountRegistration.ConnectAsync(device1, alice, http), "bench password 1234");
+    var loginClock = Stopwatch.StartNew();
+    var alice2 = await AccountPassword.LoginAsync(device2, new ProviderClient(http, url), "alice@alpha.test", "bench password 1234", "device 2",
+        credentials => new ProviderClient(http, url, credentials));
+    double loginSeconds = loginClock.Elapsed.TotalSeconds;
+    var second = await MeasureSync("new device (downloads the account's message documents)", device2, alice2, http, messages, provider, loginClock);
+    Console.WriteLine($"- new device: password login {loginSeconds:F2} s, login to first message stored {second.FirstMessageSeconds:F2} s, to all {messages} {loginClock.Elapsed.TotalSeconds:F1} s");
 
     double? imapSeconds = null;
     if (dovecot is { } d)
@@ -158,6 +172,47 @@ static async Task<string> SyncBenchmark(string work, List<byte[]> corpus, int me
 
     table.Append(CultureInfo.InvariantCulture, $"\nSMTP delivery before the sync (not part of it): {accepted} messages in {deliver.Elapsed.TotalSeconds:F1} s over {sessions} sessions.");
     return table.ToString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 0. The store alone (--only store): N corpus messages appended in pages of 100 (as sync writes them), the
+//    time of each quarter, to tell how the write path's cost grows with the store.
+// ---------------------------------------------------------------------------------------------
+static async Task<string> StoreAppendBenchmark(string work, List<byte[]> corpus, int messages)
+{
+    Console.WriteLine();
+    Console.WriteLine($"## Appending {messages} messages to one store, 100 per transaction");
+    var storeOptions = new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 };
+    using var store = await LocalStore.CreateAsync(Path.Combine(work, "append.db"), StoreUnlock.WithPassphrase("one"), storeOptions);
+    var account = await store.Accounts.CreateAsync("alice@alpha.test", "Alice", null);
+    var mail = store.Mail(account.Id);
+    var inbox = (await mail.FindFolderAsync(FolderRole.Inbox))!;
+    var quarters = new List<double>();
+    var sw = Stopwatch.StartNew();
+    var lap = Stopwatch.StartNew();
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    for (int done = 0; done < messages; done += 100)
+    {
+        var page = Enumerable.Range(done, Math.Min(100, messages - done)).AsParallel().AsOrdered().Select(i =>
+        {
+            var raw = corpus[i % corpus.Count];
+            var (summary, text) = MessageSummaryBuilder.Build(raw, DateTimeOffset.UtcNow, MessageSecurity.Plain);
+            return new NewMessage(summary, raw, [], text);
+        }).ToList();
+        _ = (await mail.AppendAsync(inbox.Id, page)).Done;
+        if ((done + 100) % (messages / 4) == 0)
+        {
+            quarters.Add(lap.Elapsed.TotalSeconds);
+            var used = Process.GetCurrentProcess().TotalProcessorTime;
+            Console.WriteLine($"- quarter {quarters.Count}: {messages / 4} messages in {lap.Elapsed.TotalSeconds:F1} s = {messages / 4 / lap.Elapsed.TotalSeconds:F0} msg/s, " +
+                $"CPU {(used - cpu).TotalMilliseconds / (messages / 4):F2} ms/msg; load {Load()}");
+            cpu = used;
+            lap.Restart();
+        }
+    }
+
+    var size = new FileInfo(store.FilePath).Length + (File.Exists(store.FilePath + "-wal") ? new FileInfo(store.FilePath + "-wal").Length : 0);
+    return $"| append {messages} messages, 100 per transaction | {sw.Elapsed.TotalSeconds:F1} s | {messages / sw.Elapsed.TotalSeconds:F0} msg/s | quarters {string.Join(" / ", quarters.Select(q => (messages / 4 / q).ToString("F0", CultureInfo.InvariantCulture)))} msg/s | {size / 1024 / 1024} MiB |";
 }
 
 static async Task<(int Accepted, int Rejected, long Bytes)> DeliverAsync(int port, List<byte[]> corpus, int messages, int sessions)
@@ -205,8 +260,9 @@ static async Task<(int Accepted, int Rejected, long Bytes)> DeliverAsync(int por
     return (done, rejected, bytes);
 }
 
-static async Task<SyncResult> MeasureSync(string label, LocalStore store, AccountRecord account, HttpClient http, int expected, ChildServer server)
+static async Task<SyncResult> MeasureSync(string label, LocalStore store, AccountRecord account, HttpClient http, int expected, ChildServer server, Stopwatch? sinceLogin = null)
 {
+    double firstMessage = double.NaN;
     GC.Collect(2, GCCollectionMode.Forced, true, true);
     GC.WaitForPendingFinalizers();
     ResetPeakRss();
@@ -218,8 +274,13 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
     var serverCpu = server.CpuTime();
     var sw = Stopwatch.StartNew();
     var provider = await AccountRegistration.ConnectAsync(store, account, http);
-    var progress = new Progress<SyncProgress>(p =>
+    var progress = new SyncProgressReporter(p =>
     {
+        if (p.Applied >= 1 && double.IsNaN(firstMessage))
+        {
+            firstMessage = (sinceLogin ?? sw).Elapsed.TotalSeconds;
+        }
+
         if (p.Applied % 1000 == 0)
         {
             Console.Error.WriteLine($"  {label}: {p.Applied} changes applied, {sw.Elapsed.TotalSeconds:F0} s");
@@ -230,7 +291,7 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
     var result = new SyncResult(label, report.Received, sw.Elapsed.TotalSeconds, PeakRssKiB(), sampler.Stop(),
         GC.GetTotalAllocatedBytes(precise: true) - allocated, GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2,
         (Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalMilliseconds / Math.Max(1, report.Received),
-        (server.CpuTime() - serverCpu).TotalMilliseconds / Math.Max(1, report.Received));
+        (server.CpuTime() - serverCpu).TotalMilliseconds / Math.Max(1, report.Received)) { FirstMessageSeconds = firstMessage };
     var inbox = (await store.Mail(account.Id).FindFolderAsync("INBOX"))!;
     int stored = (await store.Mail(account.Id).ListAsync(inbox.Id)).Count;
     Console.WriteLine($"- {label}: {report.Received} received, {report.Errors.Count} errors, {stored} in INBOX, {result.Seconds:F1} s = {report.Received / result.Seconds:F0} msg/s; " +
@@ -246,23 +307,6 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
     }
 
     return result;
-}
-
-// A second device linked by copying the key material (as the sync tests do; device linking comes later).
-static async Task<AccountRecord> LinkDeviceAsync(LocalStore from, AccountRecord account, LocalStore to)
-{
-    var copy = await to.Accounts.CreateAsync(account.Address, account.DisplayName, account.ProviderUrl);
-    foreach (var key in await from.Keys.ListAsync(account.Id))
-    {
-        await to.Keys.AddAsync(copy.Id, key.Purpose, key.Material);
-    }
-
-    return await to.Accounts.UpdateAsync(copy with
-    {
-        ProviderDomain = account.ProviderDomain,
-        RemoteAccountId = account.RemoteAccountId,
-        DeviceId = account.DeviceId,
-    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -500,7 +544,17 @@ static async Task ServeBridge(string file, string passphrase)
 }
 
 internal sealed record SyncResult(string Label, int Received, double Seconds, long PeakRssKiB, long PeakHeapBytes, long AllocatedBytes, int Gen0, int Gen1, int Gen2,
-    double ClientCpuMs, double ProviderCpuMs);
+    double ClientCpuMs, double ProviderCpuMs)
+{
+    /// <summary>Seconds from the start (of the login, for a new device) to the first message stored.</summary>
+    public double FirstMessageSeconds { get; init; } = double.NaN;
+}
+
+/// <summary>Progress reported synchronously on the syncing thread (Progress&lt;T&gt; would post it later, blurring the first-message time).</summary>
+internal sealed class SyncProgressReporter(Action<SyncProgress> report) : IProgress<SyncProgress>
+{
+    public void Report(SyncProgress value) => report(value);
+}
 
 /// <summary>Samples the managed heap size every 20 ms and keeps the largest.</summary>
 internal sealed class HeapSampler : IDisposable

@@ -16,7 +16,8 @@ public sealed record ProviderInfo(string Domain, int ApiVersion, string SignUp, 
 /// <param name="DevicePublicKey">The first device's Ed25519 public key (raw 32 bytes).</param>
 /// <param name="DeviceName">A label for the device, shown in device lists (at most 100 characters).</param>
 /// <param name="OpenPgpCertificate">The account's OpenPGP certificate, binary (not armored), public parts only.</param>
-/// <param name="InboxPublicKey">The X25519 inbox public key (raw 32 bytes) the MX seals arriving mail to.</param>
+/// <param name="InboxPublicKey">The inbox public key the MX seals arriving mail to: raw X-Wing (1,216 bytes), or raw X25519
+/// (32 bytes) for accounts made before X-Wing.</param>
 /// <param name="Proof">Ed25519 signature by the device key over <see cref="DeviceAuthentication.RegistrationMessage"/>.</param>
 public sealed record CreateAccountRequest(
     string Address,
@@ -78,13 +79,13 @@ public sealed record AccountInfo(Guid AccountId, string Address, long QuotaBytes
 
 /// <summary><c>PUT /v1/account/keys</c>: replace the published OpenPGP certificate and inbox key.</summary>
 /// <param name="OpenPgpCertificate">The new certificate, binary.</param>
-/// <param name="InboxPublicKey">The new X25519 inbox public key.</param>
+/// <param name="InboxPublicKey">The new inbox public key: raw X-Wing (1,216 bytes) or X25519 (32 bytes).</param>
 public sealed record UpdateKeysRequest(byte[] OpenPgpCertificate, byte[] InboxPublicKey);
 
 /// <summary><c>GET /v1/directory/{address}</c>: the public keys of one of this provider's addresses.</summary>
 /// <param name="Address">The address.</param>
 /// <param name="OpenPgpCertificate">Binary OpenPGP certificate.</param>
-/// <param name="InboxPublicKey">X25519 inbox public key.</param>
+/// <param name="InboxPublicKey">Inbox public key: raw X-Wing (1,216 bytes) or X25519 (32 bytes).</param>
 /// <param name="Devices">Active devices' Ed25519 keys.</param>
 /// <param name="UpdatedAt">When the keys last changed.</param>
 /// <param name="Transparency">The key-transparency lookup proof for the address (absent from providers without transparency).</param>
@@ -110,7 +111,64 @@ public sealed record DocumentInfo(string Id, string Kind, long Revision, long Se
 /// <param name="Changes">At most <c>limit</c> changes.</param>
 /// <param name="Next">Pass as <c>since</c> for the next page or poll.</param>
 /// <param name="HasMore">True when another page is waiting.</param>
-public sealed record ChangesResponse(IReadOnlyList<DocumentInfo> Changes, long Next, bool HasMore);
+/// <param name="Contents">With <c>content=1</c>: the ciphertext of the page's live documents (a document too large for the page's byte budget is left out and fetched alone).</param>
+public sealed record ChangesResponse(IReadOnlyList<DocumentInfo> Changes, long Next, bool HasMore, IReadOnlyList<DocumentContent>? Contents = null);
+
+/// <summary>A document's ciphertext in a page of changes (<c>GET /v1/changes?content=1</c>).</summary>
+/// <param name="Id">The document.</param>
+/// <param name="Kind">Its kind.</param>
+/// <param name="Revision">The revision the content is (the newest when the page was read: possibly newer than the change listed).</param>
+/// <param name="Content">The ciphertext.</param>
+public sealed record DocumentContent(string Id, string Kind, long Revision, byte[] Content);
+
+/// <summary><c>POST /v1/documents/batch</c>: several PUTs and DELETEs in one request and one durable commit, done in order.</summary>
+/// <param name="Operations">1 to <c>api.maxBatchOperations</c> operations.</param>
+public sealed record DocumentBatchRequest(IReadOnlyList<DocumentOperation> Operations);
+
+/// <summary>One operation of a batch: as <c>PUT</c> or <c>DELETE /v1/documents/{id}</c> with the same preconditions.</summary>
+/// <param name="Op"><c>put</c> or <c>delete</c>.</param>
+/// <param name="Id">The document id.</param>
+/// <param name="Kind">For a put: the kind (not <c>inbox</c>).</param>
+/// <param name="IfMatch">Replace (put) or delete this revision.</param>
+/// <param name="IfNoneMatch">For a put: create (no live document may have the id).</param>
+/// <param name="Content">For a put: the ciphertext (at most <c>api.maxDocumentSize</c>).</param>
+/// <param name="Requires">Done only while this other document is live at this revision; otherwise <c>conflict</c>.</param>
+public sealed record DocumentOperation(string Op, string Id, string? Kind = null, long? IfMatch = null, bool IfNoneMatch = false, byte[]? Content = null,
+    RequiredRevision? Requires = null);
+
+/// <summary>A document that must be live at a revision for an operation to be done.</summary>
+/// <param name="Id">The document.</param>
+/// <param name="Revision">Its revision.</param>
+public sealed record RequiredRevision(string Id, long Revision);
+
+/// <summary>The outcome of a batch: one result per operation, in order.</summary>
+/// <param name="Results">The results.</param>
+public sealed record DocumentBatchResponse(IReadOnlyList<DocumentOperationResult> Results);
+
+/// <summary>The outcome of one operation of a batch.</summary>
+/// <param name="Status">One of <see cref="DocumentOperationStatus"/>.</param>
+/// <param name="Document">The document after a done operation.</param>
+/// <param name="CurrentRevision">On a conflict: the live document's revision, if any.</param>
+public sealed record DocumentOperationResult(string Status, DocumentInfo? Document = null, long? CurrentRevision = null);
+
+/// <summary>The statuses of a batched operation (as the single requests' 200/201, 409, 404, 507).</summary>
+public static class DocumentOperationStatus
+{
+    /// <summary>Done.</summary>
+    public const string Ok = "ok";
+
+    /// <summary>A precondition (<c>ifMatch</c>, <c>ifNoneMatch</c>, <c>requires</c>) did not hold; nothing was changed.</summary>
+    public const string Conflict = "conflict";
+
+    /// <summary>Delete of a document that does not exist.</summary>
+    public const string NotFound = "not-found";
+
+    /// <summary>The account's quota would be exceeded.</summary>
+    public const string QuotaExceeded = "quota-exceeded";
+
+    /// <summary>The account is disabled.</summary>
+    public const string Forbidden = "forbidden";
+}
 
 /// <summary><c>GET /v1/quota</c>.</summary>
 /// <param name="QuotaBytes">The account's quota.</param>
@@ -154,6 +212,9 @@ public static class ProblemTypes
 
     /// <summary>428: PUT/DELETE without <c>If-Match</c> or <c>If-None-Match: *</c>.</summary>
     public const string PreconditionRequired = "urn:letterlock:problem:precondition-required";
+
+    /// <summary>507: the provider's own storage (disk, database) is full; nothing was changed; try again later.</summary>
+    public const string InsufficientStorage = "urn:letterlock:problem:insufficient-storage";
 
     /// <summary>507: the account's quota would be exceeded.</summary>
     public const string QuotaExceeded = "urn:letterlock:problem:quota-exceeded";
@@ -199,6 +260,8 @@ public static class ApiHeaders
 [JsonSerializable(typeof(DirectoryEntry))]
 [JsonSerializable(typeof(DocumentInfo))]
 [JsonSerializable(typeof(ChangesResponse))]
+[JsonSerializable(typeof(DocumentBatchRequest))]
+[JsonSerializable(typeof(DocumentBatchResponse))]
 [JsonSerializable(typeof(QuotaResponse))]
 [JsonSerializable(typeof(Problem))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -39,7 +39,7 @@ public sealed class CliTests
     {
         var (code, output, _) = await Run("--help");
         Assert.Equal(0, code);
-        foreach (var name in new[] { "sop", "imap", "provider", "account", "contacts", "bridge", "web", "audit", "transparency", "sandbox" })
+        foreach (var name in new[] { "sop", "imap", "provider", "account", "contacts", "bridge", "web", "audit", "transparency", "sandbox", "sync" })
         {
             Assert.Contains($"  {name}", output, StringComparison.Ordinal);
         }
@@ -53,5 +53,23 @@ public sealed class CliTests
         var (code, _, error) = await Run("sop", "version");
         Assert.Equal(0, code);
         Assert.Empty(error);
+    }
+
+    [Fact]
+    public async Task Sync_shows_an_example_and_fails_clearly_without_a_store_or_with_an_unreadable_ca()
+    {
+        var (code, output, _) = await Run("sync", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("letterlock sync alice@example.org", output, StringComparison.Ordinal);
+
+        var empty = Path.Combine(Path.GetTempPath(), "letterlock-sync-" + Guid.NewGuid().ToString("N"));
+        var (noStore, _, error) = await Run("sync", "--data", empty);
+        Assert.Equal(1, noStore);
+        Assert.Contains("no client store at", error, StringComparison.Ordinal);
+
+        var (badCa, _, caError) = await Run("sync", "--data", empty, "--ca", Path.Combine(empty, "missing.pem"));
+        Assert.Equal(2, badCa);
+        Assert.Contains("--ca: cannot read a PEM certificate", caError, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(empty));
     }
 }

@@ -172,6 +172,183 @@ public abstract class ApiTests(Backend backend, PostgresServer postgres) : IAsyn
     }
 
     [Fact]
+    public async Task A_batch_does_puts_and_deletes_in_order_each_with_its_own_outcome()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("doc-a", [1])).StatusCode);
+        var before = (await client.ChangesAsync(0)).Next;
+
+        var results = await BatchAsync(client,
+            new DocumentOperation("put", "doc-b", "message", IfNoneMatch: true, Content: [2, 2]),
+            new DocumentOperation("put", "doc-a", "message", IfMatch: 1, Content: [3, 3, 3]),
+            new DocumentOperation("put", "doc-a", "message", IfNoneMatch: true, Content: [4]),
+            new DocumentOperation("delete", "doc-c", IfMatch: 1),
+            new DocumentOperation("put", "doc-d", "message", IfNoneMatch: true, Content: [5], Requires: new RequiredRevision("doc-a", 2)),
+            new DocumentOperation("put", "doc-e", "message", IfNoneMatch: true, Content: [6], Requires: new RequiredRevision("doc-a", 1)),
+            new DocumentOperation("put", "doc-f", "message", IfNoneMatch: true, Content: [7], Requires: new RequiredRevision("doc-gone", 1)),
+            new DocumentOperation("delete", "doc-b", IfMatch: 1));
+        Assert.Equal(
+            [DocumentOperationStatus.Ok, DocumentOperationStatus.Ok, DocumentOperationStatus.Conflict, DocumentOperationStatus.NotFound,
+             DocumentOperationStatus.Ok, DocumentOperationStatus.Conflict, DocumentOperationStatus.Conflict, DocumentOperationStatus.Ok],
+            results.Select(r => r.Status));
+        Assert.Equal(2, results[1].Document!.Revision);
+        Assert.Equal(2, results[2].CurrentRevision);
+        Assert.True(results[7].Document!.Deleted);
+
+        // As the single requests would have left it: doc-a at revision 2, doc-d created, doc-b created then deleted.
+        Assert.Equal(new byte[] { 3, 3, 3 }, await client.GetBytesAsync("doc-a"));
+        Assert.Equal(new byte[] { 5 }, await client.GetBytesAsync("doc-d"));
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync("v1/documents/doc-b")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.Http.GetAsync("v1/documents/doc-e")).StatusCode);
+        var after = await client.ChangesAsync(before);
+        Assert.Equal(["doc-a", "doc-d", "doc-b"], after.Changes.Select(c => c.Id));
+        var quota = await client.Http.GetFromJsonAsync("v1/quota", ApiJsonContext.Default.QuotaResponse);
+        Assert.Equal((4L, 2L), (quota!.UsedBytes, quota.DocumentCount));
+
+        // The account's quota holds inside a batch: the write that would exceed it is refused, the others are done.
+        Assert.True(await _provider.Host.Store.SetQuotaAsync((await _provider.Host.Store.FindAccountAsync("alice", default))!.Id, 10, default));
+        var full = await BatchAsync(client,
+            new DocumentOperation("put", "doc-g", "message", IfNoneMatch: true, Content: new byte[7]),
+            new DocumentOperation("put", "doc-h", "message", IfNoneMatch: true, Content: new byte[1]));
+        Assert.Equal([DocumentOperationStatus.QuotaExceeded, DocumentOperationStatus.Ok], full.Select(r => r.Status));
+    }
+
+    [Fact]
+    public async Task A_malformed_batch_is_refused_whole_and_changes_nothing()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        var good = new DocumentOperation("put", "doc-a", "message", IfNoneMatch: true, Content: [1]);
+        foreach (var bad in new[]
+        {
+            new DocumentOperation("put", "doc-b", "inbox", IfNoneMatch: true, Content: [1]),
+            new DocumentOperation("put", "doc-b", "message", Content: [1]),
+            new DocumentOperation("put", "doc-b", "message", IfMatch: 1, IfNoneMatch: true, Content: [1]),
+            new DocumentOperation("put", "doc-b", "message", IfNoneMatch: true),
+            new DocumentOperation("put", "bad id!", "message", IfNoneMatch: true, Content: [1]),
+            new DocumentOperation("delete", "doc-b"),
+            new DocumentOperation("delete", "doc-b", IfMatch: 1, Content: [1]),
+            new DocumentOperation("patch", "doc-b", IfMatch: 1),
+            new DocumentOperation("put", "doc-b", "message", IfNoneMatch: true, Content: [1], Requires: new RequiredRevision("doc-a", 0)),
+        })
+        {
+            var response = await client.Http.PostAsJsonAsync("v1/documents/batch", new DocumentBatchRequest([good, bad]), ApiJsonContext.Default.DocumentBatchRequest);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.StartsWith("Operation 1:", (await ApiClient.ProblemAsync(response)).Detail, StringComparison.Ordinal);
+        }
+
+        var empty = await client.Http.PostAsJsonAsync("v1/documents/batch", new DocumentBatchRequest([]), ApiJsonContext.Default.DocumentBatchRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+        Assert.Empty((await client.ChangesAsync(0)).Changes);
+    }
+
+    [Fact]
+    public async Task Batch_limits_hold_at_their_edges()
+    {
+        await using var limited = await TestProvider.StartAsync(backend, postgres, editSettings: path =>
+        {
+            var settings = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path), null,
+                new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip, AllowTrailingCommas = true })!;
+            settings["api"]!["maxBatchOperations"] = 3;
+            settings["api"]!["maxBatchBodySize"] = 400;
+            settings["api"]!["maxDocumentSize"] = 200;
+            File.WriteAllText(path, settings.ToJsonString());
+        });
+        using var client = limited.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        DocumentOperation Put(string id, int size = 1) => new("put", id, "message", IfNoneMatch: true, Content: new byte[size]);
+
+        Assert.Equal(3, (await BatchAsync(client, Put("a"), Put("b"), Put("c"))).Count);
+        var four = await client.Http.PostAsJsonAsync("v1/documents/batch", new DocumentBatchRequest([Put("d"), Put("e"), Put("f"), Put("g")]), ApiJsonContext.Default.DocumentBatchRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, four.StatusCode);
+        Assert.Contains("api.maxBatchOperations", (await ApiClient.ProblemAsync(four)).Detail, StringComparison.Ordinal);
+
+        Assert.Equal(DocumentOperationStatus.Ok, (await BatchAsync(client, Put("h", 200))).Single().Status);
+        var over = await client.Http.PostAsJsonAsync("v1/documents/batch", new DocumentBatchRequest([Put("i", 201)]), ApiJsonContext.Default.DocumentBatchRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, over.StatusCode);
+        Assert.Contains("api.maxDocumentSize", (await ApiClient.ProblemAsync(over)).Detail, StringComparison.Ordinal);
+
+        // The body limit: a batch of exactly 400 bytes passes, 401 is refused (the id's length tunes the size).
+        string Body(int idLength) => System.Text.Json.JsonSerializer.Serialize(new DocumentBatchRequest([Put(new string('x', idLength), 180)]), ApiJsonContext.Default.DocumentBatchRequest);
+        string exact = Enumerable.Range(1, 128).Select(Body).Single(b => b.Length == 400);
+        var atLimit = await client.Http.PostAsync("v1/documents/batch", new StringContent(exact, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, atLimit.StatusCode);
+        string oneOver = Enumerable.Range(1, 128).Select(Body).Single(b => b.Length == 401);
+        var tooLarge = await client.Http.PostAsync("v1/documents/batch", new StringContent(oneOver, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        Assert.Contains("api.maxBatchBodySize", (await ApiClient.ProblemAsync(tooLarge)).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Changes_with_content_carry_each_live_document_within_the_byte_budget()
+    {
+        using var client = _provider.Client();
+        var alice = await client.CreateAccountAsync("alice@example.test");
+        await client.LoginAsync(alice);
+        byte[] Bytes(int size, byte value) => Enumerable.Repeat(value, size).ToArray();
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("a", Bytes(10, 1))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("b", Bytes(100_000, 2))).StatusCode); // above the inline threshold: a blob
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("c", Bytes(5, 3))).StatusCode);
+        var delete = new HttpRequestMessage(HttpMethod.Delete, "v1/documents/c");
+        delete.Headers.TryAddWithoutValidation("If-Match", "\"1\"");
+        Assert.Equal(HttpStatusCode.OK, (await client.Http.SendAsync(delete)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await client.PutAsync("d", Bytes(10, 4))).StatusCode);
+
+        async Task<ChangesResponse> Page(long since, long? maxBytes = null)
+        {
+            var response = await client.Http.GetAsync($"v1/changes?since={since}&content=1" + (maxBytes is long m ? $"&maxBytes={m}" : ""));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.ChangesResponse))!;
+        }
+
+        var all = await Page(0);
+        Assert.Equal(["a", "b", "c", "d"], all.Changes.Select(c => c.Id));
+        Assert.False(all.HasMore);
+        Assert.Equal(["a", "b", "d"], all.Contents!.Select(c => c.Id));
+        Assert.Equal(Bytes(100_000, 2), all.Contents![1].Content);
+        Assert.Equal((1L, "message"), (all.Contents![0].Revision, all.Contents[0].Kind));
+
+        // A budget of 100,010 bytes: a and b fit, d would go over, so the page ends before it (c, a tombstone, is listed).
+        var first = await Page(0, 100_010);
+        Assert.Equal(["a", "b", "c"], first.Changes.Select(c => c.Id));
+        Assert.True(first.HasMore);
+        Assert.Equal(first.Changes[^1].Sequence, first.Next);
+        var rest = await Page(first.Next, 100_010);
+        Assert.Equal(["d"], rest.Changes.Select(c => c.Id));
+        Assert.Equal(Bytes(10, 4), Assert.Single(rest.Contents!).Content);
+
+        // A document larger than the whole budget ends the page before it, then heads the next page without its
+        // content (the client fetches it alone), and that page goes on.
+        var tight = await Page(0, 50);
+        Assert.Equal(["a"], tight.Changes.Select(c => c.Id));
+        var alone = await Page(tight.Next, 50);
+        Assert.Equal(["b", "c", "d"], alone.Changes.Select(c => c.Id));
+        Assert.Equal(["d"], alone.Contents!.Select(c => c.Id));
+        Assert.False(alone.HasMore);
+
+        foreach (var bad in new[] { "content=2", "content=1&maxBytes=0", $"content=1&maxBytes={16L * 1024 * 1024 + 1}" })
+        {
+            var response = await client.Http.GetAsync("v1/changes?since=0&" + bad);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+
+        Assert.Null((await client.ChangesAsync(0)).Contents);
+    }
+
+    private static async Task<IReadOnlyList<DocumentOperationResult>> BatchAsync(ApiClient client, params DocumentOperation[] operations)
+    {
+        var response = await client.Http.PostAsJsonAsync("v1/documents/batch", new DocumentBatchRequest(operations), ApiJsonContext.Default.DocumentBatchRequest);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var results = (await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.DocumentBatchResponse))!.Results;
+        Assert.Equal(operations.Length, results.Count);
+        return results;
+    }
+
+    [Fact]
     public async Task Changes_are_paged_in_sequence_order()
     {
         using var client = _provider.Client();
@@ -437,4 +614,39 @@ public sealed class ClientRateLimitTests
     [InlineData("2001:db8:1:2::1", "2001:db8:1:2::")]
     public void A_client_is_an_ipv4_address_or_an_ipv6_64(string address, string client) =>
         Assert.Equal(IPAddress.Parse(client), Letterlock.Provider.Api.ClientRateLimits.ClientOf(IPAddress.Parse(address)));
+}
+
+/// <summary>Stopping the provider (SIGTERM) does not wait for the change feed's long polls.</summary>
+public sealed class ShutdownTests
+{
+    [Fact]
+    public async Task Stopping_answers_an_open_long_poll_at_once_instead_of_waiting_for_it()
+    {
+        var provider = await TestProvider.StartAsync(Backend.Sqlite, null);
+        ValueTask? stopped = null;
+        try
+        {
+            using var client = provider.Client();
+            var alice = await client.CreateAccountAsync("alice@example.test");
+            await client.LoginAsync(alice);
+            long since = (await client.ChangesAsync(0)).Next;
+
+            // longer than the host's shutdown timeout (30 s): before, the stop waited that long and then cut the request
+            var poll = client.Http.GetAsync(FormattableString.Invariant($"v1/changes?since={since}&wait=55"));
+            for (int i = 0; i < 300 && !provider.Host.Notifier.IsWaiting(alice.AccountId); i++)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.True(provider.Host.Notifier.IsWaiting(alice.AccountId));
+            stopped = provider.DisposeAsync();
+            using var response = await poll;
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Empty((await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.ChangesResponse))!.Changes);
+        }
+        finally
+        {
+            await (stopped ?? provider.DisposeAsync());
+        }
+    }
 }

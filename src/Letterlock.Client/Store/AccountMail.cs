@@ -137,7 +137,7 @@ public sealed class AccountMail
             return MailResult<FolderRecord>.Ok(renamed);
         }, ct);
 
-    /// <summary>Deletes a folder with its messages.</summary>
+    /// <summary>Deletes a folder with its messages (on every device: their documents are deleted at the next push).</summary>
     /// <returns><see cref="MailStatus.NotFound"/>, <see cref="MailStatus.NotAllowed"/> (INBOX), or the deleted folder.</returns>
     public Task<MailResult<FolderRecord>> DeleteFolderAsync(FolderId folder, CancellationToken ct = default) =>
         ActAsync((c, t) =>
@@ -153,6 +153,8 @@ public sealed class AccountMail
                 return MailResult<FolderRecord>.Refused(MailStatus.NotAllowed, "INBOX cannot be deleted.");
             }
 
+            // Its messages are deleted like any other (their documents too), or other devices would keep them.
+            DeleteExisting(c, t, Messages.List(c, t, current.Id));
             Folders.Delete(c, t, current);
             return MailResult<FolderRecord>.Ok(current);
         }, ct);

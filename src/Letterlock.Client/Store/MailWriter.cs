@@ -71,6 +71,9 @@ internal sealed class MailWriter
     /// <summary>The message of the account mirroring a provider document, or null.</summary>
     public StoredMessage? FindByRemote(string documentId) => _store.Messages.FindByRemote(Connection, Transaction, _mail.Account, documentId);
 
+    /// <summary>Whether this device deleted the message mirroring a document and the deletion is still to be pushed.</summary>
+    public bool DeletedHere(string documentId) => MessageStore.IsPendingDelete(Connection, Transaction, _mail.Account, documentId);
+
     /// <summary>A message of the account, or null.</summary>
     public StoredMessage? Message(MessageId id) => _mail.Message(Connection, Transaction, id);
 
@@ -114,6 +117,10 @@ internal sealed class MailWriter
     /// <summary>Removes a message; from this device its document's deletion is recorded for the next push.</summary>
     public void Delete(StoredMessage message) =>
         _store.Messages.Delete(Connection, Transaction, message, pushDeletion: Origin == ChangeOrigin.ThisDevice);
+
+    /// <summary>Records the deletion of a document to push (its revision, or 0 when unknown: the push looks it up).</summary>
+    public void RecordDeletion(string documentId, long revision) =>
+        MessageStore.AddPendingDelete(Connection, Transaction, _mail.Account, documentId, revision);
 
     /// <summary>Records that the provider holds a message's current state as <paramref name="remote"/>: nothing left to push for it.</summary>
     public void MarkPushed(MessageId id, RemoteReference remote) => MessageStore.SetRemote(Connection, Transaction, id, remote, dirty: false);

@@ -80,25 +80,16 @@ internal sealed class MessageStore
         var id = prepared.Id;
         var message = prepared.Message;
         var (uid, modseq) = NextUid(connection, transaction, folder.Id);
-        Sql.Execute(connection, transaction, """
+        var row = Sql.Scalar(connection, transaction, """
             INSERT INTO messages (id, account_id, folder_id, uid, modseq, remote_id, remote_revision, flags, summary)
-            VALUES ($id, $account, $folder, $uid, $modseq, $remoteId, $remoteRevision, $flags, $summary)
+            VALUES ($id, $account, $folder, $uid, $modseq, $remoteId, $remoteRevision, $flags, $summary) RETURNING rowid
             """,
             ("$id", id.Value), ("$account", folder.Account.Value), ("$folder", folder.Id.Value), ("$uid", (long)uid.Value), ("$modseq", (long)modseq),
             ("$remoteId", prepared.Remote?.DocumentId), ("$remoteRevision", prepared.Remote?.Revision),
             ("$flags", prepared.SealedFlags), ("$summary", prepared.SealedSummary));
         Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
             ("$id", id.Value), ("$body", prepared.SealedBody));
-        using (var command = Sql.Command(connection, transaction,
-            "INSERT OR IGNORE INTO search_tokens (token, message_id) VALUES ($token, $id)", ("$token", Array.Empty<byte>()), ("$id", id.Value)))
-        {
-            command.Prepare();
-            foreach (var token in prepared.Tokens)
-            {
-                command.Parameters["$token"].Value = token;
-                command.ExecuteNonQuery();
-            }
-        }
+        Index(connection, transaction, row, prepared.Tokens);
 
         _store.Emit(new MessageAddedChange(folder.Account, folder.Id, id, uid, modseq, prepared.Flags));
         return new StoredMessage(id, folder.Account, folder.Id, uid, modseq, prepared.Flags, message.Summary, prepared.Remote);
@@ -287,10 +278,9 @@ internal sealed class MessageStore
                 JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary))));
         Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
             ("$id", copyId.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, copyId.Value, account, plainBody)));
-        // Tokens depend on the account and the words, not the message, so the copy shares them.
-        Sql.Execute(connection, transaction,
-            "INSERT INTO search_tokens (token, message_id) SELECT token, $copy FROM search_tokens WHERE message_id = $id",
-            ("$copy", copyId.Value), ("$id", id.Value));
+        // The index keeps no list of a message's tokens (only which rows hold each token), so the copy's are computed again.
+        var copyRow = Sql.Scalar(connection, transaction, "SELECT rowid FROM messages WHERE id = $id", ("$id", copyId.Value));
+        Index(connection, transaction, copyRow, IndexTokens(message.Account, message.Summary, IndexTextOf(plainBody, message.Summary)));
         _store.Emit(new MessageAddedChange(message.Account, target.Id, copyId, uid, modseq, message.Flags));
         return new StoredMessage(copyId, message.Account, target.Id, uid, modseq, message.Flags, message.Summary, null);
     }
@@ -302,9 +292,7 @@ internal sealed class MessageStore
         Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", message.Id.Value));
         if (pushDeletion && message.Remote is { } remote)
         {
-            Sql.Execute(connection, transaction,
-                "INSERT OR REPLACE INTO pending_remote_deletes (account_id, remote_id, revision) VALUES ($account, $remote, $revision)",
-                ("$account", message.Account.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision));
+            AddPendingDelete(connection, transaction, message.Account, remote.DocumentId, remote.Revision);
         }
 
         _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
@@ -349,6 +337,17 @@ internal sealed class MessageStore
         return list;
     }
 
+    /// <summary>Records the deletion of a document to push.</summary>
+    public static void AddPendingDelete(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string remoteId, long revision) =>
+        Sql.Execute(connection, transaction,
+            "INSERT OR REPLACE INTO pending_remote_deletes (account_id, remote_id, revision) VALUES ($account, $remote, $revision)",
+            ("$account", account.Value), ("$remote", remoteId), ("$revision", revision));
+
+    /// <summary>Whether the deletion of a document is still to be pushed.</summary>
+    public static bool IsPendingDelete(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string remoteId) =>
+        Sql.Scalar(connection, transaction, "SELECT 1 FROM pending_remote_deletes WHERE account_id = $account AND remote_id = $remote",
+            ("$account", account.Value), ("$remote", remoteId)) is not null;
+
     /// <summary>Forgets a pushed deletion.</summary>
     public static void ClearPendingDelete(SqliteConnection connection, SqliteTransaction transaction, AccountId account, string remoteId) =>
         Sql.Execute(connection, transaction, "DELETE FROM pending_remote_deletes WHERE account_id = $account AND remote_id = $remote",
@@ -374,9 +373,9 @@ internal sealed class MessageStore
     /// The keyed-hash tokens of a query: one group per query word (any token of a group may match, one per
     /// field the term looks in). Empty when no term has a word the index can match.
     /// </summary>
-    public List<List<byte[]>> QueryTokens(AccountId account, IReadOnlyList<SearchTerm> terms)
+    public List<List<string>> QueryTokens(AccountId account, IReadOnlyList<SearchTerm> terms)
     {
-        var wordGroups = new List<List<byte[]>>();
+        var wordGroups = new List<List<string>>();
         foreach (var term in terms)
         {
             var fields = term.Field == SearchField.Any
@@ -385,7 +384,7 @@ internal sealed class MessageStore
             foreach (var word in SearchTokenizer.QueryWords(term.Text, _store.Options.MaxTokenLength))
             {
                 var bytes = Encoding.UTF8.GetBytes(word);
-                wordGroups.Add(fields.Select(f => _store.Cipher.SearchToken(account.Value, (byte)f, bytes)).ToList());
+                wordGroups.Add(fields.Select(f => _store.Cipher.SearchTokenText(account.Value, (byte)f, bytes)).ToList());
             }
         }
 
@@ -394,48 +393,22 @@ internal sealed class MessageStore
 
     /// <summary>Messages of an account (optionally of one folder) holding a token of every group.</summary>
     public static List<MessageId> Search(SqliteConnection connection, SqliteTransaction transaction, AccountId account,
-        List<List<byte[]>> wordGroups, FolderId? folder)
+        List<List<string>> wordGroups, FolderId? folder)
     {
-        HashSet<Guid>? result = null;
-        // Rarest-first would be faster; groups are few, so each is looked up once and intersected.
-        foreach (var group in wordGroups)
+        // FTS5 query syntax: (t1 OR t2) AND (t3 OR t4); tokens are lower-case base32, never an operator keyword.
+        var query = string.Join(" AND ", wordGroups.Select(g => "(" + string.Join(" OR ", g) + ")"));
+        using var command = Sql.Command(connection, transaction,
+            "SELECT m.id FROM search_index s JOIN messages m ON m.rowid = s.rowid WHERE search_index MATCH $query AND m.account_id = $account" +
+            (folder is null ? "" : " AND m.folder_id = $folder"),
+            ("$query", query), ("$account", account.Value), ("$folder", folder?.Value));
+        using var reader = command.ExecuteReader();
+        var result = new List<MessageId>();
+        while (reader.Read())
         {
-            var names = string.Join(", ", group.Select((_, i) => "$t" + i));
-            var parameters = group.Select((token, i) => ("$t" + i, (object?)token)).ToList();
-            parameters.Add(("$account", account.Value));
-            var folderClause = folder is null ? "" : " AND m.folder_id = $folder";
-            if (folder is { } f)
-            {
-                parameters.Add(("$folder", f.Value));
-            }
-
-            using var command = Sql.Command(connection, transaction,
-                $"SELECT DISTINCT s.message_id FROM search_tokens s JOIN messages m ON m.id = s.message_id " +
-                $"WHERE s.token IN ({names}) AND m.account_id = $account{folderClause}",
-                parameters.ToArray());
-            using var reader = command.ExecuteReader();
-            var found = new HashSet<Guid>();
-            while (reader.Read())
-            {
-                found.Add(reader.GetId(0));
-            }
-
-            if (result is null)
-            {
-                result = found;
-            }
-            else
-            {
-                result.IntersectWith(found);
-            }
-
-            if (result.Count == 0)
-            {
-                break;
-            }
+            result.Add(new MessageId(reader.GetId(0)));
         }
 
-        return (result ?? []).Select(g => new MessageId(g)).ToList();
+        return result;
     }
 
     /// <summary>Checks and normalizes IMAP flags; false (with the reason) when one is malformed or there are too many.</summary>
@@ -472,7 +445,7 @@ internal sealed class MessageStore
     /// <summary>Why flags were refused when there are too many.</summary>
     public string TooManyFlags => $"A message carries at most {_store.Options.MaxFlagsPerMessage} flags (MaxFlagsPerMessage).";
 
-    private List<byte[]> IndexTokens(AccountId account, MessageSummary summary, string? text)
+    private string IndexTokens(AccountId account, MessageSummary summary, string? text)
     {
         int max = _store.Options.MaxTokenLength;
         var entries = new HashSet<(SearchField, string)>();
@@ -495,19 +468,36 @@ internal sealed class MessageStore
         Add(SearchField.Recipients, SearchTokenizer.AddressWords(Pairs(summary.To.Concat(summary.Cc).Concat(summary.Bcc)), max));
         Add(SearchField.Body, SearchTokenizer.Words(text, max));
 
-        var tokens = new List<byte[]>(entries.Count);
+        var tokens = new StringBuilder(entries.Count * 17);
         Span<byte> buffer = stackalloc byte[256];
         foreach (var (field, word) in entries)
         {
             // Words are bounded by MaxTokenLength characters; a longer UTF-8 form falls back to the heap.
             int length = Encoding.UTF8.GetMaxByteCount(word.Length) <= buffer.Length ? Encoding.UTF8.GetBytes(word, buffer) : -1;
-            tokens.Add(length >= 0
-                ? _store.Cipher.SearchToken(account.Value, (byte)field, buffer[..length])
-                : _store.Cipher.SearchToken(account.Value, (byte)field, Encoding.UTF8.GetBytes(word)));
+            tokens.Append(length >= 0
+                ? _store.Cipher.SearchTokenText(account.Value, (byte)field, buffer[..length])
+                : _store.Cipher.SearchTokenText(account.Value, (byte)field, Encoding.UTF8.GetBytes(word))).Append(' ');
         }
 
-        return tokens;
+        return tokens.ToString();
     }
+
+    /// <summary>The text a message is indexed by, from its body (what <see cref="NewMessage.IndexText"/> holds when it is stored).</summary>
+    private static string IndexTextOf(byte[] body, MessageSummary summary)
+    {
+        try
+        {
+            return Mail.MessageSummaryBuilder.Build(body, summary.InternalDate, summary.Security).IndexText;
+        }
+        catch (FormatException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>Adds a message's tokens to the search index under its row (FTS5, contentless: only which rows hold each token is kept).</summary>
+    private static void Index(SqliteConnection connection, SqliteTransaction transaction, object? row, string tokens) =>
+        Sql.Execute(connection, transaction, "INSERT INTO search_index (rowid, tokens) VALUES ($row, $tokens)", ("$row", row), ("$tokens", tokens));
 
     private static (Uid Uid, ulong ModSeq) NextUid(SqliteConnection connection, SqliteTransaction transaction, FolderId folder)
     {
@@ -577,4 +567,4 @@ internal sealed class MessageStore
 /// <see cref="Remote"/> is the provider document it mirrors, when it came from one.
 /// </summary>
 internal sealed record PreparedMessage(MessageId Id, AccountId Account, NewMessage Message, RemoteReference? Remote, HashSet<string> Flags,
-    byte[] SealedFlags, byte[] SealedSummary, byte[] SealedBody, List<byte[]> Tokens);
+    byte[] SealedFlags, byte[] SealedSummary, byte[] SealedBody, string Tokens);

@@ -2,8 +2,8 @@ using Microsoft.Data.Sqlite;
 
 namespace Letterlock.Client.Store;
 
-/// <summary>One schema step: SQL, plus an optional transform that may re-seal data with the store's keys.</summary>
-internal sealed record Migration(int Version, string Description, string Sql, Action<SqliteConnection, SqliteTransaction, StoreCipher>? Transform = null);
+/// <summary>One schema step: SQL, plus an optional transform that may re-seal data with the store's keys (null while a new, empty store is created).</summary>
+internal sealed record Migration(int Version, string Description, string Sql, Action<SqliteConnection, SqliteTransaction, StoreCipher?>? Transform = null);
 
 /// <summary>
 /// The schema of the local store, versioned with <c>PRAGMA user_version</c> from the first release.
@@ -144,7 +144,66 @@ internal static class StoreSchema
         new(4, "sealed per-message IMAP ENVELOPE kept by the bridge, so listing a folder decrypts no bodies", """
             ALTER TABLE messages ADD COLUMN envelope BLOB;
             """),
+        // One row per (token, message) in a B-tree keyed by random tokens made every page of sync rewrite pages all
+        // over the growing index, and appends slowed as the store grew. FTS5 keeps an inverted index in segments
+        // (written sequentially, merged in the background), the cost SQLite's full-text search was built for.
+        // Contentless with detail=none: it keeps which rows hold each token and nothing else. The trigger keeps
+        // it in step with every way a message row goes (deletion, a folder's or an account's removal), so a
+        // reused rowid never inherits another message's tokens.
+        new(5, "search index as an FTS5 inverted index of keyed-hash tokens (rowids only), kept in step with messages by a trigger", """
+            CREATE VIRTUAL TABLE search_index USING fts5(tokens, content='', contentless_delete=1, detail=none);
+            CREATE TRIGGER messages_unindex AFTER DELETE ON messages BEGIN
+                DELETE FROM search_index WHERE rowid = old.rowid;
+            END;
+            """, MoveTokensToSearchIndex),
     ];
+
+    /// <summary>Schema 5: each message's tokens from <c>search_tokens</c> into <c>search_index</c>, then the old table goes (no decryption needed).</summary>
+    private static void MoveTokensToSearchIndex(SqliteConnection connection, SqliteTransaction transaction, StoreCipher? cipher)
+    {
+        using (var read = connection.CreateCommand())
+        using (var write = connection.CreateCommand())
+        {
+            read.Transaction = transaction;
+            read.CommandText = "SELECT m.rowid, s.token FROM search_tokens s JOIN messages m ON m.id = s.message_id ORDER BY m.rowid";
+            write.Transaction = transaction;
+            write.CommandText = "INSERT INTO search_index (rowid, tokens) VALUES ($row, $tokens)";
+            var rowParameter = write.Parameters.Add("$row", SqliteType.Integer);
+            var tokensParameter = write.Parameters.Add("$tokens", SqliteType.Text);
+            using var reader = read.ExecuteReader();
+            long current = -1;
+            var tokens = new System.Text.StringBuilder();
+            void Flush()
+            {
+                if (current >= 0)
+                {
+                    rowParameter.Value = current;
+                    tokensParameter.Value = tokens.ToString();
+                    write.ExecuteNonQuery();
+                }
+            }
+
+            while (reader.Read())
+            {
+                long row = reader.GetInt64(0);
+                if (row != current)
+                {
+                    Flush();
+                    current = row;
+                    tokens.Clear();
+                }
+
+                tokens.Append(StoreCipher.TokenText(reader.GetBlob(1))).Append(' ');
+            }
+
+            Flush();
+        }
+
+        using var drop = connection.CreateCommand();
+        drop.Transaction = transaction;
+        drop.CommandText = "DROP TABLE search_tokens";
+        drop.ExecuteNonQuery();
+    }
 
     public static int CurrentVersion => Migrations[^1].Version;
 
@@ -195,10 +254,8 @@ internal static class StoreSchema
                 command.ExecuteNonQuery();
             }
 
-            if (migration.Transform is not null)
-            {
-                migration.Transform(connection, transaction, cipher ?? throw new InvalidOperationException("A data migration needs the unlocked store."));
-            }
+            // A new store is created before it is unlocked (no cipher): a transform that needs the keys finds no data to re-seal then.
+            migration.Transform?.Invoke(connection, transaction, cipher);
 
             transaction.Commit();
         }

@@ -72,7 +72,7 @@ public sealed record DeviceCredentials(string Domain, Guid DeviceId, byte[] Priv
 /// creation, device authentication (signed challenge -> bearer token, renewed before it expires),
 /// the change feed, documents with revision preconditions, and the key directory.
 /// </summary>
-public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentials? credentials = null, ProviderClientOptions? options = null, TimeProvider? time = null)
+public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentials? credentials = null, ProviderClientOptions? options = null, TimeProvider? time = null)
 {
     private readonly ProviderClientOptions _options = options ?? new ProviderClientOptions();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -122,6 +122,46 @@ public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentia
     public Task<ChangesResponse> GetChangesAsync(long since, int limit = 100, int waitSeconds = 0, CancellationToken ct = default) =>
         SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Get, Url(FormattableString.Invariant($"v1/changes?since={since}&limit={limit}&wait={waitSeconds}"))),
             ApiJsonContext.Default.ChangesResponse, true, ct, TimeSpan.FromSeconds(waitSeconds));
+
+    /// <summary>
+    /// <c>GET /v1/changes?since=N&amp;limit=L&amp;content=1&amp;maxBytes=B</c>: a page of changes with the ciphertext of its live
+    /// documents (at most <paramref name="maxBytes"/> of it). A provider without content pages answers a plain page:
+    /// <see cref="ChangesResponse.Contents"/> is null then.
+    /// </summary>
+    public Task<ChangesResponse> GetChangesWithContentAsync(long since, int limit, long maxBytes, CancellationToken ct = default) =>
+        SendJsonAsync(() => new HttpRequestMessage(HttpMethod.Get, Url(FormattableString.Invariant($"v1/changes?since={since}&limit={limit}&content=1&maxBytes={maxBytes}"))),
+            ApiJsonContext.Default.ChangesResponse, true, ct, bound: _options.MaxJsonBytes + (maxBytes / 3 * 4) + 4);
+
+    /// <summary>
+    /// <c>POST /v1/documents/batch</c>: PUTs and DELETEs in order in one request and one commit at the provider, one result
+    /// each; null when the provider has no batch endpoint (an older provider: use the single requests).
+    /// </summary>
+    public async Task<IReadOnlyList<DocumentOperationResult>?> WriteDocumentsAsync(IReadOnlyList<DocumentOperation> operations, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/documents/batch"))
+        {
+            Content = JsonContent.Create(new DocumentBatchRequest(operations), ApiJsonContext.Default.DocumentBatchRequest),
+        }, true, ct).ConfigureAwait(false);
+        if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
+        {
+            return null;
+        }
+
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        var body = await ReadBoundedAsync(response, _options.MaxJsonBytes, ct).ConfigureAwait(false);
+        try
+        {
+            var results = JsonSerializer.Deserialize(body, ApiJsonContext.Default.DocumentBatchResponse)?.Results;
+            return results is not null && results.Count == operations.Count
+                ? results
+                : throw new ProviderUnavailableException("the provider's answer to a batch does not match it");
+        }
+        catch (JsonException e)
+        {
+            throw new ProviderUnavailableException("the provider's answer to a batch is not valid JSON", e);
+        }
+    }
 
     /// <summary><c>GET /v1/documents/{id}</c>; null when it does not exist.</summary>
     public async Task<RemoteDocument?> GetDocumentAsync(string id, CancellationToken ct = default)
@@ -261,11 +301,12 @@ public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentia
 
     private Uri Url(string relative) => new(BaseUri, relative);
 
-    private async Task<T> SendJsonAsync<T>(Func<HttpRequestMessage> build, JsonTypeInfo<T> type, bool authenticated, CancellationToken ct, TimeSpan? extra = null)
+    private async Task<T> SendJsonAsync<T>(Func<HttpRequestMessage> build, JsonTypeInfo<T> type, bool authenticated, CancellationToken ct, TimeSpan? extra = null,
+        long? bound = null)
     {
         using var response = await SendAsync(build, authenticated, ct, extra).ConfigureAwait(false);
         await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
-        var body = await ReadBoundedAsync(response, _options.MaxJsonBytes, ct).ConfigureAwait(false);
+        var body = await ReadBoundedAsync(response, bound ?? _options.MaxJsonBytes, ct).ConfigureAwait(false);
         try
         {
             return JsonSerializer.Deserialize(body, type) ?? throw new ProviderProblemException((int)response.StatusCode, null);

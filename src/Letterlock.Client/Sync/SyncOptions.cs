@@ -25,8 +25,29 @@ public sealed record SyncOptions
     /// </summary>
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>Called inside the page's store transaction before each change is applied; a test throws here to crash a page part-way.</summary>
-    internal Action<Letterlock.Api.DocumentInfo>? BeforeApply { get; init; }
+    /// <summary>The most bytes <see cref="MaxPageBytes"/> may be set to.</summary>
+    public const long MaxPageBytesLimit = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Ciphertext a page of changes may carry with it (1 KiB..<see cref="MaxPageBytesLimit"/>): a provider with
+    /// content pages sends the page's documents in the same answer, ending the page early rather than exceeding this.
+    /// </summary>
+    public long MaxPageBytes { get; init; } = 8L * 1024 * 1024;
+
+    /// <summary>Operations per batched write (1..1000): inbox conversions (two each) and pushes. The provider's default limit is 500.</summary>
+    public int MaxBatchOperations { get; init; } = 200;
+
+    /// <summary>Ciphertext per batched write (1 KiB..<see cref="MaxPageBytesLimit"/>); it travels base64 in JSON, a third larger (the provider's default body limit is 32 MiB).</summary>
+    public long MaxBatchBytes { get; init; } = 8L * 1024 * 1024;
+
+    /// <summary>Whether to use the provider's content pages and batched writes when it has them (tests turn it off to run the single requests).</summary>
+    internal bool UseBatchApi { get; init; } = true;
+
+    /// <summary>
+    /// Called at every step boundary of a run (<see cref="SyncStep"/>) with the document concerned; a test throws
+    /// here to crash the run at that point and checks that the next run finishes the work exactly once.
+    /// </summary>
+    internal Action<SyncStep, string>? AtStep { get; init; }
 
     internal void Validate()
     {
@@ -36,5 +57,48 @@ public sealed record SyncOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxConcurrentFetches, MaxFetchLimit, nameof(MaxConcurrentFetches));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxParallelism, 1, nameof(MaxParallelism));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxParallelism, Environment.ProcessorCount * 4, nameof(MaxParallelism));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPageBytes, 1024, nameof(MaxPageBytes));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxPageBytes, MaxPageBytesLimit, nameof(MaxPageBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatchOperations, 1, nameof(MaxBatchOperations));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatchOperations, 1000, nameof(MaxBatchOperations));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatchBytes, 1024, nameof(MaxBatchBytes));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatchBytes, MaxPageBytesLimit, nameof(MaxBatchBytes));
     }
+}
+
+/// <summary>The boundaries between the steps of a sync run, where a crash leaves the store and the provider as they are.</summary>
+internal enum SyncStep
+{
+    /// <summary>A page's changes and documents are downloaded and opened; nothing is written yet.</summary>
+    PageFetched,
+
+    /// <summary>Inside a run's store transaction, before one change is applied (a crash here writes none of the run).</summary>
+    Applying,
+
+    /// <summary>A run of changes (with the cursor, for the page's last run) is committed.</summary>
+    RunCommitted,
+
+    /// <summary>The messages of inbox documents are stored here, naming the inbox documents; the provider has not been written.</summary>
+    InboxStored,
+
+    /// <summary>
+    /// The account's message documents for them are written at the provider (with batched writes, the inbox documents are
+    /// deleted in the same request); the store does not know yet.
+    /// </summary>
+    InboxPut,
+
+    /// <summary>The store records that the messages mirror their message documents (without batched writes, the inbox documents are still there).</summary>
+    InboxRecorded,
+
+    /// <summary>Without batched writes: an inbox document is deleted; the page's cursor is not committed yet.</summary>
+    InboxDeleted,
+
+    /// <summary>A change made here is written at the provider; the store does not know yet.</summary>
+    Pushed,
+
+    /// <summary>The store records the push.</summary>
+    PushRecorded,
+
+    /// <summary>A deletion made here is done at the provider; the store still lists it to push.</summary>
+    DeletionPushed,
 }

@@ -10,6 +10,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Letterlock.Provider.Api;
@@ -18,7 +20,7 @@ namespace Letterlock.Provider.Api;
 /// The HTTPS JSON API (docs/API.md). Handlers are plain request delegates with source-generated JSON
 /// (no reflection, NativeAOT-safe) so that every malformed input is turned into a problem+json answer here.
 /// </summary>
-internal sealed class ApiEndpoints(
+internal sealed partial class ApiEndpoints(
     IProviderStore store,
     BlobStore blobs,
     AccountService accounts,
@@ -46,12 +48,14 @@ internal sealed class ApiEndpoints(
         app.MapGet("/v1/documents/{id}", Authenticated(GetDocument));
         app.MapPut("/v1/documents/{id}", Authenticated(PutDocument));
         app.MapDelete("/v1/documents/{id}", Authenticated(DeleteDocument));
+        app.MapPost("/v1/documents/batch", Authenticated(WriteDocuments));
         app.MapGet("/v1/quota", Authenticated(GetQuota));
         app.MapGet("/v1/directory/{address}", GetDirectoryEntry);
         app.MapGet("/.well-known/openpgpkey/hu/{hash}", context => GetWkd(context, null));
         app.MapGet("/.well-known/openpgpkey/{domain}/hu/{hash}", context => GetWkd(context, (string?)context.Request.RouteValues["domain"]));
         app.MapGet("/.well-known/openpgpkey/policy", WkdPolicy);
         app.MapGet("/.well-known/openpgpkey/{domain}/policy", WkdPolicy);
+        MapAccountAccess(app);
     }
 
     /// <summary>Turns unexpected failures into a bare 500 problem; the detail goes to the log only.</summary>
@@ -70,6 +74,14 @@ internal sealed class ApiEndpoints(
             if (!context.Response.HasStarted)
             {
                 await WriteProblem(context, e.StatusCode, e.StatusCode == 413 ? ProblemTypes.TooLarge : ProblemTypes.InvalidRequest, e.StatusCode == 413 ? "Request too large" : "Bad request", null);
+            }
+        }
+        catch (Exception e) when (StorageFull.IsFull(e))
+        {
+            logger.LogError(e, "API request {Method} {Path} failed: storage full", context.Request.Method, context.Request.Path.Value);
+            if (!context.Response.HasStarted)
+            {
+                await WriteProblem(context, 507, ProblemTypes.InsufficientStorage, "Insufficient storage", "The provider's storage is full; nothing was changed. Try again later.");
             }
         }
         catch (Exception e)
@@ -173,6 +185,7 @@ internal sealed class ApiEndpoints(
 
         string token = AccountService.Base64Url(RandomNumberGenerator.GetBytes(32));
         var expires = time.GetUtcNow().AddSeconds(settings.Api.TokenLifetimeSeconds);
+        await store.TouchDeviceAsync(device.Id, time.GetUtcNow(), context.RequestAborted);
         await store.StoreTokenAsync(AccountService.HashSecret(token), new TokenRecord(device.Id, device.AccountId, expires), context.RequestAborted);
         await WriteJson(context, 200, new TokenResponse(token, expires, device.AccountId, device.Id), ApiJsonContext.Default.TokenResponse);
     }
@@ -251,10 +264,13 @@ internal sealed class ApiEndpoints(
         var query = context.Request.Query;
         if (!TryQueryLong(query["since"], 0, 0, long.MaxValue, out long since)
             || !TryQueryLong(query["limit"], DefaultChangesLimit, 1, settings.Api.ChangesPageMax, out long limit)
-            || !TryQueryLong(query["wait"], 0, 0, settings.Api.LongPollMaxSeconds, out long wait))
+            || !TryQueryLong(query["wait"], 0, 0, settings.Api.LongPollMaxSeconds, out long wait)
+            || !TryQueryLong(query["content"], 0, 0, 1, out long content)
+            || !TryQueryLong(query["maxBytes"], settings.Api.MaxChangesContentBytes, 1, settings.Api.MaxChangesContentBytes, out long maxBytes))
         {
             await WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid query",
-                $"since must be >= 0, limit 1..{settings.Api.ChangesPageMax}, wait 0..{settings.Api.LongPollMaxSeconds} seconds.");
+                $"since must be >= 0, limit 1..{settings.Api.ChangesPageMax}, wait 0..{settings.Api.LongPollMaxSeconds} seconds, content 0 or 1, " +
+                $"maxBytes 1..{settings.Api.MaxChangesContentBytes} (api.maxChangesContentBytes).");
             return;
         }
 
@@ -266,20 +282,86 @@ internal sealed class ApiEndpoints(
             page = await store.GetChangesAsync(who.Account.Id, since, (int)limit, context.RequestAborted);
             if (page.Changes.Count == 0)
             {
+                // A shutdown ends the wait at once: the client gets its (empty) page now and asks again elsewhere
+                // or later, instead of holding the shutdown for up to longPollMaxSeconds.
+                var stopping = context.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+                using var wake = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
                 try
                 {
-                    await next.WaitAsync(TimeSpan.FromSeconds(wait), time, context.RequestAborted);
+                    await next.WaitAsync(TimeSpan.FromSeconds(wait), time, wake.Token);
                 }
                 catch (TimeoutException)
                 {
                     // nothing happened: answer with the empty page
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+                {
+                    // shutting down: answer with what there is
                 }
 
                 page = await store.GetChangesAsync(who.Account.Id, since, (int)limit, context.RequestAborted);
             }
         }
 
-        await WriteJson(context, 200, new ChangesResponse(page.Changes.Select(ToInfo).ToList(), page.Next, page.HasMore), ApiJsonContext.Default.ChangesResponse);
+        if (content == 0 || page.Changes.Count == 0)
+        {
+            await WriteJson(context, 200, new ChangesResponse(page.Changes.Select(ToInfo).ToList(), page.Next, page.HasMore), ApiJsonContext.Default.ChangesResponse);
+            return;
+        }
+
+        await WriteJson(context, 200, await WithContentsAsync(who, page, maxBytes, context.RequestAborted), ApiJsonContext.Default.ChangesResponse);
+    }
+
+    /// <summary>
+    /// A page of changes with the ciphertext of its live documents, up to <paramref name="budget"/> bytes: the page ends
+    /// before the first document that would exceed it (so every change listed has its content), except that a single
+    /// document larger than the whole budget is listed without content (the client fetches it alone).
+    /// </summary>
+    private async Task<ChangesResponse> WithContentsAsync(Principal who, ChangesPage page, long budget, CancellationToken ct)
+    {
+        var documents = (await store.GetDocumentsAsync(who.Account.Id, page.Changes.Where(c => !c.Deleted).Select(c => c.Id).ToList(), ct))
+            .ToDictionary(d => d.Info.Id, StringComparer.Ordinal);
+        var contents = new List<DocumentContent>();
+        long used = 0;
+        int kept = page.Changes.Count;
+        for (int i = 0; i < page.Changes.Count; i++)
+        {
+            if (page.Changes[i].Deleted || !documents.TryGetValue(page.Changes[i].Id, out var document) || document.Content is not { } stored)
+            {
+                continue; // a tombstone, or deleted since the page was read (its tombstone comes later)
+            }
+
+            if (used + stored.Size > budget)
+            {
+                if (contents.Count > 0)
+                {
+                    kept = i;
+                    break;
+                }
+
+                continue; // larger than the whole budget: listed without its content
+            }
+
+            byte[] bytes;
+            if (stored.Inline is { } inline)
+            {
+                bytes = inline;
+            }
+            else
+            {
+                bytes = new byte[stored.Size];
+                await using var blob = blobs.OpenRead(stored.BlobHash!);
+                await blob.ReadExactlyAsync(bytes, ct);
+            }
+
+            contents.Add(new DocumentContent(document.Info.Id, document.Info.Kind, document.Info.Revision, bytes));
+            used += bytes.Length;
+        }
+
+        var changes = page.Changes.Take(kept).Select(ToInfo).ToList();
+        return kept == page.Changes.Count
+            ? new ChangesResponse(changes, page.Next, page.HasMore, contents)
+            : new ChangesResponse(changes, changes[^1].Sequence, true, contents);
     }
 
     private async Task GetDocument(HttpContext context, Principal who)
@@ -377,6 +459,94 @@ internal sealed class ApiEndpoints(
         var content = await sink.CompleteAsync(context.RequestAborted);
         var outcome = await store.PutDocumentAsync(new DocumentWrite(who.Account.Id, id, kind, expected, content, time.GetUtcNow()), context.RequestAborted);
         await WriteOutcome(context, outcome, expected is null ? 201 : 200);
+    }
+
+    /// <summary><c>POST /v1/documents/batch</c>: PUTs and DELETEs in order, in one transaction, each with its own outcome.</summary>
+    private async Task WriteDocuments(HttpContext context, Principal who)
+    {
+        var request = await ReadJson(context, ApiJsonContext.Default.DocumentBatchRequest, settings.Api.MaxBatchBodySize, "api.maxBatchBodySize");
+        if (request is null)
+        {
+            return;
+        }
+
+        if (request.Operations.Count is 0 || request.Operations.Count > settings.Api.MaxBatchOperations)
+        {
+            await WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid batch",
+                $"A batch has 1 to {settings.Api.MaxBatchOperations} operations (api.maxBatchOperations).");
+            return;
+        }
+
+        // Every operation is checked before any is done: a malformed batch changes nothing.
+        for (int i = 0; i < request.Operations.Count; i++)
+        {
+            if (CheckOperation(request.Operations[i]) is { } problem)
+            {
+                await WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid batch operation", $"Operation {i}: {problem}");
+                return;
+            }
+        }
+
+        var writes = new List<BatchWrite>(request.Operations.Count);
+        foreach (var op in request.Operations)
+        {
+            CiphertextRef? content = null;
+            if (op.Content is { } bytes)
+            {
+                await using var sink = new CiphertextSink(blobs, settings.Storage.InlineThreshold);
+                await sink.WriteAsync(bytes, context.RequestAborted);
+                content = await sink.CompleteAsync(context.RequestAborted);
+            }
+
+            writes.Add(new BatchWrite(op.Id, op.Kind, content, op.IfMatch,
+                op.Requires is { } r ? new DocumentRequirement(r.Id, r.Revision) : null));
+        }
+
+        var outcomes = await store.WriteDocumentsAsync(who.Account.Id, writes, time.GetUtcNow(), context.RequestAborted);
+        await WriteJson(context, 200, new DocumentBatchResponse(outcomes.Select(o => new DocumentOperationResult(o.Status switch
+        {
+            WriteStatus.Ok => DocumentOperationStatus.Ok,
+            WriteStatus.Conflict => DocumentOperationStatus.Conflict,
+            WriteStatus.NotFound => DocumentOperationStatus.NotFound,
+            WriteStatus.QuotaExceeded => DocumentOperationStatus.QuotaExceeded,
+            _ => DocumentOperationStatus.Forbidden,
+        }, o.Document is { } d ? ToInfo(d) : null, o.CurrentRevision)).ToList()), ApiJsonContext.Default.DocumentBatchResponse);
+    }
+
+    /// <summary>Why a batched operation is malformed, or null: the rules of the single PUT and DELETE.</summary>
+    private string? CheckOperation(DocumentOperation op)
+    {
+        if (!IsDocumentId(op.Id) || op.Requires is { } r && (!IsDocumentId(r.Id) || r.Revision < 1))
+        {
+            return DocumentIdRule + " A required revision is at least 1.";
+        }
+
+        switch (op.Op)
+        {
+            case "put":
+                if (op.Kind is null || !IsKind(op.Kind) || op.Kind == "inbox")
+                {
+                    return "kind must be 1-32 characters a-z, 0-9 or '-', and not 'inbox'.";
+                }
+
+                if (op.IfNoneMatch == op.IfMatch is not null || op.IfMatch is < 1)
+                {
+                    return "a put has either ifNoneMatch: true (create) or ifMatch: a revision (replace).";
+                }
+
+                if (op.Content is null || op.Content.Length > settings.Api.MaxDocumentSize)
+                {
+                    return $"a put has content of at most {settings.Api.MaxDocumentSize} bytes (api.maxDocumentSize).";
+                }
+
+                return null;
+            case "delete":
+                return op.IfMatch is null or < 1 || op.IfNoneMatch || op.Content is not null || op.Kind is not null
+                    ? "a delete has ifMatch: a revision, and no kind, content or ifNoneMatch."
+                    : null;
+            default:
+                return "op must be put or delete.";
+        }
     }
 
     private async Task DeleteDocument(HttpContext context, Principal who)
@@ -522,7 +692,10 @@ internal sealed class ApiEndpoints(
         await handler(context, new Principal(account, token.DeviceId));
     };
 
-    private async Task<T?> ReadJson<T>(HttpContext context, JsonTypeInfo<T> type)
+    private Task<T?> ReadJson<T>(HttpContext context, JsonTypeInfo<T> type)
+        where T : class => ReadJson(context, type, settings.Api.MaxJsonBodySize, "api.maxJsonBodySize");
+
+    private async Task<T?> ReadJson<T>(HttpContext context, JsonTypeInfo<T> type, long maxBytes, string setting)
         where T : class
     {
         var request = context.Request;
@@ -532,16 +705,16 @@ internal sealed class ApiEndpoints(
             return null;
         }
 
-        if (request.ContentLength > settings.Api.MaxJsonBodySize)
+        if (request.ContentLength > maxBytes)
         {
-            await WriteProblem(context, 413, ProblemTypes.TooLarge, "Request too large", $"JSON bodies are limited to {settings.Api.MaxJsonBodySize} bytes.");
+            await WriteProblem(context, 413, ProblemTypes.TooLarge, "Request too large", $"This JSON body is limited to {maxBytes} bytes ({setting}).");
             return null;
         }
 
         var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (limit is { IsReadOnly: false })
         {
-            limit.MaxRequestBodySize = settings.Api.MaxJsonBodySize;
+            limit.MaxRequestBodySize = maxBytes;
         }
 
         try
@@ -596,8 +769,11 @@ internal sealed class ApiEndpoints(
     private static bool TryDocumentId(HttpContext context, out string id)
     {
         id = (string?)context.Request.RouteValues["id"] ?? "";
-        return id.Length is > 0 and <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') && id is not ("." or "..");
+        return IsDocumentId(id);
     }
+
+    private static bool IsDocumentId(string? id) =>
+        id is { Length: > 0 and <= 128 } && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-') && id is not ("." or "..");
 
     private static bool IsKind(string kind) => kind.Length is > 0 and <= 32 && kind.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
 
@@ -650,7 +826,7 @@ internal sealed class ApiEndpoints(
     {
         AccountError.InvalidAddress => "The address or device name is malformed.",
         AccountError.WrongDomain => "This provider does not serve that domain.",
-        AccountError.InvalidKey => "Keys must be raw 32-byte public keys.",
+        AccountError.InvalidKey => "Keys must be raw public keys: a 32-byte Ed25519 device key; a 32-byte X25519 or 1,216-byte X-Wing inbox key.",
         AccountError.InvalidCertificate => "The OpenPGP certificate must be one binary, unrevoked certificate with a user ID for this address.",
         AccountError.NotFound => "No such account.",
         _ => "The request is invalid.",

@@ -124,12 +124,17 @@ internal sealed class SubmissionService(
             return null;
         }
 
-        return string.Equals(user, AddressOf(account), StringComparison.OrdinalIgnoreCase) ? account : null;
+        return IsAddressOf(account, user) ? account : null;
     }
+
+    /// <summary>Whether <paramref name="address"/> is the account's own, compared as normalised (NFC, lower case, A-label domain).</summary>
+    public bool IsAddressOf(AccountRecord account, string address) =>
+        AccountService.TryParseAddress(address, out string localPart, out string domain)
+        && string.Equals(localPart, account.LocalPart, StringComparison.Ordinal) && string.Equals(domain, settings.Domain, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The envelope sender must be the account's own address (no null sender, no other address).</summary>
     public SubmissionCheck CheckSender(AccountRecord account, string envelopeFrom) =>
-        string.Equals(envelopeFrom, AddressOf(account), StringComparison.OrdinalIgnoreCase)
+        IsAddressOf(account, envelopeFrom)
             ? SubmissionCheck.Ok
             : new SubmissionCheck(SubmissionRefusal.NotYourAddress, $"Send as your own address, {AddressOf(account)}");
 
@@ -322,7 +327,7 @@ internal sealed class SubmissionService(
             return (new SubmissionCheck(SubmissionRefusal.BadMessage, "The message has no From header"), message);
         }
 
-        if (list.Count != 1 || list[0] is not MailboxAddress mailbox || !string.Equals(mailbox.Address, AddressOf(account), StringComparison.OrdinalIgnoreCase))
+        if (list.Count != 1 || list[0] is not MailboxAddress mailbox || !IsAddressOf(account, mailbox.Address))
         {
             return (new SubmissionCheck(SubmissionRefusal.NotYourAddress, $"From must be your own address, {AddressOf(account)}"), message);
         }

@@ -5,6 +5,9 @@ public enum AccountStatus
 {
     Active = 0,
     Disabled = 1,
+
+    /// <summary>Deleted by its owner: documents and keys erased, the address held until the quarantine ends.</summary>
+    Deleted = 2,
 }
 
 /// <summary>
@@ -23,9 +26,11 @@ public sealed record AccountRecord(
     byte[] InboxPublicKey,
     byte[]? OpaqueRegistration,
     DateTimeOffset CreatedAt,
-    DateTimeOffset KeysUpdatedAt);
+    DateTimeOffset KeysUpdatedAt,
+    DateTimeOffset? DeletedAt = null);
 
-public sealed record DeviceRecord(Guid Id, Guid AccountId, byte[] PublicKey, string Name, DateTimeOffset CreatedAt, bool Revoked);
+public sealed record DeviceRecord(Guid Id, Guid AccountId, byte[] PublicKey, string Name, DateTimeOffset CreatedAt, bool Revoked,
+    DateTimeOffset? LastSeenAt = null, DateTimeOffset? RevokedAt = null);
 
 public sealed record NewAccount(Guid Id, string LocalPart, string WkdHash, long QuotaBytes, byte[] OpenPgpCertificate, byte[] InboxPublicKey, DateTimeOffset CreatedAt);
 
@@ -55,6 +60,17 @@ public sealed record CiphertextRef(byte[]? Inline, string? BlobHash, long Size)
 /// <summary>A PUT: create (<see cref="ExpectedRevision"/> null, the document must not exist) or replace revision N.</summary>
 public sealed record DocumentWrite(Guid AccountId, string Id, string Kind, long? ExpectedRevision, CiphertextRef Content, DateTimeOffset Now);
 
+/// <summary>
+/// One write of a batch (<see cref="IProviderStore.WriteDocumentsAsync"/>): a PUT when <see cref="Content"/> is set (create
+/// when <see cref="ExpectedRevision"/> is null), else a DELETE of revision <see cref="ExpectedRevision"/>. With
+/// <see cref="Requires"/> it is done only while that other document is live at that revision (a conversion writes the
+/// message document only while the inbox document it comes from is still there).
+/// </summary>
+public sealed record BatchWrite(string Id, string? Kind, CiphertextRef? Content, long? ExpectedRevision, DocumentRequirement? Requires = null);
+
+/// <summary>A document that must be live at a revision for a batched write to be done.</summary>
+public sealed record DocumentRequirement(string Id, long Revision);
+
 /// <summary>A message sealed by the MX to an account's inbox key.</summary>
 public sealed record InboxWrite(Guid AccountId, CiphertextRef Content, long PaddedSize, DateTimeOffset ArrivedAt);
 
@@ -80,7 +96,7 @@ public sealed record ChangesPage(IReadOnlyList<StoredDocumentInfo> Changes, long
 /// are status values, exceptions mean the unexpected. SQLite and PostgreSQL implement it with the same
 /// behaviour; the same tests run against both.
 /// </summary>
-public interface IProviderStore : IAsyncDisposable
+public interface IProviderStore : IAccountSecurityStore, IAsyncDisposable
 {
     string Description { get; }
 
@@ -127,6 +143,15 @@ public interface IProviderStore : IAsyncDisposable
     Task<IReadOnlyList<WriteOutcome>> AppendInboxAsync(IReadOnlyList<InboxWrite> writes, CancellationToken ct);
 
     Task<StoredDocument?> GetDocumentAsync(Guid accountId, string id, CancellationToken ct);
+
+    /// <summary>Several documents at once (those that exist, deleted ones without content), in one read.</summary>
+    Task<IReadOnlyList<StoredDocument>> GetDocumentsAsync(Guid accountId, IReadOnlyList<string> ids, CancellationToken ct);
+
+    /// <summary>
+    /// Several PUTs and DELETEs of one account in one transaction (one durable commit), in order, each with its own
+    /// outcome as if done alone: one write's conflict does not stop the others.
+    /// </summary>
+    Task<IReadOnlyList<WriteOutcome>> WriteDocumentsAsync(Guid accountId, IReadOnlyList<BatchWrite> writes, DateTimeOffset now, CancellationToken ct);
 
     Task<WriteOutcome> DeleteDocumentAsync(Guid accountId, string id, long expectedRevision, DateTimeOffset now, CancellationToken ct);
 

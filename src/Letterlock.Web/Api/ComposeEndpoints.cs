@@ -249,6 +249,7 @@ internal sealed class ComposeEndpoints(WebContext web)
             {
                 RecipientRoute.EndToEnd => $"end-to-end encrypted with OpenPGP (PGP/MIME), key {r.Level.ToString().ToLowerInvariant()}",
                 RecipientRoute.KeyChanged => "key CHANGED: nothing is sent to them until you decide (Contacts)",
+                RecipientRoute.KeyUnpublished => "their provider served a key it has NOT PUBLISHED: nothing is sent to them",
                 _ => r.ContactWantsEncryption ? "no key, and the contact takes encrypted mail only" : "no key: not end-to-end encrypted",
             })).ToList();
         int noKey = plan.Recipients.Count(r => r.Route == RecipientRoute.NoKey);
@@ -259,6 +260,9 @@ internal sealed class ComposeEndpoints(WebContext web)
             SendStatus.RefusedNoKey => $"Will not be sent: it must be encrypted, and {noKey} recipient(s) have no key.",
             SendStatus.RefusedChangedKey => "Will not be sent until you decide about a changed key: " +
                 string.Join(", ", plan.Recipients.Where(r => r.Route == RecipientRoute.KeyChanged).Select(r => r.Address)) + ".",
+            SendStatus.RefusedUnpublishedKey => "Will not be sent: the provider of " +
+                string.Join(", ", plan.Recipients.Where(r => r.Route == RecipientRoute.KeyUnpublished).Select(r => r.Address)) +
+                " served a key it has not published in its transparency log.",
             _ => "Add a recipient.",
         };
         return new PlanDto(recipients, Outcome(plan.Outcome), plan.Encrypted, summary);
@@ -268,6 +272,7 @@ internal sealed class ComposeEndpoints(WebContext web)
     {
         RecipientRoute.EndToEnd => "end-to-end",
         RecipientRoute.KeyChanged => "key-changed",
+        RecipientRoute.KeyUnpublished => "key-unpublished",
         _ => "no-key",
     };
 
@@ -276,6 +281,7 @@ internal sealed class ComposeEndpoints(WebContext web)
         SendStatus.Queued => "queued",
         SendStatus.RefusedNoKey => "refused-no-key",
         SendStatus.RefusedChangedKey => "refused-changed-key",
+        SendStatus.RefusedUnpublishedKey => "refused-unpublished-key",
         SendStatus.RefusedSender => "refused-sender",
         _ => "invalid",
     };
@@ -297,6 +303,8 @@ internal sealed class ComposeEndpoints(WebContext web)
             SendStatus.Queued => "Sent without end-to-end encryption (queued for your provider).",
             SendStatus.RefusedNoKey => "Not sent: it must be encrypted, and there is no key for " + string.Join(", ", outcome.Recipients) + ".",
             SendStatus.RefusedChangedKey => "Not sent: the key of " + string.Join(", ", outcome.Recipients) + " changed; decide in Contacts first.",
+            SendStatus.RefusedUnpublishedKey => "Not sent: the provider of " + string.Join(", ", outcome.Recipients) +
+                " served a key it has not published in its transparency log.",
             SendStatus.RefusedSender => "Not sent: From must be the account's own address.",
             _ => "Not sent: the message has no valid recipient.",
         };

@@ -151,7 +151,8 @@ internal sealed class MessageContent
 
                 if (context.IsEndTag)
                 {
-                    context.WriteTag(writer, true);
+                    // As in RemoteContentBlocker: an end tag's attributes mean nothing ("</font size=2>"), so it is written bare.
+                    context.WriteTag(writer, false);
                     return;
                 }
 

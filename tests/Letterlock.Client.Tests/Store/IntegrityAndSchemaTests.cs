@@ -146,7 +146,7 @@ public sealed class IntegrityAndSchemaTests
                 using var command = connection.CreateCommand();
                 command.Transaction = transaction;
                 command.CommandText = "UPDATE accounts SET extra = $value";
-                command.Parameters.AddWithValue("$value", cipher.SealString(new SealedColumn("accounts", "extra"), Guid.Empty, Guid.Empty, "migrated"));
+                command.Parameters.AddWithValue("$value", cipher!.SealString(new SealedColumn("accounts", "extra"), Guid.Empty, Guid.Empty, "migrated"));
                 command.ExecuteNonQuery();
             })).ToList();
         // The failed attempt rolled back its ALTER TABLE, so the step applies cleanly now, and only once.

@@ -201,8 +201,8 @@ public sealed class SyncTests : IAsyncLifetime
 
         // Alice's key is replaced at the provider (a rotation, or a provider lying about her key).
         var replacement = Letterlock.OpenPgp.KeyGenerator.Generate("Alice <alice@alpha.test>", "").Certificate;
-        var inbox = (await _device1.Keys.GetCurrentAsync(_alice.Id, AccountKeys.InboxSecret))!.Material;
-        using var inboxPair = Letterlock.Cryptography.HpkeKeyPair.FromPrivateKey(inbox);
+        var inbox = (await _device1.Keys.GetCurrentAsync(_alice.Id, AccountKeys.InboxXWingSecret))!.Material;
+        using var inboxPair = Letterlock.Cryptography.XWingKeyPair.FromPrivateKey(inbox);
         var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
         await provider.UpdateKeysAsync(new Letterlock.Api.UpdateKeysRequest(replacement.Export(armored: false), inboxPair.PublicKey.ToArray()));
 
@@ -230,10 +230,11 @@ public sealed class SyncTests : IAsyncLifetime
                 .SyncAsync(new StopAfter(2, stop), stop.Token));
         }
 
+        // Conversions are stored a page at a time, so the stop may come after any number of them.
         var inbox = (await _device1.Mail(_alice.Id).FindFolderAsync("INBOX"))!;
-        Assert.Equal(2, (await _device1.Mail(_alice.Id).ListAsync(inbox.Id)).Count);
+        int before = (await _device1.Mail(_alice.Id).ListAsync(inbox.Id)).Count;
         var rest = await Sync(_device1, _alice);
-        Assert.Equal(3, rest.Received);
+        Assert.Equal(5, before + rest.Received);
         Assert.Empty(rest.Errors);
         var subjects = (await _device1.Mail(_alice.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(Enumerable.Range(0, 5).Select(i => $"Resume {i}"), subjects);

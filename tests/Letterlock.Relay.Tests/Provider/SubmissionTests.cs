@@ -127,6 +127,14 @@ public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<S
         Assert.Equal([zoe, other], relayed.Recipients);
         Assert.Equal(alice.Address, relayed.Sender);
         Assert.Contains($"To: {zoe}, {other}\r\n", Encoding.UTF8.GetString(relayed.Data), StringComparison.Ordinal);
+
+        // an IDN domain, given in U-labels or in A-labels: routed by its A-label, the address arrives whole
+        string local = fixture.NewName("user");
+        var idn = await client.SubmitEnvelopeAsync(NodeClient.Message(alice.Address, local + "@bücher.test", marker + "-idn"),
+            [local + "@bücher.test", local + "-a@xn--bcher-kva.test"]);
+        Assert.Equal(HttpStatusCode.Accepted, idn.StatusCode);
+        var toIdn = await Beta.WaitForMessageAsync(m => Encoding.UTF8.GetString(m.Data).Contains(marker + "-idn", StringComparison.Ordinal));
+        Assert.Equal([local + "@bücher.test", local + "-a@bücher.test"], toIdn.Recipients);
     }
 
     [Fact]

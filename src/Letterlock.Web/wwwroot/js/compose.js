@@ -68,7 +68,7 @@ export async function showCompose(params) {
         h('p', { class: `plan-summary ${result.outcome === 'queued' ? (result.encrypted ? 'good' : 'neutral') : 'bad'}`, dataset: { outcome: result.outcome, encrypted: String(result.encrypted) } },
           result.summary),
         h('ul', null, result.recipients.map(r => h('li', { class: r.route, dataset: { address: r.address, route: r.route, protocol: r.protocol } },
-          icon(r.route === 'end-to-end' ? 'lock' : r.route === 'key-changed' ? 'warn' : 'mail'), ' ',
+          icon(r.route === 'end-to-end' ? 'lock' : r.route === 'key-changed' || r.route === 'key-unpublished' ? 'warn' : 'mail'), ' ',
           h('strong', null, r.address), ': ', r.text, r.fingerprint ? h('span', { class: 'muted' }, ` (${r.fingerprint})`) : null))));
       sendButton.disabled = result.outcome !== 'queued';
     } catch (e) {
