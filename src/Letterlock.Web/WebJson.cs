@@ -96,6 +96,16 @@ internal sealed record PolicyRequest(string? Policy);
 
 internal sealed record BridgePasswordDto(string Password);
 
+internal sealed record DeviceDto(string Id, string Name, DateTimeOffset Created, DateTimeOffset? LastSeen, DateTimeOffset? Revoked, bool ThisDevice);
+
+internal sealed record DevicesDto(IReadOnlyList<DeviceDto> Devices, bool HasPassword, bool HasRecovery);
+
+internal sealed record PasswordRequest(string? Password);
+
+internal sealed record RecoveryKitDto(string Code);
+
+internal sealed record RevokedDto(ulong KeyBundleVersion);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ProblemDto))]
 [JsonSerializable(typeof(OkDto))]
@@ -127,4 +137,8 @@ internal sealed record BridgePasswordDto(string Password);
 [JsonSerializable(typeof(AccountInfoDto))]
 [JsonSerializable(typeof(PolicyRequest))]
 [JsonSerializable(typeof(BridgePasswordDto))]
+[JsonSerializable(typeof(DevicesDto))]
+[JsonSerializable(typeof(PasswordRequest))]
+[JsonSerializable(typeof(RecoveryKitDto))]
+[JsonSerializable(typeof(RevokedDto))]
 internal sealed partial class WebJson : JsonSerializerContext;

@@ -129,4 +129,26 @@ public sealed class WebLimitTests : IAsyncLifetime
         Assert.DoesNotContain("cid:", html, StringComparison.Ordinal);
         Assert.Contains("logo", html, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_password_of_MaxPasswordBytes_passes_the_check_and_one_more_byte_is_refused_and_an_account_without_provider_says_so()
+    {
+        // Alice's account here has no provider registration: a password that passes the length check meets that next.
+        using var at = await _client.SendAsync(HttpMethod.Post, A + "/password", new { password = new string('é', Client.Accounts.AccountPassword.MaxPasswordBytes / 2) });
+        Assert.Equal(HttpStatusCode.Conflict, at.StatusCode);
+        Assert.Contains("not registered with a provider", await at.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var over = await _client.SendAsync(HttpMethod.Post, A + "/password", new { password = new string('é', Client.Accounts.AccountPassword.MaxPasswordBytes / 2) + "x" });
+        Assert.Equal(HttpStatusCode.BadRequest, over.StatusCode);
+        using var empty = await _client.SendAsync(HttpMethod.Post, A + "/password", new { password = "" });
+        Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+        foreach (var path in new[] { "/devices" })
+        {
+            Assert.Equal(HttpStatusCode.Conflict, (await _client.GetAsync(A + path)).StatusCode);
+        }
+
+        using var kit = await _client.SendAsync(HttpMethod.Post, A + "/recovery-kit", new { });
+        Assert.Equal(HttpStatusCode.Conflict, kit.StatusCode);
+        using var revoke = await _client.SendAsync(HttpMethod.Post, A + "/devices/" + Json.Id(Guid.NewGuid()) + "/revoke", new { });
+        Assert.Equal(HttpStatusCode.Conflict, revoke.StatusCode);
+    }
 }

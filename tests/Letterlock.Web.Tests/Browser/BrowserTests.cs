@@ -267,6 +267,55 @@ public sealed class BrowserTests(BrowserFixture f)
         f.AssertNoPageErrors();
     }
 
+    [Fact]
+    public async Task Bob_sets_a_password_a_second_device_joins_with_it_and_bob_revokes_that_device()
+    {
+        var (context, page, _) = await f.NewPageAsync();
+        await using var _ = context;
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
+        await f.LogInAsync(page, f.BobWeb.NewLoginLink());
+        await page.ClickAsync("text=Account & devices");
+        await Expect(page.Locator("#device-list tbody tr")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#access-state")).ToContainTextAsync("Password: not set");
+
+        const string password = "tapioca lighthouse 42";
+        await page.FillAsync("#new-password", password);
+        await page.ClickAsync("#set-password");
+        await Expect(page.Locator("#access-state")).ToContainTextAsync("Password: set");
+
+        // A second device joins bob's account with that password, through the sandbox's providers.
+        var bob = (await f.BobStore.Accounts.FindAsync("bob@beta.test"))!;
+        string dir = Path.Combine(Path.GetTempPath(), "letterlock-second-device-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            using var http = new HttpClient(Letterlock.Client.Net.HttpFetch.CreateHandler(f.Sandbox.HostMap, [f.Sandbox.CaRoot])) { Timeout = BrowserFixture.Generous };
+            using var phone = await LocalStore.CreateAsync(Path.Combine(dir, "client.db"), StoreUnlock.WithPassphrase("phone"),
+                new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
+            var onPhone = await Letterlock.Client.Accounts.AccountPassword.LoginAsync(phone, new Letterlock.Client.Sync.ProviderClient(http, bob.ProviderUrl!),
+                "bob@beta.test", password, "bob's phone", credentials => new Letterlock.Client.Sync.ProviderClient(http, bob.ProviderUrl!, credentials));
+
+            await page.ReloadAsync();
+            var row = page.Locator($"#device-list tr[data-device-id='{Json.Id(onPhone.DeviceId!.Value)}']");
+            await Expect(row).ToHaveAttributeAsync("data-revoked", "false");
+            await Expect(row).ToContainTextAsync("bob's phone");
+            await row.Locator("button.revoke").ClickAsync();
+            await Expect(row).ToHaveAttributeAsync("data-revoked", "true");
+            await Expect(row).ToContainTextAsync("revoked");
+
+            // The provider dropped the phone: it can no longer authenticate.
+            var phoneProvider = await Letterlock.Client.Sync.AccountRegistration.ConnectAsync(phone, onPhone, http);
+            var refused = await Assert.ThrowsAsync<Letterlock.Client.Sync.ProviderProblemException>(() => phoneProvider.ListDevicesAsync());
+            Assert.Equal(401, refused.Status);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        f.AssertNoPageErrors();
+    }
+
     /// <summary>Legacy mail from outside: straight to bob's provider's MX, as any server on the internet would send it.</summary>
     private async Task SendFromOutsideAsync(MimeMessage message)
     {
