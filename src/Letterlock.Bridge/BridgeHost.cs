@@ -452,6 +452,15 @@ public sealed class BridgeHost : IAsyncDisposable
         }
     }
 
+    /// <summary>How this bridge sends: the path SMTP submission takes, for the other front ends of its process.</summary>
+    public BridgeSubmission Submission { get; private init; } = null!;
+
+    /// <summary>Key transparency of this bridge's accounts (directory proofs, monitoring).</summary>
+    public Client.Transparency.TransparencyService Transparency => _transparency;
+
+    /// <summary>The provider API client of an account (one per account, shared with sync and the outbox).</summary>
+    public Task<ProviderClient> ProviderAsync(AccountRecord account, CancellationToken ct = default) => ProviderForAsync(account, ct);
+
     /// <summary>The SMTP submission listener's address.</summary>
     public IPEndPoint SmtpEndPoint => _smtp.BoundEndpoints[0];
 
@@ -475,10 +484,11 @@ public sealed class BridgeHost : IAsyncDisposable
         var discoveryOptions = options.Discovery;
         var transparency = new Client.Transparency.TransparencyService(store, http);
         BridgeHost? host = null;
-        var smtpBackend = new BridgeSmtp(store, account => new KeyDiscovery(
+        var submission = new BridgeSubmission(store, account => new KeyDiscovery(
             [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
                 new AutocryptKeySource(store, account)], discoveryOptions), transparency, () => host?.WakeOutbox(),
             async (account, ct) => host is null ? null : await host.NativeForAsync(account, ct).ConfigureAwait(false));
+        var smtpBackend = new BridgeSmtp(submission);
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
         {
@@ -502,7 +512,7 @@ public sealed class BridgeHost : IAsyncDisposable
             throw;
         }
 
-        host = new BridgeHost(mailboxes, imap, smtp, http, certificate, options, transparency);
+        host = new BridgeHost(mailboxes, imap, smtp, http, certificate, options, transparency) { Submission = submission };
         if (options.SyncInterval is { } interval)
         {
             await host.StartLoopsAsync(interval, ct).ConfigureAwait(false);

@@ -1,11 +1,8 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Letterlock.Client;
-using Letterlock.Client.Discovery;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
-using Letterlock.OpenPgp;
 using Letterlock.Smtp;
 
 namespace Letterlock.Bridge;
@@ -16,19 +13,17 @@ namespace Letterlock.Bridge;
 /// to DATA says what happened; a refusal names the recipients and what to do, since the person
 /// reading it is the sender.
 /// </summary>
-internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery> discoveryFor, Client.Transparency.TransparencyService? transparency = null,
-    Action? queued = null, Func<AccountRecord, CancellationToken, Task<Client.Native.NativeMail?>>? nativeFor = null)
-    : ISmtpBackend, ISmtpAuthenticator
+internal sealed class BridgeSmtp(BridgeSubmission submission) : ISmtpBackend, ISmtpAuthenticator
 {
     private static readonly byte[] Unknown = SHA256.HashData(RandomNumberGenerator.GetBytes(32));
-    private readonly ConcurrentDictionary<AccountId, UnlockedKey> _keys = new();
+    private readonly LocalStore _store = submission.Store;
 
     public async ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(password);
-        var account = await store.Accounts.FindAsync(user, ct).ConfigureAwait(false);
+        var account = await _store.Accounts.FindAsync(user, ct).ConfigureAwait(false);
         var expected = Unknown;
-        if (account is not null && await store.Keys.GetCurrentAsync(account.Id, BridgeCredentials.Purpose, ct).ConfigureAwait(false) is { } stored)
+        if (account is not null && await _store.Keys.GetCurrentAsync(account.Id, BridgeCredentials.Purpose, ct).ConfigureAwait(false) is { } stored)
         {
             expected = SHA256.HashData(stored.Material);
         }
@@ -39,7 +34,7 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
     public async ValueTask<SmtpDeliveryStart> StartDeliveryAsync(SmtpSessionInfo session, string reversePath, long declaredSize, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(session);
-        if (session.AuthenticatedUser is not { } user || await store.Accounts.FindAsync(user, ct).ConfigureAwait(false) is not { } account)
+        if (session.AuthenticatedUser is not { } user || await _store.Accounts.FindAsync(user, ct).ConfigureAwait(false) is not { } account)
         {
             return SmtpDeliveryStart.Reject(new SmtpReply(530, "5.7.0", "Authentication required"));
         }
@@ -49,22 +44,15 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
             return SmtpDeliveryStart.Reject(new SmtpReply(550, "5.7.1", $"Send as {account.Address} with this login"));
         }
 
-        if (declaredSize > store.Options.MaxMessageBytes)
+        if (declaredSize > _store.Options.MaxMessageBytes)
         {
             return SmtpDeliveryStart.Reject(new SmtpReply(552, "5.3.4", "Message too big"));
         }
 
-        var key = _keys.TryGetValue(account.Id, out var cached) ? cached : await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
-        _keys[account.Id] = key;
-        // Directory keys are used only after their transparency proof verified; the provider's head is gossiped in the mail.
-        // Letterlock recipients with native-capable devices get the native protocol (forward secret, post-quantum).
-        var native = nativeFor is null ? null : await nativeFor(account, ct).ConfigureAwait(false);
-        var processor = new OutgoingMailProcessor(store, account, key, new ContactKeyResolver(store, account.Id, discoveryFor(account.Id), transparency),
-            gossip: transparency, native: native);
-        return SmtpDeliveryStart.Accept(new Delivery(processor, store.Options.MaxMessageBytes, queued));
+        return SmtpDeliveryStart.Accept(new Delivery(submission, account, _store.Options.MaxMessageBytes));
     }
 
-    private sealed class Delivery(OutgoingMailProcessor processor, long maxBytes, Action? queued) : ISmtpDelivery
+    private sealed class Delivery(BridgeSubmission submission, AccountRecord account, long maxBytes) : ISmtpDelivery
     {
         private readonly List<string> _recipients = [];
         private readonly MemoryStream _body = new();
@@ -99,11 +87,7 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
                 return new SmtpReply(552, "5.3.4", "Message too big");
             }
 
-            var outcome = await processor.SubmitAsync(_body.ToArray(), _recipients, ct).ConfigureAwait(false);
-            if (outcome.Status == SendStatus.Queued)
-            {
-                queued?.Invoke();
-            }
+            var outcome = await submission.SubmitAsync(account, _body.ToArray(), _recipients, requireEncryption: false, ct).ConfigureAwait(false);
 
             return outcome.Status switch
             {

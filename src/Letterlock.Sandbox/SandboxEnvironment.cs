@@ -48,6 +48,7 @@ public sealed class SandboxEnvironment : IAsyncDisposable
 
     private readonly List<ProviderHost> _providers = [];
     private readonly List<(LocalStore Store, BridgeHost Bridge)> _clients = [];
+    private readonly List<Web.WebHost> _webs = [];
     private readonly List<FileLoggerProvider> _logs = [];
     private readonly List<ILoggerFactory> _loggerFactories = [];
     private LocalCertificateAuthority? _ca;
@@ -71,6 +72,9 @@ public sealed class SandboxEnvironment : IAsyncDisposable
 
     /// <summary>The client devices: alice's, then bob's (store and bridge).</summary>
     public IReadOnlyList<(LocalStore Store, BridgeHost Bridge)> Clients => _clients;
+
+    /// <summary>The clients' web apps, alice's then bob's (empty when <see cref="SandboxOptions.Web"/> is off).</summary>
+    public IReadOnlyList<Web.WebHost> Webs => _webs;
 
     /// <summary>The sandbox CA's root (trusted by the clients and the relays, nowhere else).</summary>
     public X509Certificate2 CaRoot => _ca!.Root;
@@ -199,6 +203,24 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             http.Dispose();
         }
 
+        if (Options.Web)
+        {
+            for (int i = 0; i < _clients.Count; i++)
+            {
+                int port = i == 0 ? Options.WebPorts.Alice : Options.WebPorts.Bob;
+                try
+                {
+                    _webs.Add(await Web.WebHost.StartAsync(_clients[i].Bridge, new Web.WebOptions { Port = port }, ct: ct));
+                }
+                catch (IOException e)
+                {
+                    throw new SandboxException($"{People[i].Name}'s web app cannot listen on 127.0.0.1:{port}: {e.Message} (choose another port, or 0 for a free one)", e);
+                }
+
+                Step($"{People[i].Name}'s web app ready: {_webs[i].Url}");
+            }
+        }
+
         var accounts = new List<SandboxAccount>();
         for (int i = 0; i < People.Length; i++)
         {
@@ -210,7 +232,7 @@ public sealed class SandboxEnvironment : IAsyncDisposable
             string muttrc = Path.Combine(clientDir, "muttrc");
             var account = new SandboxAccount(settings.Address, settings.UserName, settings.Password, settings.ImapHost, settings.ImapPort, settings.ImapSecurity,
                 settings.SmtpHost, settings.SmtpPort, settings.SmtpSecurity, settings.CertificateSha256, certificatePath, clientDir,
-                Path.Combine(clientDir, "store.key"), muttrc);
+                Path.Combine(clientDir, "store.key"), muttrc, Options.Web ? _webs[i].Url.ToString() : null, Options.Web ? _webs[i].NewLoginLink().ToString() : null);
             // Holds the bridge password: readable by the user only, like the store's key file.
             WriteSecret(muttrc, MuttConfig(account, People[i].Display));
             accounts.Add(account);
@@ -656,6 +678,12 @@ public sealed class SandboxEnvironment : IAsyncDisposable
     /// <summary>Stops the bridges (BYE to every session), closes the stores, then stops the providers.</summary>
     public async ValueTask DisposeAsync()
     {
+        foreach (var web in _webs)
+        {
+            await web.DisposeAsync();
+        }
+
+        _webs.Clear();
         foreach (var (store, bridge) in _clients)
         {
             await bridge.DisposeAsync();

@@ -14,6 +14,12 @@ public sealed class SandboxOptions
     /// <summary>SMTP submission ports of alice's and bob's bridges on 127.0.0.1 (0 picks a free port).</summary>
     public (int Alice, int Bob) SmtpPorts { get; init; }
 
+    /// <summary>Web app ports of alice's and bob's clients on 127.0.0.1 (0 picks a free port).</summary>
+    public (int Alice, int Bob) WebPorts { get; init; }
+
+    /// <summary>Whether each client also serves the web app (default true).</summary>
+    public bool Web { get; init; } = true;
+
     /// <summary>How long to wait for the first message to reach bob's bridge (default 2 minutes; a loaded machine is slow).</summary>
     public TimeSpan FirstMessageTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
@@ -41,6 +47,8 @@ public sealed class SandboxException(string message, Exception? inner = null) : 
 /// <param name="CertificatePath">The bridge's certificate as PEM, for apps that take a file (mutt's certificate_file).</param>
 /// <param name="ClientDirectory">The client's data folder (its encrypted store), for <c>letterlock ... --data</c>.</param>
 /// <param name="KeyFile">The key file that unlocks the client's store, for <c>letterlock ... --key-file</c>.</param>
+/// <param name="WebUrl">The web app's address, when it runs.</param>
+/// <param name="WebLoginLink">A one-time login link to the web app (the token is in the fragment).</param>
 /// <param name="MuttConfig">A ready mutt/neomutt configuration for this account (<c>mutt -F FILE</c>); holds the password, mode 0600.</param>
 public sealed record SandboxAccount(
     string Address,
@@ -56,7 +64,9 @@ public sealed record SandboxAccount(
     string CertificatePath,
     string ClientDirectory,
     string KeyFile,
-    string MuttConfig);
+    string MuttConfig,
+    string? WebUrl = null,
+    string? WebLoginLink = null);
 
 /// <summary>One of the sandbox's providers.</summary>
 /// <param name="Domain">Its mail domain.</param>

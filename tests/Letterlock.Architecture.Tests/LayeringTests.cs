@@ -44,8 +44,9 @@ public sealed partial class LayeringTests
         ["Letterlock.Provider"] = (4, Kind.Host),
         ["Letterlock.Client"] = (4, Kind.Io),
         ["Letterlock.Bridge"] = (5, Kind.Host),
-        ["Letterlock.Sandbox"] = (6, Kind.Host),
-        ["Letterlock.Cli"] = (7, Kind.Host),
+        ["Letterlock.Web"] = (6, Kind.Host),
+        ["Letterlock.Sandbox"] = (7, Kind.Host),
+        ["Letterlock.Cli"] = (8, Kind.Host),
     };
 
     /// <summary>Packages and framework references that bring sockets, databases, logging or hosting.</summary>

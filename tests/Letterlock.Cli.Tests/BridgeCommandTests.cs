@@ -28,7 +28,7 @@ public sealed class BridgeCommandTests : IDisposable
 
         var cli = Path.Combine(AppContext.BaseDirectory, "letterlock.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { cli, "bridge", "--data", _dir, "--key-file", keyFile, "--imap-port", "0", "--smtp-port", "0", "--json" })
+        foreach (var arg in new[] { cli, "bridge", "--data", _dir, "--key-file", keyFile, "--imap-port", "0", "--smtp-port", "0", "--web-port", "0", "--json" })
         {
             start.ArgumentList.Add(arg);
         }
@@ -65,6 +65,35 @@ public sealed class BridgeCommandTests : IDisposable
                 await smtp.ConnectAsync("127.0.0.1", alice.GetProperty("smtpPort").GetInt32());
                 var greeting = await new StreamReader(smtp.GetStream()).ReadLineAsync(timeout.Token);
                 Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
+            }
+
+            // `letterlock web`, another process over the same store, makes a login link the running bridge's web app takes once.
+            var web = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[] { cli, "web", "--print", "--data", _dir, "--key-file", keyFile })
+            {
+                web.ArgumentList.Add(arg);
+            }
+
+            using (var webProcess = Process.Start(web)!)
+            {
+                string printed = await webProcess.StandardOutput.ReadToEndAsync(timeout.Token);
+                await webProcess.WaitForExitAsync(timeout.Token);
+                Assert.True(webProcess.ExitCode == 0, printed + await webProcess.StandardError.ReadToEndAsync(timeout.Token));
+                var link = new Uri(printed.Split(' ', '\n').Single(w => w.StartsWith("http://127.0.0.1:", StringComparison.Ordinal)).Trim());
+                Assert.Equal("/login", link.AbsolutePath);
+                using var http = new HttpClient { BaseAddress = link };
+                async Task<System.Net.HttpStatusCode> SignIn()
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Post, "/api/session")
+                    {
+                        Content = new StringContent(JsonSerializer.Serialize(new { token = link.Fragment.TrimStart('#') }), Encoding.UTF8, "application/json"),
+                    };
+                    using var response = await http.SendAsync(request, timeout.Token);
+                    return response.StatusCode;
+                }
+
+                Assert.Equal(System.Net.HttpStatusCode.OK, await SignIn());
+                Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await SignIn());
             }
 
             using (var signal = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))

@@ -34,7 +34,7 @@ public sealed class BridgeCrashTests : IDisposable
 
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "letterlock.dll"), "bridge", "--data", _dir, "--key-file", keyFile,
-                     "--imap-port", "0", "--smtp-port", "0", "--json" })
+                     "--imap-port", "0", "--smtp-port", "0", "--web-port", "0", "--json" })
         {
             start.ArgumentList.Add(arg);
         }

@@ -42,6 +42,32 @@ public sealed class ClientCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Web_says_what_to_do_when_no_bridge_serves_the_web_app()
+    {
+        using (var store = await Seed("alice@alpha.test"))
+        {
+        }
+
+        var (code, _, error) = await Run("web", "--print");
+        Assert.Equal(3, code);
+        Assert.Contains("letterlock bridge", error, StringComparison.Ordinal);
+
+        // A web app ran once, at an address where nothing answers now.
+        using (var store = await LocalStore.OpenAsync(Path.Combine(_dir, "client.db"), StoreUnlock.WithKeyFile(_keyFile)))
+        {
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            listener.Start();
+            int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            await store.Settings.SetAsync("web.endpoint", System.Text.Encoding.UTF8.GetBytes($"http://127.0.0.1:{port}/"));
+        }
+
+        (code, _, error) = await Run("web", "--print");
+        Assert.Equal(3, code);
+        Assert.Contains("does not answer", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_changed_key_is_shown_and_can_be_accepted_then_verified()
     {
         using (var store = await Seed("alice@alpha.test"))

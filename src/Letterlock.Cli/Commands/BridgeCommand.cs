@@ -14,22 +14,25 @@ internal static class BridgeCommand
         var imapPort = new Option<int>("--imap-port") { Description = "IMAP port on 127.0.0.1 (0 picks a free one).", DefaultValueFactory = _ => 1143 };
         var smtpPort = new Option<int>("--smtp-port") { Description = "SMTP submission port on 127.0.0.1 (0 picks a free one).", DefaultValueFactory = _ => 1025 };
         var json = new Option<bool>("--json") { Description = "Print the settings as JSON (one object per account) for scripts." };
+        var webPort = new Option<int>("--web-port") { Description = "Web app port on 127.0.0.1 (0 picks a free one).", DefaultValueFactory = _ => Web.WebOptions.DefaultPort };
+        var noWeb = new Option<bool>("--no-web") { Description = "Do not serve the web app." };
         var command = new Command("bridge",
             "Serve your mail to any mail app on 127.0.0.1: IMAP with the decrypted mailbox (security summary in\n" +
             "Letterlock-Encryption and Letterlock-Signature headers) and SMTP submission that encrypts automatically.\n" +
             "Prints the settings for each account (user name, generated bridge password, ports, certificate\n" +
-            "fingerprint) and runs until Ctrl-C. Unattended: unlock with --key-file.\n\n" +
+            "fingerprint) and runs until Ctrl-C. Unattended: unlock with --key-file.\n" +
+            "Also serves the web app on 127.0.0.1 and prints a one-time login link to it (later: letterlock web).\n\n" +
             "Examples:\n" +
             "  letterlock bridge\n" +
             "  letterlock bridge --key-file ~/.config/letterlock/store.key --json\n" +
-            "  letterlock bridge --imap-port 0 --smtp-port 0")
+            "  letterlock bridge --imap-port 0 --smtp-port 0 --web-port 0")
         {
-            imapPort, smtpPort, json,
+            imapPort, smtpPort, json, webPort, noWeb,
         };
         access.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            foreach (var (name, value) in new[] { ("--imap-port", parse.GetValue(imapPort)), ("--smtp-port", parse.GetValue(smtpPort)) })
+            foreach (var (name, value) in new[] { ("--imap-port", parse.GetValue(imapPort)), ("--smtp-port", parse.GetValue(smtpPort)), ("--web-port", parse.GetValue(webPort)) })
             {
                 if (value is < 0 or > 65535)
                 {
@@ -55,6 +58,20 @@ internal static class BridgeCommand
 
             await using (bridge)
             {
+                Web.WebHost? web = null;
+                if (!parse.GetValue(noWeb))
+                {
+                    try
+                    {
+                        web = await Web.WebHost.StartAsync(bridge, new Web.WebOptions { Port = parse.GetValue(webPort) }, ct: ct);
+                    }
+                    catch (IOException e)
+                    {
+                        throw new CliException($"the web app cannot listen on 127.0.0.1:{parse.GetValue(webPort)}: {e.Message} (try --web-port 0, or --no-web)", 3);
+                    }
+                }
+
+                await using var webScope = web;
                 var settings = await bridge.GetSettingsAsync(ct);
                 var output = parse.InvocationConfiguration.Output;
                 if (parse.GetValue(json))
@@ -64,6 +81,13 @@ internal static class BridgeCommand
                 else
                 {
                     await WriteSettingsAsync(output, settings);
+                    if (web is not null)
+                    {
+                        await output.WriteLineAsync($"Web app  {web.Url}");
+                        await output.WriteLineAsync($"  Log in with this one-time link: {web.NewLoginLink()}");
+                        await output.WriteLineAsync("  (good for one login within the hour; `letterlock web` makes a new one)");
+                    }
+
                     await output.WriteLineAsync("The bridge is running. Press Ctrl-C to stop.");
                 }
 

@@ -12,12 +12,15 @@ internal static class SandboxCommand
         var data = new Option<string?>("--data") { Description = "Keep the sandbox's state in this folder, so the next run reuses the accounts, their mail, passwords and bridge ports (default: a temporary folder, deleted at the end)." };
         var json = new Option<bool>("--json") { Description = "Print the settings as one JSON object on stdout (progress stays on stderr)." };
         var imapPorts = new Option<string>("--imap-ports") { Description = "IMAP ports of alice's and bob's bridges, as ALICE,BOB (0: the last run's with --data, else a free port).", DefaultValueFactory = _ => "0,0" };
+        var webPorts = new Option<string>("--web-ports") { Description = "Web app ports of alice's and bob's clients, as ALICE,BOB (0: a free port).", DefaultValueFactory = _ => "0,0" };
+        var noWeb = new Option<bool>("--no-web") { Description = "Do not serve the web app." };
         var smtpPorts = new Option<string>("--smtp-ports") { Description = "SMTP ports of alice's and bob's bridges, as ALICE,BOB (0: the last run's with --data, else a free port).", DefaultValueFactory = _ => "0,0" };
         var dnsRecords = new Option<string?>("--dns-records") { Description = "Add DNS records from this file (one per line: NAME A|AAAA|MX|TXT VALUE, and HOST PORT N for an MX listening elsewhere than 25), so mail can go to a third domain beside alpha.test and beta.test (docs/FORMATS.md, \"Sandbox DNS records\")." };
         var command = new Command("sandbox",
             "Try Letterlock on this machine: starts two providers (alpha.test and beta.test) with their own CA and DNS map,\n" +
             "creates alice@alpha.test and bob@beta.test (each on its own client device), starts both bridges, sends a\n" +
-            "first end-to-end encrypted message from alice to bob, and prints the IMAP/SMTP settings for your mail app.\n" +
+            "first end-to-end encrypted message from alice to bob, and prints the IMAP/SMTP settings for your mail app\n" +
+            "and a one-time login link to each client's web app.\n" +
             "Everything stays on 127.0.0.1 and needs no network. Runs until Ctrl-C.\n\n" +
             "Examples:\n" +
             "  letterlock sandbox\n" +
@@ -26,13 +29,14 @@ internal static class SandboxCommand
             "  letterlock sandbox --dns-records gamma.zone   # gamma.zone: 'gamma.test MX 10 mx.gamma.test',\n" +
             "                                                #   'mx.gamma.test A 127.0.0.1', 'mx.gamma.test PORT 2525'")
         {
-            data, json, imapPorts, smtpPorts, dnsRecords,
+            data, json, imapPorts, smtpPorts, webPorts, noWeb, dnsRecords,
         };
         command.SetAction(async (parse, ct) =>
         {
             var imap = Ports(parse.GetValue(imapPorts)!, "--imap-ports");
             var smtp = Ports(parse.GetValue(smtpPorts)!, "--smtp-ports");
             var records = DnsRecords(parse.GetValue(dnsRecords));
+            var web = Ports(parse.GetValue(webPorts)!, "--web-ports");
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             string? kept = parse.GetValue(data);
@@ -50,6 +54,8 @@ internal static class SandboxCommand
                     ImapPorts = imap,
                     SmtpPorts = smtp,
                     DnsRecords = records,
+                    WebPorts = web,
+                    Web = !parse.GetValue(noWeb),
                     BridgeLog = line => error.WriteLine("  " + line),
                 }, progress, ct);
             }
@@ -161,6 +167,11 @@ internal static class SandboxCommand
             await output.WriteLineAsync($"    Certificate self-signed by the bridge, SHA-256 {a.CertificateSha256}");
             await output.WriteLineAsync($"                (accept it when your app asks, after comparing; PEM: {a.CertificatePath})");
             await output.WriteLineAsync($"    mutt        mutt -F {a.MuttConfig}   (or neomutt -F ...)");
+            if (a.WebLoginLink is { } link)
+            {
+                await output.WriteLineAsync($"    Web app     {link}");
+                await output.WriteLineAsync($"                (one-time login link; later: letterlock web --data {a.ClientDirectory} --key-file {a.KeyFile})");
+            }
         }
 
         await output.WriteLineAsync();

@@ -35,7 +35,7 @@ public enum SendStatus
     Invalid,
 }
 
-/// <summary>The outcome of <see cref="OutgoingMailProcessor.SubmitAsync"/>.</summary>
+/// <summary>The outcome of <see cref="OutgoingMailProcessor.SubmitAsync(ReadOnlyMemory{byte}, IReadOnlyList{string}, bool, CancellationToken)"/>.</summary>
 /// <param name="Status">What happened.</param>
 /// <param name="Recipients">For refusals, the recipients at fault; for <see cref="SendStatus.Queued"/>, all recipients.</param>
 /// <param name="Encrypted">Whether the queued copies are end-to-end encrypted.</param>
@@ -64,6 +64,48 @@ public sealed record QueuedMail(string From, IReadOnlyList<string> Recipients, b
         JsonSerializer.Deserialize(payload, MailJson.Default.QueuedMail) ?? throw new FormatException("empty queued mail");
 }
 
+/// <summary>How a message to one recipient would go, as <see cref="OutgoingMailProcessor.PlanAsync"/> finds it.</summary>
+public enum RecipientRoute
+{
+    /// <summary>End-to-end encrypted to the recipient's key.</summary>
+    EndToEnd,
+
+    /// <summary>No usable key: the message would go unencrypted (when the policy allows it).</summary>
+    NoKey,
+
+    /// <summary>The recipient's key changed and the user has not decided: nothing is sent to them until then.</summary>
+    KeyChanged,
+
+    /// <summary>Their provider served a key it has not published in its transparency log: nothing is sent to them.</summary>
+    KeyUnpublished,
+}
+
+/// <summary>The end-to-end protocol a message to a recipient uses.</summary>
+public enum EncryptionProtocol
+{
+    /// <summary>None: the message is not end-to-end encrypted.</summary>
+    None,
+
+    /// <summary>OpenPGP, as PGP/MIME (RFC 3156) with protected headers (RFC 9788).</summary>
+    PgpMime,
+}
+
+/// <summary>One recipient of a message about to be sent: how it would go, and why.</summary>
+/// <param name="Address">The recipient (normalized).</param>
+/// <param name="Route">End to end, no key, or a changed key awaiting a decision.</param>
+/// <param name="Protocol">The protocol when <see cref="RecipientRoute.EndToEnd"/>.</param>
+/// <param name="Level">The validation level of the key used (or of the contact's state).</param>
+/// <param name="Fingerprint">The key's fingerprint when there is one.</param>
+/// <param name="ContactWantsEncryption">The contact is marked "encrypted only": without a key, nothing goes.</param>
+public sealed record RecipientPlan(string Address, RecipientRoute Route, EncryptionProtocol Protocol, KeyValidationLevel Level, string? Fingerprint,
+    bool ContactWantsEncryption);
+
+/// <summary>What sending a message to a set of recipients would do, decided exactly as <see cref="OutgoingMailProcessor.SubmitAsync(ReadOnlyMemory{byte}, IReadOnlyList{string}, bool, CancellationToken)"/> decides.</summary>
+/// <param name="Recipients">Each recipient's route.</param>
+/// <param name="Outcome">What sending would do: <see cref="SendStatus.Queued"/> (then <paramref name="Encrypted"/> says how) or the refusal.</param>
+/// <param name="Encrypted">Whether the message would go end to end to everyone.</param>
+public sealed record SendPlan(IReadOnlyList<RecipientPlan> Recipients, SendStatus Outcome, bool Encrypted);
+
 [JsonSerializable(typeof(QueuedMail))]
 internal sealed partial class MailJson : JsonSerializerContext;
 
@@ -84,7 +126,41 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     /// <summary>Submits a message from the mail app with its SMTP envelope.</summary>
-    public async Task<SendOutcome> SubmitAsync(ReadOnlyMemory<byte> raw, IReadOnlyList<string> envelopeRecipients, CancellationToken ct = default)
+    public Task<SendOutcome> SubmitAsync(ReadOnlyMemory<byte> raw, IReadOnlyList<string> envelopeRecipients, CancellationToken ct = default) =>
+        SubmitAsync(raw, envelopeRecipients, requireEncryption: false, ct);
+
+    /// <summary>
+    /// What <see cref="SubmitAsync(ReadOnlyMemory{byte}, IReadOnlyList{string}, bool, CancellationToken)"/> would do for these
+    /// recipients now, recipient by recipient, with the same key lookups (discovery included) and the same rules.
+    /// </summary>
+    public async Task<SendPlan> PlanAsync(IReadOnlyList<string> recipients, bool requireEncryption = false, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(recipients);
+        var now = _time.GetUtcNow();
+        var plans = new List<RecipientPlan>();
+        foreach (var recipient in recipients.Select(MailAddress.TryNormalize).OfType<string>().Distinct(StringComparer.Ordinal))
+        {
+            var (certificate, level, encryptedOnly, pendingUnpublished) = await FindKeyAsync(recipient, now, ct).ConfigureAwait(false);
+            var route = level == KeyValidationLevel.Changed ? pendingUnpublished ? RecipientRoute.KeyUnpublished : RecipientRoute.KeyChanged
+                : certificate is null ? RecipientRoute.NoKey : RecipientRoute.EndToEnd;
+            plans.Add(new RecipientPlan(recipient, route, route == RecipientRoute.EndToEnd ? EncryptionProtocol.PgpMime : EncryptionProtocol.None, level,
+                certificate?.Fingerprint.Hex, encryptedOnly));
+        }
+
+        bool encrypt = plans.Count > 0 && plans.All(p => p.Route == RecipientRoute.EndToEnd);
+        var outcome = plans.Count == 0 ? SendStatus.Invalid
+            : plans.Any(p => p.Route == RecipientRoute.KeyUnpublished) ? SendStatus.RefusedUnpublishedKey
+            : plans.Any(p => p.Route == RecipientRoute.KeyChanged) ? SendStatus.RefusedChangedKey
+            : !encrypt && (requireEncryption || account.Policy == EncryptionPolicy.EncryptedOnly || plans.Any(p => p.ContactWantsEncryption)) ? SendStatus.RefusedNoKey
+            : SendStatus.Queued;
+        return new SendPlan(plans, outcome, encrypt);
+    }
+
+    /// <summary>
+    /// Submits a message with its envelope; with <paramref name="requireEncryption"/> ("send only if encrypted") it is
+    /// refused, like under an encrypted-only policy, unless every recipient gets an end-to-end encrypted copy.
+    /// </summary>
+    public async Task<SendOutcome> SubmitAsync(ReadOnlyMemory<byte> raw, IReadOnlyList<string> envelopeRecipients, bool requireEncryption, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(envelopeRecipients);
         var now = _time.GetUtcNow();
@@ -158,7 +234,7 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
 
         var others = recipients.Where(r => !nativeCopies.ContainsKey(r)).ToList();
         bool encrypt = missing.Count == 0;
-        if (!encrypt && (account.Policy == EncryptionPolicy.EncryptedOnly || contactWantsEncryption))
+        if (!encrypt && (requireEncryption || account.Policy == EncryptionPolicy.EncryptedOnly || contactWantsEncryption))
         {
             return new SendOutcome(SendStatus.RefusedNoKey, missing, false, [], null);
         }

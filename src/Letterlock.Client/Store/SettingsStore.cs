@@ -29,6 +29,14 @@ public sealed class SettingsStore
                 ("$name", name), ("$value", _store.Cipher.Seal(SealedColumn.Setting, rowId, Guid.Empty, value.Span))), ct);
     }
 
+    /// <summary>Removes a setting; true when it existed (whoever removes it first wins, across processes too).</summary>
+    public Task<bool> RemoveAsync(string name, CancellationToken ct = default)
+    {
+        _ = RowId(name);
+        return _store.Write((connection, transaction) =>
+            Sql.Execute(connection, transaction, "DELETE FROM client_settings WHERE name = $name", ("$name", name)) > 0, ct);
+    }
+
     /// <summary>As <see cref="GetAsync"/>, inside the caller's transaction (a read-modify-write of one value).</summary>
     internal byte[]? Get(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, string name) =>
         Sql.Scalar(connection, transaction, "SELECT value FROM client_settings WHERE name = $name", ("$name", name)) is byte[] value

@@ -68,6 +68,17 @@ public sealed class RemoteContentBlockerTests
     }
 
     [Fact]
+    public void An_end_tag_with_attributes_is_written_without_them_instead_of_failing()
+    {
+        // Seen in real mail (SpamAssassin corpus): "</font size=2>". It used to throw, failing the whole message.
+        var (html, removed) = RemoteContentBlocker.Clean("<font size=3>big</font size=2><p>x</p onclick=\"a()\"><img src=https://evil.test/x></img src=https://evil.test/y>");
+        Assert.True(removed > 0);
+        Assert.Contains("big</font>", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("evil.test", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("onclick", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void What_the_mail_app_gets_is_what_was_checked()
     {
         // MimeKit reads an unquoted "src=//host" as an empty src and a stray attribute, where a browser reads a
