@@ -264,15 +264,25 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
     var serverCpu = server.CpuTime();
     var sw = Stopwatch.StartNew();
     var provider = await AccountRegistration.ConnectAsync(store, account, http);
-    var progress = new Progress<SyncProgress>(p =>
+    // When each quarter of the messages was reached (reported synchronously on the syncing thread).
+    var quarters = new List<double>();
+    var progress = new SyncProgressLog(p =>
     {
         if (p.Applied % 1000 == 0)
         {
             Console.Error.WriteLine($"  {label}: {p.Applied} changes applied, {sw.Elapsed.TotalSeconds:F0} s");
         }
+
+        while (quarters.Count < 4 && p.Applied >= expected * (quarters.Count + 1) / 4)
+        {
+            quarters.Add(sw.Elapsed.TotalSeconds);
+        }
     });
     var report = await new SyncEngine(store, account, provider).SyncAsync(progress);
     sw.Stop();
+    var quarterRates = quarters.Select((t, i) => expected / 4 / (t - (i == 0 ? 0 : quarters[i - 1]))).ToList();
+    Console.WriteLine($"- {label}: quarters {string.Join(" / ", quarterRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} msg/s" +
+        (quarterRates.Count == 4 ? $" (last quarter {quarterRates[3] / quarterRates[0]:P0} of the first)" : ""));
     var result = new SyncResult(label, report.Received, sw.Elapsed.TotalSeconds, PeakRssKiB(), sampler.Stop(),
         GC.GetTotalAllocatedBytes(precise: true) - allocated, GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2,
         (Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalMilliseconds / Math.Max(1, report.Received),
@@ -689,4 +699,10 @@ internal sealed class TempFolder(string? parent) : IDisposable
         {
         }
     }
+}
+
+/// <summary>Reports sync progress synchronously on the syncing thread (Progress&lt;T&gt; posts to the thread pool).</summary>
+internal sealed class SyncProgressLog(Action<SyncProgress> report) : IProgress<SyncProgress>
+{
+    public void Report(SyncProgress value) => report(value);
 }
