@@ -16,7 +16,8 @@ public sealed record ProviderInfo(string Domain, int ApiVersion, string SignUp, 
 /// <param name="DevicePublicKey">The first device's Ed25519 public key (raw 32 bytes).</param>
 /// <param name="DeviceName">A label for the device, shown in device lists (at most 100 characters).</param>
 /// <param name="OpenPgpCertificate">The account's OpenPGP certificate, binary (not armored), public parts only.</param>
-/// <param name="InboxPublicKey">The X25519 inbox public key (raw 32 bytes) the MX seals arriving mail to.</param>
+/// <param name="InboxPublicKey">The inbox public key the MX seals arriving mail to: raw X-Wing (1,216 bytes), or raw X25519
+/// (32 bytes) for accounts made before X-Wing.</param>
 /// <param name="Proof">Ed25519 signature by the device key over <see cref="DeviceAuthentication.RegistrationMessage"/>.</param>
 public sealed record CreateAccountRequest(
     string Address,
@@ -78,13 +79,13 @@ public sealed record AccountInfo(Guid AccountId, string Address, long QuotaBytes
 
 /// <summary><c>PUT /v1/account/keys</c>: replace the published OpenPGP certificate and inbox key.</summary>
 /// <param name="OpenPgpCertificate">The new certificate, binary.</param>
-/// <param name="InboxPublicKey">The new X25519 inbox public key.</param>
+/// <param name="InboxPublicKey">The new inbox public key: raw X-Wing (1,216 bytes) or X25519 (32 bytes).</param>
 public sealed record UpdateKeysRequest(byte[] OpenPgpCertificate, byte[] InboxPublicKey);
 
 /// <summary><c>GET /v1/directory/{address}</c>: the public keys of one of this provider's addresses.</summary>
 /// <param name="Address">The address.</param>
 /// <param name="OpenPgpCertificate">Binary OpenPGP certificate.</param>
-/// <param name="InboxPublicKey">X25519 inbox public key.</param>
+/// <param name="InboxPublicKey">Inbox public key: raw X-Wing (1,216 bytes) or X25519 (32 bytes).</param>
 /// <param name="Devices">Active devices' Ed25519 keys.</param>
 /// <param name="UpdatedAt">When the keys last changed.</param>
 /// <param name="Transparency">The key-transparency lookup proof for the address (absent from providers without transparency).</param>
@@ -211,6 +212,9 @@ public static class ProblemTypes
 
     /// <summary>428: PUT/DELETE without <c>If-Match</c> or <c>If-None-Match: *</c>.</summary>
     public const string PreconditionRequired = "urn:letterlock:problem:precondition-required";
+
+    /// <summary>507: the provider's own storage (disk, database) is full; nothing was changed; try again later.</summary>
+    public const string InsufficientStorage = "urn:letterlock:problem:insufficient-storage";
 
     /// <summary>507: the account's quota would be exceeded.</summary>
     public const string QuotaExceeded = "urn:letterlock:problem:quota-exceeded";

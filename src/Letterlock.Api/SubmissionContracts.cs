@@ -32,7 +32,34 @@ public static class SubmissionDispositions
     public const string Queued = "queued";
 }
 
-/// <summary>Request headers of <c>POST /v1/submission</c>, whose body is the raw message (<c>message/rfc822</c>).</summary>
+/// <summary>
+/// The envelope of a <c>POST /v1/submission</c>: the first part (<c>application/json</c>) of its <c>multipart/mixed</c>
+/// body, before the raw message (<c>message/rfc822</c>). Addresses are Unicode strings (RFC 6531: a UTF-8 local part,
+/// a domain in U-labels or A-labels); they travel in the body because HTTP header values are ASCII.
+/// </summary>
+/// <param name="RcptTo">The envelope recipients; Bcc recipients go here only.</param>
+/// <param name="MailFrom">The envelope sender; optional, the account's address when absent (and it must be that address).</param>
+public sealed record SubmissionEnvelope(IReadOnlyList<string> RcptTo, string? MailFrom = null);
+
+/// <summary>The media types of a <c>POST /v1/submission</c> body.</summary>
+public static class SubmissionMediaTypes
+{
+    /// <summary>The body: two parts, the <see cref="Envelope"/> and then the <see cref="Message"/> (RFC 2046, 5.1.3).</summary>
+    public const string Multipart = "multipart/mixed";
+
+    /// <summary>The first part: the <see cref="SubmissionEnvelope"/> as JSON.</summary>
+    public const string Envelope = "application/json";
+
+    /// <summary>The second part: the raw RFC 5322 message, CRLF line ends, 8-bit allowed.</summary>
+    public const string Message = "message/rfc822";
+}
+
+/// <summary>
+/// Request headers of the first form of <c>POST /v1/submission</c>, whose body is the raw message alone
+/// (<c>message/rfc822</c>). Still accepted for clients that send it, but HTTP header values are ASCII, so it cannot carry
+/// an internationalised address: send a <see cref="SubmissionMediaTypes.Multipart"/> body with a
+/// <see cref="SubmissionEnvelope"/> instead.
+/// </summary>
 public static class SubmissionHeaders
 {
     /// <summary>The envelope sender; optional, the account's address when absent (and it must be that address).</summary>
@@ -58,4 +85,5 @@ public static class SubmissionProblemTypes
     RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(SubmissionTokenResponse))]
 [JsonSerializable(typeof(SubmissionResponse))]
+[JsonSerializable(typeof(SubmissionEnvelope))]
 public sealed partial class SubmissionJsonContext : JsonSerializerContext;

@@ -113,6 +113,8 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly BridgeOptions _options;
     private readonly ConcurrentDictionary<AccountId, bool> _unreachable = new();
     private readonly ConcurrentDictionary<AccountId, ProviderClient> _providers = new();
+    private readonly Client.Transparency.TransparencyNotices _notices;
+    private readonly SemaphoreSlim _noticeWake = new(0, int.MaxValue);
 
     private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options,
         Client.Transparency.TransparencyService transparency)
@@ -125,9 +127,56 @@ public sealed class BridgeHost : IAsyncDisposable
         _http = http;
         _certificate = certificate;
         _outbox = new OutboxDelivery(mailboxes.Store, ProviderForAsync, options.Outbox);
+        _notices = new Client.Transparency.TransparencyNotices(mailboxes.Store, transparency.State);
+
+        // Every alert, whatever found it (monitoring, gossip in mail, a directory lookup while sending, sync), reaches the
+        // mail app as a notice and the output as one line, once: at start-up for what is pending, then on each alert.
+        transparency.AlertRaised += _ => _noticeWake.Release();
+        _loops.Add(NoticeLoopAsync(options.SyncLog, _stop.Token));
         if (options.MonitorTransparency)
         {
-            _loops.Add(new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency) { DeliverNotices = true }.RunAsync(options.SyncLog, _stop.Token));
+            _loops.Add(new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency)
+            {
+                Notices = _notices,
+                AccountDevices = async (account, ct) => account.RemoteAccountId is null ? null : await (await ProviderForAsync(account, ct).ConfigureAwait(false)).ListDevicesAsync(ct).ConfigureAwait(false),
+                BeforeCheck = async (account, ct) =>
+                {
+                    if (account.RemoteAccountId is not null)
+                    {
+                        await Client.Accounts.KeyBundleSync.FetchAsync(mailboxes.Store, account, await ProviderForAsync(account, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    }
+                },
+                DeviceLog = options.SyncLog,
+            }.RunAsync(options.SyncLog, _stop.Token));
+        }
+    }
+
+    /// <summary>Delivers pending key-transparency notices now and after every new alert, each with one line on <paramref name="log"/>.</summary>
+    private async Task NoticeLoopAsync(Action<string>? log, CancellationToken ct)
+    {
+        await Task.Yield();
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                foreach (var notice in await _notices.DeliverPendingAsync(ct).ConfigureAwait(false))
+                {
+                    log?.Invoke(notice.LogLine);
+                }
+
+                await _noticeWake.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // The loop must survive a failed delivery; the notice stays pending and the next alert or round retries.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                log?.Invoke("key transparency: delivering a notice failed: " + e.GetType().Name);
+                await DelayQuietlyAsync(TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            }
         }
     }
 
@@ -158,6 +207,16 @@ public sealed class BridgeHost : IAsyncDisposable
         try
         {
             var provider = await ProviderForAsync(account, ct).ConfigureAwait(false);
+            switch (await InboxKeyUpgrade.EnsureAsync(store, account, provider, ct).ConfigureAwait(false))
+            {
+                case InboxUpgradeOutcome.Published:
+                    log?.Invoke($"{account.Address}: arriving mail is now sealed to a post-quantum (X-Wing) inbox key");
+                    break;
+                case InboxUpgradeOutcome.Refused:
+                    log?.Invoke($"{account.Address}: the provider does not take an X-Wing inbox key yet; arriving mail stays sealed to X25519");
+                    break;
+            }
+
             var report = await new SyncEngine(store, account, provider, gossip: _transparency).SyncAsync(ct: ct).ConfigureAwait(false);
             if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
             {
@@ -167,6 +226,11 @@ public sealed class BridgeHost : IAsyncDisposable
             foreach (var error in report.Errors)
             {
                 log?.Invoke($"{account.Address}: skipped document {error.DocumentId} ({error.Kind}): {error.Reason}");
+                if (error.SealedToUnknownKey)
+                {
+                    // Not a quiet skip: the provider may have swapped the inbox key. The document stays at the provider.
+                    await _transparency.ReportUnknownInboxKeyAsync(account.Address, error.DocumentId, ct).ConfigureAwait(false);
+                }
             }
 
             if (_unreachable.TryRemove(account.Id, out _))
@@ -444,6 +508,7 @@ public sealed class BridgeHost : IAsyncDisposable
 
         _stop.Dispose();
         _outboxWake.Dispose();
+        _noticeWake.Dispose();
         await _smtp.DisposeAsync().ConfigureAwait(false);
         await _imap.StopAsync().ConfigureAwait(false);
         await _imap.DisposeAsync().ConfigureAwait(false);

@@ -111,6 +111,9 @@ internal sealed class BridgeSmtp(LocalStore store, Func<AccountId, KeyDiscovery>
                     "Encryption required, but no usable key for: " + string.Join(", ", outcome.Recipients)),
                 SendStatus.RefusedChangedKey => new SmtpReply(550, "5.7.1",
                     "Key changed for " + string.Join(", ", outcome.Recipients) + "; check with: letterlock contacts show " + outcome.Recipients[0]),
+                SendStatus.RefusedUnpublishedKey => new SmtpReply(550, "5.7.1",
+                    "The provider served a key it has not published for " + string.Join(", ", outcome.Recipients) +
+                    "; not encrypting to it. See: letterlock transparency status"),
                 SendStatus.RefusedSender => new SmtpReply(550, "5.7.1", "From must be the account's own address"),
                 _ => new SmtpReply(554, "5.6.0", "Message not accepted: malformed or no recipients"),
             };

@@ -16,6 +16,7 @@ internal static class CommandCatalog
         ("provider", Commands.ProviderCommands.Build),
         ("account", Commands.AccountCommand.Create),
         ("contacts", Commands.ContactsCommand.Create),
+        ("devices", Commands.AccountAccessCommands.Devices),
         ("bridge", Commands.BridgeCommand.Create),
         ("sync", Commands.SyncCommand.Create),
         ("audit", Commands.AuditCommand.Create),

@@ -21,7 +21,8 @@ public sealed class HpkeOpeningStream : Stream
     private readonly bool _leaveOpen;
     private readonly byte[] _privateKey;
     private readonly byte[] _info;
-    private readonly byte[] _header = new byte[HpkeEnvelope.HeaderLength];
+    private readonly byte[] _header = new byte[HpkeEnvelope.MaxHeaderLength];
+    private int _headerLength;
     private readonly byte[] _sealed;
     private readonly byte[] _plain;
     private HpkeContext? _context;
@@ -55,7 +56,8 @@ public sealed class HpkeOpeningStream : Stream
 
     /// <summary>Opens the envelope that <paramref name="source"/> holds.</summary>
     /// <param name="source">The envelope, read sequentially from its current position.</param>
-    /// <param name="recipientPrivateKey">The recipient's 32-byte X25519 private key (copied, wiped on dispose).</param>
+    /// <param name="recipientPrivateKey">The recipient's 32-byte private key (copied, wiped on dispose): an X25519
+    /// key or an X-Wing decapsulation key, used with the KEM the envelope's header names.</param>
     /// <param name="info">The HPKE info the envelope was sealed with.</param>
     /// <param name="leaveOpen">True to keep <paramref name="source"/> open after disposal.</param>
     public static HpkeOpeningStream Open(
@@ -69,7 +71,7 @@ public sealed class HpkeOpeningStream : Stream
 
         if (recipientPrivateKey.Length != Hpke.KeyLength)
         {
-            throw new HpkeException(HpkeError.InvalidKey, "An X25519 private key must be 32 bytes.");
+            throw new HpkeException(HpkeError.InvalidKey, "An HPKE private key (X25519 or X-Wing) must be 32 bytes.");
         }
 
         return new HpkeOpeningStream(source, recipientPrivateKey.ToArray(), info.ToArray(), leaveOpen);
@@ -124,8 +126,11 @@ public sealed class HpkeOpeningStream : Stream
             {
                 if (_state == State.NeedHeader)
                 {
-                    int got = _source.ReadAtLeast(_header, _header.Length, throwOnEndOfStream: false);
-                    AcceptHeader(got);
+                    int got = _source.ReadAtLeast(_header.AsSpan(0, HpkeEnvelope.FixedHeaderLength), HpkeEnvelope.FixedHeaderLength, throwOnEndOfStream: false);
+                    var kem = ReadFixedHeader(got);
+                    int encLength = HpkeKems.EncapsulatedKeyLength(kem);
+                    got = _source.ReadAtLeast(_header.AsSpan(HpkeEnvelope.FixedHeaderLength, encLength), encLength, throwOnEndOfStream: false);
+                    AcceptHeader(kem, got);
                 }
 
                 int start = _haveLookahead ? 1 : 0;
@@ -172,8 +177,11 @@ public sealed class HpkeOpeningStream : Stream
             {
                 if (_state == State.NeedHeader)
                 {
-                    int got = await _source.ReadAtLeastAsync(_header, _header.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-                    AcceptHeader(got);
+                    int got = await _source.ReadAtLeastAsync(_header.AsMemory(0, HpkeEnvelope.FixedHeaderLength), HpkeEnvelope.FixedHeaderLength, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                    var kem = ReadFixedHeader(got);
+                    int encLength = HpkeKems.EncapsulatedKeyLength(kem);
+                    got = await _source.ReadAtLeastAsync(_header.AsMemory(HpkeEnvelope.FixedHeaderLength, encLength), encLength, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                    AcceptHeader(kem, got);
                 }
 
                 int start = _haveLookahead ? 1 : 0;
@@ -259,15 +267,26 @@ public sealed class HpkeOpeningStream : Stream
         base.Dispose(disposing);
     }
 
-    private void AcceptHeader(int got)
+    private HpkeKem ReadFixedHeader(int got)
     {
-        if (got < HpkeEnvelope.HeaderLength)
+        if (got < HpkeEnvelope.FixedHeaderLength)
         {
             throw new HpkeException(HpkeError.TruncatedEnvelope, "The sealed envelope ends inside its header.");
         }
 
-        HpkeEnvelope.ValidateHeader(_header);
-        _context = Hpke.SetupBaseRecipient(_header.AsSpan(14, Hpke.KeyLength), _privateKey, _info);
+        return HpkeEnvelope.ValidateHeader(_header.AsSpan(0, HpkeEnvelope.FixedHeaderLength));
+    }
+
+    private void AcceptHeader(HpkeKem kem, int gotEnc)
+    {
+        int encLength = HpkeKems.EncapsulatedKeyLength(kem);
+        if (gotEnc < encLength)
+        {
+            throw new HpkeException(HpkeError.TruncatedEnvelope, "The sealed envelope ends inside its header.");
+        }
+
+        _headerLength = HpkeEnvelope.FixedHeaderLength + encLength;
+        _context = Hpke.SetupBaseRecipient(kem, _header.AsSpan(HpkeEnvelope.FixedHeaderLength, encLength), _privateKey, _info);
         CryptographicOperations.ZeroMemory(_privateKey);
         _state = State.Chunks;
     }
@@ -296,8 +315,8 @@ public sealed class HpkeOpeningStream : Stream
             throw new HpkeException(HpkeError.MalformedEnvelope, "An empty final chunk may only be the first chunk.");
         }
 
-        Span<byte> aad = stackalloc byte[HpkeEnvelope.AadLength];
-        HpkeEnvelope.WriteAad(aad, _header, _chunkIndex, final: atEnd);
+        Span<byte> aad = stackalloc byte[_headerLength + 9];
+        HpkeEnvelope.WriteAad(aad, _header.AsSpan(0, _headerLength), _chunkIndex, final: atEnd);
         _context!.Open(aad, _sealed.AsSpan(0, length), _plain.AsSpan(0, plainLength));
         _plainOffset = 0;
         _plainLength = plainLength;

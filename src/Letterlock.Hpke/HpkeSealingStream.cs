@@ -22,7 +22,7 @@ public sealed class HpkeSealingStream : Stream
     private readonly Stream _destination;
     private readonly bool _leaveOpen;
     private readonly HpkeContext _context;
-    private readonly byte[] _header = new byte[HpkeEnvelope.HeaderLength];
+    private readonly byte[] _header;
     private readonly byte[] _plain;
     private readonly byte[] _sealed;
     private int _buffered;
@@ -31,14 +31,15 @@ public sealed class HpkeSealingStream : Stream
     private long _plaintextLength;
     private State _state;
 
-    private HpkeSealingStream(Stream destination, byte[] enc, HpkeContext context, bool leaveOpen)
+    private HpkeSealingStream(Stream destination, HpkeKem kem, byte[] enc, HpkeContext context, bool leaveOpen)
     {
         _destination = destination;
         _leaveOpen = leaveOpen;
         _context = context;
-        HpkeEnvelope.WriteHeader(_header, enc);
+        _header = new byte[HpkeEnvelope.HeaderLengthOf(kem)];
+        HpkeEnvelope.WriteHeader(_header, kem, enc);
         _plain = ArrayPool<byte>.Shared.Rent(HpkeEnvelope.ChunkSize);
-        _sealed = ArrayPool<byte>.Shared.Rent(HpkeEnvelope.HeaderLength + HpkeEnvelope.SealedChunkSize);
+        _sealed = ArrayPool<byte>.Shared.Rent(_header.Length + HpkeEnvelope.SealedChunkSize);
     }
 
     private enum State
@@ -55,7 +56,8 @@ public sealed class HpkeSealingStream : Stream
     /// <paramref name="destination"/> until the first chunk is full or the envelope is completed.
     /// </summary>
     /// <param name="destination">Where the envelope goes; written sequentially.</param>
-    /// <param name="recipientPublicKey">The recipient's 32-byte X25519 public key.</param>
+    /// <param name="recipientPublicKey">The recipient's public key: 32 bytes (X25519) or 1,216 bytes (X-Wing);
+    /// the envelope's KEM follows from it.</param>
     /// <param name="info">HPKE info binding the envelope to its purpose; the reader must pass the same.</param>
     /// <param name="leaveOpen">True to keep <paramref name="destination"/> open after disposal.</param>
     /// <exception cref="HpkeException">The public key is invalid.</exception>
@@ -68,12 +70,13 @@ public sealed class HpkeSealingStream : Stream
             throw new ArgumentException("The destination stream must be writable.", nameof(destination));
         }
 
+        var kem = HpkeKems.ForPublicKey(recipientPublicKey);
         var (enc, context) = Hpke.SetupBaseSender(recipientPublicKey, info);
-        return new HpkeSealingStream(destination, enc, context, leaveOpen);
+        return new HpkeSealingStream(destination, kem, enc, context, leaveOpen);
     }
 
     /// <summary>The HPKE encapsulated key of this envelope (also in its header).</summary>
-    public ReadOnlySpan<byte> EncapsulatedKey => _header.AsSpan(14, Hpke.KeyLength);
+    public ReadOnlySpan<byte> EncapsulatedKey => _header.AsSpan(HpkeEnvelope.FixedHeaderLength);
 
     /// <summary>True once the final chunk has been written.</summary>
     public bool IsCompleted => _state == State.Completed;
@@ -320,10 +323,10 @@ public sealed class HpkeSealingStream : Stream
         if (!_headerWritten)
         {
             _header.CopyTo(_sealed, 0);
-            at = HpkeEnvelope.HeaderLength;
+            at = _header.Length;
         }
 
-        Span<byte> aad = stackalloc byte[HpkeEnvelope.AadLength];
+        Span<byte> aad = stackalloc byte[_header.Length + 9];
         HpkeEnvelope.WriteAad(aad, _header, _chunkIndex, final);
         int sealedLength = plaintext.Length + Hpke.TagLength;
         _context.Seal(aad, plaintext, _sealed.AsSpan(at, sealedLength));

@@ -5,13 +5,15 @@ using System.Security.Cryptography;
 namespace Letterlock.Cryptography;
 
 /// <summary>
-/// Raw X25519 (RFC 7748) through libsodium, the native library NSec ships. HPKE feeds the raw
-/// Diffie-Hellman output into LabeledExtract, and NSec only hands out KDF-wrapped shared secrets,
-/// so we call <c>crypto_scalarmult</c> directly. Measured against BouncyCastle's managed X25519 on
-/// the reference machine: about 30,000 vs 9,500 operations/s (docs/PERFORMANCE.md).
+/// Raw X25519 (RFC 7748) through libsodium, the native library NSec ships. HPKE, X-Wing and the
+/// native protocol feed the raw Diffie-Hellman output into their own KDFs, and NSec only hands out
+/// KDF-wrapped shared secrets, so we call <c>crypto_scalarmult</c> directly. Measured against
+/// BouncyCastle's managed X25519 on the reference machine: about 30,000 vs 9,500 operations/s
+/// (docs/PERFORMANCE.md).
 /// </summary>
-internal static unsafe partial class X25519
+public static unsafe partial class X25519
 {
+    /// <summary>Length of private keys, public keys and shared secrets.</summary>
     public const int KeyLength = 32;
 
     private const string Library = "libsodium";
@@ -26,6 +28,7 @@ internal static unsafe partial class X25519
     }
 
     /// <summary>Computes pk(sk) = sk * basepoint (sk is clamped by libsodium).</summary>
+    /// <exception cref="HpkeException">A key has the wrong length (<see cref="HpkeError.InvalidKey"/>).</exception>
     public static void PublicKeyFromPrivate(ReadOnlySpan<byte> privateKey, Span<byte> publicKey)
     {
         CheckLength(privateKey);
@@ -52,10 +55,16 @@ internal static unsafe partial class X25519
     /// RFC 9180 section 7.1.4 requires (libsodium also refuses small-order inputs, which produce exactly
     /// that output for a clamped scalar).
     /// </summary>
+    /// <exception cref="HpkeException">A key has the wrong length or the result is zero (<see cref="HpkeError.InvalidKey"/>).</exception>
     public static void SharedSecret(ReadOnlySpan<byte> privateKey, ReadOnlySpan<byte> publicKey, Span<byte> shared)
     {
         CheckLength(privateKey);
         CheckLength(publicKey);
+        if (shared.Length != KeyLength)
+        {
+            throw new ArgumentException("The destination must be 32 bytes.", nameof(shared));
+        }
+
         int rc;
         fixed (byte* q = shared)
         fixed (byte* n = privateKey)

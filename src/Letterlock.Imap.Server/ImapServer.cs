@@ -30,7 +30,8 @@ public sealed class ImapServer : IAsyncDisposable
     private readonly ImapListenOptions _listen;
     private readonly ImapServerContext _context;
     private readonly CancellationTokenSource _shutdown = new();
-    private readonly ConcurrentDictionary<long, (Task Task, SocketTransport? Transport)> _connections = new();
+    private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private readonly ConcurrentDictionary<long, SocketTransport> _transports = new();
     private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
     private Socket? _listener;
     private Task? _acceptLoop;
@@ -106,8 +107,10 @@ public sealed class ImapServer : IAsyncDisposable
                 continue;
             }
 
-            var task = RunConnectionAsync(id, client, address);
-            _connections.TryAdd(id, (task, null));
+            // The task is registered before it may run (and finish), so StopAsync always waits for it.
+            var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _connections[id] = RunConnectionAsync(id, client, address, registered.Task);
+            registered.SetResult();
         }
     }
 
@@ -137,14 +140,15 @@ public sealed class ImapServer : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(long id, Socket client, IPAddress address)
+    private async Task RunConnectionAsync(long id, Socket client, IPAddress address, Task registered)
     {
+        await registered.ConfigureAwait(false);
         await Task.Yield();
         SocketTransport? transport = null;
         try
         {
             transport = await SocketTransport.CreateAsync(client, _listen.Certificate, _listen.ImplicitTls, _context.Options.TlsHandshakeTimeout, _shutdown.Token).ConfigureAwait(false);
-            _connections[id] = (_connections.TryGetValue(id, out var entry) ? entry.Task : Task.CompletedTask, transport);
+            _transports[id] = transport;
             var session = new ImapSession(transport, _context, id.ToString(System.Globalization.CultureInfo.InvariantCulture));
             await session.RunAsync(_shutdown.Token).ConfigureAwait(false);
         }
@@ -169,6 +173,7 @@ public sealed class ImapServer : IAsyncDisposable
             }
 
             Release(address);
+            _transports.TryRemove(id, out _);
             _connections.TryRemove(id, out _);
         }
     }
@@ -188,16 +193,13 @@ public sealed class ImapServer : IAsyncDisposable
             await _acceptLoop.ConfigureAwait(false);
         }
 
-        var tasks = _connections.Values.Select(c => c.Task).ToArray();
+        var tasks = _connections.Values.ToArray();
         var all = Task.WhenAll(tasks);
         if (await Task.WhenAny(all, Task.Delay(_context.Options.ShutdownGracePeriod)).ConfigureAwait(false) != all)
         {
-            foreach (var (_, transport) in _connections.Values)
+            foreach (var transport in _transports.Values)
             {
-                if (transport is not null)
-                {
-                    await transport.DisposeAsync().ConfigureAwait(false);
-                }
+                await transport.DisposeAsync().ConfigureAwait(false);
             }
 
             await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);

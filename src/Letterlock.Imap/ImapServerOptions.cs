@@ -14,8 +14,9 @@ public sealed class ImapServerOptions
     private int? _nonSynchronizingLiteralLimit;
     private int _maxNestingDepth = 16;
     private int _maxSequenceSetRanges = 4096;
-    private int _maxCommandsPerSecond = 500;
-    private int _commandBurst = 2000;
+    private int _maxCommandsPerSecond = 2000;
+    private int _commandBurst = 10_000;
+    private int _maxPacedCommands = 5_000_000;
     private int _maxSessionsPerUser = 50;
     private TimeSpan _failedLoginDelay = TimeSpan.FromSeconds(2);
     private int _maxFailedLogins = 3;
@@ -69,11 +70,26 @@ public sealed class ImapServerOptions
     /// <summary>Most ranges in one sequence set: a set is expanded against the mailbox, so it bounds work per command. Default 4096.</summary>
     public int MaxSequenceSetRanges { get => _maxSequenceSetRanges; set => _maxSequenceSetRanges = Check(value, 1, 1_000_000, nameof(MaxSequenceSetRanges)); }
 
-    /// <summary>Sustained commands per second per session (token bucket); excess is answered NO [LIMIT]. Default 500.</summary>
+    /// <summary>
+    /// Sustained commands per second per session (a token bucket), so one runaway client cannot take
+    /// a core. Past <see cref="CommandBurst"/> the session applies backpressure: it stops reading the
+    /// connection until the budget refills, so TCP flow control slows the client down and no command
+    /// is ever refused for its rate (a pipelining mirror such as mbsync just runs at this pace).
+    /// Default 2000.
+    /// </summary>
     public int MaxCommandsPerSecond { get => _maxCommandsPerSecond; set => _maxCommandsPerSecond = Check(value, 1, 1_000_000, nameof(MaxCommandsPerSecond)); }
 
-    /// <summary>Commands a session may send at once before <see cref="MaxCommandsPerSecond"/> applies. Default 2000.</summary>
+    /// <summary>Commands a session may send at once before <see cref="MaxCommandsPerSecond"/> paces it. Default 10,000.</summary>
     public int CommandBurst { get => _commandBurst; set => _commandBurst = Check(value, 1, 10_000_000, nameof(CommandBurst)); }
+
+    /// <summary>
+    /// The abuse threshold: commands in a row a session may send while held at <see cref="MaxCommandsPerSecond"/>
+    /// (each one had to wait for the budget). One more is answered <c>NO [LIMIT]</c> and the connection is
+    /// closed with BYE. A client that ever lets the budget refill (pauses, or sends slower than the pace)
+    /// starts the count again, so only a client flooding without pause for a long time (about 40 minutes
+    /// at the defaults) meets it; a mirror of a large mailbox does not. Default 5,000,000.
+    /// </summary>
+    public int MaxPacedCommands { get => _maxPacedCommands; set => _maxPacedCommands = Check(value, 1, int.MaxValue, nameof(MaxPacedCommands)); }
 
     /// <summary>Concurrent authenticated sessions of one user; one more is refused at login. Default 50.</summary>
     public int MaxSessionsPerUser { get => _maxSessionsPerUser; set => _maxSessionsPerUser = Check(value, 1, 100_000, nameof(MaxSessionsPerUser)); }

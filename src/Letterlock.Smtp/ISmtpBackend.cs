@@ -17,7 +17,26 @@ public sealed record SmtpSessionInfo(
     IPEndPoint RemoteEndPoint,
     string ListenerName,
     bool IsSecure,
-    string? AuthenticatedUser);
+    string? AuthenticatedUser)
+{
+    /// <summary>The name the client gave in EHLO or HELO, or null before it did.</summary>
+    public string? HeloName { get; init; }
+
+    /// <summary>Whether the transaction was started with <c>SMTPUTF8</c> (RFC 6531): its addresses and header section may hold UTF-8.</summary>
+    public bool Utf8 { get; init; }
+
+    /// <summary>
+    /// The protocol for a <c>Received</c> field's <c>with</c> clause: <c>SMTP</c>, <c>ESMTP</c>, with <c>S</c> for TLS
+    /// and <c>A</c> for AUTH (RFC 3848), or <c>UTF8SMTP</c> and its variants for an SMTPUTF8 transaction (RFC 6531, 3.7.3).
+    /// </summary>
+    public string Protocol { get; init; } = "SMTP";
+
+    /// <summary>The TLS protocol version, such as <c>Tls13</c>, when the session is secure.</summary>
+    public string? TlsProtocol { get; init; }
+
+    /// <summary>The TLS cipher suite, when the session is secure.</summary>
+    public string? TlsCipher { get; init; }
+}
 
 /// <summary>
 /// The storage side of an SMTP server, shaped as a transaction (after maddy): MAIL FROM starts a

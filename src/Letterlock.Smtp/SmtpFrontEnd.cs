@@ -1,44 +1,48 @@
-using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Letterlock.Smtp.Transport;
-using SmtpServer;
-using SmtpServer.Authentication;
-using SmtpServer.ComponentModel;
-using SmtpServer.Mail;
-using SmtpServer.Protocol;
-using SmtpServer.Storage;
-using SmtpServerHost = SmtpServer.SmtpServer;
 
 namespace Letterlock.Smtp;
 
 /// <summary>
-/// The SMTP server used by every role (provider MX, submission, the bridge's local SMTP): SmtpServer
-/// runs the protocol; this class binds the sockets, enforces the limits of <see cref="SmtpFrontEndOptions"/>
-/// and translates between SmtpServer and the transaction-shaped <see cref="ISmtpBackend"/>.
+/// The SMTP server used by every role (provider MX, submission, the bridge's local SMTP): binds the sockets, applies
+/// the connection limits of <see cref="SmtpFrontEndOptions"/> and runs one <see cref="SmtpSession"/> per connection,
+/// which speaks the protocol and hands each transaction to the transaction-shaped <see cref="ISmtpBackend"/>.
 /// </summary>
 /// <remarks>
-/// Where SmtpServer cannot enforce a limit we need, it is done here: connection counts and rates per
-/// client (in the accept loop, <c>421 4.7.0</c>), command line length (a guard stream above TLS,
-/// <c>500 5.5.2</c>), recipients per transaction (<c>452 4.5.3</c>). SmtpServer hands the store the whole
-/// message as one buffer, bounded by <see cref="SmtpFrontEndOptions.MaxMessageSize"/>; it is passed on to
-/// <see cref="ISmtpDelivery.WriteBodyAsync"/> in chunks so backends stream and never need the whole message.
+/// Limits enforced here: connections in total and per client IP, new connections per client per minute (<c>421 4.7.0</c>
+/// before the greeting), command line length (<c>500 5.5.2</c>, then close), recipients per transaction (<c>452 4.5.3</c>),
+/// message size (<c>552 5.3.4</c>), bad commands and failed AUTH per session, command and session timeouts. Message
+/// content is streamed to <see cref="ISmtpDelivery.WriteBodyAsync"/> in chunks of at most 64 KiB; nothing buffers a
+/// whole message here.
 /// </remarks>
 public sealed class SmtpFrontEnd : IAsyncDisposable
 {
-    private const int BodyChunkSize = 64 * 1024;
-    private static readonly byte[] Crlf = "\r\n"u8.ToArray();
+    private static readonly byte[] TooManyConnections = Encoding.ASCII.GetBytes("421 4.7.0 Too many connections, try again later\r\n");
 
-    private readonly SmtpServerHost _server;
-    private readonly CancellationTokenSource _stop = new();
+    private readonly SmtpFrontEndOptions _options;
+    private readonly ISmtpBackend _backend;
+    private readonly ISmtpAuthenticator? _authenticator;
     private readonly Action<SmtpEvent> _log;
-    private Task? _running;
+    private readonly ClientLimiter _limiter;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<(Socket Socket, SmtpListenerOptions Listener)> _listeners;
+    private readonly ConcurrentDictionary<Guid, Task> _sessions = new();
+    private readonly List<Task> _acceptLoops = [];
+    private int _disposed;
 
-    private SmtpFrontEnd(SmtpServerHost server, IReadOnlyList<IPEndPoint> bound, Action<SmtpEvent> log)
+    private SmtpFrontEnd(SmtpFrontEndOptions options, ISmtpBackend backend, ISmtpAuthenticator? authenticator, Action<SmtpEvent> log,
+        List<(Socket Socket, SmtpListenerOptions Listener)> listeners)
     {
-        _server = server;
-        BoundEndpoints = bound;
+        _options = options;
+        _backend = backend;
+        _authenticator = authenticator;
         _log = log;
+        _limiter = new ClientLimiter(options, TimeProvider.System);
+        _listeners = listeners;
+        BoundEndpoints = listeners.Select(l => (IPEndPoint)l.Socket.LocalEndPoint!).ToList();
     }
 
     /// <summary>The endpoints actually bound, in the order of <see cref="SmtpFrontEndOptions.Listeners"/> (port 0 resolved).</summary>
@@ -56,250 +60,129 @@ public sealed class SmtpFrontEnd : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(backend);
         options.Validate();
-        log ??= static _ => { };
-
-        var limiter = new ClientLimiter(options, TimeProvider.System);
-        var builder = new SmtpServerOptionsBuilder()
-            .ServerName(options.ServerName)
-            .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Strict)
-            .MaxRetryCount(options.MaxBadCommands)
-            .MaxAuthenticationAttempts(options.MaxAuthenticationAttempts)
-            .CommandWaitTimeout(options.CommandTimeout)
-            .CustomSmtpGreeting(_ => $"220 {options.ServerName} ESMTP");
-
-        var listeners = new Dictionary<IEndpointDefinition, GuardedEndpointListener>();
-        var bound = new List<IPEndPoint>();
+        var bound = new List<(Socket, SmtpListenerOptions)>();
         try
         {
             foreach (var listener in options.Listeners)
             {
                 var socket = new Socket(listener.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    socket.Bind(listener.EndPoint);
-                    socket.Listen(512);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-
-                var local = (IPEndPoint)socket.LocalEndPoint!;
-                bound.Add(local);
-                var definitionBuilder = new EndpointDefinitionBuilder()
-                    .Endpoint(local)
-                    .IsSecure(listener.TlsMode == SmtpTlsMode.Implicit)
-                    .AuthenticationRequired(listener.RequireAuthentication)
-                    .AllowUnsecureAuthentication(listener.AllowAuthenticationWithoutTls)
-                    .SessionTimeout(options.SessionTimeout);
-                if (options.Certificate is not null)
-                {
-                    definitionBuilder = definitionBuilder.Certificate(options.Certificate);
-                }
-
-                var definition = definitionBuilder.Build();
-                builder = builder.Endpoint(definition);
-                listeners[definition] = new GuardedEndpointListener(socket, listener, options, limiter, log);
+                bound.Add((socket, listener));
+                socket.Bind(listener.EndPoint);
+                socket.Listen(512);
             }
         }
         catch
         {
-            foreach (var listener in listeners.Values)
+            foreach (var (socket, _) in bound)
             {
-                listener.Dispose();
+                socket.Dispose();
             }
 
             throw;
         }
 
-        var services = new ServiceProvider();
-        services.Add(new GuardedEndpointListenerFactory(listeners));
-        services.Add(new MailboxFilterAdapter(backend, options, log));
-        services.Add(new MessageStoreAdapter(log));
-        if (authenticator is not null)
+        var frontEnd = new SmtpFrontEnd(options, backend, authenticator, log ?? (static _ => { }), bound);
+        foreach (var (socket, listener) in bound)
         {
-            services.Add(new AuthenticatorAdapter(authenticator));
+            frontEnd._acceptLoops.Add(Task.Run(() => frontEnd.AcceptAsync(socket, listener)));
         }
 
-        var server = new SmtpServerHost(builder.Build(), services);
-        var frontEnd = new SmtpFrontEnd(server, bound, log);
-        server.SessionCompleted += (_, e) => frontEnd.OnSessionEnded(e.Context, null);
-        server.SessionCancelled += (_, e) => frontEnd.OnSessionEnded(e.Context, null);
-        server.SessionFaulted += (_, e) => frontEnd.OnSessionEnded(e.Context, e.Exception);
-        frontEnd._running = server.StartAsync(frontEnd._stop.Token);
         return frontEnd;
     }
 
-    /// <summary>Stops accepting, ends the sessions and waits for them.</summary>
+    /// <summary>
+    /// Stops accepting and ends every session at once: a client waiting for a reply is told <c>421 4.3.2</c>, an
+    /// unfinished transaction is aborted (nothing of it stays). Returns when the sessions are gone.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        _server.Shutdown();
-        if (_running is not null)
-        {
-            try
-            {
-                await _running.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // the normal way a stopped server ends
-            }
-        }
-
-        _stop.Dispose();
-    }
-
-    private void OnSessionEnded(ISessionContext context, Exception? fault)
-    {
-        if (!context.Properties.TryGetValue(GuardedEndpointListener.SessionStateKey, out var value) || value is not SessionState state)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
 
-        if (fault is not null)
+        await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (var (socket, _) in _listeners)
         {
-            _log(new SmtpEvent(
-                fault is SmtpLimitException or IOException ? SmtpEventLevel.Warning : SmtpEventLevel.Error,
-                state.SessionId,
-                state.Remote,
-                $"session ended: {fault.GetType().Name}: {fault.Message}",
-                fault is SmtpLimitException ? null : fault));
+            socket.Dispose();
         }
 
-        // an unfinished transaction leaves nothing behind
-        _ = state.AbortDeliveryAsync().AsTask().ContinueWith(
-            t => _log(new SmtpEvent(SmtpEventLevel.Error, state.SessionId, state.Remote, "abort failed", t.Exception)),
-            CancellationToken.None,
-            TaskContinuationOptions.OnlyOnFaulted,
-            TaskScheduler.Default);
+        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        await Task.WhenAll(_sessions.Values).ConfigureAwait(false);
+        _stop.Dispose();
     }
 
-    internal static SmtpResponse ToResponse(SmtpReply reply) =>
-        new((SmtpReplyCode)reply.Code, string.IsNullOrEmpty(reply.EnhancedCode) ? reply.Text : $"{reply.EnhancedCode} {reply.Text}");
-
-    private static SessionState StateOf(ISessionContext context) =>
-        context.Properties.TryGetValue(GuardedEndpointListener.SessionStateKey, out var value) && value is SessionState state
-            ? state
-            : throw new InvalidOperationException("SMTP session without Letterlock state.");
-
-    private static string AddressOf(IMailbox? mailbox) =>
-        mailbox is null || (string.IsNullOrEmpty(mailbox.User) && string.IsNullOrEmpty(mailbox.Host)) ? string.Empty : $"{mailbox.User}@{mailbox.Host}";
-
-    /// <summary>MAIL FROM and RCPT TO: starts the backend transaction and adds recipients.</summary>
-    private sealed class MailboxFilterAdapter(ISmtpBackend backend, SmtpFrontEndOptions options, Action<SmtpEvent> log) : IMailboxFilter
+    private async Task AcceptAsync(Socket listenSocket, SmtpListenerOptions listener)
     {
-        public async Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken)
+        while (!_stop.IsCancellationRequested)
         {
-            var state = StateOf(context);
-            await state.AbortDeliveryAsync().ConfigureAwait(false);
-            SmtpDeliveryStart start;
+            Socket socket;
             try
             {
-                start = await backend.StartDeliveryAsync(state.Describe(context), AddressOf(from), size, cancellationToken).ConfigureAwait(false);
+                socket = await listenSocket.AcceptAsync(_stop.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || (e is SocketException && _stop.IsCancellationRequested))
             {
-                log(new SmtpEvent(SmtpEventLevel.Error, state.SessionId, state.Remote, "backend failed at MAIL FROM", e));
-                throw new SmtpResponseException(ToResponse(SmtpReply.TemporaryFailure));
+                return;
             }
-
-            if (start.Delivery is null || !start.Reply.IsPositive)
+            catch (SocketException e)
             {
-                if (start.Delivery is not null)
-                {
-                    await start.Delivery.DisposeAsync().ConfigureAwait(false);
-                }
-
-                throw new SmtpResponseException(ToResponse(start.Reply));
+                // a connection reset before it was accepted, or the process is out of descriptors: keep listening
+                _log(new SmtpEvent(SmtpEventLevel.Warning, Guid.Empty, null, $"accept failed on {listener.Name}: {e.SocketErrorCode}"));
+                continue;
             }
 
-            state.Delivery = start.Delivery;
-            state.RecipientCount = 0;
-            return true;
-        }
-
-        public async Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
-        {
-            var state = StateOf(context);
-            if (state.Delivery is null)
+            var remote = (IPEndPoint)socket.RemoteEndPoint!;
+            var verdict = _limiter.TryEnter(remote.Address);
+            if (verdict != ClientLimiter.Verdict.Allowed)
             {
-                throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.BadSequence, "5.5.1 Need MAIL command"));
+                _log(new SmtpEvent(SmtpEventLevel.Warning, Guid.Empty, remote, $"connection refused on {listener.Name}: {verdict}"));
+                _ = RefuseAsync(socket);
+                continue;
             }
 
-            if (state.RecipientCount >= options.MaxRecipients)
-            {
-                log(new SmtpEvent(SmtpEventLevel.Warning, state.SessionId, state.Remote, "too many recipients"));
-                throw new SmtpResponseException(ToResponse(SmtpReply.TooManyRecipients));
-            }
-
-            SmtpReply reply;
-            try
-            {
-                reply = await state.Delivery.AddRecipientAsync(AddressOf(to), cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                log(new SmtpEvent(SmtpEventLevel.Error, state.SessionId, state.Remote, "backend failed at RCPT TO", e));
-                throw new SmtpResponseException(ToResponse(SmtpReply.TemporaryFailure));
-            }
-
-            if (!reply.IsPositive)
-            {
-                throw new SmtpResponseException(ToResponse(reply));
-            }
-
-            state.RecipientCount++;
-            return true;
+            socket.NoDelay = true;
+            var connection = new SmtpConnection(socket);
+            var session = new SmtpSession(connection, _options, listener, _backend, _authenticator, _log, remote);
+            var run = RunAsync(session, connection, remote);
+            _sessions[session.Id] = run;
+            _ = run.ContinueWith(_ => _sessions.TryRemove(session.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
-    /// <summary>End of DATA: streams the message to the backend and commits.</summary>
-    private sealed class MessageStoreAdapter(Action<SmtpEvent> log) : IMessageStore
+    private async Task RunAsync(SmtpSession session, SmtpConnection connection, IPEndPoint remote)
     {
-        public async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+        await Task.Yield();
+        try
         {
-            var state = StateOf(context);
-            var delivery = state.Delivery;
-            if (delivery is null)
-            {
-                return new SmtpResponse(SmtpReplyCode.BadSequence, "5.5.1 Need MAIL command");
-            }
-
-            state.Delivery = null;
-            state.RecipientCount = 0;
-            await using (delivery.ConfigureAwait(false))
-            {
-                try
-                {
-                    foreach (var segment in buffer)
-                    {
-                        for (int offset = 0; offset < segment.Length; offset += BodyChunkSize)
-                        {
-                            await delivery.WriteBodyAsync(segment.Slice(offset, Math.Min(BodyChunkSize, segment.Length - offset)), cancellationToken).ConfigureAwait(false);
-                        }
-                    }
-
-                    // SmtpServer strips the CRLF that ends the last line together with the terminating "."
-                    await delivery.WriteBodyAsync(Crlf, cancellationToken).ConfigureAwait(false);
-                    var reply = await delivery.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return ToResponse(reply);
-                }
-                catch (Exception e)
-                {
-                    log(new SmtpEvent(SmtpEventLevel.Error, state.SessionId, state.Remote, "backend failed at end of DATA", e));
-                    await delivery.AbortAsync().ConfigureAwait(false);
-                    return ToResponse(SmtpReply.TemporaryFailure);
-                }
-            }
+            await session.RunAsync(_stop.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            _limiter.Leave(remote.Address);
         }
     }
 
-    /// <summary>AUTH PLAIN/LOGIN through <see cref="ISmtpAuthenticator"/>.</summary>
-    private sealed class AuthenticatorAdapter(ISmtpAuthenticator authenticator) : IUserAuthenticator
+    private static async Task RefuseAsync(Socket socket)
     {
-        public async Task<bool> AuthenticateAsync(ISessionContext context, string user, string password, CancellationToken cancellationToken) =>
-            await authenticator.AuthenticateAsync(StateOf(context).Describe(context), user, password, cancellationToken).ConfigureAwait(false);
+        // RFC 5321, 3.1: a server may answer 421 instead of 220 and close.
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await socket.SendAsync(TooManyConnections, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // the client went away first: nothing to tell it
+        }
+        finally
+        {
+            socket.Dispose();
+        }
     }
 }
+
+/// <summary>A limit on hostile input was hit; the connection is closed after the peer was told.</summary>
+public sealed class SmtpLimitException(string message) : IOException(message);

@@ -52,7 +52,7 @@ public sealed class SmtpFrontEndOptions
 
     /// <summary>
     /// Largest message accepted, in bytes. Announced with SIZE (RFC 1870); a larger declared SIZE or a
-    /// larger DATA gets <c>552</c>. Bounds memory too: SmtpServer buffers a whole message before handing it on.
+    /// larger DATA or BDAT total gets <c>552</c>. The body streams to the backend in chunks, so this bounds the spool, not memory.
     /// </summary>
     public int MaxMessageSize { get; set; } = 25 * 1024 * 1024;
 
@@ -86,6 +86,12 @@ public sealed class SmtpFrontEndOptions
 
     /// <summary>Failed AUTH attempts tolerated in one session before it is closed.</summary>
     public int MaxAuthenticationAttempts { get; set; } = 3;
+
+    /// <summary>
+    /// Recognises a backend failure that means the server's storage is full (a full disk, a database out of space).
+    /// Such a failure is answered <c>452 4.3.1</c> (RFC 3463) instead of <c>451 4.3.0</c>, so the client knows to wait.
+    /// </summary>
+    public Func<Exception, bool>? InsufficientStorage { get; set; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()

@@ -36,6 +36,9 @@ public readonly record struct SmtpReply(int Code, string EnhancedCode, string Te
     /// <summary><c>451 4.3.0 Temporary failure</c>: something went wrong on our side; try again later.</summary>
     public static SmtpReply TemporaryFailure { get; } = new(451, "4.3.0", "Temporary failure, try again later");
 
+    /// <summary><c>452 4.3.1 Insufficient system storage</c> (RFC 3463, 3.4; RFC 5321, 4.2.2): the disk is full; try again later.</summary>
+    public static SmtpReply InsufficientStorage { get; } = new(452, "4.3.1", "Insufficient system storage, try again later");
+
     /// <summary><c>550 5.7.1 Sender rejected</c>.</summary>
     public static SmtpReply SenderRejected { get; } = new(550, "5.7.1", "Sender rejected");
 

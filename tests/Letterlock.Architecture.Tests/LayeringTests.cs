@@ -37,6 +37,7 @@ public sealed partial class LayeringTests
         ["Letterlock.Opaque"] = (1, Kind.Pure),
         ["Letterlock.Dns"] = (1, Kind.Io),
         ["Letterlock.Imap"] = (2, Kind.Pure),
+        ["Letterlock.Native"] = (2, Kind.Pure),
         ["Letterlock.Smtp"] = (2, Kind.Io),
         ["Letterlock.Imap.Server"] = (3, Kind.Io),
         ["Letterlock.Relay"] = (3, Kind.Io),

@@ -39,7 +39,7 @@ public sealed class AccountCreateTests : IAsyncLifetime
         var url = $"https://127.0.0.1:{_provider.HttpsEndPoint.Port}/";
         var ca = Path.Combine(Data, "tls", "cert.pem");
         var client = Path.Combine(_dir, "client");
-        var (code, output, error) = await Run(client, "account", "create", "--provider", url, "--address", "alice@alpha.test", "--name", "Alice", "--ca", ca);
+        var (code, output, error) = await Run(client, "account", "create", "--provider", url, "--address", "alice@alpha.test", "--name", "Alice", "--ca", ca, "--no-password");
         Assert.True(code == 0, error);
         Assert.Contains("Created alice@alpha.test", output, StringComparison.Ordinal);
         Assert.Contains("OpenPGP key ", output, StringComparison.Ordinal);
@@ -47,13 +47,13 @@ public sealed class AccountCreateTests : IAsyncLifetime
 
         (code, output, _) = await Run(client, "account", "show", "alice@alpha.test");
         Assert.Equal(0, code);
-        foreach (var purpose in new[] { "openpgp-secret", "openpgp-revocation", "inbox-secret", "device-secret", "account-master-key" })
+        foreach (var purpose in new[] { "openpgp-secret", "openpgp-revocation", "inbox-xwing-secret", "device-secret", "account-master-key" })
         {
             Assert.Contains(purpose, output, StringComparison.Ordinal);
         }
 
         var other = Path.Combine(_dir, "other");
-        (code, _, error) = await Run(other, "account", "create", "--provider", url, "--address", "alice@alpha.test", "--ca", ca);
+        (code, _, error) = await Run(other, "account", "create", "--provider", url, "--address", "alice@alpha.test", "--ca", ca, "--no-password");
         Assert.Equal(1, code);
         Assert.Contains("the provider refused: Address taken", error, StringComparison.Ordinal);
         (code, output, _) = await Run(other, "account", "list");
@@ -61,7 +61,7 @@ public sealed class AccountCreateTests : IAsyncLifetime
         Assert.Contains("No accounts yet.", output, StringComparison.Ordinal);
 
         // Without --ca the provider's self-signed certificate is not trusted.
-        (code, _, error) = await Run(Path.Combine(_dir, "third"), "account", "create", "--provider", url, "--address", "bob@alpha.test");
+        (code, _, error) = await Run(Path.Combine(_dir, "third"), "account", "create", "--provider", url, "--address", "bob@alpha.test", "--no-password");
         Assert.Equal(4, code);
         Assert.Contains("cannot reach the provider", error, StringComparison.Ordinal);
     }

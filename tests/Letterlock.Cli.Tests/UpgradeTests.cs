@@ -108,19 +108,68 @@ public sealed class UpgradeTests : IDisposable
         {
             var inbox = imap.Inbox;
             await inbox.OpenAsync(FolderAccess.ReadOnly, timeout.Token);
-            IList<UniqueId> found;
-            while ((found = await inbox.SearchAsync(SearchQuery.HeaderContains("Message-ID", message.MessageId), timeout.Token)).Count == 0)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), timeout.Token);
-                await imap.NoOpAsync(timeout.Token);
-            }
-
-            var read = await inbox.GetMessageAsync(found[0], timeout.Token);
+            var read = await WaitForMessageAsync(imap, inbox, message.MessageId, timeout.Token);
             Assert.Equal("After the upgrade", read.Subject);
             Assert.Equal("end-to-end", read.Headers["Letterlock-Encryption"]);
             Assert.StartsWith("valid; key=", read.Headers["Letterlock-Signature"], StringComparison.Ordinal);
             await imap.DisconnectAsync(true, timeout.Token);
         }
+
+        // Both accounts had X25519 inbox keys; their bridges moved them to X-Wing (derived from the account master key,
+        // published, the old key kept), and legacy mail arriving now is sealed to it and still reaches the mailbox.
+        using (var http = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }))
+        {
+            foreach (var (provider, address) in new[] { (sandbox.Info.Providers[0], alice.Address), (sandbox.Info.Providers[1], bob.Address) })
+            {
+                byte[] key;
+                while ((key = await InboxKeyAsync(http, provider, address, timeout.Token)).Length != Letterlock.Cryptography.XWing.PublicKeyLength)
+                {
+                    Assert.Equal(32, key.Length);
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), timeout.Token);
+                }
+            }
+        }
+
+        var legacy = new MimeMessage();
+        legacy.From.Add(new MailboxAddress("Outside", "someone@outside.test"));
+        legacy.To.Add(new MailboxAddress("Alice", alice.Address));
+        legacy.Subject = "Legacy mail after the X-Wing move";
+        legacy.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId("outside.test");
+        legacy.Body = new TextPart("plain") { Text = "sealed on arrival, post-quantum\n" };
+        var mx = System.Net.IPEndPoint.Parse(sandbox.Info.Providers[0].Smtp);
+        using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+        {
+            await smtp.ConnectAsync(mx.Address.ToString(), mx.Port, SecureSocketOptions.StartTlsWhenAvailable, timeout.Token);
+            await smtp.SendAsync(legacy, timeout.Token);
+            await smtp.DisconnectAsync(true, timeout.Token);
+        }
+
+        using (var imap = await LoginAsync(alice, timeout.Token))
+        {
+            var inbox = imap.Inbox;
+            await inbox.OpenAsync(FolderAccess.ReadOnly, timeout.Token);
+            Assert.Equal("Legacy mail after the X-Wing move", (await WaitForMessageAsync(imap, inbox, legacy.MessageId, timeout.Token)).Subject);
+            await imap.DisconnectAsync(true, timeout.Token);
+        }
+    }
+
+    /// <summary>Polls the open folder until the message with that Message-ID is there (the test's timeout bounds a hang).</summary>
+    private static async Task<MimeMessage> WaitForMessageAsync(ImapClient imap, IMailFolder folder, string messageId, CancellationToken ct)
+    {
+        IList<UniqueId> found;
+        while ((found = await folder.SearchAsync(SearchQuery.HeaderContains("Message-ID", messageId), ct)).Count == 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            await imap.NoOpAsync(ct);
+        }
+
+        return await folder.GetMessageAsync(found[0], ct);
+    }
+
+    private static async Task<byte[]> InboxKeyAsync(HttpClient http, SandboxProvider provider, string address, CancellationToken ct)
+    {
+        var entry = JsonNode.Parse(await http.GetStringAsync(new Uri($"https://{provider.Https}/v1/directory/{Uri.EscapeDataString(address)}"), ct))!;
+        return Convert.FromBase64String(entry["inboxPublicKey"]!.GetValue<string>());
     }
 
     /// <summary>Copies a fixture folder; the bridge ports it remembers are dropped so parallel test runs pick free ones.</summary>

@@ -272,7 +272,7 @@ public sealed class SealedEnvelopeTests : IDisposable
         // Forge with the right key a form the writer never produces: a full chunk, then an empty final one.
         var (enc, sender) = Hpke.SetupBaseSender(_recipient.PublicKey.Span, Info);
         byte[] header = new byte[Header];
-        HpkeEnvelope.WriteHeader(header, enc);
+        HpkeEnvelope.WriteHeader(header, HpkeKem.X25519, enc);
         using (sender)
         {
             byte[] c0 = sender.Seal(Aad(header, 0, final: false), new byte[Chunk]);
@@ -403,7 +403,7 @@ public sealed class SealedEnvelopeTests : IDisposable
 
     private static byte[] Aad(byte[] header, ulong index, bool final)
     {
-        var aad = new byte[HpkeEnvelope.AadLength];
+        var aad = new byte[header.Length + 9];
         HpkeEnvelope.WriteAad(aad, header, index, final);
         return aad;
     }

@@ -112,7 +112,7 @@ internal sealed class SocketServer : IAsyncDisposable
     public const string User = "alice";
     public const string Password = "s3cret-pass";
 
-    public SocketServer(ImapServerOptions? options = null, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null, bool implicitTls = false, InMemoryBackend? backend = null)
+    public SocketServer(ImapServerOptions? options = null, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null, bool implicitTls = false, InMemoryBackend? backend = null, List<ImapLogEntry>? log = null)
     {
         Backend = backend ?? new InMemoryBackend();
         if (backend is null)
@@ -121,7 +121,7 @@ internal sealed class SocketServer : IAsyncDisposable
         }
 
         Options = options ?? new ImapServerOptions { FailedLoginDelay = TimeSpan.FromMilliseconds(50) };
-        Log = [];
+        Log = log ?? [];
         Context = new ImapServerContext(Options, Backend, log: e => { lock (Log) { Log.Add(e); } });
         Server = new ImapServer(new ImapListenOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, 0), Certificate = certificate, ImplicitTls = implicitTls }, Context);
         Server.Start();

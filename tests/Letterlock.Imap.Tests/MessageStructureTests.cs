@@ -1,4 +1,5 @@
 using System.Text;
+using CsCheck;
 using Letterlock.Imap.Backend;
 using Letterlock.Imap.InMemory;
 using Letterlock.Imap.Mime;
@@ -33,6 +34,26 @@ public sealed class MessageStructureTests
         var (start, length) = structure.Locate(section)!.Value;
         Assert.Equal(expected, Encoding.ASCII.GetString(Nested, (int)start, (int)length).Replace("\r\n", "|", StringComparison.Ordinal));
         Assert.Null(structure.Locate(new BodySection([9], SectionText.None, null)));
+    }
+
+    [Fact]
+    public void Parse_headers_and_envelope_never_throw_on_any_bytes()
+    {
+        // Whatever a client APPENDs (a text file, binary junk, an mbox "From " line first) must be stored and
+        // served, never answered NO [SERVERBUG]; structure, header fields and ENVELOPE agree on what they read.
+        Gen.OneOf(
+            Gen.Byte.Array[0, 400],
+            Gen.String[Gen.Char["ab: \r\nF-"], 0, 200].Select(t => Encoding.ASCII.GetBytes(t)),
+            Gen.String[Gen.Char.AlphaNumeric, 0, 80].Select(t => Encoding.ASCII.GetBytes("From " + t + "\r\nSubject: x\r\n\r\nbody\r\n")))
+            .Sample(bytes =>
+            {
+                var structure = MessageStructure.Parse(bytes);
+                Assert.Equal(bytes.Length, structure.Size);
+                Assert.Equal(structure.Envelope, MessageStructure.ParseEnvelope(bytes));
+                _ = MessageStructure.ParseHeaders(bytes);
+                var (start, length) = structure.Locate(new BodySection([], SectionText.Header, null))!.Value;
+                Assert.InRange(start + length, 0, bytes.Length);
+            }, iter: 3000);
     }
 
     [Fact]

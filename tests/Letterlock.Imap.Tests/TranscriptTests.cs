@@ -30,6 +30,7 @@ public sealed class TranscriptTests
         backend.AddUser("alice", "secret");
         var options = new ImapServerOptions { FailedLoginDelay = TimeSpan.FromMilliseconds(10) };
         var sessions = new Dictionary<string, PipeSession>();
+        Session.ImapServerContext? context = null;
         try
         {
             for (int n = 0; n < lines.Length; n++)
@@ -57,7 +58,9 @@ public sealed class TranscriptTests
                 var id = who[1..];
                 if (!sessions.TryGetValue(id, out var session))
                 {
-                    session = new PipeSession(TestData.Context(backend, options));
+                    // One server context for all sessions, as a real server has (session counts, \Recent).
+                    context ??= TestData.Context(backend, options);
+                    session = new PipeSession(context);
                     sessions[id] = session;
                     var greeting = await session.ReadLineAsync();
                     Assert.StartsWith("* OK", greeting, StringComparison.Ordinal);

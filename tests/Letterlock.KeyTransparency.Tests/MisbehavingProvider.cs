@@ -115,7 +115,7 @@ internal sealed class MisbehavingProvider : IAsyncDisposable
         {
             string address = TransparencyAddress.Canonicalize((string)context.Request.RouteValues["address"]!);
             var fork = view.Current;
-            var proof = await fork.Directory.LookupAsync(address, context.RequestAborted);
+            var proof = await fork.Directory.LookupAsync(view.ServeProofOf ?? address, context.RequestAborted);
             if (proof.Entry is null || fork.Certificate(address) is not { } certificate)
             {
                 context.Response.StatusCode = 404;
@@ -123,9 +123,22 @@ internal sealed class MisbehavingProvider : IAsyncDisposable
             }
 
             await Json(context, new ApiDirectoryEntry(address, certificate, proof.Entry.Keys.InboxKey.ToArray(), [], DateTimeOffset.UtcNow,
-                new DirectoryTransparency(proof.Head.Epoch, proof.ToBytes(), false)), ApiJsonContext.Default.DirectoryEntry);
+                view.OmitProofs ? null : new DirectoryTransparency(proof.Head.Epoch, proof.ToBytes(), view.ClaimPending)), ApiJsonContext.Default.DirectoryEntry);
         });
-        new TransparencyEndpoints(view, new TransparencySettings { EpochIntervalSeconds = 5 }, TransparencyLimits.Default).Map(app);
+        app.Use(async (context, next) =>
+        {
+            // A provider that cannot (or will not) serve some of its own stored epochs.
+            const string Epochs = "/v1/transparency/epochs/";
+            string path = context.Request.Path.Value ?? "";
+            if (path.StartsWith(Epochs, StringComparison.Ordinal) && long.TryParse(path[Epochs.Length..], out long epoch) && view.BrokenEpochs.Contains(epoch))
+            {
+                context.Response.StatusCode = 500;
+                return;
+            }
+
+            await next(context);
+        });
+        new TransparencyEndpoints(view, new TransparencySettings { EpochIntervalSeconds = view.EpochIntervalSeconds }, TransparencyLimits.Default).Map(app);
         await app.StartAsync();
         _apps.Add(app);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
@@ -154,6 +167,21 @@ internal sealed class MisbehavingProvider : IAsyncDisposable
     internal sealed class View(DirectoryFork fork) : ITransparencySource
     {
         public DirectoryFork Current { get; set; } = fork;
+
+        /// <summary>The directory serves keys without their lookup proof.</summary>
+        public bool OmitProofs { get; set; }
+
+        /// <summary>The directory answers every lookup with the proof of this address instead (a proof that does not verify).</summary>
+        public string? ServeProofOf { get; set; }
+
+        /// <summary>The directory says every key is newer than its newest epoch.</summary>
+        public bool ClaimPending { get; set; }
+
+        /// <summary>Epochs whose audit record the provider answers with HTTP 500.</summary>
+        public HashSet<long> BrokenEpochs { get; } = [];
+
+        /// <summary>The publication interval the provider announces (set before serving).</summary>
+        public int EpochIntervalSeconds { get; init; } = 5;
 
         public string ProviderName => DomainName;
 

@@ -615,3 +615,38 @@ public sealed class ClientRateLimitTests
     public void A_client_is_an_ipv4_address_or_an_ipv6_64(string address, string client) =>
         Assert.Equal(IPAddress.Parse(client), Letterlock.Provider.Api.ClientRateLimits.ClientOf(IPAddress.Parse(address)));
 }
+
+/// <summary>Stopping the provider (SIGTERM) does not wait for the change feed's long polls.</summary>
+public sealed class ShutdownTests
+{
+    [Fact]
+    public async Task Stopping_answers_an_open_long_poll_at_once_instead_of_waiting_for_it()
+    {
+        var provider = await TestProvider.StartAsync(Backend.Sqlite, null);
+        ValueTask? stopped = null;
+        try
+        {
+            using var client = provider.Client();
+            var alice = await client.CreateAccountAsync("alice@example.test");
+            await client.LoginAsync(alice);
+            long since = (await client.ChangesAsync(0)).Next;
+
+            // longer than the host's shutdown timeout (30 s): before, the stop waited that long and then cut the request
+            var poll = client.Http.GetAsync(FormattableString.Invariant($"v1/changes?since={since}&wait=55"));
+            for (int i = 0; i < 300 && !provider.Host.Notifier.IsWaiting(alice.AccountId); i++)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.True(provider.Host.Notifier.IsWaiting(alice.AccountId));
+            stopped = provider.DisposeAsync();
+            using var response = await poll;
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Empty((await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.ChangesResponse))!.Changes);
+        }
+        finally
+        {
+            await (stopped ?? provider.DisposeAsync());
+        }
+    }
+}

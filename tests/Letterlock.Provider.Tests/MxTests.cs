@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -74,6 +75,88 @@ public abstract class MxTests(Backend backend, PostgresServer postgres)
     }
 
     [Fact]
+    public async Task After_an_account_moves_to_an_X_Wing_inbox_key_the_MX_seals_to_it_and_earlier_mail_still_opens()
+    {
+        await using var provider = await TestProvider.StartAsync(backend, postgres);
+        using var api = provider.Client();
+        var alice = await api.CreateAccountAsync("alice@example.test");
+        await api.LoginAsync(alice);
+        await SendAsync(provider, "Before the move");
+
+        // A key that fails ML-KEM's modulus check is refused; a good one is taken.
+        using var xwing = Letterlock.Cryptography.XWingKeyPair.Generate();
+        var unreduced = xwing.PublicKey.ToArray();
+        unreduced[0] = 0xFF;
+        unreduced[1] |= 0x0F;
+        var refused = await api.Http.PutAsJsonAsync("v1/account/keys", new Letterlock.Api.UpdateKeysRequest(alice.Certificate, unreduced), Letterlock.Api.ApiJsonContext.Default.UpdateKeysRequest);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        var moved = await api.Http.PutAsJsonAsync("v1/account/keys", new Letterlock.Api.UpdateKeysRequest(alice.Certificate, xwing.PublicKey.ToArray()), Letterlock.Api.ApiJsonContext.Default.UpdateKeysRequest);
+        Assert.Equal(HttpStatusCode.NoContent, moved.StatusCode);
+        await SendAsync(provider, "After the move");
+
+        var documents = new List<byte[]>();
+        foreach (var change in (await api.ChangesAsync(0)).Changes.Where(c => c.Kind == "inbox"))
+        {
+            documents.Add(await api.GetBytesAsync(change.Id));
+        }
+
+        Assert.Equal(2, documents.Count);
+        Assert.Equal(Letterlock.Cryptography.HpkeKem.X25519, Letterlock.Cryptography.HpkeEnvelope.ReadKem(documents[0]));
+        Assert.Equal(Letterlock.Cryptography.HpkeKem.XWing, Letterlock.Cryptography.HpkeEnvelope.ReadKem(documents[1]));
+        Assert.Contains("Before the move", Encoding.UTF8.GetString(ApiClient.Open(alice, documents[0])), StringComparison.Ordinal);
+        Assert.Contains("After the move", Encoding.UTF8.GetString(ApiClient.Open(alice with { Inbox = null! }, documents[1], xwing.PrivateKey.ToArray())), StringComparison.Ordinal);
+
+        static async Task SendAsync(TestProvider provider, string subject)
+        {
+            using var smtp = await ConnectAsync(provider);
+            await smtp.SendAsync(Message("carol@sender.test", "alice@example.test", subject, "body"));
+            await smtp.DisconnectAsync(true);
+        }
+    }
+
+    [Fact]
+    public async Task Mail_for_a_utf8_local_part_reaches_its_account_in_any_case_with_smtputf8_only()
+    {
+        await using var provider = await TestProvider.StartAsync(backend, postgres);
+        using var api = provider.Client();
+        var zoe = await api.CreateAccountAsync("Zoë@example.test");
+        // one person, one address: another case of it is taken (local parts are NFC and lower case)
+        var (taken, _) = ApiClient.NewAccountRequest("ZOË@example.test");
+        Assert.Equal(HttpStatusCode.Conflict, (await api.Http.PostAsJsonAsync("v1/accounts", taken, Letterlock.Api.ApiJsonContext.Default.CreateAccountRequest)).StatusCode);
+
+        // as written in the account and in capitals: the same mailbox
+        foreach (string to in new[] { "zoë@example.test", "ZOË@example.test" })
+        {
+            using var smtp = await ConnectAsync(provider);
+            Assert.True(smtp.Capabilities.HasFlag(SmtpCapabilities.UTF8));
+            string reply = await smtp.SendAsync(Message("carol@sender.test", to, "Für " + to[..3], "Grüße"));
+            Assert.Contains("Message accepted", reply, StringComparison.Ordinal);
+            await smtp.DisconnectAsync(true);
+        }
+
+        await using (var raw = await RawSmtp.ConnectAsync(provider.Host.SmtpEndPoint))
+        {
+            await raw.CommandAsync("EHLO client.test");
+            Assert.StartsWith("250", await raw.CommandAsync("MAIL FROM:<carol@sender.test>"), StringComparison.Ordinal);
+            Assert.StartsWith("553 5.6.7", await raw.CommandAsync(Encoding.UTF8.GetBytes("RCPT TO:<zoë@example.test>\r\n")), StringComparison.Ordinal);
+            Assert.StartsWith("250", await raw.CommandAsync("RSET"), StringComparison.Ordinal);
+            Assert.StartsWith("250", await raw.CommandAsync("MAIL FROM:<carol@sender.test> SMTPUTF8"), StringComparison.Ordinal);
+            Assert.StartsWith("550 5.1.1", await raw.CommandAsync(Encoding.UTF8.GetBytes("RCPT TO:<zoé@example.test>\r\n")), StringComparison.Ordinal);
+            // no Unicode normalisation (the process has no normalisation data): the decomposed spelling is refused, never guessed
+            Assert.StartsWith("550 5.1.1", await raw.CommandAsync(Encoding.UTF8.GetBytes("RCPT TO:<zoe\u0308@example.test>\r\n")), StringComparison.Ordinal);
+        }
+
+        await api.LoginAsync(zoe);
+        var subjects = new List<string>();
+        foreach (var (_, raw) in await api.FetchInboxAsync(zoe))
+        {
+            subjects.Add((await MimeMessage.LoadAsync(new MemoryStream(raw))).Subject ?? "");
+        }
+
+        Assert.Equal(["Für ZOË", "Für zoë"], subjects.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Swaks_delivers_with_STARTTLS()
     {
         await using var provider = await TestProvider.StartAsync(backend, postgres);
@@ -105,9 +188,8 @@ public abstract class MxTests(Backend backend, PostgresServer postgres)
 
         await using var session = await RawSmtp.ConnectAsync(provider.Host.SmtpEndPoint);
         Assert.StartsWith("250", await session.CommandAsync("EHLO client.test"), StringComparison.Ordinal);
-        Assert.StartsWith("502", await session.CommandAsync("FROB"), StringComparison.Ordinal);
-        // SmtpServer answers a command out of sequence with 501 (RFC 5321 would say 503); either way it is refused
-        Assert.StartsWith("501", await session.CommandAsync("RCPT TO:<alice@example.test>"), StringComparison.Ordinal);
+        Assert.StartsWith("500 5.5.1", await session.CommandAsync("FROB"), StringComparison.Ordinal);
+        Assert.StartsWith("503 5.5.1", await session.CommandAsync("RCPT TO:<alice@example.test>"), StringComparison.Ordinal);
         Assert.StartsWith("250", await session.CommandAsync("MAIL FROM:<x@sender.test>"), StringComparison.Ordinal);
         Assert.StartsWith("550 5.1.1", await session.CommandAsync("RCPT TO:<nobody@example.test>"), StringComparison.Ordinal);
         Assert.StartsWith("550 5.7.1", await session.CommandAsync("RCPT TO:<alice@elsewhere.test>"), StringComparison.Ordinal);
@@ -340,6 +422,16 @@ internal sealed class RawSmtp : IAsyncDisposable
         await _stream.WriteAsync(Encoding.ASCII.GetBytes(raw ? line : line + "\r\n"));
         return await ReadReplyOrNullAsync() ?? "(closed)";
     }
+
+    /// <summary>Sends <paramref name="bytes"/> exactly as given (UTF-8 or invalid bytes, bare LF) and reads one reply.</summary>
+    public async Task<string> CommandAsync(byte[] bytes)
+    {
+        await _stream.WriteAsync(bytes);
+        return await ReadReplyOrNullAsync() ?? "(closed)";
+    }
+
+    /// <summary>Sends without reading a reply (pipelining, message content).</summary>
+    public async Task SendAsync(byte[] bytes) => await _stream.WriteAsync(bytes);
 
     /// <summary>Reads a reply (all continuation lines), or null when the server closed the connection.</summary>
     public async Task<string?> ReadReplyOrNullAsync()

@@ -28,11 +28,31 @@ public sealed class ProviderProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ProviderProcess> StartAsync(string dataDirectory, string? database)
+    /// <summary>Starts <c>letterlock provider serve</c> on <paramref name="dataDirectory"/>.</summary>
+    /// <param name="dataDirectory">The provider's data folder.</param>
+    /// <param name="database">A PostgreSQL connection string, or null for SQLite.</param>
+    /// <param name="filesystemBytes">
+    /// When set, the data folder is copied onto a tmpfs of this size in a private mount namespace (<c>unshare -m</c>, as
+    /// root) and served from there: a disk that really fills up. The copy lives and dies with the process.
+    /// </param>
+    public static async Task<ProviderProcess> StartAsync(string dataDirectory, string? database, long? filesystemBytes = null)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(filesystemBytes is null ? "dotnet" : "unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string served = dataDirectory;
+        if (filesystemBytes is long size)
+        {
+            served = dataDirectory + ".tmpfs";
+            Directory.CreateDirectory(served);
+            foreach (string arg in new[] { "--mount", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs -o size=$1 tmpfs \"$3\" && cp -a \"$2/.\" \"$3/\" && shift 3 && exec \"$@\"", "sh",
+                size.ToString(CultureInfo.InvariantCulture), dataDirectory, served, "dotnet" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "letterlock.dll"));
-        foreach (string arg in new[] { "provider", "serve", "--data", dataDirectory })
+        foreach (string arg in new[] { "provider", "serve", "--data", served })
         {
             start.ArgumentList.Add(arg);
         }

@@ -213,10 +213,10 @@ public sealed class ApiClient : IDisposable
         }
     }
 
-    public static byte[] Open(TestAccount account, byte[] document)
+    public static byte[] Open(TestAccount account, byte[] document, byte[]? inboxPrivateKey = null)
     {
         using var source = new MemoryStream(document);
-        using var opening = HpkeOpeningStream.Open(source, account.Inbox.PrivateKey.Span, InboxEnvelope.Info);
+        using var opening = HpkeOpeningStream.Open(source, inboxPrivateKey ?? account.Inbox.PrivateKey.ToArray(), InboxEnvelope.Info);
         using var plain = new MemoryStream();
         opening.CopyTo(plain);
         Assert.True(InboxEnvelope.TryUnframe(plain.ToArray(), out var message), "inbox framing");

@@ -92,10 +92,20 @@ internal static class AccountCommand
 
         var removeAddress = new Argument<string>("address") { Description = "The account's address." };
         var yes = new Option<bool>("--yes") { Description = "Confirm: the account's local mail, contacts and keys are deleted from this client." };
+        var lastDevice = new Option<bool>("--i-have-the-recovery-code")
+        {
+            Description = "Confirm removing the account's last device: afterwards only the password or the recovery code opens the account.",
+        };
+        var removeCa = AccountAccessCommands.CaOption();
         var remove = new Command("remove",
             "Remove an account from this client with its local mail, contacts and keys. The provider keeps the\n" +
-            "account and its encrypted mail; other devices are not affected.\n\n" +
-            "Example:\n  letterlock account remove alice@alpha.test --yes") { removeAddress, yes };
+            "account and its encrypted mail; other devices are not affected. On the account's last device this is\n" +
+            "refused unless you confirm that you hold the recovery code (or the password): without them, nothing\n" +
+            "opens the account again and its mail and keys are lost for good.\n\n" +
+            "Examples:\n  letterlock account remove alice@alpha.test --yes\n  letterlock account remove alice@alpha.test --yes --i-have-the-recovery-code")
+        {
+            removeAddress, yes, lastDevice, removeCa,
+        };
         remove.SetAction(async (parse, ct) =>
         {
             var address = ContactsCommand.Normalize(parse.GetValue(removeAddress)!);
@@ -106,6 +116,30 @@ internal static class AccountCommand
 
             using var store = await access.OpenAsync(parse, ct);
             var account = await store.Accounts.FindAsync(address, ct) ?? throw new CliException($"no account {address} in this client");
+            if (!parse.GetValue(lastDevice) && account.DeviceId is { } deviceId)
+            {
+                // Ask the provider how many devices are left; when it cannot say, assume this is the last one.
+                string why;
+                try
+                {
+                    using var http = new HttpClient(HttpFetch.CreateHandler(null, await AccountAccessCommands.LoadRootsAsync(parse.GetValue(removeCa), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+                    var devices = await (await AccountAccessCommands.ConnectAsync(store, account, http, ct)).ListDevicesAsync(ct);
+                    bool others = devices.Devices.Any(d => d.RevokedAt is null && d.DeviceId != deviceId);
+                    why = others ? "" : devices.HasPassword || devices.HasRecovery
+                        ? $"this is the only device of {address}: afterwards only its {(devices.HasPassword ? "password or " : "")}recovery code opens the account"
+                        : $"this is the only device of {address} and it has neither a password nor a recovery code: its mail and keys would be lost for good (make a kit first: letterlock account recovery-kit --out FILE)";
+                }
+                catch (Exception e) when (e is ProviderProblemException or ProviderUnavailableException or CliException)
+                {
+                    why = $"the provider cannot say whether other devices of {address} exist ({e.Message}); if this is the last one, only the password or the recovery code opens the account afterwards";
+                }
+
+                if (why.Length > 0)
+                {
+                    throw new CliException($"{why}. Without them the account's mail and keys are lost for good. Add --i-have-the-recovery-code to remove it anyway", 2);
+                }
+            }
+
             await store.Accounts.RemoveAsync(account.Id, ct);
             await parse.InvocationConfiguration.Output.WriteLineAsync($"Removed {address} from this client.");
             return 0;
@@ -117,15 +151,18 @@ internal static class AccountCommand
         var invite = new Option<string?>("--invite") { Description = "An invite token, when the provider signs up by invitation." };
         var ca = new Option<string?>("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (test and sandbox providers)." };
         var encryptedOnly = new Option<bool>("--encrypted-only") { Description = "Refuse to send unless every recipient gets an encrypted copy." };
+        var passwordFile = AccountAccessCommands.PasswordFileOption();
+        var noPassword = new Option<bool>("--no-password") { Description = "A device-only account: no password at the provider (link more devices with letterlock devices link; the recovery code still works)." };
         var create = new Command("create",
             "Create an account: every key is generated on this device (OpenPGP key with its revocation certificate,\n" +
             "inbox key, device key, account master key); the provider receives only the public parts. Creates the\n" +
             "client store on first use (passphrase from $LETTERLOCK_PASSPHRASE or a prompt, or --key-file, created if missing).\n\n" +
             "Examples:\n" +
             "  letterlock account create --provider https://example.org --address alice@example.org --name 'Alice'\n" +
+            "  letterlock account create --provider https://example.org --address bob@example.org --no-password\n" +
             "  letterlock account create --provider https://alpha.test --address alice@alpha.test --ca sandbox-ca.pem --key-file store.key")
         {
-            provider, address, name, invite, ca, encryptedOnly,
+            provider, address, name, invite, ca, encryptedOnly, passwordFile, noPassword,
         };
         create.SetAction(async (parse, ct) =>
         {
@@ -148,6 +185,12 @@ internal static class AccountCommand
                 }
             }
 
+            if (parse.GetValue(noPassword) && parse.GetValue(passwordFile) is not null)
+            {
+                throw new CliException("--no-password and --password-file exclude each other", 2);
+            }
+
+            string? password = parse.GetValue(noPassword) ? null : await AccountAccessCommands.ReadPasswordAsync(parse.GetValue(passwordFile), confirm: true, ct);
             using var store = await access.OpenOrCreateAsync(parse, ct);
             using var http = new HttpClient(HttpFetch.CreateHandler(null, roots)) { Timeout = Timeout.InfiniteTimeSpan };
             AccountRecord account;
@@ -174,6 +217,27 @@ internal static class AccountCommand
             await output.WriteLineAsync($"Created {account.Address} at {providerUrl}");
             await output.WriteLineAsync($"OpenPGP key {Fingerprint(key.Fingerprint.Hex)}");
             await output.WriteLineAsync("Keys were generated on this device; the revocation certificate is kept in the encrypted store.");
+
+            // The account's keys go to the provider sealed under the AMK (the key bundle), the AMK sealed to the recovery code.
+            var connected = await AccountAccessCommands.ConnectAsync(store, account, http, ct);
+            try
+            {
+                if (password is not null)
+                {
+                    await Letterlock.Client.Accounts.AccountPassword.SetAsync(store, account, connected, password, ct: ct);
+                }
+
+                var code = await Letterlock.Client.Accounts.AccountRecovery.CreateCodeAsync(store, account, connected, ct);
+                await AccountAccessCommands.PrintRecoveryCodeAsync(output, code);
+            }
+            catch (Exception e) when (e is ProviderProblemException or ProviderUnavailableException)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync(
+                    $"letterlock: the account exists, but its password or recovery code could not be stored ({e.Message}); run: letterlock account password, then letterlock account recovery-kit --out FILE");
+                return 1;
+            }
+
+            await output.WriteLineAsync();
             await output.WriteLineAsync("Next: letterlock bridge   (prints the settings for your mail app)");
             return 0;
         });
@@ -182,6 +246,11 @@ internal static class AccountCommand
         command.Add(show);
         command.Add(remove);
         command.Add(create);
+        command.Add(AccountAccessCommands.RecoveryKit(access));
+        command.Add(AccountAccessCommands.Login(access));
+        command.Add(AccountAccessCommands.Password(access));
+        command.Add(AccountAccessCommands.Delete(access));
+        command.Add(AccountAccessCommands.Recover(access));
         return command;
     }
 

@@ -15,13 +15,17 @@ namespace Letterlock.Cli.Commands;
 /// <c>letterlock audit --provider URL [--follow]</c>: an independent auditor of a provider's key-transparency
 /// log. It replays every epoch from the first into a view of its own (an SQLite file), checking each signature
 /// and append-only step, and prints a summary; <c>--follow</c> keeps auditing new epochs.
-/// Exit codes: 0 verified, 2 bad arguments, 3 the provider or the view file cannot be used, 4 the provider
-/// misbehaved (the failing record is saved beside the view as evidence).
+/// Exit codes: 0 verified, 2 bad arguments, 3 the provider cannot be reached or the view file cannot be used, 4 the
+/// provider misbehaved: a record that does not verify, or one it announced and cannot serve (the failing record or the
+/// head that announced it is saved beside the view as evidence).
 /// </summary>
 internal static class AuditCommand
 {
     public const int ExitMisbehaviour = 4;
     public const int ExitUnavailable = 3;
+
+    /// <summary>How often an epoch record the provider answers with an HTTP error is asked for before that counts as misbehaviour.</summary>
+    private const int EpochAttempts = 3;
 
     public static Command Create()
     {
@@ -250,19 +254,11 @@ internal static class AuditCommand
             var clock = Stopwatch.StartNew();
             for (long epoch = first; epoch <= latest.Epoch; epoch++)
             {
-                EpochAudit? record;
-                try
-                {
-                    record = await http.GetEpochAuditAsync(epoch, ct);
-                }
-                catch (TransparencyFetchException e)
-                {
-                    throw new CliException($"cannot fetch epoch {epoch}: {e.Message}", e.Message.StartsWith("malformed", StringComparison.Ordinal) ? ExitMisbehaviour : ExitUnavailable);
-                }
-
+                var record = await FetchEpochAsync(epoch, latest, ct);
                 if (record is null)
                 {
-                    throw new CliException($"the provider announced epoch {latest.Epoch} but has no record of epoch {epoch}", ExitMisbehaviour);
+                    string evidence = await SaveEvidenceAsync($"head-{latest.Epoch}", latest.ToBytes());
+                    throw new CliException($"the provider announced epoch {latest.Epoch} but has no record of epoch {epoch}. Evidence: {evidence}", ExitMisbehaviour);
                 }
 
                 var result = await auditor.ApplyAsync(record, ct);
@@ -293,6 +289,42 @@ internal static class AuditCommand
             }
 
             return providerInterval;
+        }
+
+        /// <summary>
+        /// One epoch's record. A provider that signed a head for epoch L must serve every epoch up to L: an HTTP error for
+        /// one of them (a stored epoch it cannot read, "500") is retried <see cref="EpochAttempts"/> times and then is
+        /// misbehaviour (exit 4), not unavailability; only a provider that cannot be reached at all (no HTTP answer) is
+        /// unavailable (exit 3).
+        /// </summary>
+        private async Task<EpochAudit?> FetchEpochAsync(long epoch, SignedTreeHead latest, CancellationToken ct)
+        {
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await http.GetEpochAuditAsync(epoch, ct);
+                }
+                catch (TransparencyFetchException e) when (e.Message.StartsWith("malformed", StringComparison.Ordinal))
+                {
+                    throw new CliException($"cannot use epoch {epoch}: {e.Message}", ExitMisbehaviour);
+                }
+                catch (TransparencyFetchException e) when (e.HttpStatus is null)
+                {
+                    throw new CliException($"cannot fetch epoch {epoch}: {e.Message}", ExitUnavailable);
+                }
+                catch (TransparencyFetchException e) when (attempt < EpochAttempts)
+                {
+                    await progress.WriteLineAsync($"epoch {epoch}: {e.Message}; trying again");
+                    await Task.Delay(TimeSpan.FromSeconds(attempt), ct);
+                }
+                catch (TransparencyFetchException e)
+                {
+                    string evidence = await SaveEvidenceAsync($"head-{latest.Epoch}", latest.ToBytes());
+                    throw new CliException($"the provider signed epoch {latest.Epoch} but cannot serve its own epoch {epoch} ({e.Message}, {EpochAttempts} attempts): " +
+                        $"a provider that cannot show its history is misbehaving. Evidence: {evidence}", ExitMisbehaviour);
+                }
+            }
         }
 
         private async Task WriteSummaryAsync(TextWriter output, string provider, SqlTransparencyStore view, CancellationToken ct)

@@ -140,7 +140,8 @@ internal static class ImapCommands
 
         if (Directory.Exists(source))
         {
-            foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            // Only .eml files: a corpus folder also holds READMEs and licences, which are not messages.
+            foreach (var file in Directory.EnumerateFiles(source, "*.eml", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
             {
                 var bytes = File.ReadAllBytes(file);
                 if (bytes.Length > 0)

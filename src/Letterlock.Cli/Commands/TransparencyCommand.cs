@@ -86,7 +86,10 @@ internal static class TransparencyCommand
 
     private static Command Status(ClientStoreAccess access)
     {
-        var evidence = new Option<string?>("--evidence") { Description = "Write every kept conflict (the two signed heads, and the failed proof) into this folder." };
+        var evidence = new Option<string?>("--evidence")
+        {
+            Description = "Write every piece of evidence kept (conflicting signed heads with the failed proof; keys and proofs a directory served) into this folder, named by evidence id.",
+        };
         var command = new Command("status",
             "Show the alerts and the evidence of provider misbehaviour this client keeps.\n\n" +
             "Example:\n  letterlock transparency status --evidence ./kt-evidence")
@@ -103,7 +106,8 @@ internal static class TransparencyCommand
             await output.WriteLineAsync(alerts.Count == 0 ? "No alerts." : $"{alerts.Count} alert(s):");
             foreach (var alert in alerts)
             {
-                await output.WriteLineAsync($"  {alert.Id} {alert.DetectedAt:yyyy-MM-dd HH:mm} {(alert.Acknowledged ? "acknowledged" : "OPEN"),-12} {alert.Kind}: {alert.Detail}");
+                await output.WriteLineAsync($"  {alert.Id} {alert.DetectedAt:yyyy-MM-dd HH:mm} {(alert.Acknowledged ? "acknowledged" : "OPEN"),-12} {alert.Kind}: {alert.Detail}" +
+                    (alert.EvidenceId is { } evidenceId ? $" (evidence {evidenceId})" : ""));
             }
 
             await output.WriteLineAsync(conflicts.Count == 0 ? "No conflicting heads kept." : $"{conflicts.Count} conflict(s) kept as evidence:");
@@ -114,15 +118,37 @@ internal static class TransparencyCommand
                 var first = SignedTreeHead.FromBytes(conflict.First);
                 var second = SignedTreeHead.FromBytes(conflict.Second);
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"  {n}. {conflict.Provider} {conflict.Kind}: epoch {first.Epoch} vs epoch {second.Epoch} ({conflict.Source}, {conflict.DetectedAt:yyyy-MM-dd HH:mm})"));
+                    $"  {n}. {(conflict.Id is { } id ? id + " " : "")}{conflict.Provider} {conflict.Kind}: epoch {first.Epoch} vs epoch {second.Epoch} ({conflict.Source}, {conflict.DetectedAt:yyyy-MM-dd HH:mm})"));
+                if (parse.GetValue(evidence) is { } folder)
+                {
+                    // Named by the evidence id that alerts and notices quote (conflicts kept by earlier releases by number).
+                    string prefix = conflict.Id is { } id2 ? id2.ToString() : string.Create(CultureInfo.InvariantCulture, $"conflict-{n}");
+                    Directory.CreateDirectory(folder);
+                    await File.WriteAllBytesAsync(Path.Combine(folder, $"{prefix}-first.head"), conflict.First, ct);
+                    await File.WriteAllBytesAsync(Path.Combine(folder, $"{prefix}-second.head"), conflict.Second, ct);
+                    if (conflict.ConsistencyProof is { } proof)
+                    {
+                        await File.WriteAllBytesAsync(Path.Combine(folder, $"{prefix}-consistency.proof"), proof, ct);
+                    }
+                }
+            }
+
+            var kept = await state.GetEvidenceAsync(ct);
+            if (kept.Count > 0)
+            {
+                await output.WriteLineAsync($"{kept.Count} other piece(s) of evidence kept:");
+            }
+
+            foreach (var item in kept)
+            {
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"  {item.Id} {item.Provider} {item.Kind}: {string.Join(", ", item.Items.Select(i => i.Name))} ({item.Source}, {item.DetectedAt:yyyy-MM-dd HH:mm})"));
                 if (parse.GetValue(evidence) is { } folder)
                 {
                     Directory.CreateDirectory(folder);
-                    await File.WriteAllBytesAsync(Path.Combine(folder, $"conflict-{n}-first.head"), conflict.First, ct);
-                    await File.WriteAllBytesAsync(Path.Combine(folder, $"conflict-{n}-second.head"), conflict.Second, ct);
-                    if (conflict.ConsistencyProof is { } proof)
+                    foreach (var file in item.Items)
                     {
-                        await File.WriteAllBytesAsync(Path.Combine(folder, $"conflict-{n}-consistency.proof"), proof, ct);
+                        await File.WriteAllBytesAsync(Path.Combine(folder, $"{item.Id}-{Path.GetFileName(file.Name)}"), file.Content, ct);
                     }
                 }
             }

@@ -6,9 +6,10 @@ namespace Letterlock.Client.Discovery;
 /// <summary>
 /// The recipient provider's key directory: <c>GET https://DOMAIN/v1/directory/ADDRESS</c>
 /// (Letterlock.Api). A Letterlock provider speaks for its own domain's addresses, so it is asked
-/// first. The entry's key-transparency lookup proof comes along as evidence (unless the provider says the
-/// keys are newer than its last epoch); the resolver's verifier checks it before the key is trusted as
-/// <c>transparent</c>. Without a proof, directory keys are judged like any other (TOFU).
+/// first. The entry's key-transparency lookup proof comes along as evidence, with the provider's word on whether the
+/// keys are newer than its last epoch; the resolver's verifier checks it before the key is trusted as
+/// <c>transparent</c>, and a missing or failing proof from a provider that publishes key transparency keeps the key
+/// from being used (docs/design/security.md).
 /// </summary>
 public sealed class DirectoryKeySource(HttpClient http, KeyDiscoveryOptions options) : IKeySource
 {
@@ -36,7 +37,10 @@ public sealed class DirectoryKeySource(HttpClient http, KeyDiscoveryOptions opti
             return entry is null
                 ? new SourceLookup(Origin, SourceLookupStatus.NotFound, null, baseUri, null)
                 : new SourceLookup(Origin, SourceLookupStatus.Found, entry.OpenPgpCertificate, baseUri, null,
-                    entry.Transparency is { Pending: false } proof ? new TransparencyEvidence(domain, proof.LookupProof) : null);
+                    // Always evidence, empty when the directory served none: for a provider that publishes key transparency a
+                    // missing proof is misbehaviour, and only the verifier knows whether this one does.
+                    new TransparencyEvidence(domain, entry.Transparency?.LookupProof ?? ReadOnlyMemory<byte>.Empty, entry.Transparency?.Pending ?? false,
+                        entry.OpenPgpCertificate));
         }
         catch (ProviderProblemException e)
         {

@@ -29,11 +29,12 @@ public sealed record DiscoveryAttempt(KeyOrigin Origin, DiscoveryAttemptStatus S
 /// <param name="Origin">Where it was found.</param>
 /// <param name="Location">The URL it came from, for network sources.</param>
 /// <param name="Transparency">Transparency evidence served with it, if any.</param>
+/// <param name="Authentication">How the source authenticated it (<see cref="SourceLookup.Authentication"/>).</param>
 public sealed record DiscoveredKey(string Address, KeyFingerprint Fingerprint, byte[] Certificate, KeyOrigin Origin, Uri? Location,
-    TransparencyEvidence? Transparency)
+    TransparencyEvidence? Transparency, KeyAuthentication Authentication = KeyAuthentication.Channel)
 {
     /// <summary>The key as input to validation.</summary>
-    public ObservedKey ToObservedKey() => new(Fingerprint, Certificate, Origin, Transparency);
+    public ObservedKey ToObservedKey() => new(Fingerprint, Certificate, Origin, Transparency, Authentication);
 }
 
 /// <summary>The outcome of discovery: the first usable key (or none) and every attempt made.</summary>
@@ -105,7 +106,7 @@ public sealed class KeyDiscovery
 
             attempts.Add(new DiscoveryAttempt(lookup.Origin, DiscoveryAttemptStatus.Found, lookup.Location, null));
             var key = new DiscoveredKey(normalized, KeyFingerprint.Parse(certificate.Fingerprint.Hex), certificate.Export(armored: false),
-                lookup.Origin, lookup.Location, lookup.Transparency);
+                lookup.Origin, lookup.Location, lookup.Transparency, lookup.Authentication);
             return new DiscoveryResult(key, attempts);
         }
 

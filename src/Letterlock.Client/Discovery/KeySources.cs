@@ -23,8 +23,10 @@ public enum SourceLookupStatus
 /// <param name="Location">Where it was asked (for diagnostics).</param>
 /// <param name="Detail">Why it failed, for diagnostics.</param>
 /// <param name="Transparency">Transparency evidence served with the key, if any.</param>
+/// <param name="Authentication">How the key was authenticated when the source learnt it: network sources answer over an
+/// authenticated channel; the Autocrypt state says how the mail that carried the key was authenticated.</param>
 public sealed record SourceLookup(KeyOrigin Origin, SourceLookupStatus Status, byte[]? Data, Uri? Location, string? Detail,
-    TransparencyEvidence? Transparency = null);
+    TransparencyEvidence? Transparency = null, KeyAuthentication Authentication = KeyAuthentication.Channel);
 
 /// <summary>A place keys can be discovered. Implementations never throw for expected failures.</summary>
 public interface IKeySource
@@ -162,11 +164,14 @@ public sealed class AutocryptKeySource(Store.LocalStore store, AccountId account
         var contact = await store.Contacts.GetAsync(account, address, ct).ConfigureAwait(false);
         if (contact?.Autocrypt?.PublicKey is { Length: > 0 } key)
         {
-            return new SourceLookup(Origin, SourceLookupStatus.Found, key, null, null);
+            // Stored by an earlier version without the record of how it was authenticated: taken as unauthenticated.
+            return new SourceLookup(Origin, SourceLookupStatus.Found, key, null, null,
+                Authentication: contact.Autocrypt.PublicKeyAuthentication ?? KeyAuthentication.Unauthenticated);
         }
 
+        // Gossip is a third party speaking for the address: never more than unauthenticated.
         return contact?.Autocrypt?.GossipKey is { Length: > 0 } gossip
-            ? new SourceLookup(KeyOrigin.AutocryptGossip, SourceLookupStatus.Found, gossip, null, null)
+            ? new SourceLookup(KeyOrigin.AutocryptGossip, SourceLookupStatus.Found, gossip, null, null, Authentication: KeyAuthentication.Unauthenticated)
             : new SourceLookup(Origin, SourceLookupStatus.NotFound, null, null, null);
     }
 }

@@ -22,6 +22,12 @@ public enum SendStatus
     /// <summary>Refused: these recipients' keys changed and the user has not decided yet.</summary>
     RefusedChangedKey,
 
+    /// <summary>
+    /// Refused: these recipients' providers served keys they have not published in their key-transparency logs (a failed,
+    /// missing or not yet published proof), and no key of theirs may be used automatically.
+    /// </summary>
+    RefusedUnpublishedKey,
+
     /// <summary>Refused: From is not the account's address.</summary>
     RefusedSender,
 
@@ -108,14 +114,15 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         var certificates = new Dictionary<string, Certificate>(StringComparer.OrdinalIgnoreCase);
         var missing = new List<string>();
         var changed = new List<string>();
+        var unpublished = new List<string>();
         bool contactWantsEncryption = false;
         foreach (var recipient in recipients)
         {
-            var (certificate, state, encryptedOnly) = await FindKeyAsync(recipient, now, ct).ConfigureAwait(false);
+            var (certificate, state, encryptedOnly, pendingUnpublished) = await FindKeyAsync(recipient, now, ct).ConfigureAwait(false);
             contactWantsEncryption |= encryptedOnly;
             if (state == KeyValidationLevel.Changed)
             {
-                changed.Add(recipient);
+                (pendingUnpublished ? unpublished : changed).Add(recipient);
             }
             else if (certificate is null)
             {
@@ -125,6 +132,11 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
             {
                 certificates[recipient] = certificate;
             }
+        }
+
+        if (unpublished.Count > 0)
+        {
+            return new SendOutcome(SendStatus.RefusedUnpublishedKey, unpublished, false, [], null);
         }
 
         if (changed.Count > 0)
@@ -195,11 +207,12 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         return MimeMessage.Load(new ParserOptions { MaxMimeDepth = _options.MaxMimeDepth }, stream);
     }
 
-    private async Task<(Certificate? Certificate, KeyValidationLevel Level, bool EncryptedOnly)> FindKeyAsync(string recipient, DateTimeOffset now, CancellationToken ct)
+    private async Task<(Certificate? Certificate, KeyValidationLevel Level, bool EncryptedOnly, bool PendingUnpublished)> FindKeyAsync(string recipient,
+        DateTimeOffset now, CancellationToken ct)
     {
         if (recipient == account.Address)
         {
-            return (accountKey.Certificate, KeyValidationLevel.Verified, false);
+            return (accountKey.Certificate, KeyValidationLevel.Verified, false, false);
         }
 
         var contact = await store.Contacts.GetAsync(account.Id, recipient, ct).ConfigureAwait(false);
@@ -215,17 +228,17 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         var encryptedOnly = contact?.EncryptedOnly ?? false;
         if (state.EncryptionKey is not { } key)
         {
-            return (null, state.Level, encryptedOnly);
+            return (null, state.Level, encryptedOnly, state.PendingKeyIsUnpublished);
         }
 
         try
         {
             var certificate = Certificate.Parse(key.Certificate, _options);
-            return certificate.SelectEncryptionKey(now) is null ? (null, state.Level, encryptedOnly) : (certificate, state.Level, encryptedOnly);
+            return (certificate.SelectEncryptionKey(now) is null ? null : certificate, state.Level, encryptedOnly, false);
         }
         catch (OpenPgpException)
         {
-            return (null, state.Level, encryptedOnly);
+            return (null, state.Level, encryptedOnly, false);
         }
     }
 

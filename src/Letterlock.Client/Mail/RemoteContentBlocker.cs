@@ -15,10 +15,16 @@ namespace Letterlock.Client.Mail;
 /// message, <c>data:</c> URIs and fragments) stay too.
 /// </summary>
 /// <remarks>
-/// Parsing is MimeKit's HTML tokenizer (<see cref="HtmlToHtml"/>); this class decides, tag by tag: scripts,
-/// frames, objects, embeds and applets go with their content, style sheet links, <c>base</c> and refreshing
-/// <c>meta</c> go, and so do event handlers and every attribute that fetches. CSS is neutralised rather than parsed: comments and escapes are removed first, so
-/// <c>u\72l(</c> cannot hide a <c>url(</c>, then every fetching function and <c>@import</c> is disabled.
+/// <para>Parsing is MimeKit's HTML tokenizer (<see cref="HtmlToHtml"/>); this class decides, tag by tag. The rule is
+/// "keep content, drop only what loads": scripts and frames go with their content (a browser never shows it);
+/// objects, embeds and applets lose their tags but keep their content (the fallback a browser shows when the object
+/// does not load, which in a mail app it never does); style sheet links, <c>base</c>, <c>param</c> and refreshing
+/// <c>meta</c> go; event handlers and every attribute that fetches go; text, links and every other element stay.
+/// CSS is neutralised rather than parsed: comments and escapes are removed first, so <c>u\72l(</c> cannot hide a
+/// <c>url(</c>, then every fetching function and <c>@import</c> is disabled.</para>
+/// <para>MimeKit reads the content of <c>noscript</c>, <c>noembed</c> and <c>noframes</c> as raw text, but a mail app
+/// (scripts off) renders <c>noscript</c> as markup: their content is cleaned on its own first, so nothing passes
+/// through unchecked.</para>
 /// </remarks>
 public static partial class RemoteContentBlocker
 {
@@ -63,7 +69,9 @@ public static partial class RemoteContentBlocker
     /// always the tokenizer's re-serialisation, never the input: where a browser would parse the input
     /// differently from MimeKit (an unquoted <c>src=//host</c>, say), the mail app then sees what was checked.
     /// </summary>
-    public static (string Html, int Removed) Clean(string html)
+    public static (string Html, int Removed) Clean(string html) => Clean(html, 0);
+
+    private static (string Html, int Removed) Clean(string html, int depth)
     {
         ArgumentNullException.ThrowIfNull(html);
         int removed = 0;
@@ -77,12 +85,27 @@ public static partial class RemoteContentBlocker
             return count == 0 ? m.Value : m.Groups["open"].Value + css + m.Groups["close"].Value;
         });
 
+        // Elements MimeKit reads as raw text but a mail app may render as markup: their content is cleaned as a document
+        // of its own (to a bounded depth; deeper nesting is nonsense and goes).
+        styled = RawTextElement().Replace(styled, m =>
+        {
+            if (depth >= MaxRawTextNesting)
+            {
+                removed++;
+                return m.Groups["open"].Value + m.Groups["close"].Value;
+            }
+
+            var (inner, count) = Clean(m.Groups["inner"].Value, depth + 1);
+            removed += count;
+            return count == 0 ? m.Value : m.Groups["open"].Value + inner + m.Groups["close"].Value;
+        });
+
         var converter = new HtmlToHtml
         {
             FilterComments = true,
             HtmlTagCallback = (context, writer) =>
             {
-                if (IsActiveElement(context.TagId))
+                if (IsRemovedWithContent(context.TagId))
                 {
                     removed++;
                     context.DeleteTag = true;
@@ -91,11 +114,18 @@ public static partial class RemoteContentBlocker
                     return;
                 }
 
-                if (IsFetchingElement(context))
+                if (IsRemovedKeepingContent(context.TagId) || IsFetchingElement(context))
                 {
                     removed++;
                     context.DeleteTag = true;
                     context.DeleteEndTag = true;
+                    return;
+                }
+
+                if (context.IsEndTag)
+                {
+                    // An end tag carries no attributes that mean anything ("</H TML>" is an end tag "H" with one): write it bare.
+                    context.WriteTag(writer, false);
                     return;
                 }
 
@@ -167,11 +197,19 @@ public static partial class RemoteContentBlocker
         return code is 0 or > 0x10FFFF or (>= 0xD800 and <= 0xDFFF) ? "\uFFFD" : char.ConvertFromUtf32(code);
     }
 
-    private static bool IsActiveElement(HtmlTagId tag) =>
-        tag is HtmlTagId.Script or HtmlTagId.IFrame or HtmlTagId.Frame or HtmlTagId.FrameSet or HtmlTagId.Object or HtmlTagId.Embed or HtmlTagId.Applet;
+    /// <summary>How deep <c>noscript</c>-like elements may nest before their content is dropped.</summary>
+    private const int MaxRawTextNesting = 4;
+
+    // Their content is never shown: scripts run (or not), frames show their src.
+    private static bool IsRemovedWithContent(HtmlTagId tag) =>
+        tag is HtmlTagId.Script or HtmlTagId.IFrame or HtmlTagId.Frame or HtmlTagId.FrameSet;
+
+    // They load something, but their content is the fallback a browser shows when they do not.
+    private static bool IsRemovedKeepingContent(HtmlTagId tag) =>
+        tag is HtmlTagId.Object or HtmlTagId.Embed or HtmlTagId.Applet;
 
     private static bool IsFetchingElement(HtmlTagContext context) =>
-        context.TagId is HtmlTagId.Link or HtmlTagId.Base
+        context.TagId is HtmlTagId.Link or HtmlTagId.Base or HtmlTagId.Param
         || (context.TagId == HtmlTagId.Meta && context.Attributes.Any(a =>
             a.Name.Equals("http-equiv", StringComparison.OrdinalIgnoreCase) && (a.Value ?? string.Empty).Trim().Equals("refresh", StringComparison.OrdinalIgnoreCase)));
 
@@ -190,6 +228,11 @@ public static partial class RemoteContentBlocker
 
     [GeneratedRegex(@"(?<open><style\b[^>]*>)(?<css>.*?)(?<close></style\s*>|$)", RegexOptions.IgnoreCase | RegexOptions.Singleline | RegexOptions.CultureInvariant)]
     private static partial Regex StyleElement();
+
+    // Like the style pass: to the first end tag of the same name (or the end), never stopping before a browser would.
+    [GeneratedRegex(@"(?<open><(?<name>noscript|noembed|noframes)\b[^>]*>)(?<inner>.*?)(?<close></\k<name>\s*>|$)",
+        RegexOptions.IgnoreCase | RegexOptions.Singleline | RegexOptions.CultureInvariant)]
+    private static partial Regex RawTextElement();
 
     [GeneratedRegex(@"/\*.*?(\*/|$)", RegexOptions.Singleline | RegexOptions.CultureInvariant)]
     private static partial Regex CssComment();

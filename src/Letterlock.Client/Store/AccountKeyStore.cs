@@ -14,7 +14,11 @@ public sealed class AccountKeyStore
     internal AccountKeyStore(LocalStore store) => _store = store;
 
     /// <summary>Stores key material for a purpose such as <c>openpgp-secret</c>, <c>inbox-secret</c>, <c>device-secret</c>, <c>account-master-key</c>.</summary>
-    public Task<StoredKey> AddAsync(AccountId account, string purpose, ReadOnlyMemory<byte> material, CancellationToken ct = default)
+    public Task<StoredKey> AddAsync(AccountId account, string purpose, ReadOnlyMemory<byte> material, CancellationToken ct = default) =>
+        AddAsync(account, purpose, material, _store.Time.GetUtcNow(), ct);
+
+    /// <summary>Stores key material made elsewhere (another device of the account) with the time it was made.</summary>
+    public Task<StoredKey> AddAsync(AccountId account, string purpose, ReadOnlyMemory<byte> material, DateTimeOffset createdAt, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(purpose);
         if (purpose.Length > 64 || !purpose.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
@@ -22,7 +26,7 @@ public sealed class AccountKeyStore
             throw new ArgumentException("A key purpose is up to 64 ASCII letters, digits, '-' or '.'.", nameof(purpose));
         }
 
-        var key = new StoredKey(Guid.NewGuid(), purpose, material.ToArray(), _store.Time.GetUtcNow());
+        var key = new StoredKey(Guid.NewGuid(), purpose, material.ToArray(), createdAt);
         return _store.Write((connection, transaction) =>
         {
             try

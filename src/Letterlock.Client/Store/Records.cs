@@ -92,6 +92,26 @@ public enum EncryptionState
 
     /// <summary>End-to-end encrypted (PGP/MIME or the native protocol), integrity verified.</summary>
     EndToEnd,
+
+    /// <summary>
+    /// Encrypted, but refused: integrity protection missing or failing, malformed, or no key of this account opens it
+    /// (<see cref="MessageSecurity.Failure"/>). Nothing decrypted is shown; the mail app sees a notice.
+    /// </summary>
+    Failed,
+}
+
+/// <summary>Why an encrypted message was refused.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<DecryptionFailure>))]
+public enum DecryptionFailure
+{
+    /// <summary>The encryption has no integrity protection, or it does not verify (altered, truncated, or crafted).</summary>
+    Integrity,
+
+    /// <summary>The encrypted structure or its OpenPGP packets are malformed.</summary>
+    Malformed,
+
+    /// <summary>None of this account's keys opens it.</summary>
+    NoKey,
 }
 
 /// <summary>The signature status of a message as a whole.</summary>
@@ -109,6 +129,12 @@ public enum SignatureState
 
     /// <summary>Signed by a key this client does not have.</summary>
     UnknownKey,
+
+    /// <summary>
+    /// A signature verifies over the whole message and its key carries the From address, but the key is not the
+    /// address's pinned, transparent or verified key (a pending changed key, or any other key): not valid for From.
+    /// </summary>
+    UnverifiedSigner,
 }
 
 /// <summary>The security summary of a message.</summary>
@@ -116,11 +142,15 @@ public enum SignatureState
 /// <param name="Signature">Signature status.</param>
 /// <param name="SignerFingerprint">The signer's fingerprint when signed.</param>
 /// <param name="SignerTrust">Validation level of the signer's key at receipt.</param>
+/// <param name="Failure">Why an encrypted message was refused (<see cref="EncryptionState.Failed"/>).</param>
+/// <param name="Sender">The sender check the account's provider recorded on arrival (DMARC), when there was one.</param>
 public sealed record MessageSecurity(
     EncryptionState Encryption,
     SignatureState Signature,
     string? SignerFingerprint,
-    KeyValidationLevel? SignerTrust)
+    KeyValidationLevel? SignerTrust,
+    DecryptionFailure? Failure = null,
+    Mail.ArrivalAuthentication? Sender = null)
 {
     /// <summary>Neither encrypted nor signed.</summary>
     public static MessageSecurity Plain { get; } = new(EncryptionState.None, SignatureState.None, null, null);
@@ -173,13 +203,22 @@ public sealed record StoredMessage(
     RemoteReference? Remote);
 
 /// <summary>Autocrypt Level 1 peer state (Autocrypt spec, 2.3), as computed by the OpenPGP layer.</summary>
+/// <param name="LastSeen">Effective date of the newest message seen from the peer.</param>
+/// <param name="AutocryptTimestamp">Effective date of the newest message with a valid Autocrypt header.</param>
+/// <param name="PublicKey">The key of that header.</param>
+/// <param name="PreferEncryptMutual">Whether the peer asked for mutual encryption.</param>
+/// <param name="GossipTimestamp">Effective date of the newest gossip about the peer.</param>
+/// <param name="GossipKey">The key of that gossip.</param>
+/// <param name="PublicKeyAuthentication">How the mail that carried <paramref name="PublicKey"/> was authenticated (null in
+/// states stored before this was recorded, read as unauthenticated).</param>
 public sealed record AutocryptPeerState(
     DateTimeOffset LastSeen,
     DateTimeOffset? AutocryptTimestamp,
     byte[]? PublicKey,
     bool PreferEncryptMutual,
     DateTimeOffset? GossipTimestamp,
-    byte[]? GossipKey);
+    byte[]? GossipKey,
+    KeyAuthentication? PublicKeyAuthentication = null);
 
 /// <summary>A peer address as seen by one account, with its key validation state.</summary>
 public sealed record ContactRecord(

@@ -29,6 +29,12 @@ public sealed class SettingsStore
                 ("$name", name), ("$value", _store.Cipher.Seal(SealedColumn.Setting, rowId, Guid.Empty, value.Span))), ct);
     }
 
+    /// <summary>As <see cref="GetAsync"/>, inside the caller's transaction (a read-modify-write of one value).</summary>
+    internal byte[]? Get(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, string name) =>
+        Sql.Scalar(connection, transaction, "SELECT value FROM client_settings WHERE name = $name", ("$name", name)) is byte[] value
+            ? _store.Cipher.Open(SealedColumn.Setting, RowId(name), Guid.Empty, value)
+            : null;
+
     /// <summary>As <see cref="SetAsync"/>, inside the caller's write transaction (sync saves its cursor with the page it applied).</summary>
     internal void Set(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction transaction, string name, ReadOnlySpan<byte> value) =>
         Sql.Execute(connection, transaction, "INSERT OR REPLACE INTO client_settings (name, value) VALUES ($name, $value)",

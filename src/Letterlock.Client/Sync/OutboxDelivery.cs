@@ -73,10 +73,12 @@ public sealed record OutboxResult(JobId Job, string Account, IReadOnlyList<strin
 /// <summary>
 /// Delivers the local outbox (issue 6, "Sending"): every <see cref="QueuedMail"/> job is handed to the sending account's
 /// provider over its submission API (<c>POST /v1/submission</c>, authenticated with the device key). 202 completes the
-/// job. A provider that cannot be reached, fails (5xx) or asks to slow down (429, with Retry-After) leaves the job
-/// waiting with exponential backoff; the queue lives in the store, so it survives restarts. A refusal (any other 4xx:
-/// unknown local recipient, not the account's address, too large) fails the job, kept with its reason, and puts a
-/// notice into the account's INBOX, so every mail app shows it like a bounce.
+/// job. A provider that cannot be reached, fails (5xx) or asks to slow down (429, with Retry-After; 401 and 408 too)
+/// leaves the job waiting with exponential backoff; the queue lives in the store, so it survives restarts. A refusal
+/// (any other 4xx: unknown local recipient, not the account's address, too large) and any other failure on this side
+/// (a request that cannot be built, an unexpected error) fails the job, kept with its reason, and puts a notice into
+/// the account's INBOX, so every mail app shows it like a bounce. A message that fails never holds the account's
+/// other messages: only "unreachable" (confirmed by a second, cheap request) and 429 make them wait.
 /// </summary>
 /// <remarks>
 /// At least once: if the provider took a message but its answer was lost (timeout, crash), the next attempt submits it
@@ -125,18 +127,28 @@ public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, Cancell
     private async Task<OutboxResult> DeliverAsync(ClaimedJob job, Dictionary<AccountId, ProviderClient> providers, Dictionary<AccountId, string> unreachable,
         CancellationToken ct)
     {
+        var account = job.Account is { } id ? await store.Accounts.GetAsync(id, ct).ConfigureAwait(false) : null;
         QueuedMail mail;
         try
         {
             mail = QueuedMail.FromPayload(job.Payload);
+            if (mail.From is null || mail.Recipients is null || mail.Message is null || mail.Recipients.Any(r => r is null))
+            {
+                throw new FormatException("a queued message without its envelope or content");
+            }
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException)
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or ArgumentException or NotSupportedException)
         {
-            await store.Jobs.FailAsync(job.Id, "the queued message cannot be read", ct).ConfigureAwait(false);
-            return new OutboxResult(job.Id, "", [], OutboxOutcome.Failed, "the queued message cannot be read", null);
+            const string Unreadable = "the queued message cannot be read";
+            if (account is null)
+            {
+                await store.Jobs.FailAsync(job.Id, Unreadable, ct).ConfigureAwait(false);
+                return new OutboxResult(job.Id, "", [], OutboxOutcome.Failed, Unreadable, null);
+            }
+
+            return await FailAsync(job, account, new QueuedMail(account.Address, [], [], null, null, null), Unreadable, ct).ConfigureAwait(false);
         }
 
-        var account = job.Account is { } id ? await store.Accounts.GetAsync(id, ct).ConfigureAwait(false) : null;
         if (account is null)
         {
             // The account was removed while the job ran (its jobs go with it); nothing to send from.
@@ -154,20 +166,30 @@ public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, Cancell
             return await RetryAsync(job, account, mail, why, null, ct).ConfigureAwait(false);
         }
 
+        // Every outcome of the attempt is classified here (the classification is total): the provider could not be
+        // reached -> wait (the account's other messages too); it failed or asked to slow down -> wait; it refused ->
+        // fail with a notice; anything else went wrong with this message on this side (a request that cannot be
+        // built or sent, a bug) -> fail with a notice too, never an endless retry that holds the queue.
+        ProviderClient? provider = null;
         try
         {
-            if (!providers.TryGetValue(account.Id, out var provider))
+            if (!providers.TryGetValue(account.Id, out provider))
             {
                 provider = await connect(account, ct).ConfigureAwait(false);
                 providers[account.Id] = provider;
             }
 
             await provider.SubmitAsync(mail.From, mail.Recipients, mail.Message, ct).ConfigureAwait(false);
-            await store.Jobs.CompleteAsync(job.Id, ct).ConfigureAwait(false);
-            return new OutboxResult(job.Id, account.Address, mail.Recipients, OutboxOutcome.Sent, null, null);
         }
         catch (ProviderUnavailableException e)
         {
+            if (provider is not null && await ReachableAsync(provider, ct).ConfigureAwait(false))
+            {
+                // The provider answers: the failure belongs to this message (a lost upload, a timeout on a large
+                // message), so only it waits; the account's other messages go on. Its lifetime still bounds it.
+                return await RetryAsync(job, account, mail, e.Message, null, ct).ConfigureAwait(false);
+            }
+
             unreachable[account.Id] = e.Message;
             return await RetryAsync(job, account, mail, e.Message, null, ct).ConfigureAwait(false);
         }
@@ -184,6 +206,36 @@ public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, Cancell
         catch (ProviderProblemException e)
         {
             return await FailAsync(job, account, mail, e.Message, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            string stage = provider is null ? "the provider connection could not be set up" : "the message could not be submitted";
+            return await FailAsync(job, account, mail, $"{stage}: {e.Message}", ct).ConfigureAwait(false);
+        }
+
+        await store.Jobs.CompleteAsync(job.Id, ct).ConfigureAwait(false);
+        return new OutboxResult(job.Id, account.Address, mail.Recipients, OutboxOutcome.Sent, null, null);
+    }
+
+    /// <summary>Whether the provider answers a cheap request now (its discovery document).</summary>
+    private static async Task<bool> ReachableAsync(ProviderClient provider, CancellationToken ct)
+    {
+        try
+        {
+            await provider.GetInfoAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is ProviderUnavailableException or ProviderProblemException)
+        {
+            return false;
         }
     }
 
@@ -237,7 +289,7 @@ public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, Cancell
         var now = _time.GetUtcNow();
         var message = new MimeMessage();
         message.From.Add(new MailboxAddress("Letterlock outbox", "outbox@letterlock.invalid"));
-        message.To.Add(MailboxAddress.Parse(account.Address));
+        message.To.Add(new MailboxAddress(string.Empty, account.Address));
         message.Subject = "Not delivered: " + (string.IsNullOrWhiteSpace(mail.Subject) ? "(no subject)" : mail.Subject);
         message.Date = now;
         message.MessageId = $"{Guid.NewGuid():N}@letterlock.invalid";

@@ -72,7 +72,7 @@ public sealed record DeviceCredentials(string Domain, Guid DeviceId, byte[] Priv
 /// creation, device authentication (signed challenge -> bearer token, renewed before it expires),
 /// the change feed, documents with revision preconditions, and the key directory.
 /// </summary>
-public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentials? credentials = null, ProviderClientOptions? options = null, TimeProvider? time = null)
+public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentials? credentials = null, ProviderClientOptions? options = null, TimeProvider? time = null)
 {
     private readonly ProviderClientOptions _options = options ?? new ProviderClientOptions();
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -220,31 +220,67 @@ public sealed class ProviderClient(HttpClient http, Uri baseUri, DeviceCredentia
     /// <summary>
     /// <c>POST /v1/submission</c>: hands a finished message (already end-to-end encrypted, or plain as the policy
     /// allowed) to the provider for delivery, with its envelope. 202 means every recipient was delivered or queued
-    /// durably by the provider.
+    /// durably by the provider. The envelope travels in the body (a <c>multipart/mixed</c> of a JSON
+    /// <see cref="SubmissionEnvelope"/> and the message), so internationalised addresses (RFC 6531) pass; a provider
+    /// that only knows the first form (415) is sent that instead when every address is ASCII.
     /// </summary>
     /// <exception cref="ProviderProblemException">Refused; <see cref="ProviderProblemException.IsTransient"/> says whether to retry.</exception>
     /// <exception cref="ProviderUnavailableException">The provider could not be reached; retry later.</exception>
+    /// <exception cref="ArgumentException">The envelope is malformed (no recipient, a control character in an address).</exception>
     public async Task<SubmissionResponse> SubmitAsync(string mailFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(mailFrom);
         ArgumentNullException.ThrowIfNull(recipients);
-        using var response = await SendAsync(() =>
+        if (recipients.Count == 0)
         {
-            var request = new HttpRequestMessage(HttpMethod.Post, Url("v1/submission")) { Content = new ReadOnlyMemoryContent(message) };
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue("message/rfc822");
-            request.Headers.TryAddWithoutValidation(SubmissionHeaders.MailFrom, mailFrom);
-            request.Headers.TryAddWithoutValidation(SubmissionHeaders.RcptTo, string.Join(", ", recipients));
-            return request;
-        }, true, ct).ConfigureAwait(false);
-        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
-        var body = await ReadBoundedAsync(response, _options.MaxJsonBytes, ct).ConfigureAwait(false);
-        try
-        {
-            return JsonSerializer.Deserialize(body, SubmissionJsonContext.Default.SubmissionResponse)
-                ?? throw new ProviderUnavailableException("the provider's answer to a submission is empty");
+            throw new ArgumentException("A submission needs at least one recipient.", nameof(recipients));
         }
-        catch (JsonException e)
+
+        if (recipients.Append(mailFrom).Any(a => a is null || a.Any(char.IsControl)))
         {
-            throw new ProviderUnavailableException("the provider's answer to a submission is not valid JSON", e);
+            throw new ArgumentException("An envelope address contains a control character.", nameof(recipients));
+        }
+
+        byte[] envelope = JsonSerializer.SerializeToUtf8Bytes(new SubmissionEnvelope(recipients, mailFrom.Length == 0 ? null : mailFrom),
+            SubmissionJsonContext.Default.SubmissionEnvelope);
+        HttpResponseMessage response = await SendAsync(() =>
+        {
+            var content = new MultipartContent("mixed");
+            var envelopePart = new ByteArrayContent(envelope);
+            envelopePart.Headers.ContentType = new MediaTypeHeaderValue(SubmissionMediaTypes.Envelope);
+            var messagePart = new ReadOnlyMemoryContent(message);
+            messagePart.Headers.ContentType = new MediaTypeHeaderValue(SubmissionMediaTypes.Message);
+            content.Add(envelopePart);
+            content.Add(messagePart);
+            return new HttpRequestMessage(HttpMethod.Post, Url("v1/submission")) { Content = content };
+        }, true, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.UnsupportedMediaType && recipients.Append(mailFrom).All(a => a.All(char.IsAscii)))
+        {
+            // A provider from before the envelope moved into the body: its header form carries ASCII addresses.
+            response.Dispose();
+            response = await SendAsync(() =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, Url("v1/submission")) { Content = new ReadOnlyMemoryContent(message) };
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue(SubmissionMediaTypes.Message);
+                request.Headers.Add(SubmissionHeaders.MailFrom, mailFrom);
+                request.Headers.Add(SubmissionHeaders.RcptTo, string.Join(", ", recipients));
+                return request;
+            }, true, ct).ConfigureAwait(false);
+        }
+
+        using (response)
+        {
+            await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+            var body = await ReadBoundedAsync(response, _options.MaxJsonBytes, ct).ConfigureAwait(false);
+            try
+            {
+                return JsonSerializer.Deserialize(body, SubmissionJsonContext.Default.SubmissionResponse)
+                    ?? throw new ProviderUnavailableException("the provider's answer to a submission is empty");
+            }
+            catch (JsonException e)
+            {
+                throw new ProviderUnavailableException("the provider's answer to a submission is not valid JSON", e);
+            }
         }
     }
 

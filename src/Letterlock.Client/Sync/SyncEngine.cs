@@ -18,7 +18,9 @@ public sealed record SyncProgress(int Applied, long Cursor, bool MoreWaiting);
 /// <param name="DocumentId">The document.</param>
 /// <param name="Kind">Its kind.</param>
 /// <param name="Reason">Why (never content).</param>
-public sealed record SyncError(string DocumentId, string Kind, string Reason);
+/// <param name="SealedToUnknownKey">An inbox document that opens with none of the inbox keys this device holds: the
+/// provider may have sealed it to a key it swapped in (the caller alerts; the document stays at the provider).</param>
+public sealed record SyncError(string DocumentId, string Kind, string Reason, bool SealedToUnknownKey = false);
 
 /// <summary>The outcome of a sync run.</summary>
 public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnlyList<SyncError> Errors, long Cursor);
@@ -83,13 +85,30 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     public async Task<SyncReport> SyncAsync(IProgress<SyncProgress>? progress = null, CancellationToken ct = default)
     {
         _contentPages = _batchWrites = _sync.UseBatchApi;
-        using var keys = await Keys.LoadAsync(store, account, new IncomingOptions(_options, time, gossip), ct).ConfigureAwait(false);
+        var incomingOptions = new IncomingOptions(_options, time, gossip);
+        var keys = await Keys.LoadAsync(store, account, incomingOptions, ct).ConfigureAwait(false);
         var run = new Run(await ReadCursorAsync(ct).ConfigureAwait(false), progress);
+        bool keysRefreshed = false;
         try
         {
             while (true)
             {
                 var page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+
+                // Another device rotated the account's keys (after revoking a device): take the new key bundle before
+                // opening mail sealed to the new inbox key, at most once per run.
+                if (!keysRefreshed && (page.Changes.Any(c => c.Kind == Accounts.KeyBundle.Kind && !c.Deleted)
+                    || page.Documents.Values.Any(d => d.Remote?.Kind == InboxKind && d.Error is not null)))
+                {
+                    keysRefreshed = true;
+                    if (await RefreshKeysAsync(run.Errors, ct).ConfigureAwait(false))
+                    {
+                        keys.Dispose();
+                        keys = await Keys.LoadAsync(store, account, incomingOptions, ct).ConfigureAwait(false);
+                        page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+                    }
+                }
+
                 Step(SyncStep.PageFetched, "");
                 run.BeginPage(page.Changes);
                 await ApplyPageAsync(page, keys, run, ct).ConfigureAwait(false);
@@ -108,8 +127,37 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
         }
 
-        int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
-        return new SyncReport(run.Received, pushed, run.Deleted, run.Errors, run.Cursor);
+        try
+        {
+            int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
+            return new SyncReport(run.Received, pushed, run.Deleted, run.Errors, run.Cursor);
+        }
+        finally
+        {
+            keys.Dispose();
+        }
+    }
+
+    /// <summary>Fetches the key bundle; true when it added keys. A bundle that must be refused is reported, not applied.</summary>
+    private async Task<bool> RefreshKeysAsync(List<SyncError> errors, CancellationToken ct)
+    {
+        if (account.RemoteAccountId is null)
+        {
+            return false;
+        }
+
+        int before = (await store.Keys.ListAsync(account.Id, ct: ct).ConfigureAwait(false)).Count;
+        try
+        {
+            await Accounts.KeyBundleSync.FetchAsync(store, account, provider, ct).ConfigureAwait(false);
+        }
+        catch (Accounts.KeyBundleException e)
+        {
+            errors.Add(new SyncError(Accounts.KeyBundle.DocumentId, Accounts.KeyBundle.Kind, e.Message));
+            return false;
+        }
+
+        return (await store.Keys.ListAsync(account.Id, ct: ct).ConfigureAwait(false)).Count > before;
     }
 
     /// <summary>
@@ -229,7 +277,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
             catch (SyncDocumentException e)
             {
-                return new Opened { Remote = remote, Error = e.Message };
+                return new Opened { Remote = remote, Error = e.Message, SealedToUnknownKey = e.SealedToUnknownKey };
             }
         }
 
@@ -457,12 +505,14 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             {
                 conversion.Done = true; // unusable (reported), or already converted by another device
                 conversion.Error = opened.Error;
+                conversion.SealedToUnknownKey = opened.SealedToUnknownKey;
                 continue;
             }
 
             try
             {
-                reads.Add((conversion, await keys.Incoming.ReadAsync(raw, null, ct).ConfigureAwait(false)));
+                // The provider put its own Authentication-Results first when it sealed the message to the inbox.
+                reads.Add((conversion, await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false)));
             }
             catch (FormatException e)
             {
@@ -535,7 +585,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         Step(SyncStep.InboxRecorded, changes[^1].Id);
         foreach (var conversion in conversions)
         {
-            run.Done(conversion.Change, conversion.Received ? Applied.Received : Applied.Nothing, conversion.Error, page.HasMore);
+            run.Done(conversion.Change, conversion.Received ? Applied.Received : Applied.Nothing, conversion.Error, page.HasMore, conversion.SealedToUnknownKey);
         }
 
         run.Committed(page.EndCursor);
@@ -876,27 +926,48 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         return options;
     }
 
-    private static byte[] OpenInbox(byte[] sealedEnvelope, byte[] inboxKey)
+    /// <summary>
+    /// Opens an inbox document with the account's inbox keys of the KEM its header names (X-Wing, or X25519 for
+    /// mail sealed before the account's upgrade), newest first; a wrong key fails on the first chunk.
+    /// </summary>
+    private static byte[] OpenInbox(byte[] sealedEnvelope, InboxKeyRing inboxKeys)
     {
+        HpkeKem kem;
         try
         {
-            using var source = new MemoryStream(sealedEnvelope, writable: false);
-            using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
-            using var plain = new MemoryStream();
-            opening.CopyTo(plain);
-            if (!opening.IsComplete)
-            {
-                throw new SyncDocumentException("the inbox document is truncated");
-            }
-
-            return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
-                ? message.ToArray()
-                : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+            kem = HpkeEnvelope.ReadKem(sealedEnvelope);
         }
         catch (HpkeException)
         {
-            throw new SyncDocumentException("the inbox document does not open with the inbox key (altered or corrupted)");
+            throw new SyncDocumentException("the inbox document is not a sealed envelope this version reads");
         }
+
+        foreach (var inboxKey in inboxKeys.PrivateKeysFor(kem))
+        {
+            try
+            {
+                using var source = new MemoryStream(sealedEnvelope, writable: false);
+                using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
+                using var plain = new MemoryStream();
+                opening.CopyTo(plain);
+                if (!opening.IsComplete)
+                {
+                    throw new SyncDocumentException("the inbox document is truncated");
+                }
+
+                return InboxEnvelope.TryUnframe(plain.GetBuffer().AsSpan(0, (int)plain.Length), out var message)
+                    ? message.ToArray()
+                    : throw new SyncDocumentException("the inbox document's framing is inconsistent");
+            }
+            catch (HpkeException)
+            {
+                // Not this key (or altered): the next one, if any.
+            }
+        }
+
+        throw new SyncDocumentException(kem == HpkeKem.XWing && !inboxKeys.HasXWing
+            ? "the inbox document is sealed to an X-Wing inbox key this device does not hold"
+            : "the inbox document opens with no inbox key this device holds (sealed to another key, or altered)", sealedToUnknownKey: true);
     }
 
     /// <summary>The message parsed, sealed and indexed for the store, naming its document; or why the store would not take it.</summary>
@@ -940,10 +1011,14 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         Deleted,
     }
 
-    /// <summary>The keys a run needs, loaded once: the inbox secret key, the account master key's document sealer, the reader of received mail.</summary>
-    private sealed class Keys(byte[] inboxKey, DocumentSealer sealer, IncomingMailProcessor incoming) : IDisposable
+    /// <summary>
+    /// The keys a run needs, loaded once (again after a key-bundle refresh): every inbox secret key the account had, by KEM
+    /// and newest first (mail sealed before a rotation or an upgrade still opens), the account master key's document sealer,
+    /// the reader of received mail.
+    /// </summary>
+    private sealed class Keys(InboxKeyRing inboxKey, DocumentSealer sealer, IncomingMailProcessor incoming) : IDisposable
     {
-        public byte[] InboxKey { get; } = inboxKey;
+        public InboxKeyRing InboxKey { get; } = inboxKey;
 
         public DocumentSealer Sealer { get; } = sealer;
 
@@ -951,8 +1026,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         public static async Task<Keys> LoadAsync(LocalStore store, AccountRecord account, IncomingOptions incoming, CancellationToken ct)
         {
-            var inboxKey = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.InboxSecret, ct).ConfigureAwait(false))?.Material
-                ?? throw new LocalStoreException($"{account.Address} has no inbox key");
+            var inboxKey = await AccountKeys.LoadInboxKeysAsync(store, account.Id, ct).ConfigureAwait(false);
             var amk = (await store.Keys.GetCurrentAsync(account.Id, AccountKeys.AccountMasterKey, ct).ConfigureAwait(false))?.Material
                 ?? throw new LocalStoreException($"{account.Address} has no account master key");
             var openPgp = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct).ConfigureAwait(false);
@@ -990,6 +1064,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         public byte[]? InboxMessage { get; init; }
 
         public string? Error { get; init; }
+
+        public bool SealedToUnknownKey { get; init; }
     }
 
     /// <summary>One inbox document's conversion as it goes: its local message, its sealed message document, what the provider said.</summary>
@@ -1005,6 +1081,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         public bool Done { get; set; }
 
         public string? Error { get; set; }
+
+        /// <summary>The inbox document opened with none of this device's inbox keys (alerted, kept at the provider).</summary>
+        public bool SealedToUnknownKey { get; set; }
 
         public MessageDocument? Document { get; set; }
 
@@ -1057,13 +1136,13 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             _done.Clear();
         }
 
-        public void Done(DocumentInfo change, Applied outcome, string? error, bool moreWaiting)
+        public void Done(DocumentInfo change, Applied outcome, string? error, bool moreWaiting, bool sealedToUnknownKey = false)
         {
             Received += outcome == Applied.Received ? 1 : 0;
             Deleted += outcome == Applied.Deleted ? 1 : 0;
             if (error is not null)
             {
-                Errors.Add(new SyncError(change.Id, change.Kind, error));
+                Errors.Add(new SyncError(change.Id, change.Kind, error, sealedToUnknownKey));
             }
 
             _done.Add(change.Sequence);
@@ -1078,5 +1157,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         public void Committed(long cursor) => Cursor = Saved = Math.Max(Cursor, cursor);
     }
 
-    private sealed class SyncDocumentException(string message) : Exception(message);
+    private sealed class SyncDocumentException(string message, bool sealedToUnknownKey = false) : Exception(message)
+    {
+        public bool SealedToUnknownKey { get; } = sealedToUnknownKey;
+    }
 }

@@ -98,6 +98,14 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
     public Uri ProviderUri(string provider) => _providerUri(provider);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A provider that publishes key transparency (it announces a signing key, or this client holds its view) must
+    /// prove every key it serves: a missing proof, one that does not verify, or one for another key is
+    /// <see cref="TransparencyVerdict.Failed"/>, alerted (<see cref="TransparencyAlertKind.DirectoryProofFailed"/>) and
+    /// kept as evidence with the served certificate. A key the provider announces as pending while its log shows the
+    /// address's previous key is <see cref="TransparencyVerdict.Unpublished"/>; a pending key for an address the log
+    /// does not know yet (a new account) is judged without evidence.
+    /// </remarks>
     public async ValueTask<TransparencyVerdict> VerifyAsync(string address, KeyFingerprint fingerprint, TransparencyEvidence evidence, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(evidence);
@@ -108,6 +116,17 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
             return TransparencyVerdict.Failed; // a directory speaks only for its own domain
         }
 
+        if (evidence.Proof.IsEmpty)
+        {
+            if (await GetVerifierAsync(provider, null, ct).ConfigureAwait(false) is null)
+            {
+                return TransparencyVerdict.Absent; // not a provider that publishes key transparency (or unreachable now)
+            }
+
+            await DirectoryFailureAsync(canonical, fingerprint, evidence, null, "served it without a lookup proof", ct).ConfigureAwait(false);
+            return TransparencyVerdict.Failed;
+        }
+
         LookupProof proof;
         try
         {
@@ -115,19 +134,78 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
         }
         catch (Exception e) when (e is TransparencyFormatException or ArgumentException)
         {
+            await DirectoryFailureAsync(canonical, fingerprint, evidence, null, "served it with a lookup proof that is not well-formed", ct).ConfigureAwait(false);
             return TransparencyVerdict.Failed;
         }
 
         var verification = await VerifyLookupAsync(canonical, proof, ct).ConfigureAwait(false);
-        if (verification.Verdict != TransparencyVerdict.Verified)
+        if (verification.Verdict == TransparencyVerdict.Absent)
         {
-            return verification.Verdict;
+            return TransparencyVerdict.Absent; // could not be checked now: nothing learned
+        }
+
+        if (verification.Verdict == TransparencyVerdict.Failed)
+        {
+            if (!verification.HeadConflict)
+            {
+                // (A head that conflicts with the held one was alerted with its own evidence already.)
+                await DirectoryFailureAsync(canonical, fingerprint, evidence, proof, "served it with a lookup proof that does not verify", ct).ConfigureAwait(false);
+            }
+
+            return TransparencyVerdict.Failed;
         }
 
         var entry = verification.Entry;
-        return entry is not null && !entry.Keys.Revoked && entry.Keys.OpenPgpFingerprint.Span.SequenceEqual(Convert.FromHexString(fingerprint.Hex))
-            ? TransparencyVerdict.Verified
-            : TransparencyVerdict.Failed;
+        if (entry is not null && !entry.Keys.Revoked && entry.Keys.OpenPgpFingerprint.Span.SequenceEqual(Convert.FromHexString(fingerprint.Hex)))
+        {
+            return TransparencyVerdict.Verified;
+        }
+
+        if (evidence.Pending)
+        {
+            return entry is null ? TransparencyVerdict.Absent : TransparencyVerdict.Unpublished;
+        }
+
+        await DirectoryFailureAsync(canonical, fingerprint, evidence, proof,
+            entry is null ? "served it while its log proves the address has no keys" : "served it while its log shows another key for the address", ct).ConfigureAwait(false);
+        return TransparencyVerdict.Failed;
+    }
+
+    /// <summary>Keeps what the directory served and raises <see cref="TransparencyAlertKind.DirectoryProofFailed"/> (once per address and epoch).</summary>
+    private async Task DirectoryFailureAsync(string address, KeyFingerprint fingerprint, TransparencyEvidence evidence, LookupProof? proof, string what, CancellationToken ct)
+    {
+        string provider = TransparencyAddress.Domain(address);
+        var items = new List<EvidenceItem>();
+        if (!evidence.Certificate.IsEmpty)
+        {
+            items.Add(new EvidenceItem("served-certificate.pgp", evidence.Certificate.ToArray()));
+        }
+
+        if (!evidence.Proof.IsEmpty)
+        {
+            items.Add(new EvidenceItem("lookup.proof", evidence.Proof.ToArray()));
+        }
+
+        var evidenceId = items.Count == 0 ? null
+            : await State.AddEvidenceAsync(new KeptEvidence(Guid.NewGuid(), _time.GetUtcNow(), provider, TransparencyAlertKind.DirectoryProofFailed,
+                $"directory lookup of {address}", items), ct).ConfigureAwait(false);
+        await RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), TransparencyAlertKind.DirectoryProofFailed, provider, address,
+            proof?.Head.Epoch, null, $"{provider} served the key {fingerprint.ToDisplayString()} for {address} but {what}: the provider served a key it has not published. " +
+            "Letterlock does not encrypt to it.", EvidenceId: evidenceId), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reports mail for one of this client's addresses that arrived sealed to an inbox key this device does not hold (the
+    /// provider document is left where it is); alerted once until acknowledged. Returns whether the alert is new.
+    /// </summary>
+    public Task<bool> ReportUnknownInboxKeyAsync(string address, string documentId, CancellationToken ct)
+    {
+        string canonical = TransparencyAddress.Canonicalize(address, _options.Limits);
+        string provider = TransparencyAddress.Domain(canonical);
+        return RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), TransparencyAlertKind.InboxKeyUnknown, provider, canonical, null, null,
+            $"Mail for {canonical} (provider document {documentId}) arrived sealed to an inbox key this device does not hold. Either {provider} sealed it to a key " +
+            "it swapped in for yours, so that whoever holds that key can read mail sent to you, or the document was damaged. It was not opened and stays at the provider."),
+            ct);
     }
 
     /// <summary>
@@ -152,27 +230,29 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
         return (verification.Verdict, verification.Entry, proof.Head);
     }
 
-    private async Task<(TransparencyVerdict Verdict, DirectoryEntry? Entry)> VerifyLookupAsync(string address, LookupProof proof, CancellationToken ct)
+    private async Task<(TransparencyVerdict Verdict, DirectoryEntry? Entry, bool HeadConflict)> VerifyLookupAsync(string address, LookupProof proof, CancellationToken ct)
     {
         string provider = TransparencyAddress.Domain(address);
         var anchor = await GetVerifierAsync(provider, null, ct).ConfigureAwait(false);
         if (anchor is null)
         {
-            return (TransparencyVerdict.Absent, null);
+            return (TransparencyVerdict.Absent, null, false);
         }
 
         var lookup = anchor.VerifyLookup(address, proof);
         if (!lookup.IsValid)
         {
-            return (TransparencyVerdict.Failed, null);
+            return (TransparencyVerdict.Failed, null, false);
         }
 
-        var check = await ObserveHeadAsync(provider, proof.Head, $"lookup of {address}", null, ct).ConfigureAwait(false);
+        // A lookup is answered against the provider's newest head: one older than a head already verified is a rollback.
+        var check = await ObserveHeadCoreAsync(provider, proof.Head, $"lookup of {address}", null, newest: true, ct).ConfigureAwait(false);
         return check switch
         {
-            HeadCheck.Accepted or HeadCheck.Known => (TransparencyVerdict.Verified, lookup.Entry),
-            HeadCheck.Conflict or HeadCheck.Invalid => (TransparencyVerdict.Failed, null),
-            _ => (TransparencyVerdict.Absent, null), // unverifiable now, or an older head: not evidence for a current key
+            HeadCheck.Accepted or HeadCheck.Known => (TransparencyVerdict.Verified, lookup.Entry, false),
+            HeadCheck.Conflict => (TransparencyVerdict.Failed, null, true),
+            HeadCheck.Invalid => (TransparencyVerdict.Failed, null, false),
+            _ => (TransparencyVerdict.Absent, null, false), // unverifiable now: nothing learned
         };
     }
 
@@ -182,7 +262,15 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
     /// older one must be the provider's head of that epoch and be extended by the held one. Conflicts are kept
     /// and alerted.
     /// </summary>
-    public async Task<HeadCheck> ObserveHeadAsync(string provider, SignedTreeHead head, string source, Uri? baseUri, CancellationToken ct)
+    public Task<HeadCheck> ObserveHeadAsync(string provider, SignedTreeHead head, string source, Uri? baseUri, CancellationToken ct) =>
+        ObserveHeadCoreAsync(provider, head, source, baseUri, newest: false, ct);
+
+    /// <summary>
+    /// As <see cref="ObserveHeadAsync"/>; with <paramref name="newest"/> the provider presents <paramref name="head"/> as its
+    /// newest (the latest-head endpoint, a lookup or monitoring proof), so a head older than the one held is a rollback:
+    /// alerted at once and kept as evidence, whatever the provider answers later.
+    /// </summary>
+    private async Task<HeadCheck> ObserveHeadCoreAsync(string provider, SignedTreeHead head, string source, Uri? baseUri, bool newest, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(head);
         var anchor = await GetVerifierAsync(provider, baseUri, ct).ConfigureAwait(false);
@@ -208,6 +296,12 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
             }
 
             SignedTreeHead held = SignedTreeHead.FromBytes(heldBytes, _options.Limits);
+            if (newest && head.Epoch < held.Epoch)
+            {
+                await ConflictAsync(provider, TransparencyAlertKind.Rollback, held, head, null, source, ct).ConfigureAwait(false);
+                return HeadCheck.Conflict;
+            }
+
             if (head.Epoch == held.Epoch)
             {
                 if (anchor.Relate(held, head) == HeadRelation.Same)
@@ -278,7 +372,7 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
             return HeadCheck.Unverifiable;
         }
 
-        var check = await ObserveHeadAsync(provider, latest.head, "newest head", baseUri, ct).ConfigureAwait(false);
+        var check = await ObserveHeadCoreAsync(provider, latest.head, "newest head", baseUri, newest: true, ct).ConfigureAwait(false);
         if (await State.GetProviderAsync(provider, ct).ConfigureAwait(false) is { } view && view.EpochIntervalSeconds != latest.interval)
         {
             await State.SetProviderAsync(view with { EpochIntervalSeconds = latest.interval }, ct).ConfigureAwait(false);
@@ -318,6 +412,13 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
             }
             catch (TransparencyFetchException e)
             {
+                if (e.HttpStatus is >= 400 and < 500)
+                {
+                    // Refused to prove epochs this client already saw: classify it now (a rollback is alerted at once)
+                    // instead of retrying quietly until the provider catches up.
+                    await RefreshHeadAsync(provider, baseUri, ct).ConfigureAwait(false);
+                }
+
                 return new MonitorReport(canonical, false, epoch, alerts, e.Message);
             }
 
@@ -333,7 +434,7 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
                 return new MonitorReport(canonical, false, epoch, alerts, "the monitoring proof did not verify");
             }
 
-            var headCheck = await ObserveHeadAsync(provider, result.Head, $"monitoring of {canonical}", baseUri, ct).ConfigureAwait(false);
+            var headCheck = await ObserveHeadCoreAsync(provider, result.Head, $"monitoring of {canonical}", baseUri, newest: true, ct).ConfigureAwait(false);
             if (headCheck is HeadCheck.Conflict or HeadCheck.Invalid)
             {
                 return new MonitorReport(canonical, false, epoch, alerts, "the provider's head conflicts with an earlier one");
@@ -558,20 +659,32 @@ public sealed class TransparencyService : ITransparencyVerifier, ITransparencyGo
 
     private async Task ConflictAsync(string provider, TransparencyAlertKind kind, SignedTreeHead first, SignedTreeHead second, byte[]? proof, string source, CancellationToken ct)
     {
-        await State.AddConflictAsync(new TransparencyConflict(_time.GetUtcNow(), provider, kind, first.ToBytes(), second.ToBytes(), proof, source), ct).ConfigureAwait(false);
-        string detail = kind == TransparencyAlertKind.Equivocation
-            ? $"{provider} signed two different tree heads for epoch {second.Epoch} (seen through {source}): it shows different people different key directories."
-            : $"{provider}'s tree head of epoch {second.Epoch} (seen through {source}) does not extend its head of epoch {first.Epoch}: its key history was rewritten.";
+        var evidenceId = await State.AddConflictAsync(new TransparencyConflict(_time.GetUtcNow(), provider, kind, first.ToBytes(), second.ToBytes(), proof, source), ct)
+            .ConfigureAwait(false);
+        string detail = kind switch
+        {
+            TransparencyAlertKind.Equivocation =>
+                $"{provider} signed two different tree heads for epoch {second.Epoch} (seen through {source}): it shows different people different key directories.",
+            TransparencyAlertKind.Rollback =>
+                $"{provider} presents epoch {second.Epoch} as its newest (seen through {source}), but this client already verified its epoch {first.Epoch}: its key log went back in time.",
+            _ => $"{provider}'s tree head of epoch {second.Epoch} (seen through {source}) does not extend its head of epoch {first.Epoch}: its key history was rewritten.",
+        };
+
         // Keyed by the held head's epoch: every later head conflicting with it is kept as evidence, but alerted once.
-        await RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), kind, provider, null, first.Epoch, null, detail), ct).ConfigureAwait(false);
+        await RaiseAsync(null, new TransparencyAlert(Guid.NewGuid(), _time.GetUtcNow(), kind, provider, null, first.Epoch, null, detail, EvidenceId: evidenceId), ct)
+            .ConfigureAwait(false);
     }
 
-    private async Task RaiseAsync(List<TransparencyAlert>? collected, TransparencyAlert alert, CancellationToken ct)
+    private async Task<bool> RaiseAsync(List<TransparencyAlert>? collected, TransparencyAlert alert, CancellationToken ct)
     {
-        if (await State.AddAlertAsync(alert, ct).ConfigureAwait(false))
+        if (!await State.AddAlertAsync(alert, ct).ConfigureAwait(false))
         {
-            collected?.Add(alert);
-            AlertRaised?.Invoke(alert);
+            return false;
         }
+
+        var recorded = alert with { NoticePending = true };
+        collected?.Add(recorded);
+        AlertRaised?.Invoke(recorded);
+        return true;
     }
 }

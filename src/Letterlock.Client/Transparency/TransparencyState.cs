@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Letterlock.Client.Store;
+using Microsoft.Data.Sqlite;
 
 namespace Letterlock.Client.Transparency;
 
@@ -24,6 +25,18 @@ public enum TransparencyAlertKind
 
     /// <summary>A provider's signing key differs from the one pinned at first contact.</summary>
     ProviderKeyChanged,
+
+    /// <summary>A provider's newest head is older than a head this client already verified: its log went back in time.</summary>
+    Rollback,
+
+    /// <summary>
+    /// A provider that publishes key transparency served a directory key whose lookup proof is missing, does not verify, or
+    /// names another key: the key is not used, and the served key and proof are kept.
+    /// </summary>
+    DirectoryProofFailed,
+
+    /// <summary>Mail arrived sealed to an inbox key this device does not hold (the provider may have swapped the inbox key).</summary>
+    InboxKeyUnknown,
 }
 
 /// <summary>One alert, kept in the local store until the user acknowledges it.</summary>
@@ -38,8 +51,37 @@ public enum TransparencyAlertKind
 /// <param name="Acknowledged">Whether the user has seen it and said so.</param>
 /// <param name="KeySetHash">For an unexpected key change: SHA-256 of the published key set (what accepting it pins).</param>
 /// <param name="UnknownDevices">For an unexpected key change: the device keys this client did not know.</param>
+/// <param name="NoticePending">A notice for the mail app (and a line in the bridge's output) is still to be delivered;
+/// delivering it clears this in the same transaction, so each alert reaches the person once. Alerts stored by earlier
+/// releases read false (their monitoring alerts were delivered then).</param>
+/// <param name="EvidenceId">The evidence kept for it (a <see cref="TransparencyConflict"/> or a <see cref="KeptEvidence"/>), if any.</param>
 public sealed record TransparencyAlert(Guid Id, DateTimeOffset DetectedAt, TransparencyAlertKind Kind, string Provider, string? Address, long? Epoch, ulong? Version,
-    string Detail, bool Acknowledged = false, byte[]? KeySetHash = null, IReadOnlyList<byte[]>? UnknownDevices = null);
+    string Detail, bool Acknowledged = false, byte[]? KeySetHash = null, IReadOnlyList<byte[]>? UnknownDevices = null, bool NoticePending = false,
+    Guid? EvidenceId = null)
+{
+    /// <summary>
+    /// Where the evidence is and how to get it out, for people (notices, the bridge's output). Evidence stays in the
+    /// client's encrypted store until exported.
+    /// </summary>
+    public string EvidenceLocation =>
+        EvidenceId is { } id
+            ? $"kept in this client's store as evidence {id}; write it to files with: letterlock transparency status --evidence DIR"
+            : Kind == TransparencyAlertKind.InboxKeyUnknown
+                ? "the message stays at the provider, untouched, as the provider document named above"
+                : "the provider's published log (see: letterlock transparency status)";
+}
+
+/// <summary>One item of <see cref="KeptEvidence"/>: a name (used as the file name on export) and its bytes.</summary>
+public sealed record EvidenceItem(string Name, byte[] Content);
+
+/// <summary>Evidence of a provider's misbehaviour other than two conflicting heads: what it served, as it served it.</summary>
+/// <param name="Id">Identifier (referred to by alerts).</param>
+/// <param name="DetectedAt">When.</param>
+/// <param name="Provider">The provider.</param>
+/// <param name="Kind">The alert kind it backs.</param>
+/// <param name="Source">Where it came from (a directory lookup of an address, ...).</param>
+/// <param name="Items">The served data: certificate, lookup proof, heads.</param>
+public sealed record KeptEvidence(Guid Id, DateTimeOffset DetectedAt, string Provider, TransparencyAlertKind Kind, string Source, IReadOnlyList<EvidenceItem> Items);
 
 /// <summary>
 /// Evidence of a provider's misbehaviour: two validly signed heads that cannot both be honest (same epoch and
@@ -53,8 +95,9 @@ public sealed record TransparencyAlert(Guid Id, DateTimeOffset DetectedAt, Trans
 /// <param name="Second">The conflicting head.</param>
 /// <param name="ConsistencyProof">The consistency proof the provider gave that failed, if any.</param>
 /// <param name="Source">Where the second head came from (a lookup, monitoring, or gossip from an address).</param>
+/// <param name="Id">Identifier (referred to by alerts; null for conflicts kept by earlier releases).</param>
 public sealed record TransparencyConflict(DateTimeOffset DetectedAt, string Provider, TransparencyAlertKind Kind, byte[] First, byte[] Second, byte[]? ConsistencyProof,
-    string Source);
+    string Source, Guid? Id = null);
 
 /// <summary>This client's view of one provider: its pinned signing key and the newest head it verified.</summary>
 /// <param name="Provider">The provider's domain.</param>
@@ -78,17 +121,25 @@ public sealed record OwnAddressState(string Address, ulong KnownVersion, long Ne
 [JsonSerializable(typeof(OwnAddressState))]
 [JsonSerializable(typeof(List<TransparencyAlert>))]
 [JsonSerializable(typeof(List<TransparencyConflict>))]
+[JsonSerializable(typeof(List<KeptEvidence>))]
 internal sealed partial class TransparencyStateJson : JsonSerializerContext;
 
 /// <summary>
 /// The transparency state in the client's encrypted store (sealed settings, one value per provider, per own
-/// address, and one list each of alerts and conflicts). Names carry a hash of the domain or address, not the
-/// name itself. Updates are serialised within the process; two processes on one store (bridge and CLI) may
-/// each move a view forward, never backward past a verified consistency check.
+/// address, and one list each of alerts, conflicts and evidence). Names carry a hash of the domain or address, not
+/// the name itself. Alerts, conflicts and evidence are changed in one store write transaction each (read, change,
+/// write), so two processes on one store (bridge and CLI) never lose each other's changes; views and own-address
+/// states may be moved forward by either, never backward past a verified consistency check.
 /// </summary>
 public sealed class TransparencyState(LocalStore store, int maxAlerts = 1000, int maxConflicts = 100)
 {
+    private const string AlertsName = "kt.alerts";
+    private const string ConflictsName = "kt.conflicts";
+    private const string EvidenceName = "kt.evidence";
     private readonly SemaphoreSlim _lock = new(1, 1);
+
+    /// <summary>The store this state lives in.</summary>
+    internal LocalStore Store => store;
 
     /// <summary>The view of <paramref name="provider"/>, or null before first contact.</summary>
     public Task<ProviderView?> GetProviderAsync(string provider, CancellationToken ct) =>
@@ -114,51 +165,50 @@ public sealed class TransparencyState(LocalStore store, int maxAlerts = 1000, in
 
     /// <summary>Every alert kept, oldest first.</summary>
     public async Task<IReadOnlyList<TransparencyAlert>> GetAlertsAsync(CancellationToken ct) =>
-        await ReadAsync("kt.alerts", TransparencyStateJson.Default.ListTransparencyAlert, ct).ConfigureAwait(false) ?? [];
+        await ReadAsync(AlertsName, TransparencyStateJson.Default.ListTransparencyAlert, ct).ConfigureAwait(false) ?? [];
 
     /// <summary>Every conflict kept, oldest first.</summary>
     public async Task<IReadOnlyList<TransparencyConflict>> GetConflictsAsync(CancellationToken ct) =>
-        await ReadAsync("kt.conflicts", TransparencyStateJson.Default.ListTransparencyConflict, ct).ConfigureAwait(false) ?? [];
+        await ReadAsync(ConflictsName, TransparencyStateJson.Default.ListTransparencyConflict, ct).ConfigureAwait(false) ?? [];
+
+    /// <summary>Every other piece of evidence kept, oldest first.</summary>
+    public async Task<IReadOnlyList<KeptEvidence>> GetEvidenceAsync(CancellationToken ct) =>
+        await ReadAsync(EvidenceName, TransparencyStateJson.Default.ListKeptEvidence, ct).ConfigureAwait(false) ?? [];
 
     /// <summary>
-    /// Records an alert unless the same one (kind, provider, address, epoch, version) is already kept; returns
-    /// whether it is new. Beyond the limit the oldest acknowledged alerts make room first.
+    /// Records an alert, with its notice pending, unless the same incident (kind, provider, address, epoch, version) is
+    /// already kept; returns whether it is new. An unknown inbox key is one incident until the user acknowledges it (a
+    /// later swap is a new one). Beyond the limit the oldest acknowledged alerts make room first.
     /// </summary>
-    public async Task<bool> AddAlertAsync(TransparencyAlert alert, CancellationToken ct)
+    public Task<bool> AddAlertAsync(TransparencyAlert alert, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(alert);
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
-        try
+        return store.Write((connection, transaction) =>
         {
-            var alerts = await ReadAsync("kt.alerts", TransparencyStateJson.Default.ListTransparencyAlert, ct).ConfigureAwait(false) ?? [];
-            if (alerts.Any(a => a.Kind == alert.Kind && a.Provider == alert.Provider && a.Address == alert.Address && a.Epoch == alert.Epoch && a.Version == alert.Version))
+            var alerts = ReadAlerts(connection, transaction);
+            if (alerts.Any(a => a.Kind == alert.Kind && a.Provider == alert.Provider && a.Address == alert.Address && a.Epoch == alert.Epoch
+                && a.Version == alert.Version && (alert.Kind != TransparencyAlertKind.InboxKeyUnknown || !a.Acknowledged)))
             {
                 return false;
             }
 
-            alerts.Add(alert);
+            alerts.Add(alert with { NoticePending = true });
             while (alerts.Count > maxAlerts)
             {
                 int oldest = alerts.FindIndex(a => a.Acknowledged);
                 alerts.RemoveAt(oldest >= 0 ? oldest : 0);
             }
 
-            await WriteCoreAsync("kt.alerts", alerts, TransparencyStateJson.Default.ListTransparencyAlert, ct).ConfigureAwait(false);
+            WriteAlerts(connection, transaction, alerts);
             return true;
-        }
-        finally
-        {
-            _lock.Release();
-        }
+        }, ct);
     }
 
     /// <summary>Marks alerts acknowledged (all when <paramref name="id"/> is null); returns how many changed.</summary>
-    public async Task<int> AcknowledgeAlertsAsync(Guid? id, CancellationToken ct)
-    {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
-        try
+    public Task<int> AcknowledgeAlertsAsync(Guid? id, CancellationToken ct) =>
+        store.Write((connection, transaction) =>
         {
-            var alerts = await ReadAsync("kt.alerts", TransparencyStateJson.Default.ListTransparencyAlert, ct).ConfigureAwait(false) ?? [];
+            var alerts = ReadAlerts(connection, transaction);
             int changed = 0;
             for (int i = 0; i < alerts.Count; i++)
             {
@@ -169,39 +219,69 @@ public sealed class TransparencyState(LocalStore store, int maxAlerts = 1000, in
                 }
             }
 
-            await WriteCoreAsync("kt.alerts", alerts, TransparencyStateJson.Default.ListTransparencyAlert, ct).ConfigureAwait(false);
+            WriteAlerts(connection, transaction, alerts);
             return changed;
-        }
-        finally
-        {
-            _lock.Release();
-        }
-    }
+        }, ct);
 
-    /// <summary>Keeps a conflict (the first <c>maxConflicts</c> are kept: the earliest evidence matters most).</summary>
-    public async Task AddConflictAsync(TransparencyConflict conflict, CancellationToken ct)
+    /// <summary>Keeps a conflict (the first <c>maxConflicts</c> are kept: the earliest evidence matters most); returns its id, or the id of the same one kept before.</summary>
+    public Task<Guid?> AddConflictAsync(TransparencyConflict conflict, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(conflict);
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
-        try
+        return store.Write<Guid?>((connection, transaction) =>
         {
-            var conflicts = await ReadAsync("kt.conflicts", TransparencyStateJson.Default.ListTransparencyConflict, ct).ConfigureAwait(false) ?? [];
-            if (conflicts.Count >= maxConflicts || conflicts.Any(c => c.First.AsSpan().SequenceEqual(conflict.First) && c.Second.AsSpan().SequenceEqual(conflict.Second)))
+            var conflicts = Read(connection, transaction, ConflictsName, TransparencyStateJson.Default.ListTransparencyConflict) ?? [];
+            if (conflicts.FirstOrDefault(c => c.First.AsSpan().SequenceEqual(conflict.First) && c.Second.AsSpan().SequenceEqual(conflict.Second)) is { } same)
             {
-                return;
+                return same.Id;
             }
 
-            conflicts.Add(conflict);
-            await WriteCoreAsync("kt.conflicts", conflicts, TransparencyStateJson.Default.ListTransparencyConflict, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _lock.Release();
-        }
+            if (conflicts.Count >= maxConflicts)
+            {
+                return null;
+            }
+
+            var kept = conflict with { Id = conflict.Id ?? Guid.NewGuid() };
+            conflicts.Add(kept);
+            Write(connection, transaction, ConflictsName, conflicts, TransparencyStateJson.Default.ListTransparencyConflict);
+            return kept.Id;
+        }, ct);
     }
+
+    /// <summary>Keeps evidence (the first <c>maxConflicts</c> are kept); returns its id, or null when the list is full.</summary>
+    public Task<Guid?> AddEvidenceAsync(KeptEvidence evidence, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(evidence);
+        return store.Write<Guid?>((connection, transaction) =>
+        {
+            var kept = Read(connection, transaction, EvidenceName, TransparencyStateJson.Default.ListKeptEvidence) ?? [];
+            if (kept.Count >= maxConflicts)
+            {
+                return null;
+            }
+
+            kept.Add(evidence);
+            Write(connection, transaction, EvidenceName, kept, TransparencyStateJson.Default.ListKeptEvidence);
+            return evidence.Id;
+        }, ct);
+    }
+
+    /// <summary>The alerts, inside the caller's transaction.</summary>
+    internal List<TransparencyAlert> ReadAlerts(SqliteConnection connection, SqliteTransaction transaction) =>
+        Read(connection, transaction, AlertsName, TransparencyStateJson.Default.ListTransparencyAlert) ?? [];
+
+    /// <summary>Writes the alerts, inside the caller's write transaction.</summary>
+    internal void WriteAlerts(SqliteConnection connection, SqliteTransaction transaction, List<TransparencyAlert> alerts) =>
+        Write(connection, transaction, AlertsName, alerts, TransparencyStateJson.Default.ListTransparencyAlert);
 
     private static string Name(string kind, string key) =>
         $"kt.{kind}.{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..40]}";
+
+    private T? Read<T>(SqliteConnection connection, SqliteTransaction transaction, string name, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        where T : class =>
+        store.Settings.Get(connection, transaction, name) is { } bytes ? JsonSerializer.Deserialize(bytes, type) : null;
+
+    private void Write<T>(SqliteConnection connection, SqliteTransaction transaction, string name, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        store.Settings.Set(connection, transaction, name, JsonSerializer.SerializeToUtf8Bytes(value, type));
 
     private async Task<T?> ReadAsync<T>(string name, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken ct)
         where T : class
@@ -215,14 +295,11 @@ public sealed class TransparencyState(LocalStore store, int maxAlerts = 1000, in
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await WriteCoreAsync(name, value, type, ct).ConfigureAwait(false);
+            await store.Settings.SetAsync(name, JsonSerializer.SerializeToUtf8Bytes(value, type), ct).ConfigureAwait(false);
         }
         finally
         {
             _lock.Release();
         }
     }
-
-    private Task WriteCoreAsync<T>(string name, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken ct) =>
-        store.Settings.SetAsync(name, JsonSerializer.SerializeToUtf8Bytes(value, type), ct);
 }

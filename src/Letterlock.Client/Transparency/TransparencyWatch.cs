@@ -1,7 +1,6 @@
 using System.Text;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
-using Letterlock.Cryptography;
 using Letterlock.OpenPgp;
 using MimeKit;
 using NSec.Cryptography;
@@ -9,24 +8,49 @@ using NSec.Cryptography;
 namespace Letterlock.Client.Transparency;
 
 /// <summary>
-/// Monitoring of this client's own addresses at start-up and then every epoch (the provider's announced
-/// interval): checks the provider's signing key, moves the head forward, and runs <see cref="TransparencyService.MonitorAsync"/>
-/// for each account that has a provider. New alerts go to <see cref="TransparencyService.AlertRaised"/> and,
-/// when <see cref="DeliverNotices"/> is set, into the account's INBOX as a notice any mail app shows.
+/// Monitoring of this client's own addresses at start-up and then every epoch (the shortest interval any of the
+/// providers announces, at least <see cref="MinimumInterval"/>): checks each provider's signing key, moves its head
+/// forward (a newest head older than one already verified is a rollback, alerted at once), and runs
+/// <see cref="TransparencyService.MonitorAsync"/> for each account that has a provider. With <see cref="Notices"/> set
+/// (the bridge), every pending alert — from this round, from gossip, lookups or sync, or from another process — is
+/// delivered to the mail app and reported on the log after each round.
 /// </summary>
 public sealed class TransparencyWatch(LocalStore store, TransparencyService service)
 {
-    /// <summary>Put a notice message into the INBOX of the account concerned for every new alert (the bridge does).</summary>
-    public bool DeliverNotices { get; init; }
+    /// <summary>Delivers pending alerts after each round (the bridge sets it); null leaves them pending.</summary>
+    public TransparencyNotices? Notices { get; init; }
 
-    /// <summary>The shortest wait between rounds, whatever a provider announces.</summary>
-    public TimeSpan MinimumInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Asks the provider (authenticated as this device) for the account's devices; when set, a device the account
+    /// gained elsewhere (a password login, a recovery) is announced as "new device signed in" (a notice and a log line)
+    /// and expected, instead of raising an alert when the directory publishes its key. A key the directory publishes
+    /// that the account's own device list does not show still raises an alert.
+    /// </summary>
+    public Func<AccountRecord, CancellationToken, Task<Letterlock.Api.DeviceListResponse?>>? AccountDevices { get; init; }
 
-    /// <summary>One round over every account: provider key, newest head, own entry.</summary>
-    public async Task<IReadOnlyList<MonitorReport>> CheckAllAsync(CancellationToken ct)
+    /// <summary>
+    /// Runs before an account is checked: the bridge fetches the key bundle here, so keys another device of the account
+    /// rotated (after revoking a device) are this device's own when the directory publishes them.
+    /// </summary>
+    public Func<AccountRecord, CancellationToken, Task>? BeforeCheck { get; init; }
+
+    /// <summary>Hears of every device that signed in elsewhere (the bridge logs it).</summary>
+    public Action<string>? DeviceLog { get; init; }
+
+    /// <summary>The shortest wait between rounds, whatever a provider announces (providers may announce 1 s).</summary>
+    public TimeSpan MinimumInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The wait when no provider has announced an interval yet.</summary>
+    public TimeSpan DefaultInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>One round over every account: provider key, newest head, own entry; then pending notices.</summary>
+    public async Task<IReadOnlyList<MonitorReport>> CheckAllAsync(CancellationToken ct) => (await RoundAsync(ct).ConfigureAwait(false)).Reports;
+
+    private async Task<(IReadOnlyList<MonitorReport> Reports, IReadOnlyList<DeliveredNotice> Notices)> RoundAsync(CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(store);
         var reports = new List<MonitorReport>();
+        var providersChecked = new HashSet<string>(StringComparer.Ordinal);
         foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
             if (account.ProviderUrl is not { } providerUrl || account.DeviceId is null)
@@ -34,6 +58,21 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                 continue; // not registered with a provider: nothing is published for it yet
             }
 
+            try
+            {
+                if (BeforeCheck is not null)
+                {
+                    await BeforeCheck(account, ct).ConfigureAwait(false);
+                }
+
+                await AnnounceNewDevicesAsync(account, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is Sync.ProviderProblemException or Sync.ProviderUnavailableException or Accounts.KeyBundleException)
+            {
+                // An older provider without device lists, a provider that is down, or a bundle that must be refused:
+                // monitoring goes on without it (a key the account did not make then raises the usual alert).
+                DeviceLog?.Invoke($"{account.Address}: devices and key bundle not checked: {e.Message}");
+            }
             var own = await LoadOwnKeysAsync(store, account.Id, ct).ConfigureAwait(false);
             if (own is null)
             {
@@ -42,26 +81,24 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
             }
 
             string provider = Letterlock.Transparency.TransparencyAddress.Domain(Letterlock.Transparency.TransparencyAddress.Canonicalize(account.Address));
-            await service.CheckProviderKeyAsync(provider, providerUrl, ct).ConfigureAwait(false);
-            var report = await service.MonitorAsync(account.Address, own, account.CreatedAt, providerUrl, ct).ConfigureAwait(false);
-            reports.Add(report);
-            if (DeliverNotices)
+            if (providersChecked.Add(provider) && await service.CheckProviderKeyAsync(provider, providerUrl, ct).ConfigureAwait(false))
             {
-                foreach (var alert in report.NewAlerts)
-                {
-                    await DeliverNoticeAsync(account, alert, ct).ConfigureAwait(false);
-                }
+                // The newest head first: it carries the epoch interval to follow, and a rollback is caught here at once.
+                await service.RefreshHeadAsync(provider, providerUrl, ct).ConfigureAwait(false);
             }
+
+            reports.Add(await service.MonitorAsync(account.Address, own, account.CreatedAt, providerUrl, ct).ConfigureAwait(false));
         }
 
-        return reports;
+        IReadOnlyList<DeliveredNotice> notices = Notices is { } deliverer ? await deliverer.DeliverPendingAsync(ct).ConfigureAwait(false) : [];
+        return (reports, notices);
     }
 
     /// <summary>
-    /// Runs rounds until <paramref name="ct"/> is cancelled; <paramref name="log"/> hears of failures (never content).
-    /// A round that fails (provider unreachable, a proof that could not be checked) is retried after
-    /// <see cref="MinimumInterval"/>, doubling up to the epoch interval, so a transient failure at start-up does not
-    /// hold an alert back for a whole interval.
+    /// Runs rounds until <paramref name="ct"/> is cancelled; <paramref name="log"/> hears of every alert delivered (once)
+    /// and of failures (never content). A round that fails (provider unreachable, a proof that could not be checked) is
+    /// retried after <see cref="MinimumInterval"/>, doubling up to the epoch interval, so a transient failure at start-up
+    /// does not hold an alert back for a whole interval.
     /// </summary>
     public async Task RunAsync(Action<string>? log, CancellationToken ct)
     {
@@ -70,16 +107,18 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         while (!ct.IsCancellationRequested)
         {
             TimeSpan wait;
+            TimeSpan interval = DefaultInterval;
             bool failed = false;
             try
             {
-                foreach (var report in await CheckAllAsync(ct).ConfigureAwait(false))
+                var (reports, notices) = await RoundAsync(ct).ConfigureAwait(false);
+                foreach (var notice in notices)
                 {
-                    foreach (var alert in report.NewAlerts)
-                    {
-                        log?.Invoke($"KEY TRANSPARENCY ALERT for {report.Address}: {alert.Detail}");
-                    }
+                    log?.Invoke(notice.LogLine);
+                }
 
+                foreach (var report in reports)
+                {
                     if (report.Error is { } error)
                     {
                         log?.Invoke($"key transparency: {report.Address}: {error}");
@@ -87,7 +126,7 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                     }
                 }
 
-                var interval = await NextIntervalAsync(ct).ConfigureAwait(false);
+                interval = await NextIntervalAsync(ct).ConfigureAwait(false);
                 wait = failed && retry < interval ? retry : interval;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -103,7 +142,7 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
                 wait = retry;
             }
 
-            retry = failed ? TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, TimeSpan.FromSeconds(60).Ticks)) : MinimumInterval;
+            retry = failed ? TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, interval.Ticks)) : MinimumInterval;
             try
             {
                 await Task.Delay(wait, ct).ConfigureAwait(false);
@@ -115,41 +154,8 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         }
     }
 
-    /// <summary>The keys this device holds for an account (null when it holds none).</summary>
-    public static async Task<OwnKeys?> LoadOwnKeysAsync(LocalStore store, AccountId account, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        var secret = await store.Keys.GetCurrentAsync(account, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false);
-        var inbox = await store.Keys.GetCurrentAsync(account, AccountKeys.InboxSecret, ct).ConfigureAwait(false);
-        var device = await store.Keys.GetCurrentAsync(account, AccountKeys.DeviceSecret, ct).ConfigureAwait(false);
-        if (secret is null || inbox is null || device is null)
-        {
-            return null;
-        }
-
-        static byte[] Fingerprint(byte[] material) => SecretKey.Parse(material).Fingerprint.ToBytes();
-        static byte[] InboxPublic(byte[] material)
-        {
-            using var pair = HpkeKeyPair.FromPrivateKey(material);
-            return pair.PublicKey.ToArray();
-        }
-
-        var earlier = new List<byte[]>();
-        foreach (var old in await store.Keys.ListAsync(account, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false))
-        {
-            earlier.Add(Fingerprint(old.Material));
-        }
-
-        foreach (var old in await store.Keys.ListAsync(account, AccountKeys.InboxSecret, ct).ConfigureAwait(false))
-        {
-            earlier.Add(InboxPublic(old.Material));
-        }
-
-        using var deviceKey = Key.Import(SignatureAlgorithm.Ed25519, device.Material, KeyBlobFormat.RawPrivateKey);
-        return new OwnKeys(Fingerprint(secret.Material), InboxPublic(inbox.Material), deviceKey.PublicKey.Export(KeyBlobFormat.RawPublicKey), earlier);
-    }
-
-    private async Task<TimeSpan> NextIntervalAsync(CancellationToken ct)
+    /// <summary>The interval to wait before the next round: the shortest any account's provider announced, bounded below.</summary>
+    public async Task<TimeSpan> NextIntervalAsync(CancellationToken ct)
     {
         int seconds = int.MaxValue;
         foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
@@ -161,12 +167,90 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
             }
         }
 
-        var interval = seconds == int.MaxValue ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(seconds);
+        var interval = seconds == int.MaxValue ? DefaultInterval : TimeSpan.FromSeconds(seconds);
         return interval < MinimumInterval ? MinimumInterval : interval;
     }
 
-    /// <summary>A local notice message in the account's INBOX (never sent anywhere), so every mail app shows the alert.</summary>
-    private async Task DeliverNoticeAsync(AccountRecord account, TransparencyAlert alert, CancellationToken ct)
+    /// <summary>The keys this device holds for an account (null when it holds none).</summary>
+    public static async Task<OwnKeys?> LoadOwnKeysAsync(LocalStore store, AccountId account, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var secret = await store.Keys.GetCurrentAsync(account, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false);
+        var device = await store.Keys.GetCurrentAsync(account, AccountKeys.DeviceSecret, ct).ConfigureAwait(false);
+        InboxKeyRing inbox;
+        try
+        {
+            inbox = await AccountKeys.LoadInboxKeysAsync(store, account, ct).ConfigureAwait(false);
+        }
+        catch (LocalStoreException)
+        {
+            return null;
+        }
+
+        if (secret is null || device is null)
+        {
+            return null;
+        }
+
+        static byte[] Fingerprint(byte[] material) => SecretKey.Parse(material).Fingerprint.ToBytes();
+
+        var earlier = new List<byte[]>();
+        foreach (var old in await store.Keys.ListAsync(account, AccountKeys.OpenPgpSecret, ct).ConfigureAwait(false))
+        {
+            earlier.Add(Fingerprint(old.Material));
+        }
+
+        // Every inbox key the account has had, X25519 ones included: an upgrade to X-Wing is the account's own change.
+        earlier.AddRange(inbox.AllPublicKeys);
+
+        using var deviceKey = Key.Import(SignatureAlgorithm.Ed25519, device.Material, KeyBlobFormat.RawPrivateKey);
+        return new OwnKeys(Fingerprint(secret.Material), inbox.CurrentPublicKey, deviceKey.PublicKey.Export(KeyBlobFormat.RawPublicKey), earlier);
+    }
+
+    /// <summary>
+    /// Every active device of the account this client has not seen yet: recorded as expected (its key is the account's
+    /// own from now on) and announced once, flagged in the INBOX and in the log, with what to do if it was not the user.
+    /// </summary>
+    private async Task AnnounceNewDevicesAsync(AccountRecord account, CancellationToken ct)
+    {
+        if (AccountDevices is null)
+        {
+            return;
+        }
+
+        var list = await AccountDevices(account, ct).ConfigureAwait(false);
+        if (list is null)
+        {
+            return;
+        }
+
+        string canonical = Letterlock.Transparency.TransparencyAddress.Canonicalize(account.Address);
+        var state = await service.State.GetOwnAddressAsync(canonical, ct).ConfigureAwait(false);
+        var own = await LoadOwnKeysAsync(store, account.Id, ct).ConfigureAwait(false);
+        foreach (var device in list.Devices.Where(d => d.RevokedAt is null && d.DeviceId != account.DeviceId))
+        {
+            bool known = (own is not null && device.PublicKey.AsSpan().SequenceEqual(own.DeviceKey))
+                || (state?.AcceptedDeviceKeys.Any(k => k.AsSpan().SequenceEqual(device.PublicKey)) ?? false);
+            if (known)
+            {
+                continue;
+            }
+
+            await service.ExpectDeviceAsync(account.Address, device.PublicKey, ct).ConfigureAwait(false);
+            if (device.CreatedAt < account.CreatedAt)
+            {
+                continue; // already there when this device joined: not news
+            }
+
+            DeviceLog?.Invoke($"new device signed in to {account.Address}: \"{device.Name}\" ({device.DeviceId}) at {device.CreatedAt:yyyy-MM-dd HH:mm} UTC");
+            if (Notices is not null)
+            {
+                await DeliverDeviceNoticeAsync(account, device, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task DeliverDeviceNoticeAsync(AccountRecord account, Letterlock.Api.DeviceStatus device, CancellationToken ct)
     {
         var mail = store.Mail(account.Id);
         var inbox = await mail.FindFolderAsync(FolderRole.Inbox, ct).ConfigureAwait(false);
@@ -178,31 +262,25 @@ public sealed class TransparencyWatch(LocalStore store, TransparencyService serv
         var message = new MimeMessage();
         message.From.Add(new MailboxAddress("Letterlock security", "security@letterlock.invalid"));
         message.To.Add(MailboxAddress.Parse(account.Address));
-        message.Subject = alert.Kind switch
-        {
-            TransparencyAlertKind.UnexpectedKeyChange => "Security alert: your provider published keys you did not make",
-            TransparencyAlertKind.MonitoringProofFailed => "Security alert: your provider's key history does not verify",
-            TransparencyAlertKind.Equivocation => $"Security alert: {alert.Provider} shows different people different keys",
-            TransparencyAlertKind.InconsistentHistory => $"Security alert: {alert.Provider} rewrote its key history",
-            _ => $"Security alert: {alert.Provider} changed its signing key",
-        };
-        message.Date = alert.DetectedAt;
-        message.MessageId = $"{alert.Id:N}@letterlock.invalid";
+        message.Subject = $"New device signed in: {device.Name}";
+        message.Date = device.CreatedAt;
+        message.MessageId = $"device-{device.DeviceId:N}-{account.DeviceId:N}@letterlock.invalid";
         var text = new StringBuilder()
-            .AppendLine("Letterlock's key transparency check found a problem:")
+            .AppendLine($"A new device signed in to {account.Address}:")
             .AppendLine()
-            .AppendLine(alert.Detail)
+            .AppendLine($"  name:    {device.Name}")
+            .AppendLine($"  device:  {device.DeviceId}")
+            .AppendLine($"  added:   {device.CreatedAt:yyyy-MM-dd HH:mm} UTC")
             .AppendLine()
-            .AppendLine("Until this is resolved, do not trust keys from this provider's directory. If you made this change yourself")
-            .AppendLine("(for example by adding a device from another computer), accept it with:")
-            .AppendLine($"  letterlock transparency accept {alert.Id}")
-            .AppendLine("Otherwise keep this message as evidence and contact your provider. Details and evidence:")
-            .AppendLine("  letterlock transparency status");
+            .AppendLine("If this was you, there is nothing to do. If it was not, revoke it and change your password:")
+            .AppendLine($"  letterlock devices revoke {device.DeviceId}")
+            .AppendLine("  letterlock account password")
+            .AppendLine("Every device of the account: letterlock devices list");
         message.Body = new TextPart("plain") { Text = text.ToString() };
         var security = new MessageSecurity(EncryptionState.None, SignatureState.None, null, null);
         SecurityHeaders.Apply(message, security);
         byte[] bytes = IncomingMailProcessor.Canonical(message);
-        var (summary, indexText) = MessageSummaryBuilder.Build(bytes, alert.DetectedAt, security);
+        var (summary, indexText) = MessageSummaryBuilder.Build(bytes, device.CreatedAt, security);
         await mail.AppendAsync(inbox.Id, new NewMessage(summary, bytes, ["\\Flagged"], indexText), ct).ConfigureAwait(false);
     }
 }

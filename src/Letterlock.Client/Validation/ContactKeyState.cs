@@ -10,12 +10,30 @@ public sealed record ContactKey(KeyFingerprint Fingerprint, byte[] Certificate, 
 /// <summary>
 /// The validation state of one address as seen by one account: the pinned key, its level, and
 /// while the level is <see cref="KeyValidationLevel.Changed"/>, the differing key that awaits the
-/// user's decision.
+/// user's decision and why it is pending.
 /// </summary>
-public sealed record ContactKeyState(KeyValidationLevel Level, ContactKey? Pinned, ContactKey? Candidate)
+/// <param name="Level">The validation level.</param>
+/// <param name="Pinned">The pinned key; null before the first key, and while the only key seen came with a failed or
+/// missing transparency proof (it is then the <paramref name="Candidate"/>, never encrypted to automatically).</param>
+/// <param name="Candidate">The differing key awaiting the user's decision.</param>
+/// <param name="PendingReason">Why <paramref name="Candidate"/> is pending: <see cref="KeyTransitionReason.KeyChanged"/>,
+/// <see cref="KeyTransitionReason.ChangedAgain"/>, <see cref="KeyTransitionReason.TransparencyProofFailed"/> or
+/// <see cref="KeyTransitionReason.UnpublishedKey"/> (null in states stored before this was recorded: a plain change).</param>
+/// <param name="IgnoredKeys">Fingerprints already recorded as ignored (unauthenticated, not for the address, outside the
+/// directory of a transparent pin), at most <see cref="ContactKeyValidator.MaxRememberedIgnoredKeys"/>: a repeated
+/// attempt is recorded once, so hostile mail cannot grow the history without bound.</param>
+public sealed record ContactKeyState(KeyValidationLevel Level, ContactKey? Pinned, ContactKey? Candidate, KeyTransitionReason? PendingReason = null,
+    IReadOnlyList<KeyFingerprint>? IgnoredKeys = null)
 {
     /// <summary>No key known.</summary>
     public static ContactKeyState Empty { get; } = new(KeyValidationLevel.None, null, null);
+
+    /// <summary>
+    /// Whether the pending key is one the contact's provider served without publishing it in its transparency log
+    /// (a failed, missing or not-yet-published proof): provider misbehaviour rather than an ordinary key change.
+    /// </summary>
+    public bool PendingKeyIsUnpublished =>
+        Candidate is not null && PendingReason is KeyTransitionReason.TransparencyProofFailed or KeyTransitionReason.UnpublishedKey;
 
     /// <summary>Whether mail may be encrypted to <see cref="Pinned"/> without asking the user.</summary>
     public bool CanEncryptAutomatically =>

@@ -39,8 +39,10 @@ public sealed record ImapConnectionInfo(string? RemoteAddress, bool IsSecure, bo
 /// Changes: every change to a mailbox, whether made through any handle or arriving from
 /// elsewhere (the bridge's sync), must be reported to every <see cref="IMailboxListener"/>
 /// registered on that mailbox, in the order the changes were committed, with strictly increasing
-/// mod-sequences. The engine turns them into EXISTS/EXPUNGE/VANISHED/FETCH responses at the
-/// moments RFC 9051 allows and wakes IDLE sessions.
+/// mod-sequences; a change made through a handle is reported before the call that made it returns
+/// (so a session can tell its own STORE's echo, and older changes, from newer ones). The engine turns
+/// them into EXISTS/EXPUNGE/VANISHED/FETCH responses at the moments RFC 9051 allows and wakes IDLE
+/// sessions.
 /// </para>
 /// </summary>
 public interface IMailAccount : IAsyncDisposable

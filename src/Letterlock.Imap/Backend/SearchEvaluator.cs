@@ -105,6 +105,51 @@ public static class SearchEvaluator
         name.Equals(@"\Deleted", StringComparison.OrdinalIgnoreCase) ? SystemFlags.Deleted :
         name.Equals(@"\Draft", StringComparison.OrdinalIgnoreCase) ? SystemFlags.Draft : SystemFlags.None;
 
+    private static bool IsAddressField(string field) =>
+        field.Equals("From", StringComparison.OrdinalIgnoreCase) || field.Equals("To", StringComparison.OrdinalIgnoreCase) ||
+        field.Equals("Cc", StringComparison.OrdinalIgnoreCase) || field.Equals("Bcc", StringComparison.OrdinalIgnoreCase) ||
+        field.Equals("Sender", StringComparison.OrdinalIgnoreCase) || field.Equals("Reply-To", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// FROM, TO, CC and BCC search "the envelope structure's field" (RFC 9051, 6.4.4): the addresses as parsed,
+    /// so comments and quoting in the raw field do not hide them. Each mailbox is rendered as
+    /// <c>name &lt;local@domain&gt;</c> (a comment counts as the name when there is none) and each group as
+    /// <c>name: members;</c>, and the key is a substring of that text or of the raw field.
+    /// </summary>
+    private static string AddressText(Header header)
+    {
+        if (!InternetAddressList.TryParse(ParserOptions.Default, header.RawValue, out var list))
+        {
+            return "";
+        }
+
+        var sb = new StringBuilder();
+        Append(sb, list);
+        return sb.ToString();
+
+        static void Append(StringBuilder sb, IEnumerable<InternetAddress> addresses)
+        {
+            foreach (var address in addresses)
+            {
+                if (address is GroupAddress group)
+                {
+                    sb.Append(group.Name).Append(": ");
+                    Append(sb, group.Members);
+                    sb.Append("; ");
+                }
+                else if (address is MailboxAddress mailbox)
+                {
+                    if (!string.IsNullOrEmpty(mailbox.Name))
+                    {
+                        sb.Append(mailbox.Name).Append(' ');
+                    }
+
+                    sb.Append('<').Append(mailbox.Address).Append(">, ");
+                }
+            }
+        }
+    }
+
     /// <summary>Whether the message matches.</summary>
     /// <param name="key">The key (without <see cref="SequenceKey"/>).</param>
     /// <param name="message">The message.</param>
@@ -166,10 +211,12 @@ public static class SearchEvaluator
 
             case HeaderKey header:
             {
+                bool address = IsAddressField(header.Field);
                 foreach (var h in message.GetHeaders())
                 {
                     if (h.Field.Equals(header.Field, StringComparison.OrdinalIgnoreCase) &&
-                        (header.Value.Length == 0 || h.Value.Contains(header.Value, StringComparison.OrdinalIgnoreCase)))
+                        (header.Value.Length == 0 || h.Value.Contains(header.Value, StringComparison.OrdinalIgnoreCase) ||
+                         (address && AddressText(h).Contains(header.Value, StringComparison.OrdinalIgnoreCase))))
                     {
                         return true;
                     }

@@ -96,7 +96,8 @@ public sealed class InMemoryBackend : IImapAuthenticator
     /// <summary>
     /// IMAP messages use CRLF line ends (RFC 9051, 2.3.4 counts octets that way). Files from Unix
     /// folders have bare LFs; like Dovecot, store them with CRLF so sizes and sections agree with
-    /// what every client computes.
+    /// what every client computes. The body of a part with Content-Transfer-Encoding binary is data,
+    /// not lines (BINARY APPEND, RFC 3516): its bytes are kept exactly.
     /// </summary>
     public static byte[] NormalizeLineEndings(ReadOnlySpan<byte> message)
     {
@@ -114,11 +115,21 @@ public sealed class InMemoryBackend : IImapAuthenticator
             return message.ToArray();
         }
 
+        // Only a message that names the binary encoding can have such a part: parse it only then.
+        IReadOnlyList<(long Start, long End)> keep = !ContainsBinaryWord(message)
+            ? []
+            : MessageStructure.Parse(message.ToArray()).BinaryBodyRanges();
         var result = new byte[message.Length + bare];
-        int o = 0;
+        int o = 0, k = 0;
         for (int i = 0; i < message.Length; i++)
         {
-            if (message[i] == '\n' && (i == 0 || message[i - 1] != '\r'))
+            while (k < keep.Count && i >= keep[k].End)
+            {
+                k++;
+            }
+
+            bool inBinary = k < keep.Count && i >= keep[k].Start;
+            if (!inBinary && message[i] == '\n' && (i == 0 || message[i - 1] != '\r'))
             {
                 result[o++] = (byte)'\r';
             }
@@ -126,7 +137,23 @@ public sealed class InMemoryBackend : IImapAuthenticator
             result[o++] = message[i];
         }
 
-        return result;
+        return result.AsSpan(0, o).ToArray();
+
+        static bool ContainsBinaryWord(ReadOnlySpan<byte> message)
+        {
+            for (int at = message.IndexOfAny((byte)'b', (byte)'B'); at >= 0 && at + 6 <= message.Length;)
+            {
+                if (Ascii.EqualsIgnoreCase(message.Slice(at, 6), "binary"u8))
+                {
+                    return true;
+                }
+
+                int next = message[(at + 1)..].IndexOfAny((byte)'b', (byte)'B');
+                at = next < 0 ? -1 : at + 1 + next;
+            }
+
+            return false;
+        }
     }
 
     private static byte[] Hash(byte[] salt, string password)
@@ -492,6 +519,25 @@ public sealed class InMemoryBackend : IImapAuthenticator
             }
         }
 
+        /// <summary>
+        /// MOVE into the same mailbox (RFC 6851 allows it): each message gets a new UID. The expunge is committed
+        /// before the arrivals, under one lock, so sessions see "n EXPUNGE" and then the new EXISTS.
+        /// </summary>
+        public (List<(Message Message, MessageFlags Flags)> Sources, List<Uid> NewUids) MoveWithin(IReadOnlyList<UidRange> ranges)
+        {
+            lock (_lock)
+            {
+                var sources = TakeForCopy(ranges);
+                if (sources.Count == 0)
+                {
+                    return (sources, []);
+                }
+
+                Expunge(null, sources.Select(s => s.Message.Uid).ToHashSet());
+                return (sources, AddCopies(sources));
+            }
+        }
+
         public IReadOnlyList<Uid> ExpungedSince(ulong since)
         {
             lock (_lock)
@@ -530,12 +576,9 @@ public sealed class InMemoryBackend : IImapAuthenticator
         // Only the header block is parsed for HEADER/FROM/SUBJECT... keys; TEXT and BODY search the bytes.
         public override HeaderList GetHeaders()
         {
-            if (_headers is null)
-            {
-                var range = message.Structure.Locate(new BodySection([], SectionText.Header, null))!.Value;
-                using var stream = new MemoryStream(message.Content, (int)range.Start, (int)range.Length, writable: false);
-                _headers = HeaderList.Load(stream);
-            }
+            // MimeKit's HeaderList.Load refuses a block that begins with an mbox "From " line, which real
+            // archives (the spamassassin corpus) have; parse the block as the structure was parsed.
+            _headers ??= MessageStructure.ParseHeaders(message.Content);
 
             return _headers;
         }
@@ -736,6 +779,12 @@ public sealed class InMemoryBackend : IImapAuthenticator
             if (from is null || to is null)
             {
                 return ValueTask.FromResult(new CopyResult(MailboxOperationStatus.NotFound, default, [], []));
+            }
+
+            if (move && from == to)
+            {
+                var (moved, newUids) = from.MoveWithin(uids);
+                return ValueTask.FromResult(new CopyResult(MailboxOperationStatus.Ok, to.Validity, moved.Select(s => s.Message.Uid).ToList(), newUids));
             }
 
             var sources = from.TakeForCopy(uids);

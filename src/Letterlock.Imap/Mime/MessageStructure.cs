@@ -47,6 +47,55 @@ public sealed class MessageStructure
     /// <param name="maxMimeDepth">Deepest MIME nesting honoured (deeper parts are treated as opaque).</param>
     public static MessageStructure Parse(ReadOnlyMemory<byte> message, int maxMimeDepth = 64)
     {
+        try
+        {
+            return ParseMime(message, maxMimeDepth);
+        }
+        catch (FormatException)
+        {
+            // MimeKit gives up when the first line is neither a header field nor an mbox "From " line (a text
+            // file appended as a message). Such a message still has to be served: its header block is what
+            // precedes the first empty line, it has no recognisable fields, and its body is plain text.
+            return Unparsable(message);
+        }
+    }
+
+    private const string NilEnvelope = "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)";
+
+    private static MessageStructure Unparsable(ReadOnlyMemory<byte> message)
+    {
+        var raw = message.Span;
+        long bodyStart = HeaderBlockLength(raw);
+        var body = new Part { Begin = 0, BodyStart = bodyStart, End = raw.Length, Lines = CountLines(raw, bodyStart, raw.Length) };
+        var root = new Part { Begin = 0, BodyStart = bodyStart, End = raw.Length, Body = body };
+        var bodyStructure = new ArrayBufferWriter<byte>(128);
+        WriteBody(new ImapResponseWriter(bodyStructure), body, raw, extensible: true);
+        var bodyOnly = new ArrayBufferWriter<byte>(128);
+        WriteBody(new ImapResponseWriter(bodyOnly), body, raw, extensible: false);
+        return new MessageStructure(message.Length, Encoding.ASCII.GetBytes(NilEnvelope), bodyStructure.WrittenSpan.ToArray(), bodyOnly.WrittenSpan.ToArray(), null, root);
+    }
+
+    /// <summary>
+    /// The top-level header fields of a message, parsed from its header block the way <see cref="Parse"/> reads
+    /// them (an mbox "From " line before the fields is tolerated; a block MimeKit cannot read yields no fields),
+    /// for searches on header fields.
+    /// </summary>
+    public static HeaderList ParseHeaders(ReadOnlyMemory<byte> message)
+    {
+        var headers = message[..HeaderBlockLength(message.Span)];
+        using var stream = new ReadOnlyMemoryStream(headers);
+        try
+        {
+            return new MimeParser(new ParserOptions { MaxMimeDepth = 1 }, stream, MimeFormat.Entity).ParseMessage().Headers;
+        }
+        catch (FormatException)
+        {
+            return new HeaderList();
+        }
+    }
+
+    private static MessageStructure ParseMime(ReadOnlyMemory<byte> message, int maxMimeDepth)
+    {
         var offsets = new Dictionary<object, (long Begin, long HeadersEnd, long End, int Lines)>(ReferenceEqualityComparer.Instance);
         var begins = new Dictionary<object, long>(ReferenceEqualityComparer.Instance);
         using var stream = new ReadOnlyMemoryStream(message);
@@ -80,7 +129,16 @@ public sealed class MessageStructure
         var headers = message[..HeaderBlockLength(message.Span)];
         using var stream = new ReadOnlyMemoryStream(headers);
         var parser = new MimeParser(new ParserOptions { MaxMimeDepth = 1 }, stream, MimeFormat.Entity);
-        var parsed = parser.ParseMessage();
+        MimeMessage parsed;
+        try
+        {
+            parsed = parser.ParseMessage();
+        }
+        catch (FormatException)
+        {
+            return Encoding.ASCII.GetBytes(NilEnvelope); // as Parse answers for a message without readable fields
+        }
+
         var envelope = new ArrayBufferWriter<byte>(512);
         WriteEnvelope(new ImapResponseWriter(envelope), parsed);
         return envelope.WrittenSpan.ToArray();
@@ -163,12 +221,49 @@ public sealed class MessageStructure
         }
     }
 
-    /// <summary>The Content-Transfer-Encoding of a part (for BINARY), or null when the part does not exist or is a multipart/message.</summary>
-    public string? LeafEncoding(IReadOnlyList<int> partPath)
+    /// <summary>
+    /// The Content-Transfer-Encoding of a part (for BINARY), or null when the part does not exist. A multipart
+    /// and a message/rfc822 part have one too (7bit, 8bit or binary in practice): BINARY of such a part is its
+    /// body, the encapsulated message for message/rfc822.
+    /// </summary>
+    public string? PartEncoding(IReadOnlyList<int> partPath)
     {
         ArgumentNullException.ThrowIfNull(partPath);
         var part = partPath.Count == 0 ? _root.Body : Resolve(partPath);
-        return part is null || part.Children is not null || part.Embedded is not null ? null : part.Encoding;
+        return part?.Encoding;
+    }
+
+    /// <summary>
+    /// The byte ranges of the bodies of leaf parts whose Content-Transfer-Encoding is binary: their bytes are
+    /// data, so a bare LF in them must not be rewritten to CRLF when the message is stored.
+    /// </summary>
+    public IReadOnlyList<(long Start, long End)> BinaryBodyRanges()
+    {
+        var ranges = new List<(long, long)>();
+        var stack = new Stack<Part>();
+        stack.Push(_root.Body!);
+        while (stack.Count > 0)
+        {
+            var p = stack.Pop();
+            if (p.Children is not null)
+            {
+                foreach (var child in p.Children)
+                {
+                    stack.Push(child);
+                }
+            }
+            else if (p.Embedded is not null)
+            {
+                stack.Push(p.Embedded.Body!);
+            }
+            else if (p.Encoding.Trim().Equals("binary", StringComparison.OrdinalIgnoreCase) && p.End > p.BodyStart)
+            {
+                ranges.Add((p.BodyStart, p.End));
+            }
+        }
+
+        ranges.Sort();
+        return ranges;
     }
 
     /// <summary>The header block and the text parts of the message (and of encapsulated messages), for text search.</summary>
@@ -514,10 +609,12 @@ public sealed class MessageStructure
         w.Sp();
         WriteAddresses(w, headers, HeaderId.From);
         w.Sp();
-        // env-sender and env-reply-to default to env-from when absent (RFC 9051, 7.5.2).
-        WriteAddresses(w, headers, headers.Contains(HeaderId.Sender) ? HeaderId.Sender : HeaderId.From);
+        // env-sender and env-reply-to default to env-from (RFC 9051, 7.5.2: "If the Sender or Reply-To header
+        // lines are absent in the [RFC-5322] header, or are present but empty, the server sets the
+        // corresponding member of the envelope to be the same value as the from member").
+        WriteAddresses(w, headers, HasAddresses(headers, HeaderId.Sender) ? HeaderId.Sender : HeaderId.From);
         w.Sp();
-        WriteAddresses(w, headers, headers.Contains(HeaderId.ReplyTo) ? HeaderId.ReplyTo : HeaderId.From);
+        WriteAddresses(w, headers, HasAddresses(headers, HeaderId.ReplyTo) ? HeaderId.ReplyTo : HeaderId.From);
         w.Sp();
         WriteAddresses(w, headers, HeaderId.To);
         w.Sp();
@@ -554,6 +651,19 @@ public sealed class MessageStructure
 
         var span = unfolded.AsSpan(0, n).Trim(" \t"u8);
         w.String(span);
+    }
+
+    private static bool HasAddresses(HeaderList headers, HeaderId id)
+    {
+        foreach (var header in headers)
+        {
+            if (header.Id == id && InternetAddressList.TryParse(ParserOptions.Default, header.RawValue, out var parsed) && parsed.Count > 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static void WriteAddresses(ImapResponseWriter w, HeaderList headers, HeaderId id)

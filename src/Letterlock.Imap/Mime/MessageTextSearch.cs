@@ -1,5 +1,4 @@
 using System.Text;
-using MimeKit.Encodings;
 using MimeKit.Utils;
 
 namespace Letterlock.Imap.Mime;
@@ -45,7 +44,7 @@ public static class MessageTextSearch
                 continue;
             }
 
-            byte[]? decoded = Decode(range.Encoding, raw);
+            byte[]? decoded = TransferDecoding.Decode(range.Encoding, raw);
             var bytes = decoded is null ? raw : decoded.AsSpan();
             bool asciiCompatible = range.Charset is null || !IsUtf16Or32(range.Charset);
             if (ascii && asciiCompatible)
@@ -88,29 +87,6 @@ public static class MessageTextSearch
         }
 
         return encoding.GetString(bytes);
-    }
-
-    private static byte[]? Decode(string encoding, ReadOnlySpan<byte> raw)
-    {
-        IMimeDecoder decoder;
-        if (encoding.Equals("base64", StringComparison.OrdinalIgnoreCase))
-        {
-            decoder = new Base64Decoder();
-        }
-        else if (encoding.Equals("quoted-printable", StringComparison.OrdinalIgnoreCase))
-        {
-            decoder = new QuotedPrintableDecoder();
-        }
-        else
-        {
-            return null;
-        }
-
-        var input = raw.ToArray();
-        var output = new byte[decoder.EstimateOutputLength(input.Length)];
-        int n = decoder.Decode(input, 0, input.Length, output);
-        Array.Resize(ref output, n);
-        return output;
     }
 
     /// <summary>Case-insensitive (ASCII) substring search: find candidates by the first byte in either case, then compare.</summary>

@@ -509,9 +509,10 @@ public static class ImapCommandParser
             case "UNFLAGGED": return new FlagKey(@"\Flagged", false);
             case "UNSEEN": return new FlagKey(@"\Seen", false);
 
-            // IMAP4rev1 keys: this server never sets \Recent, so NEW and RECENT match nothing.
-            case "NEW" or "RECENT": return NoneKey.Instance;
-            case "OLD": return AllKey.Instance;
+            // IMAP4rev1 keys (RFC 3501, 6.4.4): NEW = RECENT UNSEEN, OLD = NOT RECENT.
+            case "RECENT": return RecentKey.Instance;
+            case "NEW": return new AndKey([RecentKey.Instance, new FlagKey(@"\Seen", false)]);
+            case "OLD": return new NotKey(RecentKey.Instance);
             case "KEYWORD" or "UNKEYWORD":
                 t.Space();
                 return new FlagKey(t.Atom(), word == "KEYWORD");
@@ -688,7 +689,7 @@ public static class ImapCommandParser
                 }
 
                 {
-                    var section = Section(ref t, binary: false);
+                    var section = Section(ref t);
                     var (start, length) = Partial(ref t);
                     items.Add(new(FetchAttribute.Section, section, name == "BODY.PEEK", start, length));
                     return;
@@ -696,7 +697,7 @@ public static class ImapCommandParser
 
             case "BINARY" or "BINARY.PEEK" or "BINARY.SIZE":
             {
-                var section = Section(ref t, binary: true);
+                var section = Section(ref t);
                 if (name == "BINARY.SIZE")
                 {
                     items.Add(new(FetchAttribute.BinarySize, section));
@@ -717,7 +718,7 @@ public static class ImapCommandParser
     // section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"
     // section-part = nz-number *("." nz-number) ; section-text = section-msgtext / "MIME"
     // header-list = "(" header-fld-name *(SP header-fld-name) ")" ; section-binary = "[" [section-part] "]"
-    private static BodySection Section(ref ImapTokenizer t, bool binary)
+    private static BodySection Section(ref ImapTokenizer t)
     {
         t.Expect((byte)'[', "'['");
         var parts = new List<int>();
@@ -744,11 +745,8 @@ public static class ImapCommandParser
 
         if (!t.Peek((byte)']'))
         {
-            if (binary)
-            {
-                throw new ImapParseException("BINARY takes part numbers only");
-            }
-
+            // section-binary = "[" [section-part] "]" (RFC 3516): a section-text after the part numbers is outside
+            // the grammar, but Dovecot accepts it and clients and test suites use it, so BINARY takes it too.
             var word = t.FetchAtom().ToUpperInvariant();
             switch (word)
             {

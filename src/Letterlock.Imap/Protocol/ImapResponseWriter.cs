@@ -156,11 +156,38 @@ public sealed class ImapResponseWriter(IBufferWriter<byte> output)
         return atom ? Ascii(value) : String(value);
     }
 
-    /// <summary>Writes a literal with its bytes.</summary>
+    /// <summary>Writes a literal with its bytes (a NUL, which no literal may carry, as 0x80).</summary>
     public ImapResponseWriter Literal(ReadOnlySpan<byte> value)
     {
         LiteralHeader(value.Length);
-        return Raw(value);
+        return RawWithoutNul(value);
+    }
+
+    /// <summary>
+    /// Writes bytes for a literal, each NUL replaced by 0x80: <c>literal</c> carries CHAR8, which excludes NUL
+    /// (RFC 9051, 9); only <c>literal8</c> (BINARY) may hold one. Dovecot makes the same substitution.
+    /// </summary>
+    public ImapResponseWriter RawWithoutNul(ReadOnlySpan<byte> bytes)
+    {
+        int nul = bytes.IndexOf((byte)0);
+        if (nul < 0)
+        {
+            return Raw(bytes);
+        }
+
+        while (!bytes.IsEmpty)
+        {
+            nul = bytes.IndexOf((byte)0);
+            if (nul < 0)
+            {
+                return Raw(bytes);
+            }
+
+            Raw(bytes[..nul]).Byte(0x80);
+            bytes = bytes[(nul + 1)..];
+        }
+
+        return this;
     }
 
     /// <summary>Writes a literal announcement; the caller writes exactly <paramref name="length"/> bytes next.</summary>

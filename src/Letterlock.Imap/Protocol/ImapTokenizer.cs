@@ -178,7 +178,9 @@ internal ref struct ImapTokenizer
 
     public string AString()
     {
-        if (_reader.TryPeek(out byte b) && (b == '"' || b == '{' || b == '~'))
+        // "~" is an ATOM-CHAR ("~foo" is a valid mailbox name): only literal8 starts with it, and literal8 is
+        // never an astring (RFC 3516 allows it in APPEND alone).
+        if (_reader.TryPeek(out byte b) && (b == '"' || b == '{'))
         {
             return String();
         }

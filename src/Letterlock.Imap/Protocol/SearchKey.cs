@@ -62,7 +62,14 @@ public sealed record SequenceKey(SequenceSet Set) : SearchKey;
 /// <summary>MODSEQ n (RFC 7162): messages whose mod-sequence is at least n.</summary>
 public sealed record ModSeqKey(ulong ModSeq) : SearchKey;
 
-/// <summary>Matches nothing: RECENT and NEW under a server that never sets \Recent.</summary>
+/// <summary>RECENT: messages that are \Recent in this session (translated to UIDs by the session; IMAP4rev1 only).</summary>
+public sealed record RecentKey : SearchKey
+{
+    /// <summary>The only instance.</summary>
+    public static RecentKey Instance { get; } = new();
+}
+
+/// <summary>Matches nothing (a message set that resolved to no message).</summary>
 public sealed record NoneKey : SearchKey
 {
     /// <summary>The only instance.</summary>

@@ -3,8 +3,8 @@ using System.Text;
 namespace Letterlock.Imap.Protocol;
 
 /// <summary>
-/// A parsed sequence set. <c>*</c> is kept as <see cref="uint.MaxValue"/> and resolved against the
-/// mailbox when the command runs.
+/// A parsed sequence set. <c>*</c> is kept as <see cref="Star"/> (0, which no <c>nz-number</c> can be, so
+/// the largest number 4294967295 stays a number) and resolved against the mailbox when the command runs.
 /// <code>
 /// sequence-set = (seq-number / seq-range) ["," sequence-set]   (RFC 9051, 9)
 /// seq-range    = seq-number ":" seq-number
@@ -14,8 +14,8 @@ namespace Letterlock.Imap.Protocol;
 /// </summary>
 public sealed class SequenceSet
 {
-    /// <summary>The value that stands for <c>*</c>.</summary>
-    public const uint Star = uint.MaxValue;
+    /// <summary>The value that stands for <c>*</c>: 0, outside <c>nz-number</c>.</summary>
+    public const uint Star = 0;
 
     /// <summary>Creates a set from ranges; a range may be given in either order.</summary>
     public SequenceSet(IReadOnlyList<(uint Start, uint End)> ranges) => Ranges = ranges;

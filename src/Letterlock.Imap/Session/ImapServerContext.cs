@@ -72,6 +72,9 @@ public sealed class ImapServerContext
     /// <summary>Receives log entries (the host forwards them to its logging framework).</summary>
     public Action<ImapLogEntry>? Log { get; }
 
+    /// <summary>Which session holds \Recent for which messages (shared by all sessions of this server).</summary>
+    internal RecentTracker Recent { get; } = new();
+
     internal bool TryAddSession(string accountKey)
     {
         while (true)

@@ -151,33 +151,14 @@ public sealed partial class ImapSession
             HighestModSeq = snapshot.HighestModSeq.Value,
         };
         State = ImapState.Selected;
-
-        _writer.Raw("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft"u8);
-        foreach (var k in snapshot.Keywords)
-        {
-            _writer.Sp().Ascii(k);
-        }
-
-        _writer.Raw(")\r\n"u8);
-        if (select.ReadOnly)
-        {
-            _writer.Raw("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n"u8);
-        }
-        else
-        {
-            _writer.Raw("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft"u8);
-            foreach (var k in snapshot.Keywords)
-            {
-                _writer.Sp().Ascii(k);
-            }
-
-            _writer.Raw(" \\*)] Flags permitted\r\n"u8);
-        }
+        _selected.Keywords.UnionWith(snapshot.Keywords);
+        WriteFlagsAndPermanentFlags(_selected);
 
         _writer.Raw("* "u8).Number((ulong)index.Count).Raw(" EXISTS\r\n"u8);
         if (!_rev2)
         {
-            _writer.Raw("* 0 RECENT\r\n"u8);
+            TakeRecentOnSelect(_selected, snapshot);
+            _writer.Raw("* "u8).Number((ulong)_selected.Recent.Count).Raw(" RECENT\r\n"u8);
             if (snapshot.FirstUnseen is { } firstUnseen && index.SeqOf(firstUnseen.Value) is int seq and > 0)
             {
                 _writer.Raw("* OK [UNSEEN "u8).Number((ulong)seq).Raw("] First unseen\r\n"u8);
@@ -200,6 +181,105 @@ public sealed partial class ImapSession
         }
 
         return Completion.Ok(select.ReadOnly ? "EXAMINE completed" : "SELECT completed", select.ReadOnly ? "READ-ONLY" : "READ-WRITE");
+    }
+
+    /// <summary>
+    /// \Recent on SELECT (RFC 3501, 2.3.2 and 6.3.1): a read-write SELECT takes every message no session has
+    /// been told about yet; EXAMINE shows them as recent without taking them (RFC 3501, 6.3.2).
+    /// </summary>
+    private void TakeRecentOnSelect(SelectedMailbox selected, MailboxSnapshot snapshot)
+    {
+        var recent = _context.Recent;
+        uint first = selected.ReadOnly
+            ? recent.FirstUnclaimed(Account.AccountKey, selected.Id, selected.Validity, snapshot.UidNext)
+            : recent.ClaimUpTo(Account.AccountKey, selected.Id, selected.Validity, snapshot.UidNext);
+        for (int i = snapshot.Count - 1; i >= 0 && snapshot.Uids[i] >= first; i--)
+        {
+            selected.Recent.Add(snapshot.Uids[i]);
+        }
+    }
+
+    /// <summary>Starts \Recent tracking of a mailbox that messages are about to be added to, at its current UIDNEXT.</summary>
+    private async ValueTask TouchRecentAsync(MailboxInfo info, CancellationToken ct)
+    {
+        if (_context.Recent.IsTracked(Account.AccountKey, info.Id))
+        {
+            return;
+        }
+
+        var status = await Account.GetStatusAsync(info.Id, ct).ConfigureAwait(false);
+        if (status is not null)
+        {
+            _context.Recent.Touch(Account.AccountKey, info.Id, status.UidValidity, status.UidNext);
+        }
+    }
+
+    /// <summary>The FLAGS response and PERMANENTFLAGS code for the selected mailbox's keywords (RFC 9051, 7.3.5 and 7.1).</summary>
+    private void WriteFlagsAndPermanentFlags(SelectedMailbox selected)
+    {
+        var keywords = selected.Keywords.Order(StringComparer.OrdinalIgnoreCase).ToList();
+        _writer.Raw("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft"u8);
+        foreach (var k in keywords)
+        {
+            _writer.Sp().Ascii(k);
+        }
+
+        _writer.Raw(")\r\n"u8);
+        if (selected.ReadOnly)
+        {
+            _writer.Raw("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n"u8);
+            return;
+        }
+
+        _writer.Raw("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft"u8);
+        foreach (var k in keywords)
+        {
+            _writer.Sp().Ascii(k);
+        }
+
+        _writer.Raw(" \\*)] Flags permitted\r\n"u8);
+    }
+
+    /// <summary>
+    /// A keyword the client has not been told about is announced with new FLAGS and PERMANENTFLAGS before any
+    /// FETCH carries it: a client may ignore flags that are not in the mailbox's FLAGS (RFC 9051, 7.3.5).
+    /// </summary>
+    private void AnnounceKeywords(MessageFlags flags)
+    {
+        if (_selected is not { } selected || flags.Keywords.IsEmpty)
+        {
+            return;
+        }
+
+        bool added = false;
+        foreach (var k in flags.Keywords)
+        {
+            added |= selected.Keywords.Add(k);
+        }
+
+        if (added)
+        {
+            WriteFlagsAndPermanentFlags(selected);
+        }
+    }
+
+    /// <summary>
+    /// Turns CONDSTORE on for the session (RFC 7162, 3.1: FETCH/SEARCH MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE and
+    /// STATUS HIGHESTMODSEQ enable it). The first time, with a mailbox selected, the client is given that
+    /// mailbox's HIGHESTMODSEQ, which it may not have seen.
+    /// </summary>
+    private void EnableCondstore()
+    {
+        if (_condstore)
+        {
+            return;
+        }
+
+        _condstore = true;
+        if (_selected is { } selected)
+        {
+            _writer.Raw("* OK [HIGHESTMODSEQ "u8).Number(selected.HighestModSeq).Raw("] Highest\r\n"u8);
+        }
     }
 
     /// <summary>RFC 7162, 3.2.5.1: report what changed since the client's mod-sequence: VANISHED (EARLIER) and FETCH.</summary>
@@ -230,7 +310,7 @@ public sealed partial class ImapSession
             }
 
             _writer.Raw("* "u8).Number((ulong)seq).Raw(" FETCH (UID "u8).Number(record.Uid.Value).Raw(" FLAGS "u8);
-            WriteFlags(record.Flags);
+            WriteFlags(record.Flags, record.Uid.Value);
             _writer.Raw(" MODSEQ ("u8).Number(record.ModSeq.Value).Raw("))\r\n"u8);
             await MaybeFlushAsync(ct).ConfigureAwait(false);
         }
@@ -399,7 +479,15 @@ public sealed partial class ImapSession
 
         if (selectSubscribed)
         {
-            names.UnionWith(subscriptions);
+            // Subscribed names, and their parents: LSUB's \Noselect rule and RECURSIVEMATCH's CHILDINFO may return those.
+            foreach (var sub in subscriptions)
+            {
+                names.Add(sub);
+                for (int slash = sub.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = sub.IndexOf('/', slash + 1))
+                {
+                    names.Add(sub[..slash]);
+                }
+            }
         }
 
         var patterns = new List<string>();
@@ -420,9 +508,28 @@ public sealed partial class ImapSession
 
             bool exists = byName.TryGetValue(name, out var info);
             bool subscribed = subscriptions.Contains(name);
+            bool childInfo = false;
             if (selectSubscribed && !subscribed)
             {
-                continue;
+                // A name that is not subscribed itself, with a subscribed descendant the patterns do not reach (a '%'
+                // stopped at this level), is still returned: by LSUB with \Noselect (RFC 3501, 6.3.9), and by LIST
+                // (SUBSCRIBED RECURSIVEMATCH) with CHILDINFO ("SUBSCRIBED") (RFC 5258, 3.5).
+                bool hiddenChild = names.GetViewBetween(name + "/", name + "0")
+                    .Any(n => subscriptions.Contains(n) && !patterns.Any(p => Matches(p, n)));
+                if (list.Lsub && hiddenChild)
+                {
+                    _writer.Raw("* LSUB (\\Noselect) \"/\" "u8);
+                    WriteMailboxName(name);
+                    _writer.Crlf();
+                    continue;
+                }
+
+                if (!(hiddenChild && list.SelectionOptions.Contains("RECURSIVEMATCH")))
+                {
+                    continue;
+                }
+
+                childInfo = true;
             }
 
             if (selectSpecialUse && (info is null || info.SpecialUse == SpecialUse.None))
@@ -450,6 +557,12 @@ public sealed partial class ImapSession
 
             _writer.Ascii(list.Lsub ? "* LSUB (" : "* LIST (").Ascii(string.Join(' ', attrs)).Raw(") \"/\" "u8);
             WriteMailboxName(name);
+            if (childInfo)
+            {
+                // mbox-list-extended = "(" [mbox-list-extended-item *(SP mbox-list-extended-item)] ")"   (RFC 5258)
+                _writer.Raw(" (\"CHILDINFO\" (\"SUBSCRIBED\"))"u8);
+            }
+
             _writer.Crlf();
             if (list.StatusItems is not null && info is not null)
             {
@@ -537,6 +650,24 @@ public sealed partial class ImapSession
             return false;
         }
 
+        if (items.Contains("HIGHESTMODSEQ"))
+        {
+            EnableCondstore(); // RFC 7162, 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command
+        }
+
+        ulong recent = 0;
+        if (items.Contains("RECENT"))
+        {
+            // Messages no session has taken \Recent for yet (RFC 3501, 6.3.10).
+            _context.Recent.Touch(Account.AccountKey, info.Id, s.UidValidity, s.UidNext);
+            uint first = _context.Recent.FirstUnclaimed(Account.AccountKey, info.Id, s.UidValidity, s.UidNext);
+            if (first < s.UidNext.Value)
+            {
+                var unclaimed = new UidKey(new SequenceSet([(first, uint.MaxValue)]));
+                recent = (ulong)(await Account.SearchAsync(info.Id, unclaimed, ct).ConfigureAwait(false)).Count;
+            }
+        }
+
         _writer.Raw("* STATUS "u8);
         WriteMailboxName(info.Name);
         _writer.Raw(" ("u8);
@@ -557,16 +688,11 @@ public sealed partial class ImapSession
                 "DELETED" => s.Deleted,
                 "SIZE" => s.Size,
                 "HIGHESTMODSEQ" => s.HighestModSeq.Value,
-                _ => 0, // RECENT: this server never sets \Recent
+                _ => recent,
             });
         }
 
         _writer.Raw(")\r\n"u8);
-        if (items.Contains("HIGHESTMODSEQ"))
-        {
-            _condstore = true; // RFC 7162, 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command
-        }
-
         return true;
     }
 }

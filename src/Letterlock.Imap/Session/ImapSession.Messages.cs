@@ -89,6 +89,7 @@ public sealed partial class ImapSession
             return Completion.No("Empty message", "CANNOT");
         }
 
+        await TouchRecentAsync(info, ct).ConfigureAwait(false);
         using var content = new MemoryStream(append.Message, writable: false);
         var result = await Account.AppendAsync(info.Id, content, flags, append.InternalDate ?? _context.Time.GetUtcNow(), ct).ConfigureAwait(false);
         return result.Status switch
@@ -139,6 +140,12 @@ public sealed partial class ImapSession
                 return new UidKey(new SequenceSet(ranges));
             }
 
+            case RecentKey:
+            {
+                var recent = _selected!.Recent;
+                return recent.Count == 0 ? NoneKey.Instance : new UidKey(new SequenceSet(recent.Order().Select(u => (u, u)).ToList()));
+            }
+
             case AndKey and:
                 return new AndKey(and.Keys.Select(Translate).ToList());
             case OrKey or:
@@ -175,28 +182,43 @@ public sealed partial class ImapSession
         }
 
         // Only messages this session knows about: new arrivals are reported by EXISTS first.
-        var values = new List<uint>(uids.Count);
+        var matches = new List<(uint Value, Uid Uid)>(uids.Count);
         foreach (var uid in uids)
         {
             int seq = selected.Index.SeqOf(uid.Value);
             if (seq > 0)
             {
-                values.Add(search.ByUid ? uid.Value : (uint)seq);
+                matches.Add((search.ByUid ? uid.Value : (uint)seq, uid));
             }
         }
 
-        values.Sort();
+        matches.Sort((a, b) => a.Value.CompareTo(b.Value));
+        var values = matches.ConvertAll(m => m.Value);
+        var options = search.ReturnOptions is null || search.ReturnOptions.Count == 0 ? ["ALL"] : search.ReturnOptions;
         ulong? highest = null;
-        if (HasModSeqKey(search.Key) && uids.Count > 0)
+        if (HasModSeqKey(search.Key))
         {
-            _condstore = true;
-            ulong max = 0;
-            await foreach (var record in Account.FetchAsync(selected.Id, uids.Select(u => new UidRange(u, u)).ToList(), withStructure: false, ct).ConfigureAwait(false))
+            EnableCondstore();
+            if (matches.Count > 0)
             {
-                max = Math.Max(max, record.ModSeq.Value);
-            }
+                // RFC 7162, 3.1.5 with RFC 4731: the MODSEQ is the highest of the messages returned, so with only
+                // MIN and/or MAX it is that of those one or two messages, not of every match.
+                bool onlyMinMax = search.ReturnOptions is not null && !options.Contains("ALL") && !options.Contains("COUNT");
+                var reported = onlyMinMax
+                    ? new[] { options.Contains("MIN") ? matches[0].Uid : (Uid?)null, options.Contains("MAX") ? matches[^1].Uid : null }.OfType<Uid>().Distinct().ToList()
+                    : matches.ConvertAll(m => m.Uid);
+                if (reported.Count > 0)
+                {
+                    reported.Sort();
+                    ulong max = 0;
+                    await foreach (var record in Account.FetchAsync(selected.Id, reported.ConvertAll(u => new UidRange(u, u)), FetchData.None, ct).ConfigureAwait(false))
+                    {
+                        max = Math.Max(max, record.ModSeq.Value);
+                    }
 
-            highest = max;
+                    highest = max;
+                }
+            }
         }
 
         if (search.ReturnOptions is null && !_rev2)
@@ -218,7 +240,6 @@ public sealed partial class ImapSession
         }
 
         // esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)   (RFC 4731 / 9051)
-        var options = search.ReturnOptions is null || search.ReturnOptions.Count == 0 ? ["ALL"] : search.ReturnOptions;
         _writer.Raw("* ESEARCH (TAG "u8).String(search.Tag).Byte((byte)')');
         if (search.ByUid)
         {
@@ -278,7 +299,7 @@ public sealed partial class ImapSession
 
         if (store.UnchangedSince is not null)
         {
-            _condstore = true;
+            EnableCondstore();
         }
 
         var pairs = Resolve(store.Set, store.ByUid);
@@ -289,11 +310,20 @@ public sealed partial class ImapSession
 
         var result = await Account.StoreFlagsAsync(selected.Id, Ranges(pairs), store.Mode,
             flags, store.UnchangedSince is { } u ? new ModSeq(u) : null, ct).ConfigureAwait(false);
+        if (store.Mode != StoreMode.Remove)
+        {
+            AnnounceKeywords(flags);
+        }
+
         foreach (var m in result.Messages)
         {
-            if (m.Changed)
+            if (!store.Silent)
             {
-                selected.OwnChanges.Add((m.Uid.Value, m.ModSeq.Value));
+                selected.Told[m.Uid.Value] = (m.ModSeq.Value, m.Flags, false);
+            }
+            else if (m.Changed)
+            {
+                selected.Told[m.Uid.Value] = (m.ModSeq.Value, m.Flags, true);
             }
 
             // RFC 7162, 3.1.3: with CONDSTORE, a FETCH with MODSEQ goes out even for .SILENT.
@@ -324,7 +354,7 @@ public sealed partial class ImapSession
                 }
 
                 _writer.Raw("FLAGS "u8);
-                WriteFlags(m.Flags);
+                WriteFlags(m.Flags, m.Uid.Value);
                 space = true;
             }
 
@@ -372,6 +402,7 @@ public sealed partial class ImapSession
             return Completion.Ok(copy.Name + " completed");
         }
 
+        await TouchRecentAsync(target, ct).ConfigureAwait(false);
         var result = await Account.CopyAsync(selected.Id, Ranges(pairs), target.Id, copy.Move, ct).ConfigureAwait(false);
         if (result.Status != MailboxOperationStatus.Ok)
         {
@@ -406,7 +437,7 @@ public sealed partial class ImapSession
 
         if (fetch.ChangedSince is not null)
         {
-            _condstore = true;
+            EnableCondstore();
             if (!items.Any(i => i.Attribute == FetchAttribute.ModSeq))
             {
                 items.Add(new FetchItem(FetchAttribute.ModSeq));
@@ -420,7 +451,7 @@ public sealed partial class ImapSession
 
         if (items.Any(i => i.Attribute == FetchAttribute.ModSeq))
         {
-            _condstore = true;
+            EnableCondstore();
         }
 
         var pairs = Resolve(fetch.Set, fetch.ByUid);
@@ -465,7 +496,6 @@ public sealed partial class ImapSession
             seenNow = [];
             foreach (var m in stored.Messages.Where(m => m.Changed))
             {
-                selected.OwnChanges.Add((m.Uid.Value, m.ModSeq.Value));
                 seenNow.Add(m.Uid.Value);
             }
         }
@@ -540,6 +570,11 @@ public sealed partial class ImapSession
                 }
             }
 
+            if (seenChanged || items.Exists(i => i.Attribute == FetchAttribute.Flags))
+            {
+                AnnounceKeywords(record.Flags);
+            }
+
             _writer.Raw("* "u8).Number((ulong)seq).Raw(" FETCH ("u8);
             bool first = true;
             bool flagsWritten = false;
@@ -559,7 +594,7 @@ public sealed partial class ImapSession
                         break;
                     case FetchAttribute.Flags:
                         _writer.Raw("FLAGS "u8);
-                        WriteFlags(record.Flags);
+                        WriteFlags(record.Flags, record.Uid.Value);
                         flagsWritten = true;
                         break;
                     case FetchAttribute.ModSeq:
@@ -594,13 +629,19 @@ public sealed partial class ImapSession
             if (seenChanged && !flagsWritten)
             {
                 _writer.Raw(" FLAGS "u8);
-                WriteFlags(record.Flags.Add(MessageFlags.Create(SystemFlags.Seen)));
+                WriteFlags(record.Flags.Add(MessageFlags.Create(SystemFlags.Seen)), record.Uid.Value);
                 flagsWritten = true;
             }
 
             if (_condstore && flagsWritten && !modseqWritten)
             {
                 _writer.Raw(" MODSEQ ("u8).Number(record.ModSeq.Value).Byte((byte)')');
+            }
+
+            if (flagsWritten)
+            {
+                var told = seenChanged ? record.Flags.Add(MessageFlags.Create(SystemFlags.Seen)) : record.Flags;
+                selected.Told[record.Uid.Value] = (record.ModSeq.Value, told, false);
             }
 
             _writer.Raw(")\r\n"u8);
@@ -684,8 +725,17 @@ public sealed partial class ImapSession
             }
         }
 
-        _writer.LiteralHeader(data.Length, binary && data.Contains((byte)0));
-        _writer.Raw(data);
+        if (binary)
+        {
+            _writer.LiteralHeader(data.Length, data.Contains((byte)0));
+            _writer.Raw(data);
+            return;
+        }
+
+        // literal = "{" number64 ["+"] "}" CRLF *CHAR8, and CHAR8 excludes NUL (RFC 9051, 9): a stored NUL goes out
+        // as 0x80, as Dovecot sends it; BINARY (literal8) returns the real byte.
+        _writer.LiteralHeader(data.Length);
+        _writer.RawWithoutNul(data);
     }
 
     /// <summary>HEADER.FIELDS / HEADER.FIELDS.NOT: the matching fields (with their continuation lines) and the blank line.</summary>
@@ -722,34 +772,44 @@ public sealed partial class ImapSession
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its transfer encoding removed.</summary>
+    /// <summary>
+    /// BINARY[part] and BINARY.SIZE[part] (RFC 3516): the part with its transfer encoding removed. A message/rfc822
+    /// or multipart part is its body as stored (nothing to decode). Like Dovecot, a section-text (HEADER, TEXT, MIME,
+    /// HEADER.FIELDS) is accepted too, outside RFC 3516's grammar, and served as BODY serves it: headers are never
+    /// transfer-encoded. Content with NUL goes out as literal8, the only string that may carry it.
+    /// </summary>
     private string? WriteBinary(FetchItem item, MessageStructure? structure, ReadOnlySpan<byte> content)
     {
         var section = item.Section!;
         byte[] decoded;
-        if (section.Part.Count == 0)
+        if (IsWholeMessage(section))
         {
             decoded = content.ToArray();
         }
+        else if (structure!.Locate(section) is not { } range)
+        {
+            decoded = [];
+        }
         else
         {
-            var encoding = structure!.LeafEncoding(section.Part);
-            var range = structure.Locate(section);
-            if (encoding is null || range is null)
+            long start = Math.Min(range.Start, content.Length);
+            var raw = content.Slice((int)start, (int)Math.Min(range.Length, content.Length - start));
+            if (section.Text is SectionText.HeaderFields or SectionText.HeaderFieldsNot)
             {
-                decoded = [];
+                decoded = FilterHeaders(raw, section.Fields!, section.Text == SectionText.HeaderFieldsNot);
+            }
+            else if (section.Text != SectionText.None)
+            {
+                decoded = raw.ToArray();
+            }
+            else if (TransferDecoding.Decode(structure.PartEncoding(section.Part) ?? "7bit", raw) is { } result)
+            {
+                decoded = result;
             }
             else
             {
-                var raw = content.Slice((int)range.Value.Start, (int)range.Value.Length);
-                var result = Decode(encoding, raw);
-                if (result is null)
-                {
-                    _writer.Raw("BINARY["u8).Ascii(section.Format()).Raw("] NIL"u8);
-                    return "Unknown Content-Transfer-Encoding";
-                }
-
-                decoded = result;
+                _writer.Raw(item.Attribute == FetchAttribute.BinarySize ? "BINARY.SIZE["u8 : "BINARY["u8).Ascii(section.Format()).Raw("] NIL"u8);
+                return "Unknown Content-Transfer-Encoding";
             }
         }
 
@@ -768,28 +828,5 @@ public sealed partial class ImapSession
         _writer.Sp();
         WritePartial(item, decoded, binary: true);
         return null;
-    }
-
-    private static byte[]? Decode(string encoding, ReadOnlySpan<byte> raw)
-    {
-        MimeKit.Encodings.IMimeDecoder decoder;
-        switch (encoding.Trim().ToLowerInvariant())
-        {
-            case "7bit" or "8bit" or "binary" or "":
-                return raw.ToArray();
-            case "base64":
-                decoder = new MimeKit.Encodings.Base64Decoder();
-                break;
-            case "quoted-printable":
-                decoder = new MimeKit.Encodings.QuotedPrintableDecoder();
-                break;
-            default:
-                return null;
-        }
-
-        var input = raw.ToArray();
-        var output = new byte[decoder.EstimateOutputLength(input.Length)];
-        int n = decoder.Decode(input, 0, input.Length, output);
-        return output.AsSpan(0, n).ToArray();
     }
 }

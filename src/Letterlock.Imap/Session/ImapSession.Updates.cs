@@ -29,20 +29,40 @@ public sealed partial class ImapSession
             switch (change)
             {
                 case MessageAdded added:
+                    AnnounceKeywords(added.Flags);
                     selected.Index.Append(added.Uid.Value);
+                    if (TakesRecent(selected) && _context.Recent.Claim(Account.AccountKey, selected.Id, selected.Validity, added.Uid))
+                    {
+                        selected.Recent.Add(added.Uid.Value);
+                    }
+
                     existsPending = true;
                     break;
                 case FlagsChanged flags:
                 {
-                    if (selected.OwnChanges.Remove((flags.Uid.Value, flags.ModSeq.Value)))
-                    {
-                        break; // this session's own STORE: already answered
-                    }
-
                     int seq = selected.Index.SeqOf(flags.Uid.Value);
                     if (seq == 0)
                     {
                         break;
+                    }
+
+                    var current = flags.Flags;
+                    ulong modseq = flags.ModSeq.Value;
+                    if (selected.Told.TryGetValue(flags.Uid.Value, out var told) && told.ModSeq >= modseq)
+                    {
+                        // The client already has this message's state as of a later (or this) mod-sequence, from
+                        // its own STORE or a FETCH: an older update must never follow a newer one, or the client
+                        // shows stale flags and sees MODSEQ go backwards (RFC 7162, 3.1). Only when it was told the
+                        // change without the result (.SILENT) and another session's change came first does it
+                        // need the flags: the newest known, once.
+                        if (!told.Silent || told.ModSeq == modseq)
+                        {
+                            break;
+                        }
+
+                        current = told.Flags;
+                        modseq = told.ModSeq;
+                        selected.Told[flags.Uid.Value] = told with { Silent = false };
                     }
 
                     if (existsPending)
@@ -51,6 +71,7 @@ public sealed partial class ImapSession
                         existsPending = false;
                     }
 
+                    AnnounceKeywords(current);
                     _writer.Raw("* "u8).Number((ulong)seq).Raw(" FETCH ("u8);
                     if (_qresync || _rev2)
                     {
@@ -58,10 +79,10 @@ public sealed partial class ImapSession
                     }
 
                     _writer.Raw("FLAGS "u8);
-                    WriteFlags(flags.Flags);
+                    WriteFlags(current, flags.Uid.Value);
                     if (_condstore)
                     {
-                        _writer.Raw(" MODSEQ ("u8).Number(flags.ModSeq.Value).Byte((byte)')');
+                        _writer.Raw(" MODSEQ ("u8).Number(modseq).Byte((byte)')');
                     }
 
                     _writer.Raw(")\r\n"u8);
@@ -82,6 +103,7 @@ public sealed partial class ImapSession
 
                     foreach (var uid in expunged.Uids)
                     {
+                        selected.Recent.Remove(uid.Value);
                         int seq = selected.Index.Remove(uid.Value);
                         if (seq == 0)
                         {
@@ -124,9 +146,11 @@ public sealed partial class ImapSession
             _writer.Raw("* VANISHED "u8).Ascii(SequenceSet.Format(vanished)).Crlf();
         }
 
-        if (selected.OwnChanges.Count > 10_000)
+        if (_changes.IsEmpty)
         {
-            selected.OwnChanges.Clear(); // never let a lost notification grow this without bound
+            // Every change committed before what the client was told has been reported or skipped; changes
+            // arriving from now on are newer than anything recorded.
+            selected.Told.Clear();
         }
 
         if (selected.Gone)
@@ -137,10 +161,24 @@ public sealed partial class ImapSession
         }
     }
 
-    private void WriteExists(SelectedMailbox selected) =>
+    private void WriteExists(SelectedMailbox selected)
+    {
         _writer.Raw("* "u8).Number((ulong)selected.Index.Count).Raw(" EXISTS\r\n"u8);
+        if (!_rev2)
+        {
+            // message-data = nz-number SP "EXISTS" / number SP "RECENT"   (RFC 3501, 7.3.2): sent with every EXISTS.
+            _writer.Raw("* "u8).Number((ulong)selected.Recent.Count).Raw(" RECENT\r\n"u8);
+        }
+    }
 
-    private void WriteFlags(MessageFlags flags)
+    /// <summary>
+    /// Whether this session takes \Recent for new arrivals: an IMAP4rev1 session with the mailbox selected
+    /// read-write. EXAMINE must not take it (RFC 3501, 6.3.2), and an IMAP4rev2 session cannot show it, so it
+    /// leaves it to a session that can.
+    /// </summary>
+    private bool TakesRecent(SelectedMailbox selected) => !_rev2 && !selected.ReadOnly;
+
+    private void WriteFlags(MessageFlags flags, uint uid)
     {
         _writer.Byte((byte)'(');
         bool first = true;
@@ -153,6 +191,11 @@ public sealed partial class ImapSession
 
             _writer.Ascii(name);
             first = false;
+        }
+
+        if (!_rev2 && _selected is { } selected && selected.Recent.Contains(uid))
+        {
+            _writer.Raw(first ? "\\Recent"u8 : " \\Recent"u8);
         }
 
         _writer.Byte((byte)')');

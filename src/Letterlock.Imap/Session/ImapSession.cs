@@ -39,6 +39,8 @@ public sealed partial class ImapSession : IMailboxListener
     private int _badCommands;
     private double _tokens;
     private long _lastRefill;
+    private long _pacedInARow;
+    private bool _pacingLogged;
     private bool _rev2;
     private bool _condstore;
     private bool _qresync;
@@ -73,7 +75,18 @@ public sealed partial class ImapSession : IMailboxListener
         public UidValidity Validity { get; } = validity;
         public IDisposable Registration { get; } = registration;
         public ulong HighestModSeq { get; set; }
-        public HashSet<(uint Uid, ulong ModSeq)> OwnChanges { get; } = [];
+
+        /// <summary>The messages that are \Recent in this session (IMAP4rev1 sessions only).</summary>
+        public HashSet<uint> Recent { get; } = [];
+
+        /// <summary>The keywords announced in FLAGS/PERMANENTFLAGS so far; a new one is announced before it is used.</summary>
+        public HashSet<string> Keywords { get; } = new(StringComparer.OrdinalIgnoreCase);
+        /// <summary>
+        /// What this session has told its client about a message's flags outside the update queue (STORE and
+        /// FETCH answers) while older queued changes may still wait: the mod-sequence, the flags, and whether
+        /// the flags themselves went out (a .SILENT STORE tells the client the change, not the result).
+        /// </summary>
+        public Dictionary<uint, (ulong ModSeq, MessageFlags Flags, bool Silent)> Told { get; } = [];
         public bool Gone { get; set; }
     }
 
@@ -230,6 +243,15 @@ public sealed partial class ImapSession : IMailboxListener
                     string? raw = parsed.Command is null ? ImapCommandFormatter.FormatRaw(commandBytes) : null;
                     Input.AdvanceTo(commandBytes.End);
                     continuationSentFor = -1;
+                    if (!await PaceAsync(ct).ConfigureAwait(false))
+                    {
+                        Log(ImapLogLevel.Warning, "Flooding without pause past the abuse threshold; closing");
+                        _writer.Ascii(parsed.Tag ?? "*").Raw(" NO [LIMIT] Too many commands\r\n* BYE Too many commands without pause\r\n"u8);
+                        await FlushAsync(ct).ConfigureAwait(false);
+                        State = ImapState.Logout;
+                        return;
+                    }
+
                     if (parsed.Command is null)
                     {
                         Log(ImapLogLevel.Debug, $"Malformed: {raw}: {parsed.Error}");
@@ -353,18 +375,48 @@ public sealed partial class ImapSession : IMailboxListener
         public static Completion Bad(string text, string? code = null) => new("BAD", code, text);
     }
 
-    private bool TakeToken()
+    private void Refill()
     {
         long now = _context.Time.GetTimestamp();
         double elapsed = _context.Time.GetElapsedTime(_lastRefill, now).TotalSeconds;
         _lastRefill = now;
         _tokens = Math.Min(_options.CommandBurst, _tokens + (elapsed * _options.MaxCommandsPerSecond));
-        if (_tokens < 1)
+    }
+
+    /// <summary>
+    /// Takes one command from the rate budget. When it is spent, waits for it to refill without reading
+    /// the connection (backpressure: the kernel's buffers fill and TCP flow control stops the client), so
+    /// a fast client is slowed to <see cref="ImapServerOptions.MaxCommandsPerSecond"/>, never refused.
+    /// Returns false only past <see cref="ImapServerOptions.MaxPacedCommands"/> commands in a row at the pace.
+    /// </summary>
+    private async ValueTask<bool> PaceAsync(CancellationToken ct)
+    {
+        Refill();
+        if (_tokens >= 1)
+        {
+            _tokens -= 1;
+            _pacedInARow = 0;
+            return true;
+        }
+
+        if (++_pacedInARow > _options.MaxPacedCommands)
         {
             return false;
         }
 
-        _tokens -= 1;
+        if (!_pacingLogged)
+        {
+            _pacingLogged = true;
+            Log(ImapLogLevel.Debug, $"Pacing commands at {_options.MaxCommandsPerSecond}/s");
+        }
+
+        // Wait for a batch of about 20 ms worth of commands rather than for one: a timer per command
+        // would cost more than the commands, and timers are too coarse to pace thousands per second.
+        double batch = Math.Clamp(_options.MaxCommandsPerSecond / 50.0, 1, _options.CommandBurst);
+        var wait = TimeSpan.FromSeconds((batch - _tokens) / _options.MaxCommandsPerSecond);
+        await Task.Delay(wait, _context.Time, ct).ConfigureAwait(false);
+        Refill();
+        _tokens = Math.Max(0, _tokens - 1);
         return true;
     }
 
@@ -373,11 +425,7 @@ public sealed partial class ImapSession : IMailboxListener
         Log(ImapLogLevel.Debug, "C: " + ImapCommandFormatter.Format(command));
         Completion completion;
         bool allowExpunge = command is not (FetchCommand { ByUid: false } or StoreCommand { ByUid: false } or SearchCommand { ByUid: false });
-        if (!TakeToken())
-        {
-            completion = Completion.No("Too many commands; slow down", "LIMIT");
-        }
-        else if ((Allowed(command) & State) == 0)
+        if ((Allowed(command) & State) == 0)
         {
             completion = Completion.Bad($"{command.Name} is not allowed in this state", "CLIENTBUG");
         }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Letterlock.Api;
+using Letterlock.Cryptography;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Storage;
 
@@ -26,7 +27,7 @@ public enum AccountError
 /// updates, device registration and revocation. It is the single place where a key-transparency log
 /// append belongs (see <see cref="RecordKeyChangeAsync"/>), so no key can change without it.
 /// </summary>
-public sealed class AccountService(IProviderStore store, ProviderSettings settings, TimeProvider time, Transparency.IKeyChangeRecorder? keyChanges = null)
+public sealed partial class AccountService(IProviderStore store, ProviderSettings settings, TimeProvider time, Transparency.IKeyChangeRecorder? keyChanges = null)
 {
     public const int MaxDeviceNameLength = 100;
     public const int MaxCertificateLength = 64 * 1024;
@@ -43,7 +44,7 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
             return (AccountError.WrongDomain, null);
         }
 
-        if (request.DevicePublicKey is not { Length: DeviceAuthentication.PublicKeyLength } || request.InboxPublicKey is not { Length: DeviceAuthentication.PublicKeyLength })
+        if (request.DevicePublicKey is not { Length: DeviceAuthentication.PublicKeyLength } || !IsUsableInboxKey(request.InboxPublicKey))
         {
             return (AccountError.InvalidKey, null);
         }
@@ -95,7 +96,7 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
 
     public async Task<AccountError> UpdateKeysAsync(Guid accountId, UpdateKeysRequest request, CancellationToken ct)
     {
-        if (request.InboxPublicKey is not { Length: DeviceAuthentication.PublicKeyLength })
+        if (!IsUsableInboxKey(request.InboxPublicKey))
         {
             return AccountError.InvalidKey;
         }
@@ -211,8 +212,13 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
     private Task AnnounceKeyChangeAsync(Guid accountId, CancellationToken ct) => keyChanges?.AnnounceAsync(accountId, ct) ?? Task.CompletedTask;
 
     /// <summary>
-    /// Parses <c>local@domain</c>. Local parts are restricted to a conservative dot-atom subset
-    /// (RFC 5322, 3.4.1) and lower-cased, so one person cannot hold "Alice" and "alice".
+    /// Parses <c>local@domain</c>. Local parts are restricted to a conservative dot-atom subset (RFC 5322, 3.4.1):
+    /// letters, digits and combining marks of any script (RFC 6531 addresses such as <c>zoë@</c>), <c>.</c>,
+    /// <c>-</c>, <c>_</c> and <c>+</c>, at most 64 octets of UTF-8. They are lower-cased (Unicode simple case
+    /// mapping), so one person cannot hold "Zoë" and "zoë", and otherwise compared code point for code point: the
+    /// process runs without Unicode normalisation data (globalization-invariant mode), so no NFC is applied and a
+    /// decomposed spelling is another, normally unknown, address (docs/design/smtp.md). The domain comes back in
+    /// A-labels, lower case.
     /// </summary>
     public static bool TryParseAddress(string? address, out string localPart, out string domain)
     {
@@ -230,9 +236,10 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
         }
 
         string local = address[..at].ToLowerInvariant();
-        string host = address[(at + 1)..].ToLowerInvariant();
-        if (local.Length > 64 || local.StartsWith('.') || local.EndsWith('.') || local.Contains("..", StringComparison.Ordinal)
-            || !local.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '+'))
+
+        string host = Letterlock.Relay.Routing.MxRouter.ToAsciiDomain(address[(at + 1)..]) ?? "";
+        if (Encoding.UTF8.GetByteCount(local) > 64 || local.StartsWith('.') || local.EndsWith('.') || local.Contains("..", StringComparison.Ordinal)
+            || !Utf8Text(local) || !local.EnumerateRunes().All(IsLocalPartRune))
         {
             return false;
         }
@@ -246,6 +253,14 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
         domain = host;
         return true;
     }
+
+    // a lone surrogate is not text: EnumerateRunes would turn it into U+FFFD
+    private static bool Utf8Text(string text) => System.Text.Unicode.Utf8.FromUtf16(text, new byte[Encoding.UTF8.GetMaxByteCount(text.Length)], out _, out _, replaceInvalidSequences: false) == System.Buffers.OperationStatus.Done;
+
+    private static bool IsLocalPartRune(Rune rune) =>
+        rune.IsAscii
+            ? char.IsAsciiLetterOrDigit((char)rune.Value) || rune.Value is '.' or '-' or '_' or '+'
+            : Rune.IsLetterOrDigit(rune) || Rune.GetUnicodeCategory(rune) is System.Globalization.UnicodeCategory.NonSpacingMark or System.Globalization.UnicodeCategory.SpacingCombiningMark;
 
     /// <summary>The WKD hash of a local part: z-base-32 of SHA-1 of the lower-cased local part (draft-koch-openpgp-webkey-service, 3.1).</summary>
     public static string WkdHash(string localPart)
@@ -279,6 +294,28 @@ public sealed class AccountService(IProviderStore store, ProviderSettings settin
         }
 
         return builder.ToString();
+    }
+
+    /// <summary>
+    /// An inbox key the MX can seal to: a raw X25519 public key (32 bytes, accounts made before X-Wing) or an
+    /// X-Wing public key (1,216 bytes) whose ML-KEM part passes the FIPS 203 modulus check.
+    /// </summary>
+    internal static bool IsUsableInboxKey(byte[]? key)
+    {
+        if (key is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            HpkeKems.CheckPublicKey(key);
+            return true;
+        }
+        catch (HpkeException)
+        {
+            return false;
+        }
     }
 
     public static byte[] HashSecret(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));

@@ -10,6 +10,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Letterlock.Provider.Api;
@@ -18,7 +20,7 @@ namespace Letterlock.Provider.Api;
 /// The HTTPS JSON API (docs/API.md). Handlers are plain request delegates with source-generated JSON
 /// (no reflection, NativeAOT-safe) so that every malformed input is turned into a problem+json answer here.
 /// </summary>
-internal sealed class ApiEndpoints(
+internal sealed partial class ApiEndpoints(
     IProviderStore store,
     BlobStore blobs,
     AccountService accounts,
@@ -53,6 +55,7 @@ internal sealed class ApiEndpoints(
         app.MapGet("/.well-known/openpgpkey/{domain}/hu/{hash}", context => GetWkd(context, (string?)context.Request.RouteValues["domain"]));
         app.MapGet("/.well-known/openpgpkey/policy", WkdPolicy);
         app.MapGet("/.well-known/openpgpkey/{domain}/policy", WkdPolicy);
+        MapAccountAccess(app);
     }
 
     /// <summary>Turns unexpected failures into a bare 500 problem; the detail goes to the log only.</summary>
@@ -71,6 +74,14 @@ internal sealed class ApiEndpoints(
             if (!context.Response.HasStarted)
             {
                 await WriteProblem(context, e.StatusCode, e.StatusCode == 413 ? ProblemTypes.TooLarge : ProblemTypes.InvalidRequest, e.StatusCode == 413 ? "Request too large" : "Bad request", null);
+            }
+        }
+        catch (Exception e) when (StorageFull.IsFull(e))
+        {
+            logger.LogError(e, "API request {Method} {Path} failed: storage full", context.Request.Method, context.Request.Path.Value);
+            if (!context.Response.HasStarted)
+            {
+                await WriteProblem(context, 507, ProblemTypes.InsufficientStorage, "Insufficient storage", "The provider's storage is full; nothing was changed. Try again later.");
             }
         }
         catch (Exception e)
@@ -174,6 +185,7 @@ internal sealed class ApiEndpoints(
 
         string token = AccountService.Base64Url(RandomNumberGenerator.GetBytes(32));
         var expires = time.GetUtcNow().AddSeconds(settings.Api.TokenLifetimeSeconds);
+        await store.TouchDeviceAsync(device.Id, time.GetUtcNow(), context.RequestAborted);
         await store.StoreTokenAsync(AccountService.HashSecret(token), new TokenRecord(device.Id, device.AccountId, expires), context.RequestAborted);
         await WriteJson(context, 200, new TokenResponse(token, expires, device.AccountId, device.Id), ApiJsonContext.Default.TokenResponse);
     }
@@ -270,13 +282,21 @@ internal sealed class ApiEndpoints(
             page = await store.GetChangesAsync(who.Account.Id, since, (int)limit, context.RequestAborted);
             if (page.Changes.Count == 0)
             {
+                // A shutdown ends the wait at once: the client gets its (empty) page now and asks again elsewhere
+                // or later, instead of holding the shutdown for up to longPollMaxSeconds.
+                var stopping = context.RequestServices.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+                using var wake = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
                 try
                 {
-                    await next.WaitAsync(TimeSpan.FromSeconds(wait), time, context.RequestAborted);
+                    await next.WaitAsync(TimeSpan.FromSeconds(wait), time, wake.Token);
                 }
                 catch (TimeoutException)
                 {
                     // nothing happened: answer with the empty page
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+                {
+                    // shutting down: answer with what there is
                 }
 
                 page = await store.GetChangesAsync(who.Account.Id, since, (int)limit, context.RequestAborted);
@@ -806,7 +826,7 @@ internal sealed class ApiEndpoints(
     {
         AccountError.InvalidAddress => "The address or device name is malformed.",
         AccountError.WrongDomain => "This provider does not serve that domain.",
-        AccountError.InvalidKey => "Keys must be raw 32-byte public keys.",
+        AccountError.InvalidKey => "Keys must be raw public keys: a 32-byte Ed25519 device key; a 32-byte X25519 or 1,216-byte X-Wing inbox key.",
         AccountError.InvalidCertificate => "The OpenPGP certificate must be one binary, unrevoked certificate with a user ID for this address.",
         AccountError.NotFound => "No such account.",
         _ => "The request is invalid.",

@@ -124,6 +124,21 @@ public sealed class AccountSettings
     public long DefaultQuotaBytes { get; set; } = 1024L * 1024 * 1024;
 
     public int InviteLifetimeHours { get; set; } = 168;
+
+    /// <summary>Days a deleted account's address stays taken, so nobody inherits its mail or its correspondents' trust.</summary>
+    public int DeletedAddressQuarantineDays { get; set; } = 365;
+
+    /// <summary>Failed logins (password or recovery code) an account allows before each further attempt waits.</summary>
+    public int FreeFailedLogins { get; set; } = 5;
+
+    /// <summary>The wait after the first failure beyond the free ones; it doubles with each further failure.</summary>
+    public int FailedLoginBackoffSeconds { get; set; } = 30;
+
+    /// <summary>The longest wait between failed logins.</summary>
+    public int MaxFailedLoginBackoffSeconds { get; set; } = 3600;
+
+    /// <summary>How long the state between the two messages of a login is kept.</summary>
+    public int LoginLifetimeSeconds { get; set; } = 120;
 }
 
 public sealed class StorageSettings
@@ -242,6 +257,11 @@ public static class ProviderSettingsLoader
         Positive(s.Api.ChallengesPerMinutePerClient, "api.challengesPerMinutePerClient");
         Positive(s.Accounts.DefaultQuotaBytes, "accounts.defaultQuotaBytes");
         Positive(s.Accounts.InviteLifetimeHours, "accounts.inviteLifetimeHours");
+        Positive(s.Accounts.DeletedAddressQuarantineDays, "accounts.deletedAddressQuarantineDays");
+        Positive(s.Accounts.FreeFailedLogins, "accounts.freeFailedLogins");
+        Positive(s.Accounts.FailedLoginBackoffSeconds, "accounts.failedLoginBackoffSeconds");
+        Positive(s.Accounts.MaxFailedLoginBackoffSeconds, "accounts.maxFailedLoginBackoffSeconds");
+        Positive(s.Accounts.LoginLifetimeSeconds, "accounts.loginLifetimeSeconds");
         if (s.Accounts.SignUp is not ("open" or "invite"))
         {
             Fail("accounts.signUp", "must be \"open\" or \"invite\"");

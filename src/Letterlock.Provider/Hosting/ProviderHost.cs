@@ -61,6 +61,9 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public IReadOnlyList<ListenerInfo> Listeners { get; }
 
+    /// <summary>Wakes the change feed's long polls.</summary>
+    internal ChangeNotifier Notifier { get; private init; } = null!;
+
     /// <summary>
     /// Cancelled when the host was asked to stop by the operating system (SIGTERM, SIGINT: ASP.NET Core's
     /// console lifetime takes those signals over, so the caller must watch this as well as its own token).
@@ -117,7 +120,7 @@ public sealed class ProviderHost : IAsyncDisposable
             await store.InitializeAsync(ct).ConfigureAwait(false);
             transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
             var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
-            var accounts = new AccountService(store, settings, TimeProvider.System, transparency);
+            var accounts = new AccountService(store, settings, TimeProvider.System, transparency) { Opaque = AccountService.CreateOpaqueServer(settings.ResolvePath(settings.SigningKey)) };
             var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
             if (suffixes is null)
             {
@@ -127,6 +130,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
             var smtpOptions = new SmtpFrontEndOptions
             {
+                InsufficientStorage = StorageFull.IsFull,
                 ServerName = settings.HostName,
                 Certificate = certificate,
                 MaxMessageSize = settings.Smtp.MaxMessageSize,
@@ -173,9 +177,9 @@ public sealed class ProviderHost : IAsyncDisposable
             listeners.AddRange(outbound.Listeners.Select(l => new ListenerInfo(l.Name, l.EndPoint)));
             var stop = new CancellationTokenSource();
             var collector = new BlobCollector(store, blobs, TimeSpan.FromMinutes(settings.Storage.BlobGraceMinutes));
-            var purge = Task.WhenAll(PurgeLoopAsync(store, logger, stop.Token),
+            var purge = Task.WhenAll(PurgeLoopAsync(store, settings, logger, stop.Token),
                 SweepLoopAsync(collector, TimeSpan.FromMinutes(settings.Storage.BlobSweepMinutes), logger, stop.Token));
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency };
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency, Notifier = notifier };
         }
         catch
         {
@@ -215,7 +219,7 @@ public sealed class ProviderHost : IAsyncDisposable
         logger.Log(level, e.Exception, "smtp session {Session}: {Message}", e.SessionId, e.Message);
     }
 
-    private static async Task PurgeLoopAsync(IProviderStore store, ILogger logger, CancellationToken stop)
+    private static async Task PurgeLoopAsync(IProviderStore store, ProviderSettings settings, ILogger logger, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1));
         try
@@ -225,6 +229,7 @@ public sealed class ProviderHost : IAsyncDisposable
                 try
                 {
                     await store.PurgeExpiredAsync(DateTimeOffset.UtcNow, stop);
+                    await store.PurgeDeletedAccountsAsync(DateTimeOffset.UtcNow.AddDays(-settings.Accounts.DeletedAddressQuarantineDays), stop);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {

@@ -210,7 +210,16 @@ public static class ProviderKeys
             // Default quota per account, in bytes (change one account with `letterlock provider accounts quota`).
             "defaultQuotaBytes": 1073741824,
             // How long an invite token stays valid, in hours.
-            "inviteLifetimeHours": 168
+            "inviteLifetimeHours": 168,
+            // Days a deleted account's address stays taken (nobody inherits its mail or its correspondents' trust).
+            "deletedAddressQuarantineDays": 365,
+            // Failed logins (password or recovery code) per address before each further attempt must wait; the
+            // wait starts at failedLoginBackoffSeconds and doubles up to maxFailedLoginBackoffSeconds.
+            "freeFailedLogins": 5,
+            "failedLoginBackoffSeconds": 30,
+            "maxFailedLoginBackoffSeconds": 3600,
+            // How long the state between the two messages of a login is kept, in seconds.
+            "loginLifetimeSeconds": 120
           },
 
           // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),

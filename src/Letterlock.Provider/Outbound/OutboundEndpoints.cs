@@ -10,6 +10,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
 
 namespace Letterlock.Provider.Outbound;
 
@@ -32,21 +34,84 @@ internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService 
     {
         var request = context.Request;
         var limits = settings.Submission;
-        if (request.ContentType is null || !request.ContentType.StartsWith("message/rfc822", StringComparison.OrdinalIgnoreCase))
+        MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType);
+        bool multipart = contentType?.MediaType.Value?.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase) == true;
+        bool legacy = contentType?.MediaType.Equals(SubmissionMediaTypes.Message, StringComparison.OrdinalIgnoreCase) == true;
+        if (!multipart && !legacy)
         {
-            await ApiEndpoints.WriteProblem(context, 415, ProblemTypes.InvalidRequest, "Unsupported media type", "Send the raw message with Content-Type: message/rfc822.");
+            await ApiEndpoints.WriteProblem(context, 415, ProblemTypes.InvalidRequest, "Unsupported media type",
+                $"Send {SubmissionMediaTypes.Multipart} with the envelope ({SubmissionMediaTypes.Envelope}) and the message ({SubmissionMediaTypes.Message}).");
             return;
         }
 
-        var recipients = new List<string>();
-        foreach (string? value in request.Headers[SubmissionHeaders.RcptTo])
+        if (request.ContentLength > limits.MaxMessageSize + (multipart ? submission.MaxEnvelopeBytes + MultipartOverhead : 0))
         {
-            recipients.AddRange((value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", $"At most {limits.MaxMessageSize} bytes.");
+            return;
+        }
+
+        var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (sizeLimit is { IsReadOnly: false })
+        {
+            sizeLimit.MaxRequestBodySize = (long)limits.MaxMessageSize + 1 + (multipart ? submission.MaxEnvelopeBytes + MultipartOverhead : 0);
+        }
+
+        string? sender;
+        List<string> recipients;
+        Stream messageStream;
+        if (multipart)
+        {
+            var boundary = HeaderUtilities.RemoveQuotes(contentType!.Boundary).Value;
+            if (string.IsNullOrEmpty(boundary) || boundary.Length > 70)
+            {
+                await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid submission", "The multipart body has no valid boundary (RFC 2046, 5.1.1).");
+                return;
+            }
+
+            var reader = new MultipartReader(boundary, request.Body) { HeadersCountLimit = 16, HeadersLengthLimit = 16 * 1024 };
+            SubmissionEnvelope? envelope = null;
+            MultipartSection? section;
+            try
+            {
+                section = await reader.ReadNextSectionAsync(context.RequestAborted);
+                if (section is not null && IsPart(section, SubmissionMediaTypes.Envelope))
+                {
+                    envelope = await ReadEnvelopeAsync(section.Body, context.RequestAborted);
+                    section = await reader.ReadNextSectionAsync(context.RequestAborted);
+                }
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or JsonException)
+            {
+                await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid submission", "The body is not a valid submission (RFC 2046 multipart with a JSON envelope).");
+                return;
+            }
+
+            if (envelope is null || section is null || !IsPart(section, SubmissionMediaTypes.Message))
+            {
+                await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid submission",
+                    $"Send two parts: the envelope ({SubmissionMediaTypes.Envelope}, at most {submission.MaxEnvelopeBytes} bytes) and then the message ({SubmissionMediaTypes.Message}).");
+                return;
+            }
+
+            sender = envelope.MailFrom;
+            recipients = envelope.RcptTo.ToList();
+            messageStream = section.Body;
+        }
+        else
+        {
+            recipients = [];
+            foreach (string? value in request.Headers[SubmissionHeaders.RcptTo])
+            {
+                recipients.AddRange((value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            }
+
+            sender = request.Headers[SubmissionHeaders.MailFrom].ToString();
+            messageStream = request.Body;
         }
 
         if (recipients.Count == 0)
         {
-            await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "No recipients", $"Name the recipients in {SubmissionHeaders.RcptTo}.");
+            await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "No recipients", "Name the recipients in the envelope.");
             return;
         }
 
@@ -57,36 +122,32 @@ internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService 
             return;
         }
 
-        string sender = request.Headers[SubmissionHeaders.MailFrom].ToString();
-        if (sender.Length == 0)
+        if (string.IsNullOrEmpty(sender))
         {
             sender = submission.AddressOf(account);
-        }
-
-        if (request.ContentLength > limits.MaxMessageSize)
-        {
-            await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", $"At most {limits.MaxMessageSize} bytes.");
-            return;
-        }
-
-        var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
-        if (sizeLimit is { IsReadOnly: false })
-        {
-            sizeLimit.MaxRequestBodySize = (long)limits.MaxMessageSize + 1;
         }
 
         using var body = new MemoryStream();
         byte[] buffer = new byte[64 * 1024];
         int read;
-        while ((read = await request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+        try
         {
-            if (body.Length + read > limits.MaxMessageSize)
+            while ((read = await messageStream.ReadAsync(buffer, context.RequestAborted)) > 0)
             {
-                await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", $"At most {limits.MaxMessageSize} bytes.");
-                return;
-            }
+                if (body.Length + read > limits.MaxMessageSize)
+                {
+                    await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", $"At most {limits.MaxMessageSize} bytes.");
+                    return;
+                }
 
-            await body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+                await body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+            }
+        }
+        catch (Exception e) when (multipart && e is InvalidDataException or IOException)
+        {
+            // the multipart body ended without its closing boundary (or the client went away)
+            await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid submission", "The multipart body is incomplete.");
+            return;
         }
 
         var (check, receipt) = await submission.SubmitAsync(account, sender, recipients, body.GetBuffer().AsMemory(0, (int)body.Length), context.RequestAborted);
@@ -101,6 +162,38 @@ internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService 
         context.Response.StatusCode = 202;
         context.Response.ContentType = "application/json";
         await JsonSerializer.SerializeAsync(context.Response.Body, response, SubmissionJsonContext.Default.SubmissionResponse, context.RequestAborted);
+    }
+
+    /// <summary>Room for the boundary lines and part headers of a multipart submission, on top of its envelope and message.</summary>
+    private const int MultipartOverhead = 64 * 1024;
+
+    private static bool IsPart(MultipartSection section, string mediaType) =>
+        MediaTypeHeaderValue.TryParse(section.ContentType, out var type) && type.MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Reads the envelope part, bounded by <see cref="SubmissionService.MaxEnvelopeBytes"/>; null when it is larger or malformed.</summary>
+    private async Task<SubmissionEnvelope?> ReadEnvelopeAsync(Stream part, CancellationToken ct)
+    {
+        var json = new MemoryStream();
+        byte[] buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await part.ReadAsync(buffer, ct)) > 0)
+        {
+            if (json.Length + read > submission.MaxEnvelopeBytes)
+            {
+                return null;
+            }
+
+            await json.WriteAsync(buffer.AsMemory(0, read), ct);
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(json.GetBuffer().AsSpan(0, (int)json.Length), SubmissionJsonContext.Default.SubmissionEnvelope);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private async Task IssueToken(HttpContext context, AccountRecord account, Guid deviceId)

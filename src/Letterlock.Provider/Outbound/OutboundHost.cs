@@ -93,6 +93,7 @@ public sealed class OutboundHost : IAsyncDisposable
         {
             var smtpOptions = new SmtpFrontEndOptions
             {
+                InsufficientStorage = StorageFull.IsFull,
                 ServerName = settings.HostName,
                 Certificate = certificate,
                 MaxMessageSize = settings.Submission.MaxMessageSize,

@@ -77,6 +77,12 @@ internal sealed class SubmissionService(
 
     public SubmissionSettings Limits => settings.Submission;
 
+    /// <summary>
+    /// The largest envelope part of an API submission: 2 KiB per recipient allowed (an address is at most 320 octets,
+    /// six times that when every character is JSON-escaped) plus 1 KiB; bounds what is read before the limits apply.
+    /// </summary>
+    public int MaxEnvelopeBytes => 1024 + (2048 * settings.Submission.MaxRecipientsPerMessage);
+
     /// <summary>The account's address.</summary>
     public string AddressOf(AccountRecord account) => $"{account.LocalPart}@{settings.Domain}";
 
@@ -118,12 +124,17 @@ internal sealed class SubmissionService(
             return null;
         }
 
-        return string.Equals(user, AddressOf(account), StringComparison.OrdinalIgnoreCase) ? account : null;
+        return IsAddressOf(account, user) ? account : null;
     }
+
+    /// <summary>Whether <paramref name="address"/> is the account's own, compared as normalised (NFC, lower case, A-label domain).</summary>
+    public bool IsAddressOf(AccountRecord account, string address) =>
+        AccountService.TryParseAddress(address, out string localPart, out string domain)
+        && string.Equals(localPart, account.LocalPart, StringComparison.Ordinal) && string.Equals(domain, settings.Domain, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The envelope sender must be the account's own address (no null sender, no other address).</summary>
     public SubmissionCheck CheckSender(AccountRecord account, string envelopeFrom) =>
-        string.Equals(envelopeFrom, AddressOf(account), StringComparison.OrdinalIgnoreCase)
+        IsAddressOf(account, envelopeFrom)
             ? SubmissionCheck.Ok
             : new SubmissionCheck(SubmissionRefusal.NotYourAddress, $"Send as your own address, {AddressOf(account)}");
 
@@ -316,7 +327,7 @@ internal sealed class SubmissionService(
             return (new SubmissionCheck(SubmissionRefusal.BadMessage, "The message has no From header"), message);
         }
 
-        if (list.Count != 1 || list[0] is not MailboxAddress mailbox || !string.Equals(mailbox.Address, AddressOf(account), StringComparison.OrdinalIgnoreCase))
+        if (list.Count != 1 || list[0] is not MailboxAddress mailbox || !IsAddressOf(account, mailbox.Address))
         {
             return (new SubmissionCheck(SubmissionRefusal.NotYourAddress, $"From must be your own address, {AddressOf(account)}"), message);
         }

@@ -17,6 +17,9 @@ public sealed class ChangeNotifier
     public Task NextChangeAsync(Guid accountId) =>
         _waiters.GetOrAdd(accountId, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
+    /// <summary>Whether a request waits for the account's next change (for tests of the long poll).</summary>
+    internal bool IsWaiting(Guid accountId) => _waiters.ContainsKey(accountId);
+
     public void Signal(Guid accountId)
     {
         if (_waiters.TryRemove(accountId, out var waiter))

@@ -5,6 +5,9 @@ public enum AccountStatus
 {
     Active = 0,
     Disabled = 1,
+
+    /// <summary>Deleted by its owner: documents and keys erased, the address held until the quarantine ends.</summary>
+    Deleted = 2,
 }
 
 /// <summary>
@@ -23,9 +26,11 @@ public sealed record AccountRecord(
     byte[] InboxPublicKey,
     byte[]? OpaqueRegistration,
     DateTimeOffset CreatedAt,
-    DateTimeOffset KeysUpdatedAt);
+    DateTimeOffset KeysUpdatedAt,
+    DateTimeOffset? DeletedAt = null);
 
-public sealed record DeviceRecord(Guid Id, Guid AccountId, byte[] PublicKey, string Name, DateTimeOffset CreatedAt, bool Revoked);
+public sealed record DeviceRecord(Guid Id, Guid AccountId, byte[] PublicKey, string Name, DateTimeOffset CreatedAt, bool Revoked,
+    DateTimeOffset? LastSeenAt = null, DateTimeOffset? RevokedAt = null);
 
 public sealed record NewAccount(Guid Id, string LocalPart, string WkdHash, long QuotaBytes, byte[] OpenPgpCertificate, byte[] InboxPublicKey, DateTimeOffset CreatedAt);
 
@@ -91,7 +96,7 @@ public sealed record ChangesPage(IReadOnlyList<StoredDocumentInfo> Changes, long
 /// are status values, exceptions mean the unexpected. SQLite and PostgreSQL implement it with the same
 /// behaviour; the same tests run against both.
 /// </summary>
-public interface IProviderStore : IAsyncDisposable
+public interface IProviderStore : IAccountSecurityStore, IAsyncDisposable
 {
     string Description { get; }
 

@@ -30,56 +30,9 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
     /// <summary>Called inside a write transaction for each account whose change feed moved.</summary>
     protected virtual Task OnAccountChangedAsync(DbConnection connection, DbTransaction transaction, Guid accountId, CancellationToken ct) => Task.CompletedTask;
 
-    public virtual async Task InitializeAsync(CancellationToken ct)
-    {
-        string blob = BlobType;
-        string[] schema =
-        [
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-            $"""
-            CREATE TABLE IF NOT EXISTS accounts (
-                id TEXT PRIMARY KEY, local_part TEXT NOT NULL UNIQUE, wkd_hash TEXT NOT NULL, status INTEGER NOT NULL,
-                quota_bytes BIGINT NOT NULL, used_bytes BIGINT NOT NULL, doc_count BIGINT NOT NULL, last_seq BIGINT NOT NULL,
-                openpgp_cert {blob} NOT NULL, inbox_key {blob} NOT NULL, opaque_record {blob} NULL,
-                created_at BIGINT NOT NULL, keys_updated_at BIGINT NOT NULL)
-            """,
-            "CREATE INDEX IF NOT EXISTS accounts_wkd ON accounts (wkd_hash)",
-            $"""
-            CREATE TABLE IF NOT EXISTS devices (
-                id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts (id), public_key {blob} NOT NULL,
-                name TEXT NOT NULL, created_at BIGINT NOT NULL, revoked INTEGER NOT NULL)
-            """,
-            "CREATE INDEX IF NOT EXISTS devices_account ON devices (account_id)",
-            $"CREATE TABLE IF NOT EXISTS invites (hash {blob} PRIMARY KEY, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT NULL, account_id TEXT NULL)",
-            $"CREATE TABLE IF NOT EXISTS challenges (id TEXT PRIMARY KEY, device_id TEXT NOT NULL, challenge {blob} NOT NULL, expires_at BIGINT NOT NULL)",
-            $"CREATE TABLE IF NOT EXISTS tokens (hash {blob} PRIMARY KEY, device_id TEXT NOT NULL, account_id TEXT NOT NULL, expires_at BIGINT NOT NULL)",
-            $"""
-            CREATE TABLE IF NOT EXISTS documents (
-                account_id TEXT NOT NULL REFERENCES accounts (id), id TEXT NOT NULL, kind TEXT NOT NULL,
-                revision BIGINT NOT NULL, seq BIGINT NOT NULL, size BIGINT NOT NULL, padded_size BIGINT NOT NULL,
-                modified_at BIGINT NOT NULL, deleted INTEGER NOT NULL, inline_data {blob} NULL, blob_hash TEXT NULL,
-                PRIMARY KEY (account_id, id))
-            """,
-            "CREATE INDEX IF NOT EXISTS documents_seq ON documents (account_id, seq)",
-            "CREATE INDEX IF NOT EXISTS documents_blob ON documents (blob_hash) WHERE blob_hash IS NOT NULL",
-        ];
-        await WriteAsync<bool>(
-            async (c, t) =>
-            {
-                if (SchemaLockStatement is { } lockStatement)
-                {
-                    await Exec(c, t, lockStatement, ct).ConfigureAwait(false);
-                }
-
-                foreach (string statement in schema)
-                {
-                    await Exec(c, t, statement, ct).ConfigureAwait(false);
-                }
-
-                return (true, true);
-            },
-            ct).ConfigureAwait(false);
-    }
+    /// <summary>Brings the database to the newest schema (<see cref="Migrations"/>), creating it when empty.</summary>
+    /// <exception cref="StoreSchemaException">The database was written by a newer provider.</exception>
+    public virtual Task InitializeAsync(CancellationToken ct) => MigrateAsync(ct);
 
     public Task<CreateAccountOutcome> CreateAccountAsync(NewAccount account, NewDevice device, byte[]? inviteHash, CancellationToken ct) =>
         WriteAsync(
@@ -125,7 +78,7 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
     public Task<IReadOnlyList<AccountRecord>> ListAccountsAsync(CancellationToken ct) => QueryAccounts("WHERE 1 = @v", ("@v", 1), ct);
 
     public Task<bool> SetAccountStatusAsync(Guid id, AccountStatus status, CancellationToken ct) =>
-        WriteAsync(async (c, t) => (await Exec(c, t, "UPDATE accounts SET status = @s WHERE id = @id", ct, ("@s", (int)status), ("@id", Id(id))).ConfigureAwait(false) == 1, true), ct);
+        WriteAsync(async (c, t) => (await Exec(c, t, "UPDATE accounts SET status = @s WHERE id = @id AND status <> 2", ct, ("@s", (int)status), ("@id", Id(id))).ConfigureAwait(false) == 1, true), ct);
 
     public Task<bool> SetQuotaAsync(Guid id, long quotaBytes, CancellationToken ct) =>
         WriteAsync(async (c, t) => (await Exec(c, t, "UPDATE accounts SET quota_bytes = @q WHERE id = @id", ct, ("@q", quotaBytes), ("@id", Id(id))).ConfigureAwait(false) == 1, true), ct);
@@ -161,7 +114,8 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
         WriteAsync(
             async (c, t) =>
             {
-                int n = await Exec(c, t, "UPDATE devices SET revoked = 1 WHERE id = @d AND account_id = @a AND revoked = 0", ct, ("@d", Id(deviceId)), ("@a", Id(accountId))).ConfigureAwait(false);
+                int n = await Exec(c, t, "UPDATE devices SET revoked = 1, revoked_at = @now WHERE id = @d AND account_id = @a AND revoked = 0", ct,
+                    ("@d", Id(deviceId)), ("@a", Id(accountId)), ("@now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())).ConfigureAwait(false);
                 await Exec(c, t, "DELETE FROM tokens WHERE device_id = @d", ct, ("@d", Id(deviceId))).ConfigureAwait(false);
                 return (n == 1, true);
             },
@@ -452,6 +406,7 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 long ms = now.ToUnixTimeMilliseconds();
                 await Exec(c, t, "DELETE FROM challenges WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
                 await Exec(c, t, "DELETE FROM tokens WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
+                await Exec(c, t, "DELETE FROM pending_logins WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
                 return (true, true);
             },
             ct);
@@ -496,7 +451,7 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
         await using (connection.ConfigureAwait(false))
         {
             await using var command = Command(connection, null,
-                $"SELECT id, local_part, wkd_hash, status, quota_bytes, used_bytes, doc_count, openpgp_cert, inbox_key, opaque_record, created_at, keys_updated_at FROM accounts {where} ORDER BY local_part",
+                $"SELECT id, local_part, wkd_hash, status, quota_bytes, used_bytes, doc_count, openpgp_cert, inbox_key, opaque_record, created_at, keys_updated_at, deleted_at FROM accounts {where} ORDER BY local_part",
                 parameter);
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             var list = new List<AccountRecord>();
@@ -505,7 +460,8 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 list.Add(new AccountRecord(
                     Guid.Parse(reader.GetString(0)), reader.GetString(1), reader.GetString(2), (AccountStatus)reader.GetInt32(3),
                     reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), (byte[])reader.GetValue(7), (byte[])reader.GetValue(8),
-                    await reader.IsDBNullAsync(9, ct).ConfigureAwait(false) ? null : (byte[])reader.GetValue(9), Time(reader.GetInt64(10)), Time(reader.GetInt64(11))));
+                    await reader.IsDBNullAsync(9, ct).ConfigureAwait(false) ? null : (byte[])reader.GetValue(9), Time(reader.GetInt64(10)), Time(reader.GetInt64(11)),
+                    await reader.IsDBNullAsync(12, ct).ConfigureAwait(false) ? null : Time(reader.GetInt64(12))));
             }
 
             return list;
@@ -517,12 +473,14 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
         var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, null, $"SELECT id, account_id, public_key, name, created_at, revoked FROM devices {where} ORDER BY created_at", parameter);
+            await using var command = Command(connection, null, $"SELECT id, account_id, public_key, name, created_at, revoked, last_seen_at, revoked_at FROM devices {where} ORDER BY created_at", parameter);
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             var list = new List<DeviceRecord>();
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                list.Add(new DeviceRecord(Guid.Parse(reader.GetString(0)), Guid.Parse(reader.GetString(1)), (byte[])reader.GetValue(2), reader.GetString(3), Time(reader.GetInt64(4)), reader.GetInt32(5) != 0));
+                list.Add(new DeviceRecord(Guid.Parse(reader.GetString(0)), Guid.Parse(reader.GetString(1)), (byte[])reader.GetValue(2), reader.GetString(3), Time(reader.GetInt64(4)), reader.GetInt32(5) != 0,
+                    await reader.IsDBNullAsync(6, ct).ConfigureAwait(false) ? null : Time(reader.GetInt64(6)),
+                    await reader.IsDBNullAsync(7, ct).ConfigureAwait(false) ? null : Time(reader.GetInt64(7))));
             }
 
             return list;

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Text;
 using System.Security.Cryptography.X509Certificates;
 using Letterlock.Dns;
 using Letterlock.Relay.Dkim;
@@ -349,63 +350,129 @@ public sealed class DestinationDeliverer : IAsyncDisposable
         var client = session.Client;
         client.ResetRecipients();
         string remote = session.MxHost;
-        var constraint = (client.Capabilities & SmtpCapabilities.EightBitMime) != 0 ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit;
-        message.Prepare(constraint, 998);
-        _agent.Dkim.Sign(message);
-        try
+
+        // Internationalised mail (RFC 6531): domains always travel as A-labels, which every server understands, so
+        // only a UTF-8 local part or UTF-8 in the header section (RFC 6532) needs SMTPUTF8. Without it at the next
+        // hop such a recipient fails for good with 5.6.7 (RFC 6531, 3.2) and the sender gets a DSN; it is never sent
+        // raw to a server that did not ask for UTF-8.
+        bool serverUtf8 = (client.Capabilities & SmtpCapabilities.UTF8) != 0;
+        bool messageUtf8 = !IsAsciiLocalPart(sender) || HeadersNeedUtf8(message);
+        var results = new RecipientResult?[recipients.Count];
+        var send = new List<(int Index, string Wire)>(recipients.Count);
+        for (int i = 0; i < recipients.Count; i++)
         {
-            var from = new MailboxAddress(string.Empty, sender);
-            var to = recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList();
-            await client.SendAsync(DkimSigning.Format, message, from, to, ct).ConfigureAwait(false);
-            var results = new List<RecipientResult>(recipients.Count);
-            foreach (string recipient in recipients)
+            if (!serverUtf8 && (messageUtf8 || !IsAsciiLocalPart(recipients[i])))
             {
-                var refused = client.Refused.FirstOrDefault(r => string.Equals(r.Address, recipient, StringComparison.OrdinalIgnoreCase));
-                results.Add(refused.Response is null
-                    ? new RecipientResult(recipient, RecipientStatus.Delivered, "2.0.0", "smtp; 250 accepted", remote)
-                    : FromResponse(recipient, (int)refused.Response.StatusCode, refused.Response.Response, remote));
+                results[i] = new RecipientResult(recipients[i], RecipientStatus.Failed, "5.6.7",
+                    $"{remote} does not support internationalised mail (SMTPUTF8), which this {(messageUtf8 ? "message" : "address")} needs", remote);
+                continue;
             }
 
-            return results;
+            send.Add((i, WireAddress(recipients[i])));
+        }
+
+        if (send.Count == 0)
+        {
+            return [.. results.Select(r => r!)];
+        }
+
+        bool utf8 = serverUtf8 && (messageUtf8 || send.Any(r => !IsAsciiLocalPart(r.Wire)));
+        var format = utf8 ? DkimSigning.InternationalFormat : DkimSigning.Format;
+        var constraint = (client.Capabilities & SmtpCapabilities.EightBitMime) != 0 ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit;
+        message.Prepare(constraint, 998);
+        _agent.Dkim.Sign(message, format);
+        try
+        {
+            var from = new MailboxAddress(string.Empty, sender.Length == 0 ? sender : WireAddress(sender));
+            var to = send.Select(r => new MailboxAddress(string.Empty, r.Wire)).ToList();
+            await client.SendAsync(format, message, from, to, ct).ConfigureAwait(false);
+            foreach (var (index, wire) in send)
+            {
+                var refused = client.Refused.FirstOrDefault(r => string.Equals(r.Address, wire, StringComparison.OrdinalIgnoreCase));
+                results[index] = refused.Response is null
+                    ? new RecipientResult(recipients[index], RecipientStatus.Delivered, "2.0.0", "smtp; 250 accepted", remote)
+                    : FromResponse(recipients[index], (int)refused.Response.StatusCode, refused.Response.Response, remote);
+            }
         }
         catch (NoRecipientsAcceptedException)
         {
-            return recipients.Select(r =>
+            foreach (var (index, wire) in send)
             {
-                var refused = client.Refused.FirstOrDefault(x => string.Equals(x.Address, r, StringComparison.OrdinalIgnoreCase));
-                return refused.Response is null
-                    ? new RecipientResult(r, RecipientStatus.Deferred, "4.0.0", "no reply to RCPT TO", remote)
-                    : FromResponse(r, (int)refused.Response.StatusCode, refused.Response.Response, remote);
-            }).ToList();
+                var refused = client.Refused.FirstOrDefault(x => string.Equals(x.Address, wire, StringComparison.OrdinalIgnoreCase));
+                results[index] = refused.Response is null
+                    ? new RecipientResult(recipients[index], RecipientStatus.Deferred, "4.0.0", "no reply to RCPT TO", remote)
+                    : FromResponse(recipients[index], (int)refused.Response.StatusCode, refused.Response.Response, remote);
+            }
         }
         catch (SmtpCommandException e)
         {
             // MAIL FROM or DATA refused (or an unexpected reply): the same answer for every recipient not refused on its own
             session.Broken = !client.IsConnected;
-            return recipients.Select(r =>
+            foreach (var (index, wire) in send)
             {
-                var refused = client.Refused.FirstOrDefault(x => string.Equals(x.Address, r, StringComparison.OrdinalIgnoreCase));
-                return refused.Response is not null
-                    ? FromResponse(r, (int)refused.Response.StatusCode, refused.Response.Response, remote)
-                    : FromResponse(r, (int)e.StatusCode, e.Message, remote);
-            }).ToList();
+                var refused = client.Refused.FirstOrDefault(x => string.Equals(x.Address, wire, StringComparison.OrdinalIgnoreCase));
+                results[index] = refused.Response is not null
+                    ? FromResponse(recipients[index], (int)refused.Response.StatusCode, refused.Response.Response, remote)
+                    : FromResponse(recipients[index], (int)e.StatusCode, e.Message, remote);
+            }
         }
         catch (NotSupportedException)
         {
-            // an internationalised address or 8-bit header needs SMTPUTF8, which the server lacks (RFC 6531, 3.2)
-            return recipients.Select(r => new RecipientResult(r, RecipientStatus.Failed, "5.6.7", "the destination does not support internationalised addresses (SMTPUTF8)", remote)).ToList();
+            // the message needs an extension the server lacks (8BITMIME for UTF-8 headers, RFC 6531, 3.1)
+            foreach (var (index, _) in send)
+            {
+                results[index] = new RecipientResult(recipients[index], RecipientStatus.Failed, "5.6.7", $"{remote} does not support what this message needs (8BITMIME, SMTPUTF8)", remote);
+            }
         }
         catch (Exception e) when (e is IOException or SmtpProtocolException or SocketException or TimeoutException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
             session.Broken = true;
             Log.ConnectionLost(_agent.Logger, remote, e.GetType().Name);
-            return recipients.Select(r => new RecipientResult(r, RecipientStatus.Deferred, "4.4.2", $"connection to {remote} lost during the transaction", remote)).ToList();
+            foreach (var (index, _) in send)
+            {
+                results[index] = new RecipientResult(recipients[index], RecipientStatus.Deferred, "4.4.2", $"connection to {remote} lost during the transaction", remote);
+            }
         }
         catch (OperationCanceledException)
         {
             session.Broken = true;
             throw;
         }
+
+        return [.. results.Select(r => r!)];
+    }
+
+    /// <summary>The address as sent: the local part unchanged, the domain in A-labels (RFC 5890), so only a UTF-8 local part needs SMTPUTF8.</summary>
+    internal static string WireAddress(string address)
+    {
+        int at = address.LastIndexOf('@');
+        return at > 0 && MxRouter.ToAsciiDomain(address[(at + 1)..]) is { } domain ? string.Concat(address.AsSpan(0, at), "@", domain) : address;
+    }
+
+    private static bool IsAsciiLocalPart(string address)
+    {
+        int at = address.LastIndexOf('@');
+        return Ascii.IsValid(at < 0 ? address : address[..at]);
+    }
+
+    /// <summary>Whether any header field of the message or of its parts holds non-ASCII (an RFC 6532 message, which needs SMTPUTF8).</summary>
+    private static bool HeadersNeedUtf8(MimeMessage message)
+    {
+        if (message.Headers.Any(h => !Ascii.IsValid(h.RawValue)))
+        {
+            return true;
+        }
+
+        using var iterator = new MimeIterator(message);
+        while (iterator.MoveNext())
+        {
+            if (iterator.Current.Headers.Any(h => !Ascii.IsValid(h.RawValue)))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static RecipientResult FromResponse(string recipient, int code, string text, string remote)

@@ -29,7 +29,13 @@ public sealed class DkimSigning
     ];
 
     /// <summary>The serialisation the signature is computed over and the message must be sent in.</summary>
-    public static FormatOptions Format { get; } = CreateFormat();
+    public static FormatOptions Format { get; } = CreateFormat(international: false);
+
+    /// <summary>
+    /// <see cref="Format"/> for a message sent with SMTPUTF8 (RFC 6531/6532): UTF-8 header values are written as they
+    /// are instead of as encoded-words.
+    /// </summary>
+    public static FormatOptions InternationalFormat { get; } = CreateFormat(international: true);
 
     private readonly List<(DkimSigner Signer, DkimKey Key)> _signers = [];
 
@@ -70,9 +76,16 @@ public sealed class DkimSigning
     /// </summary>
     /// <param name="message">The message; it must have a From header.</param>
     /// <exception cref="ArgumentException">The message has no From header.</exception>
-    public void Sign(MimeMessage message)
+    public void Sign(MimeMessage message) => Sign(message, Format);
+
+    /// <summary>As <see cref="Sign(MimeMessage)"/>, for a message to be sent with <paramref name="format"/> (<see cref="Format"/> or <see cref="InternationalFormat"/>).</summary>
+    /// <param name="message">The message; it must have a From header.</param>
+    /// <param name="format">The serialisation the message will be sent in.</param>
+    /// <exception cref="ArgumentException">The message has no From header.</exception>
+    public void Sign(MimeMessage message, FormatOptions format)
     {
         ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(format);
         if (!message.Headers.Contains(HeaderId.From))
         {
             throw new ArgumentException("A message to be DKIM-signed needs a From header.", nameof(message));
@@ -81,14 +94,15 @@ public sealed class DkimSigning
         var present = SignedHeaders.Where(h => message.Headers.Contains(h)).ToList();
         foreach (var (signer, _) in _signers)
         {
-            signer.Sign(Format, message, present);
+            signer.Sign(format, message, present);
         }
     }
 
-    private static FormatOptions CreateFormat()
+    private static FormatOptions CreateFormat(bool international)
     {
         var format = FormatOptions.Default.Clone();
         format.NewLineFormat = NewLineFormat.Dos;
+        format.International = international;
         return format;
     }
 }

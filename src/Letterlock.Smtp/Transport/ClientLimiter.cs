@@ -4,7 +4,7 @@ namespace Letterlock.Smtp.Transport;
 
 /// <summary>
 /// Counts connections per client IP address (simultaneous, and new ones per minute with a token
-/// bucket) and in total. SmtpServer has no such limits, so the listener asks this before a session starts.
+/// bucket) and in total. The listener asks this before a session starts, so a refused client costs no session.
 /// </summary>
 internal sealed class ClientLimiter(SmtpFrontEndOptions options, TimeProvider time)
 {

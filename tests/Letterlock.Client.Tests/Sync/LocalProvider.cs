@@ -30,10 +30,12 @@ internal sealed class LocalProvider : IAsyncDisposable
     public string DataDirectory { get; }
 
     /// <summary>
-    /// Starts the provider; <paramref name="wrap"/> may put a handler in front of the HTTPS one (to record requests, say),
+    /// Starts the provider; <paramref name="wrap"/> may put a handler in front of the HTTPS one (to record requests, say);
+    /// <paramref name="dns"/> answers its SPF, DKIM and DMARC lookups (default: no records at all);
     /// <paramref name="settings"/> may change provider.json before it starts.
     /// </summary>
-    public static async Task<LocalProvider> StartAsync(TempDir dir, DelegatingHandler? wrap = null, Action<JsonNode>? settings = null)
+    public static async Task<LocalProvider> StartAsync(TempDir dir, DelegatingHandler? wrap = null, Letterlock.Dns.StaticDnsResolver? dns = null,
+        Action<JsonNode>? settings = null)
     {
         var data = Path.Combine(dir.Path, "provider");
         ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
@@ -45,7 +47,7 @@ internal sealed class LocalProvider : IAsyncDisposable
             await File.WriteAllTextAsync(path, node.ToJsonString());
         }
 
-        var host = await ProviderHost.StartAsync(data, null, new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        var host = await ProviderHost.StartAsync(data, null, dns ?? new Letterlock.Dns.StaticDnsResolver(), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
         var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", host.HttpsEndPoint);
         var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
         HttpMessageHandler handler = HttpFetch.CreateHandler(map, roots);
@@ -69,6 +71,15 @@ internal sealed class LocalProvider : IAsyncDisposable
         using var smtp = new SmtpClient();
         await smtp.ConnectAsync("127.0.0.1", Host.SmtpEndPoint.Port, SecureSocketOptions.None);
         await smtp.SendAsync(message);
+        await smtp.DisconnectAsync(true);
+    }
+
+    /// <summary>Delivers <paramref name="message"/> over SMTP from 127.0.0.1 with the given envelope, as any MTA would.</summary>
+    public async Task DeliverAsync(MimeMessage message, string mailFrom, params string[] recipients)
+    {
+        using var smtp = new SmtpClient();
+        await smtp.ConnectAsync("127.0.0.1", Host.SmtpEndPoint.Port, SecureSocketOptions.None);
+        await smtp.SendAsync(message, new MailboxAddress(null, mailFrom), recipients.Select(r => new MailboxAddress(null, r)));
         await smtp.DisconnectAsync(true);
     }
 

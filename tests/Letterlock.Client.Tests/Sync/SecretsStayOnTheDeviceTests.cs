@@ -43,11 +43,15 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
         _ = (await store.Mail(alice.Id).SetFlagsAsync([received.Id], FlagOperation.Add, ["\\Seen"])).Done.Single();
         Assert.Equal(1, (await engine.SyncAsync()).Pushed);
         var certificate = (await AccountKeys.LoadOpenPgpAsync(store, alice.Id)).Certificate.Export(armored: false);
-        var inboxSecret = (await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.InboxSecret))!.Material;
-        using (var inboxPair = Letterlock.Cryptography.HpkeKeyPair.FromPrivateKey(inboxSecret))
+        var inboxSecret = (await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.InboxXWingSecret))!.Material;
+        using (var inboxPair = Letterlock.Cryptography.XWingKeyPair.FromPrivateKey(inboxSecret))
         {
             await provider.UpdateKeysAsync(new Letterlock.Api.UpdateKeysRequest(certificate, inboxPair.PublicKey.ToArray()));
         }
+
+        // The recovery slot and the key bundle: the AMK, the private keys and the code reach the provider only sealed.
+        var code = await Letterlock.Client.Accounts.AccountRecovery.CreateCodeAsync(store, alice, provider);
+        using var recoveryKeys = Letterlock.Client.Accounts.AccountKeyWrap.RecoveryKeyPair(code);
 
         var secrets = new List<(string What, byte[] Bytes)>
         {
@@ -57,7 +61,11 @@ public sealed class SecretsStayOnTheDeviceTests : IAsyncLifetime
             ("store passphrase", Encoding.UTF8.GetBytes(Passphrase)),
         };
         secrets.AddRange(OpenPgpSecretScalars((await store.Keys.GetCurrentAsync(alice.Id, AccountKeys.OpenPgpSecret))!.Material));
-        Assert.Equal(8, secrets.Count); // four, then the Ed25519 primary and the Cv25519 subkey, each in both byte orders
+        secrets.Add(("recovery code", Encoding.ASCII.GetBytes(code.ToString())));
+        secrets.Add(("recovery code without dashes", Encoding.ASCII.GetBytes(code.ToString().Replace("-", "", StringComparison.Ordinal))));
+        secrets.Add(("recovery wrap private key", recoveryKeys.PrivateKey.ToArray()));
+        secrets.Add(("recovery auth seed", code.DeriveKey("recovery auth")));
+        Assert.Equal(12, secrets.Count); // four, the Ed25519 primary and the Cv25519 subkey in both byte orders, four of the recovery code
 
         Assert.True(_recorder.Requests.Count >= 6, $"only {_recorder.Requests.Count} requests were recorded");
         foreach (var (request, index) in _recorder.Requests.Select((r, i) => (r, i)))

@@ -201,8 +201,8 @@ public sealed class SyncTests : IAsyncLifetime
 
         // Alice's key is replaced at the provider (a rotation, or a provider lying about her key).
         var replacement = Letterlock.OpenPgp.KeyGenerator.Generate("Alice <alice@alpha.test>", "").Certificate;
-        var inbox = (await _device1.Keys.GetCurrentAsync(_alice.Id, AccountKeys.InboxSecret))!.Material;
-        using var inboxPair = Letterlock.Cryptography.HpkeKeyPair.FromPrivateKey(inbox);
+        var inbox = (await _device1.Keys.GetCurrentAsync(_alice.Id, AccountKeys.InboxXWingSecret))!.Material;
+        using var inboxPair = Letterlock.Cryptography.XWingKeyPair.FromPrivateKey(inbox);
         var provider = await AccountRegistration.ConnectAsync(_device1, _alice, _http);
         await provider.UpdateKeysAsync(new Letterlock.Api.UpdateKeysRequest(replacement.Export(armored: false), inboxPair.PublicKey.ToArray()));
 

@@ -47,6 +47,10 @@ for i in range(3):
 
 count = int(ok(m.select("Python/Lab"))[0])
 assert count == 3, count
+# IMAP4rev1 \Recent: appended while nobody had the folder selected, so recent to this first SELECT.
+assert m.response("RECENT")[1] == [b"3"], m.response("RECENT")
+assert ok(m.search(None, "NEW"))[0].split() == [b"2", b"3"]
+assert ok(m.search(None, "OLD"))[0] == b""
 
 uids = ok(m.uid("SEARCH", None, "UNSEEN"))[0].split()
 assert uids == [b"2", b"3"], uids
@@ -57,7 +61,7 @@ data = ok(m.fetch("2", "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)
 header = data[0][1]
 assert header == b"Subject: imaplib 1\r\n\r\n", header
 assert data[1][1] == b"line one", data
-assert b"UID 2" in data[0][0] and b"FLAGS ()" in data[0][0], data[0][0]
+assert b"UID 2" in data[0][0] and b"FLAGS (\\Recent)" in data[0][0], data[0][0]
 
 # BODY[] without PEEK sets \Seen.
 ok(m.fetch("3", "(BODY[])"))

@@ -248,6 +248,20 @@ internal sealed class NodeClient : IDisposable
         return Http.SendAsync(request);
     }
 
+    /// <summary>
+    /// <c>POST /v1/submission</c> with the envelope in the body: a <c>multipart/mixed</c> of the JSON envelope (exactly
+    /// <paramref name="envelopeJson"/> when given) and the message.
+    /// </summary>
+    public Task<HttpResponseMessage> SubmitEnvelopeAsync(byte[] message, IEnumerable<string> recipients, string? mailFrom = null, byte[]? envelopeJson = null)
+    {
+        var envelope = new ByteArrayContent(envelopeJson ?? System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(
+            new SubmissionEnvelope(recipients.ToList(), mailFrom), SubmissionJsonContext.Default.SubmissionEnvelope));
+        envelope.Headers.ContentType = new MediaTypeHeaderValue(SubmissionMediaTypes.Envelope);
+        var body = new ByteArrayContent(message);
+        body.Headers.ContentType = new MediaTypeHeaderValue(SubmissionMediaTypes.Message);
+        return Http.PostAsync("v1/submission", new MultipartContent("mixed") { envelope, body });
+    }
+
     /// <summary>Waits until the account's inbox holds at least <paramref name="count"/> messages, and returns them opened with the inbox key.</summary>
     public async Task<List<byte[]>> WaitForInboxAsync(NodeAccount account, int count, TimeSpan? timeout = null)
     {

@@ -43,6 +43,8 @@ public sealed class SubmissionFixture : IAsyncLifetime
         });
         Beta = ScriptedMta.Start(Ca.Issue(["mx.beta.test"]), "mx.beta.test");
         Dns.AddMx("beta.test", 10, "mx.beta.test").AddAddress("mx.beta.test", IPAddress.Loopback);
+        // bücher.test (an IDN: its A-label form in DNS) is served by the same MTA
+        Dns.AddMx("xn--bcher-kva.test", 10, "mx.beta.test");
         Alpha.Host.Outbound.PortOverrides["mx.beta.test"] = Beta.Port;
     }
 
@@ -104,6 +106,83 @@ public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<S
         Assert.Null(local.Headers[HeaderId.Bcc]);
         Assert.Contains($"auth=pass smtp.auth={alice.Address}", local.Headers[HeaderId.AuthenticationResults], StringComparison.Ordinal);
         Assert.DoesNotContain(Beta.Received, m => m.Recipients.Contains(carol.Address));
+    }
+
+    [Fact]
+    public async Task Api_submission_with_the_envelope_in_the_body_relays_to_internationalised_addresses()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        string marker = "EAI-" + Guid.NewGuid().ToString("N");
+        string zoe = fixture.NewName("zoë") + "@beta.test";
+        string other = fixture.NewName("ζωή") + "@beta.test";
+        var response = await client.SubmitEnvelopeAsync(NodeClient.Message(alice.Address, $"{zoe}, {other}", marker), [zoe, other]);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var receipt = (await response.Content.ReadFromJsonAsync(SubmissionJsonContext.Default.SubmissionResponse))!;
+        Assert.Equal([zoe, other], receipt.Recipients.Select(r => r.Address));
+        Assert.All(receipt.Recipients, r => Assert.Equal(SubmissionDispositions.Queued, r.Disposition));
+
+        // the UTF-8 local parts arrive as they were written, with the UTF-8 header section (RFC 6532) byte for byte
+        var relayed = await Beta.WaitForMessageAsync(m => m.Recipients.Contains(zoe) && Encoding.UTF8.GetString(m.Data).Contains(marker, StringComparison.Ordinal));
+        Assert.Equal([zoe, other], relayed.Recipients);
+        Assert.Equal(alice.Address, relayed.Sender);
+        Assert.Contains($"To: {zoe}, {other}\r\n", Encoding.UTF8.GetString(relayed.Data), StringComparison.Ordinal);
+
+        // an IDN domain, given in U-labels or in A-labels: routed by its A-label, the address arrives whole
+        string local = fixture.NewName("user");
+        var idn = await client.SubmitEnvelopeAsync(NodeClient.Message(alice.Address, local + "@bücher.test", marker + "-idn"),
+            [local + "@bücher.test", local + "-a@xn--bcher-kva.test"]);
+        Assert.Equal(HttpStatusCode.Accepted, idn.StatusCode);
+        var toIdn = await Beta.WaitForMessageAsync(m => Encoding.UTF8.GetString(m.Data).Contains(marker + "-idn", StringComparison.Ordinal));
+        Assert.Equal([local + "@bücher.test", local + "-a@bücher.test"], toIdn.Recipients);
+    }
+
+    [Fact]
+    public async Task The_envelope_part_holds_its_limit_at_the_edge_and_malformed_bodies_are_refused_without_sending()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        string marker = "ENVELOPE-" + Guid.NewGuid().ToString("N");
+        byte[] message = NodeClient.Message(alice.Address, "edge@beta.test", marker);
+
+        // 1 KiB plus 2 KiB per recipient allowed (5 here): JSON may be padded with white space up to it
+        int limit = 1024 + (2048 * SubmissionFixture.MaxRecipients);
+        byte[] PaddedEnvelope(int size)
+        {
+            byte[] json = "{\"rcptTo\":[\"edge@beta.test\"]}"u8.ToArray();
+            return [.. json, .. Enumerable.Repeat((byte)' ', size - json.Length)];
+        }
+
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SubmitEnvelopeAsync(message, [], envelopeJson: PaddedEnvelope(limit))).StatusCode);
+        var over = await client.SubmitEnvelopeAsync(message, [], envelopeJson: PaddedEnvelope(limit + 1));
+        Assert.Equal(HttpStatusCode.BadRequest, over.StatusCode);
+        Assert.Contains($"at most {limit} bytes", (await NodeClient.ProblemAsync(over)).Detail, StringComparison.Ordinal);
+
+        // an unknown member, a missing list, not JSON
+        foreach (string json in new[] { "{\"rcptTo\":[\"a@beta.test\"],\"bcc\":[]}", "{\"mailFrom\":\"x@alpha.test\"}", "rcptTo: a@beta.test" })
+        {
+            var bad = await client.SubmitEnvelopeAsync(message, [], envelopeJson: Encoding.UTF8.GetBytes(json));
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        }
+
+        // the parts in the wrong order, a part missing, a body cut before its closing boundary
+        var envelope = new ByteArrayContent("{\"rcptTo\":[\"edge@beta.test\"]}"u8.ToArray());
+        envelope.Headers.ContentType = new("application/json");
+        var body = new ByteArrayContent(message);
+        body.Headers.ContentType = new("message/rfc822");
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.PostAsync("v1/submission", new MultipartContent("mixed") { body, envelope })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.PostAsync("v1/submission", new MultipartContent("mixed") { envelope })).StatusCode);
+        var cut = new ByteArrayContent(Encoding.UTF8.GetBytes(
+            "--b\r\nContent-Type: application/json\r\n\r\n{\"rcptTo\":[\"edge@beta.test\"]}\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + Encoding.UTF8.GetString(message)));
+        cut.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse("multipart/mixed; boundary=b");
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.Http.PostAsync("v1/submission", cut)).StatusCode);
+
+        // submission.maxMessageSize (64 KiB here) at its edge in this form too
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SubmitEnvelopeAsync(Padded(alice.Address, 64 * 1024), ["big@beta.test"])).StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await client.SubmitEnvelopeAsync(Padded(alice.Address, (64 * 1024) + 1), ["big@beta.test"])).StatusCode);
+
+        await Beta.WaitForMessageAsync(m => m.Recipients.Contains("edge@beta.test") && Encoding.UTF8.GetString(m.Data).Contains(marker, StringComparison.Ordinal));
+        Assert.Single(Beta.Received, m => Encoding.UTF8.GetString(m.Data).Contains(marker, StringComparison.Ordinal));
     }
 
     [Theory]

@@ -1,0 +1,158 @@
+using System.Buffers.Binary;
+
+namespace Letterlock.Native;
+
+/// <summary>
+/// The sealed-sender envelope (docs/FORMATS.md, "Native envelope"): one message encrypted once under a
+/// random message key, and that key wrapped for each recipient device through its ratchet session.
+/// <code>
+/// envelope    = prefix entry-count 1*entry payload             ; Padmé-padded as a whole
+/// prefix      = "LLNATV" %x01 envelope-id                      ; 23 bytes
+/// envelope-id = 16OCTET                                         ; random; names the message in a reset request
+/// entry-count = OCTET                                           ; 1 .. MaxEntries
+/// entry       = device-hint kind body-length body
+/// device-hint = 8OCTET                                          ; SHA-256("letterlock-native-device-hint-v1" %x00 device-key)[0..8]
+/// kind        = %x01 (session start) / %x02 (ratchet message)
+/// body-length = 2OCTET
+/// body        = [start-fields] enc-header ratchet-ciphertext    ; start-fields only for kind 1
+/// payload     = ChaCha20-Poly1305(payload-key, payload-nonce, payload-plaintext, aad = prefix)
+/// payload-plaintext = %x01 content-length content *%x00        ; content-length = 4OCTET
+/// </code>
+/// This type only splits bytes; <see cref="NativeDevice"/> does the cryptography.
+/// </summary>
+internal readonly ref struct NativeEnvelope
+{
+    public const int PrefixLength = 23;
+    public const int EnvelopeIdLength = 16;
+    public const byte Version = 1;
+    public const byte KindStart = 1;
+    public const byte KindRatchet = 2;
+    public const int EntryOverhead = NativeCrypto.DeviceHintLength + 1 + 2;
+    public const int PayloadOverhead = 1 + 4 + NativeCrypto.TagLength;
+
+    public static ReadOnlySpan<byte> Magic => "LLNATV"u8;
+
+    private NativeEnvelope(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> entries, int entryCount, ReadOnlySpan<byte> payload)
+    {
+        Prefix = prefix;
+        Entries = entries;
+        EntryCount = entryCount;
+        Payload = payload;
+    }
+
+    /// <summary>magic, version and envelope id: the payload's associated data and the start of every entry's context.</summary>
+    public ReadOnlySpan<byte> Prefix { get; }
+
+    public ReadOnlySpan<byte> EnvelopeId => Prefix[7..];
+
+    public int EntryCount { get; }
+
+    public ReadOnlySpan<byte> Payload { get; }
+
+    private ReadOnlySpan<byte> Entries { get; }
+
+    /// <summary>Splits an envelope, checking the structure and <see cref="NativeOptions.MaxEntries"/>.</summary>
+    /// <exception cref="NativeException">It is malformed or has too many entries.</exception>
+    public static NativeEnvelope Parse(ReadOnlySpan<byte> envelope, NativeOptions options)
+    {
+        var reader = new WireReader(envelope, "native envelope");
+        if (!reader.ReadBytes(Magic.Length).SequenceEqual(Magic))
+        {
+            throw new NativeException(NativeError.Malformed, "Not a Letterlock native envelope (bad magic).");
+        }
+
+        if (reader.ReadByte() != Version)
+        {
+            throw new NativeException(NativeError.Malformed, "Unsupported native envelope version.");
+        }
+
+        reader.ReadBytes(EnvelopeIdLength);
+        var prefix = envelope[..PrefixLength];
+        int count = reader.ReadByte();
+        if (count == 0)
+        {
+            throw new NativeException(NativeError.Malformed, "A native envelope has at least one entry.");
+        }
+
+        if (count > options.MaxEntries)
+        {
+            throw new NativeException(NativeError.LimitExceeded, $"The native envelope has more entries than {nameof(NativeOptions.MaxEntries)}.");
+        }
+
+        var entriesStart = reader.Position;
+        for (int i = 0; i < count; i++)
+        {
+            reader.ReadBytes(NativeCrypto.DeviceHintLength);
+            var kind = reader.ReadByte();
+            if (kind is not (KindStart or KindRatchet))
+            {
+                throw new NativeException(NativeError.Malformed, "Unknown native envelope entry kind.");
+            }
+
+            reader.ReadVector16();
+        }
+
+        var entries = envelope[entriesStart..reader.Position];
+        var payload = reader.ReadRest();
+        if (payload.Length < PayloadOverhead)
+        {
+            throw new NativeException(NativeError.Malformed, "The native envelope's payload is truncated.");
+        }
+
+        return new NativeEnvelope(prefix, entries, count, payload);
+    }
+
+    /// <summary>The entries, in order.</summary>
+    public EntryEnumerator GetEntries() => new(Entries);
+
+    /// <summary>One entry.</summary>
+    public readonly ref struct Entry
+    {
+        public Entry(ReadOnlySpan<byte> hint, byte kind, ReadOnlySpan<byte> body)
+        {
+            Hint = hint;
+            Kind = kind;
+            Body = body;
+        }
+
+        public ReadOnlySpan<byte> Hint { get; }
+
+        public byte Kind { get; }
+
+        public ReadOnlySpan<byte> Body { get; }
+    }
+
+    /// <summary>Walks entries already validated by <see cref="Parse"/>.</summary>
+    public ref struct EntryEnumerator
+    {
+        private readonly ReadOnlySpan<byte> _entries;
+        private int _position;
+
+        public EntryEnumerator(ReadOnlySpan<byte> entries)
+        {
+            _entries = entries;
+            _position = 0;
+            Current = default;
+        }
+
+        public Entry Current { get; private set; }
+
+        public readonly EntryEnumerator GetEnumerator() => this;
+
+        public bool MoveNext()
+        {
+            if (_position >= _entries.Length)
+            {
+                return false;
+            }
+
+            var hint = _entries.Slice(_position, NativeCrypto.DeviceHintLength);
+            var kind = _entries[_position + NativeCrypto.DeviceHintLength];
+            int length = BinaryPrimitives.ReadUInt16BigEndian(_entries[(_position + NativeCrypto.DeviceHintLength + 1)..]);
+            var body = _entries.Slice(_position + EntryOverhead, length);
+            _position += EntryOverhead + length;
+            Current = new Entry(hint, kind, body);
+            return true;
+        }
+    }
+}
