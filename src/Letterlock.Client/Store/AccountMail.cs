@@ -400,6 +400,18 @@ public sealed class AccountMail
         return _store.Read((c, t) => MailResult<IReadOnlyList<MessageId>>.Ok(MessageStore.Search(c, t, Account, groups, folder)), ct);
     }
 
+    /// <summary>
+    /// The UIDs of a folder's messages whose text may satisfy <paramref name="filter"/> (case-insensitive substrings,
+    /// IMAP SEARCH semantics), in order: a superset of the matches, from the trigram index plus every message not
+    /// fully indexed; the caller checks each candidate. Null when the filter cannot narrow (a needle without three
+    /// letters or digits in a row): every message is a candidate.
+    /// </summary>
+    public Task<IReadOnlyList<Uid>?> SearchCandidatesAsync(FolderId folder, TextFilter filter, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        return _store.Read<IReadOnlyList<Uid>?>((c, t) => Messages.Candidates(c, t, Account, folder, filter), ct);
+    }
+
     // ---- The sync side (internal): the writer and its bookkeeping ----
 
     /// <summary>
