@@ -19,6 +19,7 @@ internal static class CommandCatalog
         ("devices", Commands.AccountAccessCommands.Devices),
         ("bridge", Commands.BridgeCommand.Create),
         ("sync", Commands.SyncCommand.Create),
+        ("search", Commands.SearchCommand.Create),
         ("audit", Commands.AuditCommand.Create),
         ("transparency", Commands.TransparencyCommand.Create),
         ("sandbox", Commands.SandboxCommand.Create),
