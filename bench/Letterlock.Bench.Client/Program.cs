@@ -274,6 +274,8 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
     var serverCpu = server.CpuTime();
     var sw = Stopwatch.StartNew();
     var provider = await AccountRegistration.ConnectAsync(store, account, http);
+    // When each quarter of the messages was reached (reported synchronously on the syncing thread).
+    var quarters = new List<double>();
     var progress = new SyncProgressReporter(p =>
     {
         if (p.Applied >= 1 && double.IsNaN(firstMessage))
@@ -285,9 +287,17 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
         {
             Console.Error.WriteLine($"  {label}: {p.Applied} changes applied, {sw.Elapsed.TotalSeconds:F0} s");
         }
+
+        while (quarters.Count < 4 && p.Applied >= expected * (quarters.Count + 1) / 4)
+        {
+            quarters.Add(sw.Elapsed.TotalSeconds);
+        }
     });
     var report = await new SyncEngine(store, account, provider).SyncAsync(progress);
     sw.Stop();
+    var quarterRates = quarters.Select((t, i) => expected / 4 / (t - (i == 0 ? 0 : quarters[i - 1]))).ToList();
+    Console.WriteLine($"- {label}: quarters {string.Join(" / ", quarterRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} msg/s" +
+        (quarterRates.Count == 4 ? $" (last quarter {quarterRates[3] / quarterRates[0]:P0} of the first)" : ""));
     var result = new SyncResult(label, report.Received, sw.Elapsed.TotalSeconds, PeakRssKiB(), sampler.Stop(),
         GC.GetTotalAllocatedBytes(precise: true) - allocated, GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2,
         (Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalMilliseconds / Math.Max(1, report.Received),
@@ -438,6 +448,24 @@ static async Task<Dictionary<string, double>> MeasureImap(string label, int port
     }
 
     r[$"{bodies} x UID FETCH n BODY.PEEK[] (random n)"] = sw2.Elapsed.TotalMilliseconds;
+
+    // Substring searches (RFC 9051): the bridge narrows them with its trigram index and reads only the candidates;
+    // Dovecot (no full-text plugin here) reads the messages. Warm, median of 3; the answer sizes are printed.
+    foreach (var criteria in new[] { "TEXT \"guaranteed\"", "BODY \"zzyzx\"", "BODY \"linux\"", "SUBJECT \"money\"", "FROM \"fork\"", "TEXT \"the\"" })
+    {
+        times.Clear();
+        long answer = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            var (b, _, _) = await client.CommandAsync("UID SEARCH " + criteria);
+            times.Add(sw.Elapsed.TotalMilliseconds);
+            answer = b;
+        }
+
+        r[$"UID SEARCH {criteria}, warm (median of 3)"] = Median(times);
+        Console.WriteLine($"  UID SEARCH {criteria}: {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} ms, answer {answer} bytes");
+    }
     Console.WriteLine($"  {bodies} bodies, {bodyBytes / 1024} KiB, {sw2.Elapsed.TotalMilliseconds:F0} ms");
     r["server RSS after these commands"] = rss() / 1024.0;
     return r;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Letterlock.Client;
 using Letterlock.Client.Mail;
+using Letterlock.Client.Search;
 using Letterlock.Client.Store;
 using Letterlock.Imap.Backend;
 using Letterlock.Imap.InMemory;
@@ -381,16 +382,17 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         var bytes = InMemoryBackend.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
         MessageSummary summary;
         string text;
+        string? searchText;
         try
         {
-            (summary, text) = MessageSummaryBuilder.Build(bytes, internalDate, MessageSecurity.Plain, maxMimeDepth);
+            (summary, text, searchText) = MessageSummaryBuilder.BuildForIndex(bytes, internalDate, MessageSecurity.Plain, maxMimeDepth);
         }
         catch (FormatException)
         {
             return new AppendResult(MailboxOperationStatus.Invalid, default, default);
         }
 
-        var appended = await _mail.AppendAsync(state.Folder.Id, new NewMessage(summary, bytes, flags.Names().ToList(), text), ct)
+        var appended = await _mail.AppendAsync(state.Folder.Id, new NewMessage(summary, bytes, flags.Names().ToList(), text, searchText), ct)
             .ConfigureAwait(false);
         if (!appended.IsOk)
         {
@@ -463,8 +465,27 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         }
 
         var largest = state.Counters().LargestUid;
+        var ranges = NarrowByUid(key, largest);
+        if (TextFilterOf(key) is { } filter &&
+            await _mail.SearchCandidatesAsync(state.Folder.Id, filter, ct).ConfigureAwait(false) is { } candidates)
+        {
+            // The index names every message that can match (trigrams, see SearchGrams); the evaluator below reads
+            // only those, so the answer is the scan's answer without decrypting the rest.
+            if (candidates.Count == 0)
+            {
+                return [];
+            }
+
+            var narrowed = RangesOf(candidates);
+            ranges = ranges is null ? narrowed : Intersect(narrowed, ranges);
+            if (ranges.Count == 0)
+            {
+                return [];
+            }
+        }
+
         var result = new List<ImapUid>();
-        await foreach (var page in Pages(state, NarrowByUid(key, largest), withEnvelope: false, needSummary: null, ct).ConfigureAwait(false))
+        await foreach (var page in Pages(state, ranges, withEnvelope: false, needSummary: null, ct).ConfigureAwait(false))
         {
             foreach (var (uid, message) in page)
             {
@@ -502,6 +523,80 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     {
         var state = await mailboxes.GetAsync(account.Id, new FolderId(mailbox.Value), ct).ConfigureAwait(false);
         return state is not null && state.Folder.Account == account.Id && !state.IsGone ? state : null;
+    }
+
+    /// <summary>
+    /// What the string keys of a search demand of a message's text: every key of an AND, either side of an OR; keys
+    /// under NOT and the other keys demand nothing (null when nothing narrows). Empty HEADER values match any message
+    /// with the field, so they narrow nothing either.
+    /// </summary>
+    internal static TextFilter? TextFilterOf(SearchKey key)
+    {
+        switch (key)
+        {
+            case TextKey text:
+                return new TextContains(text.Value);
+            case BodyKey body:
+                return new TextContains(body.Value);
+            case HeaderKey { Value.Length: > 0 } header:
+                return new TextContains(header.Value);
+            case AndKey and:
+            {
+                var filters = and.Keys.Select(TextFilterOf).OfType<TextFilter>().ToList();
+                return filters.Count switch { 0 => null, 1 => filters[0], _ => new AllOf(filters) };
+            }
+
+            case OrKey or:
+                return TextFilterOf(or.Left) is { } left && TextFilterOf(or.Right) is { } right ? new AnyOf([left, right]) : null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>Sorted UIDs as ranges of consecutive UIDs.</summary>
+    private static List<UidRange> RangesOf(IReadOnlyList<StoreUid> uids)
+    {
+        var ranges = new List<UidRange>();
+        uint first = uids[0].Value, last = first;
+        foreach (var uid in uids.Skip(1))
+        {
+            if (uid.Value != last + 1)
+            {
+                ranges.Add(new UidRange(new ImapUid(first), new ImapUid(last)));
+                first = uid.Value;
+            }
+
+            last = uid.Value;
+        }
+
+        ranges.Add(new UidRange(new ImapUid(first), new ImapUid(last)));
+        return ranges;
+    }
+
+    /// <summary>The UIDs in both sets of ranges (both sorted, disjoint).</summary>
+    private static List<UidRange> Intersect(List<UidRange> a, List<UidRange> b)
+    {
+        var result = new List<UidRange>();
+        int i = 0, j = 0;
+        while (i < a.Count && j < b.Count)
+        {
+            uint start = Math.Max(a[i].First.Value, b[j].First.Value), end = Math.Min(a[i].Last.Value, b[j].Last.Value);
+            if (start <= end)
+            {
+                result.Add(new UidRange(new ImapUid(start), new ImapUid(end)));
+            }
+
+            if (a[i].Last.Value < b[j].Last.Value)
+            {
+                i++;
+            }
+            else
+            {
+                j++;
+            }
+        }
+
+        return result;
     }
 
     private static List<UidRange>? NarrowByUid(SearchKey key, uint largest)

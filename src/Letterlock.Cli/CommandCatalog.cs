@@ -20,6 +20,7 @@ internal static class CommandCatalog
         ("bridge", Commands.BridgeCommand.Create),
         ("web", Commands.WebCommand.Create),
         ("sync", Commands.SyncCommand.Create),
+        ("search", Commands.SearchCommand.Create),
         ("audit", Commands.AuditCommand.Create),
         ("transparency", Commands.TransparencyCommand.Create),
         ("sandbox", Commands.SandboxCommand.Create),

@@ -39,7 +39,7 @@ public sealed class CliTests
     {
         var (code, output, _) = await Run("--help");
         Assert.Equal(0, code);
-        foreach (var name in new[] { "sop", "imap", "provider", "account", "contacts", "bridge", "web", "audit", "transparency", "sandbox", "sync" })
+        foreach (var name in new[] { "sop", "imap", "provider", "account", "contacts", "bridge", "web", "audit", "transparency", "sandbox", "sync", "search" })
         {
             Assert.Contains($"  {name}", output, StringComparison.Ordinal);
         }

@@ -165,14 +165,14 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     {
         SecurityHeaders.Apply(display, security);
         var bytes = Canonical(display);
-        var (summary, text) = MessageSummaryBuilder.Build(bytes, now, security, _reader.Options.MaxMimeDepth);
+        var (summary, text, searchText) = MessageSummaryBuilder.BuildForIndex(bytes, now, security, _reader.Options.MaxMimeDepth);
         IReadOnlyCollection<string> initialFlags = flags ?? [];
         if (arrival is { FailedUnderEnforcingPolicy: true } && !initialFlags.Contains(ForgedSenderKeyword, StringComparer.OrdinalIgnoreCase))
         {
             initialFlags = [.. initialFlags, ForgedSenderKeyword];
         }
 
-        return new IncomingRead(new NewMessage(summary, bytes, initialFlags, text), security, validation);
+        return new IncomingRead(new NewMessage(summary, bytes, initialFlags, text, searchText), security, validation);
     }
 
     /// <summary>

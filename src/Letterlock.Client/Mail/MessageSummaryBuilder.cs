@@ -15,6 +15,18 @@ public static class MessageSummaryBuilder
     public static (MessageSummary Summary, string IndexText) Build(ReadOnlyMemory<byte> message, DateTimeOffset internalDate,
         MessageSecurity security, int maxMimeDepth = 64)
     {
+        var (summary, indexText, _) = BuildForIndex(message, internalDate, security, maxMimeDepth, withSearchText: false);
+        return (summary, indexText);
+    }
+
+    /// <summary>
+    /// Like <see cref="Build"/>, plus the text IMAP SEARCH string keys look in (<see cref="SearchTextOf"/>),
+    /// for <see cref="NewMessage.SearchText"/>, so the message is parsed once.
+    /// </summary>
+    /// <exception cref="FormatException">The bytes are not a parseable message.</exception>
+    public static (MessageSummary Summary, string IndexText, string? SearchText) BuildForIndex(ReadOnlyMemory<byte> message,
+        DateTimeOffset internalDate, MessageSecurity security, int maxMimeDepth = 64, bool withSearchText = true)
+    {
         MimeMessage parsed;
         try
         {
@@ -44,7 +56,80 @@ public static class MessageSummaryBuilder
             parsed.Headers[HeaderId.InReplyTo]?.Trim(),
             parsed.Headers[HeaderId.MessageId]?.Trim(),
             security);
-        return (summary, BodyText(parsed));
+        return (summary, BodyText(parsed), withSearchText ? TrySearchTextOf(parsed) : null);
+    }
+
+    /// <summary>The search text, or null when a part cannot be decoded (the store then keeps the message out of the narrowing index).</summary>
+    internal static string? TrySearchTextOf(MimeMessage message)
+    {
+        try
+        {
+            return SearchTextOf(message);
+        }
+        catch (Exception e) when (e is FormatException or ParseException or NotSupportedException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Every text an IMAP SEARCH string key (HEADER, FROM, TO, CC, BCC, SUBJECT, BODY, TEXT) can match in the
+    /// message: each top-level header's name and decoded value, the names and addresses of address headers as
+    /// parsed, and the decoded text of every text part with the headers of attached messages (what the IMAP
+    /// engine's scan reads). A superset is harmless (the search verifies candidates); a gap would lose results.
+    /// </summary>
+    public static string SearchTextOf(MimeMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var text = new StringBuilder();
+        foreach (var header in message.Headers)
+        {
+            text.Append(header.Field).Append(": ").Append(header.Value).Append('\n');
+            if (header.Id is HeaderId.From or HeaderId.To or HeaderId.Cc or HeaderId.Bcc or HeaderId.Sender or HeaderId.ReplyTo &&
+                InternetAddressList.TryParse(ParserOptions.Default, header.RawValue, out var list))
+            {
+                AppendAddresses(text, list);
+            }
+        }
+
+        AppendBodyText(text, message);
+        return text.ToString();
+
+        static void AppendAddresses(StringBuilder text, IEnumerable<InternetAddress> addresses)
+        {
+            foreach (var address in addresses)
+            {
+                text.Append(address.Name).Append(' ');
+                if (address is GroupAddress group)
+                {
+                    AppendAddresses(text, group.Members);
+                }
+                else if (address is MailboxAddress mailbox)
+                {
+                    text.Append(mailbox.Address).Append('\n');
+                }
+            }
+        }
+
+        static void AppendBodyText(StringBuilder text, MimeMessage message)
+        {
+            foreach (var part in message.BodyParts)
+            {
+                if (part is TextPart textPart)
+                {
+                    text.Append(textPart.Text).Append('\n');
+                }
+                else if (part is MessagePart { Message: { } inner })
+                {
+                    foreach (var header in inner.Headers)
+                    {
+                        text.Append(header.Field).Append(": ").Append(header.Value).Append('\n');
+                    }
+
+                    AppendBodyText(text, inner);
+                }
+            }
+        }
     }
 
     private static List<EnvelopeAddress> Addresses(IEnumerable<InternetAddress> list)

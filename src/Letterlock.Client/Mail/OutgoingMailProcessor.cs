@@ -351,7 +351,7 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
             accountKey.Fingerprint.Hex, KeyValidationLevel.Verified);
         SecurityHeaders.Apply(copy, security);
         var bytes = IncomingMailProcessor.Canonical(copy);
-        var (summary, text) = MessageSummaryBuilder.Build(bytes, now, security, _options.MaxMimeDepth);
-        return (sentFolder.Id, new NewMessage(summary, bytes, ["\\Seen"], text));
+        var (summary, text, searchText) = MessageSummaryBuilder.BuildForIndex(bytes, now, security, _options.MaxMimeDepth);
+        return (sentFolder.Id, new NewMessage(summary, bytes, ["\\Seen"], text, searchText));
     }
 }

@@ -400,6 +400,163 @@ public sealed class AccountMail
         return _store.Read((c, t) => MailResult<IReadOnlyList<MessageId>>.Ok(MessageStore.Search(c, t, Account, groups, folder)), ct);
     }
 
+    /// <summary>
+    /// The messages matching a parsed <see cref="MailQuery"/>, newest first: word terms from the keyed-hash index
+    /// (exact for whole words), phrases confirmed on the candidates' text, then dates, flags and the folder.
+    /// </summary>
+    /// <returns><see cref="MailStatus.NotFound"/> for an unknown <c>folder:</c>; <see cref="MailStatus.NothingToSearch"/>
+    /// for a term without a word of two letters or digits; otherwise the messages.</returns>
+    public async Task<MailResult<IReadOnlyList<StoredMessage>>> QueryAsync(MailQuery query, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        FolderRecord? folder = null;
+        if (query.Folder is { } name && (folder = await FindFolderAsync(name, ct).ConfigureAwait(false)) is null)
+        {
+            return MailResult<IReadOnlyList<StoredMessage>>.Refused(MailStatus.NotFound, $"there is no folder '{name}'");
+        }
+
+        var terms = new List<SearchTerm>();
+        foreach (var term in query.Terms)
+        {
+            if (SearchTokenizer.QueryWords(term.Text, _store.Options.MaxTokenLength).Count == 0)
+            {
+                return MailResult<IReadOnlyList<StoredMessage>>.Refused(MailStatus.NothingToSearch,
+                    $"'{term.Text}' has no word of at least {SearchTokenizer.MinWordLength} letters or digits");
+            }
+
+            terms.Add(new SearchTerm(FieldOf(term.Kind), term.Text));
+        }
+
+        var candidates = new List<StoredMessage>();
+        if (terms.Count > 0)
+        {
+            var ids = await SearchAsync(terms, folder?.Id, ct).ConfigureAwait(false);
+            foreach (var id in ids.Done)
+            {
+                if (await GetAsync(id, ct).ConfigureAwait(false) is { } message)
+                {
+                    candidates.Add(message);
+                }
+            }
+        }
+        else
+        {
+            foreach (var each in folder is null ? await ListFoldersAsync(ct).ConfigureAwait(false) : [folder])
+            {
+                candidates.AddRange(await ListAsync(each.Id, ct).ConfigureAwait(false));
+            }
+        }
+
+        var result = new List<StoredMessage>();
+        foreach (var message in candidates)
+        {
+            var day = DateOnly.FromDateTime((message.Summary.Date ?? message.Summary.InternalDate).UtcDateTime);
+            bool seen = message.Flags.Contains("\\Seen"), flagged = message.Flags.Contains("\\Flagged");
+            if ((query.From is { } from && day < from) || (query.Until is { } until && day > until) ||
+                (query.Unread is { } unread && unread == seen) || (query.Flagged is { } wanted && wanted != flagged))
+            {
+                continue;
+            }
+
+            if (query.Terms.Any(t => t.IsPhrase) && !await PhrasesHoldAsync(query, message, ct).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            result.Add(message);
+        }
+
+        return MailResult<IReadOnlyList<StoredMessage>>.Ok(result
+            .OrderByDescending(m => m.Summary.Date ?? m.Summary.InternalDate).ThenBy(m => m.Id.Value).ToList());
+    }
+
+    private static SearchField FieldOf(QueryTermKind kind) => kind switch
+    {
+        QueryTermKind.From => SearchField.From,
+        QueryTermKind.To => SearchField.Recipients,
+        QueryTermKind.Subject => SearchField.Subject,
+        QueryTermKind.Body => SearchField.Body,
+        _ => SearchField.Any,
+    };
+
+    /// <summary>Whether each phrase's words occur in order, next to each other, in its field (words as the index cuts them).</summary>
+    private async Task<bool> PhrasesHoldAsync(MailQuery query, StoredMessage message, CancellationToken ct)
+    {
+        int max = _store.Options.MaxTokenLength;
+        var s = message.Summary;
+        List<string>? body = null;
+        foreach (var term in query.Terms.Where(t => t.IsPhrase))
+        {
+            var phrase = SearchTokenizer.Words(term.Text, max).ToList();
+            bool Holds(IEnumerable<string> words) => ContainsRun(words.ToList(), phrase);
+            static IEnumerable<(string?, string)> Pairs(IEnumerable<EnvelopeAddress> a) => a.Select(x => (x.Name, x.Address));
+            bool inSubject = term.Kind is QueryTermKind.Text or QueryTermKind.Subject && Holds(SearchTokenizer.Words(s.Subject, max));
+            bool inFrom = term.Kind is QueryTermKind.Text or QueryTermKind.From &&
+                Holds(SearchTokenizer.AddressWords(Pairs(s.From.Concat(s.Sender).Concat(s.ReplyTo)), max));
+            bool inTo = term.Kind is QueryTermKind.Text or QueryTermKind.To &&
+                Holds(SearchTokenizer.AddressWords(Pairs(s.To.Concat(s.Cc).Concat(s.Bcc)), max));
+            bool inBody = false;
+            if (!inSubject && !inFrom && !inTo && term.Kind is QueryTermKind.Text or QueryTermKind.Body)
+            {
+                if (body is null)
+                {
+                    var bytes = await ReadBodyAsync(message.Id, ct).ConfigureAwait(false) ?? [];
+                    string text;
+                    try
+                    {
+                        text = Mail.MessageSummaryBuilder.Build(bytes, s.InternalDate, s.Security).IndexText;
+                    }
+                    catch (FormatException)
+                    {
+                        text = "";
+                    }
+
+                    body = SearchTokenizer.Words(text, max).ToList();
+                }
+
+                inBody = ContainsRun(body, phrase);
+            }
+
+            if (!(inSubject || inFrom || inTo || inBody))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool ContainsRun(List<string> words, List<string> run)
+    {
+        for (int i = 0; i + run.Count <= words.Count; i++)
+        {
+            int k = 0;
+            while (k < run.Count && string.Equals(words[i + k], run[k], StringComparison.Ordinal))
+            {
+                k++;
+            }
+
+            if (k == run.Count)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The UIDs of a folder's messages whose text may satisfy <paramref name="filter"/> (case-insensitive substrings,
+    /// IMAP SEARCH semantics), in order: a superset of the matches, from the trigram index plus every message not
+    /// fully indexed; the caller checks each candidate. Null when the filter cannot narrow (a needle without three
+    /// letters or digits in a row): every message is a candidate.
+    /// </summary>
+    public Task<IReadOnlyList<Uid>?> SearchCandidatesAsync(FolderId folder, TextFilter filter, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        return _store.Read<IReadOnlyList<Uid>?>((c, t) => Messages.Candidates(c, t, Account, folder, filter), ct);
+    }
+
     // ---- The sync side (internal): the writer and its bookkeeping ----
 
     /// <summary>

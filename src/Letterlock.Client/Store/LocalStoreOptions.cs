@@ -14,6 +14,7 @@ public sealed class LocalStoreOptions
     private int _maxKeyFileBytes = 4096;
     private int _maxIndexedTokensPerMessage = 20_000;
     private int _maxTokenLength = 64;
+    private int _maxIndexedGramsPerMessage = 50_000;
     private long _maxMessageBytes = 128L * 1024 * 1024;
     private int _maxFlagsPerMessage = 100;
     private int _maxFlagLength = 128;
@@ -70,6 +71,17 @@ public sealed class LocalStoreOptions
     {
         get => _maxIndexedTokensPerMessage;
         set => _maxIndexedTokensPerMessage = InRange(value, 1, 10_000_000, nameof(MaxIndexedTokensPerMessage));
+    }
+
+    /// <summary>
+    /// The most distinct trigrams indexed for one message's IMAP search text (default 50,000). A message with
+    /// more is kept out of the narrowing index and read by every IMAP SEARCH string key instead, so results stay
+    /// exact and a hostile message cannot grow the index without bound.
+    /// </summary>
+    public int MaxIndexedGramsPerMessage
+    {
+        get => _maxIndexedGramsPerMessage;
+        set => _maxIndexedGramsPerMessage = InRange(value, 1, 10_000_000, nameof(MaxIndexedGramsPerMessage));
     }
 
     /// <summary>Words longer than this many characters are not indexed (default 64).</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -37,7 +38,17 @@ public sealed record FlagUpdate(StoredMessage Message, bool Applied, bool Change
 internal sealed class MessageStore
 {
     private const string SelectColumns = "m.id, m.folder_id, m.uid, m.modseq, m.flags, m.summary, m.remote_id, m.remote_revision, m.account_id";
+    /// <summary>The field byte of trigram tokens (distinct from every <see cref="SearchField"/>).</summary>
+    private const byte GramField = 16;
+
+    /// <summary>Entries of <see cref="_gramTokens"/> before it is emptied (a few MiB; real mail has far fewer distinct grams).</summary>
+    private const int GramCacheEntries = 200_000;
+
     private readonly LocalStore _store;
+
+    // The keyed hash of a gram is a pure function of (account, gram): remembered, so indexing a message costs
+    // lookups, not thousands of MACs.
+    private readonly ConcurrentDictionary<(Guid Account, string Gram), string> _gramTokens = new();
 
     internal MessageStore(LocalStore store) => _store = store;
 
@@ -63,10 +74,11 @@ internal sealed class MessageStore
 
         var id = MessageId.New();
         var scope = account.Value;
+        var (grams, complete) = GramTokens(account, message.SearchText ?? SearchTextOf(message.Body));
         return MailResult<PreparedMessage>.Ok(new PreparedMessage(id, account, message, remote, flags, SealFlags(id, scope, flags),
             _store.Cipher.Seal(SealedColumn.MessageSummary, id.Value, scope, JsonSerializer.SerializeToUtf8Bytes(message.Summary, StoreJson.Default.MessageSummary)),
             _store.Cipher.Seal(SealedColumn.MessageBody, id.Value, scope, message.Body.Span),
-            IndexTokens(account, message.Summary, message.IndexText)));
+            IndexTokens(account, message.Summary, message.IndexText) + grams, complete));
     }
 
     /// <summary>Writes a prepared message into a folder of its account: the folder's next UID, indexed in the same transaction.</summary>
@@ -89,7 +101,7 @@ internal sealed class MessageStore
             ("$flags", prepared.SealedFlags), ("$summary", prepared.SealedSummary));
         Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
             ("$id", id.Value), ("$body", prepared.SealedBody));
-        Index(connection, transaction, row, prepared.Tokens);
+        Index(connection, transaction, row, prepared.Tokens, prepared.GramsComplete);
 
         _store.Emit(new MessageAddedChange(folder.Account, folder.Id, id, uid, modseq, prepared.Flags));
         return new StoredMessage(id, folder.Account, folder.Id, uid, modseq, prepared.Flags, message.Summary, prepared.Remote);
@@ -280,7 +292,8 @@ internal sealed class MessageStore
             ("$id", copyId.Value), ("$body", _store.Cipher.Seal(SealedColumn.MessageBody, copyId.Value, account, plainBody)));
         // The index keeps no list of a message's tokens (only which rows hold each token), so the copy's are computed again.
         var copyRow = Sql.Scalar(connection, transaction, "SELECT rowid FROM messages WHERE id = $id", ("$id", copyId.Value));
-        Index(connection, transaction, copyRow, IndexTokens(message.Account, message.Summary, IndexTextOf(plainBody, message.Summary)));
+        var (grams, complete) = GramTokens(message.Account, SearchTextOf(plainBody));
+        Index(connection, transaction, copyRow, IndexTokens(message.Account, message.Summary, IndexTextOf(plainBody, message.Summary)) + grams, complete);
         _store.Emit(new MessageAddedChange(message.Account, target.Id, copyId, uid, modseq, message.Flags));
         return new StoredMessage(copyId, message.Account, target.Id, uid, modseq, message.Flags, message.Summary, null);
     }
@@ -495,9 +508,137 @@ internal sealed class MessageStore
         }
     }
 
-    /// <summary>Adds a message's tokens to the search index under its row (FTS5, contentless: only which rows hold each token is kept).</summary>
-    private static void Index(SqliteConnection connection, SqliteTransaction transaction, object? row, string tokens) =>
+    /// <summary>
+    /// Adds a message's tokens to the search index under its row (FTS5, contentless: only which rows hold each
+    /// token is kept); a message whose trigrams are not all indexed is listed in <c>search_unindexed</c>, so
+    /// substring searches always read it.
+    /// </summary>
+    private static void Index(SqliteConnection connection, SqliteTransaction transaction, object? row, string tokens, bool gramsComplete)
+    {
         Sql.Execute(connection, transaction, "INSERT INTO search_index (rowid, tokens) VALUES ($row, $tokens)", ("$row", row), ("$tokens", tokens));
+        if (!gramsComplete)
+        {
+            Sql.Execute(connection, transaction, "INSERT OR IGNORE INTO search_unindexed (message_rowid) VALUES ($row)", ("$row", row));
+        }
+    }
+
+    /// <summary>The search text of a message's bytes (parsed here when the caller did not supply it); null when it cannot be read.</summary>
+    private static string? SearchTextOf(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            using var stream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var array)
+                ? new MemoryStream(array.Array!, array.Offset, array.Count, writable: false)
+                : new MemoryStream(body.ToArray(), writable: false);
+            return Mail.MessageSummaryBuilder.TrySearchTextOf(MimeKit.MimeMessage.Load(stream));
+        }
+        catch (Exception e) when (e is FormatException or MimeKit.ParseException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The keyed-hash tokens of a search text's trigrams, and whether all of them are (false: none or too many).</summary>
+    private (string Tokens, bool Complete) GramTokens(AccountId account, string? searchText)
+    {
+        if (searchText is null)
+        {
+            return ("", false);
+        }
+
+        var grams = new HashSet<string>(StringComparer.Ordinal);
+        if (!SearchGrams.AddGrams(searchText, grams, _store.Options.MaxIndexedGramsPerMessage))
+        {
+            return ("", false);
+        }
+
+        var tokens = new StringBuilder(grams.Count * 17);
+        foreach (var gram in grams)
+        {
+            tokens.Append(GramToken(account, gram)).Append(' ');
+        }
+
+        return (tokens.ToString(), true);
+    }
+
+    private string GramToken(AccountId account, string gram)
+    {
+        if (_gramTokens.TryGetValue((account.Value, gram), out var token))
+        {
+            return token;
+        }
+
+        if (_gramTokens.Count >= GramCacheEntries)
+        {
+            _gramTokens.Clear();
+        }
+
+        Span<byte> bytes = stackalloc byte[SearchGrams.Length * 3];
+        token = _store.Cipher.SearchTokenText(account.Value, GramField, bytes[..Encoding.UTF8.GetBytes(gram, bytes)]);
+        _gramTokens[(account.Value, gram)] = token;
+        return token;
+    }
+
+    /// <summary>
+    /// The FTS5 expression a text filter narrows to, or null when it cannot narrow (a needle without a run of
+    /// three letters or digits, or an alternative that cannot).
+    /// </summary>
+    private string? GramQuery(AccountId account, TextFilter filter)
+    {
+        switch (filter)
+        {
+            case TextContains contains:
+            {
+                var grams = SearchGrams.QueryGrams(contains.Needle);
+                return grams.Count == 0 ? null : "(" + string.Join(" AND ", grams.Select(g => GramToken(account, g))) + ")";
+            }
+
+            case AllOf all:
+            {
+                var parts = all.Filters.Select(f => GramQuery(account, f)).OfType<string>().ToList();
+                return parts.Count == 0 ? null : "(" + string.Join(" AND ", parts) + ")";
+            }
+
+            case AnyOf any:
+            {
+                var parts = any.Filters.Select(f => GramQuery(account, f)).ToList();
+                return parts.Count == 0 || parts.Any(p => p is null) ? null : "(" + string.Join(" OR ", parts) + ")";
+            }
+
+            default:
+                throw new ArgumentException("Unknown text filter", nameof(filter));
+        }
+    }
+
+    /// <summary>
+    /// The UIDs of a folder's messages that may satisfy <paramref name="filter"/>: those whose trigrams include
+    /// the filter's, plus every message not fully indexed. Null when the filter cannot narrow the folder.
+    /// </summary>
+    public List<Uid>? Candidates(SqliteConnection connection, SqliteTransaction transaction, AccountId account, FolderId folder, TextFilter filter)
+    {
+        if (GramQuery(account, filter) is not { } query)
+        {
+            return null;
+        }
+
+        using var command = Sql.Command(connection, transaction, """
+            SELECT m.uid FROM search_index s JOIN messages m ON m.rowid = s.rowid
+             WHERE search_index MATCH $query AND m.folder_id = $folder AND m.account_id = $account
+            UNION
+            SELECT m.uid FROM search_unindexed u JOIN messages m ON m.rowid = u.message_rowid
+             WHERE m.folder_id = $folder AND m.account_id = $account
+            ORDER BY 1
+            """, ("$query", query), ("$folder", folder.Value), ("$account", account.Value));
+        using var reader = command.ExecuteReader();
+        var result = new List<Uid>();
+        while (reader.Read())
+        {
+            result.Add(new Uid((uint)reader.GetInt64(0)));
+        }
+
+        return result;
+    }
+
 
     private static (Uid Uid, ulong ModSeq) NextUid(SqliteConnection connection, SqliteTransaction transaction, FolderId folder)
     {
@@ -567,4 +708,4 @@ internal sealed class MessageStore
 /// <see cref="Remote"/> is the provider document it mirrors, when it came from one.
 /// </summary>
 internal sealed record PreparedMessage(MessageId Id, AccountId Account, NewMessage Message, RemoteReference? Remote, HashSet<string> Flags,
-    byte[] SealedFlags, byte[] SealedSummary, byte[] SealedBody, string Tokens);
+    byte[] SealedFlags, byte[] SealedSummary, byte[] SealedBody, string Tokens, bool GramsComplete);

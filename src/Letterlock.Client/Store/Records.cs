@@ -187,11 +187,14 @@ public sealed record RemoteReference(string DocumentId, long Revision);
 /// <param name="Body">The full decrypted RFC 5322 message as the mail app will see it.</param>
 /// <param name="Flags">Initial IMAP flags and keywords.</param>
 /// <param name="IndexText">Plain text of the body for the search index (null: index headers only).</param>
+/// <param name="SearchText">The text IMAP SEARCH string keys look in (<c>MessageSummaryBuilder.SearchTextOf</c>);
+/// null: the store parses the body for it.</param>
 public sealed record NewMessage(
     MessageSummary Summary,
     ReadOnlyMemory<byte> Body,
     IReadOnlyCollection<string> Flags,
-    string? IndexText = null);
+    string? IndexText = null,
+    string? SearchText = null);
 
 /// <summary>A message as listed from a folder (everything but the body).</summary>
 public sealed record StoredMessage(

@@ -156,6 +156,16 @@ internal static class StoreSchema
                 DELETE FROM search_index WHERE rowid = old.rowid;
             END;
             """, MoveTokensToSearchIndex),
+        // IMAP SEARCH is substring-based; whole-word tokens cannot narrow it exactly, trigrams can (SearchGrams).
+        // Messages indexed before this version have no trigrams: listed as unindexed, so every substring search
+        // reads them (exact, as fast as before) until the index is rebuilt for them.
+        new(6, "trigram tokens for IMAP SEARCH in the search index; messages without them listed in search_unindexed", """
+            CREATE TABLE search_unindexed (message_rowid INTEGER PRIMARY KEY);
+            INSERT INTO search_unindexed (message_rowid) SELECT rowid FROM messages;
+            CREATE TRIGGER messages_unindex_grams AFTER DELETE ON messages BEGIN
+                DELETE FROM search_unindexed WHERE message_rowid = old.rowid;
+            END;
+            """),
     ];
 
     /// <summary>Schema 5: each message's tokens from <c>search_tokens</c> into <c>search_index</c>, then the old table goes (no decryption needed).</summary>

@@ -1016,16 +1016,17 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     {
         MessageSummary summary;
         string text;
+        string? searchText;
         try
         {
-            (summary, text) = MessageSummaryBuilder.Build(document.Message, document.InternalDate, document.Security, _options.MaxMimeDepth);
+            (summary, text, searchText) = MessageSummaryBuilder.BuildForIndex(document.Message, document.InternalDate, document.Security, _options.MaxMimeDepth);
         }
         catch (FormatException e)
         {
             return (null, "the message inside cannot be parsed: " + e.Message);
         }
 
-        var prepared = _mail.Prepare(new NewMessage(summary, document.Message, document.Flags, text), reference);
+        var prepared = _mail.Prepare(new NewMessage(summary, document.Message, document.Flags, text, searchText), reference);
         return prepared.IsOk ? (prepared.Value, null) : (null, "the document's message is not acceptable: " + prepared.Detail);
     }
 

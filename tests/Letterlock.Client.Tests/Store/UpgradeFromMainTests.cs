@@ -49,6 +49,13 @@ public sealed class UpgradeFromMainTests
 
             Assert.Contains(all, m => m.Body.Contains("fixture-body-marker", StringComparison.Ordinal));
 
+            // Messages from before the trigram index are read by every substring search: each is a candidate.
+            foreach (var folder in await mail.ListFoldersAsync())
+            {
+                var uids = all.Where(m => m.Message.Folder == folder.Id).Select(m => m.Message.Uid).OrderBy(u => u.Value).ToList();
+                Assert.Equal(uids, await mail.SearchCandidatesAsync(folder.Id, new TextContains("no such words anywhere")));
+            }
+
             // Deleting a message takes it out of the index (the trigger), and a new one is found.
             var gone = all.First(m => m.Body.Contains("fixture-body-marker", StringComparison.Ordinal)).Message;
             Assert.Single(await mail.DeleteAsync([gone.Id]));
@@ -61,6 +68,8 @@ public sealed class UpgradeFromMainTests
         Assert.Equal(StoreSchema.CurrentVersion, await ScalarAsync(dir, "PRAGMA user_version"));
         Assert.Equal(0, await ScalarAsync(dir, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'search_tokens'"));
         Assert.Equal(await ScalarAsync(dir, "SELECT COUNT(*) FROM messages"), await ScalarAsync(dir, "SELECT COUNT(*) FROM search_index"));
+        // All but the message appended after the upgrade (its trigrams are indexed).
+        Assert.Equal(await ScalarAsync(dir, "SELECT COUNT(*) FROM messages") - 1, await ScalarAsync(dir, "SELECT COUNT(*) FROM search_unindexed"));
     }
 
     /// <summary>The words the index covers, found by reading the message: subject, addresses and names, body text.</summary>
