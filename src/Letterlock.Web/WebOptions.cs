@@ -1,5 +1,3 @@
-using Letterlock.Cryptography.Opaque;
-
 namespace Letterlock.Web;
 
 /// <summary>
@@ -25,7 +23,6 @@ public sealed class WebOptions
     private int _maxSearchResults = 500;
     private int _maxInlineImageBytes = 2 * 1024 * 1024;
     private int _maxRemoteImageSenders = 10_000;
-    private Argon2idParameters _passwordStretching = Argon2idParameters.Default;
 
     /// <summary>Port on 127.0.0.1 (default <see cref="DefaultPort"/>; 0 picks a free one).</summary>
     public int Port { get => _port; set => _port = Check(value, 0, 65535, nameof(Port)); }
@@ -93,16 +90,6 @@ public sealed class WebOptions
     {
         get => _maxRemoteImageSenders;
         set => _maxRemoteImageSenders = Check(value, 0, 1_000_000, nameof(MaxRemoteImageSenders));
-    }
-
-    /// <summary>
-    /// The Argon2id cost a password set from the web app is registered with (default <see cref="Argon2idParameters.Default"/>,
-    /// validated by the type itself); the account keeps it, so its other devices log in with the same cost.
-    /// </summary>
-    public Argon2idParameters PasswordStretching
-    {
-        get => _passwordStretching;
-        set => _passwordStretching = value ?? throw new ArgumentNullException(nameof(PasswordStretching));
     }
 
     private static T Check<T>(T value, T min, T max, string name)

@@ -143,7 +143,7 @@ internal sealed class AccountEndpoints(WebContext web)
 
         await AtProviderAsync(context, account, async provider =>
         {
-            await AccountPassword.SetAsync(web.Store, account, provider, request.Password!, web.Options.PasswordStretching, context.RequestAborted);
+            await AccountPassword.SetAsync(web.Store, account, provider, request.Password!, ct: context.RequestAborted);
             await HttpJson.Ok(context);
         });
     }
