@@ -55,6 +55,7 @@ public static class SecurityHeaders
             {
                 DecryptionFailure.Malformed => "malformed",
                 DecryptionFailure.NoKey => "no-key",
+                DecryptionFailure.TooComplex => "limit",
                 _ => "integrity",
             },
             _ => "none",
