@@ -25,6 +25,9 @@ internal sealed class BridgeMailboxes : IDisposable
 
     public LocalStore Store => _store;
 
+    /// <summary>Serialises the read-modify-write of the subscriptions kept for folders that no longer exist.</summary>
+    public SemaphoreSlim SubscriptionsGate { get; } = new(1, 1);
+
     public void Dispose() => _store.Changed -= OnChanged;
 
     /// <summary>The live state of a folder, loaded on first use; null when the folder does not exist.</summary>

@@ -38,23 +38,76 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             .Select(f => new MailboxInfo(new MailboxId(f.Id.Value), f.Name, ToSpecialUse(f.Role))).ToList();
 
     public async ValueTask<IReadOnlyList<string>> ListSubscriptionsAsync(CancellationToken ct) =>
-        (await _mail.ListFoldersAsync(ct).ConfigureAwait(false)).Where(f => f.Subscribed).Select(f => f.Name).ToList();
+        (await _mail.ListFoldersAsync(ct).ConfigureAwait(false)).Where(f => f.Subscribed).Select(f => f.Name)
+            .Concat(await OrphanSubscriptionsAsync(ct).ConfigureAwait(false)).Distinct(StringComparer.Ordinal).ToList();
 
     public async ValueTask SetSubscribedAsync(string name, bool subscribed, CancellationToken ct)
     {
-        // Subscriptions to names that do not exist are not kept: folders are the account's documents.
-        if (await _mail.FindFolderAsync(name, ct).ConfigureAwait(false) is { } folder)
+        // A folder's subscription is part of its document (synced); a name whose folder is gone keeps its subscription
+        // in this device's settings until the app unsubscribes (RFC 9051, 6.3.7).
+        var folder = await _mail.FindFolderAsync(name, ct).ConfigureAwait(false);
+        if (folder is not null)
         {
             await _mail.SetSubscribedAsync(folder.Id, subscribed, ct).ConfigureAwait(false);
         }
+
+        await UpdateOrphanSubscriptionsAsync(names => subscribed && folder is null ? names.Add(name) : names.Remove(name), ct).ConfigureAwait(false);
     }
 
     // One folder per role (a role held already is not given twice) keeps Sent copies and drafts unambiguous across devices.
-    public async ValueTask<MailboxOperationStatus> CreateMailboxAsync(string name, SpecialUse specialUse, CancellationToken ct) =>
-        ToImap((await _mail.CreateFolderAsync(name, ToRole(specialUse), ct).ConfigureAwait(false)).Status);
+    public async ValueTask<MailboxOperationStatus> CreateMailboxAsync(string name, SpecialUse specialUse, CancellationToken ct)
+    {
+        var created = await _mail.CreateFolderAsync(name, ToRole(specialUse), ct).ConfigureAwait(false);
+        if (created.IsOk && (await OrphanSubscriptionsAsync(ct).ConfigureAwait(false)).Contains(name))
+        {
+            // Subscriptions are by name: a mailbox created again under a subscribed name is subscribed.
+            await _mail.SetSubscribedAsync(created.Value!.Id, true, ct).ConfigureAwait(false);
+            await UpdateOrphanSubscriptionsAsync(names => names.Remove(name), ct).ConfigureAwait(false);
+        }
 
-    public async ValueTask<MailboxOperationStatus> DeleteMailboxAsync(MailboxId mailbox, CancellationToken ct) =>
-        ToImap((await _mail.DeleteFolderAsync(new FolderId(mailbox.Value), ct).ConfigureAwait(false)).Status);
+        return ToImap(created.Status);
+    }
+
+    public async ValueTask<MailboxOperationStatus> DeleteMailboxAsync(MailboxId mailbox, CancellationToken ct)
+    {
+        var deleted = await _mail.DeleteFolderAsync(new FolderId(mailbox.Value), ct).ConfigureAwait(false);
+        if (deleted.IsOk && deleted.Value!.Subscribed)
+        {
+            // "The server MUST NOT unilaterally remove an existing mailbox name from the subscription list even if a
+            // mailbox by that name no longer exists" (RFC 9051, 6.3.7): the folder's document is gone, so the name
+            // stays subscribed in this device's settings.
+            await UpdateOrphanSubscriptionsAsync(names => names.Add(deleted.Value.Name), ct).ConfigureAwait(false);
+        }
+
+        return ToImap(deleted.Status);
+    }
+
+    /// <summary>The setting that holds this account's subscriptions to names without a folder (a JSON array of names).</summary>
+    private string OrphanSubscriptionsSetting => "imap.subscriptions." + account.Id;
+
+    private async Task<HashSet<string>> OrphanSubscriptionsAsync(CancellationToken ct)
+    {
+        var value = await Store.Settings.GetAsync(OrphanSubscriptionsSetting, ct).ConfigureAwait(false);
+        return value is null ? new(StringComparer.Ordinal) : new(System.Text.Json.JsonSerializer.Deserialize(value, SubscriptionsJson.Default.StringArray) ?? [], StringComparer.Ordinal);
+    }
+
+    private async Task UpdateOrphanSubscriptionsAsync(Func<HashSet<string>, bool> change, CancellationToken ct)
+    {
+        await mailboxes.SubscriptionsGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var names = await OrphanSubscriptionsAsync(ct).ConfigureAwait(false);
+            if (change(names))
+            {
+                var sorted = names.Order(StringComparer.Ordinal).ToArray();
+                await Store.Settings.SetAsync(OrphanSubscriptionsSetting, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(sorted, SubscriptionsJson.Default.StringArray), ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            mailboxes.SubscriptionsGate.Release();
+        }
+    }
 
     public async ValueTask<MailboxOperationStatus> RenameMailboxAsync(MailboxId mailbox, string newName, CancellationToken ct) =>
         ToImap((await _mail.RenameFolderAsync(new FolderId(mailbox.Value), newName, ct).ConfigureAwait(false)).Status);
@@ -360,6 +413,21 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         var selected = from.Select(uids);
         var ids = selected.Select(m => m.Id).ToList();
+        if (move && from.Folder.Id == to.Folder.Id && ids.Count > 0)
+        {
+            // MOVE into the same mailbox gives the messages new UIDs (RFC 6851, 3.3); the store's move keeps a message
+            // where it is, so copy and then remove the originals (a crash between leaves a duplicate, never a loss).
+            var copied = await _mail.CopyAsync(ids, to.Folder.Id, ct).ConfigureAwait(false);
+            if (!copied.IsOk)
+            {
+                return new CopyResult(ToImap(copied.Status), default, [], []);
+            }
+
+            await _mail.DeleteAsync(copied.Value!.Select(r => r.Source).ToList(), ct).ConfigureAwait(false);
+            return new CopyResult(MailboxOperationStatus.Ok, to.Validity,
+                copied.Value!.Select(r => new ImapUid(r.SourceUid.Value)).ToList(), copied.Value!.Select(r => new ImapUid(r.Result.Uid.Value)).ToList());
+        }
+
         var transferred = move
             ? await _mail.MoveAsync(ids, to.Folder.Id, ct).ConfigureAwait(false)
             : await _mail.CopyAsync(ids, to.Folder.Id, ct).ConfigureAwait(false);
@@ -505,3 +573,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         }
     }
 }
+
+/// <summary>Source-generated JSON for the subscriptions kept in the device's settings.</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(string[]))]
+internal sealed partial class SubscriptionsJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -10,6 +10,8 @@ public sealed class ImapServerOptions
     private int _maxLineLength = 64 * 1024;
     private long _maxMessageSize = 64L * 1024 * 1024;
     private int _maxStringLiteralSize = 64 * 1024;
+    private long _maxCommandSize = 128L * 1024 * 1024;
+    private int _maxAppendParts = 100;
     private int _maxLiteralsPerCommand = 64;
     private int? _nonSynchronizingLiteralLimit;
     private int _maxNestingDepth = 16;
@@ -45,6 +47,19 @@ public sealed class ImapServerOptions
     /// appended message in memory until the backend takes it. Default 64 MiB.
     /// </summary>
     public long MaxMessageSize { get => _maxMessageSize; set => _maxMessageSize = Check(value, 1024, 4L * 1024 * 1024 * 1024 - 1, nameof(MaxMessageSize)); }
+
+    /// <summary>
+    /// Largest command in bytes, literals included. A command is held in memory until it is complete, and
+    /// MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469) put several messages into one APPEND, each up to
+    /// <see cref="MaxMessageSize"/>: this bounds their sum. Default 128 MiB.
+    /// </summary>
+    public long MaxCommandSize { get => _maxCommandSize; set => _maxCommandSize = Check(value, 4096, 16L * 1024 * 1024 * 1024, nameof(MaxCommandSize)); }
+
+    /// <summary>
+    /// Most messages plus CATENATE parts in one APPEND: each URL part makes the server read a stored message, so
+    /// this bounds the work one command can ask for. Default 100.
+    /// </summary>
+    public int MaxAppendParts { get => _maxAppendParts; set => _maxAppendParts = Check(value, 1, 100_000, nameof(MaxAppendParts)); }
 
     /// <summary>Largest literal used as a string argument (user name, search text) rather than a message. Default 64 KiB.</summary>
     public int MaxStringLiteralSize { get => _maxStringLiteralSize; set => _maxStringLiteralSize = Check(value, 256, 16 * 1024 * 1024, nameof(MaxStringLiteralSize)); }

@@ -189,4 +189,78 @@ public sealed class BridgeImapTests : IAsyncLifetime
         Assert.Null(await _store.Mail(_alice.Id).FindFolderAsync("Projects"));
         await client.DisconnectAsync(true);
     }
+
+    [Fact]
+    public async Task A_subscription_outlives_its_deleted_folder_until_the_app_unsubscribes()
+    {
+        // RFC 9051, 6.3.7: the server must not remove a name from the subscriptions because its mailbox is gone.
+        using var client = await Connect();
+        var root = client.GetFolder(client.PersonalNamespaces[0]);
+        var weekly = (await root.CreateAsync("Weekly", true))!;
+        await weekly.SubscribeAsync();
+        await weekly.DeleteAsync();
+
+        var subscribed = await root.GetSubfoldersAsync(subscribedOnly: true);
+        var gone = Assert.Single(subscribed, f => f.Name == "Weekly");
+        Assert.True(gone.Attributes.HasFlag(FolderAttributes.NonExistent) || gone.Attributes.HasFlag(FolderAttributes.NoSelect));
+
+        // Created again under the same name, it is subscribed again; unsubscribing removes the name for good.
+        var again = (await root.CreateAsync("Weekly", true))!;
+        Assert.True((await _store.Mail(_alice.Id).FindFolderAsync("Weekly"))!.Subscribed);
+        await again.UnsubscribeAsync();
+        await again.DeleteAsync();
+        Assert.DoesNotContain(await root.GetSubfoldersAsync(subscribedOnly: true), f => f.Name == "Weekly");
+        await client.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task Move_into_the_same_folder_gives_the_message_a_new_uid()
+    {
+        using var client = await Connect();
+        var inbox = client.Inbox;
+        await inbox.OpenAsync(FolderAccess.ReadWrite);
+        var uid = (await inbox.SearchAsync(SearchQuery.All)).Single();
+        var moved = await inbox.MoveToAsync(uid, inbox);
+        Assert.NotNull(moved);
+        Assert.True(moved.Value.Id > uid.Id, $"{moved.Value.Id} after {uid.Id}");
+        Assert.Equal([moved.Value], await inbox.SearchAsync(SearchQuery.All));
+        var stored = Assert.Single(await _store.Mail(_alice.Id).ListAsync((await _store.Mail(_alice.Id).FindFolderAsync("INBOX"))!.Id));
+        Assert.Equal(moved.Value.Id, stored.Uid.Value);
+        Assert.Contains(Marker, (await inbox.GetMessageAsync(moved.Value)).TextBody!, StringComparison.Ordinal);
+        await client.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task Sort_thread_multiappend_and_compress_work_over_the_store()
+    {
+        await Deliver("INBOX", "Re: Hello from Bob", "a reply", encrypted: false);
+        await Deliver("INBOX", "Another topic", "something else", encrypted: false);
+        using var client = await Connect();
+        await client.CompressAsync();
+        var inbox = client.Inbox;
+        await inbox.OpenAsync(FolderAccess.ReadWrite);
+
+        // The sort keys come from the ENVELOPE the store keeps per message.
+        var sorted = await inbox.SortAsync(SearchQuery.All, [OrderBy.Subject, OrderBy.Arrival]);
+        Assert.Equal([3u, 1u, 2u], sorted.Select(u => u.Id));
+        var threads = await inbox.ThreadAsync(ThreadingAlgorithm.References, SearchQuery.All);
+        Assert.Equal(2, threads.Count);
+        Assert.Equal(2u, Assert.Single(threads.Single(t => t.UniqueId?.Id == 1).Children).UniqueId!.Value.Id);
+
+        // MULTIAPPEND through the engine's default over the store's single appends: both arrive.
+        var drafts = client.GetFolder(SpecialFolder.Drafts)!;
+        var requests = Enumerable.Range(1, 2).Select(i =>
+        {
+            var draft = new MimeKit.MimeMessage();
+            draft.From.Add(new MimeKit.MailboxAddress("Alice", "alice@alpha.test"));
+            draft.Subject = "Batch " + i;
+            draft.Body = new MimeKit.TextPart("plain") { Text = "part of a batch" };
+            return (IAppendRequest)new AppendRequest(draft, MessageFlags.Draft);
+        }).ToList();
+        var uids = await drafts.AppendAsync(requests);
+        Assert.Equal(2, uids.Count);
+        var stored = await _store.Mail(_alice.Id).ListAsync((await _store.Mail(_alice.Id).FindFolderAsync("Drafts"))!.Id);
+        Assert.Equal(["Batch 1", "Batch 2"], stored.Select(m => m.Summary.Subject).Order());
+        await client.DisconnectAsync(true);
+    }
 }

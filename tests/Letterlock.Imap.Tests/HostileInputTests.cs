@@ -95,6 +95,95 @@ public sealed class HostileInputTests
     }
 
     [Fact]
+    public async Task Multiappend_command_size_and_part_count_hold_at_their_edges()
+    {
+        var options = new ImapServerOptions { MaxCommandSize = 4096, MaxAppendParts = 3 };
+        await using var s = await LoggedIn(options);
+        static string Message(int size) => "Subject: x\r\n\r\n" + new string('y', size - 14);
+
+        // "a APPEND INBOX {2000}\r\n" + 2000 bytes + " {2064}\r\n" reaches 4096 bytes at the second literal's end.
+        await s.SendAsync("a APPEND INBOX {2000}\r\n");
+        Assert.StartsWith("+ ", await s.ReadLineAsync(), StringComparison.Ordinal);
+        await s.SendAsync(Message(2000) + " {2064}\r\n");
+        Assert.StartsWith("+ ", await s.ReadLineAsync(), StringComparison.Ordinal);
+        await s.SendAsync(Message(2064) + "\r\n");
+        Assert.Equal("a OK [APPENDUID", (await s.ReadUntilTaggedAsync("a"))[^1][..15]);
+
+        await s.SendAsync("b APPEND INBOX {2000}\r\n");
+        Assert.StartsWith("+ ", await s.ReadLineAsync(), StringComparison.Ordinal);
+        await s.SendAsync(Message(2000) + " {2065}\r\n");
+        Assert.Equal("b NO [TOOBIG] Literal too large", await s.ReadLineAsync());
+        Assert.Equal("c OK NOOP completed", (await s.CommandAsync("c", "NOOP"))[^1]);
+
+        // Three messages are the limit; a fourth part (here a CATENATE part) is one too many.
+        await s.SendAsync("d APPEND INBOX {15+}\r\n" + Message(15) + " {15+}\r\n" + Message(15) + " {15+}\r\n" + Message(15) + "\r\n");
+        Assert.StartsWith("d OK [APPENDUID", (await s.ReadUntilTaggedAsync("d"))[^1], StringComparison.Ordinal);
+        await s.SendAsync("e APPEND INBOX {15+}\r\n" + Message(15) + " CATENATE (TEXT {15+}\r\n" + Message(15) + " TEXT {1+}\r\nz)\r\n");
+        Assert.Equal("e NO [LIMIT] Too many messages or parts in one APPEND", (await s.ReadUntilTaggedAsync("e"))[^1]);
+        Assert.Equal(["* STATUS INBOX (MESSAGES 5)", "f OK STATUS completed"], await s.CommandAsync("f", "STATUS INBOX (MESSAGES)"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxCommandSize = 100);
+        Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxAppendParts = 0);
+    }
+
+    [Fact]
+    public async Task Multiappend_through_the_default_implementation_is_all_or_none()
+    {
+        // A backend without its own AppendBatchAsync (as the bridge is) that refuses the third message: the two
+        // already appended are removed again and the client gets NO.
+        var backend = Backend();
+        var context = new ImapServerContext(new ImapServerOptions(), new RefuseNthAppend(backend, refuse: 3));
+        await using var s = new PipeSession(context);
+        await s.ReadLineAsync();
+        await s.CommandAsync("l", "LOGIN alice secret");
+        await s.SendAsync("a APPEND INBOX {14+}\r\nSubject: 1\r\n\r\n {14+}\r\nSubject: 2\r\n\r\n {14+}\r\nSubject: 3\r\n\r\n\r\n");
+        Assert.Equal("a NO [OVERQUOTA] Over quota", (await s.ReadUntilTaggedAsync("a"))[^1]);
+        Assert.Equal("* STATUS INBOX (MESSAGES 0 UIDNEXT 3)", (await s.CommandAsync("b", "STATUS INBOX (MESSAGES UIDNEXT)"))[0]);
+        await s.SendAsync("c APPEND INBOX {14+}\r\nSubject: 4\r\n\r\n {14+}\r\nSubject: 5\r\n\r\n\r\n");
+        var ok = (await s.ReadUntilTaggedAsync("c"))[^1];
+        Assert.StartsWith("c OK [APPENDUID ", ok, StringComparison.Ordinal);
+        Assert.EndsWith(" 3:4] APPEND completed", ok, StringComparison.Ordinal);
+    }
+
+    /// <summary>An account whose AppendAsync refuses every Nth message; it has no AppendBatchAsync of its own.</summary>
+    private sealed class RefuseNthAppend(InMemoryBackend inner, int refuse) : IImapAuthenticator
+    {
+        private readonly int _refuse = refuse;
+        private int _appends;
+
+        public async ValueTask<IMailAccount?> AuthenticateAsync(string user, string password, ImapConnectionInfo connection, CancellationToken ct)
+        {
+            var account = await inner.AuthenticateAsync(user, password, connection, ct);
+            return account is null ? null : new Account(account, this);
+        }
+
+        private sealed class Account(IMailAccount inner, RefuseNthAppend owner) : IMailAccount
+        {
+            public string AccountKey => inner.AccountKey;
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+            public ValueTask<IReadOnlyList<MailboxInfo>> ListMailboxesAsync(CancellationToken ct) => inner.ListMailboxesAsync(ct);
+            public ValueTask<IReadOnlyList<string>> ListSubscriptionsAsync(CancellationToken ct) => inner.ListSubscriptionsAsync(ct);
+            public ValueTask SetSubscribedAsync(string name, bool subscribed, CancellationToken ct) => inner.SetSubscribedAsync(name, subscribed, ct);
+            public ValueTask<MailboxOperationStatus> CreateMailboxAsync(string name, SpecialUse specialUse, CancellationToken ct) => inner.CreateMailboxAsync(name, specialUse, ct);
+            public ValueTask<MailboxOperationStatus> DeleteMailboxAsync(MailboxId mailbox, CancellationToken ct) => inner.DeleteMailboxAsync(mailbox, ct);
+            public ValueTask<MailboxOperationStatus> RenameMailboxAsync(MailboxId mailbox, string newName, CancellationToken ct) => inner.RenameMailboxAsync(mailbox, newName, ct);
+            public ValueTask<MailboxStatus?> GetStatusAsync(MailboxId mailbox, CancellationToken ct) => inner.GetStatusAsync(mailbox, ct);
+            public ValueTask<MailboxSnapshot?> OpenMailboxAsync(MailboxId mailbox, IMailboxListener listener, CancellationToken ct) => inner.OpenMailboxAsync(mailbox, listener, ct);
+            public IAsyncEnumerable<MessageRecord> FetchAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, bool withStructure, CancellationToken ct) => inner.FetchAsync(mailbox, uids, withStructure, ct);
+            public ValueTask<Stream?> OpenContentAsync(MailboxId mailbox, Uid uid, CancellationToken ct) => inner.OpenContentAsync(mailbox, uid, ct);
+            public ValueTask<StoreResult> StoreFlagsAsync(MailboxId mailbox, IReadOnlyList<UidRange> uids, StoreMode mode, MessageFlags flags, ModSeq? unchangedSince, CancellationToken ct) => inner.StoreFlagsAsync(mailbox, uids, mode, flags, unchangedSince, ct);
+            public ValueTask<CopyResult> CopyAsync(MailboxId source, IReadOnlyList<UidRange> uids, MailboxId target, bool move, CancellationToken ct) => inner.CopyAsync(source, uids, target, move, ct);
+            public ValueTask<IReadOnlyList<Uid>> ExpungeAsync(MailboxId mailbox, IReadOnlyList<UidRange>? only, CancellationToken ct) => inner.ExpungeAsync(mailbox, only, ct);
+            public ValueTask<IReadOnlyList<Uid>> SearchAsync(MailboxId mailbox, SearchKey key, CancellationToken ct) => inner.SearchAsync(mailbox, key, ct);
+            public ValueTask<IReadOnlyList<Uid>> GetExpungedSinceAsync(MailboxId mailbox, ModSeq since, CancellationToken ct) => inner.GetExpungedSinceAsync(mailbox, since, ct);
+
+            public ValueTask<AppendResult> AppendAsync(MailboxId mailbox, Stream content, MessageFlags flags, DateTimeOffset internalDate, CancellationToken ct) =>
+                Interlocked.Increment(ref owner._appends) % owner._refuse == 0
+                    ? ValueTask.FromResult(new AppendResult(MailboxOperationStatus.OverQuota, default, default))
+                    : inner.AppendAsync(mailbox, content, flags, internalDate, ct);
+        }
+    }
+
+    [Fact]
     public async Task Sessions_per_user_limit_holds_at_its_edge()
     {
         var backend = Backend();

@@ -109,6 +109,115 @@ public sealed class MailKitTests
     }
 
     [Fact]
+    public async Task Sort_esort_and_thread_as_MailKit_asks_for_them()
+    {
+        await using var server = new SocketServer();
+        string[] subjects = ["Re: beta", "alpha", "[list] Gamma", "Fwd: alpha"];
+        for (int i = 0; i < subjects.Length; i++)
+        {
+            server.Backend.Import(SocketServer.User, "INBOX", Encoding.ASCII.GetBytes(
+                $"From: u{i}@example.org\r\nSubject: {subjects[i]}\r\nDate: Mon, {i + 1} Jan 2024 10:00:00 +0000\r\nMessage-ID: <{i}@x>\r\n" +
+                (i == 3 ? "References: <1@x>\r\n" : "") + "\r\nbody\r\n"));
+        }
+
+        using var client = await ConnectAsync(server);
+        Assert.True(client.Capabilities.HasFlag(ImapCapabilities.Sort) && client.Capabilities.HasFlag(ImapCapabilities.ESort) && client.Capabilities.HasFlag(ImapCapabilities.Thread));
+        Assert.Contains(ThreadingAlgorithm.References, client.ThreadingAlgorithms);
+        Assert.Contains(ThreadingAlgorithm.OrderedSubject, client.ThreadingAlgorithms);
+        await client.Inbox.OpenAsync(FolderAccess.ReadOnly);
+
+        var bySubject = await client.Inbox.SortAsync(SearchQuery.All, [OrderBy.Subject, OrderBy.ReverseDate]);
+        Assert.Equal([4u, 2u, 1u, 3u], bySubject.Select(u => u.Id));
+        var esort = await client.Inbox.SortAsync(SearchOptions.All | SearchOptions.Min | SearchOptions.Max | SearchOptions.Count, SearchQuery.All, [OrderBy.ReverseArrival]);
+        // RFC 5267: MIN and MAX of ESORT are the first and last message in sort order.
+        Assert.Equal((4, 4u, 1u), (esort.Count, esort.Min!.Value.Id, esort.Max!.Value.Id));
+
+        var threads = await client.Inbox.ThreadAsync(ThreadingAlgorithm.References, SearchQuery.All);
+        Assert.Equal(3, threads.Count);
+        var alpha = threads.Single(t => t.UniqueId?.Id == 2);
+        Assert.Equal(4u, Assert.Single(alpha.Children).UniqueId!.Value.Id);
+        var ordered = await client.Inbox.ThreadAsync(ThreadingAlgorithm.OrderedSubject, SearchQuery.All);
+        Assert.Equal([1u, 2u, 3u], ordered.Select(t => t.UniqueId!.Value.Id));
+        await client.DisconnectAsync(true);
+    }
+
+    /// <summary>
+    /// COMPRESS=DEFLATE (RFC 4978) with MailKit's own inflater and deflater: large streamed FETCH answers, an APPEND
+    /// literal, and an IDLE notification pushed later, each of which only arrives if the server sync-flushes every
+    /// response rather than leaving it in the compressor.
+    /// </summary>
+    [Fact]
+    public async Task Compress_deflate_carries_every_response_whole()
+    {
+        await using var server = new SocketServer();
+        for (int i = 0; i < 300; i++)
+        {
+            server.Backend.Import(SocketServer.User, "INBOX", TestData.Message("Compressed " + i, string.Concat(Enumerable.Repeat($"line {i} of a longer body\r\n", 40))));
+        }
+
+        using var client = await ConnectAsync(server);
+        Assert.True(client.Capabilities.HasFlag(ImapCapabilities.Compress));
+        await client.CompressAsync();
+        await client.Inbox.OpenAsync(FolderAccess.ReadWrite);
+        var summaries = await client.Inbox.FetchAsync(0, -1, MessageSummaryItems.Envelope | MessageSummaryItems.UniqueId | MessageSummaryItems.Size);
+        Assert.Equal(300, summaries.Count);
+        Assert.Equal("Compressed 299", summaries[299].Envelope!.Subject);
+        var body = await client.Inbox.GetMessageAsync(summaries[150].UniqueId);
+        Assert.Contains("line 150 of a longer body", body.TextBody, StringComparison.Ordinal);
+        var appended = await client.Inbox.AppendAsync(await MimeMessage.LoadAsync(new MemoryStream(TestData.Message("sent compressed"))));
+        Assert.NotNull(appended);
+
+        using var other = await ConnectAsync(server);
+        await other.Inbox.OpenAsync(FolderAccess.ReadWrite);
+        var grew = new TaskCompletionSource();
+        client.Inbox.CountChanged += (_, _) => { if (client.Inbox.Count == 302) { grew.TrySetResult(); } };
+        using var done = new CancellationTokenSource();
+        var idle = client.IdleAsync(done.Token);
+        await other.Inbox.AppendAsync(await MimeMessage.LoadAsync(new MemoryStream(TestData.Message("while idling"))));
+        await grew.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await done.CancelAsync();
+        await idle;
+        Assert.Single(await client.Inbox.SearchAsync(SearchQuery.SubjectContains("while idling")));
+        await client.DisconnectAsync(true);
+    }
+
+    [Fact]
+    public async Task Compress_is_refused_before_login_for_unknown_algorithms_and_when_already_active()
+    {
+        await using var server = new SocketServer();
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", server.Port);
+        var stream = tcp.GetStream();
+        var plain = new StreamReader(stream, Encoding.ASCII);
+        await plain.ReadLineAsync();
+        async Task<string?> Plain(string command)
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"));
+            return await plain.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.Equal("a BAD [CLIENTBUG] COMPRESS is not allowed in this state", await Plain("a COMPRESS DEFLATE"));
+        Assert.StartsWith("b OK", await Plain($"b LOGIN {SocketServer.User} {SocketServer.Password}"), StringComparison.Ordinal);
+        Assert.Equal("c BAD [CLIENTBUG] Unknown compression algorithm", await Plain("c COMPRESS LZ77"));
+        Assert.Equal("d OK DEFLATE active", await Plain("d COMPRESS DEFLATE"));
+
+        // From here both directions are raw DEFLATE; the client sync-flushes its command like the server its answer.
+        using var deflate = new System.IO.Compression.DeflateStream(stream, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true);
+        using var inflate = new StreamReader(new System.IO.Compression.DeflateStream(stream, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true), Encoding.ASCII);
+        async Task<string?> Compressed(string command)
+        {
+            await deflate.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"));
+            await deflate.FlushAsync();
+            return await inflate.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.Equal("e NO [COMPRESSIONACTIVE] DEFLATE active via COMPRESS", await Compressed("e COMPRESS DEFLATE"));
+        Assert.Equal("f OK NOOP completed", await Compressed("f NOOP"));
+        Assert.Equal("* BYE Logging out", await Compressed("g LOGOUT"));
+        Assert.Equal("g OK LOGOUT completed", await inflate.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public async Task Idle_wakes_when_a_second_session_appends_stores_and_expunges()
     {
         await using var server = new SocketServer();

@@ -74,6 +74,15 @@ public sealed class ParserTests
         "g7 UID MOVE 42:69 \"foo bar\"\r\n",
         "g8 CHECK\r\n",
         "g9 list \"\" \"*\"\n",
+        "h1 SORT (REVERSE ARRIVAL CC DATE FROM SIZE SUBJECT TO) UTF-8 SUBJECT hello\r\n",
+        "h2 UID SORT RETURN (MIN MAX ALL COUNT SAVE) (REVERSE SIZE) US-ASCII 1:*\r\n",
+        "h3 THREAD REFERENCES UTF-8 ALL\r\n",
+        "h4 UID THREAD ORDEREDSUBJECT US-ASCII SINCE 1-Feb-2000 NOT DELETED\r\n",
+        "h5 SEARCH RETURN (SAVE) UID $\r\n",
+        "h6 FETCH $ (UID FLAGS)\r\n",
+        "h7 UID COPY $ Archive\r\n",
+        "h8 SELECT ~foo\r\n",
+        "h9 COMPRESS DEFLATE\r\n",
     ];
 
     public static IEnumerable<object[]> Valid() => ValidCommands.Select(c => new object[] { c });
@@ -143,13 +152,25 @@ public sealed class ParserTests
 
         var append = Parse<AppendCommand>("a APPEND Drafts (\\Seen kw) \" 7-Feb-1994 21:52:25 -0800\" {4+}\r\nab\r\n\r\n");
         Assert.Equal("Drafts", append.Mailbox);
-        Assert.Equal(["\\Seen", "kw"], append.Flags);
-        Assert.Equal(new DateTimeOffset(1994, 2, 7, 21, 52, 25, TimeSpan.FromHours(-8)), append.InternalDate);
-        Assert.Equal("ab\r\n"u8.ToArray(), append.Message);
+        var message = Assert.Single(append.Messages);
+        Assert.Equal(["\\Seen", "kw"], message.Flags);
+        Assert.Equal(new DateTimeOffset(1994, 2, 7, 21, 52, 25, TimeSpan.FromHours(-8)), message.InternalDate);
+        Assert.Equal("ab\r\n"u8.ToArray(), Assert.IsType<AppendText>(Assert.Single(message.Parts)).Data);
 
-        var binary = Parse<AppendCommand>("a APPEND INBOX ~{3}\r\na\0b\r\n");
+        var binary = Assert.IsType<AppendText>(Assert.Single(Assert.Single(Parse<AppendCommand>("a APPEND INBOX ~{3}\r\na\0b\r\n").Messages).Parts));
         Assert.True(binary.Binary);
-        Assert.Equal(new byte[] { (byte)'a', 0, (byte)'b' }, binary.Message);
+        Assert.Equal(new byte[] { (byte)'a', 0, (byte)'b' }, binary.Data);
+
+        // MULTIAPPEND (RFC 3502) with CATENATE (RFC 4469): each message its own options.
+        var multi = Parse<AppendCommand>("a APPEND INBOX (\\Seen) {1}\r\nx CATENATE (URL \"/INBOX;UIDVALIDITY=9/;UID=2/;SECTION=HEADER\" TEXT {2}\r\nyz) \" 7-Feb-1994 21:52:25 -0800\" CATENATE (TEXT ~{1}\r\n\0)\r\n");
+        Assert.Equal(3, multi.Messages.Count);
+        Assert.Equal(["\\Seen"], multi.Messages[0].Flags);
+        Assert.False(multi.Messages[0].Catenate);
+        Assert.True(multi.Messages[1].Catenate);
+        Assert.Equal("/INBOX;UIDVALIDITY=9/;UID=2/;SECTION=HEADER", Assert.IsType<AppendUrl>(multi.Messages[1].Parts[0]).Url);
+        Assert.Equal("yz"u8.ToArray(), Assert.IsType<AppendText>(multi.Messages[1].Parts[1]).Data);
+        Assert.NotNull(multi.Messages[2].InternalDate);
+        Assert.True(Assert.IsType<AppendText>(Assert.Single(multi.Messages[2].Parts)).Binary);
 
         var fetch = Parse<FetchCommand>("a UID FETCH 1:*,7 (BODY.PEEK[1.2.HEADER.FIELDS (From To)]<10.20>) (CHANGEDSINCE 99 VANISHED)\r\n");
         Assert.True(fetch.ByUid && fetch.Vanished);
@@ -203,7 +224,11 @@ public sealed class ParserTests
         { "b3 LOGIN a\0 b\r\n", "b3" },
         { "+bad NOOP\r\n", null },
         { "\r\n", null },
-        { "b4 SEARCH $\r\n", "b4" },
+        { "b4 SEARCH 1,$\r\n", "b4" },
+        { "c4 SORT (SUBJECT) ALL\r\n", "c4" },
+        { "c5 SORT (BOGUS) US-ASCII ALL\r\n", "c5" },
+        { "c6 SORT () US-ASCII ALL\r\n", "c6" },
+        { "c7 THREAD REFERENCES\r\n", "c7" },
         { "b5 NOOP  \r\n", "b5" },
         { "b6 LOGIN ~{1}\r\nx b\r\n", "b6" },
         { "b7 LOGIN {3}\r\na\rb c\r\n", "b7" },

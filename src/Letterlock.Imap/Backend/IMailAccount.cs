@@ -105,6 +105,47 @@ public interface IMailAccount : IAsyncDisposable
     /// </summary>
     ValueTask<AppendResult> AppendAsync(MailboxId mailbox, Stream content, MessageFlags flags, DateTimeOffset internalDate, CancellationToken ct);
 
+    /// <summary>
+    /// Adds several messages as one operation (MULTIAPPEND, RFC 3502): all of them or none. The default appends
+    /// them one by one and, when one is refused or fails, removes those already added (flags them \Deleted and
+    /// expunges exactly them), so a backend works without implementing it; one that can commit them together
+    /// should, so that other sessions never see a partial batch.
+    /// </summary>
+    async ValueTask<AppendBatchResult> AppendBatchAsync(MailboxId mailbox, IReadOnlyList<AppendItem> messages, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var uids = new List<Uid>(messages.Count);
+        var validity = default(UidValidity);
+        bool done = false;
+        try
+        {
+            foreach (var message in messages)
+            {
+                using var content = new MemoryStream(message.Content.ToArray(), writable: false);
+                var result = await AppendAsync(mailbox, content, message.Flags, message.InternalDate, ct).ConfigureAwait(false);
+                if (result.Status != MailboxOperationStatus.Ok)
+                {
+                    return new AppendBatchResult(result.Status, default, []);
+                }
+
+                uids.Add(result.Uid);
+                validity = result.UidValidity;
+            }
+
+            done = true;
+            return new AppendBatchResult(MailboxOperationStatus.Ok, validity, uids);
+        }
+        finally
+        {
+            if (!done && uids.Count > 0)
+            {
+                var added = uids.Select(u => new UidRange(u, u)).ToList();
+                await StoreFlagsAsync(mailbox, added, StoreMode.Add, MessageFlags.Create(SystemFlags.Deleted), null, CancellationToken.None).ConfigureAwait(false);
+                await ExpungeAsync(mailbox, added, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Copies (or moves: copy, then expunge from the source, as one step) messages to another mailbox.</summary>
     ValueTask<CopyResult> CopyAsync(MailboxId source, IReadOnlyList<UidRange> uids, MailboxId target, bool move, CancellationToken ct);
 
@@ -291,6 +332,15 @@ public sealed record StoreResult(IReadOnlyList<StoredFlags> Messages, IReadOnlyL
 
 /// <summary>The outcome of an APPEND.</summary>
 public sealed record AppendResult(MailboxOperationStatus Status, UidValidity UidValidity, Uid Uid);
+
+/// <summary>One message of <see cref="IMailAccount.AppendBatchAsync"/>.</summary>
+/// <param name="Content">The raw message.</param>
+/// <param name="Flags">Its flags.</param>
+/// <param name="InternalDate">Its INTERNALDATE.</param>
+public sealed record AppendItem(ReadOnlyMemory<byte> Content, MessageFlags Flags, DateTimeOffset InternalDate);
+
+/// <summary>The outcome of a MULTIAPPEND: the UIDs in the order of the messages, or none when it was refused.</summary>
+public sealed record AppendBatchResult(MailboxOperationStatus Status, UidValidity UidValidity, IReadOnlyList<Uid> Uids);
 
 /// <summary>The outcome of a COPY/MOVE: the UIDs in the source and the UIDs they got in the target, pairwise (UIDPLUS).</summary>
 public sealed record CopyResult(MailboxOperationStatus Status, UidValidity TargetUidValidity, IReadOnlyList<Uid> SourceUids, IReadOnlyList<Uid> TargetUids);

@@ -245,6 +245,21 @@ public sealed class InMemoryBackend : IImapAuthenticator
             }
         }
 
+        /// <summary>MULTIAPPEND: every message committed under one lock, so no session sees part of the batch.</summary>
+        public List<Uid> AppendAll(List<(byte[] Content, MessageStructure Structure, MessageFlags Flags, DateTimeOffset Date)> messages)
+        {
+            lock (_lock)
+            {
+                var uids = new List<Uid>(messages.Count);
+                foreach (var (content, structure, flags, date) in messages)
+                {
+                    uids.Add(Append(content, structure, flags, date).Uid);
+                }
+
+                return uids;
+            }
+        }
+
         private void AddLocked(Message msg)
         {
             if (_count == _uids.Length)
@@ -770,6 +785,29 @@ public sealed class InMemoryBackend : IImapAuthenticator
             var structure = MessageStructure.Parse(bytes, account.Owner.MaxMimeDepth);
             var msg = box.Append(bytes, structure, flags, internalDate);
             return new AppendResult(MailboxOperationStatus.Ok, box.Validity, msg.Uid);
+        }
+
+        public ValueTask<AppendBatchResult> AppendBatchAsync(MailboxId mailbox, IReadOnlyList<AppendItem> messages, CancellationToken ct)
+        {
+            var box = Box(mailbox);
+            if (box is null)
+            {
+                return ValueTask.FromResult(new AppendBatchResult(MailboxOperationStatus.NotFound, default, []));
+            }
+
+            var prepared = new List<(byte[], MessageStructure, MessageFlags, DateTimeOffset)>(messages.Count);
+            foreach (var message in messages)
+            {
+                var bytes = NormalizeLineEndings(message.Content.Span);
+                if (bytes.Length == 0)
+                {
+                    return ValueTask.FromResult(new AppendBatchResult(MailboxOperationStatus.Invalid, default, []));
+                }
+
+                prepared.Add((bytes, MessageStructure.Parse(bytes, account.Owner.MaxMimeDepth), message.Flags, message.InternalDate));
+            }
+
+            return ValueTask.FromResult(new AppendBatchResult(MailboxOperationStatus.Ok, box.Validity, box.AppendAll(prepared)));
         }
 
         public ValueTask<CopyResult> CopyAsync(MailboxId source, IReadOnlyList<UidRange> uids, MailboxId target, bool move, CancellationToken ct)

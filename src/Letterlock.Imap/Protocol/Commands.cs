@@ -15,6 +15,13 @@ public sealed record SimpleCommand(string Tag, string Verb) : ImapCommand(Tag)
     public override string Name => Verb;
 }
 
+/// <summary><c>compress = "COMPRESS" SP algorithm</c> (RFC 4978).</summary>
+public sealed record CompressCommand(string Tag, string Algorithm) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => "COMPRESS";
+}
+
 /// <summary><c>authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]</c> (RFC 9051 with SASL-IR, RFC 4959).</summary>
 public sealed record AuthenticateCommand(string Tag, string Mechanism, string? InitialResponse) : ImapCommand(Tag)
 {
@@ -84,15 +91,45 @@ public sealed record StatusCommand(string Tag, string Mailbox, IReadOnlyList<str
     public override string Name => "STATUS";
 }
 
-/// <summary><c>append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal</c>.</summary>
-public sealed record AppendCommand(string Tag, string Mailbox, IReadOnlyList<string> Flags, DateTimeOffset? InternalDate, byte[] Message, bool Binary) : ImapCommand(Tag)
+/// <summary>
+/// APPEND with MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469): one or more messages, each a literal or a
+/// catenation of text literals and URLs. <c>append = "APPEND" SP mailbox 1*append-message</c>.
+/// </summary>
+public sealed record AppendCommand(string Tag, string Mailbox, IReadOnlyList<AppendMessage> Messages) : ImapCommand(Tag)
 {
     /// <inheritdoc />
     public override string Name => "APPEND";
 
     /// <summary>Keeps message content out of ToString.</summary>
-    public override string ToString() => $"AppendCommand {{ Tag = {Tag}, Mailbox = {Mailbox}, Size = {Message.Length} }}";
+    public override string ToString() => $"AppendCommand {{ Tag = {Tag}, Mailbox = {Mailbox}, Messages = {Messages.Count} }}";
 }
+
+/// <summary>
+/// One message of an APPEND: <c>append-message = append-opts SP append-data</c>,
+/// <c>append-opts = [SP flag-list] [SP date-time]</c>. A plain literal is one <see cref="AppendText"/> part.
+/// </summary>
+/// <param name="Flags">The flag-list.</param>
+/// <param name="InternalDate">The date-time, when given.</param>
+/// <param name="Parts">The literal, or the CATENATE parts in order.</param>
+/// <param name="Catenate">Whether the data was <c>"CATENATE" SP "(" cat-part *(SP cat-part) ")"</c>.</param>
+public sealed record AppendMessage(IReadOnlyList<string> Flags, DateTimeOffset? InternalDate, IReadOnlyList<AppendPart> Parts, bool Catenate)
+{
+    /// <summary>Keeps message content out of ToString.</summary>
+    public override string ToString() => $"AppendMessage {{ Parts = {Parts.Count} }}";
+}
+
+/// <summary>A part of an appended message.</summary>
+public abstract record AppendPart;
+
+/// <summary>Bytes sent by the client: the APPEND literal, or <c>text-literal = "TEXT" SP literal</c> (literal8 with BINARY).</summary>
+public sealed record AppendText(byte[] Data, bool Binary) : AppendPart
+{
+    /// <summary>Keeps message content out of ToString.</summary>
+    public override string ToString() => $"AppendText {{ Size = {Data.Length} }}";
+}
+
+/// <summary><c>url = "URL" SP astring</c>: an IMAP URL (RFC 5092) naming a message or part on this server.</summary>
+public sealed record AppendUrl(string Url) : AppendPart;
 
 /// <summary><c>id = "ID" SP id-params-list</c> (RFC 2971); null when the client sent NIL.</summary>
 public sealed record IdCommand(string Tag, IReadOnlyList<KeyValuePair<string, string?>>? Parameters) : ImapCommand(Tag)
@@ -113,6 +150,42 @@ public sealed record SearchCommand(string Tag, bool ByUid, IReadOnlyList<string>
 {
     /// <inheritdoc />
     public override string Name => ByUid ? "UID SEARCH" : "SEARCH";
+}
+
+/// <summary>A SORT key (RFC 5256, 3).</summary>
+public enum SortKey
+{
+    /// <summary>ARRIVAL: the internal date.</summary>
+    Arrival,
+    /// <summary>CC: the mailbox of the first Cc address.</summary>
+    Cc,
+    /// <summary>DATE: the sent date (the internal date when there is none).</summary>
+    Date,
+    /// <summary>FROM: the mailbox of the first From address.</summary>
+    From,
+    /// <summary>SIZE: RFC822.SIZE.</summary>
+    Size,
+    /// <summary>SUBJECT: the base subject.</summary>
+    Subject,
+    /// <summary>TO: the mailbox of the first To address.</summary>
+    To,
+}
+
+/// <summary>One sort criterion: <c>sort-criterion = ["REVERSE" SP] sort-key</c>.</summary>
+public readonly record struct SortCriterion(SortKey Key, bool Reverse);
+
+/// <summary>SORT / UID SORT (RFC 5256) with ESORT's return options (RFC 5267).</summary>
+public sealed record SortCommand(string Tag, bool ByUid, IReadOnlyList<string>? ReturnOptions, IReadOnlyList<SortCriterion> Criteria, string Charset, SearchKey Key) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ByUid ? "UID SORT" : "SORT";
+}
+
+/// <summary>THREAD / UID THREAD (RFC 5256): <c>thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria</c>.</summary>
+public sealed record ThreadCommand(string Tag, bool ByUid, string Algorithm, string Charset, SearchKey Key) : ImapCommand(Tag)
+{
+    /// <inheritdoc />
+    public override string Name => ByUid ? "UID THREAD" : "THREAD";
 }
 
 /// <summary>FETCH / UID FETCH with CONDSTORE/QRESYNC modifiers.</summary>

@@ -18,7 +18,8 @@ public enum FrameStatus
     /// <summary>A line exceeds <see cref="ImapServerOptions.MaxLineLength"/>; discard through the next LF and answer BAD [TOOBIG].</summary>
     LineTooLong,
     /// <summary>
-    /// A synchronizing literal exceeds its limit (or the command has too many): answer the tag with
+    /// A synchronizing literal exceeds its limit (or the command has too many, or would pass
+    /// <see cref="ImapServerOptions.MaxCommandSize"/>): answer the tag with
     /// NO/BAD [TOOBIG] and drop the first <see cref="FrameResult.Length"/> bytes; the client sends nothing more for it.
     /// </summary>
     LiteralRefused,
@@ -98,7 +99,7 @@ public static class ImapCommandFramer
             }
 
             long limit = isAppend ? options.MaxMessageSize : options.MaxStringLiteralSize;
-            bool tooMany = literalIndex >= options.MaxLiteralsPerCommand;
+            bool tooMany = literalIndex >= options.MaxLiteralsPerCommand || pos + size > options.MaxCommandSize;
             if (nonSync)
             {
                 if (tooMany || size > limit || (options.NonSynchronizingLiteralLimit is int l && size > l))

@@ -65,6 +65,11 @@ public static class ImapCommandParser
                 return new AuthenticateCommand(tag, mech, initial);
             }
 
+            // compress = "COMPRESS" SP algorithm ; algorithm = "DEFLATE"   (RFC 4978)
+            case "COMPRESS":
+                t.Space();
+                return new CompressCommand(tag, t.Atom().ToUpperInvariant());
+
             // login = "LOGIN" SP userid SP password ; userid = astring ; password = astring
             case "LOGIN":
             {
@@ -175,6 +180,10 @@ public static class ImapCommandParser
 
             case "SEARCH":
                 return ParseSearch(ref t, tag, byUid: false);
+            case "SORT":
+                return ParseSort(ref t, tag, byUid: false);
+            case "THREAD":
+                return ParseThread(ref t, tag, byUid: false);
             case "FETCH":
                 return ParseFetch(ref t, tag, byUid: false);
             case "STORE":
@@ -196,6 +205,10 @@ public static class ImapCommandParser
                 {
                     case "SEARCH":
                         return ParseSearch(ref t, tag, byUid: true);
+                    case "SORT":
+                        return ParseSort(ref t, tag, byUid: true);
+                    case "THREAD":
+                        return ParseThread(ref t, tag, byUid: true);
                     case "FETCH":
                         return ParseFetch(ref t, tag, byUid: true);
                     case "STORE":
@@ -254,7 +267,7 @@ public static class ImapCommandParser
                         if (!t.Peek((byte)'('))
                         {
                             knownUids = t.SequenceSet();
-                            if (knownUids.Ranges.Any(r => r.Start == SequenceSet.Star || r.End == SequenceSet.Star))
+                            if (knownUids.IsSaved || knownUids.Ranges.Any(r => r.Start == SequenceSet.Star || r.End == SequenceSet.Star))
                             {
                                 throw new ImapParseException("'*' is not allowed in known-uids");
                             }
@@ -395,66 +408,75 @@ public static class ImapCommandParser
         return items;
     }
 
-    // append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
-    // append-data = literal / literal8   (RFC 3516 for literal8)
+    // append = "APPEND" SP mailbox 1*append-message               (RFC 3502, MULTIAPPEND)
+    // append-message = append-opts SP append-data ; append-opts = [SP flag-list] [SP date-time]
+    // append-data = literal / literal8 / "CATENATE" SP "(" cat-part *(SP cat-part) ")"   (RFC 3516, RFC 4469)
+    // cat-part = text-literal / url ; text-literal = "TEXT" SP (literal / literal8) ; url = "URL" SP astring
     private static AppendCommand ParseAppend(ref ImapTokenizer t, string tag)
     {
         t.Space();
         var mailbox = t.AString();
-        t.Space();
-        List<string> flags = [];
-        if (t.Peek((byte)'('))
+        var messages = new List<AppendMessage>();
+        do
         {
-            flags = t.FlagList();
             t.Space();
-        }
+            List<string> flags = [];
+            if (t.Peek((byte)'('))
+            {
+                flags = t.FlagList();
+                t.Space();
+            }
 
-        DateTimeOffset? date = null;
-        if (t.Peek((byte)'"'))
-        {
-            date = t.DateTime();
-            t.Space();
-        }
+            DateTimeOffset? date = null;
+            if (t.Peek((byte)'"'))
+            {
+                date = t.DateTime();
+                t.Space();
+            }
 
-        var data = t.Literal(allowBinary: true, out bool binary);
-        return new AppendCommand(tag, mailbox, flags, date, data.ToArray(), binary);
+            if (t.TryKeyword("CATENATE"))
+            {
+                t.Space();
+                t.Open();
+                var parts = new List<AppendPart>();
+                do
+                {
+                    if (t.TryKeyword("TEXT"))
+                    {
+                        t.Space();
+                        var text = t.Literal(allowBinary: true, out bool textBinary);
+                        parts.Add(new AppendText(text.ToArray(), textBinary));
+                    }
+                    else if (t.TryKeyword("URL"))
+                    {
+                        t.Space();
+                        parts.Add(new AppendUrl(t.AString()));
+                    }
+                    else
+                    {
+                        throw new ImapParseException("Expected TEXT or URL");
+                    }
+                }
+                while (t.TrySpace());
+                t.Close();
+                messages.Add(new AppendMessage(flags, date, parts, Catenate: true));
+            }
+            else
+            {
+                var data = t.Literal(allowBinary: true, out bool binary);
+                messages.Add(new AppendMessage(flags, date, [new AppendText(data.ToArray(), binary)], Catenate: false));
+            }
+        }
+        while (t.Peek((byte)' '));
+        return new AppendCommand(tag, mailbox, messages);
     }
 
     // search = "SEARCH" [search-return-opts] SP search-program
-    // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
     // search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
     private static SearchCommand ParseSearch(ref ImapTokenizer t, string tag, bool byUid)
     {
         t.Space();
-        List<string>? returns = null;
-        if (t.TryKeyword("RETURN"))
-        {
-            returns = [];
-            t.Space();
-            t.Open();
-            if (!t.TryClose())
-            {
-                do
-                {
-                    var option = t.Atom().ToUpperInvariant();
-                    if (option is not ("MIN" or "MAX" or "ALL" or "COUNT" or "SAVE"))
-                    {
-                        throw new ImapParseException("Unknown search return option");
-                    }
-
-                    if (option == "SAVE")
-                    {
-                        throw new ImapParseException("SEARCHRES (SAVE) is not supported");
-                    }
-
-                    returns.Add(option);
-                }
-                while (t.TrySpace());
-                t.Close();
-            }
-
-            t.Space();
-        }
+        var returns = ReturnOptions(ref t);
 
         string? charset = null;
         if (t.TryKeyword("CHARSET"))
@@ -464,13 +486,102 @@ public static class ImapCommandParser
             t.Space();
         }
 
+        return new SearchCommand(tag, byUid, returns, charset, SearchKeys(ref t));
+    }
+
+    // search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"   (RFC 4731)
+    // search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"   (SAVE: RFC 5182)
+    // Returns null when there is no RETURN; consumes the space after the closing parenthesis.
+    private static List<string>? ReturnOptions(ref ImapTokenizer t)
+    {
+        if (!t.TryKeyword("RETURN"))
+        {
+            return null;
+        }
+
+        var returns = new List<string>();
+        t.Space();
+        t.Open();
+        if (!t.TryClose())
+        {
+            do
+            {
+                var option = t.Atom().ToUpperInvariant();
+                if (option is not ("MIN" or "MAX" or "ALL" or "COUNT" or "SAVE"))
+                {
+                    throw new ImapParseException("Unknown search return option");
+                }
+
+                returns.Add(option);
+            }
+            while (t.TrySpace());
+            t.Close();
+        }
+
+        t.Space();
+        return returns;
+    }
+
+    // search-key *(SP search-key), as one key
+    private static SearchKey SearchKeys(ref ImapTokenizer t)
+    {
         var keys = new List<SearchKey>();
         do
         {
             keys.Add(SearchKeyOf(ref t));
         }
         while (t.TrySpace());
-        return new SearchCommand(tag, byUid, returns, charset, keys.Count == 1 ? keys[0] : new AndKey(keys));
+        return keys.Count == 1 ? keys[0] : new AndKey(keys);
+    }
+
+    // sort = ["UID" SP] "SORT" SP [search-return-opts SP] sort-criteria SP search-criteria   (RFC 5256, RFC 5267)
+    // sort-criteria = "(" sort-criterion *(SP sort-criterion) ")" ; sort-criterion = ["REVERSE" SP] sort-key
+    // sort-key = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO"
+    // search-criteria = charset 1*(SP search-key)
+    private static SortCommand ParseSort(ref ImapTokenizer t, string tag, bool byUid)
+    {
+        t.Space();
+        var returns = ReturnOptions(ref t);
+        var criteria = new List<SortCriterion>();
+        t.Open();
+        do
+        {
+            bool reverse = t.TryKeyword("REVERSE");
+            if (reverse)
+            {
+                t.Space();
+            }
+
+            var key = t.Atom().ToUpperInvariant() switch
+            {
+                "ARRIVAL" => SortKey.Arrival,
+                "CC" => SortKey.Cc,
+                "DATE" => SortKey.Date,
+                "FROM" => SortKey.From,
+                "SIZE" => SortKey.Size,
+                "SUBJECT" => SortKey.Subject,
+                "TO" => SortKey.To,
+                _ => throw new ImapParseException("Unknown sort key"),
+            };
+            criteria.Add(new SortCriterion(key, reverse));
+        }
+        while (t.TrySpace());
+        t.Close();
+        t.Space();
+        var charset = t.AString().ToUpperInvariant();
+        t.Space();
+        return new SortCommand(tag, byUid, returns, criteria, charset, SearchKeys(ref t));
+    }
+
+    // thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria ; thread-alg = "ORDEREDSUBJECT" / "REFERENCES" / atom
+    private static ThreadCommand ParseThread(ref ImapTokenizer t, string tag, bool byUid)
+    {
+        t.Space();
+        var algorithm = t.Atom().ToUpperInvariant();
+        t.Space();
+        var charset = t.AString().ToUpperInvariant();
+        t.Space();
+        return new ThreadCommand(tag, byUid, algorithm, charset, SearchKeys(ref t));
     }
 
     private static SearchKey SearchKeyOf(ref ImapTokenizer t)
@@ -775,6 +886,26 @@ public static class ImapCommandParser
 
         t.Expect((byte)']', "']'");
         return new BodySection(parts, text, fields);
+    }
+
+    /// <summary>
+    /// Parses a section-spec as written inside "[...]" (an IMAP URL's ";SECTION=", RFC 5092), for example
+    /// <c>1.2.HEADER.FIELDS (From)</c>; null when it is not one.
+    /// </summary>
+    internal static BodySection? ParseSectionSpec(string spec, ImapServerOptions options)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes("[" + spec + "]\r\n");
+        var t = new ImapTokenizer(new ReadOnlySequence<byte>(bytes), options);
+        try
+        {
+            var section = Section(ref t);
+            t.End();
+            return section;
+        }
+        catch (ImapParseException)
+        {
+            return null;
+        }
     }
 
     // partial = "<" number64 "." nz-number64 ">"

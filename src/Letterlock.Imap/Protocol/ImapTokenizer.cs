@@ -409,8 +409,14 @@ internal ref struct ImapTokenizer
     public bool PeekDigit() => _reader.TryPeek(out byte b) && b >= '0' && b <= '9';
 
     // sequence-set = (seq-number / seq-range) ["," sequence-set] ; seq-number = nz-number / "*"
+    // sequence-set =/ seq-last-command ; seq-last-command = "$"   (RFC 5182: "$" stands alone)
     public SequenceSet SequenceSet()
     {
+        if (TryConsume((byte)'$'))
+        {
+            return Protocol.SequenceSet.Saved;
+        }
+
         var ranges = new List<(uint, uint)>();
         do
         {
@@ -432,18 +438,13 @@ internal ref struct ImapTokenizer
         return new SequenceSet(ranges);
     }
 
-    public bool PeekSequenceSet() => _reader.TryPeek(out byte b) && ((b >= '1' && b <= '9') || b == '*');
+    public bool PeekSequenceSet() => _reader.TryPeek(out byte b) && ((b >= '1' && b <= '9') || b == '*' || b == '$');
 
     private uint SeqNumber()
     {
         if (TryConsume((byte)'*'))
         {
             return Protocol.SequenceSet.Star;
-        }
-
-        if (Peek((byte)'$'))
-        {
-            throw new ImapParseException("SEARCHRES ($) is not supported");
         }
 
         return Number(nonZero: true);

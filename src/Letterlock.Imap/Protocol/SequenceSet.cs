@@ -10,10 +10,23 @@ namespace Letterlock.Imap.Protocol;
 /// seq-range    = seq-number ":" seq-number
 /// seq-number   = nz-number / "*"
 /// </code>
-/// "$" (RFC 5182, SEARCHRES) is not supported and is refused by the parser.
+/// "$" (RFC 5182, SEARCHRES: <c>seq-last-command = "$"</c>) is <see cref="Saved"/>: the session replaces it by the
+/// result the last SEARCH ... RETURN (SAVE) saved before it reaches a backend.
 /// </summary>
 public sealed class SequenceSet
 {
+    /// <summary>"$": the saved search result (RFC 5182).</summary>
+    public static SequenceSet Saved { get; } = new([], isSaved: true);
+
+    private SequenceSet(IReadOnlyList<(uint Start, uint End)> ranges, bool isSaved)
+    {
+        Ranges = ranges;
+        IsSaved = isSaved;
+    }
+
+    /// <summary>Whether this is "$", the saved search result, which has no ranges of its own.</summary>
+    public bool IsSaved { get; }
+
     /// <summary>The value that stands for <c>*</c>: 0, outside <c>nz-number</c>.</summary>
     public const uint Star = 0;
 
@@ -116,7 +129,7 @@ public sealed class SequenceSet
     }
 
     /// <inheritdoc />
-    public override string ToString() =>
+    public override string ToString() => IsSaved ? "$" :
         string.Join(',', Ranges.Select(r => r.Start == r.End ? N(r.Start) : N(r.Start) + ":" + N(r.End)));
 
     private static string N(uint v) => v == Star ? "*" : v.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -20,8 +20,11 @@ public static class ImapCommandFormatter
         {
             LoginCommand l => $"{l.Tag} LOGIN {Safe(l.User)} ***",
             AuthenticateCommand a => $"{a.Tag} AUTHENTICATE {a.Mechanism}{(a.InitialResponse is null ? "" : " ***")}",
-            AppendCommand a => $"{a.Tag} APPEND {Safe(a.Mailbox)} ({string.Join(' ', a.Flags)}) {{{a.Message.Length}}}",
+            AppendCommand a => $"{a.Tag} APPEND {Safe(a.Mailbox)} " + string.Join(' ', a.Messages.Select(m =>
+                $"({string.Join(' ', m.Flags.Select(Safe))}) " + (m.Catenate ? $"CATENATE ({m.Parts.Count} parts)" : $"{{{((AppendText)m.Parts[0]).Data.Length}}}"))),
             SearchCommand s => $"{s.Tag} {s.Name} {Describe(s.Key)}",
+            SortCommand s => $"{s.Tag} {s.Name} ({string.Join(' ', s.Criteria.Select(c => (c.Reverse ? "REVERSE " : "") + c.Key.ToString().ToUpperInvariant()))}) {Describe(s.Key)}",
+            ThreadCommand th => $"{th.Tag} {th.Name} {Safe(th.Algorithm)} {Describe(th.Key)}",
             SelectCommand s => $"{s.Tag} {s.Name} {Safe(s.Mailbox)}{(s.Qresync is not null ? " (QRESYNC)" : s.Condstore ? " (CONDSTORE)" : "")}",
             MailboxCommand m => $"{m.Tag} {m.Verb} {Safe(m.Mailbox)}",
             RenameCommand r => $"{r.Tag} RENAME {Safe(r.From)} {Safe(r.To)}",

@@ -18,6 +18,22 @@ public sealed partial class ImapSession
             return pairs;
         }
 
+        if (set.IsSaved)
+        {
+            // "$" is a set of UIDs whether the command is a UID command or not (RFC 5182, 2.1); messages expunged
+            // since it was saved have left the session's view and drop out here.
+            foreach (uint uid in _selected.Saved)
+            {
+                int seq = index.SeqOf(uid);
+                if (seq > 0)
+                {
+                    pairs.Add((seq, uid));
+                }
+            }
+
+            return pairs;
+        }
+
         if (byUid)
         {
             foreach (var (a, b) in set.Normalize(index.LastUid))
@@ -64,43 +80,6 @@ public sealed partial class ImapSession
 
     private MessageFlags? ParseFlags(IReadOnlyList<string> names) => MessageFlags.FromNames(names);
 
-    private async ValueTask<Completion> AppendAsync(AppendCommand append, CancellationToken ct)
-    {
-        var name = DecodeName(append.Mailbox);
-        var info = name is null ? null : await FindAsync(name, ct).ConfigureAwait(false);
-        if (info is null)
-        {
-            return Completion.No("No such mailbox", "TRYCREATE");
-        }
-
-        var flags = ParseFlags(append.Flags);
-        if (flags is null)
-        {
-            return Completion.Bad("Invalid flag", "CLIENTBUG");
-        }
-
-        if (flags.Keywords.Length > _options.MaxKeywordsPerMailbox)
-        {
-            return Completion.No("Too many keywords", "LIMIT");
-        }
-
-        if (append.Message.Length == 0)
-        {
-            return Completion.No("Empty message", "CANNOT");
-        }
-
-        await TouchRecentAsync(info, ct).ConfigureAwait(false);
-        using var content = new MemoryStream(append.Message, writable: false);
-        var result = await Account.AppendAsync(info.Id, content, flags, append.InternalDate ?? _context.Time.GetUtcNow(), ct).ConfigureAwait(false);
-        return result.Status switch
-        {
-            MailboxOperationStatus.Ok => Completion.Ok("APPEND completed", $"APPENDUID {result.UidValidity.Value} {result.Uid.Value}"),
-            MailboxOperationStatus.NotFound => Completion.No("No such mailbox", "TRYCREATE"),
-            MailboxOperationStatus.OverQuota => Completion.No("Over quota", "OVERQUOTA"),
-            _ => Completion.No("Message refused", "CANNOT"),
-        };
-    }
-
     private async ValueTask<Completion> ExpungeAsync(ExpungeCommand expunge, CancellationToken ct)
     {
         var selected = _selected!;
@@ -123,11 +102,17 @@ public sealed partial class ImapSession
         return Completion.Ok(expunge.Name + " completed");
     }
 
-    /// <summary>Replaces message sequence numbers in a key by the UIDs they stand for in this session's view.</summary>
+    /// <summary>Replaces message sequence numbers (and "$", and RECENT) in a key by the UIDs they stand for in this session's view.</summary>
     private SearchKey Translate(SearchKey key)
     {
         switch (key)
         {
+            case SequenceKey { Set.IsSaved: true } or UidKey { Set.IsSaved: true }:
+            {
+                var saved = Resolve(SequenceSet.Saved, byUid: true);
+                return saved.Count == 0 ? NoneKey.Instance : new UidKey(new SequenceSet(Ranges(saved).Select(r => (r.First.Value, r.Last.Value)).ToList()));
+            }
+
             case SequenceKey seq:
             {
                 var pairs = Resolve(seq.Set, byUid: false);
@@ -168,17 +153,44 @@ public sealed partial class ImapSession
 
     private async ValueTask<Completion> SearchAsync(SearchCommand search, CancellationToken ct)
     {
-        if (search.Charset is not null and not ("UTF-8" or "US-ASCII"))
+        var (matches, failure) = await MatchAsync(search.Key, search.Charset, search.ByUid, ct).ConfigureAwait(false);
+        if (failure is { } f)
         {
-            return Completion.No("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)");
+            ForgetSavedOnFailure(search.ReturnOptions);
+            return f;
+        }
+
+        matches.Sort((a, b) => a.Value.CompareTo(b.Value));
+        await AnswerSearchAsync(search.Tag, search.ByUid, search.Key, search.ReturnOptions, matches, sorted: false, ct).ConfigureAwait(false);
+        return Completion.Ok(search.Name + " completed");
+    }
+
+    /// <summary>RFC 5182, 2.1: a SEARCH (or SORT) with SAVE that fails leaves "$" empty.</summary>
+    private void ForgetSavedOnFailure(IReadOnlyList<string>? returnOptions)
+    {
+        if (returnOptions?.Contains("SAVE") == true && _selected is { } selected)
+        {
+            selected.Saved = [];
+        }
+    }
+
+    /// <summary>
+    /// Runs a search program: the messages of this session's view that match, as (number to report, UID), in no
+    /// particular order; or the failure to answer with.
+    /// </summary>
+    private async ValueTask<(List<(uint Value, Uid Uid)> Matches, Completion? Failure)> MatchAsync(SearchKey searchKey, string? charset, bool byUid, CancellationToken ct)
+    {
+        if (charset is not null and not ("UTF-8" or "US-ASCII"))
+        {
+            return ([], Completion.No("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)"));
         }
 
         var selected = _selected!;
-        var key = Translate(search.Key);
+        var key = Translate(searchKey);
         var uids = await Account.SearchAsync(selected.Id, key, ct).ConfigureAwait(false);
         if (uids.Count > _options.MaxSearchResults)
         {
-            return Completion.No("Too many results", "LIMIT");
+            return ([], Completion.No("Too many results", "LIMIT"));
         }
 
         // Only messages this session knows about: new arrivals are reported by EXISTS first.
@@ -188,46 +200,69 @@ public sealed partial class ImapSession
             int seq = selected.Index.SeqOf(uid.Value);
             if (seq > 0)
             {
-                matches.Add((search.ByUid ? uid.Value : (uint)seq, uid));
+                matches.Add((byUid ? uid.Value : (uint)seq, uid));
             }
         }
 
-        matches.Sort((a, b) => a.Value.CompareTo(b.Value));
+        return (matches, null);
+    }
+
+    /// <summary>
+    /// Answers SEARCH (ascending matches) or SORT (matches in sort order): the untagged SEARCH/SORT response, or
+    /// ESEARCH for RETURN options (RFC 4731; RFC 5267 for SORT, where MIN and MAX are the first and last in sort
+    /// order and ALL keeps it), MODSEQ when the key had one (RFC 7162, 3.1.5), and SAVE for "$" (RFC 5182).
+    /// </summary>
+    private async ValueTask AnswerSearchAsync(string tag, bool byUid, SearchKey key, IReadOnlyList<string>? returnOptions, List<(uint Value, Uid Uid)> matches, bool sorted, CancellationToken ct)
+    {
+        var selected = _selected!;
         var values = matches.ConvertAll(m => m.Value);
-        var options = search.ReturnOptions is null || search.ReturnOptions.Count == 0 ? ["ALL"] : search.ReturnOptions;
+        var options = returnOptions is null || returnOptions.Count == 0 ? ["ALL"] : returnOptions;
+        bool minMaxOnly = returnOptions is not null && !options.Contains("ALL") && !options.Contains("COUNT") && (options.Contains("MIN") || options.Contains("MAX"));
+        if (options.Contains("SAVE"))
+        {
+            // RFC 5182, 2.1: with MIN and/or MAX but neither ALL nor COUNT, only those messages are saved.
+            var saved = minMaxOnly
+                ? new[] { options.Contains("MIN") && matches.Count > 0 ? matches[0].Uid.Value : 0, options.Contains("MAX") && matches.Count > 0 ? matches[^1].Uid.Value : 0 }.Where(u => u != 0)
+                : matches.Select(m => m.Uid.Value);
+            selected.Saved = saved.Distinct().Order().ToArray();
+        }
+
         ulong? highest = null;
-        if (HasModSeqKey(search.Key))
+        if (HasModSeqKey(key))
         {
             EnableCondstore();
-            if (matches.Count > 0)
+            // RFC 7162, 3.1.5 with RFC 4731: the MODSEQ is the highest of the messages returned, so with only
+            // MIN and/or MAX it is that of those one or two messages, not of every match.
+            var reported = minMaxOnly
+                ? new[] { options.Contains("MIN") && matches.Count > 0 ? matches[0].Uid : (Uid?)null, options.Contains("MAX") && matches.Count > 0 ? matches[^1].Uid : null }.OfType<Uid>().Distinct().ToList()
+                : matches.ConvertAll(m => m.Uid);
+            if (reported.Count > 0)
             {
-                // RFC 7162, 3.1.5 with RFC 4731: the MODSEQ is the highest of the messages returned, so with only
-                // MIN and/or MAX it is that of those one or two messages, not of every match.
-                bool onlyMinMax = search.ReturnOptions is not null && !options.Contains("ALL") && !options.Contains("COUNT");
-                var reported = onlyMinMax
-                    ? new[] { options.Contains("MIN") ? matches[0].Uid : (Uid?)null, options.Contains("MAX") ? matches[^1].Uid : null }.OfType<Uid>().Distinct().ToList()
-                    : matches.ConvertAll(m => m.Uid);
-                if (reported.Count > 0)
+                reported.Sort();
+                ulong max = 0;
+                await foreach (var record in Account.FetchAsync(selected.Id, reported.ConvertAll(u => new UidRange(u, u)), FetchData.None, ct).ConfigureAwait(false))
                 {
-                    reported.Sort();
-                    ulong max = 0;
-                    await foreach (var record in Account.FetchAsync(selected.Id, reported.ConvertAll(u => new UidRange(u, u)), FetchData.None, ct).ConfigureAwait(false))
-                    {
-                        max = Math.Max(max, record.ModSeq.Value);
-                    }
-
-                    highest = max;
+                    max = Math.Max(max, record.ModSeq.Value);
                 }
+
+                highest = max;
             }
         }
 
-        if (search.ReturnOptions is null && !_rev2)
+        if (returnOptions is not null && returnOptions.Count == 1 && returnOptions[0] == "SAVE")
+        {
+            return; // RFC 5182, 2.1: SAVE alone produces no ESEARCH response
+        }
+
+        if (returnOptions is null && (sorted || !_rev2))
         {
             // mailbox-data =/ "SEARCH" *(SP nz-number) [SP search-sort-mod-seq]   (RFC 3501 + RFC 7162)
-            _writer.Raw("* SEARCH"u8);
+            // sort-data = "SORT" *(SP nz-number) [SP search-sort-mod-seq]   (RFC 5256 + RFC 7162)
+            _writer.Raw(sorted ? "* SORT"u8 : "* SEARCH"u8);
             foreach (var v in values)
             {
                 _writer.Sp().Number(v);
+                await MaybeFlushAsync(ct).ConfigureAwait(false);
             }
 
             if (highest is { } h && values.Count > 0)
@@ -236,12 +271,12 @@ public sealed partial class ImapSession
             }
 
             _writer.Crlf();
-            return Completion.Ok(search.Name + " completed");
+            return;
         }
 
         // esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)   (RFC 4731 / 9051)
-        _writer.Raw("* ESEARCH (TAG "u8).String(search.Tag).Byte((byte)')');
-        if (search.ByUid)
+        _writer.Raw("* ESEARCH (TAG "u8).String(tag).Byte((byte)')');
+        if (byUid)
         {
             _writer.Raw(" UID"u8);
         }
@@ -260,6 +295,7 @@ public sealed partial class ImapSession
 
             if (options.Contains("ALL"))
             {
+                // For SORT the set keeps the sort order: ranges only where numbers ascend by one.
                 _writer.Raw(" ALL "u8).Ascii(SequenceSet.Format(values));
             }
         }
@@ -275,7 +311,6 @@ public sealed partial class ImapSession
         }
 
         _writer.Crlf();
-        return Completion.Ok(search.Name + " completed");
     }
 
     private async ValueTask<Completion> StoreAsync(StoreCommand store, CancellationToken ct)

@@ -45,6 +45,8 @@ public sealed partial class ImapSession : IMailboxListener
     private bool _condstore;
     private bool _qresync;
     private bool _utf8;
+    private PipeReader? _inflated;
+    private PipeWriter? _deflated;
 
     /// <summary>Creates a session on a transport.</summary>
     public ImapSession(IImapTransport transport, ImapServerContext context, string? id = null)
@@ -64,7 +66,9 @@ public sealed partial class ImapSession : IMailboxListener
     /// <summary>The current state.</summary>
     public ImapState State { get; private set; } = ImapState.NotAuthenticated;
 
-    private PipeReader Input => _transport.Input;
+    private PipeReader Input => _inflated ?? _transport.Input;
+
+    private PipeWriter Output => _deflated ?? _transport.Output;
 
     private sealed class SelectedMailbox(MailboxId id, string name, bool readOnly, MessageIndex index, UidValidity validity, IDisposable registration)
     {
@@ -75,6 +79,9 @@ public sealed partial class ImapSession : IMailboxListener
         public UidValidity Validity { get; } = validity;
         public IDisposable Registration { get; } = registration;
         public ulong HighestModSeq { get; set; }
+
+        /// <summary>The UIDs the last SEARCH/SORT ... RETURN (SAVE) saved for "$" (RFC 5182), ascending.</summary>
+        public uint[] Saved { get; set; } = [];
 
         /// <summary>The messages that are \Recent in this session (IMAP4rev1 sessions only).</summary>
         public HashSet<uint> Recent { get; } = [];
@@ -147,7 +154,7 @@ public sealed partial class ImapSession : IMailboxListener
         {
             _writer.Raw("* BYE "u8).Ascii(text).Crlf();
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await _transport.Output.FlushAsync(cts.Token).ConfigureAwait(false);
+            await Output.FlushAsync(cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {
@@ -164,6 +171,13 @@ public sealed partial class ImapSession : IMailboxListener
             _context.RemoveSession(_account.AccountKey);
             await _account.DisposeAsync().ConfigureAwait(false);
             _account = null;
+        }
+
+        if (_deflated is not null)
+        {
+            // Ends the DEFLATE streams (and frees their zlib state); the transport's own pipes are completed by the host.
+            await _deflated.CompleteAsync().ConfigureAwait(false);
+            await _inflated!.CompleteAsync().ConfigureAwait(false);
         }
 
         _changeSignal.Dispose();
@@ -343,7 +357,7 @@ public sealed partial class ImapSession : IMailboxListener
     private ValueTask<FlushResult> FlushAsync(CancellationToken ct)
     {
         _writer.ResetCount();
-        return _transport.Output.FlushAsync(ct);
+        return Output.FlushAsync(ct);
     }
 
     /// <summary>Flushes when a large response has accumulated, so a FETCH of 60,000 messages streams instead of buffering.</summary>
@@ -361,7 +375,7 @@ public sealed partial class ImapSession : IMailboxListener
         "STARTTLS" or "AUTHENTICATE" or "LOGIN" => ImapState.NotAuthenticated,
         "ENABLE" => ImapState.Authenticated,
         "SELECT" or "EXAMINE" or "CREATE" or "DELETE" or "RENAME" or "SUBSCRIBE" or "UNSUBSCRIBE" or "LIST" or "LSUB" or
-            "NAMESPACE" or "STATUS" or "APPEND" or "IDLE" => ImapState.Authenticated | ImapState.Selected,
+            "NAMESPACE" or "STATUS" or "APPEND" or "IDLE" or "COMPRESS" => ImapState.Authenticated | ImapState.Selected,
         _ => ImapState.Selected,
     };
 
@@ -424,7 +438,7 @@ public sealed partial class ImapSession : IMailboxListener
     {
         Log(ImapLogLevel.Debug, "C: " + ImapCommandFormatter.Format(command));
         Completion completion;
-        bool allowExpunge = command is not (FetchCommand { ByUid: false } or StoreCommand { ByUid: false } or SearchCommand { ByUid: false });
+        bool allowExpunge = command is not (FetchCommand { ByUid: false } or StoreCommand { ByUid: false } or SearchCommand { ByUid: false } or SortCommand { ByUid: false } or ThreadCommand { ByUid: false });
         if ((Allowed(command) & State) == 0)
         {
             completion = Completion.Bad($"{command.Name} is not allowed in this state", "CLIENTBUG");
@@ -468,6 +482,7 @@ public sealed partial class ImapSession : IMailboxListener
         SimpleCommand { Verb: "NOOP" or "CHECK" } => Done(Completion.Ok(command.Name + " completed")),
         SimpleCommand { Verb: "LOGOUT" } => Done(Logout(command.Tag)),
         SimpleCommand { Verb: "STARTTLS" } => StartTlsAsync(command.Tag, ct),
+        CompressCommand compress => CompressAsync(compress, ct),
         SimpleCommand { Verb: "NAMESPACE" } => Done(Namespace()),
         SimpleCommand { Verb: "IDLE" } => IdleAsync(ct),
         SimpleCommand { Verb: "CLOSE" } => CloseAsync(ct),
@@ -486,6 +501,8 @@ public sealed partial class ImapSession : IMailboxListener
         AppendCommand append => AppendAsync(append, ct),
         ExpungeCommand expunge => ExpungeAsync(expunge, ct),
         SearchCommand search => SearchAsync(search, ct),
+        SortCommand sort => SortAsync(sort, ct),
+        ThreadCommand thread => ThreadAsync(thread, ct),
         FetchCommand fetch => FetchAsync(fetch, ct),
         StoreCommand store => StoreAsync(store, ct),
         CopyCommand copy => CopyAsync(copy, ct),
@@ -511,8 +528,9 @@ public sealed partial class ImapSession : IMailboxListener
         }
 
         sb.Append(_options.NonSynchronizingLiteralLimit is null ? " LITERAL+" : " LITERAL-");
-        sb.Append(" ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SPECIAL-USE CREATE-SPECIAL-USE");
-        sb.Append(" LIST-EXTENDED LIST-STATUS CHILDREN BINARY STATUS=SIZE APPENDLIMIT=").Append(_options.MaxMessageSize);
+        sb.Append(" ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SEARCHRES SORT ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+        sb.Append(" MULTIAPPEND CATENATE SPECIAL-USE CREATE-SPECIAL-USE");
+        sb.Append(" LIST-EXTENDED LIST-STATUS CHILDREN BINARY STATUS=SIZE COMPRESS=DEFLATE APPENDLIMIT=").Append(_options.MaxMessageSize);
         return sb.ToString();
     }
 
@@ -595,8 +613,37 @@ public sealed partial class ImapSession : IMailboxListener
         throw new StartTlsDoneException();
     }
 
-    /// <summary>Signals that STARTTLS has answered itself; no tagged response follows.</summary>
+    /// <summary>Signals that STARTTLS or COMPRESS has answered itself (before changing the stream); no tagged response follows.</summary>
     private sealed class StartTlsDoneException : Exception;
+
+    /// <summary>
+    /// COMPRESS=DEFLATE (RFC 4978): after the tagged OK, both directions are raw DEFLATE (RFC 1951) streams; bytes
+    /// the client pipelined after the command are already compressed and are read through the inflater. Every
+    /// flush of a response is a zlib sync flush (DeflateStream.Flush), so each response reaches the client whole
+    /// instead of waiting in the compressor.
+    /// </summary>
+    private async ValueTask<Completion> CompressAsync(CompressCommand compress, CancellationToken ct)
+    {
+        if (compress.Algorithm != "DEFLATE")
+        {
+            return Completion.Bad("Unknown compression algorithm", "CLIENTBUG");
+        }
+
+        if (_deflated is not null)
+        {
+            return Completion.No("DEFLATE active via COMPRESS", "COMPRESSIONACTIVE");
+        }
+
+        _writer.Ascii(compress.Tag).Raw(" OK DEFLATE active\r\n"u8);
+        await FlushAsync(ct).ConfigureAwait(false);
+        var inflater = new System.IO.Compression.DeflateStream(_transport.Input.AsStream(leaveOpen: true), System.IO.Compression.CompressionMode.Decompress);
+        var deflater = new System.IO.Compression.DeflateStream(_transport.Output.AsStream(leaveOpen: true), System.IO.Compression.CompressionLevel.Optimal);
+        _inflated = PipeReader.Create(inflater, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024));
+        _deflated = PipeWriter.Create(deflater, new StreamPipeWriterOptions(minimumBufferSize: 4096));
+        _writer = new ImapResponseWriter(_deflated);
+        Log(ImapLogLevel.Debug, "COMPRESS DEFLATE active");
+        throw new StartTlsDoneException();
+    }
 
     private async ValueTask<Completion> LoginAsync(string user, string password, CancellationToken ct)
     {
