@@ -126,6 +126,28 @@ public sealed class MimeLimitTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("message/rfc822", 999, false)]
+    [InlineData("message/rfc822", 1000, true)]
+    [InlineData("text/rfc822-headers", 500, false)]
+    [InlineData("text/rfc822-headers", 501, true)]
+    public async Task An_encoded_attached_message_past_a_limit_is_neutralised_and_at_it_is_kept(string type, int count, bool neutralised)
+    {
+        // Base64 hides the attached entity from the check of the message around it; decoded, it gets its own against the
+        // defaults. An attached message whose multipart has 999 parts is 1000 entities, the default MaxMimeParts; a
+        // header block with a field over 500 lines is at the default MaxHeaderFieldLines.
+        string attached = type == "message/rfc822"
+            ? "From: x@beta.test\r\nSubject: inner\r\n" + Parts(count)
+            : "From: x@beta.test\r\nX-Folded: a\r\n" + string.Concat(Enumerable.Repeat(" b\r\n", count - 1)) + "\r\n";
+        string raw = Top + "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
+            $"--o\r\nContent-Type: {type}\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+            Convert.ToBase64String(Encoding.ASCII.GetBytes(attached), Base64FormattingOptions.InsertLineBreaks) + "\r\n--o--\r\n";
+        var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(Encoding.ASCII.GetBytes(raw));
+        var stored = await LoadAsync(result.Message.Id);
+        var part = Assert.IsType<Multipart>(stored.Body)[1];
+        Assert.Equal(neutralised ? "application/octet-stream" : type, part.ContentType.MimeType);
+    }
+
     private static string Nested(int multiparts)
     {
         var text = new StringBuilder();
