@@ -11,11 +11,14 @@ using Letterlock.OpenPgp;
 using Letterlock.Provider.Hosting;
 
 // SMTP ingest benchmark (docs/PERFORMANCE.md, "Provider MX ingest"). Load generator: Postfix's smtp-source.
-// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Ingest -- [--messages 5000] [--sessions 20] [--size 10240] [--only sqlite|postgres|postfix]
+// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Ingest -- [--messages 5000] [--sessions 20] [--size 10240] [--only sqlite|postgres|postfix] [--rss]
+// --rss samples the provider process's resident memory during the measured run (peak) and after a minute of idling:
+// the MX memory figure is `--only sqlite --rss --sessions 20 --messages 20 --size 25165824` (20 concurrent 24 MiB messages).
 int messages = Arg("--messages", 5000);
 int sessions = Arg("--sessions", 20);
 int size = Arg("--size", 10240);
 string? only = ArgText("--only");
+bool rss = args.Contains("--rss");
 var results = new List<string>();
 
 if (only is null or "postfix")
@@ -101,9 +104,29 @@ async Task<string> Letterlock(string label, string? database)
 
         // warm-up outside the measurement: JIT, connection pools, the first group commits
         await SmtpSource(smtpPort, Math.Min(200, messages), "alice@example.test");
+        long before = ResidentBytes(provider.Id);
+        long peak = before;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, ResidentBytes(provider.Id));
+                await Task.Delay(50);
+            }
+        });
         var watch = Stopwatch.StartNew();
         await SmtpSource(smtpPort, messages, "alice@example.test");
         watch.Stop();
+        await sampling.CancelAsync();
+        await sampler;
+        string memory = "";
+        if (rss)
+        {
+            await Task.Delay(TimeSpan.FromMinutes(1));
+            memory = $"; RSS {before / 1048576} MiB before, peak {peak / 1048576} MiB (process peak incl. warm-up {ResidentBytes(provider.Id, "VmHWM:") / 1048576} MiB), {ResidentBytes(provider.Id) / 1048576} MiB after a minute idle";
+            Console.WriteLine(label + memory);
+        }
 
         var challenge = (await (await http.PostAsJsonAsync("v1/auth/challenge", new ChallengeRequest(account.DeviceId), ApiJsonContext.Default.ChallengeRequest)).Content.ReadFromJsonAsync(ApiJsonContext.Default.ChallengeResponse))!;
         byte[] signature = DeviceAuthentication.Sign(devicePrivate, DeviceAuthentication.ChallengeMessage("example.test", account.DeviceId, challenge.ChallengeId, challenge.Challenge));
@@ -117,7 +140,7 @@ async Task<string> Letterlock(string label, string? database)
         bool decrypts = InboxEnvelope.TryUnframe(plain.ToArray(), out _);
         double rate = messages / watch.Elapsed.TotalSeconds;
         Console.WriteLine($"{label}: {messages} messages in {watch.Elapsed.TotalSeconds:F2} s = {rate:F0} msg/s; stored {quota.DocumentCount} documents; sample decrypts: {decrypts}");
-        return $"| Letterlock MX, {label}: HPKE-sealed, durable commit before 250 | {rate:F0} | {quota.DocumentCount} inbox documents stored (incl. {Math.Min(200, messages)} warm-up), sample opened with the inbox key: {decrypts} |";
+        return $"| Letterlock MX, {label}: HPKE-sealed, durable commit before 250 | {rate:F0} | {quota.DocumentCount} inbox documents stored (incl. {Math.Min(200, messages)} warm-up), sample opened with the inbox key: {decrypts}{memory} |";
     }
     finally
     {
@@ -241,6 +264,20 @@ static async Task Run(string program, params string[] args)
     {
         throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed: {output}");
     }
+}
+
+// VmRSS (or another Vm field, such as VmHWM, the peak) of a process, from /proc (Linux).
+static long ResidentBytes(int pid, string field = "VmRSS:")
+{
+    foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+    {
+        if (line.StartsWith(field, StringComparison.Ordinal))
+        {
+            return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+    }
+
+    return 0;
 }
 
 static int FreePort()

@@ -16,6 +16,7 @@ public sealed class OpenPgpOptions
     private int _maxDecompressionRatio = 100;
     private int _maxAutocryptHeaderSize = 10 * 1024;
     private int _maxRecipients = 1000;
+    private Mime.MimeLimits _mimeLimits = Mime.MimeLimits.Default;
 
     /// <summary>
     /// Largest message accepted, in bytes: raw MIME, an OpenPGP message, and every decrypted or
@@ -63,6 +64,17 @@ public sealed class OpenPgpOptions
     {
         get => _maxAutocryptHeaderSize;
         init => _maxAutocryptHeaderSize = (int)Positive(value, nameof(MaxAutocryptHeaderSize));
+    }
+
+    /// <summary>
+    /// Limits on the MIME structure of every message and decrypted content parsed (header block size, fields, folding,
+    /// parts, nesting), checked in one linear pass before MimeKit builds anything: <see cref="Mime.MimeLimits"/>.
+    /// Beyond one, <see cref="LimitExceededException"/> names it. Default <see cref="Mime.MimeLimits.Default"/>.
+    /// </summary>
+    public Mime.MimeLimits MimeLimits
+    {
+        get => _mimeLimits;
+        init => _mimeLimits = value ?? throw new ArgumentNullException(nameof(MimeLimits));
     }
 
     /// <summary>Most recipients (public-key encrypted session keys) one message may be encrypted to. Default 1000.</summary>

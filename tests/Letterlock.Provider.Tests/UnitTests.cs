@@ -216,7 +216,7 @@ public sealed class FormatTests
     public async Task Own_Authentication_Results_are_removed_and_others_kept()
     {
         string message = "Received: x\r\nAuthentication-Results: MX.example.test; spf=pass\r\nAuthentication-Results: other.test;\r\n spf=fail\r\nSubject: s\r\n\r\nAuthentication-Results: mx.example.test; body stays\r\n";
-        var (headers, bodyOffset) = await HeaderFilter.ReadWithoutOwnResultsAsync(new MemoryStream(Encoding.ASCII.GetBytes(message)), "mx.example.test", CancellationToken.None);
+        var (headers, bodyOffset) = await HeaderFilter.ReadWithoutOwnResultsAsync(new MemoryStream(Encoding.ASCII.GetBytes(message)), "mx.example.test", 64 * 1024, CancellationToken.None);
         Assert.Equal("Received: x\r\nAuthentication-Results: other.test;\r\n spf=fail\r\nSubject: s\r\n\r\n", Encoding.ASCII.GetString(headers));
         Assert.Equal("Authentication-Results: mx.example.test; body stays\r\n", message[(int)bodyOffset..]);
     }

@@ -73,6 +73,14 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     internal async Task<IncomingRead> ReadAsync(ReadOnlyMemory<byte> raw, IReadOnlyCollection<string>? flags, ArrivalAuthentication? arrival, CancellationToken ct)
     {
         var now = _time.GetUtcNow();
+        var structure = new MimeStructureScanner(_reader.Options.MimeLimits);
+        if ((structure.Feed(raw.Span) ?? structure.Complete()) is { } violation)
+        {
+            // Nothing parses it: MimeKit's header parsing is quadratic in a field's folding and its objects grow with
+            // the parts, and every later reader (the bridge's FETCH, SEARCH) would pay again.
+            return TooComplex(raw, violation, structure.Parts > 1, arrival, flags, now);
+        }
+
         MimeMessage outer;
         try
         {
@@ -114,6 +122,10 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         catch (IntegrityException)
         {
             failure = DecryptionFailure.Integrity; // nothing decrypted is released
+        }
+        catch (LimitExceededException e) when (IsEncryptedAtRoot(outer) && e.LimitName.StartsWith(nameof(OpenPgpOptions.MimeLimits), StringComparison.Ordinal))
+        {
+            failure = DecryptionFailure.TooComplex; // the decrypted content's MIME structure exceeds a limit
         }
         catch (OpenPgpException) when (IsEncryptedAtRoot(outer))
         {
@@ -221,6 +233,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
             DecryptionFailure.Integrity => "its integrity protection is missing or does not verify, so it may have been altered on the way " +
                 "or crafted to make a mail program reveal its content (the EFAIL attacks)",
             DecryptionFailure.Malformed => "its encrypted structure is malformed",
+            DecryptionFailure.TooComplex => "its decrypted content has more MIME parts, nesting or header data than this device accepts",
             _ => "it is not encrypted to a key of this account",
         };
         var text = new TextPart("plain")
@@ -239,6 +252,57 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         notice.Body = new Multipart("mixed") { text, original };
         var security = new MessageSecurity(EncryptionState.Failed, SignatureState.None, null, null, reason, arrival);
         return Finish(notice, security, arrival, flags, now, null);
+    }
+
+    /// <summary>
+    /// A message whose MIME structure exceeds a limit: a notice in its place, with the original attached as opaque
+    /// bytes (nothing is lost; no mail app parses it on its own). The original's top-level header fields are copied
+    /// only when its top-level header block was within every limit (<paramref name="headerBlockChecked"/>).
+    /// </summary>
+    private IncomingRead TooComplex(ReadOnlyMemory<byte> raw, MimeLimitViolation violation, bool headerBlockChecked, ArrivalAuthentication? arrival,
+        IReadOnlyCollection<string>? flags, DateTimeOffset now)
+    {
+        var notice = new MimeMessage();
+        notice.Headers.Clear();
+        if (headerBlockChecked)
+        {
+            using var stream = new MemoryStream(raw.ToArray(), writable: false);
+            var headers = new MimeParser(new ParserOptions { MaxMimeDepth = 1 }, stream, MimeFormat.Entity).ParseHeaders();
+            foreach (var header in headers)
+            {
+                if (header.Id is HeaderId.From or HeaderId.Sender or HeaderId.To or HeaderId.Cc or HeaderId.ReplyTo or HeaderId.Date or HeaderId.Subject
+                    or HeaderId.MessageId or HeaderId.InReplyTo or HeaderId.References)
+                {
+                    notice.Headers.Add(header.Clone());
+                }
+            }
+        }
+
+        if (!notice.Headers.Contains(HeaderId.Date))
+        {
+            notice.Date = now;
+        }
+
+        if (!notice.Headers.Contains(HeaderId.Subject))
+        {
+            notice.Subject = "Message refused: too complex to display";
+        }
+
+        var text = new TextPart("plain")
+        {
+            Text = "Letterlock did not open this message: " + violation.Description + " (limit MimeLimits." + violation.Limit + ").\r\n\r\n" +
+                "Such messages make mail programs slow or exhaust their memory. The message as received is attached unchanged " +
+                "(as opaque data).\r\n",
+        };
+        var original = new MimePart("application", "octet-stream")
+        {
+            Content = new MimeContent(new MemoryStream(raw.ToArray(), writable: false)),
+            ContentDisposition = new ContentDisposition(ContentDisposition.Attachment),
+            ContentTransferEncoding = ContentEncoding.Base64,
+            FileName = "refused-message.bin",
+        };
+        notice.Body = new Multipart("mixed") { text, original };
+        return Finish(notice, MessageSecurity.Plain with { Sender = arrival }, arrival, flags, now, null);
     }
 
     private static bool IsEncryptedAtRoot(MimeMessage message) =>

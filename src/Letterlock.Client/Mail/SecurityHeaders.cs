@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Letterlock.Client.Store;
 using Letterlock.Client.Validation;
+using Letterlock.OpenPgp.Mime;
 using MimeKit;
 
 namespace Letterlock.Client.Mail;
@@ -55,6 +56,7 @@ public static class SecurityHeaders
             {
                 DecryptionFailure.Malformed => "malformed",
                 DecryptionFailure.NoKey => "no-key",
+                DecryptionFailure.TooComplex => "limit",
                 _ => "integrity",
             },
             _ => "none",
@@ -188,6 +190,24 @@ public static class SecurityHeaders
     private static bool IsHeaderBlock(ContentType type) =>
         type.IsMimeType("text", "rfc822-headers") || type.IsMimeType("message", "global-headers");
 
+    /// <summary>
+    /// A transfer-encoded attached message or header block is opaque to the structure check of the message around it:
+    /// decoded, it is checked against the default <see cref="MimeLimits"/> before anything parses it. Past a limit it is
+    /// neither parsed nor shown as a message: it becomes <c>application/octet-stream</c>, so no mail app renders (or
+    /// chokes on) its fields, forged indicators included.
+    /// </summary>
+    private static bool Neutralized(MimePart part, MemoryStream decoded)
+    {
+        if (MimeStructureScanner.Check(decoded.GetBuffer().AsSpan(0, (int)decoded.Length)) is null)
+        {
+            return false;
+        }
+
+        part.ContentType.MediaType = "application";
+        part.ContentType.MediaSubtype = "octet-stream";
+        return true;
+    }
+
     /// <summary>An attached message MimeKit left opaque (transfer-encoded, which RFC 2046 forbids but mail apps still show).</summary>
     private static int StripEncodedMessage(MimePart part, int depth)
     {
@@ -201,6 +221,11 @@ public static class SecurityHeaders
         try
         {
             part.Content.DecodeTo(decoded);
+            if (Neutralized(part, decoded))
+            {
+                return 0;
+            }
+
             decoded.Position = 0;
             attached = MimeMessage.Load(decoded);
         }
@@ -233,6 +258,11 @@ public static class SecurityHeaders
         try
         {
             part.Content.DecodeTo(decoded);
+            if (Neutralized(part, decoded))
+            {
+                return 0;
+            }
+
             decoded.Position = 0;
             headers = HeaderList.Load(decoded);
         }

@@ -112,6 +112,9 @@ public enum DecryptionFailure
 
     /// <summary>None of this account's keys opens it.</summary>
     NoKey,
+
+    /// <summary>Its decrypted content exceeds a limit on MIME structure (parts, nesting, header data).</summary>
+    TooComplex,
 }
 
 /// <summary>The signature status of a message as a whole.</summary>

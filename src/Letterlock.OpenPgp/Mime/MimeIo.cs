@@ -38,6 +38,19 @@ internal static class MimeIo
         return parser;
     }
 
+    /// <summary>
+    /// Checks <paramref name="data"/> against <see cref="OpenPgpOptions.MimeLimits"/> before any MimeKit parse (whose
+    /// header parsing is quadratic in a field's folding and whose objects grow with the parts).
+    /// </summary>
+    /// <exception cref="LimitExceededException">A limit is exceeded; it names <c>MimeLimits.</c> and the limit.</exception>
+    public static void CheckStructure(ReadOnlySpan<byte> data, OpenPgpOptions options)
+    {
+        if (MimeStructureScanner.Check(data, options.MimeLimits) is { } violation)
+        {
+            throw new LimitExceededException(nameof(OpenPgpOptions.MimeLimits) + "." + violation.Limit, violation.Allowed);
+        }
+    }
+
     public static MimeEntity LoadEntity(byte[] data, OpenPgpOptions options)
     {
         try

@@ -52,6 +52,7 @@ public sealed class PgpMimeReader(OpenPgpOptions? options = null)
             buffer.Write(chunk, 0, read);
         }
 
+        MimeIo.CheckStructure(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), _options);
         buffer.Position = 0;
         MimeMessage message;
         try
@@ -97,6 +98,7 @@ public sealed class PgpMimeReader(OpenPgpOptions? options = null)
                 encryption = EncryptionStatus.Encrypted;
                 decryptedWith ??= result.DecryptedWith;
                 findings.AddRange(result.Signatures.Select(s => (s, true)));
+                MimeIo.CheckStructure(result.Plaintext, _options); // decrypted content is hostile input as much as the envelope
                 current = MimeIo.LoadEntity(result.Plaintext, _options);
                 CheckDepth(current, ++layers);
                 continue;

@@ -30,6 +30,8 @@ public sealed class ProviderSettings
 
     public StorageSettings Storage { get; set; } = new();
 
+    public MxSettings Mx { get; set; } = new();
+
     public DnsSettings Dns { get; set; } = new();
 
     public RelaySettings Relay { get; set; } = new();
@@ -174,6 +176,43 @@ public sealed class LinkSettings
     public int MaxOpenLinks { get; set; } = 10000;
 }
 
+/// <summary>
+/// Limits on the MIME structure of arriving mail (<c>mx.*</c>), checked in one linear pass while the message arrives,
+/// before anything is parsed: a message beyond one is answered <c>552 5.3.4</c> naming the limit. docs/design/security.md
+/// ("Resource bounds") gives the reason for each default.
+/// </summary>
+public sealed class MxSettings
+{
+    /// <summary>Largest header block of one entity (the message's own or a part's), in bytes.</summary>
+    public int MaxHeaderBytes { get; set; } = Letterlock.OpenPgp.Mime.MimeLimits.Default.MaxHeaderBytes;
+
+    /// <summary>Most fields in one header block.</summary>
+    public int MaxHeaderFields { get; set; } = Letterlock.OpenPgp.Mime.MimeLimits.Default.MaxHeaderFields;
+
+    /// <summary>Most physical lines one header field may be folded over.</summary>
+    public int MaxHeaderFieldLines { get; set; } = Letterlock.OpenPgp.Mime.MimeLimits.Default.MaxHeaderFieldLines;
+
+    /// <summary>Most header bytes of all entities of a message together.</summary>
+    public int MaxTotalHeaderBytes { get; set; } = Letterlock.OpenPgp.Mime.MimeLimits.Default.MaxTotalHeaderBytes;
+
+    /// <summary>Most MIME entities in one message.</summary>
+    public int MaxMimeParts { get; set; } = Letterlock.OpenPgp.Mime.MimeLimits.Default.MaxMimeParts;
+
+    /// <summary>Deepest nesting of multiparts and attached messages.</summary>
+    public int MaxMimeDepth { get; set; } = Letterlock.OpenPgp.Mime.MimeLimits.Default.MaxMimeDepth;
+
+    /// <summary>The limits as the scanner and the parser take them (validated by <see cref="ProviderSettingsLoader.Validate"/>).</summary>
+    public Letterlock.OpenPgp.Mime.MimeLimits ToLimits() => new()
+    {
+        MaxHeaderBytes = MaxHeaderBytes,
+        MaxHeaderFields = MaxHeaderFields,
+        MaxHeaderFieldLines = MaxHeaderFieldLines,
+        MaxTotalHeaderBytes = MaxTotalHeaderBytes,
+        MaxMimeParts = MaxMimeParts,
+        MaxMimeDepth = MaxMimeDepth,
+    };
+}
+
 public sealed class StorageSettings
 {
     /// <summary>Ciphertexts larger than this go to the content-addressed blob store instead of the database.</summary>
@@ -315,6 +354,17 @@ public static class ProviderSettingsLoader
         Positive(s.Link.MaxMessageBytes, "link.maxMessageBytes");
         Positive(s.Link.AttemptsPerHourPerClient, "link.attemptsPerHourPerClient");
         Positive(s.Link.MaxOpenLinks, "link.maxOpenLinks");
+        Positive(s.Mx.MaxHeaderBytes, "mx.maxHeaderBytes");
+        Positive(s.Mx.MaxHeaderFields, "mx.maxHeaderFields");
+        Positive(s.Mx.MaxHeaderFieldLines, "mx.maxHeaderFieldLines");
+        Positive(s.Mx.MaxTotalHeaderBytes, "mx.maxTotalHeaderBytes");
+        if (s.Mx.MaxTotalHeaderBytes < s.Mx.MaxHeaderBytes)
+        {
+            Fail("mx.maxTotalHeaderBytes", "must be at least mx.maxHeaderBytes");
+        }
+
+        Positive(s.Mx.MaxMimeParts, "mx.maxMimeParts");
+        Positive(s.Mx.MaxMimeDepth, "mx.maxMimeDepth");
         Positive(s.Storage.InlineThreshold, "storage.inlineThreshold");
         Positive(s.Storage.SpillThreshold, "storage.spillThreshold");
         Positive(s.Storage.BlobSweepMinutes, "storage.blobSweepMinutes");

@@ -256,6 +256,10 @@ public static class ProviderKeys
           // /usr/share/publicsuffix/public_suffix_list.dat when the publicsuffix package is installed).
           "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5, "publicSuffixList": "" },
 
+          // Limits on the MIME structure of arriving mail, checked while it arrives (552 5.3.4 beyond one): bytes of one
+          // header block and of all of them, fields per block, lines one field may be folded over, MIME parts, nesting.
+          "mx": { "maxHeaderBytes": 262144, "maxHeaderFields": 1000, "maxHeaderFieldLines": 500, "maxTotalHeaderBytes": 1048576, "maxMimeParts": 1000, "maxMimeDepth": 32 },
+
           "storage": {
             // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.
             "inlineThreshold": 65536,

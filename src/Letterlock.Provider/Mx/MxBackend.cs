@@ -31,6 +31,7 @@ internal sealed class MxBackend(
     private readonly TimeProvider _time = time;
     private readonly ILogger _logger = logger;
     private readonly string _spillDirectory = Path.Combine(settings.DataDirectory, "tmp");
+    private readonly Letterlock.OpenPgp.Mime.MimeLimits _limits = settings.Mx.ToLimits();
 
     public ValueTask<SmtpDeliveryStart> StartDeliveryAsync(SmtpSessionInfo session, string reversePath, long declaredSize, CancellationToken ct) =>
         ValueTask.FromResult(SmtpDeliveryStart.Accept(new Delivery(this, session, reversePath)));
@@ -39,6 +40,10 @@ internal sealed class MxBackend(
     {
         private readonly List<(Guid Account, byte[] InboxKey)> _recipients = [];
         private readonly PlaintextSpool _spool = new(mx._spillDirectory, mx._settings.Storage.SpillThreshold);
+
+        // The structure is checked as the bytes arrive, before anything parses them (MimeKit's header parsing is
+        // quadratic in the folding of a field; a part bomb builds an object per part).
+        private readonly Letterlock.OpenPgp.Mime.MimeStructureScanner _scanner = new(mx._limits);
 
         public async ValueTask<SmtpReply> AddRecipientAsync(string forwardPath, CancellationToken ct)
         {
@@ -71,18 +76,29 @@ internal sealed class MxBackend(
             return SmtpReply.RecipientOk;
         }
 
-        public ValueTask WriteBodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken ct) => _spool.WriteAsync(chunk, ct);
+        public ValueTask WriteBodyAsync(ReadOnlyMemory<byte> chunk, CancellationToken ct) =>
+            _scanner.Violation is null && _scanner.Feed(chunk.Span) is null
+                ? _spool.WriteAsync(chunk, ct)
+                : ValueTask.CompletedTask; // refused at the end of DATA: the rest is read and dropped, not kept
 
         public async ValueTask<SmtpReply> CommitAsync(CancellationToken ct)
         {
             var arrived = mx._time.GetUtcNow();
+            if ((_scanner.Violation ?? _scanner.Complete()) is { } violation)
+            {
+                mx._logger.LogWarning("session {Session}: message refused: {Limit} ({Allowed}) exceeded", session.SessionId, violation.Limit, violation.Allowed);
+                return new SmtpReply(552, "5.3.4", $"Message refused: {violation.Description} (limit mx.{char.ToLowerInvariant(violation.Limit[0])}{violation.Limit[1..]})");
+            }
+
             await _spool.CompleteAsync(ct).ConfigureAwait(false);
 
-            // Authentication needs the parsed header and the body (DKIM body hash).
+            // Authentication needs the parsed header and the body (DKIM body hash). The parse is persistent: parts stay
+            // where they are in the spool (read again when DKIM hashes the body), so no copy of the message is held.
             AuthenticationOutcome outcome;
-            await using (var reader = _spool.OpenRead())
+            await using (var reader = _spool.OpenSeekable())
             {
-                var message = await MimeMessage.LoadAsync(reader, ct).ConfigureAwait(false);
+                var parser = new MimeParser(new ParserOptions { MaxMimeDepth = mx._limits.MaxMimeDepth }, reader, MimeFormat.Entity, persistent: true);
+                var message = await parser.ParseMessageAsync(ct).ConfigureAwait(false);
                 outcome = await mx._authenticator.EvaluateAsync(session.RemoteEndPoint.Address, reversePath, message, ct).ConfigureAwait(false);
             }
 
@@ -95,7 +111,7 @@ internal sealed class MxBackend(
             long bodyOffset;
             await using (var reader = _spool.OpenRead())
             {
-                (headerBlock, bodyOffset) = await HeaderFilter.ReadWithoutOwnResultsAsync(reader, mx._settings.HostName, ct).ConfigureAwait(false);
+                (headerBlock, bodyOffset) = await HeaderFilter.ReadWithoutOwnResultsAsync(reader, mx._settings.HostName, mx._limits.MaxHeaderBytes, ct).ConfigureAwait(false);
             }
 
             long messageLength = resultsHeader.Length + headerBlock.Length + (_spool.Length - bodyOffset);
@@ -177,16 +193,18 @@ internal sealed class MxBackend(
 /// </summary>
 internal static class HeaderFilter
 {
-    private const int MaxHeaderBlock = 4 * 1024 * 1024;
-
-    /// <summary>Returns the filtered header block (through the empty line) and where the body starts in the original.</summary>
-    public static async Task<(byte[] Headers, long BodyOffset)> ReadWithoutOwnResultsAsync(Stream message, string authServId, CancellationToken ct)
+    /// <summary>
+    /// Returns the filtered header block (through the empty line) and where the body starts in the original. At most
+    /// <paramref name="maxHeaderBlock"/> bytes are read for it (the MX checked the limit before; a longer block is cut there).
+    /// </summary>
+    public static async Task<(byte[] Headers, long BodyOffset)> ReadWithoutOwnResultsAsync(Stream message, string authServId, int maxHeaderBlock, CancellationToken ct)
     {
+        int limit = maxHeaderBlock + 4; // the block and the empty line that ends it
         // Read the header block: everything up to and including the first empty line (CRLF CRLF).
         var raw = new MemoryStream();
         byte[] buffer = new byte[8192];
         int end = -1;
-        while (end < 0 && raw.Length < MaxHeaderBlock)
+        while (end < 0 && raw.Length < limit)
         {
             int read = await message.ReadAsync(buffer, ct).ConfigureAwait(false);
             if (read == 0)
@@ -199,7 +217,7 @@ internal static class HeaderFilter
             end = IndexOfBlankLine(raw.GetBuffer().AsSpan(0, (int)raw.Length), scanFrom);
         }
 
-        int headerLength = end >= 0 ? end : (int)Math.Min(raw.Length, MaxHeaderBlock);
+        int headerLength = end >= 0 ? end : (int)Math.Min(raw.Length, limit);
         var block = raw.GetBuffer().AsSpan(0, headerLength);
         var output = new MemoryStream(headerLength);
         int position = 0;

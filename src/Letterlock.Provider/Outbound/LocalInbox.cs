@@ -31,7 +31,7 @@ internal sealed class LocalInbox(IProviderStore store, BlobStore blobs, Provider
         long bodyOffset;
         using (var reader = new MemoryStream(message.ToArray(), writable: false))
         {
-            (headerBlock, bodyOffset) = await HeaderFilter.ReadWithoutOwnResultsAsync(reader, settings.HostName, ct);
+            (headerBlock, bodyOffset) = await HeaderFilter.ReadWithoutOwnResultsAsync(reader, settings.HostName, settings.Mx.MaxHeaderBytes, ct);
         }
 
         var body = message[(int)bodyOffset..];
