@@ -192,7 +192,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     /// the sender address's key-transparency entry and the message's From is that address): shown as end-to-end,
     /// forward-secret, post-quantum, signed by that device with transparent trust.
     /// </summary>
-    internal IncomingRead ReadNative(byte[] content, byte[] senderDeviceKey)
+    internal IncomingRead ReadNative(byte[] content, byte[] senderDeviceKey, bool senderListed = true)
     {
         MimeMessage message;
         using (var stream = new MemoryStream(content, writable: false))
@@ -200,8 +200,9 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
             message = MimeMessage.Load(new ParserOptions { MaxMimeDepth = _reader.Options.MaxMimeDepth }, stream);
         }
 
-        var security = new MessageSecurity(EncryptionState.EndToEnd, SignatureState.Valid, Convert.ToHexString(senderDeviceKey).ToLowerInvariant(),
-            KeyValidationLevel.Transparent, Native: true);
+        // A sending device not (yet) in the sender's transparency entry: end to end all the same, but its identity is unverified.
+        var security = new MessageSecurity(EncryptionState.EndToEnd, senderListed ? SignatureState.Valid : SignatureState.UnknownKey,
+            Convert.ToHexString(senderDeviceKey).ToLowerInvariant(), senderListed ? KeyValidationLevel.Transparent : KeyValidationLevel.None, Native: true);
         RemoteContentBlocker.Apply(message);
         SecurityHeaders.Apply(message, security);
         var bytes = Canonical(message);

@@ -16,9 +16,14 @@ public delegate Task<IReadOnlyList<byte[]>?> VerifiedDeviceKeys(string address, 
 /// <param name="Status">The native protocol's verdict.</param>
 /// <param name="Content">The message (RFC 5322) when opened and the sender verified.</param>
 /// <param name="Sender">The verified sender's address.</param>
-/// <param name="SenderDeviceKey">The sending device's key (listed in the sender's transparency entry).</param>
+/// <param name="SenderDeviceKey">The sending device's key.</param>
+/// <param name="SenderListed">
+/// Whether the sender's verified transparency entry lists that key. A device that joined its account after the
+/// provider's last epoch is not listed yet: its message is still delivered (nothing may be lost: its message keys are
+/// spent), shown as signed by a key this client cannot verify.
+/// </param>
 /// <param name="Problem">Why it was not accepted, when it was not.</param>
-public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? Sender, byte[]? SenderDeviceKey, string? Problem);
+public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? Sender, byte[]? SenderDeviceKey, string? Problem, bool SenderListed = true);
 
 /// <summary>
 /// The native protocol in the client (docs/design/native-protocol.md, "Sending" and "Receiving"): seals a message
@@ -87,9 +92,9 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         }
 
         var sealedMessages = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        if (routes.Count == 0)
+        if (routes.Count == 0 || !await ThisDeviceListedAsync(ct).ConfigureAwait(false))
         {
-            return sealedMessages;
+            return sealedMessages; // a device its recipients cannot verify yet (it joined after the last epoch) sends PGP/MIME
         }
 
         await WithStateAsync(async state =>
@@ -114,6 +119,19 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
             }
         }, ct).ConfigureAwait(false);
         return sealedMessages;
+    }
+
+    /// <summary>Whether this device's key is in its own address's verified transparency entry, so recipients can verify it.</summary>
+    private async Task<bool> ThisDeviceListedAsync(CancellationToken ct)
+    {
+        var own = await verifiedDevices(account.Address, ct).ConfigureAwait(false);
+        if (own is null)
+        {
+            return false;
+        }
+
+        var identity = await NativeKeys.LoadIdentityAsync(store, account.Id, ct).ConfigureAwait(false);
+        return own.Any(k => k.AsSpan().SequenceEqual(identity.DeviceKey.Span));
     }
 
     /// <summary>
@@ -150,11 +168,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
 
         var sender = result.Sender!;
         var listed = await verifiedDevices(sender.Address, ct).ConfigureAwait(false);
-        if (listed is null || !listed.Any(k => k.AsSpan().SequenceEqual(sender.Identity.DeviceKey)))
-        {
-            return new NativeReceived(OpenStatus.UntrustedSender, null, sender.Address, sender.Identity.DeviceKey,
-                $"the sending device is not in {sender.Address}'s key-transparency entry");
-        }
+        bool senderListed = listed is not null && listed.Any(k => k.AsSpan().SequenceEqual(sender.Identity.DeviceKey));
 
         MimeMessage inner;
         using (var stream = new MemoryStream(result.Content!, writable: false))
@@ -169,7 +183,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 $"the message's From is not the sender {sender.Address}");
         }
 
-        return new NativeReceived(OpenStatus.Opened, result.Content, sender.Address, sender.Identity.DeviceKey, null);
+        return new NativeReceived(OpenStatus.Opened, result.Content, sender.Address, sender.Identity.DeviceKey, null, senderListed);
     }
 
     private async Task<List<byte[]>> StartSessionsAsync(NativeDevice device, string recipient, List<byte[]> missing, CancellationToken ct)

@@ -724,7 +724,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         var opened = await native.OpenAsync(outer, ct).ConfigureAwait(false);
         return opened.Status == Letterlock.Native.OpenStatus.Opened
-            ? keys.Incoming.ReadNative(opened.Content!, opened.SenderDeviceKey!)
+            ? keys.Incoming.ReadNative(opened.Content!, opened.SenderDeviceKey!, opened.SenderListed)
             : throw new SyncDocumentException(opened.Problem ?? "the native message did not open");
     }
 

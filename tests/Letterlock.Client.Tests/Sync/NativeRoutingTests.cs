@@ -146,7 +146,9 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         Assert.Equal(4, (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys);
 
         // A bundle for a device the entry does not list is never used.
-        var wrongDevice = new NativeMail(store, alice, await Connect("alice"), (_, _) => Task.FromResult<IReadOnlyList<byte[]>?>([new byte[32]]));
+        var aliceDirectory = Directory(await Connect("alice"));
+        var wrongDevice = new NativeMail(store, alice, await Connect("alice"),
+            (address, ct) => address == "bob@alpha.test" ? Task.FromResult<IReadOnlyList<byte[]>?>([new byte[32]]) : aliceDirectory(address, ct));
         Assert.Equal("pgp", Route(Assert.Single(await SendAsync(wrongDevice, "bob@alpha.test", "Wrong device"))));
 
         // Then, with everything in place, native; the next message reuses the session without fetching again.
@@ -154,5 +156,35 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         int left = (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys;
         Assert.Equal("native", Route(Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Native again"))));
         Assert.Equal(left, (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys);
+    }
+
+    [Fact]
+    public async Task A_device_not_yet_in_its_own_entry_sends_pgp_and_native_mail_from_an_unlisted_device_is_delivered_unverified()
+    {
+        // Alice's device as one that joined after the last epoch: the entry lists bob's devices but not hers.
+        var (store, alice) = _people["alice"];
+        var aliceDirectory = Directory(await Connect("alice"));
+        var notYetListed = new NativeMail(store, alice, await Connect("alice"),
+            async (address, ct) => address == "alice@alpha.test" ? [new byte[32]] : await aliceDirectory(address, ct));
+        Assert.Equal("pgp", Route(Assert.Single(await SendAsync(notYetListed, "bob@alpha.test", "Not listed yet"))));
+
+        // A native message whose sending device bob's view of alice's entry does not list: its message keys are spent
+        // once opened, so it is delivered (never dropped), end to end, with the sender shown as unverified.
+        var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Unlisted sender"));
+        Assert.Equal("native", Route(copy));
+        await (await Connect("alice")).SubmitAsync(copy.From, copy.Recipients, copy.Message);
+        var (bobStore, bob) = _people["bob"];
+        var bobProvider = await Connect("bob");
+        var bobDirectory = Directory(bobProvider);
+        var bobNative = new NativeMail(bobStore, bob, bobProvider,
+            async (address, ct) => address == "alice@alpha.test" ? [] : await bobDirectory(address, ct));
+        var report = await new SyncEngine(bobStore, bob, bobProvider, native: bobNative).SyncAsync();
+        Assert.Equal(1, report.Received);
+        Assert.Empty(report.Errors);
+        var message = Assert.Single(await bobStore.Mail(bob.Id).ListAsync((await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!.Id));
+        Assert.Equal("Unlisted sender", message.Summary.Subject);
+        Assert.Equal(EncryptionState.EndToEnd, message.Summary.Security.Encryption);
+        Assert.Equal(SignatureState.UnknownKey, message.Summary.Security.Signature);
+        Assert.True(message.Summary.Security.Native);
     }
 }
