@@ -98,7 +98,12 @@ public sealed class NativeSandboxTests : IDisposable
             using var http = new HttpClient(HttpFetch.CreateHandler(sandbox.HostMap, [sandbox.CaRoot]));
             var alice = (await aliceStore.Accounts.FindAsync(aliceInfo.Address, timeout.Token))!;
             var aliceProvider = await AccountRegistration.ConnectAsync(aliceStore, alice, http, ct: timeout.Token);
-            var aliceNative = new NativeMail(aliceStore, alice, aliceProvider, TrustOnly(bobInfo.Address, Convert.FromHexString(bobDeviceKey)));
+            // The entries as verified at this moment: bob's device, and alice's own (a device sends natively only once listed).
+            var aliceDeviceKeyNow = (await NativeKeys.LoadIdentityAsync(aliceStore, alice.Id, timeout.Token)).DeviceKey.ToArray();
+            VerifiedDeviceKeys entries = (asked, ct) => asked == aliceInfo.Address
+                ? Task.FromResult<IReadOnlyList<byte[]>?>([aliceDeviceKeyNow])
+                : TrustOnly(bobInfo.Address, Convert.FromHexString(bobDeviceKey))(asked, ct);
+            var aliceNative = new NativeMail(aliceStore, alice, aliceProvider, entries);
             string capturedId = $"{Guid.NewGuid():N}@alpha.test";
             readEnvelope = (await aliceNative.SealAsync(Message(aliceInfo.Address, bobInfo.Address, capturedId, marker), [bobInfo.Address], timeout.Token))[bobInfo.Address];
             unreadEnvelope = (await aliceNative.SealAsync(Message(aliceInfo.Address, bobInfo.Address, $"{Guid.NewGuid():N}@alpha.test", marker), [bobInfo.Address], timeout.Token))[bobInfo.Address];
