@@ -173,4 +173,95 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         Assert.Equal(1, code);
         Assert.Contains("Address taken", error, StringComparison.Ordinal);
     }
+
+    [GeneratedRegex(@"devices approve ([0-9A-Z]{5}-[0-9A-Z]{6})")]
+    private static partial Regex LinkCodePattern();
+
+    [GeneratedRegex(@"shows?:\s+(\d{3} ?\d{3})")]
+    private static partial Regex SasPattern();
+
+    /// <summary>
+    /// <c>devices link</c> and <c>devices approve</c> as two real processes, the person typing "yes" at the approving one:
+    /// both print the same six digits, the new device holds the account (a device-only one, made with --no-password),
+    /// and the account lists it. A wrong comparison (--sas-matches with other digits) aborts: nothing joins.
+    /// </summary>
+    [Fact]
+    public async Task Devices_link_and_approve_as_processes_bring_a_device_only_account_to_a_new_device()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var laptop = Path.Combine(_dir, "laptop");
+        var (code, _, error) = await Run(laptop, "account", "create", "--provider", Url, "--address", "carol@alpha.test", "--name", "Carol", "--no-password", "--ca", Ca);
+        Assert.True(code == 0, error);
+
+        // A wrong comparison first: the approving side answers no (other digits), so neither side joins anything.
+        var refusedPhone = Path.Combine(_dir, "refused-phone");
+        using (var link = StartCli(refusedPhone, "devices", "link", "--provider", Url, "--device-name", "refused", "--ca", Ca))
+        {
+            string linkCode = await ReadUntilAsync(link.StandardOutput, LinkCodePattern(), timeout.Token);
+            using var approve = StartCli(laptop, "devices", "approve", linkCode, "--sas-matches", "000 000", "--ca", Ca);
+            await approve.WaitForExitAsync(timeout.Token);
+            Assert.NotEqual(0, approve.ExitCode);
+            Assert.Contains("did not show the same string", await approve.StandardError.ReadToEndAsync(timeout.Token), StringComparison.Ordinal);
+
+            // The new device hears nothing more and would wait for its code to expire; the person stops it.
+            link.Kill(entireProcessTree: true);
+            await link.WaitForExitAsync(timeout.Token);
+        }
+
+        var (_, listed, _) = await Run(laptop, "devices", "list", "--ca", Ca);
+        Assert.DoesNotContain("refused", listed, StringComparison.Ordinal);
+
+        // Then the real thing: both screens show the same digits, the person says yes.
+        var phone = Path.Combine(_dir, "phone");
+        using (var link = StartCli(phone, "devices", "link", "--provider", Url, "--device-name", "phone", "--ca", Ca))
+        {
+            string linkCode = await ReadUntilAsync(link.StandardOutput, LinkCodePattern(), timeout.Token);
+            using var approve = StartCli(laptop, "devices", "approve", linkCode, "--ca", Ca);
+            await approve.StandardInput.WriteLineAsync("yes");
+            await approve.StandardInput.FlushAsync(timeout.Token);
+            string approverSas = await ReadUntilAsync(approve.StandardOutput, SasPattern(), timeout.Token);
+            string linkSas = await ReadUntilAsync(link.StandardOutput, SasPattern(), timeout.Token);
+            Assert.Equal(approverSas.Replace(" ", "", StringComparison.Ordinal), linkSas.Replace(" ", "", StringComparison.Ordinal));
+            await approve.WaitForExitAsync(timeout.Token);
+            await link.WaitForExitAsync(timeout.Token);
+            Assert.True(approve.ExitCode == 0, await approve.StandardError.ReadToEndAsync(timeout.Token));
+            Assert.True(link.ExitCode == 0, await link.StandardError.ReadToEndAsync(timeout.Token));
+        }
+
+        (code, listed, error) = await Run(phone, "devices", "list", "--ca", Ca);
+        Assert.True(code == 0, error);
+        Assert.Contains("carol@alpha.test", listed, StringComparison.Ordinal);
+        Assert.Matches(@"\*\s+[0-9a-f-]{36}\s+phone", listed);
+        Assert.Contains("Password: no", listed, StringComparison.Ordinal);
+    }
+
+    private static System.Diagnostics.Process StartCli(string client, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "letterlock.dll") }.Concat(args).Concat(["--data", client, "--key-file", Path.Combine(client, "store.key")]))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        return System.Diagnostics.Process.Start(start)!;
+    }
+
+    /// <summary>Reads lines until one matches; the first group of the match. Fails when the output ends first.</summary>
+    private static async Task<string> ReadUntilAsync(StreamReader output, Regex pattern, CancellationToken ct)
+    {
+        var seen = new System.Text.StringBuilder();
+        while (await output.ReadLineAsync(ct) is { } line)
+        {
+            seen.AppendLine(line);
+            if (pattern.Match(line) is { Success: true } match)
+            {
+                return match.Groups[1].Value;
+            }
+        }
+
+        throw new Xunit.Sdk.XunitException($"the output ended without {pattern}:\n{seen}");
+    }
 }
