@@ -130,6 +130,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         try
         {
             int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
+            if (_sync.IndexBackfillPerRun > 0)
+            {
+                await _mail.IndexPendingAsync(_sync.IndexBackfillPerRun, ct).ConfigureAwait(false);
+            }
+
             return new SyncReport(run.Received, pushed, run.Deleted, run.Errors, run.Cursor);
         }
         finally
