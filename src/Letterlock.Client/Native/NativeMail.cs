@@ -171,9 +171,15 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         bool senderListed = listed is not null && listed.Any(k => k.AsSpan().SequenceEqual(sender.Identity.DeviceKey));
 
         MimeMessage inner;
-        using (var stream = new MemoryStream(result.Content!, writable: false))
+        try
         {
-            inner = await MimeMessage.LoadAsync(stream, ct).ConfigureAwait(false);
+            // Decrypted content is as hostile as any mail from outside: bounded before anything parses it.
+            inner = await OpenPgp.Mime.BoundedMime.LoadAsync(result.Content!, OpenPgp.Mime.MimeLimits.Default, ct).ConfigureAwait(false);
+        }
+        catch (OpenPgp.Mime.MimeLimitExceededException e)
+        {
+            return new NativeReceived(OpenStatus.LimitExceeded, null, sender.Address, sender.Identity.DeviceKey,
+                $"the native message exceeds MimeLimits.{e.Violation.Limit} ({e.Violation.Allowed})");
         }
 
         var from = inner.From.Mailboxes.FirstOrDefault()?.Address is { } f ? MailAddress.TryNormalize(f) : null;
