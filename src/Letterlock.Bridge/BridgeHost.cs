@@ -58,6 +58,12 @@ public sealed class BridgeOptions
     /// <summary>The largest message a mail app may submit, in bytes (default 25 MiB).</summary>
     public int MaxSubmissionSize { get; init; } = 25 * 1024 * 1024;
 
+    /// <summary>
+    /// Limits on the MIME structure of every message a mail app hands over (IMAP APPEND, SMTP submission), checked before
+    /// anything parses it: beyond one, APPEND is answered <c>NO [LIMIT]</c> and submission <c>552 5.3.4</c>, naming it.
+    /// </summary>
+    public Letterlock.OpenPgp.Mime.MimeLimits MimeLimits { get; init; } = Letterlock.OpenPgp.Mime.MimeLimits.Default;
+
     /// <summary>Limits of the IMAP engine (line and literal sizes, failed-login delay, sessions...).</summary>
     public ImapServerOptions Imap { get; init; } = new() { ServerName = "Letterlock bridge" };
 
@@ -478,7 +484,7 @@ public sealed class BridgeHost : IAsyncDisposable
         options ??= new BridgeOptions();
         var certificate = await BridgeCertificate.GetOrCreateAsync(store, ct).ConfigureAwait(false);
         var mailboxes = new BridgeMailboxes(store);
-        var context = new ImapServerContext(options.Imap, new BridgeAuthenticator(mailboxes, options.Imap.MaxMimeDepth), log: options.Log);
+        var context = new ImapServerContext(options.Imap, new BridgeAuthenticator(mailboxes, options.Imap.MaxMimeDepth, options.MimeLimits), log: options.Log);
         var imap = new ImapServer(new ImapListenOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, options.ImapPort), Certificate = certificate }, context);
         var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, options.TrustedRoots, options.Discovery.RequestTimeout)) { Timeout = Timeout.InfiniteTimeSpan };
         var discoveryOptions = options.Discovery;
@@ -487,7 +493,7 @@ public sealed class BridgeHost : IAsyncDisposable
         var submission = new BridgeSubmission(store, account => new KeyDiscovery(
             [new DirectoryKeySource(http, discoveryOptions), new WkdKeySource(http, discoveryOptions), new HkpKeySource(http, discoveryOptions),
                 new AutocryptKeySource(store, account)], discoveryOptions), transparency, () => host?.WakeOutbox(),
-            async (account, ct) => host is null ? null : await host.NativeForAsync(account, ct).ConfigureAwait(false));
+            async (account, ct) => host is null ? null : await host.NativeForAsync(account, ct).ConfigureAwait(false), options.MimeLimits);
         var smtpBackend = new BridgeSmtp(submission);
         var smtpOptions = new SmtpFrontEndOptions { ServerName = "localhost", Certificate = certificate, MaxMessageSize = options.MaxSubmissionSize };
         smtpOptions.Listeners.Add(new SmtpListenerOptions
