@@ -64,6 +64,19 @@ public sealed class BridgeOptions
     /// </summary>
     public Letterlock.OpenPgp.Mime.MimeLimits MimeLimits { get; init; } = Letterlock.OpenPgp.Mime.MimeLimits.Default;
 
+    /// <summary>
+    /// After a sync round, when the process has allocated at least this many bytes since the last trim (large messages
+    /// synced or fetched), one full compacting collection gives the freed heap back to the operating system, so an idle
+    /// bridge does not keep the memory of its busiest moment (default 128 MiB; null: never).
+    /// </summary>
+    public long? IdleTrimAfterAllocatedBytes
+    {
+        get => _idleTrim;
+        init => _idleTrim = value is null or >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(IdleTrimAfterAllocatedBytes), value, "IdleTrimAfterAllocatedBytes must be null or at least 0");
+    }
+
+    private readonly long? _idleTrim = 128L * 1024 * 1024;
+
     /// <summary>Limits of the IMAP engine (line and literal sizes, failed-login delay, sessions...).</summary>
     public ImapServerOptions Imap { get; init; } = new() { ServerName = "Letterlock bridge" };
 
@@ -121,6 +134,8 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly ConcurrentDictionary<AccountId, ProviderClient> _providers = new();
     private readonly Client.Transparency.TransparencyNotices _notices;
     private readonly SemaphoreSlim _noticeWake = new(0, int.MaxValue);
+    private long _allocatedAtLastTrim = GC.GetTotalAllocatedBytes();
+    private int _memoryTrims;
 
     private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options,
         Client.Transparency.TransparencyService transparency)
@@ -230,6 +245,7 @@ public sealed class BridgeHost : IAsyncDisposable
                 log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
             }
 
+            TrimMemoryIfDue();
             foreach (var error in report.Errors)
             {
                 log?.Invoke($"{account.Address}: skipped document {error.DocumentId} ({error.Kind}): {error.Reason}");
@@ -266,6 +282,34 @@ public sealed class BridgeHost : IAsyncDisposable
         }
 
         return false;
+    }
+
+    /// <summary>How many times the bridge gave its freed heap back to the operating system after a sync round.</summary>
+    internal int MemoryTrims => Volatile.Read(ref _memoryTrims);
+
+    /// <summary>
+    /// Returns freed memory to the operating system once a sync round is over, if much was allocated since the last time.
+    /// A 24 MiB message passes through several whole-message buffers on the large-object heap; the GC keeps those
+    /// segments committed for reuse, so without this an idle bridge sat at the size of its largest sync (2.3 GiB after
+    /// a few dozen such messages). An aggressive collection decommits what is free; it is blocking, so it runs only
+    /// after rounds that allocated at least <see cref="BridgeOptions.IdleTrimAfterAllocatedBytes"/>, between syncs.
+    /// </summary>
+    private void TrimMemoryIfDue()
+    {
+        if (_options.IdleTrimAfterAllocatedBytes is not { } threshold)
+        {
+            return;
+        }
+
+        long allocated = GC.GetTotalAllocatedBytes();
+        long last = Interlocked.Read(ref _allocatedAtLastTrim);
+        if (allocated - last < threshold || Interlocked.CompareExchange(ref _allocatedAtLastTrim, allocated, last) != last)
+        {
+            return; // not enough yet, or another account's round is trimming now
+        }
+
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Interlocked.Increment(ref _memoryTrims);
     }
 
     /// <summary>Publishes, rotates and refills the device's native prekeys; a refusal is logged, and mail goes on as PGP/MIME meanwhile.</summary>
