@@ -245,7 +245,6 @@ public sealed class BridgeHost : IAsyncDisposable
                 log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
             }
 
-            TrimMemoryIfDue();
             foreach (var error in report.Errors)
             {
                 log?.Invoke($"{account.Address}: skipped document {error.DocumentId} ({error.Kind}): {error.Reason}");
@@ -279,6 +278,11 @@ public sealed class BridgeHost : IAsyncDisposable
         {
             _unreachable.TryAdd(account.Id, true);
             log?.Invoke($"{account.Address}: sync refused: {e.Message}");
+        }
+        finally
+        {
+            // Also after a round that failed part-way: it may have opened large messages all the same.
+            TrimMemoryIfDue();
         }
 
         return false;
