@@ -75,6 +75,16 @@ public sealed class BridgeOptions
     /// addition to the system's or to <see cref="TrustedRoots"/>; null or empty for none.
     /// </summary>
     public X509Certificate2Collection? ProviderRoots { get; init; }
+
+    /// <summary>Paging and limits of sync (null: the defaults).</summary>
+    public SyncOptions? Sync { get; init; }
+
+    /// <summary>A long sync prints a progress line every this many applied changes (default 500, at least 1).</summary>
+    public int ProgressEvery
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(ProgressEvery), value, "ProgressEvery must be at least 1.");
+    } = 500;
 }
 
 /// <summary>How much an event of the bridge matters.</summary>
@@ -278,7 +288,7 @@ public sealed class BridgeHost : IAsyncDisposable
             int shown = 0;
             var progress = new ProgressLines(p =>
             {
-                if (p.MoreWaiting && p.Applied - shown >= ProgressStep)
+                if (p.MoreWaiting && p.Applied - shown >= _options.ProgressEvery)
                 {
                     shown = p.Applied;
                     var rate = p.Applied / Math.Max(started.Elapsed.TotalSeconds, 0.001);
@@ -286,7 +296,7 @@ public sealed class BridgeHost : IAsyncDisposable
                         $"{who}: syncing, {p.Applied} changes applied ({rate:0} per second), more waiting")));
                 }
             });
-            var report = await new SyncEngine(store, account, provider, gossip: _transparency, native: NativeFor(account, provider)).SyncAsync(progress, ct).ConfigureAwait(false);
+            var report = await new SyncEngine(store, account, provider, gossip: _transparency, syncOptions: _options.Sync, native: NativeFor(account, provider)).SyncAsync(progress, ct).ConfigureAwait(false);
             await BridgeStatus.SaveSyncAsync(store, account.Id, null, ct).ConfigureAwait(false);
             if (_synced.TryAdd(account.Id, true))
             {
@@ -355,9 +365,6 @@ public sealed class BridgeHost : IAsyncDisposable
 
         return false;
     }
-
-    /// <summary>How many applied changes between two progress lines of a long sync.</summary>
-    private const int ProgressStep = 500;
 
     private string RetryText() => _options.SyncInterval is { } i ? $"{i.TotalSeconds:0} s" : "sync";
 
