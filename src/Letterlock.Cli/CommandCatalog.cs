@@ -18,6 +18,7 @@ internal static class CommandCatalog
         ("contacts", Commands.ContactsCommand.Create),
         ("devices", Commands.AccountAccessCommands.Devices),
         ("bridge", Commands.BridgeCommand.Create),
+        ("status", Commands.StatusCommand.Create),
         ("web", Commands.WebCommand.Create),
         ("sync", Commands.SyncCommand.Create),
         ("search", Commands.SearchCommand.Create),
