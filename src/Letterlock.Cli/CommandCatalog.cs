@@ -22,6 +22,7 @@ internal static class CommandCatalog
         ("web", Commands.WebCommand.Create),
         ("sync", Commands.SyncCommand.Create),
         ("search", Commands.SearchCommand.Create),
+        ("import", Commands.ImportCommand.Create),
         ("audit", Commands.AuditCommand.Create),
         ("transparency", Commands.TransparencyCommand.Create),
         ("sandbox", Commands.SandboxCommand.Create),
