@@ -117,7 +117,7 @@ internal static class ProviderCommands
 
                 await output.WriteLineAsync($"data: {host.Settings.DataDirectory}");
                 await output.WriteLineAsync($"database: {host.Store.Description}");
-                await output.WriteLineAsync($"blobs: {host.Blobs.Root}");
+                await output.WriteLineAsync($"blobs: {host.Blobs.Description}");
                 await output.WriteLineAsync("ready");
                 await output.FlushAsync(ct);
                 try

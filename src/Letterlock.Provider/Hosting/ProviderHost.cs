@@ -35,7 +35,7 @@ public sealed class ProviderHost : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly bool _ownsLoggerFactory;
 
-    private ProviderHost(ProviderSettings settings, IProviderStore store, BlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory, OutboundHost outbound)
+    private ProviderHost(ProviderSettings settings, IProviderStore store, IBlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory, OutboundHost outbound)
     {
         Settings = settings;
         Outbound = outbound;
@@ -54,7 +54,8 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public IProviderStore Store { get; }
 
-    public BlobStore Blobs { get; }
+    /// <summary>Where ciphertexts above the inline threshold live (storage.blobs).</summary>
+    public IBlobStore Blobs { get; }
 
     /// <summary>Key transparency: the directory, its tables and the epoch publisher.</summary>
     public ProviderTransparency Transparency { get; private init; } = null!;
@@ -119,7 +120,7 @@ public sealed class ProviderHost : IAsyncDisposable
         {
             await store.InitializeAsync(ct).ConfigureAwait(false);
             transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
-            var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
+            var blobs = await OpenBlobsAsync(settings, database, store, logger, ct).ConfigureAwait(false);
             var accounts = new AccountService(store, settings, TimeProvider.System, transparency) { Opaque = AccountService.CreateOpaqueServer(settings.ResolvePath(settings.SigningKey)) };
             var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
             if (suffixes is null)
@@ -150,8 +151,8 @@ public sealed class ProviderHost : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton(loggerFactory);
-            builder.Services.AddSingleton(_ => new ClientRateLimits(settings.Api, settings.Link)); // disposed with the web application
-            builder.Services.AddSingleton(_ => new PrekeyFederation(settings.Native, outbound.Http)); // likewise
+            builder.Services.AddSingleton(_ => new ClientRateLimits(store, settings.Api, settings.Link, TimeProvider.System));
+            builder.Services.AddSingleton(_ => new PrekeyFederation(store, settings.Native, outbound.Http, TimeProvider.System));
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
@@ -207,6 +208,43 @@ public sealed class ProviderHost : IAsyncDisposable
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The blob store storage.blobs names. Blobs in the database: a <c>blobs/</c> folder left by a release that kept
+    /// them on disk is moved in first (<see cref="BlobImport"/>), before any listener opens.
+    /// </summary>
+    private static async Task<IBlobStore> OpenBlobsAsync(ProviderSettings settings, DatabaseLocation database, IProviderStore store, ILogger logger, CancellationToken ct)
+    {
+        string folderPath = Path.Combine(settings.DataDirectory, "blobs");
+        if (!settings.Storage.BlobsInDatabase(database))
+        {
+            return new FolderBlobStore(folderPath);
+        }
+
+        var blobs = new PostgresBlobStore(((PostgresProviderStore)store).DataSource);
+        if (Directory.Exists(folderPath))
+        {
+            var folder = new FolderBlobStore(folderPath);
+            if (folder.Enumerate().Any())
+            {
+                logger.LogInformation("moving the blobs of {Folder} into the database", folderPath);
+                var report = await BlobImport.MoveAsync(folder, blobs, n =>
+                {
+                    if (n % 1000 == 0)
+                    {
+                        logger.LogInformation("{Count} blobs moved", n);
+                    }
+                }, ct).ConfigureAwait(false);
+                logger.LogInformation("{Count} blobs moved into the database", report.Moved);
+                foreach (string corrupt in report.Corrupt)
+                {
+                    logger.LogError("blob file {File} does not match its name: left in place, not moved", corrupt);
+                }
+            }
+        }
+
+        return blobs;
     }
 
     private static void LogSmtp(ILogger logger, SmtpEvent e)
