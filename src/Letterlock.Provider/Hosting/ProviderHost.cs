@@ -80,12 +80,37 @@ public sealed class ProviderHost : IAsyncDisposable
 
     /// <summary>Loads the settings of <paramref name="dataDirectory"/> and starts every listener.</summary>
     /// <exception cref="SettingsException">A setting is wrong; the message names it.</exception>
-    public static async Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride = null, IDnsResolver? dns = null, ILoggerFactory? loggerFactory = null, CancellationToken ct = default)
+    public static Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride = null, IDnsResolver? dns = null, ILoggerFactory? loggerFactory = null, CancellationToken ct = default) =>
+        StartAsync(dataDirectory, databaseOverride, dns, loggerFactory, default, ct);
+
+    /// <summary>Loads the settings of <paramref name="dataDirectory"/>, with this node's own listeners, and starts every listener.</summary>
+    /// <param name="dataDirectory">The data directory with <c>provider.json</c>.</param>
+    /// <param name="databaseOverride">A database instead of the settings file's.</param>
+    /// <param name="dns">A resolver instead of the settings' (tests).</param>
+    /// <param name="loggerFactory">Where logs go (default: the console).</param>
+    /// <param name="listenOverride">
+    /// The MX SMTP and HTTPS listeners of this node instead of the settings file's (either may be null): several
+    /// nodes of a cluster share one settings file, and nodes on one machine cannot share a port.
+    /// </param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <exception cref="SettingsException">A setting is wrong; the message names it.</exception>
+    public static async Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride, IDnsResolver? dns, ILoggerFactory? loggerFactory,
+        (string? Smtp, string? Https) listenOverride, CancellationToken ct)
     {
         var settings = ProviderSettingsLoader.Load(dataDirectory);
         if (databaseOverride is not null)
         {
             settings.Database = databaseOverride;
+        }
+
+        if (listenOverride.Smtp is not null)
+        {
+            settings.Smtp.Listen = listenOverride.Smtp;
+        }
+
+        if (listenOverride.Https is not null)
+        {
+            settings.Api.Listen = listenOverride.Https;
         }
 
         var database = DatabaseLocation.Parse(settings.Database, settings.DataDirectory);

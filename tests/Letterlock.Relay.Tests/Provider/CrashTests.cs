@@ -123,10 +123,11 @@ public sealed class CrashTests(ITestOutputHelper output) : IDisposable
 
 /// <summary>
 /// Two <c>letterlock provider serve</c> processes on one PostgreSQL database and one data directory share the relay
-/// queue: each leases deliveries with <c>FOR UPDATE SKIP LOCKED</c>. One is killed with SIGKILL mid-batch and not
-/// restarted: once its leases lapse the other delivers what it held, so every message arrives, and a message that
-/// arrives twice is one whose interrupted attempt the queue recorded (the SMTP window: the peer had the message but
-/// the killed node never read its 250).
+/// queue (each leases deliveries with <c>FOR UPDATE SKIP LOCKED</c>). The first is killed with SIGKILL mid-batch and
+/// never restarted; a second node, started on the same settings file, takes over its lapsed leases, so every message
+/// arrives, and a message that arrives twice is one whose interrupted attempt the queue recorded (the SMTP window:
+/// the peer had the message but the killed node never read its 250). The second node starts only after the kill so
+/// that the takeover is certain, not a matter of which node happened to hold which lease.
 /// </summary>
 [Collection("postgres")]
 public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper output) : IDisposable
@@ -145,7 +146,7 @@ public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper
     public async Task A_node_killed_mid_batch_loses_its_leases_and_the_other_node_delivers_every_message()
     {
         await using var sink = ScriptedMta.Start(_ca.Issue(["mx.sink.test"]), "mx.sink.test");
-        sink.AcceptDelay = TimeSpan.FromMilliseconds(200);
+        sink.AcceptDelay = TimeSpan.FromMilliseconds(500); // one node alone needs half a minute: the kill comes mid-batch
         string data = ProviderNode.Prepare(_dir, "alpha.test", _ca, new StaticDnsResolver(), edit: settings =>
         {
             settings["dns"]!["resolver"] = "static:dns.txt";
@@ -159,7 +160,6 @@ public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper
         string database = await postgres.CreateDatabaseAsync();
 
         var submissionIds = new Dictionary<string, string>();
-        await using var survivor = await ProviderProcess.StartAsync(data, database);
         await using (var doomed = await ProviderProcess.StartAsync(data, database))
         {
             using var client = new NodeClient("alpha.test", doomed.Https.Port);
@@ -177,6 +177,8 @@ public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper
         }
 
         output.WriteLine($"{sink.Received.Count} of {Messages} received when one node was killed");
+        Assert.True(sink.Received.Count < Messages, "the kill interrupted the batch");
+        await using var survivor = await ProviderProcess.StartAsync(data, database);
         await Wait.UntilAsync(() => Task.FromResult(CrashTests.DistinctIds(sink).Count == Messages), "every message delivered by the surviving node", TimeSpan.FromSeconds(180));
         await Wait.UntilAsync(async () => await CountAsync(database, "SELECT COUNT(*) FROM relay_deliveries") == 0, "the queue drained");
 
