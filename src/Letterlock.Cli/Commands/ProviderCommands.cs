@@ -83,12 +83,16 @@ internal static class ProviderCommands
     {
         var data = DataOption();
         var database = DatabaseOption();
-        var command = new Command("serve", "Run the provider: the MX (SMTP with STARTTLS), submission (SMTP 587/465), the outbound relay and the HTTPS API, until Ctrl+C.\n\n" +
+        var smtpListen = new Option<string?>("--smtp-listen") { Description = "This node's MX SMTP listener, address:port, instead of the settings file's smtp.listen." };
+        var apiListen = new Option<string?>("--api-listen") { Description = "This node's HTTPS listener, address:port, instead of the settings file's api.listen." };
+        var command = new Command("serve", "Run the provider: the MX (SMTP with STARTTLS), submission (SMTP 587/465), the outbound relay and the HTTPS API, until Ctrl+C.\n" +
+            "Several nodes on one PostgreSQL database with one settings file make a cluster (docs/design/cluster.md; scripts/cluster starts one).\n\n" +
             "Examples:\n" +
             "  letterlock provider serve --data /var/lib/letterlock\n" +
-            "  letterlock provider serve --data /var/lib/letterlock --database postgres://letterlock@db.internal:5432/letterlock")
+            "  letterlock provider serve --data /var/lib/letterlock --database postgres://letterlock@db.internal:5432/letterlock\n" +
+            "  letterlock provider serve --data /srv/shared --database postgres://letterlock@db.internal/letterlock --smtp-listen 127.0.0.1:2526 --api-listen 127.0.0.1:8444")
         {
-            data, database,
+            data, database, smtpListen, apiListen,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -96,7 +100,7 @@ internal static class ProviderCommands
             ProviderHost host;
             try
             {
-                host = await ProviderHost.StartAsync(result.GetValue(data)!, result.GetValue(database), ct: ct);
+                host = await ProviderHost.StartAsync(result.GetValue(data)!, result.GetValue(database), null, null, (result.GetValue(smtpListen), result.GetValue(apiListen)), ct);
             }
             catch (SettingsException e)
             {
@@ -117,7 +121,7 @@ internal static class ProviderCommands
 
                 await output.WriteLineAsync($"data: {host.Settings.DataDirectory}");
                 await output.WriteLineAsync($"database: {host.Store.Description}");
-                await output.WriteLineAsync($"blobs: {host.Blobs.Root}");
+                await output.WriteLineAsync($"blobs: {host.Blobs.Description}");
                 await output.WriteLineAsync("ready");
                 await output.FlushAsync(ct);
                 try

@@ -236,6 +236,26 @@ public sealed class StorageSettings
 
     /// <summary>A blob written or re-used within this many minutes is never removed, so a write in flight keeps its blob.</summary>
     public int BlobGraceMinutes { get; set; } = 60;
+
+    /// <summary>
+    /// Where blobs live: <c>database</c> (in PostgreSQL, so every node of a cluster sees them; the default with
+    /// PostgreSQL) or <c>folder</c> (<c>blobs/</c> in the data directory; the default with SQLite, and the only
+    /// choice there). Empty: the backend's default.
+    /// </summary>
+    public string Blobs { get; set; } = "";
+
+    /// <summary>Whether blobs go to the database for a provider on <paramref name="database"/>.</summary>
+    /// <exception cref="SettingsException">The choice does not fit the backend.</exception>
+    public bool BlobsInDatabase(DatabaseLocation database)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        if (Blobs == "database" && !database.IsPostgres)
+        {
+            ProviderSettingsLoader.Fail("storage.blobs", "'database' needs a PostgreSQL database (SQLite keeps blobs in a folder)");
+        }
+
+        return Blobs == "database" || (Blobs == "" && database.IsPostgres);
+    }
 }
 
 public sealed class DnsSettings
@@ -379,6 +399,10 @@ public static class ProviderSettingsLoader
         Positive(s.Storage.SpillThreshold, "storage.spillThreshold");
         Positive(s.Storage.BlobSweepMinutes, "storage.blobSweepMinutes");
         Positive(s.Storage.BlobGraceMinutes, "storage.blobGraceMinutes");
+        if (s.Storage.Blobs is not ("" or "folder" or "database"))
+        {
+            Fail("storage.blobs", "must be 'database', 'folder' or empty (the backend's default)");
+        }
         if (string.IsNullOrWhiteSpace(s.Dkim.Selector) || !s.Dkim.Selector.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
         {
             Fail("dkim.selector", "must be letters, digits, '-' or '.'");

@@ -35,7 +35,7 @@ public sealed class ProviderHost : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly bool _ownsLoggerFactory;
 
-    private ProviderHost(ProviderSettings settings, IProviderStore store, BlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory, OutboundHost outbound)
+    private ProviderHost(ProviderSettings settings, IProviderStore store, IBlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory, OutboundHost outbound)
     {
         Settings = settings;
         Outbound = outbound;
@@ -54,7 +54,8 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public IProviderStore Store { get; }
 
-    public BlobStore Blobs { get; }
+    /// <summary>Where ciphertexts above the inline threshold live (storage.blobs).</summary>
+    public IBlobStore Blobs { get; }
 
     /// <summary>Key transparency: the directory, its tables and the epoch publisher.</summary>
     public ProviderTransparency Transparency { get; private init; } = null!;
@@ -79,12 +80,37 @@ public sealed class ProviderHost : IAsyncDisposable
 
     /// <summary>Loads the settings of <paramref name="dataDirectory"/> and starts every listener.</summary>
     /// <exception cref="SettingsException">A setting is wrong; the message names it.</exception>
-    public static async Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride = null, IDnsResolver? dns = null, ILoggerFactory? loggerFactory = null, CancellationToken ct = default)
+    public static Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride = null, IDnsResolver? dns = null, ILoggerFactory? loggerFactory = null, CancellationToken ct = default) =>
+        StartAsync(dataDirectory, databaseOverride, dns, loggerFactory, default, ct);
+
+    /// <summary>Loads the settings of <paramref name="dataDirectory"/>, with this node's own listeners, and starts every listener.</summary>
+    /// <param name="dataDirectory">The data directory with <c>provider.json</c>.</param>
+    /// <param name="databaseOverride">A database instead of the settings file's.</param>
+    /// <param name="dns">A resolver instead of the settings' (tests).</param>
+    /// <param name="loggerFactory">Where logs go (default: the console).</param>
+    /// <param name="listenOverride">
+    /// The MX SMTP and HTTPS listeners of this node instead of the settings file's (either may be null): several
+    /// nodes of a cluster share one settings file, and nodes on one machine cannot share a port.
+    /// </param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <exception cref="SettingsException">A setting is wrong; the message names it.</exception>
+    public static async Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride, IDnsResolver? dns, ILoggerFactory? loggerFactory,
+        (string? Smtp, string? Https) listenOverride, CancellationToken ct)
     {
         var settings = ProviderSettingsLoader.Load(dataDirectory);
         if (databaseOverride is not null)
         {
             settings.Database = databaseOverride;
+        }
+
+        if (listenOverride.Smtp is not null)
+        {
+            settings.Smtp.Listen = listenOverride.Smtp;
+        }
+
+        if (listenOverride.Https is not null)
+        {
+            settings.Api.Listen = listenOverride.Https;
         }
 
         var database = DatabaseLocation.Parse(settings.Database, settings.DataDirectory);
@@ -119,7 +145,7 @@ public sealed class ProviderHost : IAsyncDisposable
         {
             await store.InitializeAsync(ct).ConfigureAwait(false);
             transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
-            var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
+            var blobs = await OpenBlobsAsync(settings, database, store, logger, ct).ConfigureAwait(false);
             var accounts = new AccountService(store, settings, TimeProvider.System, transparency) { Opaque = AccountService.CreateOpaqueServer(settings.ResolvePath(settings.SigningKey)) };
             var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
             if (suffixes is null)
@@ -150,8 +176,8 @@ public sealed class ProviderHost : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton(loggerFactory);
-            builder.Services.AddSingleton(_ => new ClientRateLimits(settings.Api, settings.Link)); // disposed with the web application
-            builder.Services.AddSingleton(_ => new PrekeyFederation(settings.Native, outbound.Http)); // likewise
+            builder.Services.AddSingleton(_ => new ClientRateLimits(store, settings.Api, settings.Link, TimeProvider.System));
+            builder.Services.AddSingleton(_ => new PrekeyFederation(store, settings.Native, outbound.Http, TimeProvider.System));
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
@@ -208,6 +234,43 @@ public sealed class ProviderHost : IAsyncDisposable
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The blob store storage.blobs names. Blobs in the database: a <c>blobs/</c> folder left by a release that kept
+    /// them on disk is moved in first (<see cref="BlobImport"/>), before any listener opens.
+    /// </summary>
+    private static async Task<IBlobStore> OpenBlobsAsync(ProviderSettings settings, DatabaseLocation database, IProviderStore store, ILogger logger, CancellationToken ct)
+    {
+        string folderPath = Path.Combine(settings.DataDirectory, "blobs");
+        if (!settings.Storage.BlobsInDatabase(database))
+        {
+            return new FolderBlobStore(folderPath);
+        }
+
+        var blobs = new PostgresBlobStore(((PostgresProviderStore)store).DataSource);
+        if (Directory.Exists(folderPath))
+        {
+            var folder = new FolderBlobStore(folderPath);
+            if (folder.Enumerate().Any())
+            {
+                logger.LogInformation("moving the blobs of {Folder} into the database", folderPath);
+                var report = await BlobImport.MoveAsync(folder, blobs, n =>
+                {
+                    if (n % 1000 == 0)
+                    {
+                        logger.LogInformation("{Count} blobs moved", n);
+                    }
+                }, ct).ConfigureAwait(false);
+                logger.LogInformation("{Count} blobs moved into the database", report.Moved);
+                foreach (string corrupt in report.Corrupt)
+                {
+                    logger.LogError("blob file {File} does not match its name: left in place, not moved", corrupt);
+                }
+            }
+        }
+
+        return blobs;
     }
 
     private static void LogSmtp(ILogger logger, SmtpEvent e)

@@ -262,13 +262,16 @@ public static class ProviderKeys
           "mx": { "maxHeaderBytes": 262144, "maxHeaderFields": 1000, "maxHeaderFieldLines": 500, "maxTotalHeaderBytes": 1048576, "maxMimeParts": 1000, "maxMimeDepth": 32 },
 
           "storage": {
-            // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.
+            // Ciphertexts larger than this (bytes) go to the content-addressed blob store instead of the document row.
             "inlineThreshold": 65536,
             // Arriving messages larger than this (bytes) are held in a temporary file sealed to a key kept only in memory.
             "spillThreshold": 1048576,
             // Blobs of deleted or replaced documents are removed every blobSweepMinutes, once unused for blobGraceMinutes.
             "blobSweepMinutes": 60,
-            "blobGraceMinutes": 60
+            "blobGraceMinutes": 60,
+            // Where blobs live: "database" (PostgreSQL only: every node of a cluster sees them), "folder" (blobs/ here),
+            // or "" for the backend's default (database with PostgreSQL, folder with SQLite).
+            "blobs": ""
           },
         {{outboundSection}}
         }

@@ -18,14 +18,14 @@ namespace Letterlock.Provider.Mx;
 /// </summary>
 internal sealed class MxBackend(
     IProviderStore store,
-    BlobStore blobs,
+    IBlobStore blobs,
     ProviderSettings settings,
     MessageAuthenticator authenticator,
     TimeProvider time,
     ILogger logger) : ISmtpBackend
 {
     private readonly IProviderStore _store = store;
-    private readonly BlobStore _blobs = blobs;
+    private readonly IBlobStore _blobs = blobs;
     private readonly ProviderSettings _settings = settings;
     private readonly MessageAuthenticator _authenticator = authenticator;
     private readonly TimeProvider _time = time;
