@@ -108,7 +108,11 @@ internal static class ProviderCommands
             {
                 if (json)
                 {
-                    b.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
+                    b.AddJsonConsole(o =>
+                    {
+                        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                        o.UseUtcTimestamp = true;
+                    });
                 }
                 else
                 {

@@ -53,7 +53,7 @@ public static class DnsRecords
         return records;
     }
 
-    /// <summary>The records as zone-file lines, followed by notes.</summary>
+    /// <summary>The records as zone-file lines (<c>name.\tTYPE\tvalue</c>), each after a comment with its purpose, then notes.</summary>
     public static string Format(IReadOnlyList<ExpectedRecord> records, IReadOnlyList<string>? notes = null)
     {
         ArgumentNullException.ThrowIfNull(records);
@@ -61,8 +61,7 @@ public static class DnsRecords
         foreach (var r in records)
         {
             string value = r.Type == "TXT" ? $"\"{r.Value}\"" : r.Value;
-            text.Append(CultureInfo.InvariantCulture, $"{r.Name + ".",-40} {r.Type,-5} {value}\n");
-            text.Append(CultureInfo.InvariantCulture, $"{"",-40}       ; {r.Purpose}\n");
+            text.Append(CultureInfo.InvariantCulture, $"; {r.Purpose}\n{r.Name}.\t{r.Type}\t{value}\n");
         }
 
         foreach (string note in notes ?? [])

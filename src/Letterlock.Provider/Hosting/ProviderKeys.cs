@@ -52,6 +52,11 @@ public static class ProviderKeys
 
             certificate = Path.GetFullPath(options.CertificatePath);
             key = Path.GetFullPath(options.KeyPath);
+            if (!OperatingSystem.IsWindows() && File.Exists(key) && (File.GetUnixFileMode(key) & (UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
+            {
+                throw new SettingsException($"--tls-key {key} can be read by every user of this machine; fix: chmod 600 {key} (the provider would refuse to start with it)");
+            }
+
             try
             {
                 using var check = X509Certificate2.CreateFromPemFile(certificate, key);
