@@ -191,6 +191,13 @@ public sealed class UpgradeTests : IDisposable
             {
                 File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }
+
+            // likewise the provider refuses private keys others can read (TLS, DKIM, signing and queue keys)
+            foreach (var keyFile in Directory.EnumerateFiles(Path.Combine(target, "providers"), "*", SearchOption.AllDirectories)
+                .Where(f => Path.GetFileName(f).EndsWith(".key", StringComparison.Ordinal) || Path.GetFileName(f).EndsWith("key.pem", StringComparison.Ordinal) || Path.GetFileName(Path.GetDirectoryName(f)) == "dkim"))
+            {
+                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
         }
 
         string statePath = Path.Combine(target, "sandbox.json");

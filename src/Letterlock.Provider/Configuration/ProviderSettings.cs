@@ -44,6 +44,9 @@ public sealed class ProviderSettings
 
     public NativeSettings Native { get; set; } = new();
 
+    /// <summary>The operations listener: health and metrics (docs/design/operations.md).</summary>
+    public OpsSettings Ops { get; set; } = new();
+
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
     [JsonIgnore]
     public string DataDirectory { get; set; } = "";
@@ -258,6 +261,17 @@ public sealed class StorageSettings
     }
 }
 
+/// <summary>
+/// The operations listener (<c>"ops"</c> in provider.json): <c>GET /healthz</c> and <c>GET /metrics</c> over plain HTTP
+/// on their own address, apart from the public API so that a firewall keeps them private. Off ("") when the settings
+/// file does not name it, so an upgrade opens no new port; <c>provider init</c> writes 127.0.0.1:9464.
+/// </summary>
+public sealed class OpsSettings
+{
+    /// <summary>address:port, or "" for off.</summary>
+    public string Listen { get; set; } = "";
+}
+
 public sealed class DnsSettings
 {
     /// <summary><c>system</c> (DnsClient, the host's or <see cref="Servers"/>) or <c>static:FILE</c> (a fixed map, for sandboxes).</summary>
@@ -334,6 +348,11 @@ public static class ProviderSettingsLoader
 
         ParseEndPoint(s.Smtp.Listen, "smtp.listen");
         ParseEndPoint(s.Api.Listen, "api.listen");
+        if (s.Ops.Listen.Length > 0)
+        {
+            ParseEndPoint(s.Ops.Listen, "ops.listen");
+        }
+
         Positive(s.Smtp.MaxMessageSize, "smtp.maxMessageSize");
         Positive(s.Smtp.MaxRecipients, "smtp.maxRecipients");
         Positive(s.Smtp.MaxConnections, "smtp.maxConnections");

@@ -5,6 +5,7 @@ using Letterlock.Provider.Accounts;
 using Letterlock.Provider.Api;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Mx;
+using Letterlock.Provider.Operations;
 using Letterlock.Provider.Outbound;
 using Letterlock.Provider.Storage;
 using Letterlock.Provider.Transparency;
@@ -18,6 +19,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Letterlock.Provider.Hosting;
+
+/// <summary>The provider could not start for a reason outside its settings file's syntax (a port taken, a path denied); the message names it and the fix.</summary>
+public sealed class StartupException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>One listener of a running provider, for the start-up banner and for tests.</summary>
 public sealed record ListenerInfo(string Protocol, IPEndPoint EndPoint);
@@ -61,6 +65,11 @@ public sealed class ProviderHost : IAsyncDisposable
     public ProviderTransparency Transparency { get; private init; } = null!;
 
     public IReadOnlyList<ListenerInfo> Listeners { get; }
+
+    /// <summary>The counters behind <c>GET /metrics</c>.</summary>
+    public ProviderMetrics Metrics { get; private init; } = null!;
+
+    private OpsListener? Ops { get; init; }
 
     /// <summary>Wakes the change feed's long polls.</summary>
     internal ChangeNotifier Notifier { get; private init; } = null!;
@@ -117,6 +126,7 @@ public sealed class ProviderHost : IAsyncDisposable
         var smtpEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Smtp.Listen, "smtp.listen");
         var httpsEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Api.Listen, "api.listen");
         X509Certificate2 certificate;
+        var opsEndPoint = settings.Ops.Listen.Length == 0 ? null : ProviderSettingsLoader.ParseEndPoint(settings.Ops.Listen, "ops.listen");
         try
         {
             certificate = X509Certificate2.CreateFromPemFile(settings.ResolvePath(settings.Tls.Certificate), settings.ResolvePath(settings.Tls.Key));
@@ -126,11 +136,20 @@ public sealed class ProviderHost : IAsyncDisposable
             throw new SettingsException($"setting 'tls.certificate'/'tls.key': cannot load the certificate and key ({e.Message})");
         }
 
-        byte[] signingPublicKey = ProviderKeys.LoadSigningPublicKey(settings.ResolvePath(settings.SigningKey));
-
         bool ownsLoggerFactory = loggerFactory is null;
         loggerFactory ??= LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
         var logger = loggerFactory.CreateLogger("Letterlock.Provider");
+        byte[] signingPublicKey;
+        try
+        {
+            StartupChecks.CheckPrivateKeyModes(settings, logger);
+            signingPublicKey = ProviderKeys.LoadSigningPublicKey(settings.ResolvePath(settings.SigningKey));
+        }
+        catch when (ownsLoggerFactory)
+        {
+            loggerFactory.Dispose();
+            throw;
+        }
         dns ??= ProviderSettingsLoader.CreateResolver(settings);
 
         var notifier = new ChangeNotifier();
@@ -141,6 +160,8 @@ public sealed class ProviderHost : IAsyncDisposable
         WebApplication? web = null;
         OutboundHost? outbound = null;
         ProviderTransparency? transparency = null;
+        OpsListener? ops = null;
+        var metrics = new ProviderMetrics();
         try
         {
             await store.InitializeAsync(ct).ConfigureAwait(false);
@@ -153,7 +174,7 @@ public sealed class ProviderHost : IAsyncDisposable
                 logger.LogWarning("no Public Suffix List (install Debian's publicsuffix package or set dns.publicSuffixList): DMARC takes the last two labels as the organizational domain");
             }
 
-            var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
+            var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx")) { Metrics = metrics };
             var smtpOptions = new SmtpFrontEndOptions
             {
                 InsufficientStorage = StorageFull.IsFull,
@@ -175,7 +196,7 @@ public sealed class ProviderHost : IAsyncDisposable
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
-            builder.Services.AddSingleton(loggerFactory);
+            builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(loggerFactory));
             builder.Services.AddSingleton(_ => new ClientRateLimits(store, settings.Api, settings.Link, TimeProvider.System));
             builder.Services.AddSingleton(_ => new PrekeyFederation(store, settings.Native, outbound.Http, TimeProvider.System));
             builder.WebHost.ConfigureKestrel(kestrel =>
@@ -191,6 +212,8 @@ public sealed class ProviderHost : IAsyncDisposable
             web = builder.Build();
             var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency,
                 web.Services.GetRequiredService<ClientRateLimits>(), web.Services.GetRequiredService<PrekeyFederation>());
+            var requestLogger = loggerFactory.CreateLogger("Letterlock.Provider.Requests");
+            web.Use((context, next) => RequestLog.LogAsync(context, next, metrics, requestLogger));
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
             outbound.Map(web);
@@ -203,14 +226,25 @@ public sealed class ProviderHost : IAsyncDisposable
             var httpsBound = addresses.Select(a => new Uri(a)).Select(u => new IPEndPoint(httpsEndPoint.Address, u.Port)).First();
             var listeners = new List<ListenerInfo> { new("smtp", smtp.BoundEndpoints[0]), new("https", httpsBound) };
             listeners.AddRange(outbound.Listeners.Select(l => new ListenerInfo(l.Name, l.EndPoint)));
+            if (opsEndPoint is not null)
+            {
+                ops = await OpsListener.StartAsync(opsEndPoint, metrics, (SqlProviderStore)store, blobs, outbound, transparency, loggerFactory.CreateLogger("Letterlock.Provider.Ops"), ct).ConfigureAwait(false);
+                listeners.Add(new ListenerInfo("ops", ops.EndPoint));
+            }
+
             var stop = new CancellationTokenSource();
             var collector = new BlobCollector(store, blobs, TimeSpan.FromMinutes(settings.Storage.BlobGraceMinutes));
             var purge = Task.WhenAll(PurgeLoopAsync(store, settings, logger, stop.Token),
                 SweepLoopAsync(collector, TimeSpan.FromMinutes(settings.Storage.BlobSweepMinutes), logger, stop.Token));
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency, Notifier = notifier };
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency, Notifier = notifier, Ops = ops, Metrics = metrics };
         }
-        catch
+        catch (Exception failure)
         {
+            if (ops is not null)
+            {
+                await ops.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (transparency is not null)
             {
                 await transparency.DisposeAsync().ConfigureAwait(false);
@@ -232,6 +266,18 @@ public sealed class ProviderHost : IAsyncDisposable
             }
 
             await store.DisposeAsync().ConfigureAwait(false);
+            if (ownsLoggerFactory)
+            {
+                loggerFactory.Dispose();
+            }
+
+            // Kestrel says "Failed to bind to address", the SMTP front end only "Address already in use": find out which
+            // listener it was now that everything this start opened is closed again
+            if (failure is System.Net.Sockets.SocketException or IOException && StartupChecks.DiagnoseListeners(settings) is { } explained)
+            {
+                throw new StartupException(explained, failure);
+            }
+
             throw;
         }
     }
@@ -340,6 +386,11 @@ public sealed class ProviderHost : IAsyncDisposable
     {
         await _stop.CancelAsync();
         await _purge;
+        if (Ops is not null)
+        {
+            await Ops.DisposeAsync();
+        }
+
         await _smtp.DisposeAsync();
         await _web.StopAsync();
         await _web.DisposeAsync();

@@ -42,6 +42,9 @@ public sealed class OutboundHost : IAsyncDisposable
     /// <summary>The relay queue (tests and administration read its store).</summary>
     public RelayQueue Queue { get; }
 
+    /// <summary>Delivery outcomes per recipient since start.</summary>
+    public RelayCounters Counters => _scheduler.Counters;
+
     /// <summary>The delivery agent (its TLS report counters).</summary>
     public DeliveryAgent Agent { get; }
 

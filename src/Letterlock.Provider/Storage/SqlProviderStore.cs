@@ -154,6 +154,17 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 ("@h", hash), ("@d", Id(token.DeviceId)), ("@a", Id(token.AccountId)), ("@e", token.ExpiresAt.ToUnixTimeMilliseconds())).ConfigureAwait(false), true),
             ct);
 
+    /// <summary>Asks the database the cheapest question there is: the health check's "is it reachable".</summary>
+    public async Task PingAsync(CancellationToken ct)
+    {
+        var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, null, "SELECT 1");
+            await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        }
+    }
+
     public async Task<TokenRecord?> FindTokenAsync(byte[] hash, CancellationToken ct)
     {
         var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
