@@ -26,12 +26,14 @@ public sealed class WebHost : IAsyncDisposable
     private readonly WebApplication _web;
     private readonly WebSessions _sessions;
     private readonly MailViews _views;
+    private readonly DeviceApprovals _approvals;
 
-    private WebHost(WebApplication web, WebSessions sessions, MailViews views, Uri url)
+    private WebHost(WebApplication web, WebSessions sessions, MailViews views, DeviceApprovals approvals, Uri url)
     {
         _web = web;
         _sessions = sessions;
         _views = views;
+        _approvals = approvals;
         Url = url;
     }
 
@@ -84,7 +86,8 @@ public sealed class WebHost : IAsyncDisposable
         });
         var web = builder.Build();
         var views = new MailViews(store, options);
-        var context = new WebContext(store, bridge, options, sessions, views, time, log, guard);
+        var approvals = new DeviceApprovals(options, time);
+        var context = new WebContext(store, bridge, options, sessions, views, approvals, time, log, guard);
         web.Use(guard.InvokeAsync);
         web.MapGet("/", http => assets.ServeAsync(http, "index.html"));
         web.MapGet("/login", http => assets.ServeAsync(http, "index.html"));
@@ -104,6 +107,7 @@ public sealed class WebHost : IAsyncDisposable
         {
             await web.DisposeAsync();
             views.Dispose();
+            approvals.Dispose();
             throw;
         }
 
@@ -112,7 +116,7 @@ public sealed class WebHost : IAsyncDisposable
         var url = new Uri($"http://127.0.0.1:{boundPort}/");
         // Where `letterlock web` (another process over the same store) finds this app.
         await store.Settings.SetAsync(WebSessions.EndpointSetting, Encoding.UTF8.GetBytes(url.ToString()), ct);
-        return new WebHost(web, sessions, views, url);
+        return new WebHost(web, sessions, views, approvals, url);
     }
 
     /// <summary>
@@ -144,6 +148,7 @@ public sealed class WebHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _sessions.EndAll();
+        _approvals.Dispose();
         await _web.StopAsync();
         await _web.DisposeAsync();
         _views.Dispose();
@@ -159,7 +164,7 @@ internal sealed class HostedByCaller : Microsoft.Extensions.Hosting.IHostLifetim
 }
 
 /// <summary>What every endpoint class of the app works with.</summary>
-internal sealed record WebContext(LocalStore Store, BridgeHost Bridge, WebOptions Options, WebSessions Sessions, MailViews Views, TimeProvider Time,
+internal sealed record WebContext(LocalStore Store, BridgeHost Bridge, WebOptions Options, WebSessions Sessions, MailViews Views, DeviceApprovals Approvals, TimeProvider Time,
     Action<string>? Log, WebGuard Guard)
 {
     public static WebSession Session(HttpContext context) => (WebSession)context.Items[WebGuard.SessionItem]!;

@@ -106,6 +106,14 @@ internal sealed record RecoveryKitDto(string Code);
 
 internal sealed record RevokedDto(ulong KeyBundleVersion);
 
+internal sealed record ApproveRequest(string? Code);
+
+internal sealed record ApprovalDto(string Approval, string Sas);
+
+internal sealed record ApprovalAnswerRequest(bool Same);
+
+internal sealed record ApprovedDto(string Id, string Name);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ProblemDto))]
 [JsonSerializable(typeof(OkDto))]
@@ -141,4 +149,8 @@ internal sealed record RevokedDto(ulong KeyBundleVersion);
 [JsonSerializable(typeof(PasswordRequest))]
 [JsonSerializable(typeof(RecoveryKitDto))]
 [JsonSerializable(typeof(RevokedDto))]
+[JsonSerializable(typeof(ApproveRequest))]
+[JsonSerializable(typeof(ApprovalDto))]
+[JsonSerializable(typeof(ApprovalAnswerRequest))]
+[JsonSerializable(typeof(ApprovedDto))]
 internal sealed partial class WebJson : JsonSerializerContext;

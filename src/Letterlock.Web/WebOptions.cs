@@ -23,6 +23,7 @@ public sealed class WebOptions
     private int _maxSearchResults = 500;
     private int _maxInlineImageBytes = 2 * 1024 * 1024;
     private int _maxRemoteImageSenders = 10_000;
+    private TimeSpan _deviceApprovalTimeout = TimeSpan.FromMinutes(10);
 
     /// <summary>Port on 127.0.0.1 (default <see cref="DefaultPort"/>; 0 picks a free one).</summary>
     public int Port { get => _port; set => _port = Check(value, 0, 65535, nameof(Port)); }
@@ -90,6 +91,16 @@ public sealed class WebOptions
     {
         get => _maxRemoteImageSenders;
         set => _maxRemoteImageSenders = Check(value, 0, 1_000_000, nameof(MaxRemoteImageSenders));
+    }
+
+    /// <summary>
+    /// How long approving a new device may take from the code being typed to the answer on the six digits (default 10
+    /// minutes, as long as a link lives at the provider): an approval not answered by then ends and sends nothing.
+    /// </summary>
+    public TimeSpan DeviceApprovalTimeout
+    {
+        get => _deviceApprovalTimeout;
+        set => _deviceApprovalTimeout = Check(value, TimeSpan.FromSeconds(10), TimeSpan.FromHours(1), nameof(DeviceApprovalTimeout));
     }
 
     private static T Check<T>(T value, T min, T max, string name)

@@ -59,6 +59,27 @@ public sealed class WebComposeAndTrustTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, (await _client.SendAsync(HttpMethod.Post, A + "/plan", new { recipients = new[] { "not an address" } })).StatusCode);
     }
 
+    [Theory]
+    [InlineData(nameof(TransparencyVerdict.Unpublished))]
+    [InlineData(nameof(TransparencyVerdict.Failed))]
+    public async Task A_key_its_provider_has_not_published_is_shown_before_sending_and_nothing_is_sent_to_it(string verdict)
+    {
+        // The provider of carol's address publishes key transparency, but the key it served has no (valid) proof:
+        // the preview says so per recipient, and sending is refused even when encryption is not required.
+        await _app.ObserveContactKeyAsync("carol@gamma.test", Enum.Parse<TransparencyVerdict>(verdict));
+        var plan = await _client.PostJsonAsync(A + "/plan", new { recipients = new[] { "carol@gamma.test", "legacy@old.test" }, onlyEncrypted = false });
+        Assert.Equal("refused-unpublished-key", plan.Str("outcome"));
+        var carol = plan.Items("recipients").Single(r => r.Str("address") == "carol@gamma.test");
+        Assert.Equal("key-unpublished", carol.Str("route"));
+        Assert.Contains("NOT PUBLISHED", carol.Str("text"), StringComparison.Ordinal);
+        Assert.Contains("carol@gamma.test served a key it has not published", plan.Str("summary"), StringComparison.Ordinal);
+
+        using var send = await _client.SendAsync(HttpMethod.Post, A + "/send", Draft(["carol@gamma.test"], "Hello carol", "text"));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, send.StatusCode);
+        Assert.Contains("refused-unpublished-key", await send.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Empty(await _app.Store.Jobs.ListAsync(QueuedMail.JobKind));
+    }
+
     [Fact]
     public async Task Send_only_if_encrypted_refuses_and_queues_nothing_and_a_plain_send_goes_through_the_bridges_path()
     {

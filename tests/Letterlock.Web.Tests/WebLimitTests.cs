@@ -150,5 +150,16 @@ public sealed class WebLimitTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Conflict, kit.StatusCode);
         using var revoke = await _client.SendAsync(HttpMethod.Post, A + "/devices/" + Json.Id(Guid.NewGuid()) + "/revoke", new { });
         Assert.Equal(HttpStatusCode.Conflict, revoke.StatusCode);
+        using var approve = await _client.SendAsync(HttpMethod.Post, A + "/devices/approve", new { code = "7KQ2M-X4D9TP" });
+        Assert.Equal(HttpStatusCode.Conflict, approve.StatusCode);
+        foreach (var code in new[] { "", "7KQ2M-X4D9T", "7KQ2M-X4D9TPQ", "7KQ2M-X4D9T!", "letterlock:link?code=" })
+        {
+            using var malformed = await _client.SendAsync(HttpMethod.Post, A + "/devices/approve", new { code });
+            Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+            Assert.Contains("A link code has 11 letters and digits", await malformed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var noSuchApproval = await _client.SendAsync(HttpMethod.Post, A + "/devices/approve/" + new string('a', 32), new { same = true });
+        Assert.Equal(HttpStatusCode.NotFound, noSuchApproval.StatusCode);
     }
 }

@@ -235,6 +235,39 @@ public sealed class WebMailTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Search_takes_the_syntax_of_letterlock_search_and_refuses_a_malformed_query_with_the_reason()
+    {
+        await _app.DeliverAsync(WebFixture.Mime("Kestrel survey", "The kestrel count rose this spring.", from: "Carol <carol@gamma.test>"));
+        await _app.DeliverAsync(WebFixture.Mime("Spring plans", "Count on the kestrel again.", from: "Dave <dave@delta.test>"), folder: "Sent");
+        async Task<string[]> Subjects(string q) =>
+            (await _client.GetJsonAsync($"{A}/search?q={Uri.EscapeDataString(q)}")).Items("messages").Select(m => m.Str("subject")!).Order().ToArray();
+
+        Assert.Equal(["Kestrel survey", "Spring plans"], await Subjects("kestrel"));
+        Assert.Equal(["Kestrel survey"], await Subjects("\"kestrel count\""));
+        Assert.Equal(["Spring plans"], await Subjects("kestrel folder:Sent"));
+        Assert.Equal(["Kestrel survey", "Spring plans"], await Subjects("kestrel is:unread"));
+        Assert.Empty(await Subjects("kestrel is:flagged"));
+        // Both carry the fixture's date, 1 April 2025; both ends of a range are included.
+        Assert.Equal(["Kestrel survey", "Spring plans"], await Subjects("kestrel date:2025-04-01"));
+        Assert.Equal(["Kestrel survey", "Spring plans"], await Subjects("kestrel date:..2025-04-01"));
+        Assert.Empty(await Subjects("kestrel date:2025-04-02.."));
+
+        var unknownFolder = await _client.GetJsonAsync($"{A}/search?q={Uri.EscapeDataString("kestrel folder:Nowhere")}");
+        Assert.Equal(0, unknownFolder.GetProperty("total").GetInt32());
+        Assert.Contains("no folder 'Nowhere'", unknownFolder.Str("detail"), StringComparison.Ordinal);
+        foreach (var malformed in new[] { "date:2026-13-01", "is:sleeping", "\"unclosed phrase", new string('k', Letterlock.Client.Search.MailQuery.MaxLength + 1) })
+        {
+            using var response = await _client.GetAsync($"{A}/search?q={Uri.EscapeDataString(malformed)}");
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("The search cannot be read", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var atLimit = await _client.GetAsync($"{A}/search?q={new string('k', Letterlock.Client.Search.MailQuery.MaxLength)}");
+        Assert.Equal(HttpStatusCode.OK, atLimit.StatusCode);
+    }
+
+    [Fact]
     public async Task Conversations_join_messages_across_folders_by_their_references()
     {
         var first = await _app.DeliverAsync(WebFixture.Mime("Plan", "one", messageId: "m1@beta.test"));

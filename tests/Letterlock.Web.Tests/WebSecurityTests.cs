@@ -345,6 +345,10 @@ public sealed class WebSecurityTests : IAsyncLifetime
         Assert.Throws<ArgumentOutOfRangeException>(() => options.LoginLinkLifetime = TimeSpan.FromSeconds(1));
         Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxJsonBytes = 10);
         Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxPageSize = 0);
+        Assert.Throws<ArgumentOutOfRangeException>(() => options.DeviceApprovalTimeout = TimeSpan.FromSeconds(9));
+        Assert.Throws<ArgumentOutOfRangeException>(() => options.DeviceApprovalTimeout = TimeSpan.FromHours(1) + TimeSpan.FromTicks(1));
+        options.DeviceApprovalTimeout = TimeSpan.FromSeconds(10);
+        options.DeviceApprovalTimeout = TimeSpan.FromHours(1);
         options.MaxAttachmentBytes = 1024;
         Assert.Equal(1024, options.MaxAttachmentBytes);
     }

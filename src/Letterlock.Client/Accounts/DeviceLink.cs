@@ -133,6 +133,13 @@ public static class DeviceLink
         bool done = false;
         try
         {
+            // The new device joins by fetching the account's key bundle: an account that never set a password or made
+            // a recovery kit has none at its provider yet, so this device publishes it before anything else happens.
+            if (await KeyBundleSync.FetchAsync(store, account, provider, ct).ConfigureAwait(false) is null)
+            {
+                await KeyBundleSync.PublishAsync(store, account, provider, ct).ConfigureAwait(false);
+            }
+
             byte[] first = await ReadAsync(provider, slot, NewParty, 0, link.ExpiresAt, ct).ConfigureAwait(false);
             if (!CpaceMessage.TryParse(first, CpaceOptions.Default, out var newMessage) || newMessage.AssociatedData.Length <= DeviceAuthentication.PublicKeyLength)
             {

@@ -1,4 +1,8 @@
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
 using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
 using Letterlock.Native;
@@ -23,7 +27,13 @@ public delegate Task<IReadOnlyList<byte[]>?> VerifiedDeviceKeys(string address, 
 /// spent), shown as signed by a key this client cannot verify.
 /// </param>
 /// <param name="Problem">Why it was not accepted, when it was not.</param>
-public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? Sender, byte[]? SenderDeviceKey, string? Problem, bool SenderListed = true);
+/// <param name="KeptAs">
+/// When opened: the store entry that keeps the opened message until it is filed (<see cref="NativeMail.OpenedPurpose"/>).
+/// Its message keys are spent, so whoever files the message deletes this entry in the transaction that stores it
+/// (<see cref="NativeMail.ForgetOpenedAsync"/> when it is not filed).
+/// </param>
+public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? Sender, byte[]? SenderDeviceKey, string? Problem, bool SenderListed = true,
+    Guid? KeptAs = null);
 
 /// <summary>
 /// The native protocol in the client (docs/design/native-protocol.md, "Sending" and "Receiving"): seals a message
@@ -42,6 +52,13 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
 
     /// <summary>The purpose of stored sessions (one <see cref="RatchetSession.Export"/> each; device-only).</summary>
     public const string SessionPurpose = "device-native-session";
+
+    /// <summary>
+    /// The purpose of opened messages not filed yet (device-only): saved in the transaction that saves the sessions
+    /// whose message keys opening them spent, so a crash between opening and filing loses nothing (opening again
+    /// would be a replay). Each is the envelope's SHA-256, the sender's address and device key, and the content.
+    /// </summary>
+    public const string OpenedPurpose = "device-native-opened";
 
     private static readonly ConditionalWeakTable<LocalStore, Dictionary<AccountId, SemaphoreSlim>> Locks = [];
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -154,36 +171,110 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
             envelope = buffer.ToArray();
         }
 
-        OpenResult? result = null;
-        await WithStateAsync(state =>
+        byte[] digest = SHA256.HashData(envelope);
+        Opened? opened = null;
+        OpenStatus status = OpenStatus.Opened;
+        await WithStateAsync(async state =>
         {
-            result = state.Device.Open(envelope);
+            // Opened before, but not filed (the process stopped in between): its keys are spent, its content kept.
+            foreach (var kept in await store.Keys.ListAsync(account.Id, OpenedPurpose, ct).ConfigureAwait(false))
+            {
+                if (Opened.TryDecode(kept.Material, out var earlier) && earlier.Digest.AsSpan().SequenceEqual(digest))
+                {
+                    earlier.KeptAs = kept.Id;
+                    opened = earlier;
+                    return;
+                }
+            }
+
+            var result = state.Device.Open(envelope);
             state.Consumed.AddRange(result.ConsumedPrekeys);
-            return Task.CompletedTask;
+            status = result.Status;
+            if (result.Status == OpenStatus.Opened)
+            {
+                opened = new Opened(digest, result.Sender!.Address, result.Sender.Identity.DeviceKey, result.Content!);
+                state.Kept.Add(opened);
+            }
         }, ct).ConfigureAwait(false);
-        if (result!.Status != OpenStatus.Opened)
+        if (opened is null)
         {
-            return new NativeReceived(result.Status, null, null, null, $"the native message did not open ({result.Status})");
+            return new NativeReceived(status, null, null, null, $"the native message did not open ({status})");
         }
 
-        var sender = result.Sender!;
-        var listed = await verifiedDevices(sender.Address, ct).ConfigureAwait(false);
-        bool senderListed = listed is not null && listed.Any(k => k.AsSpan().SequenceEqual(sender.Identity.DeviceKey));
+        var listed = await verifiedDevices(opened.Sender, ct).ConfigureAwait(false);
+        bool senderListed = listed is not null && listed.Any(k => k.AsSpan().SequenceEqual(opened.SenderDeviceKey));
 
         MimeMessage inner;
-        using (var stream = new MemoryStream(result.Content!, writable: false))
+        using (var stream = new MemoryStream(opened.Content, writable: false))
         {
             inner = await MimeMessage.LoadAsync(stream, ct).ConfigureAwait(false);
         }
 
         var from = inner.From.Mailboxes.FirstOrDefault()?.Address is { } f ? MailAddress.TryNormalize(f) : null;
-        if (from != MailAddress.TryNormalize(sender.Address))
+        if (from != MailAddress.TryNormalize(opened.Sender))
         {
-            return new NativeReceived(OpenStatus.UntrustedSender, null, sender.Address, sender.Identity.DeviceKey,
-                $"the message's From is not the sender {sender.Address}");
+            await ForgetOpenedAsync(opened.KeptAs, CancellationToken.None).ConfigureAwait(false);
+            return new NativeReceived(OpenStatus.UntrustedSender, null, opened.Sender, opened.SenderDeviceKey,
+                $"the message's From is not the sender {opened.Sender}");
         }
 
-        return new NativeReceived(OpenStatus.Opened, result.Content, sender.Address, sender.Identity.DeviceKey, null, senderListed);
+        return new NativeReceived(OpenStatus.Opened, opened.Content, opened.Sender, opened.SenderDeviceKey, null, senderListed, opened.KeptAs);
+    }
+
+    /// <summary>Drops a kept opened message that will not be filed (refused, or filed by a path that did not delete it).</summary>
+    public async Task ForgetOpenedAsync(Guid? keptAs, CancellationToken ct = default)
+    {
+        if (keptAs is { } id)
+        {
+            await store.Keys.DeleteAsync(account.Id, id, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An opened message as kept in the store until it is filed.</summary>
+    private sealed record Opened(byte[] Digest, string Sender, byte[] SenderDeviceKey, byte[] Content)
+    {
+        /// <summary>The store entry keeping it, once saved.</summary>
+        public Guid? KeptAs { get; set; }
+
+        public byte[] Encode()
+        {
+            byte[] sender = Encoding.UTF8.GetBytes(Sender);
+            var buffer = new byte[32 + 2 + sender.Length + 2 + SenderDeviceKey.Length + Content.Length];
+            var span = buffer.AsSpan();
+            Digest.CopyTo(span);
+            BinaryPrimitives.WriteUInt16BigEndian(span[32..], (ushort)sender.Length);
+            sender.CopyTo(span[34..]);
+            int at = 34 + sender.Length;
+            BinaryPrimitives.WriteUInt16BigEndian(span[at..], (ushort)SenderDeviceKey.Length);
+            SenderDeviceKey.CopyTo(span[(at + 2)..]);
+            Content.CopyTo(span[(at + 2 + SenderDeviceKey.Length)..]);
+            return buffer;
+        }
+
+        public static bool TryDecode(byte[] data, [NotNullWhen(true)] out Opened? opened)
+        {
+            opened = null;
+            if (data.Length < 36)
+            {
+                return false;
+            }
+
+            int senderLength = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(32));
+            int at = 34 + senderLength;
+            if (data.Length < at + 2)
+            {
+                return false;
+            }
+
+            int keyLength = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(at));
+            if (data.Length < at + 2 + keyLength)
+            {
+                return false;
+            }
+
+            opened = new Opened(data[..32], Encoding.UTF8.GetString(data, 34, senderLength), data[(at + 2)..(at + 2 + keyLength)], data[(at + 2 + keyLength)..]);
+            return true;
+        }
     }
 
     private async Task<List<byte[]>> StartSessionsAsync(NativeDevice device, string recipient, List<byte[]> missing, CancellationToken ct)
@@ -244,6 +335,9 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         public required NativeDevice Device { get; init; }
 
         public List<(PrekeyKind Kind, uint Id)> Consumed { get; } = [];
+
+        /// <summary>Messages opened with this state, kept until filed.</summary>
+        public List<Opened> Kept { get; } = [];
     }
 
     private async Task WithStateAsync(Func<State, Task> work, CancellationToken ct)
@@ -271,13 +365,16 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 var state = new State { Device = new NativeDevice(identity, account.Address, prekeys, sessions, _time) };
                 await work(state).ConfigureAwait(false);
 
-                // Saved before the lock is released; not cancellable, so a half-saved state cannot come from a cancel.
+                // Saved whole (one transaction) before the lock is released; not cancellable, so a half-saved state
+                // cannot come from a cancel. What was opened is kept with the sessions that spent its keys.
+                var add = new List<(string Purpose, ReadOnlyMemory<byte> Material)>();
+                var delete = new List<Guid>();
                 foreach (var session in sessions.All.Where(s => sessions.Changed.Contains(s) || !entries.ContainsKey(Convert.ToHexString(s.SessionId))).ToList())
                 {
-                    await store.Keys.AddAsync(account.Id, SessionPurpose, session.Export(), CancellationToken.None).ConfigureAwait(false);
+                    add.Add((SessionPurpose, session.Export()));
                     if (entries.TryGetValue(Convert.ToHexString(session.SessionId), out var old))
                     {
-                        await store.Keys.DeleteAsync(account.Id, old, CancellationToken.None).ConfigureAwait(false);
+                        delete.Add(old);
                     }
                 }
 
@@ -285,19 +382,31 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 {
                     if (entries.TryGetValue(Convert.ToHexString(removed), out var old))
                     {
-                        await store.Keys.DeleteAsync(account.Id, old, CancellationToken.None).ConfigureAwait(false);
+                        delete.Add(old);
                     }
                 }
 
-                sessions.AcceptChanges();
                 foreach (var consumed in state.Consumed)
                 {
                     // A used one-time prekey goes at once: a later thief must not recompute that session start.
                     if (prekeyEntries.TryGetValue(consumed, out var entry))
                     {
-                        await store.Keys.DeleteAsync(account.Id, entry, CancellationToken.None).ConfigureAwait(false);
+                        delete.Add(entry);
                     }
                 }
+
+                int firstKept = add.Count;
+                add.AddRange(state.Kept.Select(o => (OpenedPurpose, (ReadOnlyMemory<byte>)o.Encode())));
+                if (add.Count > 0 || delete.Count > 0)
+                {
+                    var added = await store.Keys.ChangeAsync(account.Id, add, delete, CancellationToken.None).ConfigureAwait(false);
+                    for (int i = 0; i < state.Kept.Count; i++)
+                    {
+                        state.Kept[i].KeptAs = added[firstKept + i].Id;
+                    }
+                }
+
+                sessions.AcceptChanges();
             }
         }
         finally

@@ -20,31 +20,64 @@ public sealed class AccountKeyStore
     /// <summary>Stores key material made elsewhere (another device of the account) with the time it was made.</summary>
     public Task<StoredKey> AddAsync(AccountId account, string purpose, ReadOnlyMemory<byte> material, DateTimeOffset createdAt, CancellationToken ct = default)
     {
+        var key = NewKey(purpose, material, createdAt);
+        return _store.Write((connection, transaction) => Insert(connection, transaction, account, key), ct);
+    }
+
+    /// <summary>
+    /// Adds and deletes keys of an account in one transaction: a state that spans several keys (a device's sessions,
+    /// the prekeys they spent, what they opened) is saved whole or not at all. Returns the keys added, in order.
+    /// </summary>
+    public Task<IReadOnlyList<StoredKey>> ChangeAsync(AccountId account, IReadOnlyList<(string Purpose, ReadOnlyMemory<byte> Material)> add,
+        IReadOnlyCollection<Guid> delete, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(add);
+        ArgumentNullException.ThrowIfNull(delete);
+        var now = _store.Time.GetUtcNow();
+        var keys = add.Select(a => NewKey(a.Purpose, a.Material, now)).ToList();
+        return _store.Write<IReadOnlyList<StoredKey>>((connection, transaction) =>
+        {
+            foreach (var id in delete)
+            {
+                Delete(connection, transaction, account, id);
+            }
+
+            return keys.Select(key => Insert(connection, transaction, account, key)).ToList();
+        }, ct);
+    }
+
+    private static StoredKey NewKey(string purpose, ReadOnlyMemory<byte> material, DateTimeOffset createdAt)
+    {
         ArgumentException.ThrowIfNullOrWhiteSpace(purpose);
         if (purpose.Length > 64 || !purpose.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
         {
             throw new ArgumentException("A key purpose is up to 64 ASCII letters, digits, '-' or '.'.", nameof(purpose));
         }
 
-        var key = new StoredKey(Guid.NewGuid(), purpose, material.ToArray(), createdAt);
-        return _store.Write((connection, transaction) =>
-        {
-            try
-            {
-                Sql.Execute(connection, transaction,
-                    "INSERT INTO account_keys (id, account_id, purpose, data) VALUES ($id, $account, $purpose, $data)",
-                    ("$id", key.Id), ("$account", account.Value), ("$purpose", purpose),
-                    ("$data", _store.Cipher.Seal(SealedColumn.AccountKey, key.Id, account.Value,
-                        JsonSerializer.SerializeToUtf8Bytes(new KeyData(key.Material, key.CreatedAt), StoreJson.Default.KeyData))));
-            }
-            catch (SqliteException e) when (e.SqliteErrorCode == 19)
-            {
-                throw new LocalStoreException("no such account");
-            }
-
-            return key;
-        }, ct);
+        return new StoredKey(Guid.NewGuid(), purpose, material.ToArray(), createdAt);
     }
+
+    private StoredKey Insert(SqliteConnection connection, SqliteTransaction transaction, AccountId account, StoredKey key)
+    {
+        try
+        {
+            Sql.Execute(connection, transaction,
+                "INSERT INTO account_keys (id, account_id, purpose, data) VALUES ($id, $account, $purpose, $data)",
+                ("$id", key.Id), ("$account", account.Value), ("$purpose", key.Purpose),
+                ("$data", _store.Cipher.Seal(SealedColumn.AccountKey, key.Id, account.Value,
+                    JsonSerializer.SerializeToUtf8Bytes(new KeyData(key.Material, key.CreatedAt), StoreJson.Default.KeyData))));
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw new LocalStoreException("no such account");
+        }
+
+        return key;
+    }
+
+    /// <summary>Deletes one key inside a transaction of the store (one that commits other changes with it).</summary>
+    internal static bool Delete(SqliteConnection connection, SqliteTransaction transaction, AccountId account, Guid keyId) =>
+        Sql.Execute(connection, transaction, "DELETE FROM account_keys WHERE id = $id AND account_id = $account", ("$id", keyId), ("$account", account.Value)) == 1;
 
     /// <summary>The keys of an account (of one purpose, or all), oldest first.</summary>
     public Task<IReadOnlyList<StoredKey>> ListAsync(AccountId account, string? purpose = null, CancellationToken ct = default) =>
@@ -72,6 +105,5 @@ public sealed class AccountKeyStore
 
     /// <summary>Deletes one key.</summary>
     public Task<bool> DeleteAsync(AccountId account, Guid keyId, CancellationToken ct = default) =>
-        _store.Write((connection, transaction) => Sql.Execute(connection, transaction,
-            "DELETE FROM account_keys WHERE id = $id AND account_id = $account", ("$id", keyId), ("$account", account.Value)) == 1, ct);
+        _store.Write((connection, transaction) => Delete(connection, transaction, account, keyId), ct);
 }

@@ -514,7 +514,8 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 // A native message is opened with this device's sessions; anything else by the ordinary reader. The provider
                 // put its own Authentication-Results first when it sealed the message to the inbox.
                 var nativeRead = await ReadNativeAsync(raw, keys, ct).ConfigureAwait(false);
-                reads.Add((conversion, nativeRead ?? await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false)));
+                conversion.NativeKept = nativeRead?.KeptAs;
+                reads.Add((conversion, nativeRead?.Read ?? await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false)));
             }
             catch (SyncDocumentException e)
             {
@@ -528,6 +529,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
         }
 
+        if (reads.Count > 0)
+        {
+            Step(SyncStep.InboxOpened, reads[^1].Conversion.Change.Id);
+        }
+
         // Sealed and indexed on several cores, stored in one transaction.
         var prepared = reads.AsParallel().AsOrdered().WithDegreeOfParallelism(_sync.MaxParallelism)
             .Select(r => (r.Conversion, Prepared: _mail.Prepare(r.Read.Message, new RemoteReference(r.Conversion.Change.Id, r.Conversion.Change.Revision))))
@@ -536,6 +542,10 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         {
             conversion.Done = true;
             conversion.Error = "the message inside is not acceptable: " + result.Detail;
+            if (native is not null)
+            {
+                await native.ForgetOpenedAsync(conversion.NativeKept, ct).ConfigureAwait(false);
+            }
         }
 
         var toStore = prepared.Where(p => p.Prepared.IsOk).ToList();
@@ -544,6 +554,13 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             var stored = await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
             {
                 var inboxFolder = writer.Folder(FolderRole.Inbox) ?? throw new LocalStoreException($"{account.Address} has no INBOX");
+
+                // A native message's kept copy goes in the transaction that files it (its keys are spent: it must be one or the other).
+                foreach (var kept in toStore.Select(p => p.Conversion.NativeKept).OfType<Guid>())
+                {
+                    AccountKeyStore.Delete(writer.Connection, writer.Transaction, account.Id, kept);
+                }
+
                 return toStore.Select(p => writer.Append(inboxFolder, p.Prepared.Value!)).ToList();
             }, ct).ConfigureAwait(false);
             for (int i = 0; i < toStore.Count; i++)
@@ -699,7 +716,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// in the inbox (an error for this run) for the account's other devices when it is not for this one or cannot
     /// be opened here. Null for any other message.
     /// </summary>
-    private async Task<IncomingRead?> ReadNativeAsync(byte[] raw, Keys keys, CancellationToken ct)
+    private async Task<(IncomingRead Read, Guid? KeptAs)?> ReadNativeAsync(byte[] raw, Keys keys, CancellationToken ct)
     {
         MimeKit.MimeMessage outer;
         try
@@ -723,9 +740,20 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }
 
         var opened = await native.OpenAsync(outer, ct).ConfigureAwait(false);
-        return opened.Status == Letterlock.Native.OpenStatus.Opened
-            ? keys.Incoming.ReadNative(opened.Content!, opened.SenderDeviceKey!, opened.SenderListed)
-            : throw new SyncDocumentException(opened.Problem ?? "the native message did not open");
+        if (opened.Status != Letterlock.Native.OpenStatus.Opened)
+        {
+            throw new SyncDocumentException(opened.Problem ?? "the native message did not open");
+        }
+
+        try
+        {
+            return (keys.Incoming.ReadNative(opened.Content!, opened.SenderDeviceKey!, opened.SenderListed), opened.KeptAs);
+        }
+        catch (FormatException)
+        {
+            await native.ForgetOpenedAsync(opened.KeptAs, ct).ConfigureAwait(false); // reported as unparseable; nothing to file
+            throw;
+        }
     }
 
     // ---- Push ----
@@ -1124,6 +1152,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         public bool Done { get; set; }
 
         public string? Error { get; set; }
+
+        /// <summary>For an opened native message: the store entry keeping it until it is filed.</summary>
+        public Guid? NativeKept { get; set; }
 
         /// <summary>The inbox document opened with none of this device's inbox keys (alerted, kept at the provider).</summary>
         public bool SealedToUnknownKey { get; set; }

@@ -78,6 +78,12 @@ internal enum SyncStep
     /// <summary>A run of changes (with the cursor, for the page's last run) is committed.</summary>
     RunCommitted,
 
+    /// <summary>
+    /// A page's inbox messages are opened; native ones spent their message keys (saved with this device's sessions,
+    /// with the opened message kept until it is filed); nothing is filed yet.
+    /// </summary>
+    InboxOpened,
+
     /// <summary>The messages of inbox documents are stored here, naming the inbox documents; the provider has not been written.</summary>
     InboxStored,
 

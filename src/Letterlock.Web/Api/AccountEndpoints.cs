@@ -1,3 +1,4 @@
+using Letterlock.Api;
 using Letterlock.Client.Accounts;
 using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
@@ -21,6 +22,8 @@ internal sealed class AccountEndpoints(WebContext web)
         app.MapPost("/api/accounts/{account}/bridge-password", BridgePasswordAsync);
         app.MapGet("/api/accounts/{account}/devices", DevicesAsync);
         app.MapPost("/api/accounts/{account}/devices/{device}/revoke", RevokeAsync);
+        app.MapPost("/api/accounts/{account}/devices/approve", ApproveAsync);
+        app.MapPost("/api/accounts/{account}/devices/approve/{approval}", AnswerAsync);
         app.MapPost("/api/accounts/{account}/password", PasswordAsync);
         app.MapPost("/api/accounts/{account}/recovery-kit", RecoveryKitAsync);
     }
@@ -118,6 +121,112 @@ internal sealed class AccountEndpoints(WebContext web)
             web.Log?.Invoke($"web: revoked a device of {account.Address}");
             await HttpJson.WriteAsync(context, new RevokedDto(version), WebJson.Default.RevokedDto);
         });
+    }
+
+    /// <summary>
+    /// Starts approving a new device by the code it shows (<c>letterlock devices link</c>; the text of its QR code is
+    /// taken too): runs CPace with it through the provider and answers the six digits to compare, with a handle for
+    /// the answer. Nothing is sent to the new device before the person answers that both screens show the same.
+    /// </summary>
+    private async Task ApproveAsync(HttpContext context)
+    {
+        if (await HttpJson.AccountAsync(context, web.Store) is not { } account
+            || await HttpJson.ReadAsync(context, WebJson.Default.ApproveRequest, web.Options) is not { } request)
+        {
+            return;
+        }
+
+        string code = LinkCode(request.Code);
+        if (!DeviceLink.TryParseCode(code, out _, out _))
+        {
+            await WebGuard.Problem(context, 400, "Not a link code",
+                $"A link code has {DeviceLink.SlotLength + DeviceLink.SecretLength} letters and digits, like 7KQ2M-X4D9TP: the new device shows it after 'letterlock devices link'.");
+            return;
+        }
+
+        if (!await RegisteredAsync(context, account))
+        {
+            return;
+        }
+
+        await AtProviderAsync(context, account, async provider =>
+        {
+            var pending = web.Approvals.Start(account.Id, (confirm, ct) => DeviceLink.ApproveAsync(web.Store, account, provider, code, confirm, ct));
+            if (pending is null)
+            {
+                await WebGuard.Problem(context, 409, "Approval in progress", "Another new device is being approved for this account: answer or wait for that one first.");
+                return;
+            }
+
+            // The digits come once CPace has run; a wrong code, an expired link or an unreachable provider ends the run instead.
+            await Task.WhenAny(pending.Sas.Task, pending.Run).WaitAsync(context.RequestAborted);
+            if (pending.Sas.Task.IsCompletedSuccessfully)
+            {
+                await HttpJson.WriteAsync(context, new ApprovalDto(pending.Id, await pending.Sas.Task), WebJson.Default.ApprovalDto);
+                return;
+            }
+
+            await EndedAsync(context, pending.Run);
+        });
+    }
+
+    /// <summary>The person's answer on the six digits: same, and the new device is registered and receives the account's keys; not the same, and the link ends with nothing sent.</summary>
+    private async Task AnswerAsync(HttpContext context)
+    {
+        if (await HttpJson.AccountAsync(context, web.Store) is not { } account
+            || await HttpJson.ReadAsync(context, WebJson.Default.ApprovalAnswerRequest, web.Options) is not { } request)
+        {
+            return;
+        }
+
+        if (web.Approvals.Find(account.Id, (string)context.Request.RouteValues["approval"]!) is not { } pending)
+        {
+            await WebGuard.Problem(context, 404, "No such approval", "No approval of a new device is in progress here: it was answered, ended or timed out.");
+            return;
+        }
+
+        pending.Answer.TrySetResult(request.Same);
+        await AtProviderAsync(context, account, async _ =>
+        {
+            await pending.Run.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+                .WaitAsync(context.RequestAborted);
+            if (pending.Run.IsCompletedSuccessfully)
+            {
+                var device = await pending.Run;
+                web.Log?.Invoke($"web: approved a new device of {account.Address}");
+                await HttpJson.WriteAsync(context, new ApprovedDto(HttpJson.Id(device.DeviceId), device.Name), WebJson.Default.ApprovedDto);
+                return;
+            }
+
+            await EndedAsync(context, pending.Run);
+        });
+    }
+
+    /// <summary>An approval that ended without a new device: the reason as a problem (provider failures are rethrown for <see cref="AtProviderAsync"/>).</summary>
+    private static async Task EndedAsync(HttpContext context, Task<DeviceInfo> run)
+    {
+        try
+        {
+            await run;
+        }
+        catch (LinkFailedException e)
+        {
+            await WebGuard.Problem(context, 409, "Not approved", char.ToUpperInvariant(e.Message[0]) + e.Message[1..] + ".");
+        }
+        catch (OperationCanceledException)
+        {
+            await WebGuard.Problem(context, 408, "Not approved", "The approval was not answered in time (or the web app stopped): nothing was sent to the new device.");
+        }
+    }
+
+    /// <summary>The code as typed, or taken from the text of the new device's QR code (<see cref="DeviceLink.QrText"/>).</summary>
+    private static string LinkCode(string? text)
+    {
+        text = text?.Trim() ?? "";
+        const string marker = "code=";
+        return text.StartsWith("letterlock:link?", StringComparison.Ordinal) && text.LastIndexOf(marker, StringComparison.Ordinal) is int at and >= 0
+            ? text[(at + marker.Length)..]
+            : text;
     }
 
     /// <summary>Sets or changes the account password (OPAQUE: the password never leaves this device).</summary>

@@ -323,7 +323,12 @@ internal sealed class MailEndpoints(WebContext web)
         await HttpJson.Ok(context);
     }
 
-    /// <summary>Search with the client's encrypted index: words match whole words; <c>from:</c>, <c>to:</c>, <c>subject:</c>, <c>body:</c> narrow a word to a field.</summary>
+    /// <summary>
+    /// Search with the client's encrypted index, in the syntax of <c>letterlock search</c> (<see cref="MailQuery"/>):
+    /// words and quoted phrases, <c>from:</c>, <c>to:</c>, <c>subject:</c>, <c>body:</c>, <c>date:</c>, <c>folder:</c>, <c>is:</c>.
+    /// A malformed query is a 400 problem naming what is wrong; a query that finds nothing to look for (no word of two
+    /// letters, an unknown folder) answers no messages and says why.
+    /// </summary>
     private async Task SearchAsync(HttpContext context)
     {
         if (await HttpJson.AccountAsync(context, web.Store) is not { } account)
@@ -332,35 +337,30 @@ internal sealed class MailEndpoints(WebContext web)
         }
 
         string query = context.Request.Query["q"].ToString();
-        if (query.Length > 1000)
+        if (!MailQuery.TryParse(query, out var parsed, out var problem))
         {
-            await WebGuard.Problem(context, 400, "Query too long", "A search is at most 1000 characters.");
+            await WebGuard.Problem(context, 400, "Malformed search", $"The search cannot be read: {problem}.");
             return;
         }
 
         var mail = web.Store.Mail(account.Id);
-        FolderId? folder = context.Request.Query["folder"].ToString() is { Length: 32 } f && Guid.TryParseExact(f, "N", out var folderId) ? new FolderId(folderId) : null;
-        var result = await mail.SearchAsync(SearchQuery.Parse(query), folder, context.RequestAborted);
+        var result = await mail.QueryAsync(parsed!, context.RequestAborted);
         if (!result.IsOk)
         {
-            await HttpJson.WriteAsync(context, new SearchResultDto(query, 0, [], result.Detail), WebJson.Default.SearchResultDto);
+            await HttpJson.WriteAsync(context, new SearchResultDto(query, 0, [], Capitalised(result.Detail) + "."), WebJson.Default.SearchResultDto);
             return;
         }
 
-        var ids = result.Value!;
+        var found = result.Done;
         var threads = web.Views.Threads(mail);
-        var items = new List<MessageItemDto>();
-        foreach (var id in ids.Take(web.Options.MaxSearchResults))
-        {
-            if (await mail.GetAsync(id, context.RequestAborted) is { } message)
-            {
-                items.Add(Item(id.Value, message.Folder, message.Uid.Value, message.Summary, FolderIndex.FlagsOf(message.Flags), threads.SizeOf(id.Value)));
-            }
-        }
-
-        await HttpJson.WriteAsync(context, new SearchResultDto(query, ids.Count, items.OrderByDescending(i => i.Date).ToList(),
-            ids.Count > items.Count ? $"Showing {items.Count} of {ids.Count}: add words to narrow the search." : null), WebJson.Default.SearchResultDto);
+        var items = found.Take(web.Options.MaxSearchResults)
+            .Select(m => Item(m.Id.Value, m.Folder, m.Uid.Value, m.Summary, FolderIndex.FlagsOf(m.Flags), threads.SizeOf(m.Id.Value)))
+            .ToList();
+        await HttpJson.WriteAsync(context, new SearchResultDto(query, found.Count, items,
+            found.Count > items.Count ? $"Showing {items.Count} of {found.Count}: add words to narrow the search." : null), WebJson.Default.SearchResultDto);
     }
+
+    private static string Capitalised(string? text) => string.IsNullOrEmpty(text) ? "Nothing to search for" : char.ToUpperInvariant(text[0]) + text[1..];
 
     private sealed record Loaded(AccountRecord Account, StoredMessage Message, MessageContent? Content, FolderRecord Folder);
 
@@ -418,66 +418,5 @@ internal sealed class MailEndpoints(WebContext web)
         }
 
         return int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) && parsed >= min && parsed <= max ? parsed : -1;
-    }
-}
-
-/// <summary>
-/// The search box's syntax: words (each must occur, whole), and <c>from:</c>, <c>to:</c>, <c>subject:</c> or <c>body:</c>
-/// before a word to look in that field only. Quotes keep words together as one term.
-/// </summary>
-internal static class SearchQuery
-{
-    public static IReadOnlyList<SearchTerm> Parse(string query)
-    {
-        var terms = new List<SearchTerm>();
-        int i = 0;
-        while (i < query.Length)
-        {
-            while (i < query.Length && char.IsWhiteSpace(query[i]))
-            {
-                i++;
-            }
-
-            if (i >= query.Length)
-            {
-                break;
-            }
-
-            var field = SearchField.Any;
-            foreach (var (prefix, f) in new[] { ("from:", SearchField.From), ("to:", SearchField.Recipients), ("subject:", SearchField.Subject), ("body:", SearchField.Body) })
-            {
-                if (string.Compare(query, i, prefix, 0, prefix.Length, StringComparison.OrdinalIgnoreCase) == 0)
-                {
-                    field = f;
-                    i += prefix.Length;
-                    break;
-                }
-            }
-
-            int start = i;
-            string text;
-            if (i < query.Length && query[i] == '"')
-            {
-                int close = query.IndexOf('"', i + 1);
-                text = close < 0 ? query[(i + 1)..] : query[(i + 1)..close];
-                i = close < 0 ? query.Length : close + 1;
-            }
-            else
-            {
-                while (i < query.Length && !char.IsWhiteSpace(query[i]))
-                {
-                    i++;
-                }
-
-                text = query[start..i];
-            }
-
-            if (text.Length > 0)
-            {
-                terms.Add(new SearchTerm(field, text));
-            }
-        }
-
-        return terms;
     }
 }

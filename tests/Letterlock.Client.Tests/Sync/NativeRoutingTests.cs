@@ -129,6 +129,44 @@ public sealed class NativeRoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_crash_between_opening_a_native_message_and_filing_it_loses_nothing_though_its_keys_are_spent()
+    {
+        var alice = await Connect("alice");
+        var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Spent keys"));
+        Assert.Equal("native", Route(copy));
+        await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+
+        // The run stops after the message opened (its message keys are spent and the sessions saved) and before it is filed.
+        var (bobStore, bob) = _people["bob"];
+        var bobProvider = await Connect("bob");
+        var crashing = new SyncEngine(bobStore, bob, bobProvider, native: await NativeFor("bob"), syncOptions: new SyncOptions
+        {
+            AtStep = (step, _) =>
+            {
+                if (step == SyncStep.InboxOpened)
+                {
+                    throw new IOException("the process stops here");
+                }
+            },
+        });
+        await Assert.ThrowsAsync<IOException>(() => crashing.SyncAsync());
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        Assert.Empty(await bobStore.Mail(bob.Id).ListAsync(inbox.Id));
+        Assert.Single(await bobStore.Keys.ListAsync(bob.Id, NativeMail.OpenedPurpose));
+
+        // Opening it again would be a replay; the kept copy is filed instead, once, and the copy goes with it.
+        var report = await new SyncEngine(bobStore, bob, bobProvider, native: await NativeFor("bob")).SyncAsync();
+        Assert.Empty(report.Errors);
+        Assert.Equal(1, report.Received);
+        var message = Assert.Single(await bobStore.Mail(bob.Id).ListAsync(inbox.Id));
+        Assert.Equal("Spent keys", message.Summary.Subject);
+        Assert.True(message.Summary.Security.Native);
+        Assert.Empty(await bobStore.Keys.ListAsync(bob.Id, NativeMail.OpenedPurpose));
+        Assert.Equal(0, (await new SyncEngine(bobStore, bob, bobProvider, native: await NativeFor("bob")).SyncAsync()).Received);
+        Assert.Single(await bobStore.Mail(bob.Id).ListAsync(inbox.Id));
+    }
+
+    [Fact]
     public async Task Without_a_verified_entry_or_when_the_bundle_fetch_fails_the_message_goes_pgp()
     {
         // The bundle fetch fails (alice's provider cannot be reached for it): PGP/MIME, and no session was started.

@@ -316,6 +316,65 @@ public sealed class BrowserTests(BrowserFixture f)
         f.AssertNoPageErrors();
     }
 
+    [Fact]
+    public async Task Alice_approves_a_linked_device_by_its_code_after_comparing_the_digits_and_a_refused_comparison_sends_nothing()
+    {
+        var (context, page, _) = await f.NewPageAsync();
+        await using var _ = context;
+        await f.LogInAsync(page, f.AliceWeb.NewLoginLink());
+        await page.ClickAsync("text=Account & devices");
+        await Expect(page.Locator("#device-list")).ToBeVisibleAsync();
+        var alice = (await f.AliceStore.Accounts.FindAsync("alice@alpha.test"))!;
+        string dir = Path.Combine(Path.GetTempPath(), "letterlock-linked-device-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            using var http = new HttpClient(Letterlock.Client.Net.HttpFetch.CreateHandler(f.Sandbox.HostMap, [f.Sandbox.CaRoot])) { Timeout = BrowserFixture.Generous };
+            using var tablet = await LocalStore.CreateAsync(Path.Combine(dir, "client.db"), StoreUnlock.WithPassphrase("tablet"),
+                new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
+            var anonymous = new Letterlock.Client.Sync.ProviderClient(http, alice.ProviderUrl!);
+            Func<Letterlock.Client.Sync.DeviceCredentials, Letterlock.Client.Sync.ProviderClient> connect =
+                credentials => new Letterlock.Client.Sync.ProviderClient(http, alice.ProviderUrl!, credentials);
+
+            // First the person answers that the digits differ: the link ends and the new device receives nothing.
+            using (var refused = await Letterlock.Client.Accounts.DeviceLink.StartAsync(anonymous, "alice's old tablet"))
+            {
+                var shown = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var joining = refused.CompleteAsync(tablet, connect, (sas, _) => { shown.TrySetResult(sas); return Task.CompletedTask; });
+                await page.FillAsync("#link-code", refused.Code);
+                await page.ClickAsync("#approve-device");
+                await Expect(page.Locator("#sas-digits")).ToHaveTextAsync(await shown.Task.WaitAsync(BrowserFixture.Generous));
+                await page.ClickAsync("#sas-different");
+                await Expect(page.Locator("#sas")).ToHaveCountAsync(0);
+                var failed = await Assert.ThrowsAsync<Letterlock.Client.Accounts.LinkFailedException>(() => joining.WaitAsync(BrowserFixture.Generous));
+                Assert.Contains("ended the link", failed.Message, StringComparison.Ordinal);
+                Assert.Empty(await tablet.Accounts.ListAsync());
+            }
+
+            // Then with the same digits: the tablet becomes a device of alice's account, in the list at once.
+            using var link = await Letterlock.Client.Accounts.DeviceLink.StartAsync(anonymous, "alice's tablet");
+            var digits = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var joined = link.CompleteAsync(tablet, connect, (sas, _) => { digits.TrySetResult(sas); return Task.CompletedTask; });
+            // The text of the new device's QR code works as well as the typed code.
+            await page.FillAsync("#link-code", Letterlock.Client.Accounts.DeviceLink.QrText(alice.ProviderUrl!, link.Code));
+            await page.ClickAsync("#approve-device");
+            await Expect(page.Locator("#sas-digits")).ToHaveTextAsync(await digits.Task.WaitAsync(BrowserFixture.Generous));
+            await f.ScreenshotAsync(page, "device-approve");
+            await page.ClickAsync("#sas-same");
+            var onTablet = await joined.WaitAsync(BrowserFixture.Generous);
+            Assert.Equal("alice@alpha.test", onTablet.Address);
+            var row = page.Locator($"#device-list tr[data-device-id='{Json.Id(onTablet.DeviceId!.Value)}']");
+            await Expect(row).ToContainTextAsync("alice's tablet");
+            await Expect(row).ToHaveAttributeAsync("data-revoked", "false");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        f.AssertNoPageErrors();
+    }
+
     /// <summary>Legacy mail from outside: straight to bob's provider's MX, as any server on the internet would send it.</summary>
     private async Task SendFromOutsideAsync(MimeMessage message)
     {

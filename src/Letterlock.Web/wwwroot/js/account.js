@@ -1,5 +1,5 @@
 // The account: address and key (with its QR code), the encryption policy, the bridge's settings for mail apps, devices
-// (revoke), the password and the recovery kit.
+// (approve a new one, revoke), the password and the recovery kit.
 import { h, replace, qr, toast } from './dom.js';
 import * as api from './api.js';
 import { state } from './app.js';
@@ -38,7 +38,14 @@ export async function showAccount() {
         } }, 'show')),
         row('Certificate', h('span', { class: 'mono small' }, info.bridge.certificateSha256)))),
     h('section', { id: 'devices' }, h('h2', null, 'Devices'),
-      h('div', { class: 'muted', id: 'devices-state' }, 'Asking the provider…')),
+      h('div', { class: 'muted', id: 'devices-state' }, 'Asking the provider…'),
+      h('form', { id: 'approve-form', class: 'field' },
+        h('label', null, h('span', null, 'Approve a new device: its code '),
+          h('input', { id: 'link-code', autocomplete: 'off', spellcheck: 'false', placeholder: '7KQ2M-X4D9TP' })),
+        ' ', h('button', { type: 'submit', id: 'approve-device' }, 'Approve')),
+      h('p', { class: 'muted' }, 'On the new device run ', h('code', null, 'letterlock devices link'),
+        ': it shows a code (and a QR code holding it) to type here. Both screens then show six digits to compare.'),
+      h('div', { id: 'approval' })),
     h('section', { id: 'access' }, h('h2', null, 'Password and recovery'),
       h('p', { class: 'muted', id: 'access-state' }, ''),
       h('form', { id: 'password-form', class: 'field' },
@@ -61,6 +68,37 @@ export async function showAccount() {
       toast('Password set: new devices can join with it.', 'good');
       await showDevices(info);
     } catch (e) { toast(e.detail || e.message, 'bad'); }
+  });
+  document.getElementById('approve-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const input = document.getElementById('link-code');
+    const holder = document.getElementById('approval');
+    replace(holder, h('p', { class: 'muted' }, 'Meeting the new device through the provider…'));
+    let pending;
+    try {
+      pending = await api.post(`${base()}/devices/approve`, { code: input.value });
+    } catch (e) {
+      replace(holder);
+      toast(e.detail || e.message, 'bad');
+      return;
+    }
+    input.value = '';
+    const answer = async (same) => {
+      replace(holder, h('p', { class: 'muted' }, same ? 'Sending the account’s keys to the new device…' : 'Ending the link…'));
+      try {
+        const device = await api.post(`${base()}/devices/approve/${pending.approval}`, { same });
+        replace(holder);
+        toast(`“${device.name}” is now a device of this account.`, 'good');
+        await showDevices(info);
+      } catch (e) {
+        replace(holder);
+        toast(e.detail || e.message, same ? 'bad' : 'good');
+      }
+    };
+    replace(holder, h('div', { class: 'sas', id: 'sas' },
+      h('p', null, 'The new device must show: ', h('strong', { class: 'mono', id: 'sas-digits' }, pending.sas)),
+      h('button', { id: 'sas-same', onclick: () => answer(true) }, 'It shows the same'),
+      ' ', h('button', { id: 'sas-different', onclick: () => answer(false) }, 'It does not')));
   });
   document.getElementById('make-recovery-kit').addEventListener('click', async () => {
     if (!confirm('Make a new recovery kit? The previous one stops working.')) return;

@@ -43,11 +43,30 @@ export async function showFolder(folderId, offset) {
 export async function showSearch(query) {
   document.getElementById('search-input').value = query;
   replace(main(), h('p', { class: 'pad muted' }, 'Searching…'));
-  const result = await api.get(`${base()}/search?q=${api.enc(query)}`);
+  let result;
+  try {
+    result = await api.get(`${base()}/search?q=${api.enc(query)}`);
+  } catch (e) {
+    replace(main(), h('section', { class: 'folder-view', id: 'search-results' },
+      h('div', { class: 'view-head' }, h('h1', null, 'Search')),
+      h('p', { class: 'pad', id: 'search-problem' }, e.detail || e.message),
+      searchHelp()));
+    return;
+  }
   replace(main(), h('section', { class: 'folder-view', id: 'search-results' },
     h('div', { class: 'view-head' }, h('h1', null, 'Search'), h('span', { class: 'muted' }, `${result.total} found for “${query}”`)),
     result.detail ? h('p', { class: 'pad muted' }, result.detail) : null,
-    result.messages.length ? messageRows(result.messages, true) : h('p', { class: 'pad muted' }, 'No message has every word.')));
+    result.messages.length ? messageRows(result.messages, true) : [h('p', { class: 'pad muted' }, 'No message matches every term.'), searchHelp()]));
+}
+
+/** The search syntax, the same as `letterlock search` on the command line. */
+function searchHelp() {
+  const term = (code, text) => h('li', null, h('code', null, code), ' ', text);
+  return h('ul', { class: 'pad muted small', id: 'search-help' },
+    term('word "a phrase"', 'every word and phrase must occur'),
+    term('from:carol to:dave subject:report body:figures', 'look in one field'),
+    term('date:2026-01-01..2026-03-31', 'by date (either end may be left out)'),
+    term('folder:INBOX is:unread is:flagged', 'by folder and state'));
 }
 
 /** The security banner: built from what the client recorded, outside and above the message's frame. */
