@@ -30,6 +30,7 @@ internal static class BridgeCommand
             imapPort, smtpPort, json, webPort, noWeb,
         };
         access.AddTo(command);
+        command.Subcommands.Add(BridgeAddonCommand.Create());
         command.SetAction(async (parse, ct) =>
         {
             foreach (var (name, value) in new[] { ("--imap-port", parse.GetValue(imapPort)), ("--smtp-port", parse.GetValue(smtpPort)), ("--web-port", parse.GetValue(webPort)) })
