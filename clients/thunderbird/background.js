@@ -31,7 +31,8 @@ async function show(tab, message) {
     messenger.messageDisplayAction.setTitle({ tabId: tab.id, title: summary.title }),
   ]);
   // A line on the console (stdout with devtools.console.stdout.chrome) lets a test read the decision next to its screenshot.
-  console.log("letterlock-state " + JSON.stringify({ subject: message.subject, level: summary.level, label: summary.label }));
+  // URI-encoded, so the line holds no quote or backslash the console would escape.
+  console.log("letterlock-state level=" + summary.level + " subject=" + encodeURIComponent(message.subject) + " label=" + encodeURIComponent(summary.label));
 }
 
 messenger.messageDisplay.onMessageDisplayed.addListener((tab, message) => {
