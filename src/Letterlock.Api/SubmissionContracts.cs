@@ -74,6 +74,12 @@ public static class SubmissionProblemTypes
 {
     /// <summary>422: a recipient of this provider does not exist, is disabled, or its mailbox is full; nothing was sent.</summary>
     public const string RecipientRefused = "urn:letterlock:problem:recipient-refused";
+
+    /// <summary>
+    /// 422: the message exceeds a limit on its MIME structure (header block size, header fields, folding, parts, nesting);
+    /// the detail names the setting (<c>mx.maxMimeParts</c>, ...). Nothing was sent.
+    /// </summary>
+    public const string TooComplex = "urn:letterlock:problem:too-complex";
 }
 
 /// <summary>System.Text.Json source-generated metadata for the submission contracts.</summary>

@@ -9,7 +9,7 @@ namespace Letterlock.Bridge;
 /// time over SHA-256 digests (equal lengths); unknown users cost the same as wrong passwords. The
 /// IMAP engine adds the delay after a failure.
 /// </summary>
-internal sealed class BridgeAuthenticator(BridgeMailboxes mailboxes, int maxMimeDepth) : IImapAuthenticator
+internal sealed class BridgeAuthenticator(BridgeMailboxes mailboxes, int maxMimeDepth, Letterlock.OpenPgp.Mime.MimeLimits mimeLimits) : IImapAuthenticator
 {
     private static readonly byte[] Unknown = SHA256.HashData(RandomNumberGenerator.GetBytes(32));
 
@@ -26,6 +26,6 @@ internal sealed class BridgeAuthenticator(BridgeMailboxes mailboxes, int maxMime
 
         var given = SHA256.HashData(Encoding.UTF8.GetBytes(password));
         bool ok = CryptographicOperations.FixedTimeEquals(given, expected) && account is not null && !ReferenceEquals(expected, Unknown);
-        return ok ? new StoreMailAccount(mailboxes, account!, maxMimeDepth) : null;
+        return ok ? new StoreMailAccount(mailboxes, account!, maxMimeDepth, mimeLimits) : null;
     }
 }

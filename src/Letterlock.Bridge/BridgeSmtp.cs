@@ -101,6 +101,7 @@ internal sealed class BridgeSmtp(BridgeSubmission submission) : ISmtpBackend, IS
                     "The provider served a key it has not published for " + string.Join(", ", outcome.Recipients) +
                     "; not encrypting to it. See: letterlock transparency status"),
                 SendStatus.RefusedSender => new SmtpReply(550, "5.7.1", "From must be the account's own address"),
+                SendStatus.TooComplex when outcome.Limit is { } limit => new SmtpReply(552, "5.3.4", StoreMailAccount.LimitDetail(limit)),
                 _ => new SmtpReply(554, "5.6.0", "Message not accepted: malformed or no recipients"),
             };
         }

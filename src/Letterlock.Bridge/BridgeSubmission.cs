@@ -20,10 +20,12 @@ public sealed class BridgeSubmission
     private readonly Action? _queued;
     private readonly Func<AccountRecord, CancellationToken, Task<Client.Native.NativeMail?>>? _nativeFor;
     private readonly ConcurrentDictionary<AccountId, UnlockedKey> _keys = new();
+    private readonly OpenPgp.OpenPgpOptions _options;
 
     internal BridgeSubmission(LocalStore store, Func<AccountId, KeyDiscovery> discoveryFor, Client.Transparency.TransparencyService? transparency, Action? queued,
-        Func<AccountRecord, CancellationToken, Task<Client.Native.NativeMail?>>? nativeFor = null)
+        Func<AccountRecord, CancellationToken, Task<Client.Native.NativeMail?>>? nativeFor = null, OpenPgp.Mime.MimeLimits? mimeLimits = null)
     {
+        _options = new OpenPgp.OpenPgpOptions { MimeLimits = mimeLimits ?? OpenPgp.Mime.MimeLimits.Default };
         _nativeFor = nativeFor;
         _store = store;
         _discoveryFor = discoveryFor;
@@ -66,6 +68,6 @@ public sealed class BridgeSubmission
         // Directory keys are used only after their transparency proof verified; the provider's head is gossiped in the mail.
         var native = _nativeFor is null ? null : await _nativeFor(account, ct).ConfigureAwait(false);
         return new OutgoingMailProcessor(_store, account, key, new ContactKeyResolver(_store, account.Id, _discoveryFor(account.Id), _transparency),
-            gossip: _transparency, native: native);
+            options: _options, gossip: _transparency, native: native);
     }
 }

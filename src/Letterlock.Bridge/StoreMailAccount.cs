@@ -7,6 +7,7 @@ using Letterlock.Imap.Backend;
 using Letterlock.Imap.InMemory;
 using Letterlock.Imap.Mime;
 using Letterlock.Imap.Protocol;
+using Letterlock.OpenPgp.Mime;
 using MimeKit;
 using ImapUid = Letterlock.Imap.Backend.Uid;
 using StoreUid = Letterlock.Client.Uid;
@@ -18,7 +19,7 @@ namespace Letterlock.Bridge;
 /// decrypted mail the client keeps (protected headers restored, security summary headers added at
 /// receipt). Every change goes through the store, whose change events reach all sessions.
 /// </summary>
-internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord account, int maxMimeDepth) : IMailAccount
+internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord account, int maxMimeDepth, MimeLimits? mimeLimits = null) : IMailAccount
 {
     /// <summary>Rows read from the store per query when a FETCH, SEARCH or STATUS walks a folder: bounds memory at any folder size.</summary>
     private const int PageSize = 256;
@@ -27,6 +28,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
     private const uint MergeGap = 64;
 
     private readonly AccountMail _mail = mailboxes.Store.Mail(account.Id);
+    private readonly MimeLimits _mimeLimits = mimeLimits ?? MimeLimits.Default;
 
     private LocalStore Store => mailboxes.Store;
 
@@ -379,12 +381,21 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return new AppendResult(MailboxOperationStatus.OverQuota, default, default); // refused before it is parsed
         }
 
-        var bytes = InMemoryBackend.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        ReadOnlyMemory<byte> bytes = InMemoryBackend.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        if (BoundedMime.Check(bytes.Span, _mimeLimits) is { } violation)
+        {
+            // Nothing parses it: every later FETCH and SEARCH would pay for it again.
+            return new AppendResult(MailboxOperationStatus.Limit, default, default, LimitDetail(violation));
+        }
+
         MessageSummary summary;
         string text;
         string? searchText;
         try
         {
+            // What a mail app saves (Sent, Drafts, a message copied in from elsewhere) is stored as given, except fields
+            // that could pass for this bridge's indicators: no reader may take them for the bridge's word.
+            bytes = SecurityHeaders.WithoutIndicators(bytes, _mimeLimits);
             (summary, text, searchText) = MessageSummaryBuilder.BuildForIndex(bytes, internalDate, MessageSecurity.Plain, maxMimeDepth);
         }
         catch (FormatException)
@@ -403,6 +414,10 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
         await _mail.RememberEnvelopesAsync([(stored.Id, MessageStructure.ParseEnvelope(bytes))], ct).ConfigureAwait(false);
         return new AppendResult(MailboxOperationStatus.Ok, state.Validity, new ImapUid(stored.Uid.Value));
     }
+
+    /// <summary>What a mail app is told of a message beyond a structure limit: the limit and its value, nothing of the content.</summary>
+    internal static string LimitDetail(MimeLimitViolation violation) =>
+        $"Message refused: {violation.Description} (limit MimeLimits.{violation.Limit})";
 
     public async ValueTask<CopyResult> CopyAsync(MailboxId source, IReadOnlyList<UidRange> uids, MailboxId target, bool move, CancellationToken ct)
     {

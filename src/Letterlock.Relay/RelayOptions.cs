@@ -78,9 +78,20 @@ public sealed class RelayOptions
     /// <summary>Recipients per relayed message.</summary>
     public int MaxRecipients { get; set; } = 100;
 
+    /// <summary>
+    /// Limits on the MIME structure of a relayed message, checked when it is queued and before every parse of it (the
+    /// provider passes its <c>mx.*</c> limits, the same as submission checks). Default <see cref="OpenPgp.Mime.MimeLimits.Default"/>.
+    /// </summary>
+    public OpenPgp.Mime.MimeLimits MimeLimits { get; set; } = OpenPgp.Mime.MimeLimits.Default;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
+        if (MimeLimits is null)
+        {
+            throw new ArgumentException("Relay.MimeLimits must be set.", nameof(MimeLimits));
+        }
+
         if (string.IsNullOrWhiteSpace(HeloName) || HeloName.Any(c => c <= ' ' || c > '~'))
         {
             throw new ArgumentException("Relay.HeloName must be a host name.", nameof(HeloName));

@@ -174,7 +174,7 @@ public sealed class UpgradeTests : IDisposable
     }
 
     /// <summary>Copies a fixture folder; the bridge ports it remembers are dropped so parallel test runs pick free ones.</summary>
-    private static void CopyFixture(string name, string target)
+    internal static void CopyFixture(string name, string target)
     {
         string source = Path.Combine(RepositoryRoot(), "tests", "Fixtures", name);
         foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))

@@ -162,7 +162,7 @@ internal static class ImapCommands
         using var stream = File.OpenRead(source);
         if (!source.EndsWith(".eml", StringComparison.OrdinalIgnoreCase))
         {
-            var parser = new MimeParser(stream, MimeFormat.Mbox);
+            var parser = new MimeParser(Letterlock.OpenPgp.Mime.BoundedMime.Options(), stream, MimeFormat.Mbox);
             while (!parser.IsEndOfStream)
             {
                 var message = parser.ParseMessage();

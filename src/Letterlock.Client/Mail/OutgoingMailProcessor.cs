@@ -33,6 +33,9 @@ public enum SendStatus
 
     /// <summary>Refused: the message cannot be parsed, or has no recipients.</summary>
     Invalid,
+
+    /// <summary>Refused: the message exceeds a limit on its MIME structure (<see cref="SendOutcome.Limit"/> names it); nothing parsed it.</summary>
+    TooComplex,
 }
 
 /// <summary>The outcome of <see cref="OutgoingMailProcessor.SubmitAsync(ReadOnlyMemory{byte}, IReadOnlyList{string}, bool, CancellationToken)"/>.</summary>
@@ -41,7 +44,9 @@ public enum SendStatus
 /// <param name="Encrypted">Whether the queued copies are end-to-end encrypted.</param>
 /// <param name="Jobs">The queued send jobs (one per copy: Bcc recipients get their own).</param>
 /// <param name="SentCopy">The copy kept in Sent.</param>
-public sealed record SendOutcome(SendStatus Status, IReadOnlyList<string> Recipients, bool Encrypted, IReadOnlyList<JobId> Jobs, StoredMessage? SentCopy);
+/// <param name="Limit">For <see cref="SendStatus.TooComplex"/>, the limit exceeded.</param>
+public sealed record SendOutcome(SendStatus Status, IReadOnlyList<string> Recipients, bool Encrypted, IReadOnlyList<JobId> Jobs, StoredMessage? SentCopy,
+    MimeLimitViolation? Limit = null);
 
 /// <summary>A message waiting in the local queue for the provider: the envelope and the exact bytes to send.</summary>
 /// <param name="From">Envelope sender.</param>
@@ -167,8 +172,11 @@ public sealed class OutgoingMailProcessor(LocalStore store, AccountRecord accoun
         MimeMessage message;
         try
         {
-            using var stream = new MemoryStream(raw.ToArray(), writable: false);
-            message = await MimeMessage.LoadAsync(new ParserOptions { MaxMimeDepth = _options.MaxMimeDepth }, stream, ct).ConfigureAwait(false);
+            message = await BoundedMime.LoadAsync(raw, _options.MimeLimits, ct).ConfigureAwait(false);
+        }
+        catch (MimeLimitExceededException e)
+        {
+            return new SendOutcome(SendStatus.TooComplex, [], false, [], null, e.Violation);
         }
         catch (Exception e) when (e is FormatException or ParseException)
         {

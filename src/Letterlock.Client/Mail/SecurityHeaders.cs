@@ -4,6 +4,7 @@ using Letterlock.Client.Store;
 using Letterlock.Client.Validation;
 using Letterlock.OpenPgp.Mime;
 using MimeKit;
+using MimeKit.Utils;
 
 namespace Letterlock.Client.Mail;
 
@@ -97,6 +98,29 @@ public static class SecurityHeaders
     }
 
     /// <summary>
+    /// A message a person or a mail app stores as it is (IMAP APPEND to Sent or Drafts, a draft saved in the web app, an
+    /// import) without the indicator fields it may carry at any MIME level (<see cref="Strip"/>): the bytes unchanged when
+    /// it carries none, otherwise the message written out again without them. No true fields are added: nothing was
+    /// checked about such a message.
+    /// </summary>
+    /// <param name="message">The message, already within <paramref name="limits"/>.</param>
+    /// <param name="limits">The limits it was checked against (the parse uses the same).</param>
+    /// <exception cref="MimeLimitExceededException">The message exceeds a limit.</exception>
+    /// <exception cref="FormatException">The bytes are not a message.</exception>
+    public static ReadOnlyMemory<byte> WithoutIndicators(ReadOnlyMemory<byte> message, MimeLimits? limits = null)
+    {
+        var parsed = BoundedMime.Load(message, limits);
+        if (Strip(parsed) == 0)
+        {
+            return message;
+        }
+
+        using var output = new MemoryStream(message.Length);
+        parsed.WriteTo(new FormatOptions { NewLineFormat = NewLineFormat.Dos }, output);
+        return output.ToArray();
+    }
+
+    /// <summary>
     /// Whether a header field name could be taken for a Letterlock indicator: it is not a well-formed RFC 5322 field name
     /// (<c>ftext = %d33-57 / %d59-126</c>, section 3.6.8; every Unicode look-alike is outside it, whatever its script), or
     /// its ASCII skeleton (Unicode's confusables.txt for the ASCII range: 0→O, 1→l, I→l, |→l, m→rn, `→', "→''; UTS #39
@@ -106,6 +130,17 @@ public static class SecurityHeaders
     public static bool IsIndicatorLike(string fieldName)
     {
         ArgumentNullException.ThrowIfNull(fieldName);
+        if (fieldName.Contains("=?", StringComparison.Ordinal))
+        {
+            // RFC 2047 encoded words are not allowed in field names (section 5), but a mail app that decodes them anyway
+            // shows the decoded name: judge that too.
+            string decoded = Rfc2047.DecodeText(Encoding.ASCII.GetBytes(fieldName));
+            if (!decoded.Equals(fieldName, StringComparison.Ordinal) && IsIndicatorLike(decoded))
+            {
+                return true;
+            }
+        }
+
         var folded = new StringBuilder(fieldName.Length);
         foreach (char c in fieldName.Trim(' ', '\t'))
         {
@@ -227,7 +262,7 @@ public static class SecurityHeaders
             }
 
             decoded.Position = 0;
-            attached = MimeMessage.Load(decoded);
+            attached = MimeMessage.Load(BoundedMime.Options(), decoded);
         }
         catch (FormatException)
         {
@@ -264,7 +299,7 @@ public static class SecurityHeaders
             }
 
             decoded.Position = 0;
-            headers = HeaderList.Load(decoded);
+            headers = HeaderList.Load(BoundedMime.Options(), decoded);
         }
         catch (FormatException)
         {

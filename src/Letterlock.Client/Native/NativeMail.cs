@@ -205,9 +205,16 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         bool senderListed = listed is not null && listed.Any(k => k.AsSpan().SequenceEqual(opened.SenderDeviceKey));
 
         MimeMessage inner;
-        using (var stream = new MemoryStream(opened.Content, writable: false))
+        try
         {
-            inner = await MimeMessage.LoadAsync(stream, ct).ConfigureAwait(false);
+            // Decrypted content is as hostile as any mail from outside: bounded before anything parses it.
+            inner = await OpenPgp.Mime.BoundedMime.LoadAsync(opened.Content, OpenPgp.Mime.MimeLimits.Default, ct).ConfigureAwait(false);
+        }
+        catch (OpenPgp.Mime.MimeLimitExceededException e)
+        {
+            await ForgetOpenedAsync(opened.KeptAs, CancellationToken.None).ConfigureAwait(false);
+            return new NativeReceived(OpenStatus.LimitExceeded, null, opened.Sender, opened.SenderDeviceKey,
+                $"the native message exceeds MimeLimits.{e.Violation.Limit} ({e.Violation.Allowed})");
         }
 
         var from = inner.From.Mailboxes.FirstOrDefault()?.Address is { } f ? MailAddress.TryNormalize(f) : null;

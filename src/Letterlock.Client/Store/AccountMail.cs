@@ -557,6 +557,28 @@ public sealed class AccountMail
         return _store.Read<IReadOnlyList<Uid>?>((c, t) => Messages.Candidates(c, t, Account, folder, filter), ct);
     }
 
+    /// <summary>
+    /// Brings up to <paramref name="max"/> messages that substring searches must still read in full (stored before the
+    /// substring index, schema 6) into the index, in one transaction, resuming where the last call stopped. Returns how
+    /// many it visited: 0 when none is left to try. A message whose trigrams do not fit the index stays read in full.
+    /// </summary>
+    public Task<int> IndexPendingAsync(int max, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        string cursorSetting = "search.backfill." + Account.Value.ToString("N");
+        return _store.Write((c, t) =>
+        {
+            long after = _store.Settings.Get(c, t, cursorSetting) is { Length: 8 } saved ? BitConverter.ToInt64(saved) : 0;
+            var (visited, last) = _store.Messages.IndexPending(c, t, Account, after, max);
+            if (visited > 0)
+            {
+                _store.Settings.Set(c, t, cursorSetting, BitConverter.GetBytes(last));
+            }
+
+            return visited;
+        }, ct);
+    }
+
     // ---- The sync side (internal): the writer and its bookkeeping ----
 
     /// <summary>

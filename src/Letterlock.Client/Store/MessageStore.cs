@@ -522,6 +522,46 @@ internal sealed class MessageStore
         }
     }
 
+    /// <summary>
+    /// Indexes the trigrams of up to <paramref name="max"/> of an account's messages listed in <c>search_unindexed</c>
+    /// after row <paramref name="after"/>, in row order (messages stored before the substring index existed, and
+    /// ones whose trigrams did not fit; those stay listed). Returns how many it visited and the last row visited.
+    /// </summary>
+    public (int Visited, long LastRow) IndexPending(SqliteConnection connection, SqliteTransaction transaction, AccountId account, long after, int max)
+    {
+        var pending = new List<(long Row, MessageId Id)>();
+        using (var command = Sql.Command(connection, transaction, """
+            SELECT u.message_rowid, m.id FROM search_unindexed u JOIN messages m ON m.rowid = u.message_rowid
+             WHERE m.account_id = $account AND u.message_rowid > $after ORDER BY u.message_rowid LIMIT $max
+            """, ("$account", account.Value), ("$after", after), ("$max", max)))
+        {
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                pending.Add((reader.GetInt64(0), new MessageId(reader.GetId(1))));
+            }
+        }
+
+        foreach (var (row, id) in pending)
+        {
+            if (Get(connection, transaction, id) is not { } message || ReadBody(connection, transaction, id) is not { } body)
+            {
+                continue;
+            }
+
+            var (grams, complete) = GramTokens(account, SearchTextOf(body));
+            if (complete)
+            {
+                // Contentless with contentless_delete: the row's tokens are replaced whole, the words computed again with the trigrams.
+                Sql.Execute(connection, transaction, "DELETE FROM search_index WHERE rowid = $row", ("$row", row));
+                Index(connection, transaction, row, IndexTokens(account, message.Summary, IndexTextOf(body, message.Summary)) + grams, gramsComplete: true);
+                Sql.Execute(connection, transaction, "DELETE FROM search_unindexed WHERE message_rowid = $row", ("$row", row));
+            }
+        }
+
+        return (pending.Count, pending.Count == 0 ? after : pending[^1].Row);
+    }
+
     /// <summary>The search text of a message's bytes (parsed here when the caller did not supply it); null when it cannot be read.</summary>
     private static string? SearchTextOf(ReadOnlyMemory<byte> body)
     {

@@ -130,6 +130,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         try
         {
             int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
+            if (_sync.IndexBackfillPerRun > 0)
+            {
+                await _mail.IndexPendingAsync(_sync.IndexBackfillPerRun, ct).ConfigureAwait(false);
+            }
+
             return new SyncReport(run.Received, pushed, run.Deleted, run.Errors, run.Cursor);
         }
         finally
@@ -721,12 +726,11 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         MimeKit.MimeMessage outer;
         try
         {
-            using var stream = new MemoryStream(raw, writable: false);
-            outer = await MimeKit.MimeMessage.LoadAsync(stream, ct).ConfigureAwait(false);
+            outer = await OpenPgp.Mime.BoundedMime.LoadAsync(raw, _options.MimeLimits, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is FormatException or MimeKit.ParseException)
         {
-            return null; // the ordinary reader reports it
+            return null; // the ordinary reader reports it (beyond a structure limit: a notice in its place)
         }
 
         if (!Native.NativeMail.IsNative(outer))

@@ -40,6 +40,12 @@ public sealed record SyncOptions
     /// <summary>Ciphertext per batched write (1 KiB..<see cref="MaxPageBytesLimit"/>); it travels base64 in JSON, a third larger (the provider's default body limit is 32 MiB).</summary>
     public long MaxBatchBytes { get; init; } = 8L * 1024 * 1024;
 
+    /// <summary>
+    /// Messages stored before the substring search index (an upgraded store) brought into it at the end of each run
+    /// (0..10,000; 0 turns it off): until then every substring search reads them in full.
+    /// </summary>
+    public int IndexBackfillPerRun { get; init; } = 200;
+
     /// <summary>Whether to use the provider's content pages and batched writes when it has them (tests turn it off to run the single requests).</summary>
     internal bool UseBatchApi { get; init; } = true;
 
@@ -63,6 +69,8 @@ public sealed record SyncOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatchOperations, 1000, nameof(MaxBatchOperations));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatchBytes, 1024, nameof(MaxBatchBytes));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatchBytes, MaxPageBytesLimit, nameof(MaxBatchBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(IndexBackfillPerRun, 0, nameof(IndexBackfillPerRun));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(IndexBackfillPerRun, 10_000, nameof(IndexBackfillPerRun));
     }
 }
 

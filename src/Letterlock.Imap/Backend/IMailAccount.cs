@@ -125,7 +125,7 @@ public interface IMailAccount : IAsyncDisposable
                 var result = await AppendAsync(mailbox, content, message.Flags, message.InternalDate, ct).ConfigureAwait(false);
                 if (result.Status != MailboxOperationStatus.Ok)
                 {
-                    return new AppendBatchResult(result.Status, default, []);
+                    return new AppendBatchResult(result.Status, default, [], result.Detail);
                 }
 
                 uids.Add(result.Uid);
@@ -256,6 +256,8 @@ public enum MailboxOperationStatus
     OverQuota,
     /// <summary>The message is malformed beyond use (empty, for example).</summary>
     Invalid,
+    /// <summary>The message exceeds a limit on its structure (header data, parts, nesting); the result's detail names it.</summary>
+    Limit,
 }
 
 /// <summary>Counters of a mailbox for STATUS.</summary>
@@ -331,7 +333,11 @@ public readonly record struct StoredFlags(Uid Uid, MessageFlags Flags, ModSeq Mo
 public sealed record StoreResult(IReadOnlyList<StoredFlags> Messages, IReadOnlyList<Uid> Modified);
 
 /// <summary>The outcome of an APPEND.</summary>
-public sealed record AppendResult(MailboxOperationStatus Status, UidValidity UidValidity, Uid Uid);
+/// <param name="Status">What happened.</param>
+/// <param name="UidValidity">The mailbox's UIDVALIDITY (when stored).</param>
+/// <param name="Uid">The message's UID (when stored).</param>
+/// <param name="Detail">For a refusal, what the mail app is told (the limit exceeded, never content), or null.</param>
+public sealed record AppendResult(MailboxOperationStatus Status, UidValidity UidValidity, Uid Uid, string? Detail = null);
 
 /// <summary>One message of <see cref="IMailAccount.AppendBatchAsync"/>.</summary>
 /// <param name="Content">The raw message.</param>
@@ -340,7 +346,11 @@ public sealed record AppendResult(MailboxOperationStatus Status, UidValidity Uid
 public sealed record AppendItem(ReadOnlyMemory<byte> Content, MessageFlags Flags, DateTimeOffset InternalDate);
 
 /// <summary>The outcome of a MULTIAPPEND: the UIDs in the order of the messages, or none when it was refused.</summary>
-public sealed record AppendBatchResult(MailboxOperationStatus Status, UidValidity UidValidity, IReadOnlyList<Uid> Uids);
+/// <param name="Status">What happened.</param>
+/// <param name="UidValidity">The mailbox's UIDVALIDITY (when stored).</param>
+/// <param name="Uids">The messages' UIDs (when stored).</param>
+/// <param name="Detail">For a refusal, what the mail app is told (the limit exceeded, never content), or null.</param>
+public sealed record AppendBatchResult(MailboxOperationStatus Status, UidValidity UidValidity, IReadOnlyList<Uid> Uids, string? Detail = null);
 
 /// <summary>The outcome of a COPY/MOVE: the UIDs in the source and the UIDs they got in the target, pairwise (UIDPLUS).</summary>
 public sealed record CopyResult(MailboxOperationStatus Status, UidValidity TargetUidValidity, IReadOnlyList<Uid> SourceUids, IReadOnlyList<Uid> TargetUids);

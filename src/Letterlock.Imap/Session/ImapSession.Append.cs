@@ -68,16 +68,17 @@ public sealed partial class ImapSession
         MailboxOperationStatus status;
         UidValidity validity;
         IReadOnlyList<Uid> uids;
+        string? detail;
         if (items.Count == 1)
         {
             using var content = new MemoryStream(items[0].Content.ToArray(), writable: false);
             var result = await Account.AppendAsync(info.Id, content, items[0].Flags, items[0].InternalDate, ct).ConfigureAwait(false);
-            (status, validity, uids) = (result.Status, result.UidValidity, [result.Uid]);
+            (status, validity, uids, detail) = (result.Status, result.UidValidity, [result.Uid], result.Detail);
         }
         else
         {
             var result = await Account.AppendBatchAsync(info.Id, items, ct).ConfigureAwait(false);
-            (status, validity, uids) = (result.Status, result.UidValidity, result.Uids);
+            (status, validity, uids, detail) = (result.Status, result.UidValidity, result.Uids, result.Detail);
         }
 
         return status switch
@@ -86,6 +87,8 @@ public sealed partial class ImapSession
             MailboxOperationStatus.Ok => Completion.Ok("APPEND completed", $"APPENDUID {validity.Value} {SequenceSet.Format(uids.Select(u => u.Value))}"),
             MailboxOperationStatus.NotFound => Completion.No("No such mailbox", "TRYCREATE"),
             MailboxOperationStatus.OverQuota => Completion.No("Over quota", "OVERQUOTA"),
+            // resp-code-limit = "LIMIT"   (RFC 5530, 3: the operation ran into a limit the server imposes)
+            MailboxOperationStatus.Limit => Completion.No(detail ?? "Message exceeds a limit", "LIMIT"),
             _ => Completion.No("Message refused", "CANNOT"),
         };
     }

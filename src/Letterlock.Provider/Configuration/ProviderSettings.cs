@@ -201,6 +201,16 @@ public sealed class MxSettings
     /// <summary>Deepest nesting of multiparts and attached messages.</summary>
     public int MaxMimeDepth { get; set; } = Letterlock.OpenPgp.Mime.MimeLimits.Default.MaxMimeDepth;
 
+    /// <summary>
+    /// What the sender is told of a message beyond a limit: what exceeds it and the setting's name (<c>mx.maxMimeParts</c>),
+    /// nothing of the content. The same limits hold for arriving and for submitted mail.
+    /// </summary>
+    public static string Describe(Letterlock.OpenPgp.Mime.MimeLimitViolation violation)
+    {
+        ArgumentNullException.ThrowIfNull(violation);
+        return $"Message refused: {violation.Description} (limit mx.{char.ToLowerInvariant(violation.Limit[0])}{violation.Limit[1..]})";
+    }
+
     /// <summary>The limits as the scanner and the parser take them (validated by <see cref="ProviderSettingsLoader.Validate"/>).</summary>
     public Letterlock.OpenPgp.Mime.MimeLimits ToLimits() => new()
     {

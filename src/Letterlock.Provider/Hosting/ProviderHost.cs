@@ -168,6 +168,7 @@ public sealed class ProviderHost : IAsyncDisposable
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
             outbound.Map(web);
+            AutoconfigEndpoints.Map(web, settings);
             new TransparencyEndpoints(transparency, settings.Transparency, transparency.Limits).Map(web);
             await transparency.StartAsync(ct).ConfigureAwait(false);
             await web.StartAsync(ct).ConfigureAwait(false);

@@ -109,6 +109,7 @@ public static class ProviderKeys
         san.AddDnsName(hostName);
         san.AddDnsName(domain);
         san.AddDnsName($"openpgpkey.{domain}");
+        san.AddDnsName($"autoconfig.{domain}");
         san.AddDnsName("localhost");
         san.AddIpAddress(IPAddress.Loopback);
         request.CertificateExtensions.Add(san.Build());

@@ -87,7 +87,7 @@ internal sealed class MxBackend(
             if ((_scanner.Violation ?? _scanner.Complete()) is { } violation)
             {
                 mx._logger.LogWarning("session {Session}: message refused: {Limit} ({Allowed}) exceeded", session.SessionId, violation.Limit, violation.Allowed);
-                return new SmtpReply(552, "5.3.4", $"Message refused: {violation.Description} (limit mx.{char.ToLowerInvariant(violation.Limit[0])}{violation.Limit[1..]})");
+                return new SmtpReply(552, "5.3.4", MxSettings.Describe(violation));
             }
 
             await _spool.CompleteAsync(ct).ConfigureAwait(false);

@@ -250,6 +250,9 @@ internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService 
             case SubmissionRefusal.TooLarge:
                 await ApiEndpoints.WriteProblem(context, 413, ProblemTypes.TooLarge, "Message too large", check.Detail);
                 return;
+            case SubmissionRefusal.TooComplex:
+                await ApiEndpoints.WriteProblem(context, 422, SubmissionProblemTypes.TooComplex, "Message too complex", check.Detail);
+                return;
             default:
                 await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid submission", check.Detail);
                 return;

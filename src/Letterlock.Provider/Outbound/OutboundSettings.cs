@@ -236,8 +236,23 @@ public static class OutboundSettingsValidator
             // the queue holds the message with the fields submission adds (Received, Date, Message-ID)
             MaxMessageSize = s.Submission.MaxMessageSize + Outbound.SubmissionService.AddedFieldsAllowance,
             MaxRecipients = s.Submission.MaxRecipientsPerMessage,
+            MimeLimits = RelayMimeLimits(s.Mx.ToLimits()),
         };
     }
+
+    /// <summary>
+    /// The relay checks what submission queued: the submitted message (within the <c>mx.*</c> limits) plus the fields
+    /// submission adds on top (<c>Received</c>, and <c>Date</c> and <c>Message-ID</c> when missing).
+    /// </summary>
+    private static Letterlock.OpenPgp.Mime.MimeLimits RelayMimeLimits(Letterlock.OpenPgp.Mime.MimeLimits submitted) => new()
+    {
+        MaxHeaderBytes = submitted.MaxHeaderBytes + Outbound.SubmissionService.AddedFieldsAllowance,
+        MaxTotalHeaderBytes = submitted.MaxTotalHeaderBytes + Outbound.SubmissionService.AddedFieldsAllowance,
+        MaxHeaderFields = submitted.MaxHeaderFields + 3,
+        MaxHeaderFieldLines = submitted.MaxHeaderFieldLines,
+        MaxMimeParts = submitted.MaxMimeParts,
+        MaxMimeDepth = submitted.MaxMimeDepth,
+    };
 
     /// <summary>The trusted roots of <see cref="RelaySettings.TrustedRoots"/>, or null for the system's.</summary>
     public static X509Certificate2Collection? LoadTrustedRoots(ProviderSettings s)

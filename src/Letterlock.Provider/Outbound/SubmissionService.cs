@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Letterlock.OpenPgp.Mime;
 using Letterlock.Provider.Accounts;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Storage;
@@ -40,6 +41,9 @@ internal enum SubmissionRefusal
 
     /// <summary>The message has no usable header section or no From.</summary>
     BadMessage,
+
+    /// <summary>The message exceeds a limit on its MIME structure (the <c>mx.*</c> limits, the same as for arriving mail).</summary>
+    TooComplex,
 }
 
 /// <summary>The outcome of a check or a submission. <see cref="Detail"/> is for the submitting user (it is their own account).</summary>
@@ -75,6 +79,8 @@ internal sealed class SubmissionService(
     internal const int MaxHeaderBytes = 256 * 1024;
 
     private const string TokenPrefix = "llsub1_";
+
+    private readonly MimeLimits _mimeLimits = settings.Mx.ToLimits();
 
     public SubmissionSettings Limits => settings.Submission;
 
@@ -210,6 +216,13 @@ internal sealed class SubmissionService(
             return (new SubmissionCheck(SubmissionRefusal.TooLarge, $"Message larger than {settings.Submission.MaxMessageSize} bytes"), null);
         }
 
+        // Checked before anything parses it: the relay parses every queued message again, and local recipients' devices
+        // would refuse it anyway.
+        if (BoundedMime.Check(message.Span, _mimeLimits) is { } violation)
+        {
+            return (new SubmissionCheck(SubmissionRefusal.TooComplex, MxSettings.Describe(violation)), null);
+        }
+
         var local = new List<AccountRecord>();
         var remote = new List<string>();
         foreach (string recipient in distinct)
@@ -330,7 +343,7 @@ internal sealed class SubmissionService(
         try
         {
             using var stream = new MemoryStream(message[..Math.Min(message.Length, MaxHeaderBytes)].ToArray(), writable: false);
-            headers = HeaderList.Load(stream);
+            headers = HeaderList.Load(BoundedMime.Options(_mimeLimits), stream);
         }
         catch (FormatException)
         {

@@ -69,6 +69,7 @@ internal sealed class SubmissionBackend(IProviderStore store, SubmissionService 
         SubmissionRefusal.TooManyRecipients => new SmtpReply(452, "4.5.3", check.Detail),
         SubmissionRefusal.RateLimited => new SmtpReply(450, "4.7.1", check.Detail),
         SubmissionRefusal.TooLarge => new SmtpReply(552, "5.3.4", check.Detail),
+        SubmissionRefusal.TooComplex => new SmtpReply(552, "5.3.4", check.Detail),
         _ => new SmtpReply(550, "5.6.0", check.Detail),
     };
 

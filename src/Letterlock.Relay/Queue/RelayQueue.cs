@@ -85,6 +85,11 @@ public sealed class RelayQueue
             return EnqueueResult.Refused($"message larger than {_options.MaxMessageSize} bytes");
         }
 
+        if (OpenPgp.Mime.BoundedMime.Check(message.Span, _options.MimeLimits) is { } violation)
+        {
+            return EnqueueResult.Refused($"{violation.Description} (limit MimeLimits.{violation.Limit})");
+        }
+
         if (sender.Length > 0 && SplitAddress(sender) is null)
         {
             return EnqueueResult.Refused("the sender is not a valid address");

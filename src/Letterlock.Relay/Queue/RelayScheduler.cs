@@ -273,7 +273,7 @@ public sealed class RelayScheduler : IAsyncDisposable
                 byte[]? sealedBody = await _queue.Store.ReadMessageAsync(lease.MessageId, stop).ConfigureAwait(false);
                 try
                 {
-                    message = sealedBody is null ? null : await MimeMessage.LoadAsync(new MemoryStream(_queue.Sealing.OpenMessage(sealedBody)), stop).ConfigureAwait(false);
+                    message = sealedBody is null ? null : await OpenPgp.Mime.BoundedMime.LoadAsync(_queue.Sealing.OpenMessage(sealedBody), _options.MimeLimits, stop).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is Letterlock.Cryptography.HpkeException or InvalidDataException or FormatException)
                 {
@@ -387,7 +387,7 @@ public sealed class RelayScheduler : IAsyncDisposable
         try
         {
             byte[]? sealedBody = await _queue.Store.ReadMessageAsync(messageId, ct).ConfigureAwait(false);
-            return sealedBody is null ? null : await MimeMessage.LoadAsync(new MemoryStream(_queue.Sealing.OpenMessage(sealedBody)), ct).ConfigureAwait(false);
+            return sealedBody is null ? null : await OpenPgp.Mime.BoundedMime.LoadAsync(_queue.Sealing.OpenMessage(sealedBody), _options.MimeLimits, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Letterlock.Cryptography.HpkeException or InvalidDataException or FormatException)
         {

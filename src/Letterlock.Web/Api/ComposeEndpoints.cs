@@ -3,6 +3,7 @@ using Letterlock.Client;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
 using Letterlock.Client.Validation;
+using Letterlock.OpenPgp.Mime;
 using Letterlock.Web.Mail;
 using Letterlock.Web.Security;
 using Microsoft.AspNetCore.Builder;
@@ -283,6 +284,7 @@ internal sealed class ComposeEndpoints(WebContext web)
         SendStatus.RefusedChangedKey => "refused-changed-key",
         SendStatus.RefusedUnpublishedKey => "refused-unpublished-key",
         SendStatus.RefusedSender => "refused-sender",
+        SendStatus.TooComplex => "refused-limit",
         _ => "invalid",
     };
 
@@ -306,6 +308,7 @@ internal sealed class ComposeEndpoints(WebContext web)
             SendStatus.RefusedUnpublishedKey => "Not sent: the provider of " + string.Join(", ", outcome.Recipients) +
                 " served a key it has not published in its transparency log.",
             SendStatus.RefusedSender => "Not sent: From must be the account's own address.",
+            SendStatus.TooComplex when outcome.Limit is { } limit => $"Not sent: {limit.Description} (limit MimeLimits.{limit.Limit}).",
             _ => "Not sent: the message has no valid recipient.",
         };
         if (outcome.Status == SendStatus.Queued)
@@ -460,7 +463,22 @@ internal sealed class ComposeEndpoints(WebContext web)
             return null;
         }
 
-        return buffer.ToArray();
+        if (!forDraft)
+        {
+            return buffer.ToArray(); // sending strips indicator fields from the Sent copy and writes the true ones
+        }
+
+        try
+        {
+            // A draft is stored as built: an attached message (an uploaded .eml) must not carry fields that pass for
+            // the bridge's indicators into Drafts.
+            return SecurityHeaders.WithoutIndicators(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)).ToArray();
+        }
+        catch (MimeLimitExceededException e)
+        {
+            await WebGuard.Problem(context, 413, "Message too complex", $"Not saved: {e.Violation.Description} (limit MimeLimits.{e.Violation.Limit}).");
+            return null;
+        }
     }
 
     /// <summary>The normalized address of a recipient as typed: <c>bob@beta.test</c> or <c>Bob &lt;bob@beta.test&gt;</c>; null when it is neither.</summary>

@@ -66,6 +66,12 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
         "\uFF2Cetterlock-Signature", // FULLWIDTH LATIN CAPITAL LETTER L
         "\u2112etterlock-Signature", // SCRIPT CAPITAL L
         "Letter\u217Cock-Signature", // SMALL ROMAN NUMERAL FIFTY
+        "L\u0415TTERLOCK-SIGNATURE", // CYRILLIC CAPITAL LETTER IE, upper case
+        "\uFF4C\uFF45\uFF54\uFF54\uFF45\uFF52\uFF4C\uFF4F\uFF43\uFF4B-Signature", // FULLWIDTH small letters
+        "LeTtErLoCk-SiGnAtUrE", // mixed case
+        "=?utf-8?q?Letterlock-Signature?=", // RFC 2047 encoded word, which field names may not carry but apps may decode
+        "=?utf-8?b?TGV0dGVybG9jay1TaWduYXR1cmU=?=", // the same, base64
+        "=?utf-8?q?Letterlock=E2=80=90Signature?=", // encoded U+2010
     };
 
     [Theory]

@@ -72,6 +72,54 @@ public sealed class UpgradeFromMainTests
         Assert.Equal(await ScalarAsync(dir, "SELECT COUNT(*) FROM messages") - 1, await ScalarAsync(dir, "SELECT COUNT(*) FROM search_unindexed"));
     }
 
+    [Theory]
+    [InlineData("alice")]
+    [InlineData("bob")]
+    public async Task After_the_backfill_a_substring_search_reads_only_the_messages_holding_it(string person)
+    {
+        using var dir = new TempDir();
+        var fixture = Path.Combine(RepositoryRoot(), "tests", "Fixtures", "sandbox-bb77344", "clients", person);
+        File.Copy(Path.Combine(fixture, "client.db"), dir.File("client.db"));
+        File.Copy(Path.Combine(fixture, "store.key"), dir.File("store.key"));
+        File.SetUnixFileMode(dir.File("store.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using (var store = await LocalStore.OpenAsync(dir.File("client.db"), StoreUnlock.WithKeyFile(dir.File("store.key"))))
+        {
+            var account = Assert.Single(await store.Accounts.ListAsync());
+            var mail = store.Mail(account.Id);
+
+            // One message per call, to cross call boundaries: every message is visited once, then nothing is left.
+            int visits = 0;
+            while (await mail.IndexPendingAsync(1) > 0)
+            {
+                visits++;
+            }
+
+            Assert.Equal(await ScalarAsync(dir, "SELECT COUNT(*) FROM messages"), visits);
+            Assert.Equal(0, await mail.IndexPendingAsync(100));
+            foreach (var folder in await mail.ListFoldersAsync())
+            {
+                var messages = await mail.ListAsync(folder.Id);
+                var holding = new List<Uid>();
+                foreach (var message in messages)
+                {
+                    if (Encoding.UTF8.GetString((await mail.ReadBodyAsync(message.Id))!).Contains("fixture-body-marker", StringComparison.Ordinal))
+                    {
+                        holding.Add(message.Uid);
+                    }
+                }
+
+                Assert.Empty((await mail.SearchCandidatesAsync(folder.Id, new TextContains("no such words anywhere")))!);
+                Assert.Equal(holding.OrderBy(u => u.Value), (await mail.SearchCandidatesAsync(folder.Id, new TextContains("fixture-body-marker")))!.OrderBy(u => u.Value));
+            }
+
+            // Word search is what it was.
+            Assert.NotEmpty((await mail.SearchAsync([new SearchTerm(SearchField.Any, "marker")])).Done);
+        }
+
+        Assert.Equal(0, await ScalarAsync(dir, "SELECT COUNT(*) FROM search_unindexed"));
+        Assert.Equal(await ScalarAsync(dir, "SELECT COUNT(*) FROM messages"), await ScalarAsync(dir, "SELECT COUNT(*) FROM search_index"));
+    }
+
     /// <summary>The words the index covers, found by reading the message: subject, addresses and names, body text.</summary>
     private static HashSet<string> IndexedWords(StoredMessage message, string body)
     {

@@ -407,6 +407,62 @@ public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<S
         await Assert.ThrowsAsync<AuthenticationException>(() => smtp.AuthenticateAsync(user, password));
     }
 
+    /// <summary>Messages at and one past each default MIME limit that fits in this node's 64 KiB submission size.</summary>
+    public static TheoryData<string, int> MimeLimitEdges() => new()
+    {
+        { "mx.maxMimeParts", OpenPgp.Mime.MimeLimits.Default.MaxMimeParts },
+        { "mx.maxHeaderFields", OpenPgp.Mime.MimeLimits.Default.MaxHeaderFields },
+        { "mx.maxHeaderFieldLines", OpenPgp.Mime.MimeLimits.Default.MaxHeaderFieldLines },
+        { "mx.maxMimeDepth", OpenPgp.Mime.MimeLimits.Default.MaxMimeDepth },
+    };
+
+    private static byte[] AtMimeLimit(string setting, string from, string to, int value)
+    {
+        string head = $"From: {from}\r\nTo: {to}\r\nSubject: {setting} {value}\r\nMIME-Version: 1.0\r\n"; // four fields
+        string text = setting switch
+        {
+            "mx.maxMimeParts" => head + "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + string.Concat(Enumerable.Repeat("--b\r\n\r\nx\r\n", value - 1)) + "--b--\r\n",
+            "mx.maxHeaderFields" => head + string.Concat(Enumerable.Range(0, value - 4).Select(i => $"X-F{i}: v\r\n")) + "\r\nbody\r\n",
+            "mx.maxHeaderFieldLines" => head + "X-Folded: a\r\n" + string.Concat(Enumerable.Repeat(" b\r\n", value - 1)) + "\r\nbody\r\n",
+            _ => head + string.Concat(Enumerable.Range(1, value - 1).Select(i => $"Content-Type: multipart/mixed; boundary=n{i}\r\n\r\n--n{i}\r\n")) +
+                "Content-Type: text/plain\r\n\r\ndeep\r\n" + string.Concat(Enumerable.Range(1, value - 1).Reverse().Select(i => $"--n{i}--\r\n")),
+        };
+        return Encoding.ASCII.GetBytes(text);
+    }
+
+    [Theory]
+    [MemberData(nameof(MimeLimitEdges))]
+    public async Task Submission_holds_every_mime_limit_at_its_edge_over_the_api_and_smtp_naming_the_setting(string setting, int value)
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        string to = fixture.NewName("limits") + "@beta.test";
+
+        var accepted = await client.SubmitAsync(AtMimeLimit(setting, alice.Address, to, value), [to]);
+        Assert.True(accepted.StatusCode == HttpStatusCode.Accepted, await accepted.Content.ReadAsStringAsync());
+        var over = await client.SubmitAsync(AtMimeLimit(setting, alice.Address, to, value + 1), [to]);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, over.StatusCode);
+        var problem = await NodeClient.ProblemAsync(over);
+        Assert.Equal(SubmissionProblemTypes.TooComplex, problem.Type);
+        Assert.Contains(setting, problem.Detail, StringComparison.Ordinal);
+
+        var token = await client.SubmissionTokenAsync();
+        using var smtp = await ConnectAsync(Alpha.Submission, SecureSocketOptions.StartTls);
+        await smtp.AuthenticateAsync(token.UserName, token.Password);
+        var sender = new MailboxAddress("", alice.Address);
+        var recipients = new[] { new MailboxAddress("", to) };
+        await smtp.SendAsync(await MimeMessage.LoadAsync(new MemoryStream(AtMimeLimit(setting, alice.Address, to, value))), sender, recipients);
+        var overMessage = await MimeMessage.LoadAsync(new MemoryStream(AtMimeLimit(setting, alice.Address, to, value + 1)));
+        var error = await Assert.ThrowsAsync<SmtpCommandException>(() => smtp.SendAsync(overMessage, sender, recipients));
+        Assert.Equal((SmtpStatusCode)552, error.StatusCode);
+        Assert.Contains("5.3.4", error.Message, StringComparison.Ordinal);
+        Assert.Contains(setting, error.Message, StringComparison.Ordinal);
+
+        // Both messages at the limit went through the relay (which parses each again, bounded by the same limits).
+        var relayed = await Beta.WaitForMessageAsync(m => m.Recipients.Contains(to));
+        Assert.Contains($"{setting} {value}", Encoding.ASCII.GetString(relayed.Data), StringComparison.Ordinal);
+    }
+
     private static async Task<SmtpClient> ConnectAsync(IPEndPoint endPoint, SecureSocketOptions options)
     {
         var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true, Timeout = 60_000 };

@@ -286,4 +286,24 @@ public sealed class QueueTests : IDisposable
         Assert.False((await rig.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test"], new byte[4097], default)).Accepted);
         Assert.True((await rig.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test"], new byte[4096], default)).Accepted);
     }
+
+    [Fact]
+    public async Task A_message_beyond_a_mime_limit_is_refused_when_queued_naming_the_limit()
+    {
+        await using var rig = await StartAsync(o => o.MimeLimits = new OpenPgp.Mime.MimeLimits { MaxMimeParts = 3, MaxHeaderFields = 5 });
+        static byte[] Parts(int entities) => Encoding.ASCII.GetBytes("From: alice@alpha.test\r\nTo: bob@beta.test\r\n" +
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + string.Concat(Enumerable.Repeat("--b\r\n\r\nx\r\n", entities - 1)) + "--b--\r\n");
+        static byte[] Fields(int fields) => Encoding.ASCII.GetBytes("From: alice@alpha.test\r\nTo: bob@beta.test\r\n" +
+            string.Concat(Enumerable.Range(0, fields - 2).Select(i => $"X-F{i}: v\r\n")) + "\r\nbody\r\n");
+
+        Assert.True((await rig.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test"], Parts(3), default)).Accepted);
+        var parts = await rig.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test"], Parts(4), default);
+        Assert.False(parts.Accepted);
+        Assert.Contains("MimeLimits.MaxMimeParts", parts.Error, StringComparison.Ordinal);
+
+        Assert.True((await rig.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test"], Fields(5), default)).Accepted);
+        var fields = await rig.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test"], Fields(6), default);
+        Assert.False(fields.Accepted);
+        Assert.Contains("MimeLimits.MaxHeaderFields", fields.Error, StringComparison.Ordinal);
+    }
 }
