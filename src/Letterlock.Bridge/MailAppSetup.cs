@@ -100,9 +100,9 @@ public static class MailAppSetup
     public static IReadOnlyList<(string App, string Command)> TrustCommands(string certificatePath) =>
     [
         ("Thunderbird (close it first; PROFILE is its profile folder, see Help > Troubleshooting Information)",
-            $"certutil -A -d sql:PROFILE -n \"Letterlock bridge\" -t \"P,,\" -i {Quote(certificatePath)}"),
+            $"certutil -A -d sql:PROFILE -n \"Letterlock bridge\" -t \"C,,\" -i {Quote(certificatePath)}"),
         ("Apple Mail on macOS", $"security add-trusted-cert -r trustAsRoot -p ssl -k ~/Library/Keychains/login.keychain-db {Quote(certificatePath)}"),
-        ("Evolution, GNOME and other NSS apps", $"certutil -A -d sql:$HOME/.pki/nssdb -n \"Letterlock bridge\" -t \"P,,\" -i {Quote(certificatePath)}"),
+        ("Evolution, GNOME and other NSS apps", $"certutil -A -d sql:$HOME/.pki/nssdb -n \"Letterlock bridge\" -t \"C,,\" -i {Quote(certificatePath)}"),
     ];
 
     private static string Quote(string path) => path.Contains(' ', StringComparison.Ordinal) || path.Contains('\'', StringComparison.Ordinal)

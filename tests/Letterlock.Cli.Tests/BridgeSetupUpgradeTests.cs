@@ -61,7 +61,7 @@ public sealed class BridgeSetupUpgradeTests : IDisposable
         Assert.Contains("  IMAP  127.0.0.1:65535  STARTTLS", output, StringComparison.Ordinal);
         Assert.Contains("  SMTP  127.0.0.1:1  STARTTLS", output, StringComparison.Ordinal);
         Assert.Contains($"  Password   {printed["password"]!.GetValue<string>()}", output, StringComparison.Ordinal);
-        Assert.Contains("certutil -A -d sql:PROFILE -n \"Letterlock bridge\" -t \"P,,\" -i letterlock-bridge.pem", output, StringComparison.Ordinal);
+        Assert.Contains("certutil -A -d sql:PROFILE -n \"Letterlock bridge\" -t \"C,,\" -i letterlock-bridge.pem", output, StringComparison.Ordinal);
         Assert.Contains("security add-trusted-cert", output, StringComparison.Ordinal);
 
         // The certificate printed is the bridge's own, the one that release generated.

@@ -42,6 +42,7 @@ internal static class BridgeCommand
         };
         access.AddTo(command);
         command.Add(Settings(access));
+        command.Add(BridgeAddonCommand.Create());
         command.SetAction(async (parse, ct) =>
         {
             foreach (var (name, value) in new[] { ("--imap-port", parse.GetValue(imapPort)), ("--smtp-port", parse.GetValue(smtpPort)), ("--web-port", parse.GetValue(webPort)) })
