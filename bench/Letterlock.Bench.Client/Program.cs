@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Letterlock.Bench.Imap;
 using Letterlock.Bridge;
 using Letterlock.Client.Accounts;
+using Letterlock.Client.Import;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
@@ -18,7 +20,7 @@ using MimeKit;
 // Client sync and bridge benchmark (docs/PERFORMANCE.md, "Client sync and bridge"); bench/client.sh starts
 // Dovecot with the same messages and passes --dovecot.
 // Usage: dotnet run -c Release --project bench/Letterlock.Bench.Client -- [--messages 10000] [--sessions 8]
-//          [--copies 20] [--bodies 1000] [--only sync|bridge|store|rss] [--size BYTES] [--idle SECONDS] [--dovecot PORT USER PASS] [--source DIR] [--work DIR] [--bridge-store FILE]
+//          [--copies 20] [--bodies 1000] [--only sync|bridge|store|import|rss] [--size BYTES] [--idle SECONDS] [--dovecot PORT USER PASS] [--source DIR] [--work DIR] [--bridge-store FILE]
 //   --bridge-store FILE keeps the bridge's filled store there and reuses it when it exists (the 60,000-message
 //   fill takes 10-20 minutes; a store written by an older Letterlock is migrated when the bridge opens it).
 //   --work puts the stores and the provider's data in DIR (default: a new folder under /tmp); with DIR on
@@ -99,6 +101,11 @@ if (only is "rss")
 if (only is "store")
 {
     tables.Add(await StoreAppendBenchmark(work.Path, corpus, messages));
+}
+
+if (only is "import")
+{
+    tables.Add(await ImportBenchmark(work.Path, corpus));
 }
 
 if (only is null or "sync")
@@ -336,7 +343,7 @@ static async Task<string> BridgeRssBenchmark(string work, int messages, int size
             Console.WriteLine($"- all {messages} in the bridge's INBOX after {inboxSeconds:F0} s; RSS {bridge.RssKiB() / 1024} MiB");
         }
 
-        int received = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @": (\d+) received")).Where(m => m.Success)
+        int received = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"(\d+) (?:new \w+ )?received")).Where(m => m.Success)
             .Sum(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
         if (count >= before + messages && received >= messages)
         {
@@ -727,6 +734,82 @@ static string FindCorpus()
     }
 
     return "/work/shared/testdata/spamassassin";
+}
+
+// ---------------------------------------------------------------------------------------------
+// letterlock import (--only import): the corpus as an mbox file and as a Maildir, imported into a registered
+// account's store (parsed, indexed, sealed, one transaction per batch), then pushed to a real provider (child
+// process, loopback HTTPS) as sealed message documents by the ordinary sync push; then the same import again
+// (every message a duplicate).
+// ---------------------------------------------------------------------------------------------
+static async Task<string> ImportBenchmark(string work, List<byte[]> corpus)
+{
+    Console.WriteLine();
+    Console.WriteLine($"## letterlock import of {corpus.Count} messages");
+    string data = Path.Combine(work, "provider");
+    ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+    await using var provider = await ChildServer.StartAsync(["serve-provider", data]);
+    var https = new IPEndPoint(IPAddress.Loopback, int.Parse(provider.Values["https"], CultureInfo.InvariantCulture));
+    var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", https);
+    var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(Path.Combine(data, "tls", "cert.pem"))));
+    using var http = new HttpClient(HttpFetch.CreateHandler(map, roots)) { Timeout = Timeout.InfiniteTimeSpan };
+    var storeOptions = new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 };
+
+    // The sources, LF line ends as on disk.
+    var lf = corpus.Select(b => b.Where((c, i) => !(c == '\r' && i + 1 < b.Length && b[i + 1] == '\n')).ToArray()).ToList();
+    string mbox = Path.Combine(work, "corpus.mbox");
+    await using (var file = File.Create(mbox))
+    {
+        for (int i = 0; i < lf.Count; i++)
+        {
+            file.Write(Encoding.ASCII.GetBytes($"From bench@example.org Mon Jan  1 00:{i / 60 % 60:D2}:{i % 60:D2} 2001\n"));
+            foreach (var line in Encoding.Latin1.GetString(lf[i]).Split('\n'))
+            {
+                file.Write(Encoding.Latin1.GetBytes((line.TrimStart('>').StartsWith("From ", StringComparison.Ordinal) ? ">" : "") + line + "\n"));
+            }
+
+            file.Write("\n"u8);
+        }
+    }
+
+    string maildir = Path.Combine(work, "Maildir");
+    Directory.CreateDirectory(Path.Combine(maildir, "cur"));
+    for (int i = 0; i < lf.Count; i++)
+    {
+        await File.WriteAllBytesAsync(Path.Combine(maildir, "cur", $"{1000000 + i}.M{i}.bench:2,S"), lf[i]);
+    }
+
+    var rows = new StringBuilder();
+    rows.AppendLine("| step | messages | time | rate | CPU per message |");
+    rows.AppendLine("|---|---:|---:|---:|---:|");
+    async Task<T> Measure<T>(string label, int count, Func<Task<T>> work)
+    {
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        var result = await work();
+        clock.Stop();
+        double ms = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / count;
+        Console.WriteLine($"- {label}: {count} in {clock.Elapsed.TotalSeconds:F1} s = {count / clock.Elapsed.TotalSeconds:F0} msg/s, CPU {ms:F2} ms/msg; load {Load()}");
+        rows.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {label} | {count} | {clock.Elapsed.TotalSeconds:F1} s | {count / clock.Elapsed.TotalSeconds:F0} msg/s | {ms:F2} ms |"));
+        return result;
+    }
+
+    foreach (var (name, open) in new (string, Func<ImportOptions, IImportSource>)[] { ("mbox", o => new MboxReader(mbox, "INBOX", o)), ("Maildir", o => new MaildirReader(maildir, o)) })
+    {
+        using var store = await LocalStore.CreateAsync(Path.Combine(work, $"import-{name}.db"), StoreUnlock.WithPassphrase("one"), storeOptions);
+        var alice = await AccountRegistration.CreateAsync(store, new ProviderClient(http, new Uri("https://alpha.test/")), $"{name.ToLowerInvariant()}@alpha.test", "Alice");
+        var client = await AccountRegistration.ConnectAsync(store, alice, http);
+        var options = new ImportOptions();
+        var total = Stopwatch.StartNew();
+        var report = await Measure($"{name}: import into the local store", corpus.Count, () => new MailImporter(store, alice.Id, options).ImportAsync(open(options)));
+        var pushed = await Measure($"{name}: push to the provider (sync)", corpus.Count, () => new SyncEngine(store, alice, client).SyncAsync());
+        total.Stop();
+        Console.WriteLine($"- {name}: {report.Imported} imported, {report.Duplicates} duplicates, {report.Refused.Count} refused; {pushed.Pushed} pushed");
+        rows.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| **{name}: import + push, end to end** | {corpus.Count} | {total.Elapsed.TotalSeconds:F1} s | **{corpus.Count / total.Elapsed.TotalSeconds:F0} msg/s** | |"));
+        await Measure($"{name}: the same import again (all duplicates)", corpus.Count, () => new MailImporter(store, alice.Id, options).ImportAsync(open(options)));
+    }
+
+    return rows.ToString();
 }
 
 static async Task ServeProvider(string data)

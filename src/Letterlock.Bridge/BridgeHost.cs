@@ -82,6 +82,51 @@ public sealed class BridgeOptions
 
     /// <summary>Receives the engine's log entries (sanitised: no passwords, no content).</summary>
     public Action<ImapLogEntry>? Log { get; init; }
+
+    /// <summary>
+    /// Receives every event of the background work with its level (what a person watching the bridge should see:
+    /// accounts online and offline, sync progress, mail received and sent, failures, notices); never content or secrets.
+    /// </summary>
+    public Action<BridgeEvent>? Events { get; init; }
+
+    /// <summary>
+    /// Extra roots trusted for the accounts' providers (each account's stored trust anchor, e.g. a private CA), in
+    /// addition to the system's or to <see cref="TrustedRoots"/>; null or empty for none.
+    /// </summary>
+    public X509Certificate2Collection? ProviderRoots { get; init; }
+
+    /// <summary>Paging and limits of sync (null: the defaults).</summary>
+    public SyncOptions? Sync { get; init; }
+
+    /// <summary>A long sync prints a progress line every this many applied changes (default 500, at least 1).</summary>
+    public int ProgressEvery
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(ProgressEvery), value, "ProgressEvery must be at least 1.");
+    } = 500;
+}
+
+/// <summary>How much an event of the bridge matters.</summary>
+public enum BridgeEventLevel
+{
+    /// <summary>Something failed (shown even with <c>--quiet</c>).</summary>
+    Error,
+
+    /// <summary>An event that matters to the person (shown by default).</summary>
+    Notice,
+
+    /// <summary>A detail (shown with <c>--verbose</c>).</summary>
+    Verbose,
+}
+
+/// <summary>One event of the bridge's background work.</summary>
+/// <param name="Level">How much it matters.</param>
+/// <param name="Text">The line shown by default: the account's own address, counts and reasons, never the addresses of others.</param>
+/// <param name="Detail">The same event with details (e.g. the recipients) for <c>--verbose</c>, or null when it has none.</param>
+public sealed record BridgeEvent(BridgeEventLevel Level, string Text, string? Detail = null)
+{
+    /// <summary>The line to show at the given verbosity.</summary>
+    public string Line(bool verbose) => verbose ? Detail ?? Text : Text;
 }
 
 /// <summary>What a mail app needs for one account.</summary>
@@ -110,6 +155,8 @@ public sealed record BridgeAccountSettings(
 /// <summary>Source-generated JSON for <c>--json</c> output.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(List<BridgeAccountSettings>))]
+[JsonSerializable(typeof(AccountBridgeStatus))]
+[JsonSerializable(typeof(BridgePortChoice))]
 public sealed partial class BridgeJson : JsonSerializerContext;
 
 /// <summary>
@@ -136,6 +183,8 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly SemaphoreSlim _noticeWake = new(0, int.MaxValue);
     private long _allocatedAtLastTrim = GC.GetTotalAllocatedBytes();
     private int _memoryTrims;
+    private readonly Action<BridgeEvent> _emit;
+    private readonly ConcurrentDictionary<AccountId, bool> _synced = new();
 
     private BridgeHost(BridgeMailboxes mailboxes, ImapServer imap, SmtpFrontEnd smtp, HttpClient http, X509Certificate2 certificate, BridgeOptions options,
         Client.Transparency.TransparencyService transparency)
@@ -152,8 +201,17 @@ public sealed class BridgeHost : IAsyncDisposable
 
         // Every alert, whatever found it (monitoring, gossip in mail, a directory lookup while sending, sync), reaches the
         // mail app as a notice and the output as one line, once: at start-up for what is pending, then on each alert.
+        _emit = e =>
+        {
+            options.Events?.Invoke(e);
+            if (e.Level != BridgeEventLevel.Verbose)
+            {
+                options.SyncLog?.Invoke(e.Text);
+            }
+        };
+        Action<string> notice = line => _emit(new BridgeEvent(BridgeEventLevel.Notice, line));
         transparency.AlertRaised += _ => _noticeWake.Release();
-        _loops.Add(NoticeLoopAsync(options.SyncLog, _stop.Token));
+        _loops.Add(NoticeLoopAsync(notice, _stop.Token));
         if (options.MonitorTransparency)
         {
             _loops.Add(new Client.Transparency.TransparencyWatch(mailboxes.Store, transparency)
@@ -167,8 +225,8 @@ public sealed class BridgeHost : IAsyncDisposable
                         await Client.Accounts.KeyBundleSync.FetchAsync(mailboxes.Store, account, await ProviderForAsync(account, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
                     }
                 },
-                DeviceLog = options.SyncLog,
-            }.RunAsync(options.SyncLog, _stop.Token));
+                DeviceLog = notice,
+            }.RunAsync(notice, _stop.Token));
         }
     }
 
@@ -207,47 +265,88 @@ public sealed class BridgeHost : IAsyncDisposable
     /// </summary>
     public async Task SyncOnceAsync(Action<string>? log = null, CancellationToken ct = default)
     {
+        Action<BridgeEvent> events = e =>
+        {
+            _emit(e);
+            log?.Invoke(e.Line(verbose: true));
+        };
         foreach (var account in await _mailboxes.Store.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
             if (account.DeviceId is not null)
             {
-                await SyncAccountAsync(account, log, ct).ConfigureAwait(false);
+                await SyncAccountAsync(account, events, ct).ConfigureAwait(false);
             }
         }
 
-        await DeliverOutboxAsync(log, ct).ConfigureAwait(false);
+        await DeliverOutboxAsync(events, ct).ConfigureAwait(false);
     }
 
     /// <summary>Wakes the outbox: a message was queued (the SMTP submission calls this).</summary>
     internal void WakeOutbox() => _outboxWake.Release();
 
     /// <summary>One sync of one account; false when its provider could not be reached or refused.</summary>
-    private async Task<bool> SyncAccountAsync(AccountRecord account, Action<string>? log, CancellationToken ct)
+    private async Task<bool> SyncAccountAsync(AccountRecord account, Action<BridgeEvent> log, CancellationToken ct)
     {
         var store = _mailboxes.Store;
+        var who = account.Address;
         try
         {
             var provider = await ProviderForAsync(account, ct).ConfigureAwait(false);
             switch (await InboxKeyUpgrade.EnsureAsync(store, account, provider, ct).ConfigureAwait(false))
             {
                 case InboxUpgradeOutcome.Published:
-                    log?.Invoke($"{account.Address}: arriving mail is now sealed to a post-quantum (X-Wing) inbox key");
+                    log(new(BridgeEventLevel.Notice, $"{who}: arriving mail is now sealed to a post-quantum (X-Wing) inbox key"));
                     break;
                 case InboxUpgradeOutcome.Refused:
-                    log?.Invoke($"{account.Address}: the provider does not take an X-Wing inbox key yet; arriving mail stays sealed to X25519");
+                    log(new(BridgeEventLevel.Verbose, $"{who}: the provider does not take an X-Wing inbox key yet; arriving mail stays sealed to X25519"));
                     break;
             }
 
             await MaintainPrekeysAsync(store, account, provider, log, ct).ConfigureAwait(false);
-            var report = await new SyncEngine(store, account, provider, gossip: _transparency, native: NativeFor(account, provider)).SyncAsync(ct: ct).ConfigureAwait(false);
-            if (report.Received + report.Pushed + report.Deleted + report.Errors.Count > 0)
+
+            // A long sync (the first one on a new device, or after a long time offline) shows its progress with a rate.
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            int shown = 0;
+            var progress = new ProgressLines(p =>
             {
-                log?.Invoke($"{account.Address}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped");
+                if (p.MoreWaiting && p.Applied - shown >= _options.ProgressEvery)
+                {
+                    shown = p.Applied;
+                    var rate = p.Applied / Math.Max(started.Elapsed.TotalSeconds, 0.001);
+                    log(new(BridgeEventLevel.Notice, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"{who}: syncing, {p.Applied} changes applied ({rate:0} per second), more waiting")));
+                }
+            });
+            var report = await new SyncEngine(store, account, provider, gossip: _transparency, syncOptions: _options.Sync, native: NativeFor(account, provider)).SyncAsync(progress, ct).ConfigureAwait(false);
+            await BridgeStatus.SaveSyncAsync(store, account.Id, null, ct).ConfigureAwait(false);
+            if (_synced.TryAdd(account.Id, true))
+            {
+                log(new(BridgeEventLevel.Notice, $"{who}: online ({account.ProviderUrl?.Host})"));
+            }
+
+            if (shown > 0)
+            {
+                log(new(BridgeEventLevel.Notice, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{who}: sync done, {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted in {started.Elapsed.TotalSeconds:0.0} s")));
+            }
+            else if (report.Received > 0)
+            {
+                log(new(BridgeEventLevel.Notice, $"{who}: {report.Received} new {(report.Received == 1 ? "message" : "messages")} received"));
+            }
+
+            if (report.Pushed + report.Deleted > 0 || (shown == 0 && report.Received > 0))
+            {
+                log(new(BridgeEventLevel.Verbose, $"{who}: {report.Received} received, {report.Pushed} pushed, {report.Deleted} deleted, {report.Errors.Count} skipped"));
+            }
+
+            if (report.Errors.Count > 0)
+            {
+                log(new(BridgeEventLevel.Error, $"{who}: {report.Errors.Count} synced {(report.Errors.Count == 1 ? "document" : "documents")} could not be applied and stay at the provider"));
             }
 
             foreach (var error in report.Errors)
             {
-                log?.Invoke($"{account.Address}: skipped document {error.DocumentId} ({error.Kind}): {error.Reason}");
+                log(new(BridgeEventLevel.Verbose, $"{who}: skipped document {error.DocumentId} ({error.Kind}): {error.Reason}"));
                 if (error.SealedToUnknownKey)
                 {
                     // Not a quiet skip: the provider may have swapped the inbox key. The document stays at the provider.
@@ -258,7 +357,7 @@ public sealed class BridgeHost : IAsyncDisposable
             if (_unreachable.TryRemove(account.Id, out _))
             {
                 // Back after an outage: what waited for it is due now, not after its backoff.
-                log?.Invoke($"{account.Address}: the provider is reachable again");
+                log(new(BridgeEventLevel.Notice, $"{who}: online again, the provider is reachable again"));
                 if (await store.Jobs.MakeDueNowAsync(Client.Mail.QueuedMail.JobKind, account.Id, ct).ConfigureAwait(false) > 0)
                 {
                     WakeOutbox();
@@ -269,15 +368,20 @@ public sealed class BridgeHost : IAsyncDisposable
         }
         catch (ProviderUnavailableException e)
         {
+            // The status first: whoever reads the line may ask `letterlock status` next.
+            await BridgeStatus.SaveSyncAsync(store, account.Id, "provider unreachable: " + e.Message, ct).ConfigureAwait(false);
+            _synced.TryRemove(account.Id, out _);
             if (_unreachable.TryAdd(account.Id, true))
             {
-                log?.Invoke($"{account.Address}: {e.Message}; serving cached mail, sends stay queued");
+                log(new(BridgeEventLevel.Error, $"{who}: offline: {e.Message}; retrying every {RetryText()}, serving cached mail, sends stay queued"));
             }
         }
         catch (ProviderProblemException e)
         {
+            await BridgeStatus.SaveSyncAsync(store, account.Id, "sync refused: " + e.Message, ct).ConfigureAwait(false);
+            _synced.TryRemove(account.Id, out _);
             _unreachable.TryAdd(account.Id, true);
-            log?.Invoke($"{account.Address}: sync refused: {e.Message}");
+            log(new(BridgeEventLevel.Error, $"{who}: sync refused by the provider: {e.Message}; retrying every {RetryText()}"));
         }
         finally
         {
@@ -316,35 +420,54 @@ public sealed class BridgeHost : IAsyncDisposable
         Interlocked.Increment(ref _memoryTrims);
     }
 
+    private string RetryText() => _options.SyncInterval is { } i ? $"{i.TotalSeconds:0} s" : "sync";
+
+    /// <summary>Reports progress synchronously on the syncing thread (<see cref="Progress{T}"/> would post to the thread pool and reorder lines).</summary>
+    private sealed class ProgressLines(Action<SyncProgress> report) : IProgress<SyncProgress>
+    {
+        public void Report(SyncProgress value) => report(value);
+    }
+
     /// <summary>Publishes, rotates and refills the device's native prekeys; a refusal is logged, and mail goes on as PGP/MIME meanwhile.</summary>
-    private static async Task MaintainPrekeysAsync(LocalStore store, AccountRecord account, ProviderClient provider, Action<string>? log, CancellationToken ct)
+    private static async Task MaintainPrekeysAsync(LocalStore store, AccountRecord account, ProviderClient provider, Action<BridgeEvent> log, CancellationToken ct)
     {
         try
         {
             var prekeys = await Client.Native.PrekeyMaintenance.RunAsync(store, account, provider, ct: ct).ConfigureAwait(false);
             if (prekeys.Rotated || prekeys.OneTimeAdded > 0)
             {
-                log?.Invoke($"{account.Address}: native prekeys published ({(prekeys.Rotated ? "signed prekeys rotated, " : "")}{prekeys.OneTimeAdded} one-time prekeys added)");
+                log(new(BridgeEventLevel.Verbose, $"{account.Address}: native prekeys published ({(prekeys.Rotated ? "signed prekeys rotated, " : "")}{prekeys.OneTimeAdded} one-time prekeys added)"));
             }
         }
         catch (ProviderProblemException e) when (e.Status is 400 or 404 or 405)
         {
             // A provider without the prekey endpoints (older release) or refusing these prekeys: mail stays PGP/MIME.
-            log?.Invoke($"{account.Address}: the provider did not take native prekeys: {e.Message}");
+            log(new(BridgeEventLevel.Verbose, $"{account.Address}: the provider did not take native prekeys: {e.Message}"));
         }
     }
 
-    private async Task DeliverOutboxAsync(Action<string>? log, CancellationToken ct)
+    private async Task DeliverOutboxAsync(Action<BridgeEvent> log, CancellationToken ct)
     {
         foreach (var result in await _outbox.DeliverDueAsync(ct).ConfigureAwait(false))
         {
+            // By default a line names the account and counts the recipients; --verbose names them.
             var to = string.Join(", ", result.Recipients);
-            log?.Invoke(result.Outcome switch
+            var count = result.Recipients.Count == 1 ? "1 recipient" : $"{result.Recipients.Count} recipients";
+            BridgeEvent line = result.Outcome switch
             {
-                OutboxOutcome.Sent => $"{result.Account}: sent to {to}",
-                OutboxOutcome.RetryLater => $"{result.Account}: not sent yet to {to} ({result.Reason}); next try {result.NextAttempt:HH:mm:ss}",
-                _ => $"{result.Account}: NOT DELIVERED to {to}: {result.Reason} (a notice is in the INBOX)",
-            });
+                OutboxOutcome.Sent => new(BridgeEventLevel.Notice, $"{result.Account}: mail sent ({count})", $"{result.Account}: sent to {to}"),
+                OutboxOutcome.RetryLater => new(BridgeEventLevel.Notice, $"{result.Account}: mail not sent yet ({count}): {result.Reason}; next try {result.NextAttempt:HH:mm:ss}",
+                    $"{result.Account}: not sent yet to {to} ({result.Reason}); next try {result.NextAttempt:HH:mm:ss}"),
+                _ => new(BridgeEventLevel.Error, $"{result.Account}: NOT DELIVERED ({count}): {result.Reason} (a notice is in the INBOX)",
+                    $"{result.Account}: NOT DELIVERED to {to}: {result.Reason} (a notice is in the INBOX)"),
+            };
+            if (result.Outcome != OutboxOutcome.Sent && await _mailboxes.Store.Accounts.FindAsync(result.Account, ct).ConfigureAwait(false) is { } account)
+            {
+                await BridgeStatus.SaveErrorAsync(_mailboxes.Store, account.Id,
+                    (result.Outcome == OutboxOutcome.RetryLater ? "not sent yet: " : "not delivered: ") + result.Reason, ct).ConfigureAwait(false);
+            }
+
+            log(line);
         }
     }
 
@@ -353,7 +476,7 @@ public sealed class BridgeHost : IAsyncDisposable
     {
         lock (_loops)
         {
-            _loops.Add(OutboxLoopAsync(interval, _options.SyncLog, _stop.Token));
+            _loops.Add(OutboxLoopAsync(interval, _emit, _stop.Token));
         }
 
         await StartAccountLoopsAsync(interval, ct).ConfigureAwait(false);
@@ -373,7 +496,7 @@ public sealed class BridgeHost : IAsyncDisposable
             {
                 if (!_stop.IsCancellationRequested && _looping.Add(account.Id))
                 {
-                    _loops.Add(AccountLoopAsync(account, interval, _options.SyncLog, _stop.Token));
+                    _loops.Add(AccountLoopAsync(account, interval, _emit, _stop.Token));
                 }
             }
         }
@@ -413,7 +536,7 @@ public sealed class BridgeHost : IAsyncDisposable
     }
 
     /// <summary>Sync, then wait for the provider to say something changed (long poll); after a failure, wait the interval.</summary>
-    private async Task AccountLoopAsync(AccountRecord account, TimeSpan interval, Action<string>? log, CancellationToken ct)
+    private async Task AccountLoopAsync(AccountRecord account, TimeSpan interval, Action<BridgeEvent> log, CancellationToken ct)
     {
         await Task.Yield();
         while (!ct.IsCancellationRequested)
@@ -456,14 +579,14 @@ public sealed class BridgeHost : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                log?.Invoke($"{account.Address}: sync failed: {e.GetType().Name}");
+                log(new(BridgeEventLevel.Error, $"{account.Address}: sync failed: {e.GetType().Name}"));
                 await DelayQuietlyAsync(interval, ct).ConfigureAwait(false);
             }
         }
     }
 
     /// <summary>Delivers what is due, then sleeps until the next message is due, a new one is queued, or the interval passes.</summary>
-    private async Task OutboxLoopAsync(TimeSpan interval, Action<string>? log, CancellationToken ct)
+    private async Task OutboxLoopAsync(TimeSpan interval, Action<BridgeEvent> log, CancellationToken ct)
     {
         await Task.Yield();
         while (!ct.IsCancellationRequested)
@@ -489,7 +612,7 @@ public sealed class BridgeHost : IAsyncDisposable
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                log?.Invoke("outbox: delivery round failed: " + e.GetType().Name);
+                log(new(BridgeEventLevel.Error, "outbox: delivery round failed: " + e.GetType().Name));
                 await DelayQuietlyAsync(interval, ct).ConfigureAwait(false);
             }
         }
@@ -526,15 +649,43 @@ public sealed class BridgeHost : IAsyncDisposable
 
     /// <summary>Starts the bridge over <paramref name="store"/>.</summary>
     /// <exception cref="SocketException">The port is taken.</exception>
+    /// <exception cref="BridgeAlreadyRunningException">Another bridge serves this store.</exception>
     public static async Task<BridgeHost> StartAsync(LocalStore store, BridgeOptions? options = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         options ??= new BridgeOptions();
+        var storeLock = BridgeLock.Acquire(store.FilePath);
+        try
+        {
+            var host = await StartLockedAsync(store, options, ct).ConfigureAwait(false);
+            host._lock = storeLock;
+            return host;
+        }
+        catch
+        {
+            storeLock.Dispose();
+            throw;
+        }
+    }
+
+    private BridgeLock? _lock;
+
+    private static async Task<BridgeHost> StartLockedAsync(LocalStore store, BridgeOptions options, CancellationToken ct)
+    {
         var certificate = await BridgeCertificate.GetOrCreateAsync(store, ct).ConfigureAwait(false);
         var mailboxes = new BridgeMailboxes(store);
         var context = new ImapServerContext(options.Imap, new BridgeAuthenticator(mailboxes, options.Imap.MaxMimeDepth, options.MimeLimits), log: options.Log);
         var imap = new ImapServer(new ImapListenOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, options.ImapPort), Certificate = certificate }, context);
-        var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, options.TrustedRoots, options.Discovery.RequestTimeout)) { Timeout = Timeout.InfiniteTimeSpan };
+        // Each account's provider trust anchor (account create --ca) is added to the roots, for every connection of the
+        // bridge: sync, submission, devices, transparency.
+        var roots = new X509Certificate2Collection();
+        roots.AddRange(options.TrustedRoots ?? []);
+        roots.AddRange(options.ProviderRoots ?? []);
+        roots.AddRange(await ProviderTrust.GetAllAsync(store, ct).ConfigureAwait(false));
+        var http = new HttpClient(HttpFetch.CreateHandler(options.HostMap, roots, options.Discovery.RequestTimeout, keepSystemRoots: options.TrustedRoots is null))
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
         var discoveryOptions = options.Discovery;
         var transparency = new Client.Transparency.TransparencyService(store, http);
         BridgeHost? host = null;
@@ -576,15 +727,25 @@ public sealed class BridgeHost : IAsyncDisposable
     }
 
     /// <summary>The settings of every account (creating bridge passwords where missing).</summary>
-    public async Task<IReadOnlyList<BridgeAccountSettings>> GetSettingsAsync(CancellationToken ct = default)
+    public Task<IReadOnlyList<BridgeAccountSettings>> GetSettingsAsync(CancellationToken ct = default) =>
+        SettingsAsync(_mailboxes.Store, new BridgePortChoice(ImapEndPoint.Port, SmtpEndPoint.Port), _certificate, ct);
+
+    /// <summary>
+    /// The settings of every account for a bridge on <paramref name="ports"/> with <paramref name="certificate"/>,
+    /// without running it (<c>letterlock bridge settings</c>); bridge passwords are created where missing.
+    /// </summary>
+    public static async Task<IReadOnlyList<BridgeAccountSettings>> SettingsAsync(LocalStore store, BridgePortChoice ports, X509Certificate2 certificate,
+        CancellationToken ct = default)
     {
-        var store = _mailboxes.Store;
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(ports);
+        ArgumentNullException.ThrowIfNull(certificate);
         var settings = new List<BridgeAccountSettings>();
         foreach (var account in await store.Accounts.ListAsync(ct).ConfigureAwait(false))
         {
             var password = await BridgeCredentials.GetOrCreateAsync(store, account.Id, ct).ConfigureAwait(false);
-            settings.Add(new BridgeAccountSettings(account.Address, account.Address, password, "127.0.0.1", ImapEndPoint.Port, "STARTTLS",
-                "127.0.0.1", SmtpEndPoint.Port, "STARTTLS", BridgeCertificate.Fingerprint(_certificate)));
+            settings.Add(new BridgeAccountSettings(account.Address, account.Address, password, "127.0.0.1", ports.Imap, "STARTTLS",
+                "127.0.0.1", ports.Smtp, "STARTTLS", BridgeCertificate.Fingerprint(certificate)));
         }
 
         return settings;
@@ -620,5 +781,6 @@ public sealed class BridgeHost : IAsyncDisposable
         _http.Dispose();
         _mailboxes.Dispose();
         _certificate.Dispose();
+        _lock?.Dispose();
     }
 }

@@ -50,6 +50,13 @@ public sealed record MxRecord(int Preference, string Exchange);
 /// <param name="AssociationData">The certificate association data.</param>
 public sealed record TlsaRecord(byte CertificateUsage, byte Selector, byte MatchingType, byte[] AssociationData);
 
+/// <summary>An SRV record (RFC 2782), e.g. for <c>_submission._tcp.example.org</c> (RFC 6186).</summary>
+/// <param name="Priority">Lower is tried first.</param>
+/// <param name="Weight">Share among records of one priority.</param>
+/// <param name="Port">The service's TCP port.</param>
+/// <param name="Target">The host name, without the trailing dot; "." (empty here) means the service is not offered.</param>
+public sealed record SrvRecord(int Priority, int Weight, int Port, string Target);
+
 /// <summary>
 /// DNS lookups the mail system needs: MX (delivery), TXT (SPF, DKIM keys, DMARC, MTA-STS), A/AAAA
 /// (SPF <c>a</c>/<c>mx</c> mechanisms, connecting), TLSA (DANE). Names are given without the trailing dot;
@@ -77,4 +84,14 @@ public interface IDnsResolver
     /// <param name="name">The TLSA owner name.</param>
     /// <param name="ct">Cancels the lookup.</param>
     Task<DnsAnswer<TlsaRecord>> ResolveTlsaAsync(string name, CancellationToken ct);
+
+    /// <summary>Looks up SRV records, e.g. for <c>_submission._tcp.example.org</c>.</summary>
+    /// <param name="name">The SRV owner name.</param>
+    /// <param name="ct">Cancels the lookup.</param>
+    Task<DnsAnswer<SrvRecord>> ResolveSrvAsync(string name, CancellationToken ct);
+
+    /// <summary>Looks up the PTR records of an address (reverse DNS), as host names without the trailing dot.</summary>
+    /// <param name="address">An IPv4 or IPv6 address.</param>
+    /// <param name="ct">Cancels the lookup.</param>
+    Task<DnsAnswer<string>> ResolvePtrAsync(IPAddress address, CancellationToken ct);
 }

@@ -67,6 +67,46 @@ public sealed class StaticDnsResolver : IDnsResolver
         return this;
     }
 
+    /// <summary>Adds an SRV record.</summary>
+    public StaticDnsResolver AddSrv(string name, SrvRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var zone = ZoneOf(name);
+        lock (zone)
+        {
+            zone.Srv.Add(record with { Target = record.Target.TrimEnd('.') });
+        }
+
+        return this;
+    }
+
+    /// <summary>Adds a PTR record for <paramref name="address"/> (its reverse name, e.g. <c>1.0.0.127.in-addr.arpa</c>).</summary>
+    public StaticDnsResolver AddPtr(IPAddress address, string hostName)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var zone = ZoneOf(ReverseName(address));
+        lock (zone)
+        {
+            zone.Ptr.Add(Normalize(hostName));
+        }
+
+        return this;
+    }
+
+    /// <summary>The reverse-lookup name of an address (RFC 1035, 3.5; RFC 3596, 2.5).</summary>
+    public static string ReverseName(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        byte[] bytes = address.GetAddressBytes();
+        if (address.AddressFamily == AddressFamily.InterNetwork)
+        {
+            return string.Join('.', bytes.Reverse().Select(b => b.ToString(System.Globalization.CultureInfo.InvariantCulture))) + ".in-addr.arpa";
+        }
+
+        string hex = Convert.ToHexStringLower(bytes);
+        return string.Join('.', hex.Reverse()) + ".ip6.arpa";
+    }
+
     /// <summary>Makes every lookup of <paramref name="name"/> fail temporarily (a SERVFAIL or timeout).</summary>
     public StaticDnsResolver AddFailure(string name)
     {
@@ -76,7 +116,9 @@ public sealed class StaticDnsResolver : IDnsResolver
 
     /// <summary>
     /// Reads a map in a small zone-file-like text format, one record per line: <c>name TYPE value</c>, where
-    /// TYPE is A, AAAA, MX (<c>preference exchange</c>) or TXT (the rest of the line, unquoted); <c>#</c> starts a comment.
+    /// TYPE is A, AAAA, MX (<c>preference exchange</c>), TXT (the rest of the line, unquoted), TLSA (<c>usage selector
+    /// matching hex</c>, DNSSEC-validated), SRV (<c>priority weight port target</c>) or PTR (the name is the address,
+    /// e.g. <c>192.0.2.1 PTR mx.example.org</c>); <c>#</c> starts a comment.
     /// </summary>
     /// <exception cref="FormatException">A line is malformed; the message gives its number.</exception>
     public static StaticDnsResolver Parse(string text) => new StaticDnsResolver().AddRecords(text);
@@ -126,6 +168,44 @@ public sealed class StaticDnsResolver : IDnsResolver
                 case "TXT":
                     resolver.AddTxt(parts[0], value.Length >= 2 && value[0] == '"' && value[^1] == '"' ? value[1..^1] : value);
                     break;
+                case "TLSA":
+                    string[] tlsa = value.Split(' ', 4, StringSplitOptions.RemoveEmptyEntries);
+                    if (tlsa.Length != 4 || !byte.TryParse(tlsa[0], System.Globalization.CultureInfo.InvariantCulture, out byte usage) ||
+                        !byte.TryParse(tlsa[1], System.Globalization.CultureInfo.InvariantCulture, out byte selector) ||
+                        !byte.TryParse(tlsa[2], System.Globalization.CultureInfo.InvariantCulture, out byte matching))
+                    {
+                        throw new FormatException($"line {i + 1}: TLSA needs 'usage selector matching-type hex'");
+                    }
+
+                    try
+                    {
+                        resolver.AddTlsa(parts[0], new TlsaRecord(usage, selector, matching, Convert.FromHexString(tlsa[3].Replace(" ", "", StringComparison.Ordinal))), dnssecValidated: true);
+                    }
+                    catch (FormatException)
+                    {
+                        throw new FormatException($"line {i + 1}: TLSA data is not hex");
+                    }
+
+                    break;
+                case "SRV":
+                    string[] srv = value.Split(' ', 4, StringSplitOptions.RemoveEmptyEntries);
+                    if (srv.Length != 4 || !int.TryParse(srv[0], System.Globalization.CultureInfo.InvariantCulture, out int priority) ||
+                        !int.TryParse(srv[1], System.Globalization.CultureInfo.InvariantCulture, out int weight) ||
+                        !int.TryParse(srv[2], System.Globalization.CultureInfo.InvariantCulture, out int port))
+                    {
+                        throw new FormatException($"line {i + 1}: SRV needs 'priority weight port target'");
+                    }
+
+                    resolver.AddSrv(parts[0], new SrvRecord(priority, weight, port, srv[3]));
+                    break;
+                case "PTR":
+                    if (!IPAddress.TryParse(parts[0], out var reverse))
+                    {
+                        throw new FormatException($"line {i + 1}: PTR takes the address as its name, e.g. '192.0.2.1 PTR mx.example.org'");
+                    }
+
+                    resolver.AddPtr(reverse, value);
+                    break;
                 default:
                     throw new FormatException($"line {i + 1}: unknown record type '{parts[1]}'");
             }
@@ -133,6 +213,14 @@ public sealed class StaticDnsResolver : IDnsResolver
 
         return resolver;
     }
+
+    /// <inheritdoc />
+    public Task<DnsAnswer<SrvRecord>> ResolveSrvAsync(string name, CancellationToken ct) =>
+        Task.FromResult(Answer(name, z => z.Srv.OrderBy(r => r.Priority).ToList(), _ => false));
+
+    /// <inheritdoc />
+    public Task<DnsAnswer<string>> ResolvePtrAsync(IPAddress address, CancellationToken ct) =>
+        Task.FromResult(Answer(ReverseName(address), z => z.Ptr.ToList(), _ => false));
 
     /// <summary>Removes every record of <paramref name="name"/> (it then answers NXDOMAIN), e.g. to change a record in place.</summary>
     public StaticDnsResolver Remove(string name)
@@ -187,6 +275,10 @@ public sealed class StaticDnsResolver : IDnsResolver
         public List<IPAddress> Addresses { get; } = [];
 
         public List<TlsaRecord> Tlsa { get; } = [];
+
+        public List<SrvRecord> Srv { get; } = [];
+
+        public List<string> Ptr { get; } = [];
 
         public bool MxValidated { get; set; }
 

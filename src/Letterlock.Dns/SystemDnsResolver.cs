@@ -65,6 +65,32 @@ public sealed class SystemDnsResolver : IDnsResolver
             .ToList());
     }
 
+    /// <inheritdoc />
+    public async Task<DnsAnswer<Letterlock.Dns.SrvRecord>> ResolveSrvAsync(string name, CancellationToken ct)
+    {
+        var response = await QueryAsync(name, QueryType.SRV, ct).ConfigureAwait(false);
+        return Convert(response, r => r.Answers.SrvRecords()
+            .Select(t => new Letterlock.Dns.SrvRecord(t.Priority, t.Weight, t.Port, t.Target.Value.TrimEnd('.')))
+            .ToList());
+    }
+
+    /// <inheritdoc />
+    public async Task<DnsAnswer<string>> ResolvePtrAsync(IPAddress address, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        IDnsQueryResponse? response;
+        try
+        {
+            response = await _client.QueryReverseAsync(address, ct).ConfigureAwait(false);
+        }
+        catch (DnsResponseException)
+        {
+            response = null;
+        }
+
+        return Convert(response, r => r.Answers.PtrRecords().Select(p => p.PtrDomainName.Value.TrimEnd('.')).ToList());
+    }
+
     private async Task<IDnsQueryResponse?> QueryAsync(string name, QueryType type, CancellationToken ct)
     {
         try

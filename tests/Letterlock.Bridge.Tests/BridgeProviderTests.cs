@@ -116,6 +116,58 @@ public sealed class BridgeProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_second_bridge_on_the_same_store_is_refused_until_the_first_stops_and_the_lock_file_stays_readable()
+    {
+        var refused = await Assert.ThrowsAsync<BridgeAlreadyRunningException>(() => BridgeHost.StartAsync(_store, new BridgeOptions { ImapPort = 0, SmtpPort = 0, SyncInterval = null }));
+        Assert.Contains("another bridge is already running on the store", refused.Message, StringComparison.Ordinal);
+        Assert.True(BridgeLock.IsHeld(_store.FilePath));
+
+        // A backup or a scan of the data folder still reads every file: the lock is on a record, not on the file.
+        Assert.Empty(await File.ReadAllBytesAsync(BridgeLock.PathFor(_store.FilePath)));
+        await _bridge.DisposeAsync();
+        Assert.False(BridgeLock.IsHeld(_store.FilePath));
+        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions
+        {
+            ImapPort = 0, SmtpPort = 0, HostMap = _map, TrustedRoots = new X509Certificate2Collection(_roots), SyncInterval = null,
+        });
+        Assert.True(BridgeLock.IsHeld(_store.FilePath));
+    }
+
+    [Fact]
+    public async Task A_long_sync_reports_its_progress_with_a_rate_and_then_its_totals()
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            var message = new MimeMessage();
+            message.From.Add(new MailboxAddress("Legacy", "legacy@old.test"));
+            message.To.Add(new MailboxAddress("Alice", "alice@alpha.test"));
+            message.Subject = $"Progress {i} {Marker}";
+            message.Body = new TextPart("plain") { Text = "one of several" };
+            using var smtp = new SmtpClient();
+            await smtp.ConnectAsync("127.0.0.1", _provider!.SmtpEndPoint.Port, SecureSocketOptions.None);
+            await smtp.SendAsync(message);
+            await smtp.DisconnectAsync(true);
+        }
+
+        // The first sync of the device, paging two changes at a time and reporting every two.
+        await _bridge.DisposeAsync();
+        var events = new List<BridgeEvent>();
+        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions
+        {
+            ImapPort = 0, SmtpPort = 0, HostMap = _map, TrustedRoots = new X509Certificate2Collection(_roots), SyncInterval = null,
+            Sync = new SyncOptions { PageSize = 2 }, ProgressEvery = 2, Events = e => { lock (events) { events.Add(e); } },
+        });
+        await _bridge.SyncOnceAsync();
+        var lines = events.Where(e => e.Level == BridgeEventLevel.Notice).Select(e => e.Text).ToList();
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^alice@alpha\.test: syncing, [2-4] changes applied \(\d+ per second\), more waiting$"));
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^alice@alpha\.test: sync done, 5 received, 0 pushed, 0 deleted in \d+\.\d s$"));
+        Assert.Contains("alice@alpha.test: online (alpha.test)", lines);
+        Assert.DoesNotContain(lines, l => l.Contains("legacy@old.test", StringComparison.Ordinal));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BridgeOptions { ProgressEvery = 0 });
+        Assert.Equal(1, new BridgeOptions { ProgressEvery = 1 }.ProgressEvery);
+    }
+
+    [Fact]
     public async Task Plain_mail_from_swaks_is_encrypted_on_arrival_and_readable_in_the_bridge_and_survives_the_provider_going_away()
     {
         var swaks = Process.Start(new ProcessStartInfo("swaks",

@@ -174,7 +174,7 @@ public sealed class UpgradeTests : IDisposable
     }
 
     /// <summary>Copies a fixture folder; the bridge ports it remembers are dropped so parallel test runs pick free ones.</summary>
-    private static void CopyFixture(string name, string target)
+    internal static void CopyFixture(string name, string target)
     {
         string source = Path.Combine(RepositoryRoot(), "tests", "Fixtures", name);
         foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
@@ -188,6 +188,13 @@ public sealed class UpgradeTests : IDisposable
         {
             // Git keeps no modes but the executable bit; the client refuses key files others can read, as it should.
             foreach (var keyFile in Directory.EnumerateFiles(target, "store.key", SearchOption.AllDirectories))
+            {
+                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            // likewise the provider refuses private keys others can read (TLS, DKIM, signing and queue keys)
+            foreach (var keyFile in Directory.EnumerateFiles(Path.Combine(target, "providers"), "*", SearchOption.AllDirectories)
+                .Where(f => Path.GetFileName(f).EndsWith(".key", StringComparison.Ordinal) || Path.GetFileName(f).EndsWith("key.pem", StringComparison.Ordinal) || Path.GetFileName(Path.GetDirectoryName(f)) == "dkim"))
             {
                 File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }

@@ -10,8 +10,30 @@ public static class Tools
     /// <summary>The letterlock executable built next to the tests (copied by the project reference).</summary>
     public static string LetterlockDll => Path.Combine(AppContext.BaseDirectory, "letterlock.dll");
 
+    /// <summary>
+    /// A native `letterlock` executable to test instead of the JIT build next to the tests, from
+    /// the environment variable LETTERLOCK_BIN (for example the NativeAOT binary from scripts/publish,
+    /// so the release artifact passes the same interop tests); null when unset.
+    /// </summary>
+    public static string? LetterlockBinary
+    {
+        get
+        {
+            var path = Environment.GetEnvironmentVariable("LETTERLOCK_BIN");
+            if (string.IsNullOrEmpty(path))
+            {
+                return null;
+            }
+
+            return File.Exists(path) ? Path.GetFullPath(path)
+                : throw new FileNotFoundException($"LETTERLOCK_BIN names no file: {path}");
+        }
+    }
+
     public static ToolResult Letterlock(byte[]? stdin, string workDir, params string[] args) =>
-        Run("dotnet", [LetterlockDll, .. args], stdin, workDir);
+        LetterlockBinary is { } binary
+            ? Run(binary, args, stdin, workDir)
+            : Run("dotnet", [LetterlockDll, .. args], stdin, workDir);
 
     public static ToolResult Run(string file, IEnumerable<string> args, byte[]? stdin, string workDir, IDictionary<string, string>? env = null)
     {

@@ -58,6 +58,10 @@ internal sealed class KtProvider : IAsyncDisposable
         using (var key = certificate.GetECDsaPrivateKey()!)
         {
             await File.WriteAllTextAsync(dir.File("key.pem"), key.ExportPkcs8PrivateKeyPem());
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(dir.File("key.pem"), UnixFileMode.UserRead | UnixFileMode.UserWrite); // the provider refuses keys others can read
+            }
         }
 
         TestCa.WriteRootPem(dir.File("ca.pem"));

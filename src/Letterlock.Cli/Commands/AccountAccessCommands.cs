@@ -18,7 +18,7 @@ internal static class AccountAccessCommands
 {
     /// <summary>The --ca option of commands that talk to a provider.</summary>
     public static Option<string?> CaOption() =>
-        new("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (test and sandbox providers)." };
+        new("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (default: the one kept with the account at account create --ca)." };
 
     public static async Task<X509Certificate2Collection?> LoadRootsAsync(string? caPath, CancellationToken ct)
     {
@@ -34,6 +34,22 @@ internal static class AccountAccessCommands
         catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
             throw new CliException($"--ca: cannot read a PEM certificate from {caPath}", 2);
+        }
+    }
+
+    /// <summary>
+    /// The roots to trust for an account's provider: <c>--ca</c> when given, else the trust anchor stored with the
+    /// account at sign-up (<see cref="ProviderTrust"/>), else null (the system's).
+    /// </summary>
+    public static async Task<X509Certificate2Collection?> LoadRootsAsync(string? caPath, LocalStore store, AccountRecord account, CancellationToken ct) =>
+        await LoadRootsAsync(caPath, ct) ?? await ProviderTrust.GetAsync(store, account.Id, ct);
+
+    /// <summary>Keeps the PEM of <c>--ca</c> with an account that was just added to this client, for every later command.</summary>
+    public static async Task RememberCaAsync(string? caPath, LocalStore store, AccountRecord account, CancellationToken ct)
+    {
+        if (caPath is not null)
+        {
+            await ProviderTrust.SetAsync(store, account.Id, await File.ReadAllTextAsync(caPath, ct), ct);
         }
     }
 
@@ -156,6 +172,7 @@ internal static class AccountAccessCommands
             using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var account = await Guard(() => AccountPassword.LoginAsync(store, new ProviderClient(http, providerUrl), normalized, password, parse.GetValue(deviceName)!,
                 credentials => new ProviderClient(http, providerUrl, credentials), ct: ct));
+            await RememberCaAsync(parse.GetValue(ca), store, account, ct);
             var output = parse.InvocationConfiguration.Output;
             await output.WriteLineAsync($"Signed in to {account.Address} on this device (device {account.DeviceId}).");
             await output.WriteLineAsync("Next: letterlock bridge   (syncs all mail and prints the settings for your mail app)");
@@ -180,7 +197,7 @@ internal static class AccountAccessCommands
             using var store = await access.OpenAsync(parse, ct);
             var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(address), ct);
             string password = await ReadPasswordAsync(parse.GetValue(passwordFile), confirm: true, ct);
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
             await Guard(() => AccountPassword.SetAsync(store, account, provider, password, ct: ct));
             await parse.InvocationConfiguration.Output.WriteLineAsync($"The password of {account.Address} is set; sign in on another device with: letterlock account login --address {account.Address}");
@@ -212,7 +229,7 @@ internal static class AccountAccessCommands
 
             using var store = await access.OpenAsync(parse, ct);
             var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(address), ct);
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
             var result = await Guard(() => KeyRevocation.RevokeKeyAsync(store, account, provider, ct: ct));
             var output = parse.InvocationConfiguration.Output;
@@ -249,7 +266,7 @@ internal static class AccountAccessCommands
 
             using var store = await access.OpenAsync(parse, ct);
             var account = await store.Accounts.FindAsync(normalized, ct) ?? throw new CliException($"no account {normalized} in this client");
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
             await Guard(() => provider.DeleteAccountAsync(normalized, ct));
             await store.Accounts.RemoveAsync(account.Id, ct);
@@ -282,7 +299,7 @@ internal static class AccountAccessCommands
 
             using var store = await access.OpenAsync(parse, ct);
             var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(address), ct);
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
             var revocation = await store.Keys.GetCurrentAsync(account.Id, AccountKeys.OpenPgpRevocation, ct)
                 ?? throw new CliException($"{account.Address} has no revocation certificate in this client");
@@ -368,6 +385,7 @@ internal static class AccountAccessCommands
                 throw new CliException(e.Message, 1);
             }
 
+            await RememberCaAsync(parse.GetValue(ca), store, account, ct);
             await output.WriteLineAsync($"Recovered {account.Address} on this device (device {account.DeviceId}).");
             await output.WriteLineAsync(newPassword is null
                 ? "The old password no longer works; the account is device-only (letterlock account password sets one)."
@@ -428,7 +446,7 @@ internal static class AccountAccessCommands
         {
             using var store = await access.OpenAsync(parse, ct);
             var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(accountOption), ct);
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
             var devices = await Guard(() => provider.ListDevicesAsync(ct));
             var output = parse.InvocationConfiguration.Output;
@@ -465,7 +483,7 @@ internal static class AccountAccessCommands
                 throw new CliException("that is this device: revoke it from another device, or remove the account here (letterlock account remove)", 2);
             }
 
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
             ulong version = await Guard(() => DeviceRevocation.RevokeAsync(store, account, provider, deviceId, ct: ct));
             await parse.InvocationConfiguration.Output.WriteLineAsync(
@@ -506,6 +524,7 @@ internal static class AccountAccessCommands
                     await output.WriteLineAsync($"Check that the other device shows:   {sas}");
                     await output.WriteLineAsync("Waiting for it to confirm...");
                 }, ct));
+            await RememberCaAsync(parse.GetValue(ca), store, account, ct);
             await output.WriteLineAsync($"Linked: {account.Address} is on this device now (device {account.DeviceId}).");
             await output.WriteLineAsync("Next: letterlock bridge   (syncs all mail and prints the settings for your mail app)");
             return 0;
@@ -522,7 +541,7 @@ internal static class AccountAccessCommands
         {
             using var store = await access.OpenAsync(parse, ct);
             var account = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(accountOption), ct);
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(HttpFetch.CreateHandler(null, await LoadRootsAsync(parse.GetValue(ca), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
             var provider = await ConnectAsync(store, account, http, ct);
             var output = parse.InvocationConfiguration.Output;
             string? expected = parse.GetValue(sasMatches);

@@ -122,7 +122,7 @@ internal static class AccountCommand
                 string why;
                 try
                 {
-                    using var http = new HttpClient(HttpFetch.CreateHandler(null, await AccountAccessCommands.LoadRootsAsync(parse.GetValue(removeCa), ct))) { Timeout = Timeout.InfiniteTimeSpan };
+                    using var http = new HttpClient(HttpFetch.CreateHandler(null, await AccountAccessCommands.LoadRootsAsync(parse.GetValue(removeCa), store, account, ct))) { Timeout = Timeout.InfiniteTimeSpan };
                     var devices = await (await AccountAccessCommands.ConnectAsync(store, account, http, ct)).ListDevicesAsync(ct);
                     bool others = devices.Devices.Any(d => d.RevokedAt is null && d.DeviceId != deviceId);
                     why = others ? "" : devices.HasPassword || devices.HasRecovery
@@ -141,6 +141,7 @@ internal static class AccountCommand
             }
 
             await store.Accounts.RemoveAsync(account.Id, ct);
+            await ProviderTrust.RemoveAsync(store, account.Id, ct);
             await parse.InvocationConfiguration.Output.WriteLineAsync($"Removed {address} from this client.");
             return 0;
         });
@@ -149,7 +150,10 @@ internal static class AccountCommand
         var address = new Option<string>("--address") { Description = "The new address, name@domain (the provider's domain).", Required = true };
         var name = new Option<string?>("--name") { Description = "Your name, shown in From." };
         var invite = new Option<string?>("--invite") { Description = "An invite token, when the provider signs up by invitation." };
-        var ca = new Option<string?>("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (test and sandbox providers)." };
+        var ca = new Option<string?>("--ca")
+        {
+            Description = "Trust this CA certificate (PEM) for the provider instead of the system's (a private or test CA); kept with the account for every later command.",
+        };
         var encryptedOnly = new Option<bool>("--encrypted-only") { Description = "Refuse to send unless every recipient gets an encrypted copy." };
         var passwordFile = AccountAccessCommands.PasswordFileOption();
         var noPassword = new Option<bool>("--no-password") { Description = "A device-only account: no password at the provider (link more devices with letterlock devices link; the recovery code still works)." };
@@ -212,6 +216,8 @@ internal static class AccountCommand
                 throw new CliException(e.Message);
             }
 
+            // The CA is kept with the account: the bridge, sync and every other command trust it without --ca.
+            await AccountAccessCommands.RememberCaAsync(parse.GetValue(ca), store, account, ct);
             var key = await AccountKeys.LoadOpenPgpAsync(store, account.Id, ct);
             var output = parse.InvocationConfiguration.Output;
             await output.WriteLineAsync($"Created {account.Address} at {providerUrl}");

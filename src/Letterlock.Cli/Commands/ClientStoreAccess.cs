@@ -132,7 +132,8 @@ internal sealed class ClientStoreAccess
         return StoreUnlock.WithPassphrase(Prompt("Passphrase for the Letterlock store: "));
     }
 
-    private static string Prompt(string text)
+    /// <summary>Reads a secret from the terminal without echoing it.</summary>
+    internal static string Prompt(string text, string whenEmpty = "an empty passphrase cannot unlock the store", int exitCode = 3)
     {
         Console.Error.Write(text);
         var buffer = new System.Text.StringBuilder();
@@ -158,6 +159,6 @@ internal sealed class ClientStoreAccess
         }
 
         Console.Error.WriteLine();
-        return buffer.Length > 0 ? buffer.ToString() : throw new CliException("an empty passphrase cannot unlock the store", 3);
+        return buffer.Length > 0 ? buffer.ToString() : throw new CliException(whenEmpty, exitCode);
     }
 }

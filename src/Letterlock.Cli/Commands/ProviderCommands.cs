@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Hosting;
 using Letterlock.Provider.Storage;
@@ -17,6 +18,7 @@ internal static class ProviderCommands
             "  letterlock provider serve --data /var/lib/letterlock");
         provider.Subcommands.Add(Init());
         provider.Subcommands.Add(Serve());
+        provider.Subcommands.Add(ProviderDoctorCommand.Build());
         provider.Subcommands.Add(Invite());
         provider.Subcommands.Add(Accounts());
         return provider;
@@ -41,9 +43,10 @@ internal static class ProviderCommands
         var tlsCert = new Option<string?>("--tls-cert") { Description = "A real certificate (PEM) instead of a self-signed one." };
         var tlsKey = new Option<string?>("--tls-key") { Description = "The key (PEM) of --tls-cert." };
         var smtpListen = new Option<string?>("--smtp-listen") { Description = "SMTP listener, address:port (default 0.0.0.0:25)." };
-        var apiListen = new Option<string?>("--api-listen") { Description = "HTTPS listener, address:port (default 0.0.0.0:443)." };
-        var submissionListen = new Option<string?>("--submission-listen") { Description = "SMTP submission with STARTTLS, address:port (default: the SMTP address, port 587; port 0 when --smtp-listen has port 0)." };
-        var submissionsListen = new Option<string?>("--submissions-listen") { Description = "SMTP submission with implicit TLS, address:port (default: the SMTP address, port 465; port 0 when --smtp-listen has port 0)." };
+        var apiListen = new Option<string?>("--api-listen") { Description = "HTTPS listener, address:port (default: the SMTP address, port 443; 8443 when --smtp-listen has an unprivileged port)." };
+        var submissionListen = new Option<string?>("--submission-listen") { Description = "SMTP submission with STARTTLS, address:port (default: the SMTP address, port 587; the SMTP port + 1 when that is unprivileged (1024 and up); port 0 when it is 0)." };
+        var submissionsListen = new Option<string?>("--submissions-listen") { Description = "SMTP submission with implicit TLS, address:port (default: the SMTP address, port 465; the SMTP port + 2 when that is unprivileged; port 0 when it is 0)." };
+        var opsListen = new Option<string?>("--ops-listen") { Description = "Plain-HTTP listener for /healthz and /metrics, address:port (default 127.0.0.1:9464; \"\" turns it off)." };
         var signUp = new Option<string>("--sign-up") { Description = "open, or invite (default): accounts need a token from 'provider invite'.", DefaultValueFactory = _ => "invite" };
         signUp.AcceptOnlyFromAmong("open", "invite");
         var command = new Command("init", "Create the settings file and the provider's keys (TLS, DKIM rsa-sha256 and ed25519-sha256, signing key, relay queue key), and print the DNS records to publish.\n\n" +
@@ -51,7 +54,7 @@ internal static class ProviderCommands
             "  letterlock provider init --domain example.org --data /var/lib/letterlock\n" +
             "  letterlock provider init --domain example.org --data ./p --smtp-listen 127.0.0.1:2525 --api-listen 127.0.0.1:8443 --sign-up open")
         {
-            domain, data, hostName, tlsCert, tlsKey, smtpListen, apiListen, signUp, submissionListen, submissionsListen,
+            domain, data, hostName, tlsCert, tlsKey, smtpListen, apiListen, signUp, submissionListen, submissionsListen, opsListen,
         };
         command.SetAction(result =>
         {
@@ -61,7 +64,7 @@ internal static class ProviderCommands
             {
                 init = ProviderKeys.Initialize(new ProviderKeys.InitOptions(
                     result.GetValue(domain)!, result.GetValue(data)!, result.GetValue(hostName), result.GetValue(tlsCert), result.GetValue(tlsKey),
-                    result.GetValue(smtpListen), result.GetValue(apiListen), result.GetValue(signUp)!, result.GetValue(submissionListen), result.GetValue(submissionsListen)));
+                    result.GetValue(smtpListen), result.GetValue(apiListen), result.GetValue(signUp)!, result.GetValue(submissionListen), result.GetValue(submissionsListen), result.GetValue(opsListen)));
             }
             catch (Exception e) when (e is SettingsException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
@@ -83,42 +86,102 @@ internal static class ProviderCommands
     {
         var data = DataOption();
         var database = DatabaseOption();
-        var command = new Command("serve", "Run the provider: the MX (SMTP with STARTTLS), submission (SMTP 587/465), the outbound relay and the HTTPS API, until Ctrl+C.\n\n" +
+        var smtpListen = new Option<string?>("--smtp-listen") { Description = "This node's MX SMTP listener, address:port, instead of the settings file's smtp.listen." };
+        var apiListen = new Option<string?>("--api-listen") { Description = "This node's HTTPS listener, address:port, instead of the settings file's api.listen." };
+        var logFormat = new Option<string>("--log-format")
+        {
+            Description = "text (one line per event, the default) or json (one JSON object per line, for log collectors).",
+            DefaultValueFactory = _ => "text",
+        };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("serve", "Run the provider: the MX (SMTP with STARTTLS), submission (SMTP 587/465), the outbound relay, the HTTPS API and, when ops.listen is set, /healthz and /metrics, until Ctrl+C.\n" +
+            "Several nodes on one PostgreSQL database with one settings file make a cluster (docs/design/cluster.md; scripts/cluster starts one).\n\n" +
             "Examples:\n" +
             "  letterlock provider serve --data /var/lib/letterlock\n" +
-            "  letterlock provider serve --data /var/lib/letterlock --database postgres://letterlock@db.internal:5432/letterlock")
+            "  letterlock provider serve --data /var/lib/letterlock --log-format json\n" +
+            "  letterlock provider serve --data /var/lib/letterlock --database postgres://letterlock@db.internal:5432/letterlock\n" +
+            "  letterlock provider serve --data /srv/shared --database postgres://letterlock@db.internal/letterlock --smtp-listen 127.0.0.1:2526 --api-listen 127.0.0.1:8444")
         {
-            data, database,
+            data, database, smtpListen, apiListen, logFormat,
         };
         command.SetAction(async (result, ct) =>
         {
             var output = result.InvocationConfiguration.Output;
+            bool json = result.GetValue(logFormat) == "json";
+            using var loggers = LoggerFactory.Create(b =>
+            {
+                if (json)
+                {
+                    b.AddJsonConsole(o =>
+                    {
+                        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                        o.UseUtcTimestamp = true;
+                    });
+                }
+                else
+                {
+                    b.AddSimpleConsole(o => o.SingleLine = true);
+                }
+
+                b.SetMinimumLevel(LogLevel.Information);
+            });
+            string dataDirectory = result.GetValue(data)!;
             ProviderHost host;
             try
             {
-                host = await ProviderHost.StartAsync(result.GetValue(data)!, result.GetValue(database), ct: ct);
+                host = await ProviderHost.StartAsync(dataDirectory, result.GetValue(database), null, loggers, (result.GetValue(smtpListen), result.GetValue(apiListen)), ct);
             }
             catch (SettingsException e)
             {
                 throw new CliException(e.Message, 2);
             }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException)
+            catch (StartupException e)
+            {
+                throw new CliException(e.Message, 1);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw new CliException($"cannot start: permission denied: {e.Message} The provider's user must own its data folder: chown -R <user> {Path.GetFullPath(dataDirectory)}", 1);
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                throw new CliException($"cannot start: the SQLite database (setting 'database') cannot be opened: {e.Message}; the provider's user must be able to write the database file and its folder (chown -R <user> {Path.GetFullPath(dataDirectory)})", 1);
+            }
+            catch (Npgsql.NpgsqlException e)
+            {
+                throw new CliException($"cannot start: the PostgreSQL database (setting 'database' or --database) cannot be reached: {e.Message}", 1);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
             {
                 throw new CliException($"cannot start: {e.Message}", 1);
             }
 
             await using (host)
             {
-                await output.WriteLineAsync($"Letterlock provider for {host.Settings.Domain} ({host.Settings.HostName})");
-                foreach (var listener in host.Listeners)
+                var banner = loggers.CreateLogger("Letterlock.Provider");
+                void Say(string line)
                 {
-                    await output.WriteLineAsync($"listening: {listener.Protocol} {listener.EndPoint.Address} {listener.EndPoint.Port}");
+                    if (json)
+                    {
+                        // stdout carries only JSON objects in this format: the banner goes through the log
+                        banner.LogInformation("{Line}", line);
+                    }
+                    else
+                    {
+                        output.WriteLine(line);
+                    }
                 }
 
-                await output.WriteLineAsync($"data: {host.Settings.DataDirectory}");
-                await output.WriteLineAsync($"database: {host.Store.Description}");
-                await output.WriteLineAsync($"blobs: {host.Blobs.Root}");
-                await output.WriteLineAsync("ready");
+                Say($"Letterlock provider for {host.Settings.Domain} ({host.Settings.HostName})");
+                foreach (var listener in host.Listeners)
+                {
+                    Say($"listening: {listener.Protocol} {listener.EndPoint.Address} {listener.EndPoint.Port}");
+                }
+
+                Say($"data: {host.Settings.DataDirectory}");
+                Say($"database: {host.Store.Description}");
+                Say($"blobs: {host.Blobs.Description}");
+                Say("ready");
                 await output.FlushAsync(ct);
                 try
                 {
@@ -127,7 +190,7 @@ internal static class ProviderCommands
                 }
                 catch (OperationCanceledException)
                 {
-                    await output.WriteLineAsync("stopping");
+                    Say("stopping");
                 }
             }
 

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Security.Cryptography.X509Certificates;
 using Letterlock.Client.Net;
 using Letterlock.Client.Sync;
 
@@ -12,7 +11,7 @@ internal static class SyncCommand
     {
         var access = new ClientStoreAccess();
         var address = new Argument<string?>("address") { Description = "The account to sync (every account when left out).", Arity = ArgumentArity.ZeroOrOne };
-        var ca = new Option<string?>("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (test and sandbox providers)." };
+        var ca = new Option<string?>("--ca") { Description = "Trust this CA certificate (PEM) for the provider instead of the system's (default: the one kept with the account at account create --ca)." };
         var command = new Command("sync",
             "Sync the accounts of this client with their providers once: new mail is fetched, decrypted, stored and\n" +
             "converted into the account's own documents; changes made here are pushed. Safe to interrupt at any\n" +
@@ -27,19 +26,8 @@ internal static class SyncCommand
         access.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            X509Certificate2Collection? roots = null;
-            if (parse.GetValue(ca) is { } caPath)
-            {
-                try
-                {
-                    roots = [X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(caPath, ct))];
-                }
-                catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
-                {
-                    throw new CliException($"--ca: cannot read a PEM certificate from {caPath}", 2);
-                }
-            }
-
+            // A --ca that cannot be read is a usage error, found before anything else happens.
+            var explicitRoots = await AccountAccessCommands.LoadRootsAsync(parse.GetValue(ca), ct);
             using var store = await access.OpenAsync(parse, ct);
             var accounts = parse.GetValue(address) is { } one
                 ? [await ContactsCommand.ResolveAccountAsync(store, one, ct)]
@@ -49,7 +37,6 @@ internal static class SyncCommand
                 throw new CliException("no account of this client is registered with a provider (letterlock account create)");
             }
 
-            using var http = new HttpClient(HttpFetch.CreateHandler(null, roots)) { Timeout = Timeout.InfiniteTimeSpan };
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             int failed = 0;
@@ -58,6 +45,10 @@ internal static class SyncCommand
                 try
                 {
                     await error.WriteLineAsync($"{account.Address}: syncing with {account.ProviderUrl}");
+                    using var http = new HttpClient(HttpFetch.CreateHandler(null, explicitRoots ?? await ProviderTrust.GetAsync(store, account.Id, ct)))
+                    {
+                        Timeout = Timeout.InfiniteTimeSpan,
+                    };
                     var provider = await AccountRegistration.ConnectAsync(store, account, http, ct: ct);
                     int lastShown = 0;
                     var progress = new SyncProgressLines(p =>

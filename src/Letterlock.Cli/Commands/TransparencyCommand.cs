@@ -52,7 +52,11 @@ internal static class TransparencyCommand
         command.SetAction(async (parse, ct) =>
         {
             using var store = await access.OpenAsync(parse, ct);
-            using var http = new HttpClient(HttpFetch.CreateHandler(trustedRoots: LoadRoots(parse.GetValue(caCert)))) { Timeout = Timeout.InfiniteTimeSpan };
+
+            // Without --ca-cert, the accounts' stored provider trust anchors (account create --ca) are added to the system's roots.
+            var explicitRoots = LoadRoots(parse.GetValue(caCert));
+            var roots = explicitRoots ?? await ProviderTrust.GetAllAsync(store, ct);
+            using var http = new HttpClient(HttpFetch.CreateHandler(trustedRoots: roots, keepSystemRoots: explicitRoots is null)) { Timeout = Timeout.InfiniteTimeSpan };
             var service = new TransparencyService(store, http);
             var output = parse.InvocationConfiguration.Output;
             var reports = await new TransparencyWatch(store, service).CheckAllAsync(ct);

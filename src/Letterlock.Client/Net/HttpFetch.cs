@@ -47,10 +47,11 @@ public static class HttpFetch
 {
     /// <summary>
     /// Creates the handler discovery uses. <paramref name="trustedRoots"/> replace the system roots
-    /// when given (the sandbox's own CA); host names are still checked.
+    /// when given (the sandbox's own CA), or are added to them when <paramref name="keepSystemRoots"/> (a provider's
+    /// private CA next to the public web); host names are still checked.
     /// </summary>
     public static SocketsHttpHandler CreateHandler(StaticHostMap? hostMap = null, X509Certificate2Collection? trustedRoots = null,
-        TimeSpan? connectTimeout = null, int maxRedirects = 3)
+        TimeSpan? connectTimeout = null, int maxRedirects = 3, bool keepSystemRoots = false)
     {
         var handler = new SocketsHttpHandler
         {
@@ -90,7 +91,7 @@ public static class HttpFetch
         if (trustedRoots is { Count: > 0 })
         {
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                ValidateAgainst(trustedRoots, certificate as X509Certificate2, errors);
+                (keepSystemRoots && errors == SslPolicyErrors.None) || ValidateAgainst(trustedRoots, certificate as X509Certificate2, errors);
         }
 
         return handler;

@@ -125,6 +125,16 @@ internal sealed class MailWriter
     /// <summary>Records that the provider holds a message's current state as <paramref name="remote"/>: nothing left to push for it.</summary>
     public void MarkPushed(MessageId id, RemoteReference remote) => MessageStore.SetRemote(Connection, Transaction, id, remote, dirty: false);
 
+    /// <summary>Whether an import already stored the message with this keyed digest (<see cref="Import.MailImporter"/>).</summary>
+    public bool WasImported(byte[] digest) =>
+        Sql.Scalar(Connection, Transaction, "SELECT 1 FROM imported_messages WHERE account_id = $account AND digest = $digest",
+            ("$account", _mail.Account.Value), ("$digest", digest)) is not null;
+
+    /// <summary>Records an imported message's keyed digest, committed with the message itself.</summary>
+    public void RecordImported(byte[] digest) =>
+        Sql.Execute(Connection, Transaction, "INSERT OR IGNORE INTO imported_messages (account_id, digest) VALUES ($account, $digest)",
+            ("$account", _mail.Account.Value), ("$digest", digest));
+
     /// <summary>Sets a client setting in this transaction (sync's cursor commits with the page it covers).</summary>
     public void SetSetting(string name, ReadOnlySpan<byte> value) => _store.Settings.Set(Connection, Transaction, name, value);
 }

@@ -166,6 +166,16 @@ internal static class StoreSchema
                 DELETE FROM search_unindexed WHERE message_rowid = old.rowid;
             END;
             """),
+        // letterlock import: a keyed hash of each imported message (destination folder and content), committed with
+        // the message, so a second run or a resumed one skips what is stored already (docs/design/import.md).
+        // Kept when the message is deleted later: an import run again does not bring back what the user deleted.
+        new(7, "keyed hashes of imported messages, so an import run twice or resumed imports nothing twice", """
+            CREATE TABLE imported_messages (
+                account_id BLOB NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                digest     BLOB NOT NULL,
+                PRIMARY KEY (account_id, digest)
+            ) WITHOUT ROWID;
+            """),
     ];
 
     /// <summary>Schema 5: each message's tokens from <c>search_tokens</c> into <c>search_index</c>, then the old table goes (no decryption needed).</summary>

@@ -105,7 +105,7 @@ internal sealed partial class ApiEndpoints
         }
         else
         {
-            await using var blob = blobs.OpenRead(document.Content.BlobHash!);
+            await using var blob = await blobs.OpenReadAsync(document.Content.BlobHash!, ct);
             using var copy = new MemoryStream();
             await blob.CopyToAsync(copy, ct);
             bytes = copy.ToArray();

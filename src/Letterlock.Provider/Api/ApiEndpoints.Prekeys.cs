@@ -156,7 +156,7 @@ internal sealed partial class ApiEndpoints
 
     private async Task FetchPrekeys(HttpContext context, Principal who)
     {
-        if (prekeyFederation is { } limiter && !limiter.TryAcquire(who.Account.Id, out var retryAfter))
+        if (prekeyFederation is { } limiter && await limiter.TryAcquireAsync(who.Account.Id, context.RequestAborted) is (false, var retryAfter))
         {
             await RateLimited(context, retryAfter, "prekey bundle fetches by this account");
             return;
@@ -193,7 +193,7 @@ internal sealed partial class ApiEndpoints
 
     private async Task FetchPrekeysForProvider(HttpContext context)
     {
-        if (prekeyFederation is { } limiter && !limiter.TryAcquire(context.Connection.RemoteIpAddress, out var retryAfter))
+        if (prekeyFederation is { } limiter && await limiter.TryAcquireAsync(context.Connection.RemoteIpAddress, context.RequestAborted) is (false, var retryAfter))
         {
             await RateLimited(context, retryAfter, "prekey bundle fetches from your network");
             return;

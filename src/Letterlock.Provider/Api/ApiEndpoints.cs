@@ -22,7 +22,7 @@ namespace Letterlock.Provider.Api;
 /// </summary>
 internal sealed partial class ApiEndpoints(
     IProviderStore store,
-    BlobStore blobs,
+    IBlobStore blobs,
     AccountService accounts,
     ChangeNotifier notifier,
     ProviderSettings settings,
@@ -82,7 +82,7 @@ internal sealed partial class ApiEndpoints(
         }
         catch (Exception e) when (StorageFull.IsFull(e))
         {
-            logger.LogError(e, "API request {Method} {Path} failed: storage full", context.Request.Method, context.Request.Path.Value);
+            logger.LogError(e, "API request {Method} {Route} failed: storage full", context.Request.Method, Operations.RequestLog.RouteOf(context));
             if (!context.Response.HasStarted)
             {
                 await WriteProblem(context, 507, ProblemTypes.InsufficientStorage, "Insufficient storage", "The provider's storage is full; nothing was changed. Try again later.");
@@ -90,7 +90,7 @@ internal sealed partial class ApiEndpoints(
         }
         catch (Exception e)
         {
-            logger.LogError(e, "API request {Method} {Path} failed", context.Request.Method, context.Request.Path.Value);
+            logger.LogError(e, "API request {Method} {Route} failed", context.Request.Method, Operations.RequestLog.RouteOf(context));
             if (!context.Response.HasStarted)
             {
                 await WriteProblem(context, 500, ProblemTypes.ServerError, "Internal error", "The request failed on the provider; nothing was changed.");
@@ -354,7 +354,7 @@ internal sealed partial class ApiEndpoints(
             else
             {
                 bytes = new byte[stored.Size];
-                await using var blob = blobs.OpenRead(stored.BlobHash!);
+                await using var blob = await blobs.OpenReadAsync(stored.BlobHash!, ct);
                 await blob.ReadExactlyAsync(bytes, ct);
             }
 
@@ -397,7 +397,7 @@ internal sealed partial class ApiEndpoints(
         }
         else
         {
-            await using var blob = blobs.OpenRead(document.Content.BlobHash!);
+            await using var blob = await blobs.OpenReadAsync(document.Content.BlobHash!, context.RequestAborted);
             await blob.CopyToAsync(response.Body, context.RequestAborted);
         }
     }
@@ -754,7 +754,7 @@ internal sealed partial class ApiEndpoints(
     /// <summary>Takes a permit of the per-client limit, or answers 429 with Retry-After and returns false.</summary>
     private async Task<bool> WithinLimitAsync(HttpContext context, ClientRateLimits.Kind kind, string what)
     {
-        if (limits is null || limits.TryAcquire(kind, context.Connection.RemoteIpAddress, out var retryAfter))
+        if (limits is null || await limits.TryAcquireAsync(kind, context.Connection.RemoteIpAddress, context.RequestAborted) is not (false, var retryAfter))
         {
             return true;
         }

@@ -1,28 +1,23 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.RateLimiting;
 using Letterlock.Provider.Configuration;
+using Letterlock.Provider.Storage;
 
 namespace Letterlock.Provider.Api;
 
 /// <summary>
 /// Per-client limits on the API calls anyone can make without an account: sign-ups (each creates an account
-/// when sign-up is open) and login challenges (each writes a row until it expires). Authenticated calls are
-/// bound to an account, which quotas and the admin's disable switch already govern. A client is its IPv4
-/// address, or its IPv6 /64 (one subscriber's prefix), so rotating addresses within it does not help.
+/// when sign-up is open), login challenges (each writes a row until it expires) and device-link attempts.
+/// Authenticated calls are bound to an account, which quotas and the admin's disable switch already govern. A
+/// client is its IPv4 address, or its IPv6 /64 (one subscriber's prefix), so rotating addresses within it does
+/// not help. The counts are in the database (<see cref="FixedWindowLimits"/>), so a cluster's nodes share them:
+/// spreading attempts over nodes behind a load balancer does not multiply the limit.
 /// </summary>
-internal sealed class ClientRateLimits : IDisposable
+internal sealed class ClientRateLimits(IProviderStore store, ApiSettings settings, LinkSettings? link, TimeProvider time)
 {
-    private readonly PartitionedRateLimiter<IPAddress> _signUps;
-    private readonly PartitionedRateLimiter<IPAddress> _challenges;
-    private readonly PartitionedRateLimiter<IPAddress> _links;
-
-    public ClientRateLimits(ApiSettings settings, LinkSettings? link = null)
-    {
-        _signUps = PerClient(settings.SignUpsPerHourPerClient, TimeSpan.FromHours(1));
-        _challenges = PerClient(settings.ChallengesPerMinutePerClient, TimeSpan.FromMinutes(1));
-        _links = PerClient((link ?? new LinkSettings()).AttemptsPerHourPerClient, TimeSpan.FromHours(1));
-    }
+    private readonly FixedWindowLimits _limits = new(store, time);
+    private readonly LinkSettings _link = link ?? new LinkSettings();
 
     public enum Kind
     {
@@ -32,17 +27,15 @@ internal sealed class ClientRateLimits : IDisposable
     }
 
     /// <summary>Takes one permit for <paramref name="client"/>; when none is left, how long until the window opens again.</summary>
-    public bool TryAcquire(Kind kind, IPAddress? client, out TimeSpan retryAfter)
+    public Task<(bool Acquired, TimeSpan RetryAfter)> TryAcquireAsync(Kind kind, IPAddress? client, CancellationToken ct)
     {
-        var limiter = kind switch
+        var (name, permits, window) = kind switch
         {
-            Kind.SignUp => _signUps,
-            Kind.Link => _links,
-            _ => _challenges,
+            Kind.SignUp => ("sign-up", settings.SignUpsPerHourPerClient, TimeSpan.FromHours(1)),
+            Kind.Link => ("link", _link.AttemptsPerHourPerClient, TimeSpan.FromHours(1)),
+            _ => ("challenge", settings.ChallengesPerMinutePerClient, TimeSpan.FromMinutes(1)),
         };
-        using var lease = limiter.AttemptAcquire(ClientOf(client));
-        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.Zero;
-        return lease.IsAcquired;
+        return _limits.TryAcquireAsync(name, ClientOf(client).ToString(), permits, window, ct);
     }
 
     /// <summary>The client an address belongs to: IPv4 (also IPv4-mapped) as is, IPv6 by its /64.</summary>
@@ -67,20 +60,22 @@ internal sealed class ClientRateLimits : IDisposable
         Array.Clear(bytes, 8, 8);
         return new IPAddress(bytes);
     }
+}
 
-    public void Dispose()
+/// <summary>
+/// Fixed-window limits counted in the provider's database: a key's window begins with its first attempt and
+/// lasts the limit's period; one atomic upsert per attempt (<see cref="IProviderStore.CountAttemptAsync"/>).
+/// </summary>
+internal sealed class FixedWindowLimits(IProviderStore store, TimeProvider time)
+{
+    /// <summary>Counts an attempt; refused beyond <paramref name="permits"/> in the window, with the time until it ends.</summary>
+    public async Task<(bool Acquired, TimeSpan RetryAfter)> TryAcquireAsync(string kind, string key, int permits, TimeSpan window, CancellationToken ct)
     {
-        _signUps.Dispose();
-        _challenges.Dispose();
-        _links.Dispose();
+        var now = time.GetUtcNow();
+        var (attempts, start) = await store.CountAttemptAsync(kind, key, now, window, ct).ConfigureAwait(false);
+        return attempts <= permits ? (true, TimeSpan.Zero) : (false, start + window - now);
     }
 
-    private static PartitionedRateLimiter<IPAddress> PerClient(int permits, TimeSpan window) =>
-        PartitionedRateLimiter.Create<IPAddress, IPAddress>(client => RateLimitPartition.GetFixedWindowLimiter(client, _ => new FixedWindowRateLimiterOptions
-        {
-            PermitLimit = permits,
-            Window = window,
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
+    /// <summary>The key of an account's own limit.</summary>
+    public static string AccountKey(Guid account) => "account:" + account.ToString("N", CultureInfo.InvariantCulture);
 }

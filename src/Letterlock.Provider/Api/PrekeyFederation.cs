@@ -1,36 +1,29 @@
 using System.Net;
-using System.Threading.RateLimiting;
 using Letterlock.Api;
 using Letterlock.Native;
 using Letterlock.Provider.Configuration;
+using Letterlock.Provider.Storage;
 
 namespace Letterlock.Provider.Api;
 
 /// <summary>
 /// The provider's side of prekey bundle fetches: the per-account and per-client limits, and the fetch from another
 /// provider's federation endpoint on a local account's behalf (so the recipient's provider learns which provider
-/// asked, not which of its users).
+/// asked, not which of its users). The limits are counted in the database, shared by a cluster's nodes.
 /// </summary>
-internal sealed class PrekeyFederation : IDisposable
+internal sealed class PrekeyFederation(IProviderStore store, NativeSettings settings, HttpMessageInvoker? http, TimeProvider time)
 {
-    private readonly HttpMessageInvoker? _http;
-    private readonly NativeSettings _settings;
-    private readonly PartitionedRateLimiter<Guid> _perAccount;
-    private readonly PartitionedRateLimiter<IPAddress> _perClient;
-
-    public PrekeyFederation(NativeSettings settings, HttpMessageInvoker? http)
-    {
-        _settings = settings;
-        _http = http;
-        _perAccount = PartitionedRateLimiter.Create<Guid, Guid>(account => RateLimitPartition.GetFixedWindowLimiter(account, _ => Window(settings.BundleFetchesPerHourPerAccount)));
-        _perClient = PartitionedRateLimiter.Create<IPAddress, IPAddress>(client => RateLimitPartition.GetFixedWindowLimiter(client, _ => Window(settings.BundleFetchesPerHourPerClient)));
-    }
+    private readonly HttpMessageInvoker? _http = http;
+    private readonly NativeSettings _settings = settings;
+    private readonly FixedWindowLimits _limits = new(store, time);
 
     /// <summary>Takes a permit for a fetch by a local account; when none is left, how long until the window opens.</summary>
-    public bool TryAcquire(Guid account, out TimeSpan retryAfter) => Acquire(_perAccount, account, out retryAfter);
+    public Task<(bool Acquired, TimeSpan RetryAfter)> TryAcquireAsync(Guid account, CancellationToken ct) =>
+        _limits.TryAcquireAsync("bundle-fetch", FixedWindowLimits.AccountKey(account), _settings.BundleFetchesPerHourPerAccount, TimeSpan.FromHours(1), ct);
 
     /// <summary>Takes a permit for a federation fetch by a client (IPv4 address or IPv6 /64).</summary>
-    public bool TryAcquire(IPAddress? client, out TimeSpan retryAfter) => Acquire(_perClient, ClientRateLimits.ClientOf(client), out retryAfter);
+    public Task<(bool Acquired, TimeSpan RetryAfter)> TryAcquireAsync(IPAddress? client, CancellationToken ct) =>
+        _limits.TryAcquireAsync("federation-fetch", ClientRateLimits.ClientOf(client).ToString(), _settings.BundleFetchesPerHourPerClient, TimeSpan.FromHours(1), ct);
 
     /// <summary>
     /// Asks <c>https://DOMAIN/v1/federation/prekeys/ADDRESS</c>. Null with a reason when the other provider did not
@@ -111,26 +104,5 @@ internal sealed class PrekeyFederation : IDisposable
         {
             return (null, 502, "the other provider's answer holds a malformed or badly signed bundle");
         }
-    }
-
-    public void Dispose()
-    {
-        _perAccount.Dispose();
-        _perClient.Dispose();
-    }
-
-    private static FixedWindowRateLimiterOptions Window(int permits) => new()
-    {
-        PermitLimit = permits,
-        Window = TimeSpan.FromHours(1),
-        QueueLimit = 0,
-        AutoReplenishment = true,
-    };
-
-    private static bool Acquire<T>(PartitionedRateLimiter<T> limiter, T key, out TimeSpan retryAfter)
-    {
-        using var lease = limiter.AttemptAcquire(key);
-        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.Zero;
-        return lease.IsAcquired;
     }
 }

@@ -44,6 +44,9 @@ public sealed class ProviderSettings
 
     public NativeSettings Native { get; set; } = new();
 
+    /// <summary>The operations listener: health and metrics (docs/design/operations.md).</summary>
+    public OpsSettings Ops { get; set; } = new();
+
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
     [JsonIgnore]
     public string DataDirectory { get; set; } = "";
@@ -236,6 +239,37 @@ public sealed class StorageSettings
 
     /// <summary>A blob written or re-used within this many minutes is never removed, so a write in flight keeps its blob.</summary>
     public int BlobGraceMinutes { get; set; } = 60;
+
+    /// <summary>
+    /// Where blobs live: <c>database</c> (in PostgreSQL, so every node of a cluster sees them; the default with
+    /// PostgreSQL) or <c>folder</c> (<c>blobs/</c> in the data directory; the default with SQLite, and the only
+    /// choice there). Empty: the backend's default.
+    /// </summary>
+    public string Blobs { get; set; } = "";
+
+    /// <summary>Whether blobs go to the database for a provider on <paramref name="database"/>.</summary>
+    /// <exception cref="SettingsException">The choice does not fit the backend.</exception>
+    public bool BlobsInDatabase(DatabaseLocation database)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        if (Blobs == "database" && !database.IsPostgres)
+        {
+            ProviderSettingsLoader.Fail("storage.blobs", "'database' needs a PostgreSQL database (SQLite keeps blobs in a folder)");
+        }
+
+        return Blobs == "database" || (Blobs == "" && database.IsPostgres);
+    }
+}
+
+/// <summary>
+/// The operations listener (<c>"ops"</c> in provider.json): <c>GET /healthz</c> and <c>GET /metrics</c> over plain HTTP
+/// on their own address, apart from the public API so that a firewall keeps them private. Off ("") when the settings
+/// file does not name it, so an upgrade opens no new port; <c>provider init</c> writes 127.0.0.1:9464.
+/// </summary>
+public sealed class OpsSettings
+{
+    /// <summary>address:port, or "" for off.</summary>
+    public string Listen { get; set; } = "";
 }
 
 public sealed class DnsSettings
@@ -314,6 +348,11 @@ public static class ProviderSettingsLoader
 
         ParseEndPoint(s.Smtp.Listen, "smtp.listen");
         ParseEndPoint(s.Api.Listen, "api.listen");
+        if (s.Ops.Listen.Length > 0)
+        {
+            ParseEndPoint(s.Ops.Listen, "ops.listen");
+        }
+
         Positive(s.Smtp.MaxMessageSize, "smtp.maxMessageSize");
         Positive(s.Smtp.MaxRecipients, "smtp.maxRecipients");
         Positive(s.Smtp.MaxConnections, "smtp.maxConnections");
@@ -379,6 +418,10 @@ public static class ProviderSettingsLoader
         Positive(s.Storage.SpillThreshold, "storage.spillThreshold");
         Positive(s.Storage.BlobSweepMinutes, "storage.blobSweepMinutes");
         Positive(s.Storage.BlobGraceMinutes, "storage.blobGraceMinutes");
+        if (s.Storage.Blobs is not ("" or "folder" or "database"))
+        {
+            Fail("storage.blobs", "must be 'database', 'folder' or empty (the backend's default)");
+        }
         if (string.IsNullOrWhiteSpace(s.Dkim.Selector) || !s.Dkim.Selector.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
         {
             Fail("dkim.selector", "must be letters, digits, '-' or '.'");

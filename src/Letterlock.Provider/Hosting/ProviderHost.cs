@@ -5,6 +5,7 @@ using Letterlock.Provider.Accounts;
 using Letterlock.Provider.Api;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Mx;
+using Letterlock.Provider.Operations;
 using Letterlock.Provider.Outbound;
 using Letterlock.Provider.Storage;
 using Letterlock.Provider.Transparency;
@@ -18,6 +19,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Letterlock.Provider.Hosting;
+
+/// <summary>The provider could not start for a reason outside its settings file's syntax (a port taken, a path denied); the message names it and the fix.</summary>
+public sealed class StartupException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>One listener of a running provider, for the start-up banner and for tests.</summary>
 public sealed record ListenerInfo(string Protocol, IPEndPoint EndPoint);
@@ -35,7 +39,7 @@ public sealed class ProviderHost : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly bool _ownsLoggerFactory;
 
-    private ProviderHost(ProviderSettings settings, IProviderStore store, BlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory, OutboundHost outbound)
+    private ProviderHost(ProviderSettings settings, IProviderStore store, IBlobStore blobs, SmtpFrontEnd smtp, WebApplication web, IReadOnlyList<ListenerInfo> listeners, CancellationTokenSource stop, Task purge, ILoggerFactory loggerFactory, bool ownsLoggerFactory, OutboundHost outbound)
     {
         Settings = settings;
         Outbound = outbound;
@@ -54,12 +58,18 @@ public sealed class ProviderHost : IAsyncDisposable
 
     public IProviderStore Store { get; }
 
-    public BlobStore Blobs { get; }
+    /// <summary>Where ciphertexts above the inline threshold live (storage.blobs).</summary>
+    public IBlobStore Blobs { get; }
 
     /// <summary>Key transparency: the directory, its tables and the epoch publisher.</summary>
     public ProviderTransparency Transparency { get; private init; } = null!;
 
     public IReadOnlyList<ListenerInfo> Listeners { get; }
+
+    /// <summary>The counters behind <c>GET /metrics</c>.</summary>
+    public ProviderMetrics Metrics { get; private init; } = null!;
+
+    private OpsListener? Ops { get; init; }
 
     /// <summary>Wakes the change feed's long polls.</summary>
     internal ChangeNotifier Notifier { get; private init; } = null!;
@@ -79,7 +89,22 @@ public sealed class ProviderHost : IAsyncDisposable
 
     /// <summary>Loads the settings of <paramref name="dataDirectory"/> and starts every listener.</summary>
     /// <exception cref="SettingsException">A setting is wrong; the message names it.</exception>
-    public static async Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride = null, IDnsResolver? dns = null, ILoggerFactory? loggerFactory = null, CancellationToken ct = default)
+    public static Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride = null, IDnsResolver? dns = null, ILoggerFactory? loggerFactory = null, CancellationToken ct = default) =>
+        StartAsync(dataDirectory, databaseOverride, dns, loggerFactory, default, ct);
+
+    /// <summary>Loads the settings of <paramref name="dataDirectory"/>, with this node's own listeners, and starts every listener.</summary>
+    /// <param name="dataDirectory">The data directory with <c>provider.json</c>.</param>
+    /// <param name="databaseOverride">A database instead of the settings file's.</param>
+    /// <param name="dns">A resolver instead of the settings' (tests).</param>
+    /// <param name="loggerFactory">Where logs go (default: the console).</param>
+    /// <param name="listenOverride">
+    /// The MX SMTP and HTTPS listeners of this node instead of the settings file's (either may be null): several
+    /// nodes of a cluster share one settings file, and nodes on one machine cannot share a port.
+    /// </param>
+    /// <param name="ct">Cancels the start.</param>
+    /// <exception cref="SettingsException">A setting is wrong; the message names it.</exception>
+    public static async Task<ProviderHost> StartAsync(string dataDirectory, string? databaseOverride, IDnsResolver? dns, ILoggerFactory? loggerFactory,
+        (string? Smtp, string? Https) listenOverride, CancellationToken ct)
     {
         var settings = ProviderSettingsLoader.Load(dataDirectory);
         if (databaseOverride is not null)
@@ -87,10 +112,21 @@ public sealed class ProviderHost : IAsyncDisposable
             settings.Database = databaseOverride;
         }
 
+        if (listenOverride.Smtp is not null)
+        {
+            settings.Smtp.Listen = listenOverride.Smtp;
+        }
+
+        if (listenOverride.Https is not null)
+        {
+            settings.Api.Listen = listenOverride.Https;
+        }
+
         var database = DatabaseLocation.Parse(settings.Database, settings.DataDirectory);
         var smtpEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Smtp.Listen, "smtp.listen");
         var httpsEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Api.Listen, "api.listen");
         X509Certificate2 certificate;
+        var opsEndPoint = settings.Ops.Listen.Length == 0 ? null : ProviderSettingsLoader.ParseEndPoint(settings.Ops.Listen, "ops.listen");
         try
         {
             certificate = X509Certificate2.CreateFromPemFile(settings.ResolvePath(settings.Tls.Certificate), settings.ResolvePath(settings.Tls.Key));
@@ -100,11 +136,20 @@ public sealed class ProviderHost : IAsyncDisposable
             throw new SettingsException($"setting 'tls.certificate'/'tls.key': cannot load the certificate and key ({e.Message})");
         }
 
-        byte[] signingPublicKey = ProviderKeys.LoadSigningPublicKey(settings.ResolvePath(settings.SigningKey));
-
         bool ownsLoggerFactory = loggerFactory is null;
         loggerFactory ??= LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
         var logger = loggerFactory.CreateLogger("Letterlock.Provider");
+        byte[] signingPublicKey;
+        try
+        {
+            StartupChecks.CheckPrivateKeyModes(settings, logger);
+            signingPublicKey = ProviderKeys.LoadSigningPublicKey(settings.ResolvePath(settings.SigningKey));
+        }
+        catch when (ownsLoggerFactory)
+        {
+            loggerFactory.Dispose();
+            throw;
+        }
         dns ??= ProviderSettingsLoader.CreateResolver(settings);
 
         var notifier = new ChangeNotifier();
@@ -115,11 +160,13 @@ public sealed class ProviderHost : IAsyncDisposable
         WebApplication? web = null;
         OutboundHost? outbound = null;
         ProviderTransparency? transparency = null;
+        OpsListener? ops = null;
+        var metrics = new ProviderMetrics();
         try
         {
             await store.InitializeAsync(ct).ConfigureAwait(false);
             transparency = await ProviderTransparency.OpenAsync(store, settings, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Transparency"), ct).ConfigureAwait(false);
-            var blobs = new BlobStore(Path.Combine(settings.DataDirectory, "blobs"));
+            var blobs = await OpenBlobsAsync(settings, database, store, logger, ct).ConfigureAwait(false);
             var accounts = new AccountService(store, settings, TimeProvider.System, transparency) { Opaque = AccountService.CreateOpaqueServer(settings.ResolvePath(settings.SigningKey)) };
             var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
             if (suffixes is null)
@@ -127,7 +174,7 @@ public sealed class ProviderHost : IAsyncDisposable
                 logger.LogWarning("no Public Suffix List (install Debian's publicsuffix package or set dns.publicSuffixList): DMARC takes the last two labels as the organizational domain");
             }
 
-            var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx"));
+            var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx")) { Metrics = metrics };
             var smtpOptions = new SmtpFrontEndOptions
             {
                 InsufficientStorage = StorageFull.IsFull,
@@ -149,9 +196,9 @@ public sealed class ProviderHost : IAsyncDisposable
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
-            builder.Services.AddSingleton(loggerFactory);
-            builder.Services.AddSingleton(_ => new ClientRateLimits(settings.Api, settings.Link)); // disposed with the web application
-            builder.Services.AddSingleton(_ => new PrekeyFederation(settings.Native, outbound.Http)); // likewise
+            builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(loggerFactory));
+            builder.Services.AddSingleton(_ => new ClientRateLimits(store, settings.Api, settings.Link, TimeProvider.System));
+            builder.Services.AddSingleton(_ => new PrekeyFederation(store, settings.Native, outbound.Http, TimeProvider.System));
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.AddServerHeader = false;
@@ -165,9 +212,12 @@ public sealed class ProviderHost : IAsyncDisposable
             web = builder.Build();
             var endpoints = new ApiEndpoints(store, blobs, accounts, notifier, settings, signingPublicKey, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Api"), transparency,
                 web.Services.GetRequiredService<ClientRateLimits>(), web.Services.GetRequiredService<PrekeyFederation>());
+            var requestLogger = loggerFactory.CreateLogger("Letterlock.Provider.Requests");
+            web.Use((context, next) => RequestLog.LogAsync(context, next, metrics, requestLogger));
             web.Use(endpoints.GuardAsync);
             endpoints.Map(web);
             outbound.Map(web);
+            AutoconfigEndpoints.Map(web, settings);
             new TransparencyEndpoints(transparency, settings.Transparency, transparency.Limits).Map(web);
             await transparency.StartAsync(ct).ConfigureAwait(false);
             await web.StartAsync(ct).ConfigureAwait(false);
@@ -176,14 +226,25 @@ public sealed class ProviderHost : IAsyncDisposable
             var httpsBound = addresses.Select(a => new Uri(a)).Select(u => new IPEndPoint(httpsEndPoint.Address, u.Port)).First();
             var listeners = new List<ListenerInfo> { new("smtp", smtp.BoundEndpoints[0]), new("https", httpsBound) };
             listeners.AddRange(outbound.Listeners.Select(l => new ListenerInfo(l.Name, l.EndPoint)));
+            if (opsEndPoint is not null)
+            {
+                ops = await OpsListener.StartAsync(opsEndPoint, metrics, (SqlProviderStore)store, blobs, outbound, transparency, loggerFactory.CreateLogger("Letterlock.Provider.Ops"), ct).ConfigureAwait(false);
+                listeners.Add(new ListenerInfo("ops", ops.EndPoint));
+            }
+
             var stop = new CancellationTokenSource();
             var collector = new BlobCollector(store, blobs, TimeSpan.FromMinutes(settings.Storage.BlobGraceMinutes));
             var purge = Task.WhenAll(PurgeLoopAsync(store, settings, logger, stop.Token),
                 SweepLoopAsync(collector, TimeSpan.FromMinutes(settings.Storage.BlobSweepMinutes), logger, stop.Token));
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency, Notifier = notifier };
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency, Notifier = notifier, Ops = ops, Metrics = metrics };
         }
-        catch
+        catch (Exception failure)
         {
+            if (ops is not null)
+            {
+                await ops.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (transparency is not null)
             {
                 await transparency.DisposeAsync().ConfigureAwait(false);
@@ -205,8 +266,57 @@ public sealed class ProviderHost : IAsyncDisposable
             }
 
             await store.DisposeAsync().ConfigureAwait(false);
+            if (ownsLoggerFactory)
+            {
+                loggerFactory.Dispose();
+            }
+
+            // Kestrel says "Failed to bind to address", the SMTP front end only "Address already in use": find out which
+            // listener it was now that everything this start opened is closed again
+            if (failure is System.Net.Sockets.SocketException or IOException && StartupChecks.DiagnoseListeners(settings) is { } explained)
+            {
+                throw new StartupException(explained, failure);
+            }
+
             throw;
         }
+    }
+
+    /// <summary>
+    /// The blob store storage.blobs names. Blobs in the database: a <c>blobs/</c> folder left by a release that kept
+    /// them on disk is moved in first (<see cref="BlobImport"/>), before any listener opens.
+    /// </summary>
+    private static async Task<IBlobStore> OpenBlobsAsync(ProviderSettings settings, DatabaseLocation database, IProviderStore store, ILogger logger, CancellationToken ct)
+    {
+        string folderPath = Path.Combine(settings.DataDirectory, "blobs");
+        if (!settings.Storage.BlobsInDatabase(database))
+        {
+            return new FolderBlobStore(folderPath);
+        }
+
+        var blobs = new PostgresBlobStore(((PostgresProviderStore)store).DataSource);
+        if (Directory.Exists(folderPath))
+        {
+            var folder = new FolderBlobStore(folderPath);
+            if (folder.Enumerate().Any())
+            {
+                logger.LogInformation("moving the blobs of {Folder} into the database", folderPath);
+                var report = await BlobImport.MoveAsync(folder, blobs, n =>
+                {
+                    if (n % 1000 == 0)
+                    {
+                        logger.LogInformation("{Count} blobs moved", n);
+                    }
+                }, ct).ConfigureAwait(false);
+                logger.LogInformation("{Count} blobs moved into the database", report.Moved);
+                foreach (string corrupt in report.Corrupt)
+                {
+                    logger.LogError("blob file {File} does not match its name: left in place, not moved", corrupt);
+                }
+            }
+        }
+
+        return blobs;
     }
 
     private static void LogSmtp(ILogger logger, SmtpEvent e)
@@ -276,6 +386,11 @@ public sealed class ProviderHost : IAsyncDisposable
     {
         await _stop.CancelAsync();
         await _purge;
+        if (Ops is not null)
+        {
+            await Ops.DisposeAsync();
+        }
+
         await _smtp.DisposeAsync();
         await _web.StopAsync();
         await _web.DisposeAsync();

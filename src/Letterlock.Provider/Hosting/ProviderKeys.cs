@@ -1,7 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Letterlock.Provider.Configuration;
 using NSec.Cryptography;
 
@@ -10,7 +9,7 @@ namespace Letterlock.Provider.Hosting;
 /// <summary>Generates the provider's keys and settings (<c>letterlock provider init</c>).</summary>
 public static class ProviderKeys
 {
-    public sealed record InitOptions(string Domain, string DataDirectory, string? HostName = null, string? CertificatePath = null, string? KeyPath = null, string? SmtpListen = null, string? ApiListen = null, string SignUp = "invite", string? SubmissionListen = null, string? SubmissionTlsListen = null);
+    public sealed record InitOptions(string Domain, string DataDirectory, string? HostName = null, string? CertificatePath = null, string? KeyPath = null, string? SmtpListen = null, string? ApiListen = null, string SignUp = "invite", string? SubmissionListen = null, string? SubmissionTlsListen = null, string? OpsListen = null);
 
     public sealed record InitResult(string SettingsPath, string DnsRecords);
 
@@ -28,6 +27,13 @@ public static class ProviderKeys
             throw new SettingsException($"'{hostName}' is not a host name");
         }
 
+        if (options.SignUp is not ("open" or "invite"))
+        {
+            throw new SettingsException($"--sign-up '{options.SignUp}' must be open or invite");
+        }
+
+        // Everything that can be wrong is checked before anything is written: a refused init leaves no folder behind.
+        var listen = ListenDefaults.Resolve(options.SmtpListen, options.ApiListen, options.SubmissionListen, options.SubmissionTlsListen, options.OpsListen);
         string data = Path.GetFullPath(options.DataDirectory);
         string settingsPath = Path.Combine(data, ProviderSettingsLoader.FileName);
         if (File.Exists(settingsPath))
@@ -35,14 +41,8 @@ public static class ProviderKeys
             throw new SettingsException($"{settingsPath} already exists; refusing to overwrite keys");
         }
 
-        Directory.CreateDirectory(data);
-        foreach (string sub in new[] { "tls", "dkim", "keys" })
-        {
-            Directory.CreateDirectory(Path.Combine(data, sub));
-        }
-
-        string certificate;
-        string key;
+        string? certificate = null;
+        string? key = null;
         if (options.CertificatePath is not null || options.KeyPath is not null)
         {
             if (options.CertificatePath is null || options.KeyPath is null)
@@ -52,39 +52,76 @@ public static class ProviderKeys
 
             certificate = Path.GetFullPath(options.CertificatePath);
             key = Path.GetFullPath(options.KeyPath);
-            using var check = X509Certificate2.CreateFromPemFile(certificate, key);
+            if (!OperatingSystem.IsWindows() && File.Exists(key) && (File.GetUnixFileMode(key) & (UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
+            {
+                throw new SettingsException($"--tls-key {key} can be read by every user of this machine; fix: chmod 600 {key} (the provider would refuse to start with it)");
+            }
+
+            try
+            {
+                using var check = X509Certificate2.CreateFromPemFile(certificate, key);
+            }
+            catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
+            {
+                throw new SettingsException($"--tls-cert {certificate} / --tls-key {key}: cannot load the certificate and key ({e.Message})");
+            }
         }
-        else
+
+        bool created = !Directory.Exists(data);
+        try
+        {
+            return Write(domain, hostName, data, settingsPath, certificate, key, listen, options.SignUp);
+        }
+        catch when (created)
+        {
+            // an I/O failure half-way (disk full, permissions): leave no folder that looks initialized but is not
+            try
+            {
+                Directory.Delete(data, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // the original failure is the one to report
+            }
+
+            throw;
+        }
+    }
+
+    private static InitResult Write(string domain, string hostName, string data, string settingsPath, string? certificate, string? key, ListenDefaults listen, string signUp)
+    {
+        Directory.CreateDirectory(data);
+        foreach (string sub in new[] { "tls", "dkim", "keys" })
+        {
+            Directory.CreateDirectory(Path.Combine(data, sub));
+        }
+
+        if (certificate is null || key is null)
         {
             certificate = "tls/cert.pem";
             key = "tls/key.pem";
             WriteSelfSigned(hostName, domain, Path.Combine(data, certificate), Path.Combine(data, key));
         }
 
-        using var dkim = RSA.Create(2048);
-        WriteSecret(Path.Combine(data, "dkim", "letterlock1.pem"), dkim.ExportPkcs8PrivateKeyPem());
-        string dkimPublic = Convert.ToBase64String(dkim.ExportSubjectPublicKeyInfo());
-        var outbound = Outbound.OutboundKeys.Create(data);
-        string smtpListen = options.SmtpListen ?? "0.0.0.0:25";
+        using (var dkim = RSA.Create(2048))
+        {
+            WriteSecret(Path.Combine(data, "dkim", "letterlock1.pem"), dkim.ExportPkcs8PrivateKeyPem());
+        }
+
+        _ = Outbound.OutboundKeys.Create(data);
 
         using (var signing = Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }))
         {
             WriteSecret(Path.Combine(data, "keys", "provider-signing.key"), Convert.ToBase64String(signing.Export(KeyBlobFormat.RawPrivateKey)) + "\n");
         }
 
-        File.WriteAllText(settingsPath, SettingsTemplate(domain, hostName, certificate, key, smtpListen, options.ApiListen ?? "0.0.0.0:443", options.SignUp,
-            Outbound.OutboundKeys.SettingsSection(smtpListen, options.SubmissionListen, options.SubmissionTlsListen)));
+        File.WriteAllText(settingsPath, SettingsTemplate(domain, hostName, certificate, key, listen.Smtp, listen.Api, signUp,
+            Outbound.OutboundKeys.SettingsSection(listen.Submission, listen.SubmissionTls), listen.Ops));
 
-        var records = new StringBuilder();
-        records.AppendLine($"{domain}.\t\t\tMX\t10 {hostName}.");
-        records.AppendLine($"{hostName}.\t\t\tA\t<the public IPv4 address of this server>");
-        records.AppendLine($"{domain}.\t\t\tTXT\t\"v=spf1 mx -all\"");
-        records.AppendLine($"letterlock1._domainkey.{domain}.\tTXT\t\"v=DKIM1; k=rsa; p={dkimPublic}\"");
-        records.AppendLine(outbound.DkimRecord(domain));
-        records.AppendLine($"_dmarc.{domain}.\t\tTXT\t\"v=DMARC1; p=quarantine; adkim=s; aspf=s\"");
-        records.AppendLine($"openpgpkey.{domain}.\t\tCNAME\t{hostName}.   (WKD, advanced method)");
-        Outbound.OutboundKeys.AppendMtaStsRecords(records, domain, hostName);
-        return new InitResult(settingsPath, records.ToString());
+        var settings = ProviderSettingsLoader.Load(data);
+        using var tls = X509Certificate2.CreateFromPem(File.ReadAllText(settings.ResolvePath(settings.Tls.Certificate)));
+        var records = DnsRecords.Expected(settings, tls);
+        return new InitResult(settingsPath, DnsRecords.Format(records, listen.Notes));
     }
 
     public static byte[] LoadSigningPublicKey(string path)
@@ -109,6 +146,8 @@ public static class ProviderKeys
         san.AddDnsName(hostName);
         san.AddDnsName(domain);
         san.AddDnsName($"openpgpkey.{domain}");
+        san.AddDnsName($"mta-sts.{domain}");
+        san.AddDnsName($"autoconfig.{domain}");
         san.AddDnsName("localhost");
         san.AddIpAddress(IPAddress.Loopback);
         request.CertificateExtensions.Add(san.Build());
@@ -130,7 +169,7 @@ public static class ProviderKeys
         File.WriteAllText(path, content);
     }
 
-    private static string SettingsTemplate(string domain, string hostName, string certificate, string key, string smtpListen, string apiListen, string signUp, string outboundSection) => $$"""
+    private static string SettingsTemplate(string domain, string hostName, string certificate, string key, string smtpListen, string apiListen, string signUp, string outboundSection, string opsListen) => $$"""
         // Letterlock provider settings. JSON with comments; relative paths are relative to this file's folder.
         // A wrong setting stops `letterlock provider serve` with a message naming it.
         {
@@ -251,7 +290,7 @@ public static class ProviderKeys
           },
 
           // DNS for SPF, DKIM and DMARC: "system" (the host's resolvers, or "servers" such as ["127.0.0.1:53"]),
-          // or "static:FILE" with lines "name TYPE value" (A, AAAA, MX, TXT) for a sandbox without network.
+          // or "static:FILE" with lines "name TYPE value" (A, AAAA, MX, TXT, TLSA, SRV; "ADDRESS PTR name") for a sandbox without network.
           // publicSuffixList: the Public Suffix List file for DMARC's organizational domains ("": Debian's
           // /usr/share/publicsuffix/public_suffix_list.dat when the publicsuffix package is installed).
           "dns": { "resolver": "system", "servers": [], "timeoutSeconds": 5, "publicSuffixList": "" },
@@ -261,15 +300,23 @@ public static class ProviderKeys
           "mx": { "maxHeaderBytes": 262144, "maxHeaderFields": 1000, "maxHeaderFieldLines": 500, "maxTotalHeaderBytes": 1048576, "maxMimeParts": 1000, "maxMimeDepth": 32 },
 
           "storage": {
-            // Ciphertexts larger than this (bytes) go to the content-addressed blob folder instead of the database.
+            // Ciphertexts larger than this (bytes) go to the content-addressed blob store instead of the document row.
             "inlineThreshold": 65536,
             // Arriving messages larger than this (bytes) are held in a temporary file sealed to a key kept only in memory.
             "spillThreshold": 1048576,
             // Blobs of deleted or replaced documents are removed every blobSweepMinutes, once unused for blobGraceMinutes.
             "blobSweepMinutes": 60,
-            "blobGraceMinutes": 60
+            "blobGraceMinutes": 60,
+            // Where blobs live: "database" (PostgreSQL only: every node of a cluster sees them), "folder" (blobs/ here),
+            // or "" for the backend's default (database with PostgreSQL, folder with SQLite).
+            "blobs": ""
           },
-        {{outboundSection}}
+        {{outboundSection}},
+
+          // Operations: GET /healthz (liveness and readiness: database reachable, storage writable) and GET /metrics
+          // (Prometheus text format) on their own plain-HTTP listener, address:port. Keep it on loopback or a private
+          // network: it needs no password. "" turns it off.
+          "ops": { "listen": "{{opsListen}}" }
         }
 
         """;

@@ -18,20 +18,23 @@ namespace Letterlock.Provider.Mx;
 /// </summary>
 internal sealed class MxBackend(
     IProviderStore store,
-    BlobStore blobs,
+    IBlobStore blobs,
     ProviderSettings settings,
     MessageAuthenticator authenticator,
     TimeProvider time,
     ILogger logger) : ISmtpBackend
 {
     private readonly IProviderStore _store = store;
-    private readonly BlobStore _blobs = blobs;
+    private readonly IBlobStore _blobs = blobs;
     private readonly ProviderSettings _settings = settings;
     private readonly MessageAuthenticator _authenticator = authenticator;
     private readonly TimeProvider _time = time;
     private readonly ILogger _logger = logger;
     private readonly string _spillDirectory = Path.Combine(settings.DataDirectory, "tmp");
     private readonly Letterlock.OpenPgp.Mime.MimeLimits _limits = settings.Mx.ToLimits();
+
+    /// <summary>Where accepted and refused messages are counted; null counts nothing.</summary>
+    internal Operations.ProviderMetrics? Metrics { get; init; }
 
     public ValueTask<SmtpDeliveryStart> StartDeliveryAsync(SmtpSessionInfo session, string reversePath, long declaredSize, CancellationToken ct) =>
         ValueTask.FromResult(SmtpDeliveryStart.Accept(new Delivery(this, session, reversePath)));
@@ -127,10 +130,12 @@ internal sealed class MxBackend(
             if (outcomes.All(o => o.Status == WriteStatus.Ok))
             {
                 mx._logger.LogInformation("session {Session}: message of {Size} bytes sealed to {Count} inbox(es)", session.SessionId, framedLength, writes.Count);
+                mx.Metrics?.CountMxAccepted();
                 return new SmtpReply(250, "2.0.0", "Message accepted");
             }
 
             mx._logger.LogWarning("session {Session}: message refused at commit: {Outcomes}", session.SessionId, string.Join(",", outcomes.Select(o => o.Status)));
+            mx.Metrics?.CountMxRefused();
             return outcomes.Any(o => o.Status == WriteStatus.QuotaExceeded) ? SmtpReply.MailboxFull : new SmtpReply(550, "5.2.1", "Mailbox unavailable");
         }
 

@@ -17,7 +17,7 @@ namespace Letterlock.Provider.Outbound;
 /// and appended to every inbox in one durable transaction. Used for submissions to local addresses (no SMTP loop
 /// through our own MX) and for DSNs to local senders.
 /// </summary>
-internal sealed class LocalInbox(IProviderStore store, BlobStore blobs, ProviderSettings settings, TimeProvider time)
+internal sealed class LocalInbox(IProviderStore store, IBlobStore blobs, ProviderSettings settings, TimeProvider time)
 {
     /// <summary>Seals <paramref name="message"/> to each account's inbox key and appends it to every inbox, all or nothing.</summary>
     /// <param name="recipients">The accounts, each once.</param>

@@ -228,7 +228,7 @@ internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService 
 
         context.Response.StatusCode = 200;
         context.Response.ContentType = "text/plain";
-        string policy = string.Create(CultureInfo.InvariantCulture, $"version: STSv1\r\nmode: {settings.MtaSts.Mode}\r\nmx: {settings.HostName}\r\nmax_age: {settings.MtaSts.MaxAgeSeconds}\r\n");
+        string policy = Hosting.DnsRecords.MtaStsPolicy(settings);
         await context.Response.Body.WriteAsync(Encoding.ASCII.GetBytes(policy), context.RequestAborted);
     }
 

@@ -42,6 +42,9 @@ public sealed class OutboundHost : IAsyncDisposable
     /// <summary>The relay queue (tests and administration read its store).</summary>
     public RelayQueue Queue { get; }
 
+    /// <summary>Delivery outcomes per recipient since start.</summary>
+    public RelayCounters Counters => _scheduler.Counters;
+
     /// <summary>The delivery agent (its TLS report counters).</summary>
     public DeliveryAgent Agent { get; }
 
@@ -59,7 +62,7 @@ public sealed class OutboundHost : IAsyncDisposable
 
     /// <summary>Builds the outbound path over the provider's store and starts the scheduler and the submission listeners.</summary>
     /// <exception cref="SettingsException">A key or setting is unusable; the message names it.</exception>
-    public static async Task<OutboundHost> StartAsync(ProviderSettings settings, IProviderStore store, BlobStore blobs, IDnsResolver dns, X509Certificate2 certificate, ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
+    public static async Task<OutboundHost> StartAsync(ProviderSettings settings, IProviderStore store, IBlobStore blobs, IDnsResolver dns, X509Certificate2 certificate, ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(loggers);

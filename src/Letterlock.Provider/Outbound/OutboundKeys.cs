@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Letterlock.Cryptography;
@@ -88,27 +86,11 @@ internal sealed class OutboundKeys
         return keys;
     }
 
-    /// <summary>The Ed25519 DKIM record, printed by <c>init</c> next to the RSA one.</summary>
-    public string DkimRecord(string domain) => $"{Ed25519.DnsName(domain)}.\tTXT\t\"{Ed25519.TxtRecord}\"";
-
-    /// <summary>Adds the optional MTA-STS records to the records <c>init</c> prints.</summary>
-    public static void AppendMtaStsRecords(StringBuilder records, string domain, string hostName)
-    {
-        string id = DateTimeOffset.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
-        records.AppendLine($"; when mtaSts.mode is \"testing\" or \"enforce\" (the TLS certificate must then also name mta-sts.{domain}):");
-        records.AppendLine($"_mta-sts.{domain}.\t\tTXT\t\"v=STSv1; id={id}\"");
-        records.AppendLine($"mta-sts.{domain}.\t\tCNAME\t{hostName}.");
-    }
-
     /// <summary>The commented "relay", "submission" and "mtaSts" sections of provider.json.</summary>
-    public static string SettingsSection(string smtpListen, string? submissionListen, string? submissionTlsListen)
+    /// <param name="starttls">The STARTTLS submission listener (already validated, or "" for off).</param>
+    /// <param name="implicitTls">The implicit-TLS submission listener (likewise).</param>
+    public static string SettingsSection(string starttls, string implicitTls)
     {
-        // Without explicit listeners, submission binds next to the MX: the same address, ports 587 and 465, or free
-        // ports (0) when the MX itself asks for one (tests and sandboxes on one machine).
-        var mx = ProviderSettingsLoader.ParseEndPoint(smtpListen, "smtp.listen");
-        string Default(int port) => new IPEndPoint(mx.Address, mx.Port == 0 ? 0 : port).ToString();
-        string starttls = submissionListen ?? Default(587);
-        string implicitTls = submissionTlsListen ?? Default(465);
         string text = $$"""
             // Outbound relay: users' mail to other servers. Messages wait in an encrypted queue in the database,
             // are DKIM-signed, and go out over TLS as the destination's MTA-STS or DANE policy demands.

@@ -4,14 +4,14 @@ namespace Letterlock.Provider.Storage;
 
 /// <summary>
 /// Collects a ciphertext being produced (an HPKE stream from the MX, a PUT body): in memory up to the
-/// inline threshold, then in an incoming blob file, hashing as it goes so the blob is content-addressed.
+/// inline threshold, then streamed into a blob upload, hashing as it goes so the blob is content-addressed.
 /// Only ciphertext ever passes through here.
 /// </summary>
-public sealed class CiphertextSink(BlobStore blobs, int inlineThreshold) : Stream
+public sealed class CiphertextSink(IBlobStore blobs, int inlineThreshold) : Stream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private MemoryStream? _memory = new();
-    private FileStream? _file;
+    private IBlobUpload? _file;
     private long _length;
 
     public override bool CanRead => false;
@@ -41,7 +41,7 @@ public sealed class CiphertextSink(BlobStore blobs, int inlineThreshold) : Strea
 
         if (_file is null)
         {
-            _file = blobs.CreateIncoming(out _);
+            _file = blobs.BeginUpload();
             if (_memory is not null)
             {
                 await _file.WriteAsync(_memory.GetBuffer().AsMemory(0, (int)_memory.Length), cancellationToken).ConfigureAwait(false);
@@ -67,7 +67,7 @@ public sealed class CiphertextSink(BlobStore blobs, int inlineThreshold) : Strea
             return CiphertextRef.InlineBytes(_memory!.ToArray());
         }
 
-        string hash = await blobs.CommitAsync(_file, digest, ct).ConfigureAwait(false);
+        string hash = await _file.CommitAsync(digest, ct).ConfigureAwait(false);
         return CiphertextRef.Blob(hash, _length);
     }
 
@@ -81,7 +81,7 @@ public sealed class CiphertextSink(BlobStore blobs, int inlineThreshold) : Strea
     {
         if (disposing)
         {
-            _file?.Dispose();
+            _file?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             _hash.Dispose();
         }
 

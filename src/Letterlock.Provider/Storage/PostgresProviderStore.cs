@@ -47,6 +47,9 @@ public sealed class PostgresProviderStore : SqlProviderStore
 
     protected override string BlobType => "BYTEA";
 
+    /// <summary>The pool every connection of this store comes from (the blob store shares it).</summary>
+    public NpgsqlDataSource DataSource => _dataSource;
+
     protected override string SchemaLockStatement => "SELECT pg_advisory_xact_lock(7331001)";
 
     public override async Task InitializeAsync(CancellationToken ct)

@@ -161,4 +161,12 @@ public interface IProviderStore : IAccountSecurityStore, IPrekeyStore, IAsyncDis
     Task<bool> IsBlobReferencedAsync(string hash, CancellationToken ct);
 
     Task PurgeExpiredAsync(DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>
+    /// Counts one attempt of <paramref name="kind"/> by <paramref name="key"/> at <paramref name="now"/> in a fixed
+    /// window of <paramref name="window"/> that began with the key's first attempt, and returns the count including
+    /// it and when the window began: one atomic statement, so every node of a cluster counts in the same row. Once
+    /// the window is over, a new one begins with this attempt.
+    /// </summary>
+    Task<(long Attempts, DateTimeOffset WindowStart)> CountAttemptAsync(string kind, string key, DateTimeOffset now, TimeSpan window, CancellationToken ct);
 }

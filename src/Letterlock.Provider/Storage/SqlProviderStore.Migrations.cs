@@ -64,7 +64,7 @@ public abstract partial class SqlProviderStore
             """,
             // Short-lived state between the two messages of a login (OPAQUE, recovery); shared by all nodes.
             "CREATE TABLE pending_logins (id TEXT PRIMARY KEY, kind TEXT NOT NULL, account_id TEXT NULL, state {blob} NOT NULL, expires_at BIGINT NOT NULL)",
-            // Failed logins per account, for the back-off (per-client limits are in memory: ClientRateLimits).
+            // Failed logins per account, for the back-off (per-client limits: rate_limits, version 5).
             "CREATE TABLE login_failures (account_id TEXT PRIMARY KEY, failures INTEGER NOT NULL, blocked_until BIGINT NOT NULL)",
             "ALTER TABLE devices ADD COLUMN last_seen_at BIGINT NULL",
             "ALTER TABLE devices ADD COLUMN revoked_at BIGINT NULL",
@@ -86,6 +86,17 @@ public abstract partial class SqlProviderStore
                 prekey {blob} NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (device_id, kind, id))
             """,
             "CREATE INDEX one_time_prekeys_expiry ON one_time_prekeys (expires_at)",
+        ]),
+        new(4, "blobs in the database (PostgresBlobStore, the default on PostgreSQL): uploads in flight, chunks, committed blobs",
+        [
+            // Created on SQLite too (one list for both backends), where they stay empty: SQLite keeps blobs in a folder.
+            "CREATE TABLE blob_uploads (id TEXT PRIMARY KEY, started_at BIGINT NOT NULL)",
+            "CREATE TABLE blob_chunks (upload_id TEXT NOT NULL, idx INTEGER NOT NULL, data {blob} NOT NULL, PRIMARY KEY (upload_id, idx))",
+            "CREATE TABLE blobs (hash TEXT PRIMARY KEY, upload_id TEXT NOT NULL, size BIGINT NOT NULL, chunk_count INTEGER NOT NULL, written_at BIGINT NOT NULL)",
+        ]),
+        new(5, "rate limits in the database: attempts per kind and client (or account) in the current fixed window, shared by every node",
+        [
+            "CREATE TABLE rate_limits (kind TEXT NOT NULL, client TEXT NOT NULL, window_start BIGINT NOT NULL, attempts BIGINT NOT NULL, PRIMARY KEY (kind, client))",
         ]),
     ];
 

@@ -154,6 +154,17 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 ("@h", hash), ("@d", Id(token.DeviceId)), ("@a", Id(token.AccountId)), ("@e", token.ExpiresAt.ToUnixTimeMilliseconds())).ConfigureAwait(false), true),
             ct);
 
+    /// <summary>Asks the database the cheapest question there is: the health check's "is it reachable".</summary>
+    public async Task PingAsync(CancellationToken ct)
+    {
+        var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, null, "SELECT 1");
+            await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        }
+    }
+
     public async Task<TokenRecord?> FindTokenAsync(byte[] hash, CancellationToken ct)
     {
         var connection = await OpenReadConnectionAsync(ct).ConfigureAwait(false);
@@ -408,7 +419,27 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
                 await Exec(c, t, "DELETE FROM tokens WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
                 await Exec(c, t, "DELETE FROM pending_logins WHERE expires_at <= @n", ct, ("@n", ms)).ConfigureAwait(false);
                 await PurgePrekeysAsync(c, t, ms, ct).ConfigureAwait(false);
+                // every window is at most an hour; a day-old count limits nothing
+                await Exec(c, t, "DELETE FROM rate_limits WHERE window_start < @n", ct, ("@n", ms - (24 * 3600 * 1000))).ConfigureAwait(false);
                 return (true, true);
+            },
+            ct);
+
+    public Task<(long Attempts, DateTimeOffset WindowStart)> CountAttemptAsync(string kind, string key, DateTimeOffset now, TimeSpan window, CancellationToken ct) =>
+        WriteAsync(
+            async (c, t) =>
+            {
+                // In the SET list rate_limits.* is the row before the update, on both backends.
+                await using var command = Command(c, t, """
+                    INSERT INTO rate_limits (kind, client, window_start, attempts) VALUES (@k, @c, @n, 1)
+                    ON CONFLICT (kind, client) DO UPDATE SET
+                        attempts = CASE WHEN rate_limits.window_start > @open THEN rate_limits.attempts + 1 ELSE 1 END,
+                        window_start = CASE WHEN rate_limits.window_start > @open THEN rate_limits.window_start ELSE @n END
+                    RETURNING attempts, window_start
+                    """, ("@k", kind), ("@c", key), ("@n", now.ToUnixTimeMilliseconds()), ("@open", (now - window).ToUnixTimeMilliseconds()));
+                await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await reader.ReadAsync(ct).ConfigureAwait(false);
+                return ((reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1))), true);
             },
             ct);
 

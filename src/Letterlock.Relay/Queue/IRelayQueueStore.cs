@@ -97,4 +97,7 @@ public interface IRelayQueueStore
 
     /// <summary>Deliveries in the queue.</summary>
     Task<int> CountAsync(CancellationToken ct);
+
+    /// <summary>When the oldest delivery in the queue was queued, or null when it is empty (the queue's age, for monitoring).</summary>
+    Task<DateTimeOffset?> OldestAsync(CancellationToken ct);
 }

@@ -66,6 +66,9 @@ public sealed class RelayScheduler : IAsyncDisposable
         queue.Enqueued += Wake;
     }
 
+    /// <summary>Delivery outcomes per recipient since start.</summary>
+    public RelayCounters Counters { get; } = new();
+
     /// <summary>Starts the dispatch loop.</summary>
     public void Start() => _loop ??= Task.Run(() => RunAsync(_stop.Token));
 
@@ -365,7 +368,16 @@ public sealed class RelayScheduler : IAsyncDisposable
         {
             Log.LeaseLost(_logger, lease.DeliveryId);
         }
-        else if (done && state.Recipients.Any(r => r.Final == RecipientStatus.Failed))
+        else
+        {
+            // the outcome of this attempt for the recipients it concerned (those still open before it)
+            Counters.Add(
+                pending.Count(r => r.Final == RecipientStatus.Delivered),
+                pending.Count(r => r.Final == RecipientStatus.Failed),
+                result is null ? 0 : pending.Count(r => r.Final is null));
+        }
+
+        if (stored && done && state.Recipients.Any(r => r.Final == RecipientStatus.Failed))
         {
             Log.Bounced(_logger, lease.DeliveryId, state.Domain, state.Recipients.Count(r => r.Final == RecipientStatus.Failed));
         }

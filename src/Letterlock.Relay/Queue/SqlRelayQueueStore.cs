@@ -233,6 +233,16 @@ public sealed class SqlRelayQueueStore : IRelayQueueStore
             },
             ct);
 
+    /// <inheritdoc />
+    public Task<DateTimeOffset?> OldestAsync(CancellationToken ct) =>
+        _db.ReadAsync(
+            async (c, token) =>
+            {
+                object? oldest = await Scalar(c, null, "SELECT MIN(created_at) FROM relay_deliveries", token).ConfigureAwait(false);
+                return oldest is null or DBNull ? (DateTimeOffset?)null : FromMs(Long(oldest));
+            },
+            ct);
+
     private static long Ms(DateTimeOffset time) => time.ToUnixTimeMilliseconds();
 
     private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);

@@ -52,6 +52,10 @@ public sealed class TlsReportCollector
     /// <param name="type">The policy type.</param>
     public long Successes(string domain, TlsPolicyType type) => _successes.TryGetValue((domain, type), out long n) ? n : 0;
 
+    /// <summary>Successful sessions so far per policy type, over all domains (for metrics: domains would be unbounded labels).</summary>
+    public IReadOnlyDictionary<TlsPolicyType, long> SuccessesByType =>
+        _successes.GroupBy(s => s.Key.Type).ToDictionary(g => g.Key, g => g.Sum(s => s.Value));
+
     /// <summary>All failures recorded so far.</summary>
     public IReadOnlyList<TlsFailureSummary> Failures =>
         _failures.Select(f => new TlsFailureSummary(f.Key.Domain, f.Key.Type, f.Key.Result, f.Key.Mx, f.Value)).ToList();

@@ -87,13 +87,13 @@ public sealed class CrashTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("may receive it twice", second.Output, StringComparison.Ordinal);
     }
 
-    private static string MessageIdOf(ReceivedMessage message)
+    internal static string MessageIdOf(ReceivedMessage message)
     {
         using var stream = new MemoryStream(message.Data);
         return HeaderList.Load(stream)[HeaderId.MessageId]!.Trim().Trim('<', '>');
     }
 
-    private static HashSet<string> DistinctIds(ScriptedMta sink) => sink.Received.Select(MessageIdOf).ToHashSet();
+    internal static HashSet<string> DistinctIds(ScriptedMta sink) => sink.Received.Select(MessageIdOf).ToHashSet();
 
     private static async Task<long> QueueCountAsync(string data)
     {
@@ -110,6 +110,107 @@ public sealed class CrashTests(ITestOutputHelper output) : IDisposable
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT message_id FROM relay_interruptions";
+        await using var reader = await command.ExecuteReaderAsync();
+        var ids = new HashSet<string>();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+}
+
+/// <summary>
+/// Two <c>letterlock provider serve</c> processes on one PostgreSQL database and one data directory share the relay
+/// queue (each leases deliveries with <c>FOR UPDATE SKIP LOCKED</c>). The first is killed with SIGKILL mid-batch and
+/// never restarted; a second node, started on the same settings file, takes over its lapsed leases, so every message
+/// arrives, and a message that arrives twice is one whose interrupted attempt the queue recorded (the SMTP window:
+/// the peer had the message but the killed node never read its 250). The second node starts only after the kill so
+/// that the takeover is certain, not a matter of which node happened to hold which lease.
+/// </summary>
+[Collection("postgres")]
+public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper output) : IDisposable
+{
+    private const int Messages = 120;
+    private readonly TestCa _ca = new();
+    private readonly TempDir _dir = new("letterlock-cluster-relay-");
+
+    public void Dispose()
+    {
+        _ca.Dispose();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task A_node_killed_mid_batch_loses_its_leases_and_the_other_node_delivers_every_message()
+    {
+        await using var sink = ScriptedMta.Start(_ca.Issue(["mx.sink.test"]), "mx.sink.test");
+        sink.AcceptDelay = TimeSpan.FromMilliseconds(500); // one node alone needs half a minute: the kill comes mid-batch
+        string data = ProviderNode.Prepare(_dir, "alpha.test", _ca, new StaticDnsResolver(), edit: settings =>
+        {
+            settings["dns"]!["resolver"] = "static:dns.txt";
+            settings["relay"]!["leaseSeconds"] = 3;
+            settings["relay"]!["maxConnectionsPerDestination"] = 2;
+            settings["relay"]!["portOverrides"] = new System.Text.Json.Nodes.JsonObject { ["mx.sink.test"] = sink.Port };
+            settings["submission"]!["maxMessagesPerHour"] = 10_000;
+            settings["submission"]!["maxRecipientsPerDay"] = 10_000;
+        });
+        await File.WriteAllTextAsync(Path.Combine(data, "dns.txt"), "sink.test MX 10 mx.sink.test\nmx.sink.test A 127.0.0.1\n");
+        string database = await postgres.CreateDatabaseAsync();
+
+        var submissionIds = new Dictionary<string, string>();
+        await using (var doomed = await ProviderProcess.StartAsync(data, database))
+        {
+            using var client = new NodeClient("alpha.test", doomed.Https.Port);
+            var alice = await client.CreateAccountAsync("alice");
+            for (int i = 0; i < Messages; i++)
+            {
+                string messageId = $"cluster-{i}@alpha.test";
+                var response = await client.SubmitAsync(NodeClient.Message(alice.Address, $"u{i}@sink.test", $"cluster {i}", messageId: messageId), [$"u{i}@sink.test"]);
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+                submissionIds[messageId] = (await response.Content.ReadFromJsonAsync(SubmissionJsonContext.Default.SubmissionResponse))!.SubmissionId;
+            }
+
+            await Wait.UntilAsync(() => Task.FromResult(sink.Received.Count >= Messages / 4), "a quarter delivered before the kill", TimeSpan.FromSeconds(120));
+            await doomed.KillAsync();
+        }
+
+        output.WriteLine($"{sink.Received.Count} of {Messages} received when one node was killed");
+        Assert.True(sink.Received.Count < Messages, "the kill interrupted the batch");
+        await using var survivor = await ProviderProcess.StartAsync(data, database);
+        await Wait.UntilAsync(() => Task.FromResult(CrashTests.DistinctIds(sink).Count == Messages), "every message delivered by the surviving node", TimeSpan.FromSeconds(180));
+        await Wait.UntilAsync(async () => await CountAsync(database, "SELECT COUNT(*) FROM relay_deliveries") == 0, "the queue drained");
+
+        var counts = sink.Received.GroupBy(CrashTests.MessageIdOf).ToDictionary(g => g.Key, g => g.Count());
+        var interrupted = await InterruptedMessagesAsync(database);
+        var duplicates = counts.Where(c => c.Value > 1).Select(c => c.Key).ToList();
+        output.WriteLine($"{duplicates.Count} duplicate(s), {interrupted.Count} interrupted attempt(s) recorded");
+        Assert.Equal(submissionIds.Keys.Order(), counts.Keys.Order());
+        Assert.All(counts.Values, n => Assert.InRange(n, 1, 2));
+        foreach (string duplicate in duplicates)
+        {
+            Assert.Contains(submissionIds[duplicate], interrupted);
+        }
+
+        // the killed node held leases; the survivor took them over once lapsed and said so
+        Assert.NotEmpty(interrupted);
+        Assert.Contains("may receive it twice", survivor.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task<long> CountAsync(string database, string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(PostgresServer.ConnectionString(database));
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<HashSet<string>> InterruptedMessagesAsync(string database)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(PostgresServer.ConnectionString(database));
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT message_id FROM relay_interruptions", connection);
         await using var reader = await command.ExecuteReaderAsync();
         var ids = new HashSet<string>();
         while (await reader.ReadAsync())

@@ -41,9 +41,9 @@ public sealed class OutboundSettingsTests : IDisposable
         }
 
         Assert.Equal(32, Convert.FromBase64String((await File.ReadAllTextAsync(settings.ResolvePath(settings.Relay.QueueKey))).Trim()).Length);
-        // submission listens next to the MX on the standard ports
-        Assert.Equal("127.0.0.1:587", settings.Submission.Listen);
-        Assert.Equal("127.0.0.1:465", settings.Submission.ListenTls);
+        // submission listens next to the MX; beside an unprivileged SMTP port, on unprivileged ports too
+        Assert.Equal("127.0.0.1:2526", settings.Submission.Listen);
+        Assert.Equal("127.0.0.1:2527", settings.Submission.ListenTls);
         Assert.Contains("\"relay\": {", await File.ReadAllTextAsync(Path.Combine(data, "provider.json")), StringComparison.Ordinal);
     }
 

@@ -89,6 +89,11 @@ internal sealed class ProviderNode : IAsyncDisposable
         var certificate = ca.Issue([mx, domain, "mta-sts." + domain]);
         File.WriteAllText(dir.File("cert.pem"), TestCa.CertificatePem(certificate));
         File.WriteAllText(dir.File("key.pem"), TestCa.KeyPem(certificate));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(dir.File("key.pem"), UnixFileMode.UserRead | UnixFileMode.UserWrite); // the provider refuses keys others can read
+        }
+
         ProviderKeys.Initialize(new ProviderKeys.InitOptions(domain, data, mx, dir.File("cert.pem"), dir.File("key.pem"), SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
         File.WriteAllText(Path.Combine(data, "ca.pem"), TestCa.CertificatePem(ca.Root));
         EditSettings(data, settings =>

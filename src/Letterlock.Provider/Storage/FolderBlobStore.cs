@@ -1,22 +1,19 @@
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 
 namespace Letterlock.Provider.Storage;
 
 /// <summary>
-/// Content-addressed store for ciphertexts above the inline threshold: a file named by the SHA-256 of its
-/// bytes under <c>blobs/ab/cdef...</c>. Only ciphertext is ever written here. A blob is made durable
-/// (file fsync, rename, directory fsync) before the database row that refers to it is committed.
-/// Blobs are never rewritten in place. Blobs no document refers to any more (deleted or replaced documents)
-/// are removed by <see cref="BlobCollector"/>; a blob's modification time is its last write or re-use, which
-/// the collector's grace period protects.
+/// The blob store of a single node (the default with SQLite): a file named by the SHA-256 of its bytes under
+/// <c>blobs/ab/cdef...</c>. A blob is made durable (file fsync, rename, directory fsync) before the database
+/// row that refers to it is committed. A blob's modification time is its last write or re-use, which the
+/// collector's grace period protects. Uploads in flight are files in <c>blobs/incoming</c>, deleted on close.
 /// </summary>
-public sealed partial class BlobStore
+public sealed partial class FolderBlobStore : IBlobStore
 {
     private readonly string _root;
     private readonly string _incoming;
 
-    public BlobStore(string root)
+    public FolderBlobStore(string root)
     {
         _root = root;
         _incoming = Path.Combine(root, "incoming");
@@ -25,8 +22,29 @@ public sealed partial class BlobStore
 
     public string Root => _root;
 
+    public string Description => _root;
+
+    public IBlobUpload BeginUpload() => new Upload(this);
+
+    public Task<Stream> OpenReadAsync(string hash, CancellationToken ct) => Task.FromResult(OpenRead(hash));
+
+    public async IAsyncEnumerable<StoredBlob> ListAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        foreach (var (hash, lastWrite) in Enumerate())
+        {
+            ct.ThrowIfCancellationRequested();
+            yield return new StoredBlob(hash, lastWrite);
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    public Task<bool> DeleteIfUnusedSinceAsync(string hash, DateTime cutoffUtc, CancellationToken ct) => Task.FromResult(DeleteIfUnusedSince(hash, cutoffUtc));
+
+    public Task<int> DeleteStaleUploadsAsync(DateTime cutoffUtc, CancellationToken ct) => Task.FromResult(DeleteStaleTemporaries(cutoffUtc));
+
     /// <summary>Creates a temporary file for a ciphertext being written; <see cref="CommitAsync"/> moves it into place.</summary>
-    public FileStream CreateIncoming(out string path)
+    private FileStream CreateIncoming(out string path)
     {
         path = Path.Combine(_incoming, Guid.NewGuid().ToString("N"));
         return new FileStream(path, new FileStreamOptions
@@ -40,7 +58,7 @@ public sealed partial class BlobStore
     }
 
     /// <summary>Makes the incoming file durable under its content address and returns the hash.</summary>
-    public async Task<string> CommitAsync(FileStream incoming, byte[] sha256, CancellationToken ct)
+    private async Task<string> CommitAsync(FileStream incoming, byte[] sha256, CancellationToken ct)
     {
         string hash = Convert.ToHexStringLower(sha256);
         string directory = Path.Combine(_root, hash[..2]);
@@ -69,14 +87,6 @@ public sealed partial class BlobStore
         }
 
         return hash;
-    }
-
-    /// <summary>Writes a ciphertext held in memory (used when content must be a blob but was buffered).</summary>
-    public async Task<string> PutAsync(ReadOnlyMemory<byte> ciphertext, CancellationToken ct)
-    {
-        await using var incoming = CreateIncoming(out _);
-        await incoming.WriteAsync(ciphertext, ct).ConfigureAwait(false);
-        return await CommitAsync(incoming, SHA256.HashData(ciphertext.Span), ct).ConfigureAwait(false);
     }
 
     /// <summary>Every committed blob with its last write or re-use.</summary>
@@ -139,12 +149,31 @@ public sealed partial class BlobStore
     }
 
     public Stream OpenRead(string hash) =>
-        new FileStream(PathOf(hash), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        File.Exists(PathOf(hash)) is false ? throw new FileNotFoundException("No such blob.") : new FileStream(PathOf(hash), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
-    private static bool IsHash(string name) => name.Length == 64 && name.All(char.IsAsciiHexDigitLower);
+    /// <summary>The file a blob lives in (for the import into another store and for tests).</summary>
+    public string PathOf(string hash) => BlobStoreExtensions.CheckHash(hash) is var checkedHash ? Path.Combine(_root, checkedHash[..2], checkedHash) : "";
 
-    private string PathOf(string hash) =>
-        IsHash(hash) ? Path.Combine(_root, hash[..2], hash) : throw new ArgumentException("Not a blob hash.", nameof(hash));
+    private static bool IsHash(string name) => BlobStoreExtensions.IsHash(name);
+
+    private sealed class Upload(FolderBlobStore store) : IBlobUpload
+    {
+        private FileStream? _file;
+
+        public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+        {
+            _file ??= store.CreateIncoming(out _);
+            await _file.WriteAsync(data, ct).ConfigureAwait(false);
+        }
+
+        public Task<string> CommitAsync(byte[] sha256, CancellationToken ct)
+        {
+            _file ??= store.CreateIncoming(out _);
+            return store.CommitAsync(_file, sha256, ct);
+        }
+
+        public ValueTask DisposeAsync() => _file?.DisposeAsync() ?? ValueTask.CompletedTask;
+    }
 
     private static void FsyncDirectory(string directory)
     {
