@@ -101,7 +101,7 @@ public sealed class CliTests
             string data = Path.Combine(directory, "data");
             var (code, output) = await Tool.RunAsync("dotnet", Path.Combine(AppContext.BaseDirectory, "letterlock.dll"), "provider", "init", "--domain", "example.test", "--data", data);
             Assert.True(code == 0, output);
-            Assert.Contains("example.test.\t\t\tMX\t10 mx.example.test.", output, StringComparison.Ordinal);
+            Assert.Contains("\nexample.test.\tMX\t10 mx.example.test.\n", output, StringComparison.Ordinal);
             Assert.Contains("\"v=spf1 mx -all\"", output, StringComparison.Ordinal);
             Assert.Contains("letterlock1._domainkey.example.test.\tTXT\t\"v=DKIM1; k=rsa; p=", output, StringComparison.Ordinal);
             Assert.Contains("_dmarc.example.test.", output, StringComparison.Ordinal);

@@ -129,17 +129,13 @@ public sealed class ImapImportSource(ImapSourceSettings settings, ImportOptions 
 
     private static bool Verify(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection roots)
     {
-        if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
+        if (certificate is null)
         {
             return false;
         }
 
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         using var leaf = new X509Certificate2(certificate);
-        return chain.Build(leaf);
+        return Net.HttpFetch.ValidateAgainst(roots, leaf, errors);
     }
 
     private async Task ConnectAsync(ImapClient client, CancellationToken ct)

@@ -180,7 +180,11 @@ public static class HttpFetch
         _ => e.Message,
     };
 
-    private static bool ValidateAgainst(X509Certificate2Collection roots, X509Certificate2? certificate, SslPolicyErrors errors)
+    /// <summary>
+    /// Whether a server certificate chains to one of <paramref name="roots"/> only (a private CA) and names the host:
+    /// the check every TLS client of the library makes when a trust anchor is given (HTTPS here, IMAP import).
+    /// </summary>
+    internal static bool ValidateAgainst(X509Certificate2Collection roots, X509Certificate2? certificate, SslPolicyErrors errors)
     {
         if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
         {

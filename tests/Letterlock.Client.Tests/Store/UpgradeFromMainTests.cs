@@ -16,11 +16,7 @@ public sealed class UpgradeFromMainTests
     [InlineData("bob")]
     public async Task A_store_written_by_main_at_bb77344_migrates_and_its_search_index_finds_what_a_scan_finds(string person)
     {
-        using var dir = new TempDir();
-        var fixture = Path.Combine(RepositoryRoot(), "tests", "Fixtures", "sandbox-bb77344", "clients", person);
-        File.Copy(Path.Combine(fixture, "client.db"), dir.File("client.db"));
-        File.Copy(Path.Combine(fixture, "store.key"), dir.File("store.key"));
-        File.SetUnixFileMode(dir.File("store.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using var dir = CopyFixtureStore(person);
         long tokenRowsBefore = await ScalarAsync(dir, "SELECT COUNT(*) FROM search_tokens");
         Assert.True(tokenRowsBefore > 0);
         Assert.Equal(4, await ScalarAsync(dir, "PRAGMA user_version"));
@@ -77,11 +73,7 @@ public sealed class UpgradeFromMainTests
     [InlineData("bob")]
     public async Task After_the_backfill_a_substring_search_reads_only_the_messages_holding_it(string person)
     {
-        using var dir = new TempDir();
-        var fixture = Path.Combine(RepositoryRoot(), "tests", "Fixtures", "sandbox-bb77344", "clients", person);
-        File.Copy(Path.Combine(fixture, "client.db"), dir.File("client.db"));
-        File.Copy(Path.Combine(fixture, "store.key"), dir.File("store.key"));
-        File.SetUnixFileMode(dir.File("store.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using var dir = CopyFixtureStore(person);
         using (var store = await LocalStore.OpenAsync(dir.File("client.db"), StoreUnlock.WithKeyFile(dir.File("store.key"))))
         {
             var account = Assert.Single(await store.Accounts.ListAsync());
@@ -128,6 +120,17 @@ public sealed class UpgradeFromMainTests
         var addresses = s.From.Concat(s.Sender).Concat(s.ReplyTo).Concat(s.To).Concat(s.Cc).Concat(s.Bcc).Select(a => (a.Name, a.Address));
         return SearchTokenizer.Words(s.Subject, 64).Concat(SearchTokenizer.Words(text, 64)).Concat(SearchTokenizer.AddressWords(addresses, 64))
             .ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>A copy of the client store the fixture holds for <paramref name="person"/> (never the fixture itself).</summary>
+    private static TempDir CopyFixtureStore(string person)
+    {
+        var dir = new TempDir();
+        var fixture = Path.Combine(RepositoryRoot(), "tests", "Fixtures", "sandbox-bb77344", "clients", person);
+        File.Copy(Path.Combine(fixture, "client.db"), dir.File("client.db"));
+        File.Copy(Path.Combine(fixture, "store.key"), dir.File("store.key"));
+        File.SetUnixFileMode(dir.File("store.key"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return dir;
     }
 
     private static async Task<long> ScalarAsync(TempDir dir, string sql)
