@@ -20,7 +20,7 @@ using MimeKit;
 // Client sync and bridge benchmark (docs/PERFORMANCE.md, "Client sync and bridge"); bench/client.sh starts
 // Dovecot with the same messages and passes --dovecot.
 // Usage: dotnet run -c Release --project bench/Letterlock.Bench.Client -- [--messages 10000] [--sessions 8]
-//          [--copies 20] [--bodies 1000] [--only sync|bridge|store|import] [--dovecot PORT USER PASS] [--source DIR] [--work DIR] [--bridge-store FILE]
+//          [--copies 20] [--bodies 1000] [--only sync|bridge|store|import|rss] [--size BYTES] [--idle SECONDS] [--dovecot PORT USER PASS] [--source DIR] [--work DIR] [--bridge-store FILE]
 //   --bridge-store FILE keeps the bridge's filled store there and reuses it when it exists (the 60,000-message
 //   fill takes 10-20 minutes; a store written by an older Letterlock is migrated when the bridge opens it).
 //   --work puts the stores and the provider's data in DIR (default: a new folder under /tmp); with DIR on
@@ -28,6 +28,12 @@ using MimeKit;
 // Child modes (started by the harness itself, so each server's memory is its own process's):
 //   serve-provider DATA_DIR            a provider (SQLite) on loopback; prints its ports, then "ready"; stops at end of stdin
 //   serve-bridge STORE_FILE PASSPHRASE the bridge over a local store; prints "imap PORT USER PASSWORD", then "ready"
+//   serve-bridge STORE_FILE PASSPHRASE HTTPS_PORT CERT_PEM trim|no-trim  the same, syncing from the provider at alpha.test
+//                                      on that port, with or without the bridge's memory trim after large sync rounds
+// --only rss: the bridge's memory with large messages. N messages of --size bytes (default 6 x 24 MiB) are delivered
+//   to the provider's MX while a bridge (own process, background sync on) syncs them; the bridge's VmRSS is sampled
+//   during the sync and every 5 s for --idle seconds (default 90) after its sync round is over; --no-trim turns the
+//   bridge's memory trim (BridgeOptions.IdleTrimAfterAllocatedBytes) off, to compare.
 if (args is ["serve-provider", var providerData])
 {
     await ServeProvider(providerData);
@@ -40,6 +46,12 @@ if (args is ["serve-bridge", var storeFile, var passphrase])
     return 0;
 }
 
+if (args is ["serve-bridge", var syncStoreFile, var syncPassphrase, var httpsPort, var certPem, var trimMode])
+{
+    await ServeBridge(syncStoreFile, syncPassphrase, int.Parse(httpsPort, CultureInfo.InvariantCulture), certPem, trimMode == "trim");
+    return 0;
+}
+
 int messages = 10_000;
 int sessions = 8;
 int copies = 20;
@@ -49,11 +61,18 @@ string? only = null;
 string source = FindCorpus();
 string? workParent = null;
 string? bridgeStore = null;
+int size = 24 * 1024 * 1024;
+int idleSeconds = 90;
+bool messagesGiven = false;
+bool trim = true;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
-        case "--messages": messages = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--messages": messages = int.Parse(args[++i], CultureInfo.InvariantCulture); messagesGiven = true; break;
+        case "--size": size = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--no-trim": trim = false; break;
+        case "--idle": idleSeconds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--sessions": sessions = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--copies": copies = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--bodies": bodies = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
@@ -73,6 +92,11 @@ Console.WriteLine($"- load average at start: {Load()}");
 using var work = new TempFolder(workParent);
 Console.WriteLine($"- stores and provider data in {work.Path}");
 var tables = new List<string>();
+
+if (only is "rss")
+{
+    tables.Add(await BridgeRssBenchmark(work.Path, messagesGiven ? messages : 6, size, idleSeconds, trim));
+}
 
 if (only is "store")
 {
@@ -220,6 +244,160 @@ static async Task<string> StoreAppendBenchmark(string work, List<byte[]> corpus,
 
     var size = new FileInfo(store.FilePath).Length + (File.Exists(store.FilePath + "-wal") ? new FileInfo(store.FilePath + "-wal").Length : 0);
     return $"| append {messages} messages, 100 per transaction | {sw.Elapsed.TotalSeconds:F1} s | {messages / sw.Elapsed.TotalSeconds:F0} msg/s | quarters {string.Join(" / ", quarters.Select(q => (messages / 4 / q).ToString("F0", CultureInfo.InvariantCulture)))} msg/s | {size / 1024 / 1024} MiB |";
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. The bridge's memory with large messages (--only rss): a provider and a syncing bridge, each in its own process;
+//    N large messages delivered over SMTP; the bridge's RSS during the sync and while it idles afterwards.
+// ---------------------------------------------------------------------------------------------
+static async Task<string> BridgeRssBenchmark(string work, int messages, int size, int idleSeconds, bool trim)
+{
+    Console.WriteLine();
+    Console.WriteLine($"## Bridge RSS syncing {messages} messages of {size / 1024.0 / 1024:F1} MiB, then idling {idleSeconds} s; memory trim {(trim ? "on" : "off")}");
+    string data = Path.Combine(work, "provider");
+    ProviderKeys.Initialize(new ProviderKeys.InitOptions("alpha.test", data, "mx.alpha.test", SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+    await using var provider = await ChildServer.StartAsync(["serve-provider", data]);
+    int smtpPort = int.Parse(provider.Values["smtp"], CultureInfo.InvariantCulture);
+    string httpsPort = provider.Values["https"];
+    string certPem = Path.Combine(data, "tls", "cert.pem");
+    var https = new IPEndPoint(IPAddress.Loopback, int.Parse(httpsPort, CultureInfo.InvariantCulture));
+    var map = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", https);
+    var roots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(certPem)));
+    string file = Path.Combine(work, "bridge.db");
+    const string passphrase = "bridge bench";
+    using (var http = new HttpClient(HttpFetch.CreateHandler(map, roots)))
+    using (var store = await LocalStore.CreateAsync(file, StoreUnlock.WithPassphrase(passphrase), new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 }))
+    {
+        await AccountRegistration.CreateAsync(store, new ProviderClient(http, new Uri("https://alpha.test/")), "alice@alpha.test", "Alice");
+    }
+
+    await using var bridge = await ChildServer.StartAsync(["serve-bridge", file, passphrase, httpsPort, certPem, trim ? "trim" : "no-trim"]);
+    var imap = bridge.Values["imap"].Split(' ');
+    int imapPort = int.Parse(imap[0], CultureInfo.InvariantCulture);
+    long startRss = bridge.RssKiB();
+    int before = await InboxCountAsync(imapPort, imap[1], imap[2]);
+    Console.WriteLine($"- bridge started (pid {bridge.Pid}), RSS {startRss / 1024} MiB, {before} messages in INBOX; load average {Load()}");
+
+    // Random content (incompressible), base64 in a multipart/mixed: the raw message is about `size` bytes.
+    var random = new Random(7);
+    var sender = new MailboxAddress("Sender", "big@sender.test");
+    var recipient = new MailboxAddress("Alice", "alice@alpha.test");
+    var sw = Stopwatch.StartNew();
+    long peakDuring = 0;
+    using var sampling = new CancellationTokenSource();
+    var sampler = Task.Run(async () =>
+    {
+        while (!sampling.IsCancellationRequested)
+        {
+            peakDuring = Math.Max(peakDuring, bridge.RssKiB());
+            try
+            {
+                await Task.Delay(200, sampling.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    });
+    using (var smtp = new SmtpClient())
+    {
+        await smtp.ConnectAsync("127.0.0.1", smtpPort, SecureSocketOptions.None);
+        for (int i = 0; i < messages; i++)
+        {
+            var content = new byte[(size - 4096) / 78 * 57];
+            random.NextBytes(content);
+            var body = new Multipart("mixed")
+            {
+                new TextPart("plain") { Text = $"Large message {i + 1} of {messages}." },
+                new MimePart("application", "octet-stream")
+                {
+                    Content = new MimeContent(new MemoryStream(content)), ContentTransferEncoding = ContentEncoding.Base64, FileName = $"large-{i + 1}.bin",
+                },
+            };
+            var message = new MimeMessage([sender], [recipient], $"large {i + 1}", body);
+            await smtp.SendAsync(message);
+            Console.WriteLine($"- delivered {i + 1} of {messages} at {sw.Elapsed.TotalSeconds:F0} s; bridge RSS {bridge.RssKiB() / 1024} MiB");
+        }
+
+        await smtp.DisconnectAsync(true);
+    }
+
+    // In the INBOX first (each page is stored as it is read), then the round ends (the bridge logs "N received"):
+    // only then is the bridge idle.
+    int count = before;
+    double inboxSeconds = 0;
+    int printed = 0;
+    while (true)
+    {
+        await Task.Delay(2000);
+        var lines = bridge.Lines();
+        foreach (var line in lines.Skip(printed))
+        {
+            Console.WriteLine($"  bridge at {sw.Elapsed.TotalSeconds:F0} s: {line}");
+        }
+
+        printed = lines.Count;
+        if (count < before + messages && (count = await InboxCountAsync(imapPort, imap[1], imap[2])) >= before + messages)
+        {
+            inboxSeconds = sw.Elapsed.TotalSeconds;
+            Console.WriteLine($"- all {messages} in the bridge's INBOX after {inboxSeconds:F0} s; RSS {bridge.RssKiB() / 1024} MiB");
+        }
+
+        int received = lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"(\d+) (?:new \w+ )?received")).Where(m => m.Success)
+            .Sum(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+        if (count >= before + messages && received >= messages)
+        {
+            break;
+        }
+
+        if (sw.Elapsed > TimeSpan.FromMinutes(30))
+        {
+            throw new TimeoutException($"the bridge synced {count - before} of {messages} messages ({received} in finished rounds) in 30 minutes");
+        }
+    }
+
+    double syncSeconds = sw.Elapsed.TotalSeconds;
+    await sampling.CancelAsync();
+    await sampler;
+    long rssSynced = bridge.RssKiB();
+    long peak = bridge.PeakRssKiB();
+    Console.WriteLine($"- sync rounds over after {syncSeconds:F0} s; RSS {rssSynced / 1024} MiB, peak (VmHWM) {peak / 1024} MiB; load average {Load()}");
+    var idle = new List<(int Seconds, long RssKiB)>();
+    var idleClock = Stopwatch.StartNew();
+    while (idleClock.Elapsed.TotalSeconds < idleSeconds)
+    {
+        await Task.Delay(5000);
+        idle.Add(((int)idleClock.Elapsed.TotalSeconds, bridge.RssKiB()));
+        var more = bridge.Lines();
+        foreach (var line in more.Skip(printed))
+        {
+            Console.WriteLine($"  bridge: {line}");
+        }
+
+        printed = more.Count;
+        Console.WriteLine($"  idle {idle[^1].Seconds} s: RSS {idle[^1].RssKiB / 1024} MiB");
+    }
+
+    long at60 = idle.Where(s => s.Seconds >= 60).Select(s => s.RssKiB).DefaultIfEmpty(idle[^1].RssKiB).First();
+    return $"| bridge{(trim ? "" : " (memory trim off)")}, {messages} x {size / 1024.0 / 1024:F1} MiB synced (provider and bridge in their own processes) | RSS at start | peak during sync | RSS when synced | after 60 s idle | after {idle[^1].Seconds} s |\n" +
+        "|---|---:|---:|---:|---:|---:|\n" +
+        $"| {inboxSeconds:F0} s to the INBOX, {syncSeconds:F0} s to the round's end | {startRss / 1024} MiB | {peak / 1024} MiB | {rssSynced / 1024} MiB | {at60 / 1024} MiB | {idle[^1].RssKiB / 1024} MiB |";
+}
+
+// Messages in the bridge's INBOX, on a fresh connection (no unsolicited EXISTS mixed into the count).
+static async Task<int> InboxCountAsync(int port, string user, string pass)
+{
+    await using var client = await RawImapClient.ConnectAsync(port);
+    await client.CommandAsync($"LOGIN {user} {pass}");
+    await client.CommandAsync("SELECT INBOX");
+    try
+    {
+        return (await client.CommandAsync("UID FETCH 1:* (UID)")).Untagged;
+    }
+    catch (InvalidOperationException)
+    {
+        return 0;
+    }
 }
 
 static async Task<(int Accepted, int Rejected, long Bytes)> DeliverAsync(int port, List<byte[]> corpus, int messages, int sessions)
@@ -644,10 +822,23 @@ static async Task ServeProvider(string data)
     await Console.In.ReadToEndAsync();
 }
 
-static async Task ServeBridge(string file, string passphrase)
+static async Task ServeBridge(string file, string passphrase, int? httpsPort = null, string? certPem = null, bool trim = true)
 {
     using var store = await LocalStore.OpenAsync(file, StoreUnlock.WithPassphrase(passphrase), new LocalStoreOptions { Argon2MemoryKiB = 8 * 1024, Argon2Passes = 1 });
-    await using var bridge = await BridgeHost.StartAsync(store, new BridgeOptions { ImapPort = 0, SmtpPort = 0, SyncInterval = null, MonitorTransparency = false });
+    var options = new BridgeOptions { ImapPort = 0, SmtpPort = 0, SyncInterval = null, MonitorTransparency = false };
+    if (httpsPort is { } port)
+    {
+        options = new BridgeOptions
+        {
+            ImapPort = 0, SmtpPort = 0, MonitorTransparency = false, SyncInterval = TimeSpan.FromSeconds(30),
+            HostMap = new StaticHostMap { AllowSystemDns = false }.Add("alpha.test", new IPEndPoint(IPAddress.Loopback, port)),
+            TrustedRoots = new X509Certificate2Collection(X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(certPem!))),
+            SyncLog = line => Console.WriteLine("log " + line),
+            IdleTrimAfterAllocatedBytes = trim ? new BridgeOptions().IdleTrimAfterAllocatedBytes : null,
+        };
+    }
+
+    await using var bridge = await BridgeHost.StartAsync(store, options);
     var settings = (await bridge.GetSettingsAsync()).Single();
     Console.WriteLine($"imap {settings.ImapPort} {settings.UserName} {settings.Password}");
     Console.WriteLine("ready");
@@ -712,7 +903,19 @@ internal sealed class ChildServer : IAsyncDisposable
 {
     private readonly Process _process;
 
+    private readonly List<string> _lines = [];
+    private Task? _reader;
+
     private ChildServer(Process process) => _process = process;
+
+    /// <summary>The lines the child printed after "ready" so far.</summary>
+    public List<string> Lines()
+    {
+        lock (_lines)
+        {
+            return [.. _lines];
+        }
+    }
 
     public Dictionary<string, string> Values { get; } = [];
 
@@ -736,7 +939,16 @@ internal sealed class ChildServer : IAsyncDisposable
         {
             if (line == "ready")
             {
-                _ = child._process.StandardOutput.ReadToEndAsync();
+                child._reader = Task.Run(async () =>
+                {
+                    while (await child._process.StandardOutput.ReadLineAsync() is { } more)
+                    {
+                        lock (child._lines)
+                        {
+                            child._lines.Add(more);
+                        }
+                    }
+                });
                 return child;
             }
 
@@ -785,6 +997,11 @@ internal sealed class ChildServer : IAsyncDisposable
         catch (OperationCanceledException)
         {
             _process.Kill(entireProcessTree: true);
+        }
+
+        if (_reader is not null)
+        {
+            await _reader;
         }
 
         _process.Dispose();

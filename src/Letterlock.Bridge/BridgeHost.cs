@@ -64,6 +64,19 @@ public sealed class BridgeOptions
     /// </summary>
     public Letterlock.OpenPgp.Mime.MimeLimits MimeLimits { get; init; } = Letterlock.OpenPgp.Mime.MimeLimits.Default;
 
+    /// <summary>
+    /// After a sync round, when the process has allocated at least this many bytes since the last trim (large messages
+    /// synced or fetched), one full compacting collection gives the freed heap back to the operating system, so an idle
+    /// bridge does not keep the memory of its busiest moment (default 128 MiB; null: never).
+    /// </summary>
+    public long? IdleTrimAfterAllocatedBytes
+    {
+        get => _idleTrim;
+        init => _idleTrim = value is null or >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(IdleTrimAfterAllocatedBytes), value, "IdleTrimAfterAllocatedBytes must be null or at least 0");
+    }
+
+    private readonly long? _idleTrim = 128L * 1024 * 1024;
+
     /// <summary>Limits of the IMAP engine (line and literal sizes, failed-login delay, sessions...).</summary>
     public ImapServerOptions Imap { get; init; } = new() { ServerName = "Letterlock bridge" };
 
@@ -168,6 +181,8 @@ public sealed class BridgeHost : IAsyncDisposable
     private readonly ConcurrentDictionary<AccountId, ProviderClient> _providers = new();
     private readonly Client.Transparency.TransparencyNotices _notices;
     private readonly SemaphoreSlim _noticeWake = new(0, int.MaxValue);
+    private long _allocatedAtLastTrim = GC.GetTotalAllocatedBytes();
+    private int _memoryTrims;
     private readonly Action<BridgeEvent> _emit;
     private readonly ConcurrentDictionary<AccountId, bool> _synced = new();
 
@@ -368,8 +383,41 @@ public sealed class BridgeHost : IAsyncDisposable
             _unreachable.TryAdd(account.Id, true);
             log(new(BridgeEventLevel.Error, $"{who}: sync refused by the provider: {e.Message}; retrying every {RetryText()}"));
         }
+        finally
+        {
+            // Also after a round that failed part-way: it may have opened large messages all the same.
+            TrimMemoryIfDue();
+        }
 
         return false;
+    }
+
+    /// <summary>How many times the bridge gave its freed heap back to the operating system after a sync round.</summary>
+    internal int MemoryTrims => Volatile.Read(ref _memoryTrims);
+
+    /// <summary>
+    /// Returns freed memory to the operating system once a sync round is over, if much was allocated since the last time.
+    /// A 24 MiB message passes through several whole-message buffers on the large-object heap; the GC keeps those
+    /// segments committed for reuse, so without this an idle bridge sat at the size of its largest sync (2.3 GiB after
+    /// a few dozen such messages). An aggressive collection decommits what is free; it is blocking, so it runs only
+    /// after rounds that allocated at least <see cref="BridgeOptions.IdleTrimAfterAllocatedBytes"/>, between syncs.
+    /// </summary>
+    private void TrimMemoryIfDue()
+    {
+        if (_options.IdleTrimAfterAllocatedBytes is not { } threshold)
+        {
+            return;
+        }
+
+        long allocated = GC.GetTotalAllocatedBytes();
+        long last = Interlocked.Read(ref _allocatedAtLastTrim);
+        if (allocated - last < threshold || Interlocked.CompareExchange(ref _allocatedAtLastTrim, allocated, last) != last)
+        {
+            return; // not enough yet, or another account's round is trimming now
+        }
+
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Interlocked.Increment(ref _memoryTrims);
     }
 
     private string RetryText() => _options.SyncInterval is { } i ? $"{i.TotalSeconds:0} s" : "sync";

@@ -228,4 +228,65 @@ public sealed class BridgeProviderTests : IAsyncLifetime
         Assert.Contains(_syncLog, l => l.Contains("sent to legacy@old.test", StringComparison.Ordinal) && !l.Contains("not sent", StringComparison.Ordinal));
         Assert.Empty(await _store.Jobs.ListAsync(QueuedMail.JobKind));
     }
+
+    [Fact]
+    public async Task A_sync_round_that_allocated_past_the_threshold_gives_the_freed_heap_back_once_and_a_quiet_round_does_not()
+    {
+        await _bridge.DisposeAsync();
+        _bridge = await BridgeHost.StartAsync(_store, new BridgeOptions
+        {
+            ImapPort = 0, SmtpPort = 0, HostMap = _map, TrustedRoots = new X509Certificate2Collection(_roots), SyncInterval = null,
+            IdleTrimAfterAllocatedBytes = 16 * 1024 * 1024,
+        });
+        _settings = Assert.Single(await _bridge.GetSettingsAsync());
+        await _bridge.SyncOnceAsync(_syncLog.Add); // the first round publishes prekeys; whether it trims does not matter here
+        int before = _bridge.MemoryTrims;
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        Assert.Equal(before, _bridge.MemoryTrims); // nothing arrived: far below 16 MiB allocated, no collection
+
+        // An 8 MiB attachment: fetching, opening, parsing and storing it allocates well past 16 MiB.
+        var content = new byte[6 * 1024 * 1024];
+        new Random(3).NextBytes(content);
+        var large = new MimeMessage([new MailboxAddress("Big", "big@sender.test")], [new MailboxAddress("Alice", "alice@alpha.test")], $"Large {Marker}",
+            new Multipart("mixed")
+            {
+                new TextPart("plain") { Text = "attached" },
+                new MimePart("application", "octet-stream") { Content = new MimeContent(new MemoryStream(content)), ContentTransferEncoding = ContentEncoding.Base64, FileName = "large.bin" },
+            });
+        using (var smtp = new SmtpClient())
+        {
+            await smtp.ConnectAsync("127.0.0.1", _provider!.SmtpEndPoint.Port, SecureSocketOptions.None);
+            await smtp.SendAsync(large);
+            await smtp.DisconnectAsync(true);
+        }
+
+        await _bridge.SyncOnceAsync(_syncLog.Add);
+        Assert.Equal(before + 1, _bridge.MemoryTrims);
+        using var imap = await ImapAsync();
+        await imap.Inbox.OpenAsync(FolderAccess.ReadOnly);
+        var synced = await imap.Inbox.GetMessageAsync(imap.Inbox.Count - 1);
+        Assert.Equal($"Large {Marker}", synced.Subject);
+        var attachment = Assert.IsType<MimePart>(Assert.Single(synced.Attachments));
+        using var decoded = new MemoryStream();
+        await Assert.IsType<MimeContent>(attachment.Content).DecodeToAsync(decoded);
+        Assert.Equal(content, decoded.ToArray());
+        await imap.DisconnectAsync(true);
+    }
+
+    [Theory]
+    [InlineData(-1L, false)]
+    [InlineData(0L, true)]
+    [InlineData(null, true)]
+    public void The_idle_trim_threshold_is_null_or_at_least_zero(long? value, bool valid)
+    {
+        if (valid)
+        {
+            Assert.Equal(value, new BridgeOptions { IdleTrimAfterAllocatedBytes = value }.IdleTrimAfterAllocatedBytes);
+        }
+        else
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => new BridgeOptions { IdleTrimAfterAllocatedBytes = value });
+            Assert.Contains("IdleTrimAfterAllocatedBytes", e.Message, StringComparison.Ordinal);
+        }
+    }
 }

@@ -84,7 +84,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         MimeMessage outer;
         try
         {
-            using var stream = new MemoryStream(raw.ToArray(), writable: false);
+            using var stream = ReadOnlyStream(raw);
             outer = await MimeMessage.LoadAsync(new ParserOptions { MaxMimeDepth = _reader.Options.MaxMimeDepth }, stream, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is FormatException or ParseException)
@@ -267,7 +267,7 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
         notice.Headers.Clear();
         if (headerBlockChecked)
         {
-            using var stream = new MemoryStream(raw.ToArray(), writable: false);
+            using var stream = ReadOnlyStream(raw);
             var headers = new MimeParser(new ParserOptions { MaxMimeDepth = 1 }, stream, MimeFormat.Entity).ParseHeaders();
             foreach (var header in headers)
             {
@@ -529,4 +529,10 @@ public sealed class IncomingMailProcessor(LocalStore store, AccountRecord accoun
     private static StoredPeerState FromOpenPgp(Letterlock.OpenPgp.Autocrypt.AutocryptPeerState state, KeyAuthentication? publicKeyAuthentication) =>
         new(state.LastSeen, state.AutocryptTimestamp, state.PublicKey?.Export(armored: false), state.PreferEncrypt == PreferEncrypt.Mutual,
             state.GossipTimestamp, state.GossipKey?.Export(armored: false), publicKeyAuthentication);
+
+    /// <summary>The bytes as a read-only stream, without copying them when they are (part of) an array: a 24 MiB message is not copied again to be parsed.</summary>
+    private static MemoryStream ReadOnlyStream(ReadOnlyMemory<byte> raw) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(raw, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(raw.ToArray(), writable: false);
 }

@@ -592,12 +592,19 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         pending = pending.Where(c => !c.Done).ToList();
         Parallel.ForEach(pending.Where(c => c.Document is not null), new ParallelOptions { MaxDegreeOfParallelism = _sync.MaxParallelism },
             c => c.Sealed = keys.Sealer.Seal(MessageDocumentFor(c.Change.Id), MessageKind, c.Document!));
-        if (!_batchWrites || !await WriteConversionsAsync(pending, ct).ConfigureAwait(false))
+        // A document larger than a batch may carry (a 24 MiB message is 32 MiB as base64 in JSON, over the provider's
+        // api.maxBatchBodySize) goes up alone, in a PUT that carries it as it is: batched, the provider refuses it, and
+        // the conversion would be retried on every sync, each time opening the message again.
+        var alone = pending.Where(c => c.Sealed is { } content && content.Length > _sync.MaxBatchBytes).ToList();
+        var batched = pending.Except(alone).ToList();
+        if (!_batchWrites || !await WriteConversionsAsync(batched, ct).ConfigureAwait(false))
         {
-            foreach (var conversion in pending)
-            {
-                await WriteConversionAloneAsync(conversion, ct).ConfigureAwait(false);
-            }
+            alone = pending;
+        }
+
+        foreach (var conversion in alone)
+        {
+            await WriteConversionAloneAsync(conversion, ct).ConfigureAwait(false);
         }
 
         // The page's cursor, with whatever is left to record (every step before it is idempotent).
@@ -789,8 +796,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }
 
         Parallel.ForEach(writes, new ParallelOptions { MaxDegreeOfParallelism = _sync.MaxParallelism }, w => w.Sealed = sealer.Seal(w.DocumentId, MessageKind, w.Document));
-        // A write whose revision is unknown (a conversion that met m-I existing) reads it first, alone.
-        var unresolved = writes.Where(w => w.Message.Remote is { Revision: <= 0 }).ToList();
+        // A write whose revision is unknown (a conversion that met m-I existing) reads it first, alone; a document larger
+        // than a batch may carry goes up alone too (batched, the provider would refuse it on every sync).
+        var unresolved = writes.Where(w => w.Message.Remote is { Revision: <= 0 } || w.Sealed!.Length > _sync.MaxBatchBytes).ToList();
         var batchable = writes.Except(unresolved).ToList();
         if (!_batchWrites)
         {
@@ -1021,7 +1029,9 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             {
                 using var source = new MemoryStream(sealedEnvelope, writable: false);
                 using var opening = HpkeOpeningStream.Open(source, inboxKey, InboxEnvelope.Info);
-                using var plain = new MemoryStream();
+                // The plaintext is shorter than the envelope: one buffer of that size instead of a doubling one (a 24 MiB
+                // message would otherwise pass through ten growing large-object buffers on the way).
+                using var plain = new MemoryStream(sealedEnvelope.Length);
                 opening.CopyTo(plain);
                 if (!opening.IsComplete)
                 {
