@@ -168,7 +168,7 @@ public sealed class SyncKillTests(ITestOutputHelper log) : IAsyncLifetime
             Assert.True(want.SequenceEqual(device), $"seed {seed}: the device holds\n{Diff(want, device)}");
         }
 
-        var provider = await DescribeProviderAsync(otherDevice, sealer);
+        var provider = await Letterlock.Client.Tests.Sync.ProviderDocuments.DescribeAsync(otherDevice, sealer);
         Assert.True(want.SequenceEqual(provider), $"seed {seed}: the provider holds\n{Diff(want, provider)}");
     }
 
@@ -305,43 +305,6 @@ public sealed class SyncKillTests(ITestOutputHelper log) : IAsyncLifetime
         {
             lines.AddRange((await mail.ListAsync(folder.Id)).Select(m =>
                 $"{m.Summary.Subject} [{string.Join(' ', m.Flags.Where(f => f != "\\Seen").Order(StringComparer.Ordinal))}]"));
-        }
-
-        return lines.Order(StringComparer.Ordinal).ToList();
-    }
-
-    /// <summary>Every live document of the account: message documents opened (subject and flags), any other kind named.</summary>
-    private static async Task<List<string>> DescribeProviderAsync(ProviderClient client, DocumentSealer sealer)
-    {
-        var latest = new Dictionary<string, Letterlock.Api.DocumentInfo>(StringComparer.Ordinal);
-        long since = 0;
-        while (true)
-        {
-            var page = await client.GetChangesAsync(since, 500);
-            foreach (var change in page.Changes)
-            {
-                latest[change.Id] = change;
-            }
-
-            since = page.Next;
-            if (!page.HasMore)
-            {
-                break;
-            }
-        }
-
-        var lines = new List<string>();
-        foreach (var change in latest.Values.Where(c => !c.Deleted))
-        {
-            if (change.Kind != SyncEngine.MessageKind)
-            {
-                lines.Add($"a live {change.Kind} document {change.Id}");
-                continue;
-            }
-
-            var document = sealer.Open(change.Id, change.Kind, (await client.GetDocumentAsync(change.Id))!.Content)!;
-            var parsed = await MimeMessage.LoadAsync(new MemoryStream(document.Message));
-            lines.Add($"{parsed.Subject} [{string.Join(' ', document.Flags.Where(f => f != "\\Seen").Order(StringComparer.Ordinal))}]");
         }
 
         return lines.Order(StringComparer.Ordinal).ToList();

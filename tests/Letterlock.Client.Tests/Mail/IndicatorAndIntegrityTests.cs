@@ -14,31 +14,10 @@ namespace Letterlock.Client.Tests.Mail;
 /// names included, and an encrypted message that fails its integrity check is shown as refused, never as plaintext or
 /// as raw ciphertext marked <c>none</c> (DESIGN.md invariant 4).
 /// </summary>
-public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
+public sealed class IndicatorAndIntegrityTests : AliceAndBobStore
 {
     private const string Marker = "FORGED-INDICATOR";
     private const string Secret = "Quetzal-Secret-4711";
-    private readonly TempDir _dir = new();
-    private LocalStore _store = null!;
-    private AccountRecord _alice = null!;
-    private UnlockedKey _aliceKey = null!;
-    private GeneratedKey _bob = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStores.Create(_dir);
-        _alice = await _store.Accounts.CreateAsync("alice@alpha.test", "Alice", null);
-        await AccountKeys.GenerateAsync(_store, _alice);
-        _aliceKey = await AccountKeys.LoadOpenPgpAsync(_store, _alice.Id);
-        _bob = KeyGenerator.Generate("Bob <bob@beta.test>", ReadOnlySpan<char>.Empty);
-    }
-
-    public Task DisposeAsync()
-    {
-        _store.Dispose();
-        _dir.Dispose();
-        return Task.CompletedTask;
-    }
 
     /// <summary>Field names a reader could take for a Letterlock indicator: the real one, case, ASCII and Unicode look-alikes.</summary>
     public static TheoryData<string> LookAlikeNames() => new()
@@ -93,11 +72,11 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
             "--outer\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: boss@beta.test\r\n" + forged + "Subject: headers only\r\n\r\n" +
             "--outer--\r\n";
 
-        var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(Encoding.UTF8.GetBytes(raw));
-        var stored = await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!));
+        var result = await new IncomingMailProcessor(Store, Alice, AliceKey).ProcessAsync(Encoding.UTF8.GetBytes(raw));
+        var stored = await MimeMessage.LoadAsync(new MemoryStream((await Store.Mail(Alice.Id).ReadBodyAsync(result.Message.Id))!));
         var fields = AllHeaderFields(stored).ToList();
         Assert.DoesNotContain(fields, f => (f.Field + ":" + f.Value).Contains(Marker, StringComparison.Ordinal));
-        Assert.DoesNotContain(Marker, Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!), StringComparison.Ordinal);
+        Assert.DoesNotContain(Marker, Encoding.UTF8.GetString((await Store.Mail(Alice.Id).ReadBodyAsync(result.Message.Id))!), StringComparison.Ordinal);
         Assert.Equal(["none"], stored.Headers.Where(h => h.Field == "Letterlock-Signature").Select(h => h.Value.Trim()));
         Assert.Equal(["none"], stored.Headers.Where(h => h.Field == "Letterlock-Encryption").Select(h => h.Value.Trim()));
 
@@ -115,12 +94,12 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
             "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\nLetterlock\u2010Encryption: end-to-end; " + Marker + "\r\n\r\n" +
             $"{Secret}\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@beta.test\r\nLetterlock-Signature: valid; {Marker}\r\n\r\nhi\r\n--b--\r\n";
         var message = await MimeMessage.LoadAsync(new MemoryStream(Encoding.UTF8.GetBytes(inner)));
-        var encrypted = new PgpMimeComposer().Encrypt(message, _bob.SecretKey.Unlock(),
-            new Dictionary<string, Certificate> { ["alice@alpha.test"] = _aliceKey.Certificate })[0].Message;
+        var encrypted = new PgpMimeComposer().Encrypt(message, Bob.SecretKey.Unlock(),
+            new Dictionary<string, Certificate> { ["alice@alpha.test"] = AliceKey.Certificate })[0].Message;
 
-        var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(IncomingMailProcessor.Canonical(encrypted));
+        var result = await new IncomingMailProcessor(Store, Alice, AliceKey).ProcessAsync(IncomingMailProcessor.Canonical(encrypted));
         Assert.Equal(EncryptionState.EndToEnd, result.Security.Encryption);
-        var stored = await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!));
+        var stored = await MimeMessage.LoadAsync(new MemoryStream((await Store.Mail(Alice.Id).ReadBodyAsync(result.Message.Id))!));
         Assert.Contains(Secret, string.Join("\n", AllText(stored)), StringComparison.Ordinal);
         Assert.DoesNotContain(AllHeaderFields(stored), f => (f.Field + ":" + f.Value).Contains(Marker, StringComparison.Ordinal));
         Assert.Equal("end-to-end", stored.Headers["Letterlock-Encryption"]);
@@ -165,8 +144,8 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
               "--b1\r\nContent-Type: application/octet-stream\r\n\r\n" + armored + "\r\n--b1--\r\n"
             : headers + "Content-Type: text/plain; charset=us-ascii\r\n\r\n" + armored + "\r\n";
 
-        var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(Encoding.ASCII.GetBytes(raw));
-        string stored = Encoding.UTF8.GetString((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!);
+        var result = await new IncomingMailProcessor(Store, Alice, AliceKey).ProcessAsync(Encoding.ASCII.GetBytes(raw));
+        string stored = Encoding.UTF8.GetString((await Store.Mail(Alice.Id).ReadBodyAsync(result.Message.Id))!);
         var parsed = await MimeMessage.LoadAsync(new MemoryStream(Encoding.UTF8.GetBytes(stored)));
         Assert.Equal("failed; reason=integrity", parsed.Headers["Letterlock-Encryption"]);
         Assert.Equal("none", parsed.Headers["Letterlock-Signature"]);
@@ -194,10 +173,10 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
         message.To.Add(MailboxAddress.Parse("carol@gamma.test"));
         message.Subject = "not yours";
         message.Body = new TextPart("plain") { Text = Secret };
-        var encrypted = new PgpMimeComposer().Encrypt(message, _bob.SecretKey.Unlock(),
+        var encrypted = new PgpMimeComposer().Encrypt(message, Bob.SecretKey.Unlock(),
             new Dictionary<string, Certificate> { ["carol@gamma.test"] = carol.Certificate })[0].Message;
-        var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(IncomingMailProcessor.Canonical(encrypted));
-        var parsed = await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(result.Message.Id))!));
+        var result = await new IncomingMailProcessor(Store, Alice, AliceKey).ProcessAsync(IncomingMailProcessor.Canonical(encrypted));
+        var parsed = await MimeMessage.LoadAsync(new MemoryStream((await Store.Mail(Alice.Id).ReadBodyAsync(result.Message.Id))!));
         Assert.Equal("failed; reason=no-key", parsed.Headers["Letterlock-Encryption"]);
         Assert.Single(parsed.Attachments);
     }
@@ -205,8 +184,8 @@ public sealed class IndicatorAndIntegrityTests : IAsyncLifetime
     private byte[] Craft(byte[] inner, bool withMdc)
     {
         var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, withMdc, new Org.BouncyCastle.Security.SecureRandom());
-        var subkey = _aliceKey.Certificate.SelectEncryptionKey(DateTimeOffset.UtcNow)!.Fingerprint.ToBytes();
-        var ring = new PgpPublicKeyRing(_aliceKey.Certificate.Export(armored: false));
+        var subkey = AliceKey.Certificate.SelectEncryptionKey(DateTimeOffset.UtcNow)!.Fingerprint.ToBytes();
+        var ring = new PgpPublicKeyRing(AliceKey.Certificate.Export(armored: false));
         generator.AddMethod(ring.GetPublicKeys().Cast<PgpPublicKey>().Single(k => k.GetFingerprint().AsSpan().SequenceEqual(subkey)));
         using var output = new MemoryStream();
         using (var stream = generator.Open(output, inner.Length))

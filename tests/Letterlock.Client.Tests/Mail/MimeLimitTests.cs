@@ -12,34 +12,12 @@ namespace Letterlock.Client.Tests.Mail;
 /// decrypted content at a limit is read as usual; one past it is never parsed but stored as a notice naming the limit,
 /// with the original attached unchanged, so nothing is lost and no later reader (the bridge's FETCH, SEARCH) pays for it.
 /// </summary>
-public sealed class MimeLimitTests : IAsyncLifetime
+public sealed class MimeLimitTests : AliceAndBobStore
 {
     private static readonly OpenPgpOptions Limited = new()
     {
         MimeLimits = new MimeLimits { MaxMimeParts = 10, MaxHeaderFieldLines = 10, MaxHeaderFields = 20, MaxMimeDepth = 4 },
     };
-
-    private readonly TempDir _dir = new();
-    private LocalStore _store = null!;
-    private AccountRecord _alice = null!;
-    private UnlockedKey _aliceKey = null!;
-    private GeneratedKey _bob = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = await TestStores.Create(_dir);
-        _alice = await _store.Accounts.CreateAsync("alice@alpha.test", "Alice", null);
-        await AccountKeys.GenerateAsync(_store, _alice);
-        _aliceKey = await AccountKeys.LoadOpenPgpAsync(_store, _alice.Id);
-        _bob = KeyGenerator.Generate("Bob <bob@beta.test>", ReadOnlySpan<char>.Empty);
-    }
-
-    public Task DisposeAsync()
-    {
-        _store.Dispose();
-        _dir.Dispose();
-        return Task.CompletedTask;
-    }
 
     private const string Top = "From: Bob <bob@beta.test>\r\nTo: alice@alpha.test\r\nSubject: edge\r\nMIME-Version: 1.0\r\n";
 
@@ -62,7 +40,7 @@ public sealed class MimeLimitTests : IAsyncLifetime
     [MemberData(nameof(Edges))]
     public async Task A_received_message_at_a_limit_is_read_and_one_past_it_becomes_a_notice_naming_it(string limit, string atLimit, string overLimit, bool headersKept)
     {
-        var processor = new IncomingMailProcessor(_store, _alice, _aliceKey, Limited);
+        var processor = new IncomingMailProcessor(Store, Alice, AliceKey, Limited);
         var read = await processor.ProcessAsync(Encoding.ASCII.GetBytes(atLimit));
         var stored = await LoadAsync(read.Message.Id);
         Assert.DoesNotContain(stored.Attachments, a => a is MimePart { FileName: "refused-message.bin" });
@@ -83,12 +61,12 @@ public sealed class MimeLimitTests : IAsyncLifetime
     [Fact]
     public async Task Decrypted_content_past_a_limit_is_refused_with_reason_limit_and_at_it_is_read()
     {
-        var processor = new IncomingMailProcessor(_store, _alice, _aliceKey, Limited);
+        var processor = new IncomingMailProcessor(Store, Alice, AliceKey, Limited);
         async Task<MimeMessage> SendAsync(int parts)
         {
             var message = await MimeMessage.LoadAsync(new MemoryStream(Encoding.ASCII.GetBytes(Top + Parts(parts))));
-            var encrypted = new PgpMimeComposer().Encrypt(message, _bob.SecretKey.Unlock(),
-                new Dictionary<string, Certificate> { ["alice@alpha.test"] = _aliceKey.Certificate })[0].Message;
+            var encrypted = new PgpMimeComposer().Encrypt(message, Bob.SecretKey.Unlock(),
+                new Dictionary<string, Certificate> { ["alice@alpha.test"] = AliceKey.Certificate })[0].Message;
             var result = await processor.ProcessAsync(IncomingMailProcessor.Canonical(encrypted));
             return await LoadAsync(result.Message.Id);
         }
@@ -104,7 +82,7 @@ public sealed class MimeLimitTests : IAsyncLifetime
     [Fact]
     public async Task A_part_bomb_and_a_folded_header_bomb_become_notices_with_the_default_limits()
     {
-        var processor = new IncomingMailProcessor(_store, _alice, _aliceKey);
+        var processor = new IncomingMailProcessor(Store, Alice, AliceKey);
         var bomb = new StringBuilder(Top + "Content-Type: multipart/mixed; boundary=b\r\n\r\n");
         for (int i = 0; i < 100_000; i++)
         {
@@ -142,7 +120,7 @@ public sealed class MimeLimitTests : IAsyncLifetime
         string raw = Top + "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
             $"--o\r\nContent-Type: {type}\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
             Convert.ToBase64String(Encoding.ASCII.GetBytes(attached), Base64FormattingOptions.InsertLineBreaks) + "\r\n--o--\r\n";
-        var result = await new IncomingMailProcessor(_store, _alice, _aliceKey).ProcessAsync(Encoding.ASCII.GetBytes(raw));
+        var result = await new IncomingMailProcessor(Store, Alice, AliceKey).ProcessAsync(Encoding.ASCII.GetBytes(raw));
         var stored = await LoadAsync(result.Message.Id);
         var part = Assert.IsType<Multipart>(stored.Body)[1];
         Assert.Equal(neutralised ? "application/octet-stream" : type, part.ContentType.MimeType);
@@ -166,5 +144,5 @@ public sealed class MimeLimitTests : IAsyncLifetime
     }
 
     private async Task<MimeMessage> LoadAsync(MessageId id) =>
-        await MimeMessage.LoadAsync(new MemoryStream((await _store.Mail(_alice.Id).ReadBodyAsync(id))!));
+        await MimeMessage.LoadAsync(new MemoryStream((await Store.Mail(Alice.Id).ReadBodyAsync(id))!));
 }

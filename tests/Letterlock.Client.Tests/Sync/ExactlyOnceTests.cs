@@ -309,43 +309,11 @@ public sealed class ExactlyOnceTests : IAsyncLifetime
             return all;
         }
 
-        /// <summary>Every live document of the account: message documents opened (subject and flags), any other kind named.</summary>
+        /// <summary>Every live document of the account, as <see cref="ProviderDocuments.DescribeAsync"/> lists them.</summary>
         private async Task<List<string>> DescribeProviderAsync()
         {
-            var client = await ClientAsync(Device);
             using var sealer = new DocumentSealer((await Device.Keys.GetCurrentAsync(Account.Id, AccountKeys.AccountMasterKey))!.Material);
-            var latest = new Dictionary<string, Letterlock.Api.DocumentInfo>(StringComparer.Ordinal);
-            long since = 0;
-            while (true)
-            {
-                var page = await client.GetChangesAsync(since, 100);
-                foreach (var change in page.Changes)
-                {
-                    latest[change.Id] = change;
-                }
-
-                since = page.Next;
-                if (!page.HasMore)
-                {
-                    break;
-                }
-            }
-
-            var lines = new List<string>();
-            foreach (var change in latest.Values.Where(c => !c.Deleted))
-            {
-                if (change.Kind != SyncEngine.MessageKind)
-                {
-                    lines.Add($"a live {change.Kind} document {change.Id}");
-                    continue;
-                }
-
-                var document = sealer.Open(change.Id, change.Kind, (await client.GetDocumentAsync(change.Id))!.Content)!;
-                var parsed = await MimeMessage.LoadAsync(new MemoryStream(document.Message));
-                lines.Add($"{parsed.Subject} [{string.Join(' ', document.Flags.Where(f => f != "\\Seen").Order(StringComparer.Ordinal))}]");
-            }
-
-            return lines.Order(StringComparer.Ordinal).ToList();
+            return await ProviderDocuments.DescribeAsync(await ClientAsync(Device), sealer);
         }
 
         private async Task<ProviderClient> ClientAsync(LocalStore device)
