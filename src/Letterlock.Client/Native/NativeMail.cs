@@ -32,8 +32,12 @@ public delegate Task<IReadOnlyList<byte[]>?> VerifiedDeviceKeys(string address, 
 /// Its message keys are spent, so whoever files the message deletes this entry in the transaction that stores it
 /// (<see cref="NativeMail.ForgetOpenedAsync"/> when it is not filed).
 /// </param>
+/// <param name="CopiesForOthers">
+/// The entry copies for the other devices the envelope addresses, by device hint (hex): whoever files the message
+/// leaves them for the account's other devices (<see cref="NativeMail.OpenCopyAsync"/>).
+/// </param>
 public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? Sender, byte[]? SenderDeviceKey, string? Problem, bool SenderListed = true,
-    Guid? KeptAs = null);
+    Guid? KeptAs = null, IReadOnlyDictionary<string, byte[]>? CopiesForOthers = null);
 
 /// <summary>
 /// The native protocol in the client (docs/design/native-protocol.md, "Sending" and "Receiving"): seals a message
@@ -174,8 +178,11 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         byte[] digest = SHA256.HashData(envelope);
         Opened? opened = null;
         OpenStatus status = OpenStatus.Opened;
+        IReadOnlyDictionary<string, byte[]> copies = new Dictionary<string, byte[]>();
         await WithStateAsync(async state =>
         {
+            copies = state.Device.CopiesForOthers(envelope);
+
             // Opened before, but not filed (the process stopped in between): its keys are spent, its content kept.
             foreach (var kept in await store.Keys.ListAsync(account.Id, OpenedPurpose, ct).ConfigureAwait(false))
             {
@@ -225,7 +232,28 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 $"the message's From is not the sender {opened.Sender}");
         }
 
-        return new NativeReceived(OpenStatus.Opened, opened.Content, opened.Sender, opened.SenderDeviceKey, null, senderListed, opened.KeptAs);
+        return new NativeReceived(OpenStatus.Opened, opened.Content, opened.Sender, opened.SenderDeviceKey, null, senderListed, opened.KeptAs, copies);
+    }
+
+    /// <summary>
+    /// Opens an entry copy another device of this account left for this one after filing the message
+    /// (docs/design/native-protocol.md, "Every device keeps step"): this device takes its message key, so its session
+    /// with the sender keeps step; the message itself is the account's message document already.
+    /// <see cref="OpenStatus.Replayed"/> means this device opened that envelope already (from the inbox, or the copy
+    /// before a crash).
+    /// </summary>
+    public async Task<OpenStatus> OpenCopyAsync(byte[] copy, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(copy);
+        var status = OpenStatus.Malformed;
+        await WithStateAsync(state =>
+        {
+            var result = state.Device.OpenCopy(copy);
+            state.Consumed.AddRange(result.ConsumedPrekeys);
+            status = result.Status;
+            return Task.CompletedTask;
+        }, ct).ConfigureAwait(false);
+        return status;
     }
 
     /// <summary>Drops a kept opened message that will not be filed (refused, or filed by a path that did not delete it).</summary>

@@ -52,12 +52,15 @@ public sealed class DocumentSealer : IDisposable
     }
 
     /// <summary>Seals a message document.</summary>
-    public byte[] Seal(string id, string kind, MessageDocument document)
+    public byte[] Seal(string id, string kind, MessageDocument document) =>
+        SealBytes(id, kind, JsonSerializer.SerializeToUtf8Bytes(document, SyncJson.Default.MessageDocument));
+
+    /// <summary>Seals a document of any other kind whose content is <paramref name="content"/> as it is.</summary>
+    public byte[] SealBytes(string id, string kind, ReadOnlySpan<byte> content)
     {
-        var json = JsonSerializer.SerializeToUtf8Bytes(document, SyncJson.Default.MessageDocument);
-        var framed = new byte[Padme.PaddedLength(8 + json.Length)];
-        BinaryPrimitives.WriteInt64BigEndian(framed, json.Length);
-        json.CopyTo(framed, 8);
+        var framed = new byte[Padme.PaddedLength(8 + content.Length)];
+        BinaryPrimitives.WriteInt64BigEndian(framed, content.Length);
+        content.CopyTo(framed.AsSpan(8));
         var output = new byte[1 + Aead.NonceSize + framed.Length + Aead.TagSize];
         output[0] = Version;
         RandomNumberGenerator.Fill(output.AsSpan(1, Aead.NonceSize));
@@ -67,6 +70,22 @@ public sealed class DocumentSealer : IDisposable
 
     /// <summary>Opens a message document, or returns null when it was altered, truncated, moved or is not ours.</summary>
     public MessageDocument? Open(string id, string kind, ReadOnlySpan<byte> sealedDocument)
+    {
+        try
+        {
+            return Open(id, kind, sealedDocument, json => JsonSerializer.Deserialize(json, SyncJson.Default.MessageDocument));
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Opens a document sealed by <see cref="SealBytes"/>, or returns null when it was altered, truncated, moved or is not ours.</summary>
+    public byte[]? OpenBytes(string id, string kind, ReadOnlySpan<byte> sealedDocument) => Open(id, kind, sealedDocument, content => content.ToArray());
+
+    private T? Open<T>(string id, string kind, ReadOnlySpan<byte> sealedDocument, ReadOnlySpanFunc<T> read)
+        where T : class
     {
         if (sealedDocument.Length < 1 + Aead.NonceSize + Aead.TagSize + 8 || sealedDocument[0] != Version)
         {
@@ -90,11 +109,7 @@ public sealed class DocumentSealer : IDisposable
                 return null;
             }
 
-            return JsonSerializer.Deserialize(plain.Slice(8, (int)length), SyncJson.Default.MessageDocument);
-        }
-        catch (JsonException)
-        {
-            return null;
+            return read(plain.Slice(8, (int)length));
         }
         finally
         {
@@ -105,6 +120,9 @@ public sealed class DocumentSealer : IDisposable
 
     /// <inheritdoc/>
     public void Dispose() => _key.Dispose();
+
+    private delegate T? ReadOnlySpanFunc<out T>(ReadOnlySpan<byte> content)
+        where T : class;
 
     private static byte[] AssociatedData(string id, string kind) => Encoding.UTF8.GetBytes($"letterlock.document.v1\0{kind}\0{id}");
 }
