@@ -50,7 +50,8 @@ public sealed partial class SyncEngine
             return null; // the ordinary reader reports it (beyond a structure limit: a notice in its place)
         }
 
-        if (!Native.NativeMail.IsNative(outer))
+        bool isReset = Native.NativeMail.IsResetRequest(outer);
+        if (!isReset && !Native.NativeMail.IsNative(outer))
         {
             return null;
         }
@@ -59,6 +60,11 @@ public sealed partial class SyncEngine
         {
             await DeferAsync(change.Id, DeferredInbox, countAttempt: false, ct).ConfigureAwait(false);
             throw new SyncDocumentException("a native message, which this sync does not open: deferred to the next sync with the native protocol (the bridge's)");
+        }
+
+        if (isReset)
+        {
+            await TakeResetRequestAsync(change, outer, ct).ConfigureAwait(false);
         }
 
         Native.NativeReceived opened;
@@ -74,6 +80,12 @@ public sealed partial class SyncEngine
         }
 
         await ForgetDeferredAsync(change.Id, ct).ConfigureAwait(false);
+        if (opened.ResetRequest is { } reset && outer.From.Mailboxes.FirstOrDefault()?.Address is { } sender)
+        {
+            // This device's session with the sender is lost: ask for a new one (the message stays in the inbox).
+            await provider.SubmitAsync(account.Address, [sender], reset, ct).ConfigureAwait(false);
+        }
+
         if (opened.Status != Letterlock.Native.OpenStatus.Opened)
         {
             throw new SyncDocumentException(opened.Problem ?? "the native message did not open");
@@ -94,6 +106,37 @@ public sealed partial class SyncEngine
             throw;
         }
     }
+
+    /// <summary>
+    /// A session-reset request from a device this device sent native mail to (docs/design/native-protocol.md, "Session
+    /// reset"): the session the named envelope went out on is retired, so the next message starts a new one, and the
+    /// request is deleted from the inbox without being filed. One for an envelope another device of the account sent
+    /// stays in the inbox for that device.
+    /// </summary>
+    private async Task TakeResetRequestAsync(DocumentInfo change, MimeKit.MimeMessage outer, CancellationToken ct)
+    {
+        bool? accepted;
+        try
+        {
+            accepted = await native!.AcceptResetAsync(outer, ct).ConfigureAwait(false);
+        }
+        catch (Letterlock.Native.NativeException)
+        {
+            accepted = false; // malformed or forged: nothing to reset, nothing to file
+        }
+
+        if (accepted is null)
+        {
+            throw new SyncDocumentException("a session reset request for a message this device did not send (left for the account's other devices)");
+        }
+
+        await ForgetDeferredAsync(change.Id, ct).ConfigureAwait(false);
+        await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false); // NotFound: another device took it
+        throw new NativeHandledException();
+    }
+
+    /// <summary>An inbox document the native protocol consumed (a reset request): nothing to file, nothing to report.</summary>
+    private sealed class NativeHandledException : Exception;
 
     /// <summary>
     /// Leaves the entry copies of the native messages this page opened, one document per other device, sealed under the

@@ -524,6 +524,10 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
                 conversion.NativeKept = nativeRead?.KeptAs;
                 reads.Add((conversion, nativeRead?.Read ?? await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false)));
             }
+            catch (NativeHandledException)
+            {
+                conversion.Done = true; // consumed by the native protocol (a session reset request) and retired
+            }
             catch (SyncDocumentException e)
             {
                 conversion.Done = true; // left in the inbox for the account's other devices (reported)

@@ -292,6 +292,66 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_device_that_lost_its_sessions_asks_for_a_reset_and_both_sides_start_a_new_session()
+    {
+        var alice = await Connect("alice");
+        var (aliceStore, aliceAccount) = _people["alice"];
+        var (bobStore, bob) = _people["bob"];
+        async Task SendToBobAsync(string subject)
+        {
+            var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", subject));
+            Assert.Equal("native", Route(copy));
+            await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+        }
+
+        await SendToBobAsync("Before");
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        var bobKey = (await NativeKeys.LoadIdentityAsync(bobStore, bob.Id)).DeviceKey.ToArray();
+        var first = (await SessionsAsync("alice")).Active(bobKey)!.SessionId;
+
+        // Bob's device loses its sessions; alice's next message does not open there and bob's device asks her for a reset.
+        foreach (var session in await bobStore.Keys.ListAsync(bob.Id, NativeMail.SessionPurpose))
+        {
+            await bobStore.Keys.DeleteAsync(bob.Id, session.Id);
+        }
+
+        await SendToBobAsync("Lost");
+        var failed = await new SyncEngine(bobStore, bob, await Connect("bob"), native: await NativeFor("bob")).SyncAsync();
+        Assert.Equal(0, failed.Received);
+        Assert.Contains("session reset requested", Assert.Single(failed.Errors).Reason, StringComparison.Ordinal);
+
+        // Alice's device takes the request (nothing is filed): the session it named is retired.
+        var taken = await SyncAsync("alice");
+        Assert.Equal(0, taken.Received);
+        Assert.Null((await SessionsAsync("alice")).Active(bobKey));
+        Assert.Empty(await aliceStore.Mail(aliceAccount.Id).ListAsync((await aliceStore.Mail(aliceAccount.Id).FindFolderAsync(FolderRole.Inbox))!.Id));
+
+        // Her next message starts a new session from fresh prekeys, which bob's device opens; and bob answers on it.
+        await SendToBobAsync("After");
+        Assert.NotEqual(first, (await SessionsAsync("alice")).Active(bobKey)!.SessionId);
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        var reply = Assert.Single(await SendFromAsync("bob", "alice@alpha.test", "Answer"));
+        Assert.Equal("native", Route(reply));
+        await (await Connect("bob")).SubmitAsync(reply.From, reply.Recipients, reply.Message);
+        Assert.Equal(1, (await SyncAsync("alice")).Received);
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        Assert.Equal(["After", "Before"], (await bobStore.Mail(bob.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject!).Order(StringComparer.Ordinal));
+
+        // A reset request naming an envelope this device never sent is left for the account's other devices.
+        var stray = await NativeFor("bob");
+        using var bobIdentity = await NativeKeys.LoadIdentityAsync(bobStore, bob.Id);
+        var request = new Letterlock.Native.NativeDevice(bobIdentity, bob.Address, new Letterlock.Native.DevicePrekeys(), new Letterlock.Native.DeviceSessions())
+            .CreateResetRequest(new byte[16]).Encode();
+        await (await Connect("bob")).SubmitAsync("bob@alpha.test", ["alice@alpha.test"], stray.ResetMessage("alice@alpha.test", request));
+        var strayReport = await new SyncEngine(aliceStore, aliceAccount, alice, native: await NativeFor("alice")).SyncAsync();
+        Assert.Contains("did not send", Assert.Single(strayReport.Errors).Reason, StringComparison.Ordinal);
+        Assert.NotNull((await SessionsAsync("alice")).Active(bobKey));
+    }
+
+    private async Task<Letterlock.Native.DeviceSessions> SessionsAsync(string name) =>
+        Letterlock.Native.DeviceSessions.Load((await _people[name].Store.Keys.ListAsync(_people[name].Account.Id, NativeMail.SessionPurpose)).Select(k => k.Material));
+
     /// <summary>Another device of <paramref name="owner"/>'s account, signed in with the password, native-capable.</summary>
     private async Task AddDeviceAsync(string owner, string name)
     {
@@ -319,11 +379,7 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         return changes.GroupBy(c => c.Id).Select(g => g.Last()).Where(c => !c.Deleted).ToList();
     }
 
-    private async Task<int> SkippedKeysAsync(string name)
-    {
-        var stored = await _people[name].Store.Keys.ListAsync(_people[name].Account.Id, NativeMail.SessionPurpose);
-        return Letterlock.Native.DeviceSessions.Load(stored.Select(k => k.Material)).SkippedKeyCount;
-    }
+    private async Task<int> SkippedKeysAsync(string name) => (await SessionsAsync(name)).SkippedKeyCount;
 
     [Fact]
     public async Task Without_a_verified_entry_or_when_the_bundle_fetch_fails_the_message_goes_pgp()
