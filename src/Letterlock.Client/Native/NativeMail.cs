@@ -144,6 +144,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
 
         await WithStateAsync(async state =>
         {
+            await ExpireSentAsync(state, ct).ConfigureAwait(false);
             foreach (var (recipient, keys) in routes)
             {
                 var ready = new List<byte[]>();
@@ -317,23 +318,37 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         bool? accepted = null;
         await WithStateAsync(async state =>
         {
-            var oldest = _time.GetUtcNow() - (options ?? new NativeOptions()).MaxResetRequestAge;
-            foreach (var entry in await store.Keys.ListAsync(account.Id, SentPurpose, ct).ConfigureAwait(false))
+            foreach (var record in await ExpireSentAsync(state, ct).ConfigureAwait(false))
             {
-                if (!SentRecord.TryDecode(entry.Material, out var record) || record.SentAt < oldest)
-                {
-                    state.Expired.Add(entry.Id); // past the age of any request it could answer
-                    continue;
-                }
-
-                if (accepted is null && record.EnvelopeId.AsSpan().SequenceEqual(request.EnvelopeId)
+                if (record.EnvelopeId.AsSpan().SequenceEqual(request.EnvelopeId)
                     && record.Sessions.FirstOrDefault(d => d.DeviceKey.AsSpan().SequenceEqual(request.DeviceKey)) is { } used)
                 {
                     accepted = state.Device.AcceptReset(request, used.SessionId);
+                    break;
                 }
             }
         }, ct).ConfigureAwait(false);
         return accepted;
+    }
+
+    /// <summary>The records of envelopes sent recently enough to be reset; older ones are deleted with the state.</summary>
+    private async Task<List<SentRecord>> ExpireSentAsync(State state, CancellationToken ct)
+    {
+        var oldest = _time.GetUtcNow() - (options ?? new NativeOptions()).MaxResetRequestAge;
+        var current = new List<SentRecord>();
+        foreach (var entry in await store.Keys.ListAsync(account.Id, SentPurpose, ct).ConfigureAwait(false))
+        {
+            if (SentRecord.TryDecode(entry.Material, out var record) && record.SentAt >= oldest)
+            {
+                current.Add(record);
+            }
+            else
+            {
+                state.Expired.Add(entry.Id); // past the age of any request it could answer
+            }
+        }
+
+        return current;
     }
 
     /// <summary>The outer message of a session-reset request to <paramref name="recipient"/>, the failed envelope's sender.</summary>

@@ -347,6 +347,12 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         var strayReport = await new SyncEngine(aliceStore, aliceAccount, alice, native: await NativeFor("alice")).SyncAsync();
         Assert.Contains("did not send", Assert.Single(strayReport.Errors).Reason, StringComparison.Ordinal);
         Assert.NotNull((await SessionsAsync("alice")).Active(bobKey));
+
+        // What alice remembers of her envelopes goes once no request could name them any more.
+        Assert.Equal(3, (await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose)).Count);
+        var month = new NativeMail(aliceStore, aliceAccount, alice, Directory(alice), time: new ManualTime(DateTimeOffset.UtcNow.AddDays(31)));
+        Assert.Single(await month.SealAsync(Encoding.ASCII.GetBytes("From: alice@alpha.test\r\n\r\nlater\r\n"), ["bob@alpha.test"]));
+        Assert.Single(await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose));
     }
 
     private async Task<Letterlock.Native.DeviceSessions> SessionsAsync(string name) =>
