@@ -194,20 +194,7 @@ public sealed class NativeDevice
     /// start creates a session and consumes its one-time prekeys; a ratchet message is matched to its session
     /// by header decryption), then the payload. Nothing changes unless it opens.
     /// </summary>
-    public OpenResult Open(ReadOnlySpan<byte> envelope)
-    {
-        NativeEnvelope parsed;
-        try
-        {
-            parsed = NativeEnvelope.Parse(envelope, Options);
-        }
-        catch (NativeException e)
-        {
-            return new OpenResult(e.Error == NativeError.LimitExceeded ? OpenStatus.LimitExceeded : OpenStatus.Malformed);
-        }
-
-        return OpenParsed(parsed);
-    }
+    public OpenResult Open(ReadOnlySpan<byte> envelope) => OpenAny(envelope, isCopy: false);
 
     /// <summary>This device's 8-byte hint, as envelope entries and entry copies name it.</summary>
     public ReadOnlySpan<byte> DeviceHint => _hint;
@@ -252,23 +239,20 @@ public sealed class NativeDevice
     /// way), and authenticated against the payload digest the copy carries; the payload itself is not there, so the
     /// result has no <see cref="OpenResult.Content"/>.
     /// </summary>
-    public OpenResult OpenCopy(ReadOnlySpan<byte> copy)
+    public OpenResult OpenCopy(ReadOnlySpan<byte> copy) => OpenAny(copy, isCopy: true);
+
+    private OpenResult OpenAny(ReadOnlySpan<byte> data, bool isCopy)
     {
         NativeEnvelope parsed;
         try
         {
-            parsed = NativeEnvelope.ParseCopy(copy, Options);
+            parsed = isCopy ? NativeEnvelope.ParseCopy(data, Options) : NativeEnvelope.Parse(data, Options);
         }
         catch (NativeException e)
         {
             return new OpenResult(e.Error == NativeError.LimitExceeded ? OpenStatus.LimitExceeded : OpenStatus.Malformed);
         }
 
-        return OpenParsed(parsed);
-    }
-
-    private OpenResult OpenParsed(NativeEnvelope parsed)
-    {
         var envelopeId = parsed.EnvelopeId.ToArray();
         var digest = parsed.PayloadDigest;
         var prefix = parsed.Prefix;
