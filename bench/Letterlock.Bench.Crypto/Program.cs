@@ -1,6 +1,6 @@
 using Letterlock.Bench.Crypto;
 
-// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Crypto -- [hpke|xwing|opaque|accounts|kt [addresses]|all]
+// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Crypto -- [hpke|xwing|native|opaque|accounts|kt [addresses]|all]
 // For the one-core figures of docs/PERFORMANCE.md run it under `taskset -c 0`.
 string what = args.Length > 0 ? args[0] : "all";
 Console.WriteLine($"Letterlock crypto benchmark, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
@@ -13,6 +13,11 @@ if (what is "hpke" or "all")
 if (what is "xwing" or "all")
 {
     XWingBenchmark.Run();
+}
+
+if (what is "native" or "all")
+{
+    NativeBenchmark.Run();
 }
 
 if (what is "opaque" or "all")

@@ -194,12 +194,59 @@ public sealed class NativeDevice
     /// start creates a session and consumes its one-time prekeys; a ratchet message is matched to its session
     /// by header decryption), then the payload. Nothing changes unless it opens.
     /// </summary>
-    public OpenResult Open(ReadOnlySpan<byte> envelope)
+    public OpenResult Open(ReadOnlySpan<byte> envelope) => OpenAny(envelope, isCopy: false);
+
+    /// <summary>This device's 8-byte hint, as envelope entries and entry copies name it.</summary>
+    public ReadOnlySpan<byte> DeviceHint => _hint;
+
+    /// <summary>The 8-byte hint of a device key (<see cref="CopiesForOthers"/> names copies by it).</summary>
+    public static byte[] HintOf(ReadOnlySpan<byte> deviceKey) => NativeCrypto.DeviceHint(deviceKey);
+
+    /// <summary>
+    /// The entry copies of <paramref name="envelope"/> for every device it addresses other than this one, by device
+    /// hint: the device that files a message leaves these for its account's other devices, which open them with
+    /// <see cref="OpenCopy"/> to take their message key (their sessions stay in step with the sender). Empty when
+    /// the envelope does not parse or addresses no other device.
+    /// </summary>
+    public IReadOnlyDictionary<string, byte[]> CopiesForOthers(ReadOnlySpan<byte> envelope)
     {
+        var copies = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         NativeEnvelope parsed;
         try
         {
             parsed = NativeEnvelope.Parse(envelope, Options);
+        }
+        catch (NativeException)
+        {
+            return copies;
+        }
+
+        foreach (var entry in parsed.GetEntries())
+        {
+            var hint = Convert.ToHexStringLower(entry.Hint);
+            if (!entry.Hint.SequenceEqual(_hint) && !copies.ContainsKey(hint) && parsed.CopyFor(entry.Hint) is { } copy)
+            {
+                copies[hint] = copy;
+            }
+        }
+
+        return copies;
+    }
+
+    /// <summary>
+    /// Opens an entry copy (<see cref="CopiesForOthers"/>) made by another device of this account from an envelope it
+    /// opened and filed: this device's entry is opened as in <see cref="Open"/> (sessions and prekeys change the same
+    /// way), and authenticated against the payload digest the copy carries; the payload itself is not there, so the
+    /// result has no <see cref="OpenResult.Content"/>.
+    /// </summary>
+    public OpenResult OpenCopy(ReadOnlySpan<byte> copy) => OpenAny(copy, isCopy: true);
+
+    private OpenResult OpenAny(ReadOnlySpan<byte> data, bool isCopy)
+    {
+        NativeEnvelope parsed;
+        try
+        {
+            parsed = isCopy ? NativeEnvelope.ParseCopy(data, Options) : NativeEnvelope.Parse(data, Options);
         }
         catch (NativeException e)
         {
@@ -207,7 +254,7 @@ public sealed class NativeDevice
         }
 
         var envelopeId = parsed.EnvelopeId.ToArray();
-        var digest = NativeCrypto.Sha256(parsed.Payload);
+        var digest = parsed.PayloadDigest;
         var prefix = parsed.Prefix;
         var worst = OpenStatus.NotAddressed;
         foreach (var entry in parsed.GetEntries())
@@ -339,7 +386,7 @@ public sealed class NativeDevice
         {
             // key-grant = %x01 message-key[32] reply-token<0..255>
             var reader = new WireReader(grant, "key grant");
-            byte[] content;
+            byte[] content = [];
             byte[] token;
             if (reader.ReadByte() != 1)
             {
@@ -354,7 +401,8 @@ public sealed class NativeDevice
                 return new OpenResult(OpenStatus.LimitExceeded);
             }
 
-            var status = OpenPayload(messageKey, envelopeId, payload, out content);
+            // An entry copy has no payload: its digest, bound by the context the ratchet message authenticated, stands in.
+            var status = payload.IsEmpty ? OpenStatus.Opened : OpenPayload(messageKey, envelopeId, payload, out content);
             if (status != OpenStatus.Opened)
             {
                 return new OpenResult(status);
@@ -377,7 +425,7 @@ public sealed class NativeDevice
             {
                 EnvelopeId = envelopeId,
                 Sender = new SenderCertificate(session.PeerAddress, session.Peer),
-                Content = content,
+                Content = payload.IsEmpty ? null : content,
                 ReplyToken = token.Length == 0 ? null : token,
                 StartedSession = isNew,
                 ConsumedPrekeys = consumed,

@@ -32,13 +32,23 @@ internal readonly ref struct NativeEnvelope
 
     public static ReadOnlySpan<byte> Magic => "LLNATV"u8;
 
-    private NativeEnvelope(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> entries, int entryCount, ReadOnlySpan<byte> payload)
+    /// <summary>The magic of an entry copy (<see cref="CopyFor"/>).</summary>
+    public static ReadOnlySpan<byte> CopyMagic => "LLNATE"u8;
+
+    private NativeEnvelope(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> entries, int entryCount, ReadOnlySpan<byte> payload, byte[]? payloadDigest = null)
     {
         Prefix = prefix;
         Entries = entries;
         EntryCount = entryCount;
         Payload = payload;
+        PayloadDigest = payloadDigest ?? NativeCrypto.Sha256(payload);
     }
+
+    /// <summary>SHA-256 of the payload, which every entry's context binds (carried as such by an entry copy, which has no payload).</summary>
+    public byte[] PayloadDigest { get; }
+
+    /// <summary>True for an entry copy: the entries of one device and the payload's digest, without the payload.</summary>
+    public bool IsCopy => Payload.IsEmpty;
 
     /// <summary>magic, version and envelope id: the payload's associated data and the start of every entry's context.</summary>
     public ReadOnlySpan<byte> Prefix { get; }
@@ -68,7 +78,85 @@ internal readonly ref struct NativeEnvelope
 
         reader.ReadBytes(EnvelopeIdLength);
         var prefix = envelope[..PrefixLength];
-        int count = reader.ReadByte();
+        int start = ReadEntries(ref reader, options, out int count);
+        var entries = envelope[start..reader.Position];
+        var payload = reader.ReadRest();
+        if (payload.Length < PayloadOverhead)
+        {
+            throw new NativeException(NativeError.Malformed, "The native envelope's payload is truncated.");
+        }
+
+        return new NativeEnvelope(prefix, entries, count, payload);
+    }
+
+    /// <summary>
+    /// The entries of the device with <paramref name="hint"/>, without the payload: what another device of the recipient
+    /// account needs to take its message key and keep its sessions in step when one device has filed the message.
+    /// <code>
+    /// entry-copy = "LLNATE" %x01 envelope-id payload-digest entry-count 1*entry   ; payload-digest = SHA-256(payload)
+    /// </code>
+    /// Null when no entry has that hint.
+    /// </summary>
+    public byte[]? CopyFor(ReadOnlySpan<byte> hint)
+    {
+        var writer = new WireWriter(128);
+        int count = 0;
+        foreach (var entry in GetEntries())
+        {
+            if (entry.Hint.SequenceEqual(hint))
+            {
+                writer.WriteBytes(entry.Hint);
+                writer.WriteByte(entry.Kind);
+                writer.WriteVector16(entry.Body);
+                count++;
+            }
+        }
+
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var copy = new WireWriter(PrefixLength + 32 + 1 + writer.Length);
+        copy.WriteBytes(CopyMagic);
+        copy.WriteByte(Version);
+        copy.WriteBytes(EnvelopeId);
+        copy.WriteBytes(PayloadDigest);
+        copy.WriteByte((byte)count);
+        copy.WriteBytes(writer.Written);
+        return copy.ToArray();
+    }
+
+    /// <summary>Splits an entry copy (<see cref="CopyFor"/>); its prefix is the envelope's, as every entry's context names it.</summary>
+    /// <exception cref="NativeException">It is malformed or has too many entries.</exception>
+    public static NativeEnvelope ParseCopy(ReadOnlySpan<byte> copy, NativeOptions options)
+    {
+        var reader = new WireReader(copy, "native entry copy");
+        if (!reader.ReadBytes(CopyMagic.Length).SequenceEqual(CopyMagic))
+        {
+            throw new NativeException(NativeError.Malformed, "Not a Letterlock native entry copy (bad magic).");
+        }
+
+        if (reader.ReadByte() != Version)
+        {
+            throw new NativeException(NativeError.Malformed, "Unsupported native entry copy version.");
+        }
+
+        var prefix = new byte[PrefixLength];
+        Magic.CopyTo(prefix);
+        prefix[6] = Version;
+        reader.ReadBytes(EnvelopeIdLength).CopyTo(prefix.AsSpan(7));
+        var digest = reader.ReadBytes(32).ToArray();
+        int start = ReadEntries(ref reader, options, out int count);
+        var entries = copy[start..reader.Position];
+        reader.ExpectEnd();
+        return new NativeEnvelope(prefix, entries, count, [], digest);
+    }
+
+    /// <summary>Reads entry-count and the entries; returns where they start (the reader ends after them).</summary>
+    private static int ReadEntries(ref WireReader reader, NativeOptions options, out int count)
+    {
+        count = reader.ReadByte();
         if (count == 0)
         {
             throw new NativeException(NativeError.Malformed, "A native envelope has at least one entry.");
@@ -92,14 +180,7 @@ internal readonly ref struct NativeEnvelope
             reader.ReadVector16();
         }
 
-        var entries = envelope[entriesStart..reader.Position];
-        var payload = reader.ReadRest();
-        if (payload.Length < PayloadOverhead)
-        {
-            throw new NativeException(NativeError.Malformed, "The native envelope's payload is truncated.");
-        }
-
-        return new NativeEnvelope(prefix, entries, count, payload);
+        return entriesStart;
     }
 
     /// <summary>The entries, in order.</summary>

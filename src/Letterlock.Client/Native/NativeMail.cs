@@ -32,8 +32,19 @@ public delegate Task<IReadOnlyList<byte[]>?> VerifiedDeviceKeys(string address, 
 /// Its message keys are spent, so whoever files the message deletes this entry in the transaction that stores it
 /// (<see cref="NativeMail.ForgetOpenedAsync"/> when it is not filed).
 /// </param>
+/// <param name="CopiesForOthers">
+/// The entry copies for the other devices the envelope addresses, by device hint (hex): whoever files the message
+/// leaves them for the account's other devices (<see cref="NativeMail.OpenCopyAsync"/>).
+/// </param>
 public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? Sender, byte[]? SenderDeviceKey, string? Problem, bool SenderListed = true,
-    Guid? KeptAs = null);
+    Guid? KeptAs = null, IReadOnlyDictionary<string, byte[]>? CopiesForOthers = null)
+{
+    /// <summary>
+    /// When an entry for this device did not open (its session is lost or diverged): the outer message of a signed
+    /// session-reset request, for the caller to send to the sender (<see cref="NativeMail.ResetMessage"/>).
+    /// </summary>
+    public byte[]? ResetRequest { get; init; }
+}
 
 /// <summary>
 /// The native protocol in the client (docs/design/native-protocol.md, "Sending" and "Receiving"): seals a message
@@ -60,6 +71,16 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
     /// </summary>
     public const string OpenedPurpose = "device-native-opened";
 
+    /// <summary>The MIME subtype of a session-reset request's outer message (its body is the <see cref="Letterlock.Native.ResetRequest"/>).</summary>
+    public const string ResetMediaSubtype = "vnd.letterlock.native-reset";
+
+    /// <summary>
+    /// The purpose of the records of envelopes sent (device-only): envelope id, when, and per recipient device its key and
+    /// the session used, so a reset request naming the envelope retires that session only. Kept for
+    /// <see cref="NativeOptions.MaxResetRequestAge"/>, the age beyond which a request is refused anyway.
+    /// </summary>
+    public const string SentPurpose = "device-native-sent";
+
     private static readonly ConditionalWeakTable<LocalStore, Dictionary<AccountId, SemaphoreSlim>> Locks = [];
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -81,6 +102,13 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 return null; // no verified entry now: PGP/MIME
             }
         };
+    }
+
+    /// <summary>True when <paramref name="message"/> is a session-reset request (its body is a <see cref="Letterlock.Native.ResetRequest"/>).</summary>
+    public static bool IsResetRequest(MimeMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message.Body is MimePart part && part.ContentType.IsMimeType(MediaType, ResetMediaSubtype);
     }
 
     /// <summary>True when <paramref name="message"/> is a native message (its body is an envelope).</summary>
@@ -116,6 +144,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
 
         await WithStateAsync(async state =>
         {
+            await ExpireSentAsync(state, ct).ConfigureAwait(false);
             foreach (var (recipient, keys) in routes)
             {
                 var ready = new List<byte[]>();
@@ -132,7 +161,8 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 }
 
                 var envelope = state.Device.Seal(content.Span, [.. ready.Select(k => new EnvelopeRecipient(k))]);
-                sealedMessages[recipient] = Outer(recipient, envelope.Bytes);
+                state.Sent.Add(SentRecord.Encode(_time.GetUtcNow(), envelope.EnvelopeId, ready, envelope.SessionIds));
+                sealedMessages[recipient] = Outer(recipient, envelope.Bytes, MediaSubtype);
             }
         }, ct).ConfigureAwait(false);
         return sealedMessages;
@@ -174,8 +204,12 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         byte[] digest = SHA256.HashData(envelope);
         Opened? opened = null;
         OpenStatus status = OpenStatus.Opened;
+        IReadOnlyDictionary<string, byte[]> copies = new Dictionary<string, byte[]>();
+        byte[]? reset = null;
         await WithStateAsync(async state =>
         {
+            copies = state.Device.CopiesForOthers(envelope);
+
             // Opened before, but not filed (the process stopped in between): its keys are spent, its content kept.
             foreach (var kept in await store.Keys.ListAsync(account.Id, OpenedPurpose, ct).ConfigureAwait(false))
             {
@@ -195,10 +229,16 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 opened = new Opened(digest, result.Sender!.Address, result.Sender.Identity.DeviceKey, result.Content!);
                 state.Kept.Add(opened);
             }
+            else if (WarrantsReset(result) && outer.From.Mailboxes.FirstOrDefault()?.Address is { } replyTo)
+            {
+                reset = ResetMessage(replyTo, state.Device.CreateResetRequest(result.EnvelopeId).Encode());
+            }
         }, ct).ConfigureAwait(false);
         if (opened is null)
         {
-            return new NativeReceived(status, null, null, null, $"the native message did not open ({status})");
+            return new NativeReceived(status, null, null, null, reset is null
+                ? $"the native message did not open ({status})"
+                : $"the native message did not open ({status}): session reset requested from its sender") { ResetRequest = reset };
         }
 
         var listed = await verifiedDevices(opened.Sender, ct).ConfigureAwait(false);
@@ -225,8 +265,94 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 $"the message's From is not the sender {opened.Sender}");
         }
 
-        return new NativeReceived(OpenStatus.Opened, opened.Content, opened.Sender, opened.SenderDeviceKey, null, senderListed, opened.KeptAs);
+        return new NativeReceived(OpenStatus.Opened, opened.Content, opened.Sender, opened.SenderDeviceKey, null, senderListed, opened.KeptAs, copies);
     }
+
+    /// <summary>
+    /// Opens an entry copy another device of this account left for this one after filing the message
+    /// (docs/design/native-protocol.md, "Every device keeps step"): this device takes its message key, so its session
+    /// with the sender keeps step; the message itself is the account's message document already.
+    /// <see cref="OpenStatus.Replayed"/> means this device opened that envelope already (from the inbox, or the copy
+    /// before a crash).
+    /// </summary>
+    public async Task<OpenStatus> OpenCopyAsync(byte[] copy, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(copy);
+        var status = OpenStatus.Malformed;
+        await WithStateAsync(state =>
+        {
+            var result = state.Device.OpenCopy(copy);
+            state.Consumed.AddRange(result.ConsumedPrekeys);
+            status = result.Status;
+            return Task.CompletedTask;
+        }, ct).ConfigureAwait(false);
+        return status;
+    }
+
+    /// <summary>
+    /// An entry for this device that did not open although it is for this device: its session with the sender is lost
+    /// or diverged (an envelope opened here before comes back as <see cref="OpenStatus.Replayed"/> and is not reset).
+    /// </summary>
+    private static bool WarrantsReset(OpenResult result) =>
+        result.EnvelopeId is not null && result.Status is OpenStatus.Undecryptable or OpenStatus.Tampered;
+
+    /// <summary>
+    /// Takes a session-reset request that arrived in the inbox (docs/design/native-protocol.md, "Session reset"): when
+    /// this device sent the envelope it names to the requesting device, and that session is still the active one, the
+    /// session is retired, so the next message to that device starts a new one from fresh prekeys. False when the
+    /// request is too old or the session was replaced already; null when it is not for this device (another device of
+    /// the account sent that envelope, or it is older than the records kept).
+    /// </summary>
+    /// <exception cref="NativeException">The request is malformed or its signature does not verify.</exception>
+    public async Task<bool?> AcceptResetAsync(MimeMessage outer, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(outer);
+        if (!IsResetRequest(outer) || outer.Body is not MimePart { Content: { } body })
+        {
+            throw new NativeException(NativeError.Malformed, "Not a session-reset request.");
+        }
+
+        using var buffer = new MemoryStream();
+        await body.DecodeToAsync(buffer, ct).ConfigureAwait(false);
+        var request = ResetRequest.Decode(buffer.ToArray());
+        bool? accepted = null;
+        await WithStateAsync(async state =>
+        {
+            foreach (var record in await ExpireSentAsync(state, ct).ConfigureAwait(false))
+            {
+                if (record.EnvelopeId.AsSpan().SequenceEqual(request.EnvelopeId)
+                    && record.Sessions.FirstOrDefault(d => d.DeviceKey.AsSpan().SequenceEqual(request.DeviceKey)) is { } used)
+                {
+                    accepted = state.Device.AcceptReset(request, used.SessionId);
+                    break;
+                }
+            }
+        }, ct).ConfigureAwait(false);
+        return accepted;
+    }
+
+    /// <summary>The records of envelopes sent recently enough to be reset; older ones are deleted with the state.</summary>
+    private async Task<List<SentRecord>> ExpireSentAsync(State state, CancellationToken ct)
+    {
+        var oldest = _time.GetUtcNow() - (options ?? new NativeOptions()).MaxResetRequestAge;
+        var current = new List<SentRecord>();
+        foreach (var entry in await store.Keys.ListAsync(account.Id, SentPurpose, ct).ConfigureAwait(false))
+        {
+            if (SentRecord.TryDecode(entry.Material, out var record) && record.SentAt >= oldest)
+            {
+                current.Add(record);
+            }
+            else
+            {
+                state.Expired.Add(entry.Id); // past the age of any request it could answer
+            }
+        }
+
+        return current;
+    }
+
+    /// <summary>The outer message of a session-reset request to <paramref name="recipient"/>, the failed envelope's sender.</summary>
+    public byte[] ResetMessage(string recipient, byte[] request) => Outer(recipient, request, ResetMediaSubtype);
 
     /// <summary>Drops a kept opened message that will not be filed (refused, or filed by a path that did not delete it).</summary>
     public async Task ForgetOpenedAsync(Guid? keptAs, CancellationToken ct = default)
@@ -284,6 +410,69 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         }
     }
 
+    /// <summary>
+    /// What a device remembers of an envelope it sent, for reset requests naming it:
+    /// <c>sent-at(8, Unix seconds) envelope-id(16) count(1) count*(device-key&lt;0..255&gt; session-id&lt;0..255&gt;)</c>.
+    /// </summary>
+    private sealed record SentRecord(DateTimeOffset SentAt, byte[] EnvelopeId, IReadOnlyList<(byte[] DeviceKey, byte[] SessionId)> Sessions)
+    {
+        public static byte[] Encode(DateTimeOffset sentAt, byte[] envelopeId, IReadOnlyList<byte[]> deviceKeys, IReadOnlyList<byte[]> sessionIds)
+        {
+            using var buffer = new MemoryStream();
+            Span<byte> time = stackalloc byte[8];
+            BinaryPrimitives.WriteInt64BigEndian(time, sentAt.ToUnixTimeSeconds());
+            buffer.Write(time);
+            buffer.Write(envelopeId);
+            buffer.WriteByte((byte)deviceKeys.Count);
+            for (int i = 0; i < deviceKeys.Count; i++)
+            {
+                buffer.WriteByte((byte)deviceKeys[i].Length);
+                buffer.Write(deviceKeys[i]);
+                buffer.WriteByte((byte)sessionIds[i].Length);
+                buffer.Write(sessionIds[i]);
+            }
+
+            return buffer.ToArray();
+        }
+
+        public static bool TryDecode(byte[] data, [NotNullWhen(true)] out SentRecord? record)
+        {
+            record = null;
+            if (data.Length < 25)
+            {
+                return false;
+            }
+
+            var sessions = new List<(byte[], byte[])>();
+            int at = 25;
+            for (int i = 0; i < data[24]; i++)
+            {
+                if (!TryVector(data, ref at, out var key) || !TryVector(data, ref at, out var session))
+                {
+                    return false;
+                }
+
+                sessions.Add((key, session));
+            }
+
+            record = new SentRecord(DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadInt64BigEndian(data)), data[8..24], sessions);
+            return at == data.Length;
+        }
+
+        private static bool TryVector(byte[] data, ref int at, [NotNullWhen(true)] out byte[]? value)
+        {
+            value = null;
+            if (at >= data.Length || at + 1 + data[at] > data.Length)
+            {
+                return false;
+            }
+
+            value = data[(at + 1)..(at + 1 + data[at])];
+            at += 1 + data[at];
+            return true;
+        }
+    }
+
     private async Task<List<byte[]>> StartSessionsAsync(NativeDevice device, string recipient, List<byte[]> missing, CancellationToken ct)
     {
         Api.PrekeyBundlesResponse? fetched;
@@ -320,7 +509,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         return started;
     }
 
-    private byte[] Outer(string recipient, byte[] envelope)
+    private byte[] Outer(string recipient, byte[] envelope, string subtype)
     {
         // Nothing of the message shows outside: a fixed subject, no date of writing, a random Message-ID.
         var outer = new MimeMessage();
@@ -329,7 +518,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         outer.Subject = "Letterlock message";
         outer.Date = DateTimeOffset.FromUnixTimeSeconds(_time.GetUtcNow().ToUnixTimeSeconds() / 3600 * 3600);
         outer.MessageId = $"{Guid.NewGuid():N}@letterlock.invalid";
-        outer.Body = new MimePart(MediaType, MediaSubtype)
+        outer.Body = new MimePart(MediaType, subtype)
         {
             Content = new MimeContent(new MemoryStream(envelope, writable: false)),
             ContentTransferEncoding = ContentEncoding.Base64,
@@ -345,6 +534,12 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
 
         /// <summary>Messages opened with this state, kept until filed.</summary>
         public List<Opened> Kept { get; } = [];
+
+        /// <summary>Records of envelopes sealed with this state (<see cref="SentPurpose"/>).</summary>
+        public List<byte[]> Sent { get; } = [];
+
+        /// <summary>Records of envelopes sent too long ago to be reset.</summary>
+        public List<Guid> Expired { get; } = [];
     }
 
     private async Task WithStateAsync(Func<State, Task> work, CancellationToken ct)
@@ -402,6 +597,8 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                     }
                 }
 
+                add.AddRange(state.Sent.Select(r => (SentPurpose, (ReadOnlyMemory<byte>)r)));
+                delete.AddRange(state.Expired);
                 int firstKept = add.Count;
                 add.AddRange(state.Kept.Select(o => (OpenedPurpose, (ReadOnlyMemory<byte>)o.Encode())));
                 if (add.Count > 0 || delete.Count > 0)

@@ -63,20 +63,43 @@ public sealed class DocumentSealer : IDisposable
             JsonSerializer.Serialize(writer, document, SyncJson.Default.MessageDocument);
         }
 
-        var framed = new byte[Padme.PaddedLength(8 + json.WrittenCount)];
-        BinaryPrimitives.WriteInt64BigEndian(framed, json.WrittenCount);
-        json.WrittenSpan.CopyTo(framed.AsSpan(8));
+        var output = SealBytes(id, kind, json.WrittenSpan);
+        json.Clear(); // wipes what was written
+        return output;
+    }
+
+    /// <summary>Seals a document of any other kind whose content is <paramref name="content"/> as it is.</summary>
+    public byte[] SealBytes(string id, string kind, ReadOnlySpan<byte> content)
+    {
+        var framed = new byte[Padme.PaddedLength(8 + content.Length)];
+        BinaryPrimitives.WriteInt64BigEndian(framed, content.Length);
+        content.CopyTo(framed.AsSpan(8));
         var output = new byte[1 + Aead.NonceSize + framed.Length + Aead.TagSize];
         output[0] = Version;
         RandomNumberGenerator.Fill(output.AsSpan(1, Aead.NonceSize));
         Aead.Encrypt(_key, output.AsSpan(1, Aead.NonceSize), AssociatedData(id, kind), framed, output.AsSpan(1 + Aead.NonceSize));
         CryptographicOperations.ZeroMemory(framed);
-        json.Clear(); // wipes what was written
         return output;
     }
 
     /// <summary>Opens a message document, or returns null when it was altered, truncated, moved or is not ours.</summary>
     public MessageDocument? Open(string id, string kind, ReadOnlySpan<byte> sealedDocument)
+    {
+        try
+        {
+            return Open(id, kind, sealedDocument, json => JsonSerializer.Deserialize(json, SyncJson.Default.MessageDocument));
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Opens a document sealed by <see cref="SealBytes"/>, or returns null when it was altered, truncated, moved or is not ours.</summary>
+    public byte[]? OpenBytes(string id, string kind, ReadOnlySpan<byte> sealedDocument) => Open(id, kind, sealedDocument, content => content.ToArray());
+
+    private T? Open<T>(string id, string kind, ReadOnlySpan<byte> sealedDocument, ReadOnlySpanFunc<T> read)
+        where T : class
     {
         if (sealedDocument.Length < 1 + Aead.NonceSize + Aead.TagSize + 8 || sealedDocument[0] != Version)
         {
@@ -99,11 +122,7 @@ public sealed class DocumentSealer : IDisposable
                 return null;
             }
 
-            return JsonSerializer.Deserialize(framed.AsSpan(8, (int)length), SyncJson.Default.MessageDocument);
-        }
-        catch (JsonException)
-        {
-            return null;
+            return read(framed.AsSpan(8, (int)length));
         }
         finally
         {
@@ -117,6 +136,9 @@ public sealed class DocumentSealer : IDisposable
 
     /// <inheritdoc/>
     public void Dispose() => _key.Dispose();
+
+    private delegate T? ReadOnlySpanFunc<out T>(ReadOnlySpan<byte> content)
+        where T : class;
 
     private static byte[] AssociatedData(string id, string kind) => Encoding.UTF8.GetBytes($"letterlock.document.v1\0{kind}\0{id}");
 }

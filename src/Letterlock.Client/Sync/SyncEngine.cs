@@ -64,7 +64,7 @@ public sealed record SyncReport(int Received, int Pushed, int Deleted, IReadOnly
 /// <see cref="LocalStoreOptions.MaxMessageBytes"/>, malformed flags), is reported in
 /// <see cref="SyncReport.Errors"/>, left untouched on the provider, and skipped; sync continues with the next change.</para>
 /// </remarks>
-public sealed class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null,
+public sealed partial class SyncEngine(LocalStore store, AccountRecord account, ProviderClient provider, OpenPgpOptions? options = null, TimeProvider? time = null,
     Transparency.ITransparencyGossip? gossip = null, SyncOptions? syncOptions = null, Native.NativeMail? native = null)
 {
     /// <summary>The kind of the account's own message documents.</summary>
@@ -129,6 +129,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         try
         {
+            await RetryDeferredAsync(keys, run, ct).ConfigureAwait(false);
             int pushed = await PushAsync(keys.Sealer, ct).ConfigureAwait(false);
             if (_sync.IndexBackfillPerRun > 0)
             {
@@ -319,6 +320,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// </summary>
     private async Task ApplyPageAsync(Page page, Keys keys, Run run, CancellationToken ct)
     {
+        await KeepStepAsync(page.Changes, keys, run, ct).ConfigureAwait(false);
         var inbox = page.Changes.Where(c => c.Kind == InboxKind && !c.Deleted).ToList();
         var others = page.Changes.Where(c => c.Kind != InboxKind || c.Deleted).ToList();
         if (others.Count > 0 || inbox.Count == 0)
@@ -535,9 +537,13 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             {
                 // A native message is opened with this device's sessions; anything else by the ordinary reader. The provider
                 // put its own Authentication-Results first when it sealed the message to the inbox.
-                var nativeRead = await ReadNativeAsync(raw, keys, ct).ConfigureAwait(false);
+                var nativeRead = await ReadNativeAsync(change, raw, keys, ct).ConfigureAwait(false);
                 conversion.NativeKept = nativeRead?.KeptAs;
                 reads.Add((conversion, nativeRead?.Read ?? await keys.Incoming.ReadAsync(raw, null, ArrivalAuthentication.FromProviderInbox(raw), ct).ConfigureAwait(false)));
+            }
+            catch (NativeHandledException)
+            {
+                conversion.Done = true; // consumed by the native protocol (a session reset request) and retired
             }
             catch (SyncDocumentException e)
             {
@@ -551,6 +557,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             }
         }
 
+        await LeaveEntryCopiesAsync(keys.Sealer, ct).ConfigureAwait(false);
         if (reads.Count > 0)
         {
             Step(SyncStep.InboxOpened, reads[^1].Conversion.Change.Id);
@@ -727,50 +734,6 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         (_, { } inbox) => writer.FindByRemote(inbox),
         _ => null,
     };
-
-    /// <summary>
-    /// A native message (docs/design/native-protocol.md, "Receiving"): opened with this device's sessions, or left
-    /// in the inbox (an error for this run) for the account's other devices when it is not for this one or cannot
-    /// be opened here. Null for any other message.
-    /// </summary>
-    private async Task<(IncomingRead Read, Guid? KeptAs)?> ReadNativeAsync(byte[] raw, Keys keys, CancellationToken ct)
-    {
-        MimeKit.MimeMessage outer;
-        try
-        {
-            outer = await OpenPgp.Mime.BoundedMime.LoadAsync(raw, _options.MimeLimits, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is FormatException or MimeKit.ParseException)
-        {
-            return null; // the ordinary reader reports it (beyond a structure limit: a notice in its place)
-        }
-
-        if (!Native.NativeMail.IsNative(outer))
-        {
-            return null;
-        }
-
-        if (native is null)
-        {
-            throw new SyncDocumentException("a native message; it is opened by the bridge's sync");
-        }
-
-        var opened = await native.OpenAsync(outer, ct).ConfigureAwait(false);
-        if (opened.Status != Letterlock.Native.OpenStatus.Opened)
-        {
-            throw new SyncDocumentException(opened.Problem ?? "the native message did not open");
-        }
-
-        try
-        {
-            return (keys.Incoming.ReadNative(opened.Content!, opened.SenderDeviceKey!, opened.SenderListed), opened.KeptAs);
-        }
-        catch (FormatException)
-        {
-            await native.ForgetOpenedAsync(opened.KeptAs, ct).ConfigureAwait(false); // reported as unparseable; nothing to file
-            throw;
-        }
-    }
 
     // ---- Push ----
 

@@ -46,6 +46,14 @@ public sealed record SyncOptions
     /// </summary>
     public int IndexBackfillPerRun { get; init; } = 200;
 
+    /// <summary>
+    /// Sync runs that may try again a native message whose opening failed unexpectedly here (0..1,000): it stays at the
+    /// provider, is reported on each run, and after this many attempts is left to the account's other devices. A run
+    /// that does not open native mail at all (a sync without the bridge's native protocol) defers such mail to the next
+    /// run that does, without counting an attempt.
+    /// </summary>
+    public int MaxNativeRetries { get; init; } = 5;
+
     /// <summary>Whether to use the provider's content pages and batched writes when it has them (tests turn it off to run the single requests).</summary>
     internal bool UseBatchApi { get; init; } = true;
 
@@ -71,6 +79,8 @@ public sealed record SyncOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxBatchBytes, MaxPageBytesLimit, nameof(MaxBatchBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(IndexBackfillPerRun, 0, nameof(IndexBackfillPerRun));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(IndexBackfillPerRun, 10_000, nameof(IndexBackfillPerRun));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxNativeRetries, 0, nameof(MaxNativeRetries));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxNativeRetries, 1000, nameof(MaxNativeRetries));
     }
 }
 

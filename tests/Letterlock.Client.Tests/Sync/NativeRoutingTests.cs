@@ -1,4 +1,5 @@
 using System.Text;
+using Letterlock.Client.Accounts;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Native;
 using Letterlock.Client.Store;
@@ -65,13 +66,16 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         return new NativeMail(_people[name].Store, _people[name].Account, fetchThrough ?? provider, Directory(provider));
     }
 
-    private async Task<List<QueuedMail>> SendAsync(NativeMail native, string to, string subject)
+    private Task<List<QueuedMail>> SendAsync(NativeMail native, string to, string subject) => SendFromAsync("alice", to, subject, native);
+
+    private async Task<List<QueuedMail>> SendFromAsync(string sender, string to, string subject, NativeMail? native = null)
     {
-        var (store, alice) = _people["alice"];
-        var key = await AccountKeys.LoadOpenPgpAsync(store, alice.Id);
+        var (store, from) = _people[sender];
+        native ??= await NativeFor(sender);
+        var key = await AccountKeys.LoadOpenPgpAsync(store, from.Id);
         var recipients = to.Split(", ");
-        var outcome = await new OutgoingMailProcessor(store, alice, key, native: native).SubmitAsync(Encoding.ASCII.GetBytes(
-            $"From: alice@alpha.test\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@alpha.test>\r\n\r\nbody of {subject}\r\n"), recipients);
+        var outcome = await new OutgoingMailProcessor(store, from, key, native: native).SubmitAsync(Encoding.ASCII.GetBytes(
+            $"From: {from.Address}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{Guid.NewGuid():N}@alpha.test>\r\n\r\nbody of {subject}\r\n"), recipients);
         Assert.Equal(SendStatus.Queued, outcome.Status);
         Assert.True(outcome.Encrypted);
         var copies = new List<QueuedMail>();
@@ -165,6 +169,223 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         Assert.Equal(0, (await new SyncEngine(bobStore, bob, bobProvider, native: await NativeFor("bob")).SyncAsync()).Received);
         Assert.Single(await bobStore.Mail(bob.Id).ListAsync(inbox.Id));
     }
+
+    [Fact]
+    public async Task Each_of_bobs_devices_takes_its_key_of_every_message_whichever_files_it_and_each_message_is_filed_once()
+    {
+        await AddDeviceAsync("bob", "bobphone");
+        var alice = await Connect("alice");
+        var (bobStore, bob) = _people["bob"];
+        var (phoneStore, phone) = _people["bobphone"];
+
+        // Three messages, each for both of bob's devices; the laptop files them and leaves the phone its entries.
+        for (int i = 1; i <= 3; i++)
+        {
+            var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", $"To both {i}"));
+            Assert.Equal("native", Route(copy));
+            await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+        }
+
+        var laptop = await SyncAsync("bob");
+        Assert.Equal(3, laptop.Received);
+        Assert.Equal(3, (await DocumentsAsync("bob")).Count(d => d.Kind == SyncEngine.EntryCopyKind));
+
+        // The phone gets the three message documents and opens its three entries: its session with alice has no gap.
+        var onPhone = await SyncAsync("bobphone");
+        Assert.Equal(3, onPhone.Received);
+        Assert.DoesNotContain(await DocumentsAsync("bob"), d => d.Kind is SyncEngine.EntryCopyKind or "inbox");
+        Assert.Equal(0, await SkippedKeysAsync("bobphone"));
+        Assert.Equal(0, await SkippedKeysAsync("bob"));
+
+        // The phone answers on that session and alice reads it, from bob's phone.
+        var reply = Assert.Single(await SendFromAsync("bobphone", "alice@alpha.test", "From the phone"));
+        Assert.Equal("native", Route(reply));
+        await (await Connect("bobphone")).SubmitAsync(reply.From, reply.Recipients, reply.Message);
+        var aliceRead = await SyncAsync("alice");
+        Assert.Equal(1, aliceRead.Received);
+
+        // Now the phone files first and the laptop keeps step.
+        var fourth = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "To both 4"));
+        await alice.SubmitAsync(fourth.From, fourth.Recipients, fourth.Message);
+        Assert.Equal(1, (await SyncAsync("bobphone")).Received);
+        Assert.Equal(2, (await SyncAsync("bob")).Received); // and the phone's Sent copy of its reply
+        Assert.DoesNotContain(await DocumentsAsync("bob"), d => d.Kind is SyncEngine.EntryCopyKind or "inbox");
+        Assert.Equal(0, await SkippedKeysAsync("bob"));
+
+        // Each device holds each message once; the provider holds one message document each.
+        foreach (var (store, account) in new[] { (bobStore, bob), (phoneStore, phone) })
+        {
+            var inbox = (await store.Mail(account.Id).FindFolderAsync(FolderRole.Inbox))!;
+            Assert.Equal(["To both 1", "To both 2", "To both 3", "To both 4"],
+                (await store.Mail(account.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject!).Order(StringComparer.Ordinal));
+        }
+
+        Assert.Equal(4, (await DocumentsAsync("bob")).Count(d => d.Kind == SyncEngine.MessageKind && d.Id.StartsWith("m-in-", StringComparison.Ordinal)));
+        Assert.Equal(0, (await SyncAsync("bob")).Received + (await SyncAsync("bobphone")).Received);
+    }
+
+    [Fact]
+    public async Task A_sync_without_the_native_protocol_defers_native_mail_to_the_next_one_with_it_instead_of_passing_it_by()
+    {
+        var alice = await Connect("alice");
+        var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Deferred"));
+        await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+
+        // A sync that cannot open native mail (the command line's) reports it and moves on.
+        var (bobStore, bob) = _people["bob"];
+        var bobProvider = await Connect("bob");
+        var plain = await new SyncEngine(bobStore, bob, bobProvider).SyncAsync();
+        Assert.Equal(0, plain.Received);
+        Assert.Contains("deferred", Assert.Single(plain.Errors).Reason, StringComparison.Ordinal);
+        Assert.Empty((await new SyncEngine(bobStore, bob, bobProvider).SyncAsync()).Errors);
+
+        // Its cursor passed the message, but the next sync with the native protocol files it, once.
+        var report = await SyncAsync("bob");
+        Assert.Empty(report.Errors);
+        Assert.Equal(1, report.Received);
+        Assert.Equal(0, (await SyncAsync("bob")).Received);
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        Assert.Equal("Deferred", Assert.Single(await bobStore.Mail(bob.Id).ListAsync(inbox.Id)).Summary.Subject);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task A_native_message_that_fails_to_open_unexpectedly_is_retried_by_the_next_runs_up_to_the_limit(int failures)
+    {
+        const int retries = 2;
+        var alice = await Connect("alice");
+        var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Retried"));
+        await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+
+        // Checking the sender fails unexpectedly the first runs (after the envelope opened and was kept).
+        var (bobStore, bob) = _people["bob"];
+        var bobProvider = await Connect("bob");
+        var directory = Directory(bobProvider);
+        int failed = 0;
+        var failing = new NativeMail(bobStore, bob, bobProvider, (address, ct) =>
+            address == "alice@alpha.test" && failed++ < failures ? throw new InvalidOperationException("lookup broke") : directory(address, ct));
+        var options = new SyncOptions { MaxNativeRetries = retries };
+        var reports = new List<SyncReport>();
+        for (int run = 0; run <= retries + 1; run++)
+        {
+            reports.Add(await new SyncEngine(bobStore, bob, bobProvider, syncOptions: options, native: failing).SyncAsync());
+        }
+
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        var filed = await bobStore.Mail(bob.Id).ListAsync(inbox.Id);
+        if (failures <= retries)
+        {
+            // Reported while it failed, then filed once from the kept opened message (opening it again would be a replay).
+            Assert.All(reports.Take(failures), r => Assert.Contains("retry", Assert.Single(r.Errors).Reason, StringComparison.Ordinal));
+            Assert.All(reports.Skip(failures), r => Assert.Empty(r.Errors));
+            Assert.Equal("Retried", Assert.Single(filed).Summary.Subject);
+            Assert.Empty(await bobStore.Keys.ListAsync(bob.Id, NativeMail.OpenedPurpose));
+        }
+        else
+        {
+            // Given up after the limit: reported as such, left at the provider, not tried again.
+            Assert.Contains("given up after 2 retries", Assert.Single(reports[retries].Errors).Reason, StringComparison.Ordinal);
+            Assert.Empty(reports[retries + 1].Errors);
+            Assert.Empty(filed);
+            Assert.Contains(await DocumentsAsync("bob"), d => d.Kind == "inbox");
+        }
+    }
+
+    [Fact]
+    public async Task A_device_that_lost_its_sessions_asks_for_a_reset_and_both_sides_start_a_new_session()
+    {
+        var alice = await Connect("alice");
+        var (aliceStore, aliceAccount) = _people["alice"];
+        var (bobStore, bob) = _people["bob"];
+        async Task SendToBobAsync(string subject)
+        {
+            var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", subject));
+            Assert.Equal("native", Route(copy));
+            await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+        }
+
+        await SendToBobAsync("Before");
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        var bobKey = (await NativeKeys.LoadIdentityAsync(bobStore, bob.Id)).DeviceKey.ToArray();
+        var first = (await SessionsAsync("alice")).Active(bobKey)!.SessionId;
+
+        // Bob's device loses its sessions; alice's next message does not open there and bob's device asks her for a reset.
+        foreach (var session in await bobStore.Keys.ListAsync(bob.Id, NativeMail.SessionPurpose))
+        {
+            await bobStore.Keys.DeleteAsync(bob.Id, session.Id);
+        }
+
+        await SendToBobAsync("Lost");
+        var failed = await new SyncEngine(bobStore, bob, await Connect("bob"), native: await NativeFor("bob")).SyncAsync();
+        Assert.Equal(0, failed.Received);
+        Assert.Contains("session reset requested", Assert.Single(failed.Errors).Reason, StringComparison.Ordinal);
+
+        // Alice's device takes the request (nothing is filed): the session it named is retired.
+        var taken = await SyncAsync("alice");
+        Assert.Equal(0, taken.Received);
+        Assert.Null((await SessionsAsync("alice")).Active(bobKey));
+        Assert.Empty(await aliceStore.Mail(aliceAccount.Id).ListAsync((await aliceStore.Mail(aliceAccount.Id).FindFolderAsync(FolderRole.Inbox))!.Id));
+
+        // Her next message starts a new session from fresh prekeys, which bob's device opens; and bob answers on it.
+        await SendToBobAsync("After");
+        Assert.NotEqual(first, (await SessionsAsync("alice")).Active(bobKey)!.SessionId);
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        var reply = Assert.Single(await SendFromAsync("bob", "alice@alpha.test", "Answer"));
+        Assert.Equal("native", Route(reply));
+        await (await Connect("bob")).SubmitAsync(reply.From, reply.Recipients, reply.Message);
+        Assert.Equal(1, (await SyncAsync("alice")).Received);
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        Assert.Equal(["After", "Before"], (await bobStore.Mail(bob.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject!).Order(StringComparer.Ordinal));
+
+        // A reset request naming an envelope this device never sent is left for the account's other devices.
+        var stray = await NativeFor("bob");
+        using var bobIdentity = await NativeKeys.LoadIdentityAsync(bobStore, bob.Id);
+        var request = new Letterlock.Native.NativeDevice(bobIdentity, bob.Address, new Letterlock.Native.DevicePrekeys(), new Letterlock.Native.DeviceSessions())
+            .CreateResetRequest(new byte[16]).Encode();
+        await (await Connect("bob")).SubmitAsync("bob@alpha.test", ["alice@alpha.test"], stray.ResetMessage("alice@alpha.test", request));
+        var strayReport = await new SyncEngine(aliceStore, aliceAccount, alice, native: await NativeFor("alice")).SyncAsync();
+        Assert.Contains("did not send", Assert.Single(strayReport.Errors).Reason, StringComparison.Ordinal);
+        Assert.NotNull((await SessionsAsync("alice")).Active(bobKey));
+
+        // What alice remembers of her envelopes goes once no request could name them any more.
+        Assert.Equal(3, (await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose)).Count);
+        var month = new NativeMail(aliceStore, aliceAccount, alice, Directory(alice), time: new ManualTime(DateTimeOffset.UtcNow.AddDays(31)));
+        Assert.Single(await month.SealAsync(Encoding.ASCII.GetBytes("From: alice@alpha.test\r\n\r\nlater\r\n"), ["bob@alpha.test"]));
+        Assert.Single(await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose));
+    }
+
+    private async Task<Letterlock.Native.DeviceSessions> SessionsAsync(string name) =>
+        Letterlock.Native.DeviceSessions.Load((await _people[name].Store.Keys.ListAsync(_people[name].Account.Id, NativeMail.SessionPurpose)).Select(k => k.Material));
+
+    /// <summary>Another device of <paramref name="owner"/>'s account, signed in with the password, native-capable.</summary>
+    private async Task AddDeviceAsync(string owner, string name)
+    {
+        var (store, account) = _people[owner];
+        await AccountPassword.SetAsync(store, account, await Connect(owner), "correct horse battery staple");
+        var device = await LocalStore.CreateAsync(_dir.File(name + ".db"), StoreUnlock.WithPassphrase(name), TestStores.FastOptions());
+        var url = new Uri("https://alpha.test/");
+        var signedIn = await AccountPassword.LoginAsync(device, new ProviderClient(_local.Http, url), account.Address, "correct horse battery staple", name,
+            credentials => new ProviderClient(_local.Http, url, credentials));
+        _people[name] = (device, signedIn);
+        await PrekeyMaintenance.RunAsync(device, signedIn, await Connect(name), new PrekeyOptions { PoolSize = 4, RefillBelow = 2 });
+    }
+
+    private async Task<SyncReport> SyncAsync(string name)
+    {
+        var report = await new SyncEngine(_people[name].Store, _people[name].Account, await Connect(name), native: await NativeFor(name)).SyncAsync();
+        Assert.Empty(report.Errors);
+        return report;
+    }
+
+    /// <summary>The live documents of <paramref name="name"/>'s account, as its change feed lists them.</summary>
+    private async Task<List<Api.DocumentInfo>> DocumentsAsync(string name)
+    {
+        var changes = (await (await Connect(name)).GetChangesAsync(0, 1000)).Changes;
+        return changes.GroupBy(c => c.Id).Select(g => g.Last()).Where(c => !c.Deleted).ToList();
+    }
+
+    private async Task<int> SkippedKeysAsync(string name) => (await SessionsAsync(name)).SkippedKeyCount;
 
     [Fact]
     public async Task Without_a_verified_entry_or_when_the_bundle_fetch_fails_the_message_goes_pgp()
