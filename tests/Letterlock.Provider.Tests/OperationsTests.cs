@@ -275,7 +275,12 @@ public sealed partial class OperationsTests : IDisposable
             Assert.True(json.RootElement.TryGetProperty("Category", out _), line);
         }
 
-        Assert.Contains(lines, l => l.Contains("listening: smtp 127.0.0.1", StringComparison.Ordinal));
+        // the banner is the command line's event 8001 (docs/design/logging.md): a log shipper can select it by id
+        string listening = Assert.Single(lines, l => l.Contains("listening: smtp 127.0.0.1", StringComparison.Ordinal));
+        using (var banner = JsonDocument.Parse(listening))
+        {
+            Assert.Equal(8001, banner.RootElement.GetProperty("EventId").GetInt32());
+        }
     }
 
     [GeneratedRegex(@"^([a-z_]+)(\{[a-z_]+=""(?:[^""\\]|\\.)*""(?:,[a-z_]+=""(?:[^""\\]|\\.)*"")*\})? -?[0-9.e+]+$")]
