@@ -237,6 +237,7 @@ public sealed partial class OperationsTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestCategory.Name, TestCategory.Process)]
     public async Task Serve_with_json_logs_writes_one_JSON_object_per_line()
     {
         string data = TestProvider.InitializeForProcess(_directory);
