@@ -158,13 +158,13 @@ public sealed partial class LayeringTests
             .Select(d => Path.Combine(d, Path.GetFileName(d) + ".csproj"))
             .Where(File.Exists);
 
-    private static bool IsBuildOutput(string projectFolder, string file)
+    internal static bool IsBuildOutput(string projectFolder, string file)
     {
         string first = Path.GetRelativePath(projectFolder, file).Split(Path.DirectorySeparatorChar)[0];
         return first is "bin" or "obj";
     }
 
-    private static readonly string Root = FindRoot();
+    internal static readonly string Root = FindRoot();
 
     private static string FindRoot()
     {
@@ -181,5 +181,5 @@ public sealed partial class LayeringTests
 
     /// <summary>Line and block comments, string literals (regular, verbatim, raw) and character literals.</summary>
     [GeneratedRegex(@"//[^\n]*|/\*.*?\*/|"""""".*?""""""|@""(?:[^""]|"""")*""|""(?:\\.|[^""\\\n])*""|'(?:\\.|[^'\\\n])'", RegexOptions.Singleline)]
-    private static partial Regex CommentOrString();
+    internal static partial Regex CommentOrString();
 }

@@ -19,6 +19,7 @@ namespace Letterlock.Bridge.Tests;
 /// arrival, synced, and read decrypted through the bridge; when the provider goes away the bridge
 /// keeps serving cached mail and queues what is sent, and delivers it when the provider is back.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class BridgeProviderTests : IAsyncLifetime
 {
     private const string Marker = "Ibex31";

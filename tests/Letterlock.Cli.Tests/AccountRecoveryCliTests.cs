@@ -10,6 +10,7 @@ namespace Letterlock.Cli.Tests;
 /// both devices and marks this one; <c>devices revoke</c> removes the lost one. Against a real provider over HTTPS.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "letterlock-cli-recover-" + Guid.NewGuid().ToString("N"));

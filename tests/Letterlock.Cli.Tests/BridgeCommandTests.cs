@@ -8,6 +8,7 @@ namespace Letterlock.Cli.Tests;
 
 /// <summary><c>letterlock bridge</c> as a real process: prints settings, serves IMAP, stops cleanly on Ctrl-C (SIGINT).</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class BridgeCommandTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "letterlock-bridge-cli-" + Guid.NewGuid().ToString("N"));

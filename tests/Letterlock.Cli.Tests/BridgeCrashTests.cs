@@ -14,6 +14,7 @@ namespace Letterlock.Cli.Tests;
 /// message is there, exactly once, and the store opens and reads cleanly.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class BridgeCrashTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "letterlock-crash-" + Guid.NewGuid().ToString("N"));

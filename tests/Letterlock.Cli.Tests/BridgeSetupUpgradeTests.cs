@@ -15,6 +15,7 @@ namespace Letterlock.Cli.Tests;
 /// Python's plistlib (an independent parser) reads back with every value.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class BridgeSetupUpgradeTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "letterlock-bridge-setup-" + Guid.NewGuid().ToString("N"));

@@ -24,6 +24,7 @@ namespace Letterlock.Cli.Tests;
 /// reads its state while it runs. The provider's mail autoconfiguration is fetched over HTTPS and validated.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed partial class BridgeTalksTests : IAsyncLifetime
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(3);

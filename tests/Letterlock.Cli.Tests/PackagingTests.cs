@@ -8,6 +8,7 @@ namespace Letterlock.Cli.Tests;
 /// The systemd units shipped in the release (packaging/systemd), checked offline with the real
 /// systemd-analyze: the machine need not run systemd as PID 1.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed partial class PackagingTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("letterlock-packaging-").FullName;

@@ -19,6 +19,7 @@ namespace Letterlock.Cli.Tests;
 /// <c>letterlock sandbox</c>, the README's first command: two real providers federating over SMTP on loopback, two
 /// client devices with their bridges, and MailKit as the mail app of alice and bob.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class SandboxTests : IDisposable
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(4);

@@ -25,6 +25,7 @@ namespace Letterlock.Cli.Tests;
 /// The random seed is printed, and a failure names it: <c>LETTERLOCK_KILL_SEED=N</c> repeats a run's choices.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class SyncKillTests(ITestOutputHelper log) : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "letterlock-sync-kill-" + Guid.NewGuid().ToString("N"));
@@ -64,7 +65,7 @@ public sealed class SyncKillTests(ITestOutputHelper log) : IAsyncLifetime
     public Task Sync_killed_with_sigkill_8_times_at_random_moments_leaves_every_message_exactly_once() => KillLoopAsync(8);
 
     [SoakFact]
-    [Trait("Category", "Soak")]
+    [Trait(TestCategory.Name, TestCategory.Soak)]
     public Task Sync_killed_with_sigkill_50_times_at_random_moments_leaves_every_message_exactly_once() => KillLoopAsync(50);
 
     private async Task KillLoopAsync(int kills)

@@ -7,6 +7,7 @@ using MailKit.Security;
 namespace Letterlock.Imap.Tests;
 
 /// <summary>`letterlock imap serve`: argument errors in process, and the real executable with an mbox import, a client and Ctrl+C.</summary>
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class ImapCliTests
 {
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)

@@ -3,6 +3,7 @@ using System.Diagnostics;
 namespace Letterlock.Imap.Tests;
 
 /// <summary>A client from another ecosystem: Python's imaplib, driven by Scripts/imaplib_client.py, against a real socket.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class ImaplibTests
 {
     [Fact]

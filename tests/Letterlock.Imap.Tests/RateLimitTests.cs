@@ -14,6 +14,8 @@ namespace Letterlock.Imap.Tests;
 /// The command rate limit paces clients (backpressure) and never refuses a well-behaved one: clock-driven
 /// edge tests, the pipelining patterns of Thunderbird and MailKit, and real mbsync mirroring the shared corpus.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class RateLimitTests
 {
     private static InMemoryBackend Backend(int messages = 0)

@@ -3,6 +3,7 @@ using Letterlock.OpenPgp;
 namespace Letterlock.Interop.OpenPgp.Tests;
 
 /// <summary>Secret keys made by Letterlock (generated, protected, rotated, re-protected) work in sqop and gpg.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class KeyInteropTests(InteropFixture f) : IClassFixture<InteropFixture>
 {
     public static TheoryData<string> Variants() => ["unprotected", "protected", "rotated", "repassphrased"];

@@ -6,6 +6,7 @@ namespace Letterlock.Interop.OpenPgp.Tests;
 /// The interop matrix of issue 2, section 6: letterlock against gpg and sqop, both directions,
 /// encrypt+sign / decrypt+verify and detached sign / verify, at 10 KiB and 1 MiB.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class MatrixTests(InteropFixture f) : IClassFixture<InteropFixture>
 {
     public static TheoryData<string, int> Cases()

@@ -6,6 +6,7 @@ using MimeKit;
 namespace Letterlock.Interop.OpenPgp.Tests;
 
 /// <summary>PGP/MIME built by Letterlock and read by gpg from the raw message, and the reverse.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PgpMimeInteropTests(InteropFixture f) : IClassFixture<InteropFixture>
 {
     private UnlockedKey Ours => SecretKey.Parse(File.ReadAllBytes(f.OurKey)).Unlock();

@@ -4,6 +4,7 @@ using Letterlock.OpenPgp;
 namespace Letterlock.Interop.OpenPgp.Tests;
 
 /// <summary>`letterlock sop` options and exit codes (draft-dkg-openpgp-stateless-cli), with sqop as the reference.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SopCliTests(InteropFixture f) : IClassFixture<InteropFixture>
 {
     private ToolResult Sop(byte[]? stdin, params string[] args) => Tools.Letterlock(stdin, f.Dir, ["sop", .. args]);

@@ -8,17 +8,9 @@ using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
 using Letterlock.Client.Transparency;
 using Letterlock.Provider.Hosting;
-using Letterlock.Provider.Tests;
 using Microsoft.Extensions.Logging;
 
 namespace Letterlock.KeyTransparency.Tests;
-
-/// <summary>Which storage the real provider runs on.</summary>
-public enum Backend
-{
-    Sqlite,
-    Postgres,
-}
 
 /// <summary>
 /// The real provider (<see cref="ProviderHost"/>) on loopback over HTTPS with a certificate from the test CA,

@@ -8,7 +8,6 @@ using Letterlock.Client.Validation;
 using Letterlock.OpenPgp;
 using Letterlock.Provider.Hosting;
 using Letterlock.Provider.Storage;
-using Letterlock.Provider.Tests;
 using Letterlock.Transparency;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -198,13 +197,16 @@ public abstract class ProviderEndToEndTests(Backend backend, PostgresServer post
 }
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SqliteProviderEndToEndTests(PostgresServer postgres) : ProviderEndToEndTests(Backend.Sqlite, postgres);
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresProviderEndToEndTests(PostgresServer postgres) : ProviderEndToEndTests(Backend.Postgres, postgres);
 
 /// <summary>Two provider nodes on one PostgreSQL database publish one history between them.</summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresClusterTransparencyTests(PostgresServer postgres)
 {
     [Fact]

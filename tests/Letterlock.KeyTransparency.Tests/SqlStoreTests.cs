@@ -1,5 +1,4 @@
 using Letterlock.Provider.Configuration;
-using Letterlock.Provider.Tests;
 using Letterlock.Provider.Transparency;
 using Letterlock.Transparency;
 using NSec.Cryptography;
@@ -168,7 +167,9 @@ public abstract class SqlStoreTests(Backend backend, PostgresServer postgres) : 
 }
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SqliteSqlStoreTests(PostgresServer postgres) : SqlStoreTests(Backend.Sqlite, postgres);
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresSqlStoreTests(PostgresServer postgres) : SqlStoreTests(Backend.Postgres, postgres);

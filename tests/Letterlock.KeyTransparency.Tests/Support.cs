@@ -12,31 +12,6 @@ using Letterlock.Transparency;
 
 namespace Letterlock.KeyTransparency.Tests;
 
-/// <summary>A fresh temporary folder, deleted afterwards.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "letterlock-kt-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-}
-
 /// <summary>The test CA every HTTPS server of these tests gets its certificate from.</summary>
 internal static class TestCa
 {

@@ -87,7 +87,7 @@ public sealed class KeyTests
         Assert.All(new PgpSecretKeyRing(changed.Export(false)).GetSecretKeys(), k => Assert.Equal(HashAlgorithmTag.Sha256, k.S2k.HashAlgorithm));
         var opened = changed.ChangePassphrase("new pass", "");
         Assert.False(opened.IsProtected);
-        Assert.NotNull(opened.Unlock());
+        Assert.Equal(TestKeys.Alice.Certificate.Fingerprint, opened.Unlock().Fingerprint);
         Assert.Throws<BadPassphraseException>(() => changed.Unlock(TestKeys.Passphrase));
         Assert.Equal(TestKeys.Alice.Certificate.Fingerprint, changed.Unlock("new pass").Fingerprint);
     }

@@ -286,7 +286,7 @@ public sealed class PgpMimeTests
         var message = Draft();
         message.Body = entity; // depth 10
         var reparsed = Reparse(message);
-        Assert.NotNull(new PgpMimeReader(new OpenPgpOptions { MaxMimeDepth = 10 }).Read(reparsed, BobReads));
+        Assert.Equal("Quarterly numbers ✓", new PgpMimeReader(new OpenPgpOptions { MaxMimeDepth = 10 }).Read(reparsed, BobReads).Outer.Subject);
         var e = Assert.Throws<LimitExceededException>(() => new PgpMimeReader(new OpenPgpOptions { MaxMimeDepth = 9 }).Read(reparsed, BobReads));
         Assert.Equal(nameof(OpenPgpOptions.MaxMimeDepth), e.LimitName);
     }
@@ -295,7 +295,7 @@ public sealed class PgpMimeTests
     public void Raw_message_size_limit_edge()
     {
         var raw = MimeIoCanonical(Draft());
-        Assert.NotNull(new PgpMimeReader(new OpenPgpOptions { MaxMessageSize = raw.Length }).Read(new MemoryStream(raw), BobReads));
+        Assert.Equal("Quarterly numbers ✓", new PgpMimeReader(new OpenPgpOptions { MaxMessageSize = raw.Length }).Read(new MemoryStream(raw), BobReads).Outer.Subject);
         var e = Assert.Throws<LimitExceededException>(() => new PgpMimeReader(new OpenPgpOptions { MaxMessageSize = raw.Length - 1 }).Read(new MemoryStream(raw), BobReads));
         Assert.Equal(nameof(OpenPgpOptions.MaxMessageSize), e.LimitName);
     }

@@ -397,7 +397,9 @@ public abstract class AccountAccessTests(Backend backend, PostgresServer postgre
 }
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SqliteAccountAccessTests(PostgresServer postgres) : AccountAccessTests(Backend.Sqlite, postgres);
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresAccountAccessTests(PostgresServer postgres) : AccountAccessTests(Backend.Postgres, postgres);

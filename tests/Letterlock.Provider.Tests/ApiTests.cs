@@ -544,13 +544,16 @@ public abstract class ApiTests(Backend backend, PostgresServer postgres) : IAsyn
 }
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SqliteApiTests(PostgresServer postgres) : ApiTests(Backend.Sqlite, postgres);
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresApiTests(PostgresServer postgres) : ApiTests(Backend.Postgres, postgres);
 
 /// <summary>Sign-up by invitation.</summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class InviteTests(PostgresServer postgres)
 {
     [Theory]

@@ -11,6 +11,7 @@ namespace Letterlock.Provider.Tests;
 /// restarted on its own data.
 /// </summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class BlobImportTests(PostgresServer postgres)
 {
     [Fact]

@@ -175,6 +175,7 @@ public sealed class FolderBlobStoreTests : BlobStoreTests
 }
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresBlobStoreTests(PostgresServer postgres) : BlobStoreTests
 {
     private PostgresProviderStore _store = null!;

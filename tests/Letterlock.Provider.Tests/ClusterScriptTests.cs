@@ -12,6 +12,7 @@ namespace Letterlock.Provider.Tests;
 /// <c>scripts/cluster</c> as an operator runs it: a private PostgreSQL, three <c>letterlock provider serve</c> nodes on
 /// one settings file and Debian's haproxy in front. Mail sent through haproxy is read through every node directly.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class ClusterScriptTests(ITestOutputHelper output)
 {
     [Fact]

@@ -15,6 +15,7 @@ namespace Letterlock.Provider.Tests;
 /// the limits on anonymous calls hold for the cluster, not per node.
 /// </summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class ClusterTests(PostgresServer postgres) : IAsyncLifetime
 {
     private TestProvider _a = null!;

@@ -14,6 +14,8 @@ namespace Letterlock.Provider.Tests;
 /// process, is killed with SIGKILL under load, restarted, and checked.
 /// </summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class CrashAndClusterTests(PostgresServer postgres, ITestOutputHelper output)
 {
     private const int Sessions = 20;

@@ -12,6 +12,7 @@ namespace Letterlock.Provider.Tests;
 /// answers 452 4.3.1 (RFC 3463: insufficient system storage, try later), the API 507, and a refused write leaves
 /// nothing behind: smaller mail still goes through.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class FullDiskTests
 {
     private static MimeMessage Message(int bodyBytes, string subject)

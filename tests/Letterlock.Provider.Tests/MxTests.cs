@@ -388,9 +388,11 @@ public abstract class MxTests(Backend backend, PostgresServer postgres)
 }
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SqliteMxTests(PostgresServer postgres) : MxTests(Backend.Sqlite, postgres);
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresMxTests(PostgresServer postgres) : MxTests(Backend.Postgres, postgres);
 
 /// <summary>A line-level SMTP client for sending what well-behaved clients never send.</summary>

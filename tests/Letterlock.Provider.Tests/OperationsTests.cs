@@ -237,6 +237,7 @@ public sealed partial class OperationsTests : IDisposable
     }
 
     [Fact]
+    [Trait(TestCategory.Name, TestCategory.Process)]
     public async Task Serve_with_json_logs_writes_one_JSON_object_per_line()
     {
         string data = TestProvider.InitializeForProcess(_directory);
@@ -275,7 +276,12 @@ public sealed partial class OperationsTests : IDisposable
             Assert.True(json.RootElement.TryGetProperty("Category", out _), line);
         }
 
-        Assert.Contains(lines, l => l.Contains("listening: smtp 127.0.0.1", StringComparison.Ordinal));
+        // the banner is the command line's event 8001 (docs/design/logging.md): a log shipper can select it by id
+        string listening = Assert.Single(lines, l => l.Contains("listening: smtp 127.0.0.1", StringComparison.Ordinal));
+        using (var banner = JsonDocument.Parse(listening))
+        {
+            Assert.Equal(8001, banner.RootElement.GetProperty("EventId").GetInt32());
+        }
     }
 
     [GeneratedRegex(@"^([a-z_]+)(\{[a-z_]+=""(?:[^""\\]|\\.)*""(?:,[a-z_]+=""(?:[^""\\]|\\.)*"")*\})? -?[0-9.e+]+$")]

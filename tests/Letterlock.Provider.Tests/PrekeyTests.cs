@@ -184,9 +184,11 @@ public abstract class PrekeyTests(Backend backend, PostgresServer postgres)
 }
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SqlitePrekeyTests(PostgresServer postgres) : PrekeyTests(Backend.Sqlite, postgres);
 
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostgresPrekeyTests(PostgresServer postgres) : PrekeyTests(Backend.Postgres, postgres);
 
 /// <summary>The prekey tables arrive by migration on a database main wrote before them.</summary>

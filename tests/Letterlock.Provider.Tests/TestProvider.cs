@@ -9,13 +9,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Letterlock.Provider.Tests;
 
-/// <summary>Which storage a test runs on.</summary>
-public enum Backend
-{
-    Sqlite,
-    Postgres,
-}
-
 /// <summary>A provider started in-process on loopback port 0 with a fresh data directory.</summary>
 public sealed class TestProvider : IAsyncDisposable
 {

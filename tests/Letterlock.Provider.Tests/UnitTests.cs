@@ -93,6 +93,7 @@ public sealed class SettingsTests : IDisposable
 public sealed class CliTests
 {
     [Fact]
+    [Trait(TestCategory.Name, TestCategory.Process)]
     public async Task Init_prints_the_DNS_records_and_serve_names_a_wrong_setting()
     {
         string directory = TestProvider.CreateDirectory();

@@ -6,31 +6,6 @@ using System.Text;
 
 namespace Letterlock.Relay.Tests;
 
-/// <summary>A fresh temporary folder, deleted afterwards.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir(string prefix = "letterlock-relay-")
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), prefix + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
-    }
-}
-
 /// <summary>The result of an external command.</summary>
 internal sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError)
 {

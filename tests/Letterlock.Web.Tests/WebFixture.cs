@@ -15,16 +15,6 @@ using Letterlock.Client.Validation;
 
 namespace Letterlock.Web.Tests;
 
-/// <summary>A clock the test moves by hand.</summary>
-internal sealed class ManualTime : TimeProvider
-{
-    private DateTimeOffset _now = new(2025, 3, 4, 5, 6, 7, TimeSpan.Zero);
-
-    public override DateTimeOffset GetUtcNow() => _now;
-
-    public void Advance(TimeSpan by) => _now += by;
-}
-
 /// <summary>
 /// A client store with alice's account (her own OpenPGP key, no provider), the bridge over it (free ports, no
 /// background sync, no DNS) and the web app on a free port: what every HTTP-level test of the app starts from.
@@ -41,7 +31,7 @@ internal sealed class WebFixture : IAsyncDisposable
 
     public AccountRecord Alice { get; private set; } = null!;
 
-    public ManualTime Time { get; } = new();
+    public ManualTime Time { get; } = new(new DateTimeOffset(2025, 3, 4, 5, 6, 7, TimeSpan.Zero));
 
     public List<string> Log { get; } = [];
 

@@ -164,7 +164,7 @@ internal static class ProviderCommands
                     if (json)
                     {
                         // stdout carries only JSON objects in this format: the banner goes through the log
-                        banner.LogInformation("{Line}", line);
+                        Log.ProviderBanner(banner, line);
                     }
                     else
                     {

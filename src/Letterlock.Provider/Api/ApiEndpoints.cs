@@ -82,7 +82,7 @@ internal sealed partial class ApiEndpoints(
         }
         catch (Exception e) when (StorageFull.IsFull(e))
         {
-            logger.LogError(e, "API request {Method} {Route} failed: storage full", context.Request.Method, Operations.RequestLog.RouteOf(context));
+            Log.ApiStorageFull(logger, e, context.Request.Method, Operations.RequestLog.RouteOf(context));
             if (!context.Response.HasStarted)
             {
                 await WriteProblem(context, 507, ProblemTypes.InsufficientStorage, "Insufficient storage", "The provider's storage is full; nothing was changed. Try again later.");
@@ -90,7 +90,7 @@ internal sealed partial class ApiEndpoints(
         }
         catch (Exception e)
         {
-            logger.LogError(e, "API request {Method} {Route} failed", context.Request.Method, Operations.RequestLog.RouteOf(context));
+            Log.ApiRequestFailed(logger, e, context.Request.Method, Operations.RequestLog.RouteOf(context));
             if (!context.Response.HasStarted)
             {
                 await WriteProblem(context, 500, ProblemTypes.ServerError, "Internal error", "The request failed on the provider; nothing was changed.");

@@ -171,7 +171,7 @@ public sealed class ProviderHost : IAsyncDisposable
             var suffixes = ProviderSettingsLoader.LoadPublicSuffixList(settings);
             if (suffixes is null)
             {
-                logger.LogWarning("no Public Suffix List (install Debian's publicsuffix package or set dns.publicSuffixList): DMARC takes the last two labels as the organizational domain");
+                Log.NoPublicSuffixList(logger);
             }
 
             var mx = new MxBackend(store, blobs, settings, new MessageAuthenticator(dns, suffixes), TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Mx")) { Metrics = metrics };
@@ -300,18 +300,18 @@ public sealed class ProviderHost : IAsyncDisposable
             var folder = new FolderBlobStore(folderPath);
             if (folder.Enumerate().Any())
             {
-                logger.LogInformation("moving the blobs of {Folder} into the database", folderPath);
+                Log.BlobImportStarted(logger, folderPath);
                 var report = await BlobImport.MoveAsync(folder, blobs, n =>
                 {
                     if (n % 1000 == 0)
                     {
-                        logger.LogInformation("{Count} blobs moved", n);
+                        Log.BlobImportProgress(logger, n);
                     }
                 }, ct).ConfigureAwait(false);
-                logger.LogInformation("{Count} blobs moved into the database", report.Moved);
+                Log.BlobImportDone(logger, report.Moved);
                 foreach (string corrupt in report.Corrupt)
                 {
-                    logger.LogError("blob file {File} does not match its name: left in place, not moved", corrupt);
+                    Log.BlobImportCorrupt(logger, corrupt);
                 }
             }
         }
@@ -327,7 +327,7 @@ public sealed class ProviderHost : IAsyncDisposable
             SmtpEventLevel.Warning => LogLevel.Warning,
             _ => LogLevel.Information,
         };
-        logger.Log(level, e.Exception, "smtp session {Session}: {Message}", e.SessionId, e.Message);
+        Log.SmtpSession(logger, level, e.Exception, e.SessionId, e.Message);
     }
 
     private static async Task PurgeLoopAsync(IProviderStore store, ProviderSettings settings, ILogger logger, CancellationToken stop)
@@ -344,7 +344,7 @@ public sealed class ProviderHost : IAsyncDisposable
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    logger.LogWarning(e, "purging expired challenges and tokens failed");
+                    Log.PurgeFailed(logger, e);
                 }
             }
         }
@@ -366,13 +366,12 @@ public sealed class ProviderHost : IAsyncDisposable
                     var report = await collector.SweepAsync(DateTimeOffset.UtcNow, stop);
                     if (report.Removed > 0 || report.Temporaries > 0)
                     {
-                        logger.LogInformation("blob sweep: {Removed} unreferenced blobs and {Temporaries} leftovers of interrupted writes removed ({Examined} examined)",
-                            report.Removed, report.Temporaries, report.Examined);
+                        Log.BlobSweep(logger, report.Removed, report.Temporaries, report.Examined);
                     }
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    logger.LogWarning(e, "sweeping unreferenced blobs failed");
+                    Log.BlobSweepFailed(logger, e);
                 }
             }
         }

@@ -89,7 +89,7 @@ internal sealed class MxBackend(
             var arrived = mx._time.GetUtcNow();
             if ((_scanner.Violation ?? _scanner.Complete()) is { } violation)
             {
-                mx._logger.LogWarning("session {Session}: message refused: {Limit} ({Allowed}) exceeded", session.SessionId, violation.Limit, violation.Allowed);
+                Log.MxLimitExceeded(mx._logger, session.SessionId, violation.Limit, violation.Allowed);
                 return new SmtpReply(552, "5.3.4", MxSettings.Describe(violation));
             }
 
@@ -129,12 +129,12 @@ internal sealed class MxBackend(
             var outcomes = await mx._store.AppendInboxAsync(writes, ct).ConfigureAwait(false);
             if (outcomes.All(o => o.Status == WriteStatus.Ok))
             {
-                mx._logger.LogInformation("session {Session}: message of {Size} bytes sealed to {Count} inbox(es)", session.SessionId, framedLength, writes.Count);
+                Log.MxSealed(mx._logger, session.SessionId, framedLength, writes.Count);
                 mx.Metrics?.CountMxAccepted();
                 return new SmtpReply(250, "2.0.0", "Message accepted");
             }
 
-            mx._logger.LogWarning("session {Session}: message refused at commit: {Outcomes}", session.SessionId, string.Join(",", outcomes.Select(o => o.Status)));
+            Log.MxRefusedAtCommit(mx._logger, session.SessionId, string.Join(",", outcomes.Select(o => o.Status)));
             mx.Metrics?.CountMxRefused();
             return outcomes.Any(o => o.Status == WriteStatus.QuotaExceeded) ? SmtpReply.MailboxFull : new SmtpReply(550, "5.2.1", "Mailbox unavailable");
         }

@@ -104,7 +104,7 @@ internal sealed class OpsListener : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            logger.LogWarning(e, "health check: the database does not answer");
+            Log.HealthDatabase(logger, e);
             return "unreachable";
         }
     }
@@ -134,7 +134,7 @@ internal sealed class OpsListener : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            logger.LogWarning(e, "health check: the blob folder {Folder} takes no write", folder.Root);
+            Log.HealthBlobFolder(logger, e, folder.Root);
             return StorageFull.IsFull(e) ? "full" : "not writable";
         }
     }

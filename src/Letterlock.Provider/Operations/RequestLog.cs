@@ -9,7 +9,7 @@ namespace Letterlock.Provider.Operations;
 /// One log line and one count per API request, by route template (<c>GET /v1/directory/{address} 404 3 ms</c>): the
 /// path itself carries addresses, WKD hashes and document ids, which the log must not.
 /// </summary>
-internal static partial class RequestLog
+internal static class RequestLog
 {
     /// <summary>The request's route template, or a fixed word when no route matched (the raw path is never used).</summary>
     public static string RouteOf(HttpContext context)
@@ -30,12 +30,9 @@ internal static partial class RequestLog
             string route = RouteOf(context);
             int status = context.Response.StatusCode;
             metrics.CountApiRequest(route, status);
-            Handled(logger, context.Request.Method, route, status, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            Log.RequestHandled(logger, context.Request.Method, route, status, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Method} {Route} {Status} {ElapsedMs} ms")]
-    private static partial void Handled(ILogger logger, string method, string route, int status, long elapsedMs);
 }
 
 /// <summary>

@@ -53,8 +53,7 @@ public static class StartupChecks
 
             if ((mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite)) != 0)
             {
-                logger.LogWarning("setting '{Setting}': the private key {Path} can be read by its group (mode {Mode}); unless that group is only the provider's user, fix: chmod 600 {Path}",
-                    setting, path, octal, path);
+                Log.PrivateKeyGroupReadable(logger, setting, path, octal);
             }
         }
     }

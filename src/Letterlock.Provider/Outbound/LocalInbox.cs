@@ -73,14 +73,14 @@ internal sealed class DsnToInbox(IProviderStore store, LocalInbox inbox, Provide
     {
         if (!AccountService.TryParseAddress(recipient, out string localPart, out string domain) || !string.Equals(domain, settings.Domain, StringComparison.OrdinalIgnoreCase))
         {
-            logger.LogWarning("a DSN for a sender outside {Domain} was dropped", settings.Domain);
+            Log.DsnOutsideDomain(logger, settings.Domain);
             return;
         }
 
         var account = await store.FindAccountAsync(localPart, ct);
         if (account is null || account.Status != AccountStatus.Active)
         {
-            logger.LogWarning("a DSN was dropped: its sender's account no longer receives mail");
+            Log.DsnAccountGone(logger);
             return;
         }
 
@@ -88,7 +88,7 @@ internal sealed class DsnToInbox(IProviderStore store, LocalInbox inbox, Provide
         var outcome = (await inbox.DeliverAsync([account], message, "none (delivery status notification from this provider)", ct))[0];
         if (outcome.Status != WriteStatus.Ok)
         {
-            logger.LogWarning("a DSN was dropped: the sender's inbox refused it ({Status})", outcome.Status);
+            Log.DsnInboxRefused(logger, outcome.Status);
         }
     }
 }

@@ -167,6 +167,6 @@ public sealed class OutboundHost : IAsyncDisposable
             SmtpEventLevel.Warning => LogLevel.Warning,
             _ => LogLevel.Debug,
         };
-        logger.Log(level, e.Exception, "submission session {Session}: {Message}", e.SessionId, e.Message);
+        Log.SubmissionSession(logger, level, e.Exception, e.SessionId, e.Message);
     }
 }

@@ -290,7 +290,7 @@ internal sealed class SubmissionService(
             }
 
             done = true;
-            logger.LogInformation("submission {Id}: {Local} local and {Remote} remote recipient(s), {Size} bytes", id, local.Count, remote.Count, completed.Length);
+            Log.SubmissionAccepted(logger, id, local.Count, remote.Count, completed.Length);
             var byAddress = local.Select(a => AddressOf(a)).ToHashSet(StringComparer.OrdinalIgnoreCase);
             return (SubmissionCheck.Ok, new SubmissionReceipt(id, distinct.Select(r => new SubmittedRecipient(r, byAddress.Contains(r))).ToList()));
         }

@@ -51,7 +51,7 @@ internal sealed class SubmissionBackend(IProviderStore store, SubmissionService 
         var rate = await service.CheckRateAsync(account, 0, ct);
         if (!rate.Accepted)
         {
-            logger.LogInformation("submission session {Session}: sending limit reached", session.SessionId);
+            Log.SubmissionRateLimited(logger, session.SessionId);
             return SmtpDeliveryStart.Reject(ToReply(rate));
         }
 
@@ -118,7 +118,7 @@ internal sealed class SubmissionBackend(IProviderStore store, SubmissionService 
                 session.Protocol, session.SessionId.ToString("N"), ct);
             if (!check.Accepted)
             {
-                logger.LogInformation("submission session {Session}: message refused ({Refusal})", session.SessionId, check.Refusal);
+                Log.SubmissionRefused(logger, session.SessionId, check.Refusal);
                 return ToReply(check);
             }
 

@@ -183,7 +183,7 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
                     if (!WithinLimits(update.Keys))
                     {
                         // Cannot be published (e.g. more devices than a key set may hold): clients see the old key set.
-                        _logger.LogError("key transparency: a key set of {Address} exceeds a transparency limit and is not published", update.Address);
+                        Log.TransparencyOverLimit(_logger, update.Address);
                         continue;
                     }
 
@@ -208,7 +208,7 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
                     }
                     catch (TransparencyConflictException e)
                     {
-                        _logger.LogInformation("key transparency: {Message}", e.Message);
+                        Log.TransparencyConflict(_logger, e.Message);
                         return null;
                     }
                 }
@@ -218,8 +218,7 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
                 await Store.DequeueAsync(pending, ct).ConfigureAwait(false);
                 if (head is not null)
                 {
-                    _logger.LogInformation("key transparency: published epoch {Epoch} with {Changes} changed addresses in {Total} ms (key sets {Gathered} ms)",
-                        head.Epoch, updates.Count, (long)clock.Elapsed.TotalMilliseconds, (long)gathered.TotalMilliseconds);
+                    Log.TransparencyPublished(_logger, head.Epoch, updates.Count, (long)clock.Elapsed.TotalMilliseconds, (long)gathered.TotalMilliseconds);
                     Published?.Invoke(head);
                 }
 
@@ -329,7 +328,7 @@ public sealed class ProviderTransparency : IKeyChangeRecorder, ITransparencySour
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    _logger.LogError(e, "key transparency: publishing an epoch failed; retrying at the next interval");
+                    Log.TransparencyFailed(_logger, e);
                 }
             }
         }

@@ -6,6 +6,7 @@ using Letterlock.Cli.Commands;
 namespace Letterlock.Cli.Tests.Thunderbird;
 
 /// <summary>The Thunderbird add-on as <c>letterlock bridge addon</c> writes it, and its parser's rules (run by node).</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class ThunderbirdAddonTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("letterlock-addon-").FullName;

@@ -20,6 +20,7 @@ namespace Letterlock.Cli.Tests.Thunderbird;
 /// from outside. A second, test-only add-on in the same profile only opens the two messages side by side; the
 /// screenshot of the display is what is checked (and kept in docs/screenshots/ when LETTERLOCK_SCREENSHOTS is set).
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class ThunderbirdScreenshotTests : IDisposable
 {
     private static readonly TimeSpan Generous = TimeSpan.FromMinutes(8);

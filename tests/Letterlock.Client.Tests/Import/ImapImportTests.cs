@@ -16,6 +16,7 @@ namespace Letterlock.Client.Tests.Import;
 /// Import from a remote IMAP account: a private Dovecot (TLS with a private CA) holding a Maildir tree of the corpus;
 /// a server that lies or dies in the middle of a FETCH; one that cannot be reached; one whose certificate is not trusted.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class ImapImportTests : IAsyncLifetime
 {
     private readonly TempDir _dir = new();
@@ -157,10 +158,7 @@ public sealed class ImapImportTests : IAsyncLifetime
             await File.WriteAllTextAsync(Path.Combine(dir, "cert.pem"), cert.ExportCertificatePem());
             await File.WriteAllTextAsync(Path.Combine(dir, "key.pem"), cert.GetRSAPrivateKey() is { } rsa ? rsa.ExportPkcs8PrivateKeyPem() : cert.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
             await File.WriteAllTextAsync(Path.Combine(dir, "passwd"), "alice:{PLAIN}alice-pass\n");
-            using var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
+            int port = LoopbackPort.Free();
             await File.WriteAllTextAsync(Path.Combine(dir, "dovecot.conf"), $$"""
                 protocols = imap
                 listen = 127.0.0.1

@@ -10,6 +10,7 @@ using MimeKit;
 namespace Letterlock.Client.Tests.Mail;
 
 /// <summary>Sending and receiving with real GnuPG on the other side, keys discovered by WKD over HTTPS.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class MailProcessorTests : IAsyncLifetime
 {
     private const string Marker = "Tangerine93";

@@ -7,6 +7,7 @@ using Letterlock.Smtp;
 
 namespace Letterlock.Relay.Tests.Delivery;
 
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class DeliveryTests : IDisposable
 {
     private readonly TestCa _ca = new();

@@ -11,6 +11,7 @@ namespace Letterlock.Relay.Tests.Delivery;
 /// What the relay does on the wire, watched from an independent SMTP server on a raw socket (Peers/smtp_peer.py): its
 /// source address, RSET and QUIT after refused recipients, BDAT, MIME-Version after re-encoding, and TLS ends.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SmtpMannersTests : IDisposable
 {
     private readonly TestCa _ca = new();

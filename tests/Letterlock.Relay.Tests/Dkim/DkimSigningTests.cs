@@ -5,6 +5,7 @@ using MimeKit;
 
 namespace Letterlock.Relay.Tests.Dkim;
 
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class DkimSigningTests
 {
     private static readonly Lazy<DkimKey> RsaKey = new(() => DkimKey.Generate("rsa1", DkimKeyType.Rsa));

@@ -8,6 +8,7 @@ using MimeKit;
 namespace Letterlock.Relay.Tests.Peers;
 
 /// <summary>Our relay against a real Postfix as the receiving MTA.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostfixDeliveryTests : IDisposable
 {
     private readonly TestCa _ca = new();

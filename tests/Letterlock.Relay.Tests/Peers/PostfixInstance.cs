@@ -48,7 +48,7 @@ internal sealed class PostfixInstance : IAsyncDisposable
 
             await Tools.RunAsync("chown", ["postfix", dir.File("lib")]);
             await Tools.RunAsync("chown", ["8:8", dir.File("vmail")]);
-            int port = FreePort();
+            int port = LoopbackPort.Free();
             var main = new StringBuilder($"""
                 compatibility_level = 3.6
                 queue_directory = {dir.File("spool")}
@@ -263,13 +263,6 @@ internal sealed class PostfixInstance : IAsyncDisposable
 
             await Task.Delay(100);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

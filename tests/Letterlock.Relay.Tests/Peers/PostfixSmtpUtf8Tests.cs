@@ -13,6 +13,7 @@ namespace Letterlock.Relay.Tests.Peers;
 /// and signed; a Postfix with <c>smtputf8_enable = no</c> never gets a UTF-8 address or header section, the
 /// recipients that need it fail with 5.6.7 and the sender gets a DSN, and the rest are still delivered.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostfixSmtpUtf8Tests : IDisposable
 {
     private readonly TestCa _ca = new();

@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Text;
 using Letterlock.Api;
 using Letterlock.Dns;
-using Letterlock.Provider.Tests;
 using Letterlock.Relay.Tests.Peers;
 using Microsoft.Data.Sqlite;
 using MimeKit;
@@ -17,6 +16,7 @@ namespace Letterlock.Relay.Tests.Provider;
 /// after a restart every accepted message reaches the sink, and every message the sink got twice is one whose
 /// interrupted attempt the queue recorded (docs/design/relay.md, "Crash safety: at-least-once, duplicates recorded"; docs/adr/0008-at-least-once-relay.md).
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class CrashTests(ITestOutputHelper output) : IDisposable
 {
     private const int Messages = 120;
@@ -130,6 +130,8 @@ public sealed class CrashTests(ITestOutputHelper output) : IDisposable
 /// that the takeover is certain, not a matter of which node happened to hold which lease.
 /// </summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
+[Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper output) : IDisposable
 {
     private const int Messages = 120;

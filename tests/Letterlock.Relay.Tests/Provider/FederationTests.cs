@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using Letterlock.Api;
 using Letterlock.Dns;
-using Letterlock.Provider.Tests;
 using Letterlock.Relay.Tests.Peers;
 using Letterlock.Relay.Tls;
 using MailKit.Net.Smtp;
@@ -18,6 +17,7 @@ namespace Letterlock.Relay.Tests.Provider;
 /// against the policy -> beta's MX -> sealed inbox document, opened with the recipient's inbox key; and back.
 /// </summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class FederationTests(PostgresServer postgres) : IDisposable
 {
     private readonly TestCa _ca = new();

@@ -9,6 +9,7 @@ using MimeKit;
 namespace Letterlock.Relay.Tests.Provider;
 
 /// <summary>Real Postfix as the sending side: it relays alpha.test mail (transport_maps) into our MX over STARTTLS.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class PostfixToMxTests : IDisposable
 {
     private readonly TestCa _ca = new();

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using Letterlock.Dns;
-using Letterlock.Provider.Tests;
 using Letterlock.Relay.Tests.Peers;
 using Letterlock.Smtp;
 using MimeKit;
@@ -13,6 +12,7 @@ namespace Letterlock.Relay.Tests.Provider;
 /// started with the provider, DSNs into the sender's inbox through encrypt-on-arrival, and no plaintext on disk.
 /// </summary>
 [Collection("postgres")]
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class ProviderQueueTests(PostgresServer postgres) : IDisposable
 {
     private readonly TestCa _ca = new();

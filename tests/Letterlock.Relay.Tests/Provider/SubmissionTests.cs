@@ -15,6 +15,7 @@ namespace Letterlock.Relay.Tests.Provider;
 /// alpha.test with small sending limits (5 recipients per message, 4 messages per hour, 12 recipients per day) and a
 /// scripted MTA as beta.test's MX, shared by the submission tests; each test uses its own accounts.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SubmissionFixture : IAsyncLifetime
 {
     public const int MaxRecipients = 5;
@@ -60,6 +61,7 @@ public sealed class SubmissionFixture : IAsyncLifetime
 }
 
 /// <summary>Submission over the HTTPS API and SMTP (587 STARTTLS, 465 implicit TLS): authentication, routing, limits at their edges.</summary>
+[Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<SubmissionFixture>
 {
     private ProviderNode Alpha => fixture.Alpha;

@@ -174,7 +174,7 @@ public sealed class MtaStsTests
     {
         var dns = new StaticDnsResolver();
         dns.AddAddress("mta-sts.beta.test", IPAddress.Loopback);
-        var time = new ManualTime();
+        var time = new ManualTime(DateTimeOffset.UtcNow);
         var connector = new HostConnector(dns, TimeSpan.FromSeconds(20), new Dictionary<string, int> { ["mta-sts.beta.test"] = server.Port }, useIPv6: false);
         var http = new HttpMessageInvoker(connector.CreateHttpHandler(TlsTrust.WithRoots(ca.Root), TimeProvider.System));
         return (new MtaStsResolver(dns, http, new MtaStsOptions { MaxPolicySize = maxSize }, time), dns, time, http);
@@ -185,14 +185,4 @@ public sealed class MtaStsTests
     {
         public void Set(string text) => dns.Remove(name).AddTxt(name, text);
     }
-}
-
-/// <summary>A clock the test moves by hand.</summary>
-internal sealed class ManualTime : TimeProvider
-{
-    private DateTimeOffset _now = DateTimeOffset.UtcNow;
-
-    public override DateTimeOffset GetUtcNow() => _now;
-
-    public void Advance(TimeSpan by) => _now += by;
 }

@@ -15,6 +15,7 @@ namespace Letterlock.Web.Tests.Browser;
 /// verifying a contact by safety number. Screenshots of the main screens are taken on the way.
 /// </summary>
 [Collection(BrowserCollection.Name)]
+[Trait(TestCategory.Name, TestCategory.Browser)]
 public sealed class BrowserTests(BrowserFixture f)
 {
     [Fact]

@@ -3,11 +3,13 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace Letterlock.Provider.Tests;
+namespace Letterlock.Testing;
 
 /// <summary>
 /// A private PostgreSQL cluster for the tests (PEERS.md): initdb as the postgres user in a fresh
-/// folder, started on a free loopback port with its socket in that folder, stopped at the end.
+/// folder, started on a free loopback port with its socket in that folder, stopped at the end. xunit finds
+/// collection definitions only in the test assembly: a project using it declares
+/// <c>[CollectionDefinition("postgres")] public sealed class PostgresCollection : ICollectionFixture&lt;PostgresServer&gt;;</c>.
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
@@ -31,7 +33,7 @@ public sealed class PostgresServer : IAsyncLifetime
         await AsPostgres(root, Path.Combine(Bin, "initdb"), ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
         for (int attempt = 0; ; attempt++)
         {
-            Port = FreePort();
+            Port = LoopbackPort.Free();
             try
             {
                 await AsPostgres(root, Path.Combine(Bin, "pg_ctl"),
@@ -79,13 +81,6 @@ public sealed class PostgresServer : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
     private static string FindBin()
     {
         var versions = Directory.Exists("/usr/lib/postgresql") ? Directory.GetDirectories("/usr/lib/postgresql") : [];
@@ -114,6 +109,3 @@ public sealed class PostgresServer : IAsyncLifetime
         }
     }
 }
-
-[CollectionDefinition("postgres")]
-public sealed class PostgresCollection : ICollectionFixture<PostgresServer>;

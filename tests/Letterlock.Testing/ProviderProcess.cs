@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 
-namespace Letterlock.Provider.Tests;
+namespace Letterlock.Testing;
 
 /// <summary>`letterlock provider serve` as a real child process, for crash and cluster tests.</summary>
 public sealed class ProviderProcess : IAsyncDisposable
