@@ -202,6 +202,10 @@ public sealed class AcmeCertificateManager : IAsyncDisposable
                     _logger.LogError("ACME: could not obtain a certificate: {Error}; the current certificate stays in use, next attempt in {Minutes:0} minutes", e.Message, wait.TotalMinutes);
                     Failed?.Invoke(e);
                 }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    return; // stopping in the middle of an order: nothing was written
+                }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     var failure = new AcmeException($"obtaining a certificate failed unexpectedly ({e.GetType().Name}: {e.Message})");
