@@ -129,3 +129,69 @@ public sealed class AcmeUnitTests
         return record;
     }
 }
+
+/// <summary>When the manager asks for a new certificate: self-signed, a name missing, or inside the renewal window.</summary>
+public sealed class AcmeRenewalTimeTests
+{
+    [Fact]
+    public async Task Renewal_comes_renewBeforeDays_before_the_end_or_two_thirds_into_a_short_life()
+    {
+        string directory = TestProvider.CreateDirectory();
+        try
+        {
+            var settings = new Letterlock.Provider.Configuration.ProviderSettings { Domain = "example.test", HostName = "mx.example.test", DataDirectory = directory };
+            settings.Acme.Names = ["mx.example.test", "example.test"];
+            settings.Acme.RenewBeforeDays = 30;
+            var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+            using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var caRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=test CA", caKey, HashAlgorithmName.SHA256);
+            caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+            using var ca = caRequest.CreateSelfSigned(start.AddDays(-1), start.AddYears(1));
+
+            System.Security.Cryptography.X509Certificates.X509Certificate2 Issue(int days, params string[] names)
+            {
+                using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=mx.example.test", key, HashAlgorithmName.SHA256);
+                var san = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+                foreach (string name in names)
+                {
+                    san.AddDnsName(name);
+                }
+
+                request.CertificateExtensions.Add(san.Build());
+                return request.Create(ca, start, start.AddDays(days), [1, 2, 3, (byte)days]);
+            }
+
+            using var ninety = Issue(90, "mx.example.test", "example.test");
+            string certificatePath = WriteHolderCertificate(directory, out string keyPath);
+            var holder = new Letterlock.Provider.Hosting.ServerCertificateHolder(Letterlock.Provider.Hosting.ServerCertificate.Load(certificatePath, keyPath));
+            await using var manager = AcmeCertificateManager.Create(settings, holder, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+            Assert.False(manager.NeedsRenewal(ninety, start.AddDays(59)));
+            Assert.True(manager.NeedsRenewal(ninety, start.AddDays(60)));
+            using var sixDays = Issue(6, "mx.example.test", "example.test");
+            Assert.False(manager.NeedsRenewal(sixDays, start.AddDays(3.9)));
+            Assert.True(manager.NeedsRenewal(sixDays, start.AddDays(4)));
+            using var missingName = Issue(90, "mx.example.test");
+            Assert.True(manager.NeedsRenewal(missingName, start.AddDays(1)));
+            Assert.True(manager.NeedsRenewal(ca, start.AddDays(1))); // self-signed, as provider init makes it
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>The manager needs a holder; which certificate it holds does not matter for deciding renewal times.</summary>
+    private static string WriteHolderCertificate(string directory, out string keyPath)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=holder", key, HashAlgorithmName.SHA256);
+        using var own = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        string path = Path.Combine(directory, "cert.pem");
+        keyPath = Path.Combine(directory, "key.pem");
+        File.WriteAllText(path, own.ExportCertificatePem());
+        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        return path;
+    }
+}

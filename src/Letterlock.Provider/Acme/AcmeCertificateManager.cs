@@ -96,7 +96,18 @@ public sealed class AcmeCertificateManager : IAsyncDisposable
             || now >= RenewalTime(certificate);
     }
 
-    private DateTimeOffset RenewalTime(X509Certificate2 certificate) => new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero).AddDays(-_settings.Acme.RenewBeforeDays);
+    /// <summary>
+    /// acme.renewBeforeDays before the end, but never earlier than two thirds into the certificate's life: a CA that
+    /// issues certificates shorter than the window (short-lived ones of a few days) must not be asked again at once.
+    /// </summary>
+    private DateTimeOffset RenewalTime(X509Certificate2 certificate)
+    {
+        var notBefore = new DateTimeOffset(certificate.NotBefore.ToUniversalTime(), TimeSpan.Zero);
+        var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+        var window = TimeSpan.FromDays(_settings.Acme.RenewBeforeDays);
+        var third = (notAfter - notBefore) / 3;
+        return notAfter - (window < third ? window : third);
+    }
 
     /// <summary>
     /// Obtains a certificate now, writes it to tls.certificate and makes it the one every listener uses. On failure
