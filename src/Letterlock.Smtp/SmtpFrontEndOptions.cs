@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
 namespace Letterlock.Smtp;
@@ -49,6 +50,20 @@ public sealed class SmtpFrontEndOptions
 
     /// <summary>The certificate for STARTTLS and implicit TLS; without one STARTTLS is not offered.</summary>
     public X509Certificate2? Certificate { get; set; }
+
+    /// <summary>
+    /// Where each TLS handshake takes its certificate (with its chain) from, instead of <see cref="Certificate"/>: a
+    /// renewed certificate is used by the next handshake without a restart, and sessions already under TLS keep theirs.
+    /// </summary>
+    public Func<SslStreamCertificateContext>? CertificateSelector { get; set; }
+
+    /// <summary>Whether TLS is offered (STARTTLS) or possible (implicit TLS): a certificate or a selector is set.</summary>
+    internal bool HasCertificate => Certificate is not null || CertificateSelector is not null;
+
+    /// <summary>The server side of one handshake: the selector's current certificate, else <see cref="Certificate"/>.</summary>
+    internal SslServerAuthenticationOptions ServerTlsOptions() => CertificateSelector is { } select
+        ? new SslServerAuthenticationOptions { ServerCertificateContext = select(), ClientCertificateRequired = false }
+        : new SslServerAuthenticationOptions { ServerCertificate = Certificate, ClientCertificateRequired = false };
 
     /// <summary>
     /// Largest message accepted, in bytes. Announced with SIZE (RFC 1870); a larger declared SIZE or a
@@ -108,7 +123,7 @@ public sealed class SmtpFrontEndOptions
 
         foreach (var listener in Listeners)
         {
-            if (listener.TlsMode == SmtpTlsMode.Implicit && Certificate is null)
+            if (listener.TlsMode == SmtpTlsMode.Implicit && !HasCertificate)
             {
                 throw new ArgumentException($"Listener '{listener.Name}' uses implicit TLS but no Certificate is set.", nameof(Certificate));
             }

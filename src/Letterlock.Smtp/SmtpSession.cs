@@ -53,7 +53,7 @@ internal sealed class SmtpSession(
         {
             if (listener.TlsMode == SmtpTlsMode.Implicit)
             {
-                await connection.UpgradeAsync(options.Certificate!, ct).ConfigureAwait(false);
+                await connection.UpgradeAsync(options.ServerTlsOptions(), ct).ConfigureAwait(false);
             }
 
             connection.Write(220, false, $"{options.ServerName} ESMTP");
@@ -206,7 +206,7 @@ internal sealed class SmtpSession(
             "CHUNKING",
             "ENHANCEDSTATUSCODES",
         };
-        if (options.Certificate is not null && !connection.IsSecure)
+        if (options.HasCertificate && !connection.IsSecure)
         {
             lines.Add("STARTTLS");
         }
@@ -570,13 +570,13 @@ internal sealed class SmtpSession(
             return Bad(new SmtpReply(501, "5.5.4", "Syntax: STARTTLS"));
         }
 
-        if (options.Certificate is null || connection.IsSecure)
+        if (!options.HasCertificate || connection.IsSecure)
         {
             return Bad(connection.IsSecure ? new SmtpReply(503, "5.5.1", "TLS already active") : new SmtpReply(502, "5.5.1", "STARTTLS not available"));
         }
 
         connection.Write(new SmtpReply(220, "2.0.0", "Ready to start TLS"));
-        await connection.UpgradeAsync(options.Certificate, ct).ConfigureAwait(false);
+        await connection.UpgradeAsync(options.ServerTlsOptions(), ct).ConfigureAwait(false);
 
         // RFC 3207, 4.2: everything learnt before TLS is forgotten
         await AbortAsync().ConfigureAwait(false);

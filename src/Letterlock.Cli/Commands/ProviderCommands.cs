@@ -49,12 +49,17 @@ internal static class ProviderCommands
         var opsListen = new Option<string?>("--ops-listen") { Description = "Plain-HTTP listener for /healthz and /metrics, address:port (default 127.0.0.1:9464; \"\" turns it off)." };
         var signUp = new Option<string>("--sign-up") { Description = "open, or invite (default): accounts need a token from 'provider invite'.", DefaultValueFactory = _ => "invite" };
         signUp.AcceptOnlyFromAmong("open", "invite");
+        var acmeEmail = new Option<string?>("--acme-email") { Description = "Turn on automatic certificates with ACME (Let's Encrypt unless --acme-directory), with this contact address; agrees to the CA's terms of service." };
+        var acmeDirectory = new Option<string?>("--acme-directory") { Description = "The ACME server's directory URL (default Let's Encrypt's)." };
+        var acmeChallenge = new Option<string>("--acme-challenge") { Description = "http-01 (default: a listener on port 80) or tls-alpn-01 (the HTTPS listener, port 443).", DefaultValueFactory = _ => "http-01" };
+        acmeChallenge.AcceptOnlyFromAmong("http-01", "tls-alpn-01");
         var command = new Command("init", "Create the settings file and the provider's keys (TLS, DKIM rsa-sha256 and ed25519-sha256, signing key, relay queue key), and print the DNS records to publish.\n\n" +
             "Examples:\n" +
             "  letterlock provider init --domain example.org --data /var/lib/letterlock\n" +
-            "  letterlock provider init --domain example.org --data ./p --smtp-listen 127.0.0.1:2525 --api-listen 127.0.0.1:8443 --sign-up open")
+            "  letterlock provider init --domain example.org --data ./p --smtp-listen 127.0.0.1:2525 --api-listen 127.0.0.1:8443 --sign-up open\n" +
+            "  letterlock provider init --domain example.org --data /var/lib/letterlock --acme-email postmaster@example.org")
         {
-            domain, data, hostName, tlsCert, tlsKey, smtpListen, apiListen, signUp, submissionListen, submissionsListen, opsListen,
+            domain, data, hostName, tlsCert, tlsKey, smtpListen, apiListen, signUp, submissionListen, submissionsListen, opsListen, acmeEmail, acmeDirectory, acmeChallenge,
         };
         command.SetAction(result =>
         {
@@ -64,7 +69,12 @@ internal static class ProviderCommands
             {
                 init = ProviderKeys.Initialize(new ProviderKeys.InitOptions(
                     result.GetValue(domain)!, result.GetValue(data)!, result.GetValue(hostName), result.GetValue(tlsCert), result.GetValue(tlsKey),
-                    result.GetValue(smtpListen), result.GetValue(apiListen), result.GetValue(signUp)!, result.GetValue(submissionListen), result.GetValue(submissionsListen), result.GetValue(opsListen)));
+                    result.GetValue(smtpListen), result.GetValue(apiListen), result.GetValue(signUp)!, result.GetValue(submissionListen), result.GetValue(submissionsListen), result.GetValue(opsListen))
+                {
+                    AcmeContact = result.GetValue(acmeEmail),
+                    AcmeDirectory = result.GetValue(acmeDirectory),
+                    AcmeChallenge = result.GetValue(acmeChallenge)!,
+                });
             }
             catch (Exception e) when (e is SettingsException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {

@@ -19,6 +19,9 @@ public sealed class ProviderSettings
 
     public TlsSettings Tls { get; set; } = new();
 
+    /// <summary>Automatic certificates with ACME (docs/design/acme.md); off unless turned on.</summary>
+    public AcmeSettings Acme { get; set; } = new();
+
     public DkimSettings Dkim { get; set; } = new();
 
     public string SigningKey { get; set; } = "keys/provider-signing.key";
@@ -454,6 +457,7 @@ public static class ProviderSettingsLoader
         OutboundSettingsValidator.Validate(s);
         TransparencySettings.Validate(s.Transparency);
         NativeSettings.Validate(s.Native);
+        AcmeSettings.Validate(s);
     }
 
     /// <summary>The resolver the settings ask for.</summary>

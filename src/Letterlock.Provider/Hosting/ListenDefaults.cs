@@ -20,6 +20,12 @@ public sealed record ListenDefaults(string Smtp, string Api, string Submission, 
     /// <summary>The operations listener's port (the Prometheus exporter convention of OpenTelemetry).</summary>
     public const int OpsPort = 9464;
 
+    /// <summary>The HTTP-01 listener beside an unprivileged SMTP port (the CA connects to port 80: forward it).</summary>
+    public const int UnprivilegedHttpPort = 8080;
+
+    /// <summary>The plain-HTTP listener of ACME HTTP-01 challenges (written to provider.json even while ACME is off).</summary>
+    public string AcmeHttp { get; init; } = "0.0.0.0:80";
+
     /// <summary>Validates the listeners given and fills in the rest; nothing is written.</summary>
     /// <exception cref="SettingsException">A listener is not an address:port; the message names the option.</exception>
     public static ListenDefaults Resolve(string? smtp, string? api, string? submission, string? submissionTls, string? ops)
@@ -53,7 +59,8 @@ public sealed record ListenDefaults(string Smtp, string Api, string Submission, 
             }
         }
 
-        return new ListenDefaults(mx.ToString(), apiListen, submissionListen, submissionTlsListen, opsListen, notes);
+        string acmeHttp = new IPEndPoint(mx.Address, test ? 0 : unprivileged ? UnprivilegedHttpPort : 80).ToString();
+        return new ListenDefaults(mx.ToString(), apiListen, submissionListen, submissionTlsListen, opsListen, notes) { AcmeHttp = acmeHttp };
     }
 
     private static IPEndPoint Parse(string value, string option)

@@ -1,6 +1,6 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Letterlock.Dns;
+using Letterlock.Provider.Acme;
 using Letterlock.Provider.Accounts;
 using Letterlock.Provider.Api;
 using Letterlock.Provider.Configuration;
@@ -71,6 +71,12 @@ public sealed class ProviderHost : IAsyncDisposable
 
     private OpsListener? Ops { get; init; }
 
+    /// <summary>The TLS certificate every listener takes at each handshake (replaced by an ACME renewal without a restart).</summary>
+    public ServerCertificateHolder Certificate { get; private init; } = null!;
+
+    /// <summary>Automatic certificates, when acme.enabled.</summary>
+    public AcmeCertificateManager? Acme { get; private init; }
+
     /// <summary>Wakes the change feed's long polls.</summary>
     internal ChangeNotifier Notifier { get; private init; } = null!;
 
@@ -125,16 +131,8 @@ public sealed class ProviderHost : IAsyncDisposable
         var database = DatabaseLocation.Parse(settings.Database, settings.DataDirectory);
         var smtpEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Smtp.Listen, "smtp.listen");
         var httpsEndPoint = ProviderSettingsLoader.ParseEndPoint(settings.Api.Listen, "api.listen");
-        X509Certificate2 certificate;
         var opsEndPoint = settings.Ops.Listen.Length == 0 ? null : ProviderSettingsLoader.ParseEndPoint(settings.Ops.Listen, "ops.listen");
-        try
-        {
-            certificate = X509Certificate2.CreateFromPemFile(settings.ResolvePath(settings.Tls.Certificate), settings.ResolvePath(settings.Tls.Key));
-        }
-        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or ArgumentException)
-        {
-            throw new SettingsException($"setting 'tls.certificate'/'tls.key': cannot load the certificate and key ({e.Message})");
-        }
+        var certificate = new ServerCertificateHolder(ServerCertificate.Load(settings.ResolvePath(settings.Tls.Certificate), settings.ResolvePath(settings.Tls.Key)));
 
         bool ownsLoggerFactory = loggerFactory is null;
         loggerFactory ??= LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
@@ -161,6 +159,7 @@ public sealed class ProviderHost : IAsyncDisposable
         OutboundHost? outbound = null;
         ProviderTransparency? transparency = null;
         OpsListener? ops = null;
+        AcmeCertificateManager? acme = null;
         var metrics = new ProviderMetrics();
         try
         {
@@ -179,7 +178,7 @@ public sealed class ProviderHost : IAsyncDisposable
             {
                 InsufficientStorage = StorageFull.IsFull,
                 ServerName = settings.HostName,
-                Certificate = certificate,
+                CertificateSelector = () => certificate.Current.Context,
                 MaxMessageSize = settings.Smtp.MaxMessageSize,
                 MaxRecipients = settings.Smtp.MaxRecipients,
                 MaxConnections = settings.Smtp.MaxConnections,
@@ -194,6 +193,8 @@ public sealed class ProviderHost : IAsyncDisposable
             smtp = SmtpFrontEnd.Start(smtpOptions, mx, null, e => LogSmtp(smtpLogger, e));
             outbound = await OutboundHost.StartAsync(settings, store, blobs, dns, certificate, loggerFactory, TimeProvider.System, ct).ConfigureAwait(false);
 
+            acme = settings.Acme.Enabled ? AcmeCertificateManager.Create(settings, certificate, TimeProvider.System, loggerFactory.CreateLogger("Letterlock.Provider.Acme")) : null;
+            var challenges = acme?.Challenges ?? new AcmeChallengeResponder();
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = settings.DataDirectory, Args = [] });
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(loggerFactory));
@@ -206,7 +207,7 @@ public sealed class ProviderHost : IAsyncDisposable
                 kestrel.Listen(httpsEndPoint, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1AndHttp2;
-                    listen.UseHttps(certificate);
+                    listen.UseHttps(challenges.HttpsOptions(() => certificate.Current.Context, () => certificate.Current.Leaf));
                 });
             });
             web = builder.Build();
@@ -232,14 +233,32 @@ public sealed class ProviderHost : IAsyncDisposable
                 listeners.Add(new ListenerInfo("ops", ops.EndPoint));
             }
 
+            if (acme is not null)
+            {
+                // after the HTTPS listener is up: a TLS-ALPN-01 validation connects to it
+                await acme.StartAsync(ct).ConfigureAwait(false);
+                if (acme.HttpEndPoint is { } acmeHttp)
+                {
+                    listeners.Add(new ListenerInfo("acme-http", acmeHttp));
+                }
+            }
+
             var stop = new CancellationTokenSource();
             var collector = new BlobCollector(store, blobs, TimeSpan.FromMinutes(settings.Storage.BlobGraceMinutes));
             var purge = Task.WhenAll(PurgeLoopAsync(store, settings, logger, stop.Token),
                 SweepLoopAsync(collector, TimeSpan.FromMinutes(settings.Storage.BlobSweepMinutes), logger, stop.Token));
-            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound) { Transparency = transparency, Notifier = notifier, Ops = ops, Metrics = metrics };
+            return new ProviderHost(settings, store, blobs, smtp, web, listeners, stop, purge, loggerFactory, ownsLoggerFactory, outbound)
+            {
+                Transparency = transparency, Notifier = notifier, Ops = ops, Metrics = metrics, Certificate = certificate, Acme = acme,
+            };
         }
         catch (Exception failure)
         {
+            if (acme is not null)
+            {
+                await acme.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (ops is not null)
             {
                 await ops.DisposeAsync().ConfigureAwait(false);
@@ -385,6 +404,11 @@ public sealed class ProviderHost : IAsyncDisposable
     {
         await _stop.CancelAsync();
         await _purge;
+        if (Acme is not null)
+        {
+            await Acme.DisposeAsync();
+        }
+
         if (Ops is not null)
         {
             await Ops.DisposeAsync();

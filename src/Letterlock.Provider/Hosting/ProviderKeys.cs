@@ -9,7 +9,17 @@ namespace Letterlock.Provider.Hosting;
 /// <summary>Generates the provider's keys and settings (<c>letterlock provider init</c>).</summary>
 public static class ProviderKeys
 {
-    public sealed record InitOptions(string Domain, string DataDirectory, string? HostName = null, string? CertificatePath = null, string? KeyPath = null, string? SmtpListen = null, string? ApiListen = null, string SignUp = "invite", string? SubmissionListen = null, string? SubmissionTlsListen = null, string? OpsListen = null);
+    public sealed record InitOptions(string Domain, string DataDirectory, string? HostName = null, string? CertificatePath = null, string? KeyPath = null, string? SmtpListen = null, string? ApiListen = null, string SignUp = "invite", string? SubmissionListen = null, string? SubmissionTlsListen = null, string? OpsListen = null)
+    {
+        /// <summary>Turns ACME on with this contact address ("" turns it on without one); null leaves it off.</summary>
+        public string? AcmeContact { get; init; }
+
+        /// <summary>The ACME directory URL (default Let's Encrypt's).</summary>
+        public string? AcmeDirectory { get; init; }
+
+        /// <summary><c>http-01</c> or <c>tls-alpn-01</c>.</summary>
+        public string AcmeChallenge { get; init; } = "http-01";
+    }
 
     public sealed record InitResult(string SettingsPath, string DnsRecords);
 
@@ -67,10 +77,19 @@ public static class ProviderKeys
             }
         }
 
+        var acme = new AcmeSettings
+        {
+            Enabled = options.AcmeContact is not null,
+            Contact = options.AcmeContact ?? "",
+            Directory = options.AcmeDirectory ?? AcmeSettings.LetsEncrypt,
+            Challenge = options.AcmeChallenge,
+            HttpListen = listen.AcmeHttp,
+        };
+        AcmeSettings.Validate(new ProviderSettings { Domain = domain, HostName = hostName, Acme = acme });
         bool created = !Directory.Exists(data);
         try
         {
-            return Write(domain, hostName, data, settingsPath, certificate, key, listen, options.SignUp);
+            return Write(domain, hostName, data, settingsPath, certificate, key, listen, options.SignUp, acme);
         }
         catch when (created)
         {
@@ -88,7 +107,7 @@ public static class ProviderKeys
         }
     }
 
-    private static InitResult Write(string domain, string hostName, string data, string settingsPath, string? certificate, string? key, ListenDefaults listen, string signUp)
+    private static InitResult Write(string domain, string hostName, string data, string settingsPath, string? certificate, string? key, ListenDefaults listen, string signUp, AcmeSettings acme)
     {
         Directory.CreateDirectory(data);
         foreach (string sub in new[] { "tls", "dkim", "keys" })
@@ -116,7 +135,7 @@ public static class ProviderKeys
         }
 
         File.WriteAllText(settingsPath, SettingsTemplate(domain, hostName, certificate, key, listen.Smtp, listen.Api, signUp,
-            Outbound.OutboundKeys.SettingsSection(listen.Submission, listen.SubmissionTls), listen.Ops));
+            Outbound.OutboundKeys.SettingsSection(listen.Submission, listen.SubmissionTls), listen.Ops, acme));
 
         var settings = ProviderSettingsLoader.Load(data);
         using var tls = X509Certificate2.CreateFromPem(File.ReadAllText(settings.ResolvePath(settings.Tls.Certificate)));
@@ -169,7 +188,7 @@ public static class ProviderKeys
         File.WriteAllText(path, content);
     }
 
-    private static string SettingsTemplate(string domain, string hostName, string certificate, string key, string smtpListen, string apiListen, string signUp, string outboundSection, string opsListen) => $$"""
+    private static string SettingsTemplate(string domain, string hostName, string certificate, string key, string smtpListen, string apiListen, string signUp, string outboundSection, string opsListen, AcmeSettings acme) => $$"""
         // Letterlock provider settings. JSON with comments; relative paths are relative to this file's folder.
         // A wrong setting stops `letterlock provider serve` with a message naming it.
         {
@@ -223,8 +242,32 @@ public static class ProviderKeys
             "challengesPerMinutePerClient": 120
           },
 
-          // TLS certificate and key (PEM) for STARTTLS and HTTPS.
+          // TLS certificate and key (PEM) for STARTTLS and HTTPS.{{(acme.Enabled ? " With acme on, the provider writes the certificate file itself." : "")}}
           "tls": { "certificate": "{{certificate.Replace("\\", "/", StringComparison.Ordinal)}}", "key": "{{key.Replace("\\", "/", StringComparison.Ordinal)}}" },
+          // Automatic certificates with ACME (RFC 8555), e.g. Let's Encrypt: when enabled the provider obtains a certificate
+          // for "names" (empty: hostName, domain, and mta-sts., openpgpkey., autoconfig. of the domain) into tls.certificate,
+          // keeping the key at tls.key, and renews it renewBeforeDays before it expires, without a restart. Turning it on
+          // agrees to the CA's terms of service. challenge: "http-01" (the CA fetches http://NAME/.well-known/acme-challenge/
+          // from httpListen, reachable as port 80) or "tls-alpn-01" (the CA connects to the HTTPS listener, port 443).
+          // contact: an e-mail address for the CA's expiry notices ("" for none). caBundle: PEM roots to trust for the
+          // ACME server instead of the system's (a private or test CA). accountKey: created on first use, mode 0600.
+          // A failed attempt is retried after retryMinutes; the current certificate stays in use meanwhile.
+          "acme": {
+            "enabled": {{(acme.Enabled ? "true" : "false")}},
+            "directory": "{{acme.Directory}}",
+            "contact": "{{acme.Contact}}",
+            "challenge": "{{acme.Challenge}}",
+            "httpListen": "{{acme.HttpListen}}",
+            "names": [],
+            "renewBeforeDays": 30,
+            "retryMinutes": 60,
+            "caBundle": "",
+            "accountKey": "keys/acme-account.key",
+            // Limits on the ACME server's answers: bytes per answer, seconds per request, seconds per whole order.
+            "maxResponseBytes": 1048576,
+            "requestTimeoutSeconds": 30,
+            "maxOrderSeconds": 300
+          },
           // DKIM keys for outgoing mail: every message is signed with rsa-sha256 and ed25519-sha256 (RFC 8463).
           // Publish both TXT records `letterlock provider init` printed.
           "dkim": { "selector": "letterlock1", "key": "dkim/letterlock1.pem", "ed25519Selector": "letterlock1ed", "ed25519Key": "dkim/letterlock1ed.pem" },

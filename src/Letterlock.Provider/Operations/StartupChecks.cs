@@ -20,6 +20,10 @@ public static class StartupChecks
         yield return ("dkim.ed25519Key", settings.ResolvePath(settings.Dkim.Ed25519Key));
         yield return ("signingKey", settings.ResolvePath(settings.SigningKey));
         yield return ("relay.queueKey", settings.ResolvePath(settings.Relay.QueueKey));
+        if (settings.Acme.Enabled)
+        {
+            yield return ("acme.accountKey", settings.ResolvePath(settings.Acme.AccountKey));
+        }
     }
 
     /// <summary>
@@ -64,7 +68,8 @@ public static class StartupChecks
         ArgumentNullException.ThrowIfNull(settings);
         yield return ("smtp.listen", ProviderSettingsLoader.ParseEndPoint(settings.Smtp.Listen, "smtp.listen"));
         yield return ("api.listen", ProviderSettingsLoader.ParseEndPoint(settings.Api.Listen, "api.listen"));
-        foreach (var (setting, value) in new[] { ("submission.listen", settings.Submission.Listen), ("submission.listenTls", settings.Submission.ListenTls), ("ops.listen", settings.Ops.Listen) })
+        foreach (var (setting, value) in new[] { ("submission.listen", settings.Submission.Listen), ("submission.listenTls", settings.Submission.ListenTls), ("ops.listen", settings.Ops.Listen),
+            ("acme.httpListen", settings.Acme.Enabled && settings.Acme.Challenge == "http-01" ? settings.Acme.HttpListen : "") })
         {
             if (value.Length > 0)
             {

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Letterlock.Dns;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Storage;
@@ -62,7 +61,7 @@ public sealed class OutboundHost : IAsyncDisposable
 
     /// <summary>Builds the outbound path over the provider's store and starts the scheduler and the submission listeners.</summary>
     /// <exception cref="SettingsException">A key or setting is unusable; the message names it.</exception>
-    public static async Task<OutboundHost> StartAsync(ProviderSettings settings, IProviderStore store, IBlobStore blobs, IDnsResolver dns, X509Certificate2 certificate, ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
+    public static async Task<OutboundHost> StartAsync(ProviderSettings settings, IProviderStore store, IBlobStore blobs, IDnsResolver dns, Hosting.ServerCertificateHolder certificate, ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(loggers);
@@ -101,7 +100,7 @@ public sealed class OutboundHost : IAsyncDisposable
             {
                 InsufficientStorage = StorageFull.IsFull,
                 ServerName = settings.HostName,
-                Certificate = certificate,
+                CertificateSelector = () => certificate.Current.Context,
                 MaxMessageSize = settings.Submission.MaxMessageSize,
                 // one more than the limit, so the backend answers the extra recipient with the limit spelt out
                 MaxRecipients = settings.Submission.MaxRecipientsPerMessage + 1,

@@ -3,7 +3,6 @@ using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Letterlock.Smtp.Protocol;
 
@@ -279,14 +278,14 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// STARTTLS (RFC 3207): the plaintext reader is dropped with anything it had buffered, so commands pipelined after
     /// STARTTLS are never taken as sent under TLS (the CVE-2011-0411 class of injection).
     /// </summary>
-    public async Task UpgradeAsync(X509Certificate2 certificate, CancellationToken ct)
+    public async Task UpgradeAsync(SslServerAuthenticationOptions tlsOptions, CancellationToken ct)
     {
         await FlushAsync(ct).ConfigureAwait(false);
         await _input.CompleteAsync().ConfigureAwait(false);
         var tls = new SslStream(_network, leaveInnerStreamOpen: true);
         _tls = tls;
         _stream = tls;
-        await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate, ClientCertificateRequired = false }, ct)
+        await tls.AuthenticateAsServerAsync(tlsOptions, ct)
             .ConfigureAwait(false);
         _input = PipeReader.Create(tls, new StreamPipeReaderOptions(leaveOpen: true));
     }
