@@ -108,4 +108,24 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4053, Level = LogLevel.Error, Message = "key transparency: publishing an epoch failed; retrying at the next interval")]
     public static partial void TransparencyFailed(ILogger logger, Exception exception);
+
+    // 4060-4069: automatic certificates (ACME)
+
+    [LoggerMessage(EventId = 4060, Level = LogLevel.Information, Message = "ACME: ordering a certificate for {Names} from {Directory} ({Challenge})")]
+    public static partial void AcmeOrdering(ILogger logger, string names, string directory, string challenge);
+
+    [LoggerMessage(EventId = 4061, Level = LogLevel.Information, Message = "ACME: new certificate for {Names}, serial {Serial}, valid until {NotAfter:u}; in use from the next connection on")]
+    public static partial void AcmeIssued(ILogger logger, string names, string serial, DateTime notAfter);
+
+    [LoggerMessage(EventId = 4062, Level = LogLevel.Error, Message = "ACME: could not obtain a certificate: {Error}; the current certificate stays in use, next attempt in {Minutes:0} minutes")]
+    public static partial void AcmeFailed(ILogger logger, string error, double minutes);
+
+    [LoggerMessage(EventId = 4063, Level = LogLevel.Error, Message = "ACME: could not obtain a certificate; the current certificate stays in use")]
+    public static partial void AcmeFailedUnexpectedly(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4064, Level = LogLevel.Information, Message = "ACME: answered the http-01 challenge for {Host}")]
+    public static partial void AcmeHttpChallengeAnswered(ILogger logger, string host);
+
+    [LoggerMessage(EventId = 4065, Level = LogLevel.Information, Message = "ACME: {Type} challenge for {Domain} started")]
+    public static partial void AcmeChallengeStarted(ILogger logger, string type, string domain);
 }

@@ -138,7 +138,7 @@ public sealed class AcmeCertificateManager : IAsyncDisposable
                 csr = request.CreateSigningRequest();
             }
 
-            _logger.LogInformation("ACME: ordering a certificate for {Names} from {Directory} ({Challenge})", string.Join(", ", names), _settings.Acme.Directory, _settings.Acme.Challenge);
+            Log.AcmeOrdering(_logger, string.Join(", ", names), _settings.Acme.Directory, _settings.Acme.Challenge);
             string chain = await _client.ObtainAsync(names, _settings.Acme.Challenge, Challenges, csr,
                 _settings.Acme.Contact.Length > 0 ? ["mailto:" + _settings.Acme.Contact] : [], ct);
 
@@ -151,8 +151,7 @@ public sealed class AcmeCertificateManager : IAsyncDisposable
             File.Move(temporary, certificatePath, overwrite: true);
             _holder.Replace(next);
             LastFailure = null;
-            _logger.LogInformation("ACME: new certificate for {Names}, serial {Serial}, valid until {NotAfter:u}; in use from the next connection on",
-                string.Join(", ", names), next.Leaf.SerialNumber, next.Leaf.NotAfter.ToUniversalTime());
+            Log.AcmeIssued(_logger, string.Join(", ", names), next.Leaf.SerialNumber, next.Leaf.NotAfter.ToUniversalTime());
             return next;
         }
         finally
@@ -210,7 +209,7 @@ public sealed class AcmeCertificateManager : IAsyncDisposable
                         wait = retryAfter;
                     }
 
-                    _logger.LogError("ACME: could not obtain a certificate: {Error}; the current certificate stays in use, next attempt in {Minutes:0} minutes", e.Message, wait.TotalMinutes);
+                    Log.AcmeFailed(_logger, e.Message, wait.TotalMinutes);
                     Failed?.Invoke(e);
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -222,7 +221,7 @@ public sealed class AcmeCertificateManager : IAsyncDisposable
                     var failure = new AcmeException($"obtaining a certificate failed unexpectedly ({e.GetType().Name}: {e.Message})");
                     LastFailure = failure;
                     wait = TimeSpan.FromMinutes(_settings.Acme.RetryMinutes);
-                    _logger.LogError(e, "ACME: could not obtain a certificate; the current certificate stays in use");
+                    Log.AcmeFailedUnexpectedly(_logger, e);
                     Failed?.Invoke(failure);
                 }
             }

@@ -99,7 +99,7 @@ internal sealed class AcmeChallengeResponder : IAcmeChallengeResponder
                 return Task.CompletedTask;
             }
 
-            logger.LogInformation("ACME: answered the http-01 challenge for {Host}", context.Request.Host.Host);
+            Log.AcmeHttpChallengeAnswered(logger, context.Request.Host.Host);
             context.Response.ContentType = "application/octet-stream";
             return context.Response.WriteAsync(keyAuthorization, context.RequestAborted);
         });

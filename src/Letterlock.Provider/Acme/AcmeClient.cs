@@ -213,7 +213,7 @@ internal sealed class AcmeClient : IDisposable
             throw;
         }
 
-        _logger.LogInformation("ACME: {Type} challenge for {Domain} started", challengeType, domain);
+        Log.AcmeChallengeStarted(_logger, challengeType, domain);
         return (domain, token);
     }
 
