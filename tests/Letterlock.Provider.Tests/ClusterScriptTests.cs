@@ -8,7 +8,8 @@ namespace Letterlock.Provider.Tests;
 
 /// <summary>
 /// <c>scripts/cluster</c> as an operator runs it: a private PostgreSQL, three <c>letterlock provider serve</c> nodes on
-/// one settings file and Debian's haproxy in front. Mail sent through haproxy is read through every node directly.
+/// one settings file and Debian's haproxy in front, sending the PROXY protocol. Mail sent through haproxy is read
+/// through every node directly, and its trace field names the real client.
 /// </summary>
 public sealed class ClusterScriptTests(ITestOutputHelper output)
 {
@@ -46,6 +47,10 @@ public sealed class ClusterScriptTests(ITestOutputHelper output)
                     var (_, raw) = Assert.Single(await direct.FetchInboxAsync(alice));
                     var parsed = await MimeMessage.LoadAsync(new MemoryStream(raw));
                     Assert.Equal("through haproxy", parsed.Subject);
+                    // haproxy named the client in a PROXY v2 header: the node saw 127.0.0.1, not haproxy's 127.0.0.2
+                    string received = parsed.Headers.First(h => h.Id == HeaderId.Received).Value;
+                    Assert.Contains("([127.0.0.1])", received, StringComparison.Ordinal);
+                    Assert.DoesNotContain("127.0.0.2", received, StringComparison.Ordinal);
                     using var decoded = new MemoryStream();
                     await ((MimePart)parsed.Attachments.Single()).Content!.DecodeToAsync(decoded);
                     Assert.Equal(attachment, decoded.ToArray());
