@@ -122,8 +122,21 @@ internal sealed class MailWriter
     public void RecordDeletion(string documentId, long revision) =>
         MessageStore.AddPendingDelete(Connection, Transaction, _mail.Account, documentId, revision);
 
-    /// <summary>Records that the provider holds a message's current state as <paramref name="remote"/>: nothing left to push for it.</summary>
-    public void MarkPushed(MessageId id, RemoteReference remote) => MessageStore.SetRemote(Connection, Transaction, id, remote, dirty: false);
+    /// <summary>
+    /// Records that the provider holds <paramref name="pushed"/>, the state of a message a document was made from, at
+    /// <paramref name="remote"/>: nothing left to push, unless the message changed here since the document was made.
+    /// </summary>
+    public void MarkPushed(StoredMessage pushed, RemoteReference remote) => MessageStore.SetPushed(Connection, Transaction, pushed, remote);
+
+    /// <summary>Whether a message mirroring a document was changed here since its last push.</summary>
+    public bool HasUnpushedChanges(StoredMessage message) =>
+        Sql.Scalar(Connection, Transaction, "SELECT dirty FROM messages WHERE id = $id", ("$id", message.Id.Value)) is long dirty && dirty != 0;
+
+    /// <summary>
+    /// Records the document revision a message mirrors while keeping this device's state of it, to be pushed over that
+    /// revision (a document this device wrote itself, found again after a crash, older than the changes made here since).
+    /// </summary>
+    public void KeepLocalState(StoredMessage message, RemoteReference remote) => MessageStore.SetRemote(Connection, Transaction, message.Id, remote, dirty: true);
 
     /// <summary>Whether an import already stored the message with this keyed digest (<see cref="Import.MailImporter"/>).</summary>
     public bool WasImported(byte[] digest) =>

@@ -298,18 +298,42 @@ internal sealed class MessageStore
         return new StoredMessage(copyId, message.Account, target.Id, uid, modseq, message.Flags, message.Summary, null);
     }
 
-    /// <summary>Removes one message (tombstone for QRESYNC) and, when <paramref name="pushDeletion"/>, records the deletion of its document for the next push.</summary>
+    /// <summary>
+    /// Removes one message (tombstone for QRESYNC) and, when <paramref name="pushDeletion"/>, records for the next push the
+    /// deletion of every document that may hold it: the one it mirrors, and the one a push or an inbox conversion may
+    /// have written before a crash kept this device from recording it (<see cref="MessageDocumentIds"/>; revision 0: the
+    /// push looks it up). Without the second, that document would come back in the feed as a message deleted here.
+    /// </summary>
     public void Delete(SqliteConnection connection, SqliteTransaction transaction, StoredMessage message, bool pushDeletion)
     {
         var modseq = Tombstone(connection, transaction, message);
         Sql.Execute(connection, transaction, "DELETE FROM messages WHERE id = $id", ("$id", message.Id.Value));
-        if (pushDeletion && message.Remote is { } remote)
+        if (pushDeletion)
         {
-            AddPendingDelete(connection, transaction, message.Account, remote.DocumentId, remote.Revision);
+            if (message.Remote is { } remote)
+            {
+                AddPendingDelete(connection, transaction, message.Account, remote.DocumentId, remote.Revision);
+            }
+
+            if (message.Remote is null || MessageDocumentIds.IsInbox(message.Remote.DocumentId))
+            {
+                var written = message.Remote is null ? MessageDocumentIds.ForNew(message.Id) : MessageDocumentIds.ForInbox(message.Remote.DocumentId);
+                AddPendingDelete(connection, transaction, message.Account, written, 0);
+            }
         }
 
         _store.Emit(new MessagesRemovedChange(message.Account, message.Folder, [message.Uid], modseq));
     }
+
+    /// <summary>
+    /// Records that the provider holds <paramref name="pushed"/> (the state a document was made from) at
+    /// <paramref name="remote"/>: the message stays to be pushed when it changed here since (a mail app acting while the
+    /// document was on its way), which its folder and mod-sequence tell.
+    /// </summary>
+    public static void SetPushed(SqliteConnection connection, SqliteTransaction transaction, StoredMessage pushed, RemoteReference remote) =>
+        Sql.Execute(connection, transaction,
+            "UPDATE messages SET remote_id = $remote, remote_revision = $revision, dirty = NOT (folder_id = $folder AND modseq = $modseq) WHERE id = $id",
+            ("$id", pushed.Id.Value), ("$remote", remote.DocumentId), ("$revision", remote.Revision), ("$folder", pushed.Folder.Value), ("$modseq", (long)pushed.ModSeq));
 
     /// <summary>Records which provider document a message mirrors, at which revision, and whether it still has to be pushed.</summary>
     public static void SetRemote(SqliteConnection connection, SqliteTransaction transaction, MessageId id, RemoteReference remote, bool dirty) =>

@@ -185,6 +185,38 @@ public sealed record MessageSummary(
 /// <param name="Revision">The document revision last seen.</param>
 public sealed record RemoteReference(string DocumentId, long Revision);
 
+/// <summary>
+/// The ids of the account's message documents, derived so that every attempt and every device agree on them: a message
+/// made on a device goes up as <c>m-</c> + its local id, and an inbox document <c>I</c> (the provider names them
+/// <c>in-</c>...) becomes the message document <c>m-I</c>. A write that reached the provider before a crash kept the
+/// device from recording it is found again by these names.
+/// </summary>
+internal static class MessageDocumentIds
+{
+    private const string MessagePrefix = "m-";
+
+    /// <summary>The document a message made on this device is pushed as.</summary>
+    public static string ForNew(MessageId id) => MessagePrefix + id.Value.ToString("N", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The message document an inbox document becomes.</summary>
+    public static string ForInbox(string inboxDocumentId) => MessagePrefix + inboxDocumentId;
+
+    /// <summary>Whether a document id names an inbox document (not converted yet).</summary>
+    public static bool IsInbox(string documentId) => documentId.StartsWith("in-", StringComparison.Ordinal);
+
+    /// <summary>What a message document id was derived from: a local message id, or an inbox document id.</summary>
+    public static (MessageId? Local, string? Inbox) Origin(string documentId)
+    {
+        if (!documentId.StartsWith(MessagePrefix, StringComparison.Ordinal))
+        {
+            return (null, null);
+        }
+
+        var rest = documentId[MessagePrefix.Length..];
+        return Guid.TryParseExact(rest, "N", out var id) ? (new MessageId(id), null) : IsInbox(rest) ? (null, rest) : (null, null);
+    }
+}
+
 /// <summary>A message to add to a folder.</summary>
 /// <param name="Summary">Envelope and security summary.</param>
 /// <param name="Body">The full decrypted RFC 5322 message as the mail app will see it.</param>

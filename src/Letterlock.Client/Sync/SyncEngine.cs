@@ -214,13 +214,13 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         }
 
         // An inbox document is known here when a message names it, or names the message document it becomes.
-        var known = await _mail.RemoteRevisionsAsync(relevant.SelectMany(c => c.Kind == InboxKind ? [c.Id, MessageDocumentFor(c.Id)] : new[] { c.Id })
+        var known = await _mail.RemoteRevisionsAsync(relevant.SelectMany(c => c.Kind == InboxKind ? [c.Id, MessageDocumentIds.ForInbox(c.Id)] : new[] { c.Id })
             .Distinct(StringComparer.Ordinal).ToList(), ct).ConfigureAwait(false);
         var occurrences = changes.Changes.CountBy(c => c.Id, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
         var wanted = new Dictionary<string, (string Kind, bool IsNew)>(StringComparer.Ordinal);
         foreach (var change in relevant)
         {
-            bool isKnown = known.TryGetValue(change.Id, out var revision) || (change.Kind == InboxKind && known.ContainsKey(MessageDocumentFor(change.Id)));
+            bool isKnown = known.TryGetValue(change.Id, out var revision) || (change.Kind == InboxKind && known.ContainsKey(MessageDocumentIds.ForInbox(change.Id)));
             bool needed = change.Kind == InboxKind
                 ? !isKnown
                 : !isKnown || revision < change.Revision || occurrences[change.Id] > 1; // a document seen twice in a page is decided at apply time
@@ -449,9 +449,26 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             return (Applied.Received, null);
         }
 
+        if (ChangedHere(writer, local) && !(local.Folder == folder.Id && local.Flags.SetEquals(opened.Flags!)))
+        {
+            // Changes made here since the last push are newer than what this device last saw of the document: they stay and
+            // the push writes them over this revision (last writer wins, as when a push meets a conflict; a deletion
+            // elsewhere still wins). The document may even be this device's own write, whose record a crash prevented.
+            writer.KeepLocalState(local, reference);
+            return (Applied.Nothing, null);
+        }
+
         writer.ApplyRemoteState(local, opened.Flags!, folder, reference);
         return (Applied.Nothing, null);
     }
+
+    /// <summary>
+    /// Whether a message holds changes made here that the provider may lack: changed since its last push, never recorded as
+    /// pushed (a push or an inbox conversion whose record a crash prevented), or recorded against a document it met
+    /// existing (revision unknown, 0).
+    /// </summary>
+    private static bool ChangedHere(MailWriter writer, StoredMessage local) =>
+        local.Remote is not { } remote || MessageDocumentIds.IsInbox(remote.DocumentId) || remote.Revision <= 0 || writer.HasUnpushedChanges(local);
 
     /// <summary>
     /// Converts a page's inbox documents. For each inbox document <c>I</c>: the message inside is read
@@ -469,7 +486,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         // What is done already, from before a crash (or deleted here meanwhile).
         var state = await _mail.WriteAsync(ChangeOrigin.Provider, writer => changes.Select(change =>
         {
-            var documentId = MessageDocumentFor(change.Id);
+            var documentId = MessageDocumentIds.ForInbox(change.Id);
             var found = writer.FindByRemote(change.Id) ?? writer.FindByRemote(documentId);
             bool deleted = found is null && (writer.DeletedHere(change.Id) || writer.DeletedHere(documentId));
             if (deleted && !writer.DeletedHere(documentId))
@@ -579,7 +596,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         // Written back as message documents, sealed on several cores.
         var pending = conversions.Where(c => !c.Done && c.Local is not null).ToList();
-        foreach (var conversion in pending.Where(c => c.Local!.Remote?.DocumentId != MessageDocumentFor(c.Change.Id)))
+        foreach (var conversion in pending.Where(c => c.Local!.Remote?.DocumentId != MessageDocumentIds.ForInbox(c.Change.Id)))
         {
             var body = await _mail.ReadBodyAsync(conversion.Local!.Id, ct).ConfigureAwait(false);
             conversion.Document = body is null ? null : await DocumentOfAsync(conversion.Local, body, ct).ConfigureAwait(false);
@@ -591,7 +608,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
 
         pending = pending.Where(c => !c.Done).ToList();
         Parallel.ForEach(pending.Where(c => c.Document is not null), new ParallelOptions { MaxDegreeOfParallelism = _sync.MaxParallelism },
-            c => c.Sealed = keys.Sealer.Seal(MessageDocumentFor(c.Change.Id), MessageKind, c.Document!));
+            c => c.Sealed = keys.Sealer.Seal(MessageDocumentIds.ForInbox(c.Change.Id), MessageKind, c.Document!));
         // A document larger than a batch may carry (a 24 MiB message is 32 MiB as base64 in JSON, over the provider's
         // api.maxBatchBodySize) goes up alone, in a PUT that carries it as it is: batched, the provider refuses it, and
         // the conversion would be retried on every sync, each time opening the message again.
@@ -612,7 +629,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         {
             foreach (var c in pending.Where(c => c.Recorded is null && c.PutRevision is not null))
             {
-                writer.MarkPushed(c.Local!.Id, new RemoteReference(MessageDocumentFor(c.Change.Id), c.PutRevision!.Value));
+                writer.MarkPushed(c.Local!, new RemoteReference(MessageDocumentIds.ForInbox(c.Change.Id), c.PutRevision!.Value));
             }
 
             writer.SetSetting(CursorSetting, CursorBytes(page.EndCursor));
@@ -641,7 +658,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             {
                 if (c.Sealed is { } content)
                 {
-                    operations.Add(new DocumentOperation("put", MessageDocumentFor(c.Change.Id), MessageKind, IfNoneMatch: true, Content: content,
+                    operations.Add(new DocumentOperation("put", MessageDocumentIds.ForInbox(c.Change.Id), MessageKind, IfNoneMatch: true, Content: content,
                         Requires: new RequiredRevision(c.Change.Id, c.Change.Revision)));
                 }
 
@@ -679,7 +696,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
     /// <summary>One conversion's writes as single requests (a provider without batches): PUT <c>m-I</c>, record it, DELETE <c>I</c>.</summary>
     private async Task WriteConversionAloneAsync(Conversion c, CancellationToken ct)
     {
-        var documentId = MessageDocumentFor(c.Change.Id);
+        var documentId = MessageDocumentIds.ForInbox(c.Change.Id);
         if (c.Sealed is { } content)
         {
             var (status, info) = await provider.PutDocumentAsync(documentId, MessageKind, content, null, ct).ConfigureAwait(false);
@@ -687,7 +704,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
             long revision = status == WriteStatus.Ok ? info!.Revision : 0;
             await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
             {
-                writer.MarkPushed(c.Local!.Id, new RemoteReference(documentId, revision));
+                writer.MarkPushed(c.Local!, new RemoteReference(documentId, revision));
                 return true;
             }, ct).ConfigureAwait(false);
             c.Recorded = true;
@@ -699,29 +716,17 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         Step(SyncStep.InboxDeleted, c.Change.Id);
     }
 
-    /// <summary>The id of the account's message document an inbox document becomes: derived, so every attempt and every device agree.</summary>
-    internal static string MessageDocumentFor(string inboxDocumentId) => "m-" + inboxDocumentId;
-
     /// <summary>
     /// The local message a message document was pushed from, when the push reached the provider but a crash came before
-    /// the store recorded it: a new message goes up as <c>m-</c> + its local id, an inbox conversion as <c>m-</c> + the
-    /// inbox document's id. Without this the document would come back in the feed as someone else's new message.
+    /// the store recorded it (<see cref="MessageDocumentIds"/>): a new message still naming no document, or a converted one
+    /// still naming its inbox document. Without this the document would come back in the feed as someone else's new message.
     /// </summary>
-    private static StoredMessage? PushedFromHere(MailWriter writer, string documentId)
+    private static StoredMessage? PushedFromHere(MailWriter writer, string documentId) => MessageDocumentIds.Origin(documentId) switch
     {
-        if (!documentId.StartsWith("m-", StringComparison.Ordinal))
-        {
-            return null;
-        }
-
-        var rest = documentId[2..];
-        if (Guid.TryParseExact(rest, "N", out var id) && writer.Message(new MessageId(id)) is { Remote: null } unpushed)
-        {
-            return unpushed;
-        }
-
-        return rest.StartsWith("in-", StringComparison.Ordinal) ? writer.FindByRemote(rest) : null;
-    }
+        ({ } local, _) => writer.Message(local) is { Remote: null } unpushed ? unpushed : null,
+        (_, { } inbox) => writer.FindByRemote(inbox),
+        _ => null,
+    };
 
     /// <summary>
     /// A native message (docs/design/native-protocol.md, "Receiving"): opened with this device's sessions, or left
@@ -781,7 +786,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
         foreach (var id in await _mail.ListUnpushedAsync(ct).ConfigureAwait(false))
         {
             var message = await _mail.GetAsync(id, ct).ConfigureAwait(false);
-            if (message?.Remote?.DocumentId.StartsWith("in-", StringComparison.Ordinal) == true)
+            if (message?.Remote is { } remote && MessageDocumentIds.IsInbox(remote.DocumentId))
             {
                 continue; // not converted yet: the conversion writes its current state
             }
@@ -792,7 +797,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 continue;
             }
 
-            writes.Add(new Push(message, message.Remote?.DocumentId ?? "m-" + id.Value.ToString("N", CultureInfo.InvariantCulture), document));
+            writes.Add(new Push(message, message.Remote?.DocumentId ?? MessageDocumentIds.ForNew(id), document));
         }
 
         Parallel.ForEach(writes, new ParallelOptions { MaxDegreeOfParallelism = _sync.MaxParallelism }, w => w.Sealed = sealer.Seal(w.DocumentId, MessageKind, w.Document));
@@ -823,7 +828,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 {
                     foreach (var (w, result) in done)
                     {
-                        writer.MarkPushed(w.Message.Id, new RemoteReference(w.DocumentId, result.Document!.Revision));
+                        writer.MarkPushed(w.Message, new RemoteReference(w.DocumentId, result.Document!.Revision));
                     }
 
                     return true;
@@ -901,7 +906,7 @@ public sealed class SyncEngine(LocalStore store, AccountRecord account, Provider
                 Step(SyncStep.Pushed, w.DocumentId);
                 await _mail.WriteAsync(ChangeOrigin.Provider, writer =>
                 {
-                    writer.MarkPushed(w.Message.Id, new RemoteReference(w.DocumentId, info?.Revision ?? (expected ?? 0) + 1));
+                    writer.MarkPushed(w.Message, new RemoteReference(w.DocumentId, info?.Revision ?? (expected ?? 0) + 1));
                     return true;
                 }, ct).ConfigureAwait(false);
                 Step(SyncStep.PushRecorded, w.DocumentId);
