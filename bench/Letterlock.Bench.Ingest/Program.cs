@@ -186,6 +186,12 @@ async Task Cluster(string nodeCounts)
     foreach (int nodes in nodeCounts.Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)))
     {
         string directory = Directory.CreateTempSubdirectory("letterlock-bench-cluster-").FullName;
+        // PostgreSQL runs as its own user and must reach its folder inside
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+
         string cluster = Path.Combine(directory, "cluster");
         string data = await PrepareData(directory);
         var script = Path.Combine(root, "scripts", "cluster");

@@ -16,7 +16,6 @@ using Letterlock.Relay.Tests.Peers;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using MimeKit;
-using Npgsql;
 using Xunit.Abstractions;
 
 namespace Letterlock.Relay.Tests.Provider;
@@ -251,9 +250,9 @@ public sealed class ClusterFailureTests(ITestOutputHelper output) : IDisposable
         string database = cluster.Env["DATABASE_URL"];
         var accepted = relayed.For("sink").Acknowledged;
         await Wait.UntilAsync(() => Task.FromResult(accepted.All(DeliveredIds(postfix).Contains)), "every accepted submission delivered", TimeSpan.FromSeconds(180));
-        await Wait.UntilAsync(async () => await ScalarAsync(database, "SELECT COUNT(*) FROM relay_deliveries") == 0, "the relay queue drained", TimeSpan.FromSeconds(180));
+        await Wait.UntilAsync(async () => await ClusterRelayTests.CountAsync(database, "SELECT COUNT(*) FROM relay_deliveries") == 0, "the relay queue drained", TimeSpan.FromSeconds(180));
         var counts = postfix.DeliveredMessages().Select(MessageIdOf).GroupBy(id => id).ToDictionary(g => g.Key, g => g.Count());
-        var interrupted = await InterruptedAsync(database);
+        var interrupted = await ClusterRelayTests.InterruptedMessagesAsync(database);
         var duplicates = counts.Where(c => c.Value > 1).Select(c => c.Key).ToList();
         output.WriteLine($"relay: {accepted.Count} accepted, {counts.Count} delivered, {duplicates.Count} twice, {interrupted.Count} interrupted attempts recorded");
         Assert.All(counts.Keys, id => Assert.Contains(id, relayed.For("sink").Attempted));
@@ -367,29 +366,6 @@ public sealed class ClusterFailureTests(ITestOutputHelper output) : IDisposable
         var newest = System.Text.RegularExpressions.Regex.Match(result.StandardOutput, @"Verified epochs: 0\.\.(\d+)");
         Assert.True(newest.Success, result.StandardOutput);
         return long.Parse(newest.Groups[1].Value, CultureInfo.InvariantCulture);
-    }
-
-    private static async Task<long> ScalarAsync(string database, string sql)
-    {
-        await using var connection = new NpgsqlConnection(PostgresServer.ConnectionString(database));
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
-
-    private static async Task<HashSet<string>> InterruptedAsync(string database)
-    {
-        await using var connection = new NpgsqlConnection(PostgresServer.ConnectionString(database));
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT message_id FROM relay_interruptions", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        var ids = new HashSet<string>();
-        while (await reader.ReadAsync())
-        {
-            ids.Add(reader.GetString(0));
-        }
-
-        return ids;
     }
 
     /// <summary>What was sent to whom: attempted, and acknowledged (250, 202).</summary>
