@@ -375,7 +375,7 @@ static async Task<string> BridgeRssBenchmark(string work, int messages, int size
         }
 
         printed = more.Count;
-        Console.WriteLine($"  idle {idle[^1].Seconds} s: RSS {idle[^1].RssKiB / 1024} MiB");
+        Console.WriteLine($"  idle {idle[^1].Seconds} s: RSS {idle[^1].RssKiB / 1024} MiB ({bridge.RssBreakdown()})");
     }
 
     long at60 = idle.Where(s => s.Seconds >= 60).Select(s => s.RssKiB).DefaultIfEmpty(idle[^1].RssKiB).First();
@@ -972,6 +972,9 @@ internal sealed class ChildServer : IAsyncDisposable
     }
 
     public long PeakRssKiB() => ReadStatus("VmHWM:");
+
+    /// <summary>What the resident memory is: anonymous (heaps, pools, native buffers), file-backed (mapped files and code), shared.</summary>
+    public string RssBreakdown() => $"anonymous {ReadStatus("RssAnon:") / 1024} MiB, file {ReadStatus("RssFile:") / 1024} MiB, shared {ReadStatus("RssShmem:") / 1024} MiB";
 
     private long ReadStatus(string field)
     {

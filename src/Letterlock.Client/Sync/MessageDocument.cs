@@ -54,14 +54,24 @@ public sealed class DocumentSealer : IDisposable
     /// <summary>Seals a message document.</summary>
     public byte[] Seal(string id, string kind, MessageDocument document)
     {
-        var json = JsonSerializer.SerializeToUtf8Bytes(document, SyncJson.Default.MessageDocument);
-        var framed = new byte[Padme.PaddedLength(8 + json.Length)];
-        BinaryPrimitives.WriteInt64BigEndian(framed, json.Length);
-        json.CopyTo(framed, 8);
+        // Every buffer here has the message's size and is allocated, not rented: ArrayPool<byte>.Shared (which
+        // SerializeToUtf8Bytes writes through) keeps such arrays per thread and size long after a sync, unseen by the
+        // GC, and an idle bridge held hundreds of MiB that way. The JSON is written into a buffer of about its final size.
+        var json = new ArrayBufferWriter<byte>(EstimatedJsonLength(document));
+        using (var writer = new Utf8JsonWriter(json))
+        {
+            JsonSerializer.Serialize(writer, document, SyncJson.Default.MessageDocument);
+        }
+
+        var framed = new byte[Padme.PaddedLength(8 + json.WrittenCount)];
+        BinaryPrimitives.WriteInt64BigEndian(framed, json.WrittenCount);
+        json.WrittenSpan.CopyTo(framed.AsSpan(8));
         var output = new byte[1 + Aead.NonceSize + framed.Length + Aead.TagSize];
         output[0] = Version;
         RandomNumberGenerator.Fill(output.AsSpan(1, Aead.NonceSize));
         Aead.Encrypt(_key, output.AsSpan(1, Aead.NonceSize), AssociatedData(id, kind), framed, output.AsSpan(1 + Aead.NonceSize));
+        CryptographicOperations.ZeroMemory(framed);
+        json.Clear(); // wipes what was written
         return output;
     }
 
@@ -73,24 +83,23 @@ public sealed class DocumentSealer : IDisposable
             return null;
         }
 
-        // The plaintext goes through a pooled buffer (the document's size, per message synced), wiped before it is returned.
+        // The plaintext has the document's size: allocated rather than rented (see Seal), and wiped before it is left.
         int framedLength = sealedDocument.Length - 1 - Aead.NonceSize - Aead.TagSize;
-        var framed = ArrayPool<byte>.Shared.Rent(framedLength);
+        var framed = GC.AllocateUninitializedArray<byte>(framedLength);
         try
         {
-            var plain = framed.AsSpan(0, framedLength);
-            if (!Aead.Decrypt(_key, sealedDocument.Slice(1, Aead.NonceSize), AssociatedData(id, kind), sealedDocument[(1 + Aead.NonceSize)..], plain))
+            if (!Aead.Decrypt(_key, sealedDocument.Slice(1, Aead.NonceSize), AssociatedData(id, kind), sealedDocument[(1 + Aead.NonceSize)..], framed))
             {
                 return null;
             }
 
-            long length = BinaryPrimitives.ReadInt64BigEndian(plain);
-            if (length < 0 || length > plain.Length - 8)
+            long length = BinaryPrimitives.ReadInt64BigEndian(framed);
+            if (length < 0 || length > framed.Length - 8)
             {
                 return null;
             }
 
-            return JsonSerializer.Deserialize(plain.Slice(8, (int)length), SyncJson.Default.MessageDocument);
+            return JsonSerializer.Deserialize(framed.AsSpan(8, (int)length), SyncJson.Default.MessageDocument);
         }
         catch (JsonException)
         {
@@ -98,10 +107,13 @@ public sealed class DocumentSealer : IDisposable
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(framed.AsSpan(0, framedLength));
-            ArrayPool<byte>.Shared.Return(framed);
+            CryptographicOperations.ZeroMemory(framed);
         }
     }
+
+    /// <summary>About the length of a document's JSON: the message as base64 and room for the rest.</summary>
+    internal static int EstimatedJsonLength(MessageDocument document) =>
+        (int)Math.Min(Array.MaxLength, 4L * ((document.Message.Length + 2) / 3) + 1024 + 6L * (document.Folder.Length + document.Flags.Sum(f => f.Length + 3)));
 
     /// <inheritdoc/>
     public void Dispose() => _key.Dispose();

@@ -133,6 +133,25 @@ public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceC
             ApiJsonContext.Default.ChangesResponse, true, ct, bound: _options.MaxJsonBytes + (maxBytes / 3 * 4) + 4);
 
     /// <summary>
+    /// A batch's JSON, written into a buffer of about its final size (the documents as base64 and room for the rest), not
+    /// streamed by <see cref="JsonContent"/>: that writes each document's base64 whole through ArrayPool&lt;byte&gt;.Shared,
+    /// which then keeps a buffer of up to a batch's size per thread long after the sync (see <see cref="DocumentSealer.Seal"/>).
+    /// </summary>
+    private static ReadOnlyMemoryContent BatchContent(IReadOnlyList<DocumentOperation> operations)
+    {
+        long estimate = operations.Sum(o => 4L * (((o.Content?.Length ?? 0) + 2) / 3) + 256 + 2L * o.Id.Length);
+        var json = new ArrayBufferWriter<byte>((int)Math.Min(Array.MaxLength, estimate));
+        using (var writer = new Utf8JsonWriter(json))
+        {
+            JsonSerializer.Serialize(writer, new DocumentBatchRequest(operations), ApiJsonContext.Default.DocumentBatchRequest);
+        }
+
+        var content = new ReadOnlyMemoryContent(json.WrittenMemory);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        return content;
+    }
+
+    /// <summary>
     /// <c>POST /v1/documents/batch</c>: PUTs and DELETEs in order in one request and one commit at the provider, one result
     /// each; null when the provider has no batch endpoint (an older provider: use the single requests).
     /// </summary>
@@ -141,7 +160,7 @@ public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceC
         ArgumentNullException.ThrowIfNull(operations);
         using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Post, Url("v1/documents/batch"))
         {
-            Content = JsonContent.Create(new DocumentBatchRequest(operations), ApiJsonContext.Default.DocumentBatchRequest),
+            Content = BatchContent(operations),
         }, true, ct).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
         {

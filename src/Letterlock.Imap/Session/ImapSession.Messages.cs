@@ -8,6 +8,9 @@ namespace Letterlock.Imap.Session;
 
 public sealed partial class ImapSession
 {
+    /// <summary>The largest message whose FETCH buffer is rented from the shared pool; larger ones get an array of their own.</summary>
+    private const int MaxPooledFetchBytes = 1 << 20;
+
     /// <summary>Resolves a sequence set to (sequence number, UID) pairs known to this session, ascending.</summary>
     private List<(int Seq, uint Uid)> Resolve(SequenceSet set, bool byUid)
     {
@@ -585,7 +588,9 @@ public sealed partial class ImapSession
                     }
                     else
                     {
-                        rented = ArrayPool<byte>.Shared.Rent((int)Math.Max(record.Size, 16));
+                        // A large message is read into an array of its own, not a rented one: ArrayPool<byte>.Shared keeps
+                        // arrays per thread and size long after use, so every large FETCH would leave its size resident.
+                        rented = record.Size <= MaxPooledFetchBytes ? ArrayPool<byte>.Shared.Rent((int)Math.Max(record.Size, 16)) : new byte[record.Size];
                         int total = 0;
                         int n;
                         while ((n = await stream.ReadAsync(rented.AsMemory(total), ct).ConfigureAwait(false)) > 0)
@@ -593,9 +598,9 @@ public sealed partial class ImapSession
                             total += n;
                             if (total == rented.Length)
                             {
-                                var bigger = ArrayPool<byte>.Shared.Rent(rented.Length * 2);
+                                var bigger = rented.Length * 2 <= MaxPooledFetchBytes ? ArrayPool<byte>.Shared.Rent(rented.Length * 2) : new byte[rented.Length * 2];
                                 rented.AsSpan(0, total).CopyTo(bigger);
-                                ArrayPool<byte>.Shared.Return(rented);
+                                ReturnFetchBuffer(rented);
                                 rented = bigger;
                             }
                         }
@@ -686,8 +691,17 @@ public sealed partial class ImapSession
         {
             if (rented is not null)
             {
-                ArrayPool<byte>.Shared.Return(rented);
+                ReturnFetchBuffer(rented);
             }
+        }
+    }
+
+    /// <summary>Gives a FETCH buffer back to the pool when it came from there (up to <see cref="MaxPooledFetchBytes"/>).</summary>
+    private static void ReturnFetchBuffer(byte[] buffer)
+    {
+        if (buffer.Length <= MaxPooledFetchBytes)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
