@@ -11,7 +11,8 @@ using Letterlock.OpenPgp;
 using Letterlock.Provider.Hosting;
 
 // SMTP ingest benchmark (docs/PERFORMANCE.md, "Provider MX ingest"). Load generator: Postfix's smtp-source.
-// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Ingest -- [--messages 5000] [--sessions 20] [--size 10240] [--only sqlite|postgres|postfix] [--rss]
+// Usage: dotnet run -c Release --project bench/Letterlock.Bench.Ingest -- [--messages 5000] [--sessions 20] [--size 10240] [--only sqlite|postgres|postfix|cluster] [--rss]
+// --only cluster [--nodes 1,2,3] runs scripts/cluster with that many nodes behind haproxy on one PostgreSQL, each in turn.
 // --rss samples the provider process's resident memory during the measured run (peak) and after a minute of idling:
 // the MX memory figure is `--only sqlite --rss --sessions 20 --messages 20 --size 25165824` (20 concurrent 24 MiB messages).
 int messages = Arg("--messages", 5000);
@@ -37,6 +38,13 @@ if (only is null or "postgres")
     results.Add(await Letterlock("PostgreSQL 15 (synchronous_commit=on)", await postgres.CreateDatabaseAsync()));
 }
 
+if (only is "cluster")
+{
+    // not in the default run: it starts three clusters; see docs/PERFORMANCE.md, "Cluster scaling"
+    await Cluster(ArgText("--nodes") ?? "1,2,3");
+    return 0;
+}
+
 Console.WriteLine();
 Console.WriteLine($"| server, {messages} x {size} B over {sessions} sessions | accepted msg/s | notes |");
 Console.WriteLine("|---|---|---|");
@@ -50,13 +58,7 @@ return 0;
 async Task<string> Letterlock(string label, string? database)
 {
     string directory = Directory.CreateTempSubdirectory("letterlock-bench-").FullName;
-    string data = Path.Combine(directory, "data");
-    ProviderKeys.Initialize(new ProviderKeys.InitOptions("example.test", data, SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
-    await File.WriteAllTextAsync(Path.Combine(data, "dns.txt"), "# benchmark: no network\n");
-    string settings = Path.Combine(data, "provider.json");
-    await File.WriteAllTextAsync(settings, (await File.ReadAllTextAsync(settings)).Replace("\"resolver\": \"system\"", "\"resolver\": \"static:dns.txt\"", StringComparison.Ordinal)
-        // smtp-source opens one connection per message from one address: lift the per-client limits, as for Postfix
-        .Replace("\"maxConnectionRatePerClient\": 600", "\"maxConnectionRatePerClient\": 1000000", StringComparison.Ordinal));
+    string data = await PrepareData(directory);
 
     var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
     foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "letterlock.dll"), "provider", "serve", "--data", data })
@@ -94,13 +96,8 @@ async Task<string> Letterlock(string label, string? database)
         {
             BaseAddress = new Uri($"https://127.0.0.1:{httpsPort}/"),
         };
-        var (devicePrivate, devicePublic) = DeviceAuthentication.GenerateKeyPair();
-        using var inbox = HpkeKeyPair.Generate();
-        byte[] certificate = KeyGenerator.Generate("Bench <alice@example.test>", "").Certificate.Export(armored: false);
-        byte[] proof = DeviceAuthentication.Sign(devicePrivate, DeviceAuthentication.RegistrationMessage("example.test", "alice@example.test", devicePublic, certificate, inbox.PublicKey.Span));
-        var created = await http.PostAsJsonAsync("v1/accounts", new CreateAccountRequest("alice@example.test", devicePublic, "bench", certificate, inbox.PublicKey.ToArray(), proof), ApiJsonContext.Default.CreateAccountRequest);
-        created.EnsureSuccessStatusCode();
-        var account = (await created.Content.ReadFromJsonAsync(ApiJsonContext.Default.CreateAccountResponse))!;
+        var (account, devicePrivate, inbox) = await CreateAlice(http);
+        using var inboxKeys = inbox;
 
         // warm-up outside the measurement: JIT, connection pools, the first group commits
         await SmtpSource(smtpPort, Math.Min(200, messages), "alice@example.test");
@@ -147,6 +144,163 @@ async Task<string> Letterlock(string label, string? database)
         provider.Kill();
         await provider.WaitForExitAsync();
         Directory.Delete(directory, recursive: true);
+    }
+}
+
+// A provider data folder for example.test as the benchmark runs it: no network (static DNS), no per-client connection rate.
+static async Task<string> PrepareData(string directory)
+{
+    string data = Path.Combine(directory, "data");
+    ProviderKeys.Initialize(new ProviderKeys.InitOptions("example.test", data, SmtpListen: "127.0.0.1:0", ApiListen: "127.0.0.1:0", SignUp: "open"));
+    await File.WriteAllTextAsync(Path.Combine(data, "dns.txt"), "# benchmark: no network\n");
+    string settings = Path.Combine(data, "provider.json");
+    await File.WriteAllTextAsync(settings, (await File.ReadAllTextAsync(settings)).Replace("\"resolver\": \"system\"", "\"resolver\": \"static:dns.txt\"", StringComparison.Ordinal)
+        // smtp-source opens one connection per message from one address: lift the per-client limits, as for Postfix
+        .Replace("\"maxConnectionRatePerClient\": 600", "\"maxConnectionRatePerClient\": 1000000", StringComparison.Ordinal));
+    return data;
+}
+
+// Signs up alice@example.test with a fresh device key and inbox key.
+static async Task<(CreateAccountResponse Account, byte[] DevicePrivate, HpkeKeyPair Inbox)> CreateAlice(HttpClient http)
+{
+    var (devicePrivate, devicePublic) = DeviceAuthentication.GenerateKeyPair();
+    var inbox = HpkeKeyPair.Generate();
+    byte[] certificate = KeyGenerator.Generate("Bench <alice@example.test>", "").Certificate.Export(armored: false);
+    byte[] proof = DeviceAuthentication.Sign(devicePrivate, DeviceAuthentication.RegistrationMessage("example.test", "alice@example.test", devicePublic, certificate, inbox.PublicKey.Span));
+    var created = await http.PostAsJsonAsync("v1/accounts", new CreateAccountRequest("alice@example.test", devicePublic, "bench", certificate, inbox.PublicKey.ToArray(), proof), ApiJsonContext.Default.CreateAccountRequest);
+    created.EnsureSuccessStatusCode();
+    return ((await created.Content.ReadFromJsonAsync(ApiJsonContext.Default.CreateAccountResponse))!, devicePrivate, inbox);
+}
+
+// Ingest through haproxy into 1, 2, 3 nodes (scripts/cluster) on one private PostgreSQL; CPU per message of each node,
+// of PostgreSQL and of haproxy from /proc (user + system time), and the load average beside each figure.
+async Task Cluster(string nodeCounts)
+{
+    string root = AppContext.BaseDirectory;
+    while (!File.Exists(Path.Combine(root, "Letterlock.slnx")))
+    {
+        root = Path.GetDirectoryName(root.TrimEnd('/')) ?? throw new InvalidOperationException("run from the repository");
+    }
+
+    var rows = new List<string>();
+    foreach (int nodes in nodeCounts.Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)))
+    {
+        string directory = Directory.CreateTempSubdirectory("letterlock-bench-cluster-").FullName;
+        // PostgreSQL runs as its own user and must reach its folder inside
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+
+        string cluster = Path.Combine(directory, "cluster");
+        string data = await PrepareData(directory);
+        var script = Path.Combine(root, "scripts", "cluster");
+        var env = new Dictionary<string, string> { ["LETTERLOCK"] = "dotnet " + Path.Combine(AppContext.BaseDirectory, "letterlock.dll") };
+        await RunWith(env, script, "start", cluster, "--nodes", nodes.ToString(CultureInfo.InvariantCulture), "--domain", "example.test", "--data", data);
+        try
+        {
+            var values = (await File.ReadAllLinesAsync(Path.Combine(cluster, "cluster.env"))).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+            using var http = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } })
+            {
+                BaseAddress = new Uri($"https://127.0.0.1:{values["HTTPS_PORT"]}/"),
+            };
+            var (_, _, inbox) = await CreateAlice(http);
+            inbox.Dispose();
+            int smtp = int.Parse(values["SMTP_PORT"], CultureInfo.InvariantCulture);
+            await SmtpSource(smtp, Math.Min(200 * nodes, messages), "alice@example.test");
+
+            var nodePids = Enumerable.Range(1, nodes).Select(i => PidIn(Path.Combine(cluster, $"node{i}.pid"))).ToList();
+            int postmaster = PidIn(Path.Combine(cluster, "postgres", "data", "postmaster.pid"));
+            int haproxy = PidIn(Path.Combine(cluster, "haproxy.pid"));
+            var nodeBefore = nodePids.Select(CpuTicks).ToList();
+            long postgresBefore = TreeTicks(postmaster), haproxyBefore = CpuTicks(haproxy);
+            string loadBefore = LoadAverage();
+            var watch = Stopwatch.StartNew();
+            await SmtpSource(smtp, messages, "alice@example.test");
+            watch.Stop();
+            string loadAfter = LoadAverage();
+            // clock ticks are 10 ms (USER_HZ 100 on Linux)
+            var nodeMs = nodePids.Select((pid, i) => (CpuTicks(pid) - nodeBefore[i]) * 10.0 / messages).ToList();
+            double postgresMs = (TreeTicks(postmaster) - postgresBefore) * 10.0 / messages;
+            double haproxyMs = (CpuTicks(haproxy) - haproxyBefore) * 10.0 / messages;
+            double rate = messages / watch.Elapsed.TotalSeconds;
+            string row = $"| {nodes} | {rate:F0} | {string.Join(" / ", nodeMs.Select(ms => ms.ToString("F2", CultureInfo.InvariantCulture)))} | {nodeMs.Sum():F2} | {postgresMs:F2} | {haproxyMs:F2} | {loadBefore} -> {loadAfter} |";
+            Console.WriteLine(row);
+            rows.Add(row);
+        }
+        finally
+        {
+            await RunWith(env, script, "stop", cluster);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    Console.WriteLine();
+    Console.WriteLine($"| nodes | msg/s ({messages} x {size} B, {sessions} sessions, through haproxy) | CPU ms per message, each node | all nodes | PostgreSQL | haproxy | load average (1 min) before -> after |");
+    Console.WriteLine("|---|---|---|---|---|---|---|");
+    rows.ForEach(Console.WriteLine);
+}
+
+// the first line of a pid file
+static int PidIn(string path) => int.Parse(File.ReadLines(path).First().Trim(), CultureInfo.InvariantCulture);
+
+// the one-minute load average
+static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
+
+// user + system clock ticks of a process (/proc/PID/stat fields 14 and 15, after the parenthesised name)
+static long CpuTicks(int pid)
+{
+    string stat = File.ReadAllText($"/proc/{pid}/stat");
+    string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+}
+
+// CPU ticks of a process and its children (PostgreSQL: the postmaster and its backends)
+static long TreeTicks(int parent)
+{
+    long total = CpuTicks(parent);
+    foreach (string dir in Directory.EnumerateDirectories("/proc"))
+    {
+        if (int.TryParse(Path.GetFileName(dir), out int pid) && pid != parent)
+        {
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1], CultureInfo.InvariantCulture) == parent)
+                {
+                    total += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                }
+            }
+            catch (IOException)
+            {
+                // the process ended meanwhile
+            }
+        }
+    }
+
+    return total;
+}
+
+static async Task RunWith(Dictionary<string, string> environment, string program, params string[] args)
+{
+    var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (string arg in args)
+    {
+        start.ArgumentList.Add(arg);
+    }
+
+    foreach (var (key, value) in environment)
+    {
+        start.Environment[key] = value;
+    }
+
+    using var process = Process.Start(start)!;
+    string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
+    await process.WaitForExitAsync();
+    if (process.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed: {output}");
     }
 }
 

@@ -225,6 +225,9 @@ public static class ProblemTypes
     /// <summary>500: an unexpected failure on the provider; nothing was changed.</summary>
     public const string ServerError = "urn:letterlock:problem:server-error";
 
+    /// <summary>503: the provider cannot reach its database right now; nothing was changed; try again later (<c>Retry-After</c>).</summary>
+    public const string Unavailable = "urn:letterlock:problem:unavailable";
+
     /// <summary>502: another provider, asked on the caller's behalf, did not answer usefully.</summary>
     public const string UpstreamFailed = "urn:letterlock:problem:upstream-failed";
 }

@@ -21,6 +21,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 4003, Level = LogLevel.Error, Message = "API request {Method} {Route} failed")]
     public static partial void ApiRequestFailed(ILogger logger, Exception exception, string method, string route);
 
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "API request {Method} {Route} failed: the database is unavailable ({Reason})")]
+    public static partial void ApiDatabaseUnavailable(ILogger logger, string method, string route, string reason);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "HTTPS connection from proxy {Proxy} refused: {Reason}")]
+    public static partial void ProxyHeaderRefused(ILogger logger, string proxy, string reason);
+
     // 4010-4019: inbound SMTP (MX)
 
     [LoggerMessage(EventId = 4010, Message = "smtp session {Session}: {Message}")]

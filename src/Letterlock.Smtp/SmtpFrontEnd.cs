@@ -132,22 +132,66 @@ public sealed class SmtpFrontEnd : IAsyncDisposable
                 continue;
             }
 
-            var remote = (IPEndPoint)socket.RemoteEndPoint!;
-            var verdict = _limiter.TryEnter(remote.Address);
-            if (verdict != ClientLimiter.Verdict.Allowed)
+            var peer = (IPEndPoint)socket.RemoteEndPoint!;
+            if (_options.TrustedProxies.Any(p => p.Contains(peer.Address)))
             {
-                _log(new SmtpEvent(SmtpEventLevel.Warning, Guid.Empty, remote, $"connection refused on {listener.Name}: {verdict}"));
-                _ = RefuseAsync(socket);
+                // the header is read off the accept loop: a slow proxy connection must not hold up the others
+                var id = Guid.NewGuid();
+                var proxied = AcceptProxiedAsync(socket, peer, listener);
+                _sessions[id] = proxied;
+                _ = proxied.ContinueWith(_ => _sessions.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 continue;
             }
 
-            socket.NoDelay = true;
-            var connection = new SmtpConnection(socket);
-            var session = new SmtpSession(connection, _options, listener, _backend, _authenticator, _log, remote);
-            var run = RunAsync(session, connection, remote);
-            _sessions[session.Id] = run;
-            _ = run.ContinueWith(_ => _sessions.TryRemove(session.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _ = Admit(socket, peer, listener);
         }
+    }
+
+    /// <summary>A connection from a trusted proxy: its PROXY header names the client; without a valid one it is closed.</summary>
+    private async Task AcceptProxiedAsync(Socket socket, IPEndPoint proxy, SmtpListenerOptions listener)
+    {
+        await Task.Yield();
+        Protocol.ProxyParseResult result;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+        {
+            timeout.CancelAfter(_options.ProxyHeaderTimeout);
+            try
+            {
+                result = await ProxyHeaderReader.ReadAsync(socket, _options.MaxProxyHeaderLength, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                result = new Protocol.ProxyParseResult(Protocol.ProxyParseStatus.Invalid, null, 0, 0, e is OperationCanceledException ? "no PROXY header in time" : "connection lost before the PROXY header");
+            }
+        }
+
+        if (result.Status != Protocol.ProxyParseStatus.Done)
+        {
+            _log(new SmtpEvent(SmtpEventLevel.Warning, Guid.Empty, proxy, $"connection from proxy refused on {listener.Name}: {result.Error}"));
+            socket.Dispose();
+            return;
+        }
+
+        // awaited, so that shutdown, which waits for this task, also waits for the session it started
+        await Admit(socket, result.Header!.Source ?? proxy, listener).ConfigureAwait(false);
+    }
+
+    private Task Admit(Socket socket, IPEndPoint remote, SmtpListenerOptions listener)
+    {
+        var verdict = _limiter.TryEnter(remote.Address);
+        if (verdict != ClientLimiter.Verdict.Allowed)
+        {
+            _log(new SmtpEvent(SmtpEventLevel.Warning, Guid.Empty, remote, $"connection refused on {listener.Name}: {verdict}"));
+            return RefuseAsync(socket);
+        }
+
+        socket.NoDelay = true;
+        var connection = new SmtpConnection(socket);
+        var session = new SmtpSession(connection, _options, listener, _backend, _authenticator, _log, remote);
+        var run = RunAsync(session, connection, remote);
+        _sessions[session.Id] = run;
+        _ = run.ContinueWith(_ => _sessions.TryRemove(session.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return run;
     }
 
     private async Task RunAsync(SmtpSession session, SmtpConnection connection, IPEndPoint remote)

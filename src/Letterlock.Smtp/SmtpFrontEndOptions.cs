@@ -108,9 +108,34 @@ public sealed class SmtpFrontEndOptions
     /// </summary>
     public Func<Exception, bool>? InsufficientStorage { get; set; }
 
+    /// <summary>
+    /// Proxies (load balancers such as haproxy with <c>send-proxy-v2</c>) whose connections start with a PROXY protocol
+    /// header (v1 or v2) naming the real client; empty (the default) turns the PROXY protocol off. A connection from one
+    /// of these must start with a valid header (else it is closed without a greeting), and the client it names is the
+    /// one every per-client limit and the trace fields see. From any other peer no header is read: a PROXY line is
+    /// an unknown command (<c>500</c>), never believed.
+    /// </summary>
+    public IList<IPNetwork> TrustedProxies { get; } = [];
+
+    /// <summary>Longest PROXY header taken from a trusted proxy, in bytes (536 is the specification's advice for v2 with TLVs).</summary>
+    public int MaxProxyHeaderLength { get; set; } = 536;
+
+    /// <summary>Longest wait for a trusted proxy's PROXY header before the connection is dropped.</summary>
+    public TimeSpan ProxyHeaderTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
+        if (MaxProxyHeaderLength < Protocol.ProxyHeader.MaxVersion1Length)
+        {
+            throw new ArgumentException($"MaxProxyHeaderLength must be at least {Protocol.ProxyHeader.MaxVersion1Length} (a PROXY v1 header).", nameof(MaxProxyHeaderLength));
+        }
+
+        if (ProxyHeaderTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("ProxyHeaderTimeout must be positive.", nameof(ProxyHeaderTimeout));
+        }
+
         if (string.IsNullOrWhiteSpace(ServerName) || ServerName.Any(c => c <= ' ' || c > '~'))
         {
             throw new ArgumentException("ServerName must be a host name without spaces.", nameof(ServerName));

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net;
 using System.Security.Cryptography;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -10,7 +8,8 @@ namespace Letterlock.Provider.Tests;
 
 /// <summary>
 /// <c>scripts/cluster</c> as an operator runs it: a private PostgreSQL, three <c>letterlock provider serve</c> nodes on
-/// one settings file and Debian's haproxy in front. Mail sent through haproxy is read through every node directly.
+/// one settings file and Debian's haproxy in front, sending the PROXY protocol. Mail sent through haproxy is read
+/// through every node directly, and its trace field names the real client.
 /// </summary>
 [Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class ClusterScriptTests(ITestOutputHelper output)
@@ -22,83 +21,52 @@ public sealed class ClusterScriptTests(ITestOutputHelper output)
         string cluster = Path.Combine(directory, "cluster");
         try
         {
-            await RunScriptAsync("start", cluster, "--nodes", "3", "--domain", TestProvider.Domain);
-            var env = (await File.ReadAllLinesAsync(Path.Combine(cluster, "cluster.env"))).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
-            var front = new IPEndPoint(IPAddress.Loopback, int.Parse(env["HTTPS_PORT"], System.Globalization.CultureInfo.InvariantCulture));
-            using var api = new ApiClient(front);
-            var alice = await api.CreateAccountAsync("alice@example.test");
-
-            byte[] attachment = RandomNumberGenerator.GetBytes(300 * 1024); // beyond the inline threshold: a blob
-            var message = new MimeMessage();
-            message.From.Add(MailboxAddress.Parse("carol@sender.test"));
-            message.To.Add(MailboxAddress.Parse("alice@example.test"));
-            message.Subject = "through haproxy";
-            var body = new BodyBuilder { TextBody = "hello cluster" };
-            await body.Attachments.AddAsync("data.bin", new MemoryStream(attachment));
-            message.Body = body.ToMessageBody();
-            using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+            await using (var script = await ClusterScript.StartAsync(cluster, output, "--nodes", "3", "--domain", TestProvider.Domain))
             {
-                await smtp.ConnectAsync("127.0.0.1", int.Parse(env["SMTP_PORT"], System.Globalization.CultureInfo.InvariantCulture), SecureSocketOptions.StartTls);
-                await smtp.SendAsync(message);
-                await smtp.DisconnectAsync(true);
+                using var api = new ApiClient(script.Https);
+                var alice = await api.CreateAccountAsync("alice@example.test");
+
+                byte[] attachment = RandomNumberGenerator.GetBytes(300 * 1024); // beyond the inline threshold: a blob
+                var message = new MimeMessage();
+                message.From.Add(MailboxAddress.Parse("carol@sender.test"));
+                message.To.Add(MailboxAddress.Parse("alice@example.test"));
+                message.Subject = "through haproxy";
+                var body = new BodyBuilder { TextBody = "hello cluster" };
+                await body.Attachments.AddAsync("data.bin", new MemoryStream(attachment));
+                message.Body = body.ToMessageBody();
+                using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true })
+                {
+                    await smtp.ConnectAsync("127.0.0.1", script.Smtp.Port, SecureSocketOptions.StartTls);
+                    await smtp.SendAsync(message);
+                    await smtp.DisconnectAsync(true);
+                }
+
+                for (int node = 1; node <= 3; node++)
+                {
+                    using var direct = new ApiClient(script.EndPoint($"NODE{node}_HTTPS"));
+                    await direct.LoginAsync(alice);
+                    var (_, raw) = Assert.Single(await direct.FetchInboxAsync(alice));
+                    var parsed = await MimeMessage.LoadAsync(new MemoryStream(raw));
+                    Assert.Equal("through haproxy", parsed.Subject);
+                    // haproxy named the client in a PROXY v2 header: the node saw 127.0.0.1, not haproxy's 127.0.0.2
+                    string received = parsed.Headers.First(h => h.Id == HeaderId.Received).Value;
+                    Assert.Contains("([127.0.0.1])", received, StringComparison.Ordinal);
+                    Assert.DoesNotContain("127.0.0.2", received, StringComparison.Ordinal);
+                    using var decoded = new MemoryStream();
+                    await ((MimePart)parsed.Attachments.Single()).Content!.DecodeToAsync(decoded);
+                    Assert.Equal(attachment, decoded.ToArray());
+                }
+
+                // no node keeps blobs of its own: the shared data directory has no blob folder
+                Assert.False(Directory.Exists(Path.Combine(script.Env["DATA"], "blobs")));
             }
 
-            for (int node = 1; node <= 3; node++)
-            {
-                using var direct = new ApiClient(new IPEndPoint(IPAddress.Loopback, int.Parse(env[$"NODE{node}_HTTPS"], System.Globalization.CultureInfo.InvariantCulture)));
-                await direct.LoginAsync(alice);
-                var (_, raw) = Assert.Single(await direct.FetchInboxAsync(alice));
-                var parsed = await MimeMessage.LoadAsync(new MemoryStream(raw));
-                Assert.Equal("through haproxy", parsed.Subject);
-                using var decoded = new MemoryStream();
-                await ((MimePart)parsed.Attachments.Single()).Content!.DecodeToAsync(decoded);
-                Assert.Equal(attachment, decoded.ToArray());
-            }
-
-            // no node keeps blobs of its own: the shared data directory has no blob folder
-            Assert.False(Directory.Exists(Path.Combine(env["DATA"], "blobs")));
+            Assert.Empty(Directory.EnumerateFiles(cluster, "*.pid"));
+            Assert.False(File.Exists(Path.Combine(cluster, "postgres", "data", "postmaster.pid")));
         }
         finally
         {
-            await RunScriptAsync("stop", cluster);
-            Assert.Empty(Directory.EnumerateFiles(cluster, "*.pid"));
-            Assert.False(File.Exists(Path.Combine(cluster, "postgres", "data", "postmaster.pid")));
             Directory.Delete(directory, recursive: true);
         }
-    }
-
-    private async Task RunScriptAsync(params string[] args)
-    {
-        var start = new ProcessStartInfo(Path.Combine(RepositoryRoot(), "scripts", "cluster"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["LETTERLOCK"] = "dotnet " + Path.Combine(AppContext.BaseDirectory, "letterlock.dll");
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        output.WriteLine(await stdout);
-        output.WriteLine(await stderr);
-        Assert.True(process.ExitCode == 0, $"scripts/cluster {string.Join(' ', args)} failed ({process.ExitCode}): {await stderr}");
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Letterlock.slnx")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("repository root not found");
     }
 }

@@ -419,6 +419,16 @@ internal sealed class RawSmtp : IAsyncDisposable
         return session;
     }
 
+    /// <summary>Connects and sends <paramref name="preamble"/> (a PROXY header) before reading anything.</summary>
+    public static async Task<RawSmtp> OpenAsync(IPEndPoint endPoint, byte[] preamble)
+    {
+        var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, endPoint.Port);
+        var session = new RawSmtp(tcp);
+        await session._stream.WriteAsync(preamble);
+        return session;
+    }
+
     public async Task<string> CommandAsync(string line, bool raw = false)
     {
         await _stream.WriteAsync(Encoding.ASCII.GetBytes(raw ? line : line + "\r\n"));
@@ -431,6 +441,9 @@ internal sealed class RawSmtp : IAsyncDisposable
         await _stream.WriteAsync(bytes);
         return await ReadReplyOrNullAsync() ?? "(closed)";
     }
+
+    /// <summary>Half-closes: the server reads end of stream.</summary>
+    public void ShutdownSend() => _tcp.Client.Shutdown(SocketShutdown.Send);
 
     /// <summary>Sends without reading a reply (pipelining, message content).</summary>
     public async Task SendAsync(byte[] bytes) => await _stream.WriteAsync(bytes);

@@ -88,6 +88,15 @@ internal sealed partial class ApiEndpoints(
                 await WriteProblem(context, 507, ProblemTypes.InsufficientStorage, "Insufficient storage", "The provider's storage is full; nothing was changed. Try again later.");
             }
         }
+        catch (Exception e) when (DatabaseUnavailable.Is(e))
+        {
+            Log.ApiDatabaseUnavailable(logger, context.Request.Method, Operations.RequestLog.RouteOf(context), e.Message);
+            if (!context.Response.HasStarted)
+            {
+                context.Response.Headers.RetryAfter = "5";
+                await WriteProblem(context, 503, ProblemTypes.Unavailable, "Service unavailable", "The provider's database cannot be reached; nothing was changed. Try again later.");
+            }
+        }
         catch (Exception e)
         {
             Log.ApiRequestFailed(logger, e, context.Request.Method, Operations.RequestLog.RouteOf(context));

@@ -50,6 +50,9 @@ public sealed class ProviderSettings
     /// <summary>The operations listener: health and metrics (docs/design/operations.md).</summary>
     public OpsSettings Ops { get; set; } = new();
 
+    /// <summary>The PROXY protocol from a load balancer in front of the SMTP and HTTPS listeners (off by default).</summary>
+    public ProxyProtocolSettings ProxyProtocol { get; set; } = new();
+
     /// <summary>The directory the settings were loaded from; relative paths are resolved against it.</summary>
     [JsonIgnore]
     public string DataDirectory { get; set; } = "";
@@ -265,6 +268,31 @@ public sealed class StorageSettings
 }
 
 /// <summary>
+/// The PROXY protocol (<c>"proxyProtocol"</c> in provider.json; HAProxy's specification, versions 1 and 2) on the SMTP
+/// (MX) and HTTPS listeners. With a load balancer in TCP mode every connection comes from the balancer; with
+/// <c>send-proxy-v2</c> it starts with a header naming the real client, which the per-client limits then count.
+/// Only peers listed here are believed, and from them the header is required; from any other peer none is read.
+/// </summary>
+public sealed class ProxyProtocolSettings
+{
+    /// <summary>Addresses or networks of the proxies (<c>"10.0.0.5"</c>, <c>"10.0.0.0/24"</c>); empty: the PROXY protocol is off.</summary>
+    public List<string> TrustedProxies { get; set; } = [];
+
+    /// <summary>Longest wait for a trusted proxy's header before the connection is dropped.</summary>
+    public int HeaderTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Longest header taken, in bytes (at least 107, a v1 header; 536 leaves room for v2 TLVs).</summary>
+    public int MaxHeaderBytes { get; set; } = 536;
+
+    /// <summary>The trusted proxies as networks (a single address is a /32 or /128).</summary>
+    /// <exception cref="SettingsException">An entry is neither an address nor a network.</exception>
+    public IReadOnlyList<IPNetwork> Networks() => TrustedProxies.Select(entry =>
+        IPNetwork.TryParse(entry, out var network) ? network
+        : IPAddress.TryParse(entry, out var address) ? new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
+        : throw new SettingsException($"setting 'proxyProtocol.trustedProxies': '{entry}' is not an IP address or network (such as 10.0.0.0/24)")).ToList();
+}
+
+/// <summary>
 /// The operations listener (<c>"ops"</c> in provider.json): <c>GET /healthz</c> and <c>GET /metrics</c> over plain HTTP
 /// on their own address, apart from the public API so that a firewall keeps them private. Off ("") when the settings
 /// file does not name it, so an upgrade opens no new port; <c>provider init</c> writes 127.0.0.1:9464.
@@ -400,6 +428,13 @@ public static class ProviderSettingsLoader
         if (s.Accounts.SignUp is not ("open" or "invite"))
         {
             Fail("accounts.signUp", "must be \"open\" or \"invite\"");
+        }
+
+        s.ProxyProtocol.Networks();
+        Positive(s.ProxyProtocol.HeaderTimeoutSeconds, "proxyProtocol.headerTimeoutSeconds");
+        if (s.ProxyProtocol.MaxHeaderBytes is < Letterlock.Smtp.Protocol.ProxyHeader.MaxVersion1Length or > 65_551)
+        {
+            Fail("proxyProtocol.maxHeaderBytes", $"must be between {Letterlock.Smtp.Protocol.ProxyHeader.MaxVersion1Length} and 65551");
         }
 
         Positive(s.Link.LifetimeSeconds, "link.lifetimeSeconds");

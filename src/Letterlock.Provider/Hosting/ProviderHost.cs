@@ -189,6 +189,14 @@ public sealed class ProviderHost : IAsyncDisposable
                 SessionTimeout = TimeSpan.FromSeconds(settings.Smtp.SessionTimeoutSeconds),
             };
             smtpOptions.Listeners.Add(new SmtpListenerOptions { Name = "mx", EndPoint = smtpEndPoint, TlsMode = SmtpTlsMode.StartTls });
+            var proxies = settings.ProxyProtocol.Networks();
+            foreach (var proxy in proxies)
+            {
+                smtpOptions.TrustedProxies.Add(proxy);
+            }
+
+            smtpOptions.MaxProxyHeaderLength = settings.ProxyProtocol.MaxHeaderBytes;
+            smtpOptions.ProxyHeaderTimeout = TimeSpan.FromSeconds(settings.ProxyProtocol.HeaderTimeoutSeconds);
             var smtpLogger = loggerFactory.CreateLogger("Letterlock.Smtp");
             smtp = SmtpFrontEnd.Start(smtpOptions, mx, null, e => LogSmtp(smtpLogger, e));
             outbound = await OutboundHost.StartAsync(settings, store, blobs, dns, certificate, loggerFactory, TimeProvider.System, ct).ConfigureAwait(false);
@@ -207,6 +215,14 @@ public sealed class ProviderHost : IAsyncDisposable
                 kestrel.Listen(httpsEndPoint, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    if (proxies.Count > 0)
+                    {
+                        // ahead of TLS: the header comes before the ClientHello
+                        var proxyProtocol = new ProxyProtocolMiddleware(proxies, settings.ProxyProtocol.MaxHeaderBytes,
+                            TimeSpan.FromSeconds(settings.ProxyProtocol.HeaderTimeoutSeconds), loggerFactory.CreateLogger("Letterlock.Provider.Api"));
+                        listen.Use(next => connection => proxyProtocol.InvokeAsync(connection, next));
+                    }
+
                     listen.UseHttps(challenges.HttpsOptions(() => certificate.Current.Context, () => certificate.Current.Leaf));
                 });
             });

@@ -200,7 +200,7 @@ public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper
         Assert.Contains("may receive it twice", survivor.Output, StringComparison.Ordinal);
     }
 
-    private static async Task<long> CountAsync(string database, string sql)
+    internal static async Task<long> CountAsync(string database, string sql)
     {
         await using var connection = new Npgsql.NpgsqlConnection(PostgresServer.ConnectionString(database));
         await connection.OpenAsync();
@@ -208,7 +208,7 @@ public sealed class ClusterRelayTests(PostgresServer postgres, ITestOutputHelper
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static async Task<HashSet<string>> InterruptedMessagesAsync(string database)
+    internal static async Task<HashSet<string>> InterruptedMessagesAsync(string database)
     {
         await using var connection = new Npgsql.NpgsqlConnection(PostgresServer.ConnectionString(database));
         await connection.OpenAsync();
