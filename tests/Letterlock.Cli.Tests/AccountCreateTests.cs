@@ -52,6 +52,14 @@ public sealed class AccountCreateTests : IAsyncLifetime
             Assert.Contains(purpose, output, StringComparison.Ordinal);
         }
 
+        // The trust anchor given at account create is used by `letterlock audit` of that provider too, without --ca-cert;
+        // a client without it cannot reach the provider (exit 3), and says so.
+        (code, output, error) = await Run(client, "audit", "--provider", url);
+        Assert.True(code == 0, error);
+        Assert.Contains("verified", output, StringComparison.OrdinalIgnoreCase);
+        (code, _, error) = await Run(Path.Combine(_dir, "auditor"), "audit", "--provider", url);
+        Assert.Equal(3, code);
+
         var other = Path.Combine(_dir, "other");
         (code, _, error) = await Run(other, "account", "create", "--provider", url, "--address", "alice@alpha.test", "--ca", ca, "--no-password");
         Assert.Equal(1, code);

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Letterlock.Client.Net;
+using Letterlock.Client.Store;
 using Letterlock.Client.Transparency;
 using Letterlock.Provider.Transparency;
 using Letterlock.Transparency;
@@ -32,9 +33,13 @@ internal static class AuditCommand
         var provider = new Option<string>("--provider") { Description = "The provider's API URL, e.g. https://example.org/.", Required = true };
         var follow = new Option<bool>("--follow") { Description = "Keep auditing each new epoch until Ctrl-C." };
         var state = new Option<string?>("--state") { Description = "The auditor's own view (an SQLite file; default: DATA/audit/HOST.db)." };
-        var data = new Option<string?>("--data") { Description = "The client data folder holding the default view (default $LETTERLOCK_HOME, else ~/.local/share/letterlock)." };
+        var access = new ClientStoreAccess();
         var signingKey = new Option<string?>("--signing-key") { Description = "The provider's Ed25519 key (base64), obtained out of band; default: trust the one it announces on first contact." };
-        var caCert = new Option<string?>("--ca-cert") { Description = "Trust only the certificates in this PEM file for the provider's TLS (a private CA, or a self-signed server)." };
+        var caCert = new Option<string?>("--ca-cert")
+        {
+            Description = "Trust only the certificates in this PEM file for the provider's TLS (a private CA, or a self-signed server). " +
+                "Without it, the trust anchor stored with an account at that provider (account create --ca) is added to the system's roots.",
+        };
         var interval = new Option<int?>("--interval") { Description = "Seconds between rounds with --follow (default: the provider's epoch interval)." };
         var command = new Command("audit",
             "Audit a provider's key-transparency log: fetch every epoch from the first, verify each signed head and\n" +
@@ -45,8 +50,9 @@ internal static class AuditCommand
             "  letterlock audit --provider https://example.org/\n" +
             "  letterlock audit --provider https://example.org/ --follow --state /var/lib/audit/example.org.db")
         {
-            provider, follow, state, data, signingKey, caCert, interval,
+            provider, follow, state, signingKey, caCert, interval,
         };
+        access.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -97,12 +103,52 @@ internal static class AuditCommand
                 }
             }
 
-            string statePath = parse.GetValue(state) ?? Path.Combine(parse.GetValue(data) ?? ClientStoreAccess.DefaultDataDirectory(), "audit", SafeName(baseUri) + ".db");
-            using var http = new HttpClient(HttpFetch.CreateHandler(trustedRoots: roots)) { Timeout = Timeout.InfiniteTimeSpan };
+            bool systemRoots = roots is null;
+            roots ??= await StoredAnchorsAsync(access, parse, baseUri, progress, ct);
+            string statePath = parse.GetValue(state) ?? Path.Combine(parse.GetValue(access.Data) ?? ClientStoreAccess.DefaultDataDirectory(), "audit", SafeName(baseUri) + ".db");
+            using var http = new HttpClient(HttpFetch.CreateHandler(trustedRoots: roots, keepSystemRoots: systemRoots)) { Timeout = Timeout.InfiniteTimeSpan };
             var audit = new ProviderAudit(new TransparencyHttp(http, baseUri), statePath, pinnedKey, progress);
             return await audit.RunAsync(output, parse.GetValue(follow), parse.GetValue(interval), ct);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The trust anchors stored with the client's accounts at this provider (same host and port), when the client store
+    /// exists and opens; the audit needs no account, so a missing or locked store only means none (said on stderr).
+    /// </summary>
+    private static async Task<X509Certificate2Collection?> StoredAnchorsAsync(ClientStoreAccess access, ParseResult parse, Uri provider, TextWriter progress, CancellationToken ct)
+    {
+        if (!File.Exists(access.StorePath(parse)))
+        {
+            return null;
+        }
+
+        LocalStore store;
+        try
+        {
+            store = await access.OpenAsync(parse, ct);
+        }
+        catch (CliException e)
+        {
+            await progress.WriteLineAsync($"note: no stored trust anchor used ({e.Message}); auditing with the system's roots (or pass --ca-cert)");
+            return null;
+        }
+
+        using (store)
+        {
+            var anchors = new X509Certificate2Collection();
+            foreach (var account in await store.Accounts.ListAsync(ct))
+            {
+                if (account.ProviderUrl is { } url && string.Equals(url.Host, provider.Host, StringComparison.OrdinalIgnoreCase) && url.Port == provider.Port
+                    && await ProviderTrust.GetAsync(store, account.Id, ct) is { } stored)
+                {
+                    anchors.AddRange(stored);
+                }
+            }
+
+            return anchors.Count > 0 ? anchors : null;
+        }
     }
 
     private static string SafeName(Uri uri) =>
