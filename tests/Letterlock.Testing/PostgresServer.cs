@@ -93,19 +93,10 @@ public sealed class PostgresServer : IAsyncLifetime
 
     private static async Task Run(string program, string[] args)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string arg in args)
+        var (code, output) = await Tool.RunAsync(program, args);
+        if (code != 0)
         {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{program} failed ({process.ExitCode}): {await error} {await output}");
+            throw new InvalidOperationException($"{program} failed ({code}): {output}");
         }
     }
 }
