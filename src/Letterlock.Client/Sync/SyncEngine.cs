@@ -451,7 +451,7 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
             return (Applied.Received, null);
         }
 
-        if (ChangedHere(writer, local) && !(local.Folder == folder.Id && local.Flags.SetEquals(opened.Flags!)))
+        if (!(local.Folder == folder.Id && local.Flags.SetEquals(opened.Flags!)) && ChangedHere(writer, local))
         {
             // Changes made here since the last push are newer than what this device last saw of the document: they stay and
             // the push writes them over this revision (last writer wins, as when a push meets a conflict; a deletion
