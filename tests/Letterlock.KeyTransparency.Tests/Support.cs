@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
-using Letterlock.Client.Tls;
+using Letterlock.Sandbox;
 using Letterlock.Client.Transparency;
 using Letterlock.Transparency;
 

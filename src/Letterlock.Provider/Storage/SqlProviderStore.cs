@@ -19,6 +19,12 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
     /// <summary>A statement run first in the schema transaction (PostgreSQL: a lock, so nodes starting together do not race).</summary>
     protected virtual string? SchemaLockStatement => null;
 
+    /// <summary>
+    /// What a SELECT that leases queue rows appends so that nodes sharing the database skip each other's rows. Empty
+    /// for a database with one writer (SQLite), where a SELECT cannot race another node's lease.
+    /// </summary>
+    protected virtual string LeaseLockClause => string.Empty;
+
     protected abstract Task<DbConnection> OpenReadConnectionAsync(CancellationToken ct);
 
     /// <summary>
