@@ -4,7 +4,6 @@ using Letterlock.Client.Mail;
 using Letterlock.Client.Search;
 using Letterlock.Client.Store;
 using Letterlock.Imap.Backend;
-using Letterlock.Imap.InMemory;
 using Letterlock.Imap.Mime;
 using Letterlock.Imap.Protocol;
 using Letterlock.OpenPgp.Mime;
@@ -381,7 +380,7 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
             return new AppendResult(MailboxOperationStatus.OverQuota, default, default); // refused before it is parsed
         }
 
-        ReadOnlyMemory<byte> bytes = InMemoryBackend.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        ReadOnlyMemory<byte> bytes = LineEndings.Normalize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
         if (BoundedMime.Check(bytes.Span, _mimeLimits) is { } violation)
         {
             // Nothing parses it: every later FETCH and SEARCH would pay for it again.

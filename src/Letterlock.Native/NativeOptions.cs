@@ -1,3 +1,5 @@
+using Letterlock.Primitives;
+
 namespace Letterlock.Native;
 
 /// <summary>
@@ -27,49 +29,49 @@ public sealed record NativeOptions
     public int MaxSkippedKeysPerSession
     {
         get => _maxSkippedKeysPerSession;
-        init => _maxSkippedKeysPerSession = Check(value, 0, 1_000_000, nameof(MaxSkippedKeysPerSession));
+        init => _maxSkippedKeysPerSession = LimitCheck.InRange(value, 0, 1_000_000, nameof(MaxSkippedKeysPerSession));
     }
 
     /// <summary>Skipped message keys a device keeps across all its sessions; beyond it the oldest are dropped.</summary>
     public int MaxSkippedKeysTotal
     {
         get => _maxSkippedKeysTotal;
-        init => _maxSkippedKeysTotal = Check(value, 0, 10_000_000, nameof(MaxSkippedKeysTotal));
+        init => _maxSkippedKeysTotal = LimitCheck.InRange(value, 0, 10_000_000, nameof(MaxSkippedKeysTotal));
     }
 
     /// <summary>Key entries (recipient devices) in one envelope; 64 is the most devices one address lists.</summary>
     public int MaxEntries
     {
         get => _maxEntries;
-        init => _maxEntries = Check(value, 1, 255, nameof(MaxEntries));
+        init => _maxEntries = LimitCheck.InRange(value, 1, 255, nameof(MaxEntries));
     }
 
     /// <summary>Longest message (the RFC 5322 bytes inside the envelope).</summary>
     public int MaxContentLength
     {
         get => _maxContentLength;
-        init => _maxContentLength = Check(value, 0, 1024 * 1024 * 1024, nameof(MaxContentLength));
+        init => _maxContentLength = LimitCheck.InRange(value, 0, 1024 * 1024 * 1024, nameof(MaxContentLength));
     }
 
     /// <summary>Older sessions kept per peer device after a newer one starts, so mail in flight on them still opens.</summary>
     public int MaxArchivedSessionsPerPeer
     {
         get => _maxArchivedSessionsPerPeer;
-        init => _maxArchivedSessionsPerPeer = Check(value, 0, 16, nameof(MaxArchivedSessionsPerPeer));
+        init => _maxArchivedSessionsPerPeer = LimitCheck.InRange(value, 0, 16, nameof(MaxArchivedSessionsPerPeer));
     }
 
     /// <summary>Longest address in a sender certificate, in UTF-8 bytes (RFC 5321 allows 64 + 1 + 255).</summary>
     public int MaxAddressLength
     {
         get => _maxAddressLength;
-        init => _maxAddressLength = Check(value, 3, 1024, nameof(MaxAddressLength));
+        init => _maxAddressLength = LimitCheck.InRange(value, 3, 1024, nameof(MaxAddressLength));
     }
 
     /// <summary>Longest delivery token a sender hands a recipient inside a key entry.</summary>
     public int MaxReplyTokenLength
     {
         get => _maxReplyTokenLength;
-        init => _maxReplyTokenLength = Check(value, 0, 255, nameof(MaxReplyTokenLength));
+        init => _maxReplyTokenLength = LimitCheck.InRange(value, 0, 255, nameof(MaxReplyTokenLength));
     }
 
     /// <summary>How old a session-reset request may be before the sender ignores it.</summary>
@@ -80,9 +82,4 @@ public sealed record NativeOptions
             ? value
             : throw new ArgumentOutOfRangeException(nameof(MaxResetRequestAge), value, $"{nameof(MaxResetRequestAge)} must be positive and at most ten years.");
     }
-
-    private static int Check(int value, int min, int max, string name) =>
-        value >= min && value <= max
-            ? value
-            : throw new ArgumentOutOfRangeException(name, value, $"{name} must be between {min} and {max}.");
 }

@@ -1,3 +1,5 @@
+using Letterlock.Primitives;
+
 namespace Letterlock.OpenPgp;
 
 /// <summary>
@@ -26,7 +28,7 @@ public sealed class OpenPgpOptions
     public long MaxMessageSize
     {
         get => _maxMessageSize;
-        init => _maxMessageSize = Positive(value, nameof(MaxMessageSize));
+        init => _maxMessageSize = LimitCheck.Positive(value, nameof(MaxMessageSize));
     }
 
     /// <summary>
@@ -36,7 +38,7 @@ public sealed class OpenPgpOptions
     public int MaxMimeDepth
     {
         get => _maxMimeDepth;
-        init => _maxMimeDepth = (int)Positive(value, nameof(MaxMimeDepth));
+        init => _maxMimeDepth = (int)LimitCheck.Positive(value, nameof(MaxMimeDepth));
     }
 
     /// <summary>
@@ -46,7 +48,7 @@ public sealed class OpenPgpOptions
     public int MaxPacketCount
     {
         get => _maxPacketCount;
-        init => _maxPacketCount = (int)Positive(value, nameof(MaxPacketCount));
+        init => _maxPacketCount = (int)LimitCheck.Positive(value, nameof(MaxPacketCount));
     }
 
     /// <summary>
@@ -56,14 +58,14 @@ public sealed class OpenPgpOptions
     public int MaxDecompressionRatio
     {
         get => _maxDecompressionRatio;
-        init => _maxDecompressionRatio = (int)Positive(value, nameof(MaxDecompressionRatio));
+        init => _maxDecompressionRatio = (int)LimitCheck.Positive(value, nameof(MaxDecompressionRatio));
     }
 
     /// <summary>Largest Autocrypt header value parsed; Autocrypt Level 1 sets 10 KiB. Default 10240.</summary>
     public int MaxAutocryptHeaderSize
     {
         get => _maxAutocryptHeaderSize;
-        init => _maxAutocryptHeaderSize = (int)Positive(value, nameof(MaxAutocryptHeaderSize));
+        init => _maxAutocryptHeaderSize = (int)LimitCheck.Positive(value, nameof(MaxAutocryptHeaderSize));
     }
 
     /// <summary>
@@ -81,9 +83,6 @@ public sealed class OpenPgpOptions
     public int MaxRecipients
     {
         get => _maxRecipients;
-        init => _maxRecipients = (int)Positive(value, nameof(MaxRecipients));
+        init => _maxRecipients = (int)LimitCheck.Positive(value, nameof(MaxRecipients));
     }
-
-    private static long Positive(long value, string name) =>
-        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive");
 }

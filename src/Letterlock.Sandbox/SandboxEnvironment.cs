@@ -10,7 +10,6 @@ using Letterlock.Client.Discovery;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
 using Letterlock.Client.Sync;
-using Letterlock.Client.Tls;
 using Letterlock.Dns;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Hosting;

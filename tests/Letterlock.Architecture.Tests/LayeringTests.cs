@@ -57,6 +57,18 @@ public sealed partial class LayeringTests
         "MailKit", "SmtpServer", "DnsClient", "System.CommandLine", "Spectre.Console",
     ];
 
+    /// <summary>Packages that make a host: a DI container, a web server, a command line or a console UI.</summary>
+    private static readonly string[] HostingPackages =
+    [
+        "Microsoft.Extensions.DependencyInjection", "Microsoft.Extensions.Hosting", "Microsoft.AspNetCore.App",
+        "System.CommandLine", "Spectre.Console",
+    ];
+
+    /// <summary>Database drivers, and the projects that own a database and so may ship one.</summary>
+    private static readonly string[] DatabaseDrivers = ["Npgsql", "Microsoft.Data.Sqlite"];
+
+    private static readonly string[] DatabaseOwners = ["Letterlock.Provider", "Letterlock.Client"];
+
     /// <summary>Source patterns that mean I/O or hosting in a pure library.</summary>
     private static readonly (string Pattern, string What)[] ImpureSource =
     [
@@ -102,12 +114,36 @@ public sealed partial class LayeringTests
         }
 
         var document = Load(project);
-        var packages = document.Descendants("PackageReference").Select(e => (string?)e.Attribute("Include"))
-            .Concat(document.Descendants("FrameworkReference").Select(e => (string?)e.Attribute("Include")))
-            .OfType<string>();
-        var host = packages.Where(p => HostPackages.Any(h => p.StartsWith(h, StringComparison.OrdinalIgnoreCase))).ToList();
+        var host = Packages(project).Where(p => HostPackages.Any(h => p.StartsWith(h, StringComparison.OrdinalIgnoreCase))).ToList();
         Assert.True(host.Count == 0, $"{project} is pure but references {string.Join(", ", host)}");
         Assert.Equal("Microsoft.NET.Sdk", (string?)document.Root!.Attribute("Sdk"));
+    }
+
+    [Theory]
+    [MemberData(nameof(SourceProjects))]
+    public void Io_libraries_take_no_hosting_package(string project)
+    {
+        if (Projects[project].Kind != Kind.Io)
+        {
+            return;
+        }
+
+        var hosting = Packages(project).Where(p => HostingPackages.Any(h => p.StartsWith(h, StringComparison.OrdinalIgnoreCase))).ToList();
+        Assert.True(hosting.Count == 0, $"{project} is an I/O library but references {string.Join(", ", hosting)}: that belongs to a host");
+        Assert.Equal("Microsoft.NET.Sdk", (string?)Load(project).Root!.Attribute("Sdk"));
+    }
+
+    [Theory]
+    [MemberData(nameof(SourceProjects))]
+    public void Only_projects_that_own_a_database_ship_a_driver(string project)
+    {
+        if (DatabaseOwners.Contains(project))
+        {
+            return;
+        }
+
+        var drivers = Packages(project).Where(p => DatabaseDrivers.Contains(p, StringComparer.OrdinalIgnoreCase)).ToList();
+        Assert.True(drivers.Count == 0, $"{project} owns no database but references {string.Join(", ", drivers)}");
     }
 
     [Theory]
@@ -145,6 +181,15 @@ public sealed partial class LayeringTests
         Assert.Matches(ImpureSource[0].Pattern, code);
         Assert.DoesNotMatch(ImpureSource[2].Pattern, code);
         Assert.DoesNotMatch(ImpureSource[3].Pattern, code);
+    }
+
+    /// <summary>The project's package and framework references.</summary>
+    private static IEnumerable<string> Packages(string project)
+    {
+        var document = Load(project);
+        return document.Descendants("PackageReference").Select(e => (string?)e.Attribute("Include"))
+            .Concat(document.Descendants("FrameworkReference").Select(e => (string?)e.Attribute("Include")))
+            .OfType<string>();
     }
 
     private static IEnumerable<string> ProjectReferences(string project) =>

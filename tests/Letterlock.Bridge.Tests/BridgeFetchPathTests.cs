@@ -1,7 +1,6 @@
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
 using Letterlock.Imap.Backend;
-using Letterlock.Imap.InMemory;
 using Letterlock.Imap.Mime;
 using Letterlock.Imap.Protocol;
 
@@ -60,7 +59,7 @@ public sealed class BridgeFetchPathTests : IAsyncLifetime
                 }
 
                 uid = result.Uid.Value;
-                expected[uid] = MessageStructure.Parse(InMemoryBackend.NormalizeLineEndings(raw)).Envelope;
+                expected[uid] = MessageStructure.Parse(LineEndings.Normalize(raw)).Envelope;
             }
             else
             {

@@ -25,13 +25,8 @@ public sealed class AccountCreateTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private async Task<(int Code, string Out, string Err)> Run(string client, params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync([.. args, "--data", client, "--key-file", Path.Combine(client, "store.key")], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<CliRun> Run(string client, params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync([.. args, "--data", client, "--key-file", Path.Combine(client, "store.key")], output, error));
 
     [Fact]
     public async Task An_account_is_created_with_keys_on_the_device_and_a_taken_address_is_refused()

@@ -35,13 +35,8 @@ public sealed partial class AccountRecoveryCliTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private async Task<(int Code, string Out, string Err)> Run(string client, params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync([.. args, "--data", client, "--key-file", Path.Combine(client, "store.key")], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<CliRun> Run(string client, params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync([.. args, "--data", client, "--key-file", Path.Combine(client, "store.key")], output, error));
 
     [GeneratedRegex("([0-9A-HJKMNP-TV-Z]{4}-){7}[0-9A-HJKMNP-TV-Z]{4}")]
     private static partial Regex CodePattern();

@@ -26,13 +26,8 @@ public sealed class BridgeSetupUpgradeTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync([.. args, "--data", Alice, "--key-file", Path.Combine(Alice, "store.key")], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync([.. args, "--data", Alice, "--key-file", Path.Combine(Alice, "store.key")], output, error));
 
     [Fact]
     public async Task A_store_from_main_gets_the_default_ports_remembered_and_keeps_an_explicit_choice()

@@ -56,13 +56,8 @@ public sealed partial class BridgeTalksTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync([.. args, "--data", Client, "--key-file", KeyFilePath], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync([.. args, "--data", Client, "--key-file", KeyFilePath], output, error));
 
     [Fact]
     public async Task The_bridge_uses_the_stored_ca_reports_each_event_runs_once_per_store_and_status_reads_it_while_it_runs()

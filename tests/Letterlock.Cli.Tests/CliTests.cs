@@ -2,13 +2,8 @@ namespace Letterlock.Cli.Tests;
 
 public sealed class CliTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync(args, output, error));
 
     [Fact]
     public async Task Version_prints_the_product_version()

@@ -33,13 +33,8 @@ public sealed class ClientCommandsTests : IDisposable
         return store;
     }
 
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync([.. args, "--data", _dir, "--key-file", _keyFile], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync([.. args, "--data", _dir, "--key-file", _keyFile], output, error));
 
     [Fact]
     public async Task Web_says_what_to_do_when_no_bridge_serves_the_web_app()

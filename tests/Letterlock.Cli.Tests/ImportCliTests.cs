@@ -19,13 +19,8 @@ public sealed class ImportCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync([.. args, "--data", _dir, "--key-file", _keyFile], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync([.. args, "--data", _dir, "--key-file", _keyFile], output, error));
 
     private static string Mbox(int count, bool truncateLast = false)
     {

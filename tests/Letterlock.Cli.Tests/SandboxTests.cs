@@ -362,13 +362,8 @@ public sealed class SandboxTests : IDisposable
         Assert.Contains("--json", output, StringComparison.Ordinal);
     }
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync(args, output, error));
 
     private static string Stderr(StringBuilder stderr)
     {

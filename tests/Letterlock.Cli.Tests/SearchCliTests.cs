@@ -42,13 +42,8 @@ public sealed class SearchCliTests : IDisposable
         Assert.True((await mail.AppendAsync(folder, new NewMessage(summary, raw, flags, text, searchText))).IsOk);
     }
 
-    private async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync([.. args, "--data", _dir, "--key-file", _keyFile], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync([.. args, "--data", _dir, "--key-file", _keyFile], output, error));
 
     private async Task<List<string?>> Subjects(params string[] query)
     {

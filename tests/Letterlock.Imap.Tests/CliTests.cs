@@ -10,13 +10,8 @@ namespace Letterlock.Imap.Tests;
 [Trait(TestCategory.Name, TestCategory.Process)]
 public sealed class ImapCliTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync(args, output, error));
 
     [Fact]
     public async Task Serve_help_has_an_example_and_bad_arguments_fail_clearly()

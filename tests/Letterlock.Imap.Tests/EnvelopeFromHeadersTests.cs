@@ -1,5 +1,4 @@
 using System.Text;
-using Letterlock.Imap.InMemory;
 using Letterlock.Imap.Mime;
 
 namespace Letterlock.Imap.Tests;
@@ -20,7 +19,7 @@ public sealed class EnvelopeFromHeadersTests
         {
             var raw = File.ReadAllBytes(file);
             // Both forms a backend may hold: as received (sync stores the bytes it decrypted) and CRLF-normalised (APPEND).
-            foreach (var bytes in new[] { raw, InMemoryBackend.NormalizeLineEndings(raw) })
+            foreach (var bytes in new[] { raw, LineEndings.Normalize(raw) })
             {
                 var full = MessageStructure.Parse(bytes).Envelope;
                 var fromHeaders = MessageStructure.ParseEnvelope(bytes);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Letterlock.Imap.InMemory;
+using Letterlock.Imap.Mime;
 using MailKit;
 using MailKit.Net.Imap;
 using MailKit.Search;
@@ -312,7 +313,7 @@ public sealed class MailKitTests
         var local = new List<MimeMessage>(files.Count);
         foreach (var file in files)
         {
-            var bytes = InMemoryBackend.NormalizeLineEndings(await File.ReadAllBytesAsync(file));
+            var bytes = LineEndings.Normalize(await File.ReadAllBytesAsync(file));
             backend.Import(SocketServer.User, "INBOX", bytes);
             local.Add(await MimeMessage.LoadAsync(new MemoryStream(bytes)));
         }

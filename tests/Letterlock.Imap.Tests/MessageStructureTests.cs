@@ -1,7 +1,6 @@
 using System.Text;
 using CsCheck;
 using Letterlock.Imap.Backend;
-using Letterlock.Imap.InMemory;
 using Letterlock.Imap.Mime;
 using Letterlock.Imap.Protocol;
 using MimeKit;
@@ -75,7 +74,7 @@ public sealed class MessageStructureTests
         var disagreements = new List<string>();
         foreach (var file in TestData.AllMessages().Take(1000))
         {
-            var bytes = InMemoryBackend.NormalizeLineEndings(File.ReadAllBytes(file));
+            var bytes = LineEndings.Normalize(File.ReadAllBytes(file));
             var structure = MessageStructure.Parse(bytes);
             var parsed = MimeMessage.Load(new MemoryStream(bytes));
             var text = SearchableMessage.ExtractBodyText(parsed);

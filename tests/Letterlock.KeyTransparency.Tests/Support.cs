@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
-using Letterlock.Client.Tls;
+using Letterlock.Sandbox;
 using Letterlock.Client.Transparency;
 using Letterlock.Transparency;
 
@@ -100,9 +100,7 @@ internal static class Cli
 {
     public static async Task<(int Exit, string Output, string Error)> RunAsync(params string[] args)
     {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int exit = await Letterlock.Cli.LetterlockCli.RunAsync(args, output, error);
-        return (exit, output.ToString(), error.ToString());
+        var run = await InProcessCli.RunAsync((output, error) => Letterlock.Cli.LetterlockCli.RunAsync(args, output, error));
+        return (run.Code, run.Out, run.Err);
     }
 }

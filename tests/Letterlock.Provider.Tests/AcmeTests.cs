@@ -16,6 +16,7 @@ namespace Letterlock.Provider.Tests;
 /// renewal that the next HTTPS and SMTP connection sees while open ones go on, a failing challenge that leaves the
 /// certificate in place, a server's problem document reported with its type, badNonce retried.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Peer)] // a real ACME server (Pebble) as a child process
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class AcmeTests
 {

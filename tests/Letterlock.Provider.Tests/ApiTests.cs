@@ -474,7 +474,13 @@ public abstract class ApiTests(Backend backend, PostgresServer postgres) : IAsyn
         await client.LoginAsync(alice);
         var watch = Stopwatch.StartNew();
         var poll = client.ChangesAsync(0, wait: 30);
-        await Task.Delay(300);
+        // the request is parked on the account's change notifier (polled; the minute only bounds a hang)
+        using var parked = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        while (!_provider.Host.Notifier.IsWaiting(alice.AccountId))
+        {
+            await Task.Delay(20, parked.Token);
+        }
+
         Assert.False(poll.IsCompleted);
         using var writer = _provider.Client();
         await writer.LoginAsync(alice);

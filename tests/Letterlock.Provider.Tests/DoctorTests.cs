@@ -169,9 +169,7 @@ public sealed class DoctorTests : IAsyncLifetime
 
     private static async Task<(int Code, string Output)> RunCliAsync(string[] args)
     {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync(args, output, error);
-        return (code, output.ToString() + error);
+        var run = await InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync(args, output, error));
+        return (run.Code, run.Out + run.Err);
     }
 }

@@ -1,4 +1,5 @@
 using Letterlock.Client.Validation;
+using Letterlock.Primitives;
 
 namespace Letterlock.Client.Discovery;
 
@@ -32,14 +33,14 @@ public sealed class KeyDiscoveryOptions
     public TimeSpan RequestTimeout
     {
         get => _requestTimeout;
-        set => _requestTimeout = InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5), nameof(RequestTimeout));
+        set => _requestTimeout = LimitCheck.InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5), nameof(RequestTimeout));
     }
 
     /// <summary>How long discovery for one address may take over all sources (default 30 s).</summary>
     public TimeSpan TotalTimeout
     {
         get => _totalTimeout;
-        set => _totalTimeout = InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(30), nameof(TotalTimeout));
+        set => _totalTimeout = LimitCheck.InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(30), nameof(TotalTimeout));
     }
 
     /// <summary>The most certificates considered from one response (default 16; HKP may return several).</summary>
@@ -93,7 +94,4 @@ public sealed class KeyDiscoveryOptions
             _hkpServers = value.ToArray();
         }
     }
-
-    private static TimeSpan InRange(TimeSpan value, TimeSpan min, TimeSpan max, string name) =>
-        value >= min && value <= max ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be between {min} and {max}.");
 }

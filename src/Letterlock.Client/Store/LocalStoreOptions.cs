@@ -1,3 +1,5 @@
+using Letterlock.Primitives;
+
 namespace Letterlock.Client.Store;
 
 /// <summary>
@@ -28,14 +30,14 @@ public sealed class LocalStoreOptions
     public int Argon2MemoryKiB
     {
         get => _argon2MemoryKiB;
-        set => _argon2MemoryKiB = InRange(value, 8 * 1024, MaxArgon2MemoryKiB, nameof(Argon2MemoryKiB));
+        set => _argon2MemoryKiB = LimitCheck.InRange(value, 8 * 1024, MaxArgon2MemoryKiB, nameof(Argon2MemoryKiB));
     }
 
     /// <summary>Argon2id passes for new passphrase slots (default 3).</summary>
     public int Argon2Passes
     {
         get => _argon2Passes;
-        set => _argon2Passes = InRange(value, 1, MaxArgon2Passes, nameof(Argon2Passes));
+        set => _argon2Passes = LimitCheck.InRange(value, 1, MaxArgon2Passes, nameof(Argon2Passes));
     }
 
     /// <summary>
@@ -45,21 +47,21 @@ public sealed class LocalStoreOptions
     public int MaxArgon2MemoryKiB
     {
         get => _maxArgon2MemoryKiB;
-        set => _maxArgon2MemoryKiB = InRange(value, 8 * 1024, 4 * 1024 * 1024, nameof(MaxArgon2MemoryKiB));
+        set => _maxArgon2MemoryKiB = LimitCheck.InRange(value, 8 * 1024, 4 * 1024 * 1024, nameof(MaxArgon2MemoryKiB));
     }
 
     /// <summary>The most Argon2id passes a slot read from a store file may demand (default 10), for the same reason.</summary>
     public int MaxArgon2Passes
     {
         get => _maxArgon2Passes;
-        set => _maxArgon2Passes = InRange(value, 1, 1000, nameof(MaxArgon2Passes));
+        set => _maxArgon2Passes = LimitCheck.InRange(value, 1, 1000, nameof(MaxArgon2Passes));
     }
 
     /// <summary>The largest key file accepted, in bytes (default 4096; a real one is under 200).</summary>
     public int MaxKeyFileBytes
     {
         get => _maxKeyFileBytes;
-        set => _maxKeyFileBytes = InRange(value, 128, 1024 * 1024, nameof(MaxKeyFileBytes));
+        set => _maxKeyFileBytes = LimitCheck.InRange(value, 128, 1024 * 1024, nameof(MaxKeyFileBytes));
     }
 
     /// <summary>
@@ -70,7 +72,7 @@ public sealed class LocalStoreOptions
     public int MaxIndexedTokensPerMessage
     {
         get => _maxIndexedTokensPerMessage;
-        set => _maxIndexedTokensPerMessage = InRange(value, 1, 10_000_000, nameof(MaxIndexedTokensPerMessage));
+        set => _maxIndexedTokensPerMessage = LimitCheck.InRange(value, 1, 10_000_000, nameof(MaxIndexedTokensPerMessage));
     }
 
     /// <summary>
@@ -81,14 +83,14 @@ public sealed class LocalStoreOptions
     public int MaxIndexedGramsPerMessage
     {
         get => _maxIndexedGramsPerMessage;
-        set => _maxIndexedGramsPerMessage = InRange(value, 1, 10_000_000, nameof(MaxIndexedGramsPerMessage));
+        set => _maxIndexedGramsPerMessage = LimitCheck.InRange(value, 1, 10_000_000, nameof(MaxIndexedGramsPerMessage));
     }
 
     /// <summary>Words longer than this many characters are not indexed (default 64).</summary>
     public int MaxTokenLength
     {
         get => _maxTokenLength;
-        set => _maxTokenLength = InRange(value, 2, 1024, nameof(MaxTokenLength));
+        set => _maxTokenLength = LimitCheck.InRange(value, 2, 1024, nameof(MaxTokenLength));
     }
 
     /// <summary>The largest message body the store accepts, in bytes (default 128 MiB).</summary>
@@ -104,14 +106,14 @@ public sealed class LocalStoreOptions
     public int MaxFlagsPerMessage
     {
         get => _maxFlagsPerMessage;
-        set => _maxFlagsPerMessage = InRange(value, 8, 10_000, nameof(MaxFlagsPerMessage));
+        set => _maxFlagsPerMessage = LimitCheck.InRange(value, 8, 10_000, nameof(MaxFlagsPerMessage));
     }
 
     /// <summary>The longest flag or keyword accepted, in characters (default 128).</summary>
     public int MaxFlagLength
     {
         get => _maxFlagLength;
-        set => _maxFlagLength = InRange(value, 16, 4096, nameof(MaxFlagLength));
+        set => _maxFlagLength = LimitCheck.InRange(value, 16, 4096, nameof(MaxFlagLength));
     }
 
     /// <summary>How long a writer waits for another writer before giving up (default 30 s).</summary>
@@ -122,9 +124,4 @@ public sealed class LocalStoreOptions
             ? value
             : throw new ArgumentOutOfRangeException(nameof(BusyTimeout), value, "BusyTimeout must be between 100 ms and 10 minutes.");
     }
-
-    private static int InRange(int value, int min, int max, string name) =>
-        value >= min && value <= max
-            ? value
-            : throw new ArgumentOutOfRangeException(name, value, $"{name} must be between {min} and {max}.");
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Store;
+using Letterlock.Primitives;
 using MimeKit;
 
 namespace Letterlock.Client.Sync;
@@ -17,14 +18,14 @@ public sealed class OutboxOptions
     public TimeSpan InitialRetryDelay
     {
         get => _initialRetryDelay;
-        init => _initialRetryDelay = InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1), nameof(InitialRetryDelay));
+        init => _initialRetryDelay = LimitCheck.InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1), nameof(InitialRetryDelay));
     }
 
     /// <summary>The longest wait between attempts (default 30 min).</summary>
     public TimeSpan MaxRetryDelay
     {
         get => _maxRetryDelay;
-        init => _maxRetryDelay = InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1), nameof(MaxRetryDelay));
+        init => _maxRetryDelay = LimitCheck.InRange(value, TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1), nameof(MaxRetryDelay));
     }
 
     /// <summary>
@@ -34,18 +35,15 @@ public sealed class OutboxOptions
     public TimeSpan MessageLifetime
     {
         get => _messageLifetime;
-        init => _messageLifetime = InRange(value, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30), nameof(MessageLifetime));
+        init => _messageLifetime = LimitCheck.InRange(value, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30), nameof(MessageLifetime));
     }
 
     /// <summary>How long one attempt holds its job; a process that dies leaves it to be claimed again after this (default 5 min).</summary>
     public TimeSpan Lease
     {
         get => _lease;
-        init => _lease = InRange(value, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1), nameof(Lease));
+        init => _lease = LimitCheck.InRange(value, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1), nameof(Lease));
     }
-
-    private static TimeSpan InRange(TimeSpan value, TimeSpan min, TimeSpan max, string name) =>
-        value >= min && value <= max ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be between {min} and {max}.");
 }
 
 /// <summary>What became of one queued message in a delivery round.</summary>

@@ -61,7 +61,7 @@ public sealed class InMemoryBackend : IImapAuthenticator
         }
 
         var box = account.Find(mailbox) ?? throw new ArgumentException($"No mailbox {mailbox}", nameof(mailbox));
-        var bytes = NormalizeLineEndings(message.Span);
+        var bytes = LineEndings.Normalize(message.Span);
         var structure = MessageStructure.Parse(bytes, _maxMimeDepth);
         return box.Append(bytes, structure, flags ?? MessageFlags.Empty, internalDate ?? structure.SentDate ?? _time.GetUtcNow()).Uid;
     }
@@ -91,69 +91,6 @@ public sealed class InMemoryBackend : IImapAuthenticator
         var hash = Hash(salt, password);
         bool ok = account is not null && CryptographicOperations.FixedTimeEquals(hash, account.PasswordHash);
         return ValueTask.FromResult<IMailAccount?>(ok ? new AccountHandle(account!) : null);
-    }
-
-    /// <summary>
-    /// IMAP messages use CRLF line ends (RFC 9051, 2.3.4 counts octets that way). Files from Unix
-    /// folders have bare LFs; like Dovecot, store them with CRLF so sizes and sections agree with
-    /// what every client computes. The body of a part with Content-Transfer-Encoding binary is data,
-    /// not lines (BINARY APPEND, RFC 3516): its bytes are kept exactly.
-    /// </summary>
-    public static byte[] NormalizeLineEndings(ReadOnlySpan<byte> message)
-    {
-        int bare = 0;
-        for (int i = 0; i < message.Length; i++)
-        {
-            if (message[i] == '\n' && (i == 0 || message[i - 1] != '\r'))
-            {
-                bare++;
-            }
-        }
-
-        if (bare == 0)
-        {
-            return message.ToArray();
-        }
-
-        // Only a message that names the binary encoding can have such a part: parse it only then.
-        IReadOnlyList<(long Start, long End)> keep = !ContainsBinaryWord(message)
-            ? []
-            : MessageStructure.Parse(message.ToArray()).BinaryBodyRanges();
-        var result = new byte[message.Length + bare];
-        int o = 0, k = 0;
-        for (int i = 0; i < message.Length; i++)
-        {
-            while (k < keep.Count && i >= keep[k].End)
-            {
-                k++;
-            }
-
-            bool inBinary = k < keep.Count && i >= keep[k].Start;
-            if (!inBinary && message[i] == '\n' && (i == 0 || message[i - 1] != '\r'))
-            {
-                result[o++] = (byte)'\r';
-            }
-
-            result[o++] = message[i];
-        }
-
-        return result.AsSpan(0, o).ToArray();
-
-        static bool ContainsBinaryWord(ReadOnlySpan<byte> message)
-        {
-            for (int at = message.IndexOfAny((byte)'b', (byte)'B'); at >= 0 && at + 6 <= message.Length;)
-            {
-                if (Ascii.EqualsIgnoreCase(message.Slice(at, 6), "binary"u8))
-                {
-                    return true;
-                }
-
-                int next = message[(at + 1)..].IndexOfAny((byte)'b', (byte)'B');
-                at = next < 0 ? -1 : at + 1 + next;
-            }
-
-            return false;
-        }
     }
 
     private static byte[] Hash(byte[] salt, string password)
@@ -776,7 +713,7 @@ public sealed class InMemoryBackend : IImapAuthenticator
 
             using var buffer = new MemoryStream();
             await content.CopyToAsync(buffer, ct).ConfigureAwait(false);
-            var bytes = NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+            var bytes = LineEndings.Normalize(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
             if (bytes.Length == 0)
             {
                 return new AppendResult(MailboxOperationStatus.Invalid, default, default);
@@ -798,7 +735,7 @@ public sealed class InMemoryBackend : IImapAuthenticator
             var prepared = new List<(byte[], MessageStructure, MessageFlags, DateTimeOffset)>(messages.Count);
             foreach (var message in messages)
             {
-                var bytes = NormalizeLineEndings(message.Content.Span);
+                var bytes = LineEndings.Normalize(message.Content.Span);
                 if (bytes.Length == 0)
                 {
                     return ValueTask.FromResult(new AppendBatchResult(MailboxOperationStatus.Invalid, default, []));

@@ -1,3 +1,5 @@
+using Letterlock.Primitives;
+
 namespace Letterlock.OpenPgp.Mime;
 
 /// <summary>
@@ -32,14 +34,14 @@ public sealed class MimeLimits
     public int MaxHeaderBytes
     {
         get => _maxHeaderBytes;
-        init => _maxHeaderBytes = Positive(value, nameof(MaxHeaderBytes));
+        init => _maxHeaderBytes = LimitCheck.Positive(value, nameof(MaxHeaderBytes));
     }
 
     /// <summary>Most header fields in one header block (each costs a parsed object). Default 1000.</summary>
     public int MaxHeaderFields
     {
         get => _maxHeaderFields;
-        init => _maxHeaderFields = Positive(value, nameof(MaxHeaderFields));
+        init => _maxHeaderFields = LimitCheck.Positive(value, nameof(MaxHeaderFields));
     }
 
     /// <summary>
@@ -49,14 +51,14 @@ public sealed class MimeLimits
     public int MaxHeaderFieldLines
     {
         get => _maxHeaderFieldLines;
-        init => _maxHeaderFieldLines = Positive(value, nameof(MaxHeaderFieldLines));
+        init => _maxHeaderFieldLines = LimitCheck.Positive(value, nameof(MaxHeaderFieldLines));
     }
 
     /// <summary>Most header bytes of all entities of a message together. Default 1 MiB.</summary>
     public int MaxTotalHeaderBytes
     {
         get => _maxTotalHeaderBytes;
-        init => _maxTotalHeaderBytes = Positive(value, nameof(MaxTotalHeaderBytes));
+        init => _maxTotalHeaderBytes = LimitCheck.Positive(value, nameof(MaxTotalHeaderBytes));
     }
 
     /// <summary>
@@ -66,18 +68,15 @@ public sealed class MimeLimits
     public int MaxMimeParts
     {
         get => _maxMimeParts;
-        init => _maxMimeParts = Positive(value, nameof(MaxMimeParts));
+        init => _maxMimeParts = LimitCheck.Positive(value, nameof(MaxMimeParts));
     }
 
     /// <summary>Deepest nesting of multiparts and attached messages (the message itself is depth 1). Default 32.</summary>
     public int MaxMimeDepth
     {
         get => _maxMimeDepth;
-        init => _maxMimeDepth = Positive(value, nameof(MaxMimeDepth));
+        init => _maxMimeDepth = LimitCheck.Positive(value, nameof(MaxMimeDepth));
     }
-
-    private static int Positive(int value, string name) =>
-        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive");
 }
 
 /// <summary>A message exceeds one of the <see cref="MimeLimits"/>.</summary>

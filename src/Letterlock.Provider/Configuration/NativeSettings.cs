@@ -32,20 +32,12 @@ public sealed class NativeSettings
     public static void Validate(NativeSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        Range(settings.MaxOneTimePrekeys, 1, 10_000, "native.maxOneTimePrekeys");
-        Range(settings.MaxPrekeyLength, 1261, 65_536, "native.maxPrekeyLength");
-        Range(settings.MaxPrekeyLifetimeDays, 1, 3650, "native.maxPrekeyLifetimeDays");
-        Range(settings.BundleFetchesPerHourPerAccount, 1, 1_000_000, "native.bundleFetchesPerHourPerAccount");
-        Range(settings.BundleFetchesPerHourPerClient, 1, 10_000_000, "native.bundleFetchesPerHourPerClient");
-        Range(settings.MaxBundleResponseBytes, 4096, 64 * 1024 * 1024, "native.maxBundleResponseBytes");
-        Range(settings.FederationTimeoutSeconds, 1, 600, "native.federationTimeoutSeconds");
-    }
-
-    private static void Range(long value, long min, long max, string setting)
-    {
-        if (value < min || value > max)
-        {
-            ProviderSettingsLoader.Fail(setting, $"must be between {min} and {max}");
-        }
+        ProviderSettingsLoader.Range(settings.MaxOneTimePrekeys, 1, 10_000, "native.maxOneTimePrekeys");
+        ProviderSettingsLoader.Range(settings.MaxPrekeyLength, 1261, 65_536, "native.maxPrekeyLength");
+        ProviderSettingsLoader.Range(settings.MaxPrekeyLifetimeDays, 1, 3650, "native.maxPrekeyLifetimeDays");
+        ProviderSettingsLoader.Range(settings.BundleFetchesPerHourPerAccount, 1, 1_000_000, "native.bundleFetchesPerHourPerAccount");
+        ProviderSettingsLoader.Range(settings.BundleFetchesPerHourPerClient, 1, 10_000_000, "native.bundleFetchesPerHourPerClient");
+        ProviderSettingsLoader.Range(settings.MaxBundleResponseBytes, 4096, 64 * 1024 * 1024, "native.maxBundleResponseBytes");
+        ProviderSettingsLoader.Range(settings.FederationTimeoutSeconds, 1, 600, "native.federationTimeoutSeconds");
     }
 }

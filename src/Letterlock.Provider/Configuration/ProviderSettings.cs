@@ -555,11 +555,21 @@ public static class ProviderSettingsLoader
         }
     }
 
-    private static void Positive(long value, string setting)
+    /// <summary>Fails start-up naming <paramref name="setting"/> unless the value is positive.</summary>
+    internal static void Positive(long value, string setting)
     {
         if (value <= 0)
         {
             Fail(setting, "must be a positive number");
+        }
+    }
+
+    /// <summary>Fails start-up naming <paramref name="setting"/> unless the value lies between the bounds (both included).</summary>
+    internal static void Range(long value, long min, long max, string setting)
+    {
+        if (value < min || value > max)
+        {
+            Fail(setting, $"must be between {min} and {max}");
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 using Letterlock.Dns;
 
 namespace Letterlock.Provider.Mx;
@@ -23,7 +24,7 @@ public enum SpfResult
 /// we never send its text to anyone). Limits of section 4.6.4: at most 10 DNS-querying terms and 2
 /// void lookups, else permerror; at most 10 MX names per mx mechanism.
 /// </summary>
-public sealed class SpfEvaluator(IDnsResolver dns)
+public sealed partial class SpfEvaluator(IDnsResolver dns)
 {
     private const int MaxDnsTerms = 10;
     private const int MaxVoidLookups = 2;
@@ -104,6 +105,13 @@ public sealed class SpfEvaluator(IDnsResolver dns)
         }
 
         string[] terms = records[0].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..];
+        if (!IsWellFormed(terms))
+        {
+            // "If there are any syntax errors anywhere in the record, check_host() returns immediately with the result
+            // permerror, without further processing" (4.6).
+            return SpfResult.PermError;
+        }
+
         string? redirect = null;
         foreach (string term in terms)
         {
@@ -286,6 +294,144 @@ public sealed class SpfEvaluator(IDnsResolver dns)
                 return SpfResult.PermError;
         }
     }
+
+    /// <summary>
+    /// Whether every term of a record follows the grammar of RFC 7208, section 12:
+    /// <code>
+    /// directive        = [ qualifier ] mechanism
+    /// mechanism        = ( all / include / a / mx / ptr / ip4 / ip6 / exists )
+    /// all              = "all"
+    /// include          = "include"  ":" domain-spec
+    /// a                = "a"      [ ":" domain-spec ] [ dual-cidr-length ]
+    /// mx               = "mx"     [ ":" domain-spec ] [ dual-cidr-length ]
+    /// ptr              = "ptr"    [ ":" domain-spec ]
+    /// ip4              = "ip4"      ":" ip4-network   [ ip4-cidr-length ]
+    /// ip6              = "ip6"      ":" ip6-network   [ ip6-cidr-length ]
+    /// exists           = "exists"   ":" domain-spec
+    /// modifier         = redirect / explanation / unknown-modifier
+    /// redirect         = "redirect" "=" domain-spec
+    /// explanation      = "exp" "=" domain-spec
+    /// unknown-modifier = name "=" macro-string
+    /// name             = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )
+    /// ip4-cidr-length  = "/" ("0" / %x31-39 0*1DIGIT) ; value range 0-32
+    /// ip6-cidr-length  = "/" ("0" / %x31-39 0*2DIGIT) ; value range 0-128
+    /// dual-cidr-length = [ ip4-cidr-length ] [ "/" ip6-cidr-length ]
+    /// domain-spec      = macro-string domain-end
+    /// domain-end       = ( "." toplabel [ "." ] ) / macro-expand
+    /// toplabel         = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )
+    /// </code>
+    /// The modifiers <c>redirect</c> and <c>exp</c> may each appear once (6).
+    /// </summary>
+    private static bool IsWellFormed(string[] terms)
+    {
+        int redirects = 0;
+        int explanations = 0;
+        foreach (string term in terms)
+        {
+            var modifier = Modifier().Match(term);
+            if (modifier.Success)
+            {
+                string name = modifier.Groups["name"].Value.ToLowerInvariant();
+                string value = modifier.Groups["value"].Value;
+                bool ok = name switch
+                {
+                    "redirect" => ++redirects == 1 && IsDomainSpec(value),
+                    "exp" => ++explanations == 1 && IsDomainSpec(value),
+                    _ => IsMacroString(value),
+                };
+                if (!ok)
+                {
+                    return false;
+                }
+
+                continue;
+            }
+
+            string directive = term[0] is '+' or '-' or '~' or '?' ? term[1..] : term;
+            int nameEnd = 0;
+            while (nameEnd < directive.Length && char.IsAsciiLetterOrDigit(directive[nameEnd]))
+            {
+                nameEnd++;
+            }
+
+            string mechanism = directive[..nameEnd].ToLowerInvariant();
+            string rest = directive[nameEnd..];
+            bool wellFormed = mechanism switch
+            {
+                "all" => rest.Length == 0,
+                "include" or "exists" => rest.StartsWith(':') && IsDomainSpec(rest[1..]),
+                "ptr" => rest.Length == 0 || (rest.StartsWith(':') && IsDomainSpec(rest[1..])),
+                "a" or "mx" => IsOptionalDomainWithCidr(rest),
+                "ip4" => Ip4Argument().Match(rest) is { Success: true } m4 && CidrInRange(m4.Groups["cidr"].Value, 32),
+                "ip6" => Ip6Argument().Match(rest) is { Success: true } m6 && CidrInRange(m6.Groups["cidr"].Value, 128)
+                    && IPAddress.TryParse(m6.Groups["network"].Value, out var network) && network.AddressFamily == AddressFamily.InterNetworkV6,
+                _ => false,
+            };
+            if (!wellFormed)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsOptionalDomainWithCidr(string rest)
+    {
+        var match = DualCidrSuffix().Match(rest);
+        string cidr4 = match.Groups["v4"].Value;
+        string cidr6 = match.Groups["v6"].Value;
+        if (!CidrInRange(cidr4, 32) || !CidrInRange(cidr6, 128))
+        {
+            return false;
+        }
+
+        string spec = rest[..match.Index];
+        return spec.Length == 0 || (spec.StartsWith(':') && IsDomainSpec(spec[1..]));
+    }
+
+    private static bool CidrInRange(string cidr, int max) =>
+        cidr.Length == 0 || int.Parse(cidr.AsSpan(cidr.LastIndexOf('/') + 1), System.Globalization.CultureInfo.InvariantCulture) <= max;
+
+    private static bool IsDomainSpec(string spec)
+    {
+        if (!IsMacroString(spec) || spec.Length == 0)
+        {
+            return false;
+        }
+
+        // domain-end = ( "." toplabel [ "." ] ) / macro-expand
+        if (spec.EndsWith('}') || spec.EndsWith("%%", StringComparison.Ordinal) || spec.EndsWith("%_", StringComparison.Ordinal)
+            || spec.EndsWith("%-", StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        string end = spec.EndsWith('.') ? spec[..^1] : spec;
+        int dot = end.LastIndexOf('.');
+        return dot >= 0 && TopLabel().IsMatch(end[(dot + 1)..]);
+    }
+
+    /// <summary>macro-string = *( macro-expand / macro-literal ); macro-literal = %x21-24 / %x26-7E.</summary>
+    private static bool IsMacroString(string text) => MacroString().IsMatch(text);
+
+    [GeneratedRegex(@"\A(?<name>[A-Za-z][A-Za-z0-9\-_.]*)=(?<value>.*)\z", RegexOptions.Singleline)]
+    private static partial Regex Modifier();
+
+    [GeneratedRegex(@"\A(?:%\{[slodiphcrtvSLODIPHCRTV][0-9]*[rR]?[.\-+,/_=]*\}|%%|%_|%-|[\x21-\x24\x26-\x7E])*\z")]
+    private static partial Regex MacroString();
+
+    [GeneratedRegex(@"\A(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9\-]*[A-Za-z0-9])\z")]
+    private static partial Regex TopLabel();
+
+    [GeneratedRegex(@"(?<v4>/(?:0|[1-9][0-9]?))?(?<v6>//(?:0|[1-9][0-9]{0,2}))?\z")]
+    private static partial Regex DualCidrSuffix();
+
+    [GeneratedRegex(@"\A:(?<network>(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(?<cidr>/(?:0|[1-9][0-9]?))?\z")]
+    private static partial Regex Ip4Argument();
+
+    [GeneratedRegex(@"\A:(?<network>[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(?<cidr>/(?:0|[1-9][0-9]{0,2}))?\z")]
+    private static partial Regex Ip6Argument();
 
     private static (string? Target, int V4, int V6) SplitCidr(string mechanism, int nameLength, string domain, State state)
     {

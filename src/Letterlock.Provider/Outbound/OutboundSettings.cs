@@ -111,9 +111,9 @@ public static class OutboundSettingsValidator
     {
         ArgumentNullException.ThrowIfNull(s);
         var r = s.Relay;
-        Positive(r.MessageLifetimeHours, "relay.messageLifetimeHours");
-        Positive(r.InitialRetrySeconds, "relay.initialRetrySeconds");
-        Positive(r.MaxRetrySeconds, "relay.maxRetrySeconds");
+        ProviderSettingsLoader.Positive(r.MessageLifetimeHours, "relay.messageLifetimeHours");
+        ProviderSettingsLoader.Positive(r.InitialRetrySeconds, "relay.initialRetrySeconds");
+        ProviderSettingsLoader.Positive(r.MaxRetrySeconds, "relay.maxRetrySeconds");
         if (r.MaxRetrySeconds < r.InitialRetrySeconds)
         {
             Fail("relay.maxRetrySeconds", "must be at least relay.initialRetrySeconds");
@@ -124,18 +124,18 @@ public static class OutboundSettingsValidator
             Fail("relay.delayWarningHours", "must be 0 (off) or shorter than relay.messageLifetimeHours");
         }
 
-        Positive(r.MaxConnections, "relay.maxConnections");
-        Positive(r.MaxConnectionsPerDestination, "relay.maxConnectionsPerDestination");
+        ProviderSettingsLoader.Positive(r.MaxConnections, "relay.maxConnections");
+        ProviderSettingsLoader.Positive(r.MaxConnectionsPerDestination, "relay.maxConnectionsPerDestination");
         if (r.MaxConnectionsPerDestination > r.MaxConnections)
         {
             Fail("relay.maxConnectionsPerDestination", "cannot exceed relay.maxConnections");
         }
 
-        Positive(r.BatchSize, "relay.batchSize");
-        Positive(r.LeaseSeconds, "relay.leaseSeconds");
-        Positive(r.PollSeconds, "relay.pollSeconds");
-        Positive(r.ConnectTimeoutSeconds, "relay.connectTimeoutSeconds");
-        Positive(r.CommandTimeoutSeconds, "relay.commandTimeoutSeconds");
+        ProviderSettingsLoader.Positive(r.BatchSize, "relay.batchSize");
+        ProviderSettingsLoader.Positive(r.LeaseSeconds, "relay.leaseSeconds");
+        ProviderSettingsLoader.Positive(r.PollSeconds, "relay.pollSeconds");
+        ProviderSettingsLoader.Positive(r.ConnectTimeoutSeconds, "relay.connectTimeoutSeconds");
+        ProviderSettingsLoader.Positive(r.CommandTimeoutSeconds, "relay.commandTimeoutSeconds");
         if (r.SmtpPort is <= 0 or > 65535)
         {
             Fail("relay.smtpPort", "must be a TCP port");
@@ -177,16 +177,16 @@ public static class OutboundSettingsValidator
             ProviderSettingsLoader.ParseEndPoint(m.ListenTls, "submission.listenTls");
         }
 
-        Positive(m.MaxMessageSize, "submission.maxMessageSize");
-        Positive(m.MaxRecipientsPerMessage, "submission.maxRecipientsPerMessage");
-        Positive(m.MaxMessagesPerHour, "submission.maxMessagesPerHour");
-        Positive(m.MaxRecipientsPerDay, "submission.maxRecipientsPerDay");
+        ProviderSettingsLoader.Positive(m.MaxMessageSize, "submission.maxMessageSize");
+        ProviderSettingsLoader.Positive(m.MaxRecipientsPerMessage, "submission.maxRecipientsPerMessage");
+        ProviderSettingsLoader.Positive(m.MaxMessagesPerHour, "submission.maxMessagesPerHour");
+        ProviderSettingsLoader.Positive(m.MaxRecipientsPerDay, "submission.maxRecipientsPerDay");
         if (m.MaxRecipientsPerDay < m.MaxRecipientsPerMessage)
         {
             Fail("submission.maxRecipientsPerDay", "must be at least submission.maxRecipientsPerMessage");
         }
 
-        Positive(m.TokenLifetimeDays, "submission.tokenLifetimeDays");
+        ProviderSettingsLoader.Positive(m.TokenLifetimeDays, "submission.tokenLifetimeDays");
         if (s.MtaSts.Mode is not ("none" or "testing" or "enforce"))
         {
             Fail("mtaSts.mode", "must be \"none\", \"testing\" or \"enforce\"");
@@ -290,14 +290,6 @@ public static class OutboundSettingsValidator
         if (string.IsNullOrWhiteSpace(relative) || !File.Exists(s.ResolvePath(relative)))
         {
             Fail(setting, $"file '{relative}' does not exist");
-        }
-    }
-
-    private static void Positive(long value, string setting)
-    {
-        if (value <= 0)
-        {
-            Fail(setting, "must be a positive number");
         }
     }
 

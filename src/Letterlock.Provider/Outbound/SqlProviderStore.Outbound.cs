@@ -13,8 +13,7 @@ public abstract partial class SqlProviderStore : IRelayDatabase
 {
     string IRelayDatabase.BlobType => BlobType;
 
-    // SQLite has one writer, so a SELECT cannot race another node's lease; PostgreSQL nodes skip each other's rows.
-    string IRelayDatabase.LeaseLockClause => this is PostgresProviderStore ? "FOR UPDATE SKIP LOCKED" : string.Empty;
+    string IRelayDatabase.LeaseLockClause => LeaseLockClause;
 
     string? IRelayDatabase.SchemaLockStatement => SchemaLockStatement;
 

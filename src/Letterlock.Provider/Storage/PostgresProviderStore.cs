@@ -52,6 +52,9 @@ public sealed class PostgresProviderStore : SqlProviderStore
 
     protected override string SchemaLockStatement => "SELECT pg_advisory_xact_lock(7331001)";
 
+    // Nodes on one PostgreSQL lease queue rows concurrently; each skips the rows another holds.
+    protected override string LeaseLockClause => "FOR UPDATE SKIP LOCKED";
+
     public override async Task InitializeAsync(CancellationToken ct)
     {
         await base.InitializeAsync(ct).ConfigureAwait(false);

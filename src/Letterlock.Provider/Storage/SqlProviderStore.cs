@@ -19,6 +19,12 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
     /// <summary>A statement run first in the schema transaction (PostgreSQL: a lock, so nodes starting together do not race).</summary>
     protected virtual string? SchemaLockStatement => null;
 
+    /// <summary>
+    /// What a SELECT that leases queue rows appends so that nodes sharing the database skip each other's rows. Empty
+    /// for a database with one writer (SQLite), where a SELECT cannot race another node's lease.
+    /// </summary>
+    protected virtual string LeaseLockClause => string.Empty;
+
     protected abstract Task<DbConnection> OpenReadConnectionAsync(CancellationToken ct);
 
     /// <summary>
@@ -526,7 +532,7 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
 
     protected static DateTimeOffset Time(long unixMs) => DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
 
-    protected static DbCommand Command(DbConnection c, DbTransaction? t, string sql, params (string Name, object? Value)[] parameters)
+    protected internal static DbCommand Command(DbConnection c, DbTransaction? t, string sql, params (string Name, object? Value)[] parameters)
     {
         var command = c.CreateCommand();
         command.Transaction = t;
@@ -549,13 +555,13 @@ public abstract partial class SqlProviderStore(ChangeNotifier notifier) : IProvi
         return command;
     }
 
-    protected static async Task<int> Exec(DbConnection c, DbTransaction? t, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
+    protected internal static async Task<int> Exec(DbConnection c, DbTransaction? t, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
     {
         await using var command = Command(c, t, sql, parameters);
         return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
-    protected static async Task<object?> Scalar(DbConnection c, DbTransaction? t, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
+    protected internal static async Task<object?> Scalar(DbConnection c, DbTransaction? t, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
     {
         await using var command = Command(c, t, sql, parameters);
         object? value = await command.ExecuteScalarAsync(ct).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using System.Text;
+using Letterlock.Provider.Storage;
 using Letterlock.Transparency;
 
 namespace Letterlock.Provider.Transparency;
@@ -63,7 +64,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             {
                 foreach (string statement in schema)
                 {
-                    await ExecAsync(connection, transaction, statement, ct).ConfigureAwait(false);
+                    await SqlProviderStore.Exec(connection, transaction, statement, ct).ConfigureAwait(false);
                 }
 
                 await transaction.CommitAsync(ct).ConfigureAwait(false);
@@ -131,7 +132,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         var connection = await _database.OpenAsync(ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, null, "SELECT head FROM kt_heads WHERE epoch >= @f AND epoch < @t ORDER BY epoch", ("@f", from), ("@t", from + limit));
+            await using var command = SqlProviderStore.Command(connection, null, "SELECT head FROM kt_heads WHERE epoch >= @f AND epoch < @t ORDER BY epoch", ("@f", from), ("@t", from + limit));
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
@@ -148,7 +149,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         var connection = await _database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, null, "SELECT idx, vrf_proof, latest_version FROM kt_addresses WHERE address = @a", ("@a", address));
+            await using var command = SqlProviderStore.Command(connection, null, "SELECT idx, vrf_proof, latest_version FROM kt_addresses WHERE address = @a", ("@a", address));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -177,7 +178,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             foreach (var chunk in addresses.Distinct(StringComparer.Ordinal).Chunk(InsertChunk))
             {
                 var names = chunk.Select((_, i) => $"@a{i}").ToArray();
-                await using var command = Command(connection, null,
+                await using var command = SqlProviderStore.Command(connection, null,
                     $"SELECT a.address, v.entry FROM kt_addresses a JOIN kt_versions v ON v.address = a.address AND v.version = a.latest_version WHERE a.address IN ({string.Join(", ", names)})",
                     [.. chunk.Select((address, i) => (names[i], (object?)address))]);
                 await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -202,7 +203,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             foreach (var chunk in addresses.Distinct(StringComparer.Ordinal).Chunk(InsertChunk))
             {
                 var names = chunk.Select((_, i) => $"@a{i}").ToArray();
-                await using var command = Command(connection, null,
+                await using var command = SqlProviderStore.Command(connection, null,
                     $"SELECT address, idx, vrf_proof, latest_version FROM kt_addresses WHERE address IN ({string.Join(", ", names)})",
                     [.. chunk.Select((address, i) => (names[i], (object?)address))]);
                 await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -231,7 +232,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         var connection = await _database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, null, "SELECT head, changes FROM kt_heads WHERE epoch = @e", ("@e", epoch));
+            await using var command = SqlProviderStore.Command(connection, null, "SELECT head, changes FROM kt_heads WHERE epoch = @e", ("@e", epoch));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -260,7 +261,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             var transaction = await _database.BeginWriteAsync(connection, epochLock: true, cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                object? latest = await ScalarAsync(connection, transaction, "SELECT MAX(epoch) FROM kt_heads", cancellationToken).ConfigureAwait(false);
+                object? latest = await SqlProviderStore.Scalar(connection, transaction, "SELECT MAX(epoch) FROM kt_heads", cancellationToken).ConfigureAwait(false);
                 long expected = latest is null ? 0 : Convert.ToInt64(latest, System.Globalization.CultureInfo.InvariantCulture) + 1;
                 if (head.Epoch != expected)
                 {
@@ -276,7 +277,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
                 await InsertManyAsync(connection, transaction, "kt_addresses", ["address", "idx", "vrf_proof", "latest_version"],
                     " ON CONFLICT (address) DO UPDATE SET latest_version = excluded.latest_version",
                     commit.AddressVersions.Select(v => new object[] { v.Address, v.Index.ToArray(), v.VrfProof.ToArray(), (long)v.Entry.Version }), cancellationToken).ConfigureAwait(false);
-                await ExecAsync(connection, transaction, "INSERT INTO kt_heads (epoch, head, changes, change_count) VALUES (@e, @h, @c, @n)", cancellationToken,
+                await SqlProviderStore.Exec(connection, transaction, "INSERT INTO kt_heads (epoch, head, changes, change_count) VALUES (@e, @h, @c, @n)", cancellationToken,
                     ("@e", head.Epoch), ("@h", head.ToBytes()), ("@c", EncodeChanges(commit.Audit.Changes)), ("@n", (long)commit.Audit.Changes.Count)).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -303,7 +304,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             var transaction = await _database.BeginWriteAsync(connection, epochLock: false, ct).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                await ExecAsync(connection, transaction, "INSERT INTO kt_pending (account_id, queued_at) VALUES (@a, @t)", ct,
+                await SqlProviderStore.Exec(connection, transaction, "INSERT INTO kt_pending (account_id, queued_at) VALUES (@a, @t)", ct,
                     ("@a", accountId.ToString("D")), ("@t", now.ToUnixTimeMilliseconds())).ConfigureAwait(false);
                 await transaction.CommitAsync(ct).ConfigureAwait(false);
             }
@@ -319,7 +320,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             var transaction = await _database.BeginWriteAsync(connection, epochLock: false, ct).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                await ExecAsync(connection, transaction, "INSERT INTO kt_pending (account_id, queued_at) SELECT id, @t FROM accounts", ct, ("@t", now.ToUnixTimeMilliseconds())).ConfigureAwait(false);
+                await SqlProviderStore.Exec(connection, transaction, "INSERT INTO kt_pending (account_id, queued_at) SELECT id, @t FROM accounts", ct, ("@t", now.ToUnixTimeMilliseconds())).ConfigureAwait(false);
                 await transaction.CommitAsync(ct).ConfigureAwait(false);
             }
         }
@@ -335,7 +336,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         var connection = await _database.OpenAsync(ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, null,
+            await using var command = SqlProviderStore.Command(connection, null,
                 "SELECT account_id, MAX(id) FROM kt_pending GROUP BY account_id ORDER BY MIN(id) LIMIT @n", ("@n", limit));
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -364,7 +365,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             {
                 foreach (var (account, upTo) in handled)
                 {
-                    await ExecAsync(connection, transaction, "DELETE FROM kt_pending WHERE account_id = @a AND id <= @u", ct, ("@a", account.ToString("D")), ("@u", upTo)).ConfigureAwait(false);
+                    await SqlProviderStore.Exec(connection, transaction, "DELETE FROM kt_pending WHERE account_id = @a AND id <= @u", ct, ("@a", account.ToString("D")), ("@u", upTo)).ConfigureAwait(false);
                 }
 
                 await transaction.CommitAsync(ct).ConfigureAwait(false);
@@ -378,7 +379,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         var connection = await _database.OpenAsync(ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            object? count = await ScalarAsync(connection, null, "SELECT COUNT(*) FROM kt_pending", ct).ConfigureAwait(false);
+            object? count = await SqlProviderStore.Scalar(connection, null, "SELECT COUNT(*) FROM kt_pending", ct).ConfigureAwait(false);
             return Convert.ToInt64(count ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
         }
     }
@@ -396,7 +397,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
             var transaction = await _database.BeginWriteAsync(connection, epochLock: true, ct).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                await ExecAsync(connection, transaction, "INSERT INTO kt_meta (name, value) VALUES (@n, @v) ON CONFLICT (name) DO UPDATE SET value = excluded.value", ct,
+                await SqlProviderStore.Exec(connection, transaction, "INSERT INTO kt_meta (name, value) VALUES (@n, @v) ON CONFLICT (name) DO UPDATE SET value = excluded.value", ct,
                     ("@n", name), ("@v", value)).ConfigureAwait(false);
                 await transaction.CommitAsync(ct).ConfigureAwait(false);
             }
@@ -411,10 +412,10 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         {
             static long L(object? v) => v is null ? 0 : Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture);
             return (
-                L(await ScalarAsync(connection, null, "SELECT COUNT(*) FROM kt_heads", ct).ConfigureAwait(false)),
-                L(await ScalarAsync(connection, null, "SELECT COUNT(*) FROM kt_addresses", ct).ConfigureAwait(false)),
-                L(await ScalarAsync(connection, null, "SELECT COUNT(*) FROM kt_versions", ct).ConfigureAwait(false)),
-                L(await ScalarAsync(connection, null, "SELECT COALESCE(SUM(change_count), 0) FROM kt_heads", ct).ConfigureAwait(false)));
+                L(await SqlProviderStore.Scalar(connection, null, "SELECT COUNT(*) FROM kt_heads", ct).ConfigureAwait(false)),
+                L(await SqlProviderStore.Scalar(connection, null, "SELECT COUNT(*) FROM kt_addresses", ct).ConfigureAwait(false)),
+                L(await SqlProviderStore.Scalar(connection, null, "SELECT COUNT(*) FROM kt_versions", ct).ConfigureAwait(false)),
+                L(await SqlProviderStore.Scalar(connection, null, "SELECT COALESCE(SUM(change_count), 0) FROM kt_heads", ct).ConfigureAwait(false)));
         }
     }
 
@@ -491,7 +492,7 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         }
 
         sql.Append(suffix);
-        await ExecAsync(connection, transaction, sql.ToString(), ct, [.. parameters]).ConfigureAwait(false);
+        await SqlProviderStore.Exec(connection, transaction, sql.ToString(), ct, [.. parameters]).ConfigureAwait(false);
     }
 
     private async Task<byte[]?> ScalarBytesAsync(string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
@@ -499,44 +500,8 @@ public sealed class SqlTransparencyStore : ITransparencyStore, IAsyncDisposable
         var connection = await _database.OpenAsync(ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            return await ScalarAsync(connection, null, sql, ct, parameters).ConfigureAwait(false) as byte[];
+            return await SqlProviderStore.Scalar(connection, null, sql, ct, parameters).ConfigureAwait(false) as byte[];
         }
-    }
-
-    private static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, params (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-#pragma warning disable CA2100 // statements are constants of this class or built from its own column lists; values are always parameters
-        command.CommandText = sql;
-#pragma warning restore CA2100
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value ?? DBNull.Value;
-            if (value is byte[])
-            {
-                parameter.DbType = DbType.Binary;
-            }
-
-            command.Parameters.Add(parameter);
-        }
-
-        return command;
-    }
-
-    private static async Task<int> ExecAsync(DbConnection connection, DbTransaction? transaction, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
-    {
-        await using var command = Command(connection, transaction, sql, parameters);
-        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
-    private static async Task<object?> ScalarAsync(DbConnection connection, DbTransaction? transaction, string sql, CancellationToken ct, params (string Name, object? Value)[] parameters)
-    {
-        await using var command = Command(connection, transaction, sql, parameters);
-        object? value = await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
-        return value is DBNull ? null : value;
     }
 }
 

@@ -34,18 +34,10 @@ public sealed class TransparencySettings
     public static void Validate(TransparencySettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        Range(settings.EpochIntervalSeconds, 1, 86_400, "transparency.epochIntervalSeconds");
-        Range(settings.MaxChangesPerEpoch, 1, TransparencyLimits.Default.MaxEpochChanges, "transparency.maxChangesPerEpoch");
-        Range(settings.MaxHeadsPerPage, 1, 100_000, "transparency.maxHeadsPerPage");
-        Range(settings.MaxMonitorEntries, 1, TransparencyLimits.Default.MaxMonitorEntries, "transparency.maxMonitorEntries");
-        Range(settings.NodeCacheSize, 0, 10_000_000, "transparency.nodeCacheSize");
-    }
-
-    private static void Range(long value, long min, long max, string setting)
-    {
-        if (value < min || value > max)
-        {
-            ProviderSettingsLoader.Fail(setting, $"must be between {min} and {max}");
-        }
+        ProviderSettingsLoader.Range(settings.EpochIntervalSeconds, 1, 86_400, "transparency.epochIntervalSeconds");
+        ProviderSettingsLoader.Range(settings.MaxChangesPerEpoch, 1, TransparencyLimits.Default.MaxEpochChanges, "transparency.maxChangesPerEpoch");
+        ProviderSettingsLoader.Range(settings.MaxHeadsPerPage, 1, 100_000, "transparency.maxHeadsPerPage");
+        ProviderSettingsLoader.Range(settings.MaxMonitorEntries, 1, TransparencyLimits.Default.MaxMonitorEntries, "transparency.maxMonitorEntries");
+        ProviderSettingsLoader.Range(settings.NodeCacheSize, 0, 10_000_000, "transparency.nodeCacheSize");
     }
 }

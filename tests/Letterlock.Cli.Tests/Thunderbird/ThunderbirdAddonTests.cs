@@ -26,13 +26,8 @@ public sealed class ThunderbirdAddonTests : IDisposable
         throw new InvalidOperationException("Letterlock.slnx not found above " + AppContext.BaseDirectory);
     }
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = await LetterlockCli.RunAsync(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static Task<CliRun> Run(params string[] args) =>
+        InProcessCli.RunAsync((output, error) => LetterlockCli.RunAsync(args, output, error));
 
     [Fact]
     public async Task Addon_command_writes_the_repository_add_on_byte_for_byte_and_the_same_bytes_every_time()

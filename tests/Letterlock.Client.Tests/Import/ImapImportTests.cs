@@ -8,7 +8,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Letterlock.Client.Import;
 using Letterlock.Client.Store;
-using Letterlock.Client.Tls;
+using Letterlock.Sandbox;
 
 namespace Letterlock.Client.Tests.Import;
 

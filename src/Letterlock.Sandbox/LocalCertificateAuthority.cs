@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Letterlock.Client.Tls;
+namespace Letterlock.Sandbox;
 
 /// <summary>
 /// A small certificate authority that lives on this machine: the sandbox's providers get their

@@ -1,13 +1,14 @@
 using System.Data.Common;
+using Letterlock.Relay.Queue;
 using Microsoft.Data.Sqlite;
-using Npgsql;
 
-namespace Letterlock.Relay.Queue;
+namespace Letterlock.Relay.Tests.Queue;
 
 /// <summary>
-/// A stand-alone SQLite database for the queue (the relay outside a provider: benchmarks, tests). WAL with
+/// A stand-alone SQLite database for the queue, so the queue is tested without a provider. WAL with
 /// <c>synchronous=FULL</c>, so a commit is on disk when it returns; writes are serialised on one connection
-/// (SQLite has one writer). Inside a provider the provider's own database is used instead.
+/// (SQLite has one writer). In the product the queue lives in the provider's own database
+/// (<c>SqlProviderStore</c> implements <see cref="IRelayDatabase"/>).
 /// </summary>
 public sealed class SqliteRelayDatabase : IRelayDatabase, IAsyncDisposable
 {
@@ -74,51 +75,4 @@ public sealed class SqliteRelayDatabase : IRelayDatabase, IAsyncDisposable
         SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
         _writeLock.Dispose();
     }
-}
-
-/// <summary>A PostgreSQL database for the queue: a transaction per write; concurrent nodes lease with <c>FOR UPDATE SKIP LOCKED</c>.</summary>
-public sealed class PostgresRelayDatabase : IRelayDatabase, IAsyncDisposable
-{
-    private readonly NpgsqlDataSource _source;
-
-    /// <summary>Connects to <paramref name="connectionString"/>.</summary>
-    /// <param name="connectionString">An Npgsql connection string.</param>
-    public PostgresRelayDatabase(string connectionString) => _source = NpgsqlDataSource.Create(connectionString);
-
-    /// <inheritdoc />
-    public string BlobType => "BYTEA";
-
-    /// <inheritdoc />
-    public string LeaseLockClause => "FOR UPDATE SKIP LOCKED";
-
-    /// <inheritdoc />
-    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, CancellationToken, Task<T>> work, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        var connection = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-            await using (transaction.ConfigureAwait(false))
-            {
-                T result = await work(connection, transaction, ct).ConfigureAwait(false);
-                await transaction.CommitAsync(ct).ConfigureAwait(false);
-                return result;
-            }
-        }
-    }
-
-    /// <inheritdoc />
-    public async Task<T> ReadAsync<T>(Func<DbConnection, CancellationToken, Task<T>> work, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        var connection = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            return await work(connection, ct).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Closes the pool.</summary>
-    public ValueTask DisposeAsync() => _source.DisposeAsync();
 }
