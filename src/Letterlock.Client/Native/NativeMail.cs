@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -11,10 +12,48 @@ using MimeKit;
 namespace Letterlock.Client.Native;
 
 /// <summary>
-/// The device keys an address's key-transparency entry lists, from a verified lookup proof; null when no proof
-/// verified (no entry, revoked, a provider without transparency, or unreachable): such an address gets PGP/MIME.
+/// The device keys an address's key-transparency entry lists, from a verified lookup proof; null when the log shows no
+/// usable entry (none, revoked, or a proof that does not verify): such an address gets PGP/MIME, and a native
+/// message from it shows as signed by an unknown key. Throws <see cref="TransparencyUnavailableException"/> when the
+/// entry cannot be checked now (the provider or its log did not answer): a recipient then gets PGP/MIME, and a
+/// message from that address is opened again later rather than judged on nothing.
 /// </summary>
 public delegate Task<IReadOnlyList<byte[]>?> VerifiedDeviceKeys(string address, CancellationToken ct);
+
+/// <summary>An address's key-transparency entry could not be checked now; nothing was learned about it.</summary>
+public sealed class TransparencyUnavailableException : Exception
+{
+    /// <summary>For <paramref name="address"/>, with the failure that stopped the check, if any.</summary>
+    public TransparencyUnavailableException(string address, Exception? inner = null)
+        : base($"the key-transparency entry of {address} could not be checked now", inner) => Address = address;
+
+    /// <summary>The address whose entry could not be checked.</summary>
+    public string Address { get; }
+}
+
+/// <summary>What a session-reset request for an envelope this account sent came to.</summary>
+public enum ResetOutcome
+{
+    /// <summary>Another device of the account sent that envelope (or it is older than the records kept): left for it.</summary>
+    NotForThisDevice,
+
+    /// <summary>Too old, or handled already: nothing changed.</summary>
+    Ignored,
+
+    /// <summary>The session was retired; the message reaches the recipient through its other devices, so it is not sent again.</summary>
+    Reset,
+
+    /// <summary>The session was retired and the message sealed again on a new session, queued to send.</summary>
+    Resent,
+
+    /// <summary>The session was retired but the message could not be sent again (see <see cref="ResetResult.Problem"/>).</summary>
+    Lost,
+}
+
+/// <summary>The outcome of <see cref="NativeMail.AcceptResetAsync"/>, with what was lost when it was.</summary>
+/// <param name="Outcome">What it came to.</param>
+/// <param name="Problem">For <see cref="ResetOutcome.Lost"/>: which message, to whom, and why it was not sent again.</param>
+public sealed record ResetResult(ResetOutcome Outcome, string? Problem = null);
 
 /// <summary>What opening a native message came to.</summary>
 /// <param name="Status">The native protocol's verdict.</param>
@@ -44,6 +83,13 @@ public sealed record NativeReceived(OpenStatus Status, byte[]? Content, string? 
     /// session-reset request, for the caller to send to the sender (<see cref="NativeMail.ResetMessage"/>).
     /// </summary>
     public byte[]? ResetRequest { get; init; }
+
+    /// <summary>
+    /// The envelope was opened on this device before (from the inbox, or its entry copy): this is a second delivery
+    /// of it (the Double Ratchet reports its spent message key as a replay), to be discarded; its message was filed
+    /// from the first.
+    /// </summary>
+    public bool Duplicate { get; init; }
 }
 
 /// <summary>
@@ -81,6 +127,19 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
     /// </summary>
     public const string SentPurpose = "device-native-sent";
 
+    /// <summary>
+    /// The purpose of the content of envelopes sent (device-only), one entry per message however many recipients, named by
+    /// the records of <see cref="SentPurpose"/> and deleted with them: what a session reset sends again.
+    /// </summary>
+    public const string SentContentPurpose = "device-native-sent-content";
+
+    /// <summary>
+    /// The purpose of the records of envelopes opened here (device-only), one entry per day of
+    /// <c>day(4, Unix days) || envelope-id(16)*</c>, kept for <see cref="NativeOptions.MaxResetRequestAge"/>: a replayed
+    /// envelope this device opened is a duplicate, one it never opened means the sender's state rolled back.
+    /// </summary>
+    public const string SeenPurpose = "device-native-seen";
+
     private static readonly ConditionalWeakTable<LocalStore, Dictionary<AccountId, SemaphoreSlim>> Locks = [];
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -90,17 +149,27 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         ArgumentNullException.ThrowIfNull(transparency);
         return async (address, ct) =>
         {
+            Validation.TransparencyVerdict verdict;
+            Letterlock.Transparency.DirectoryEntry? entry;
             try
             {
-                var (verdict, entry, _) = await transparency.LookupAsync(address, ct).ConfigureAwait(false);
-                return verdict == Validation.TransparencyVerdict.Verified && entry is { Keys.Revoked: false }
-                    ? [.. entry.Keys.DeviceKeys.Select(k => k.ToArray())]
-                    : null;
+                (verdict, entry, _) = await transparency.LookupAsync(address, ct).ConfigureAwait(false);
+            }
+            catch (ArgumentException)
+            {
+                return null; // not an address the log can hold
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                return null; // no verified entry now: PGP/MIME
+                throw new TransparencyUnavailableException(address, e);
             }
+
+            return verdict switch
+            {
+                Validation.TransparencyVerdict.Verified => entry is { Keys.Revoked: false } ? [.. entry.Keys.DeviceKeys.Select(k => k.ToArray())] : null,
+                Validation.TransparencyVerdict.Absent => throw new TransparencyUnavailableException(address), // could not be checked now
+                _ => null, // the log answered, and not with a usable entry (alerted there)
+            };
         };
     }
 
@@ -130,9 +199,9 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         var routes = new Dictionary<string, List<byte[]>>(StringComparer.Ordinal);
         foreach (var recipient in recipients.Where(r => r != account.Address))
         {
-            if (await verifiedDevices(recipient, ct).ConfigureAwait(false) is { Count: > 0 } keys)
+            if (await RouteAsync(recipient, ct).ConfigureAwait(false) is { } keys)
             {
-                routes[recipient] = [.. keys];
+                routes[recipient] = keys;
             }
         }
 
@@ -145,33 +214,64 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         await WithStateAsync(async state =>
         {
             await ExpireSentAsync(state, ct).ConfigureAwait(false);
+            var contentId = Guid.NewGuid();
             foreach (var (recipient, keys) in routes)
             {
-                var ready = new List<byte[]>();
-                var missing = keys.Where(k => state.Device.Sessions.Active(k) is not { CanEncrypt: true }).ToList();
-                ready.AddRange(keys.Except(missing));
-                if (missing.Count > 0)
+                if (await SealForAsync(state, recipient, keys, content, contentId, ct).ConfigureAwait(false) is { } outer)
                 {
-                    ready.AddRange(await StartSessionsAsync(state.Device, recipient, missing, ct).ConfigureAwait(false));
+                    sealedMessages[recipient] = outer;
                 }
+            }
 
-                if (ready.Count == 0)
-                {
-                    continue; // no native-capable device reachable: PGP/MIME
-                }
-
-                var envelope = state.Device.Seal(content.Span, [.. ready.Select(k => new EnvelopeRecipient(k))]);
-                state.Sent.Add(SentRecord.Encode(_time.GetUtcNow(), envelope.EnvelopeId, ready, envelope.SessionIds));
-                sealedMessages[recipient] = Outer(recipient, envelope.Bytes, MediaSubtype);
+            if (sealedMessages.Count > 0)
+            {
+                state.SentContent.Add((contentId, content.ToArray())); // kept while a reset may ask for it again
             }
         }, ct).ConfigureAwait(false);
         return sealedMessages;
     }
 
+    /// <summary>The device keys a recipient's verified entry lists, or null (no usable entry, or none to be had now): PGP/MIME.</summary>
+    private async Task<List<byte[]>?> RouteAsync(string address, CancellationToken ct)
+    {
+        try
+        {
+            return await verifiedDevices(address, ct).ConfigureAwait(false) is { Count: > 0 } keys ? [.. keys] : null;
+        }
+        catch (TransparencyUnavailableException)
+        {
+            return null; // not checked now: never sealed to unverified keys
+        }
+    }
+
+    /// <summary>
+    /// Seals <paramref name="content"/> for one recipient's listed devices (starting sessions where needed) and records the
+    /// envelope; null when none of them is reachable natively.
+    /// </summary>
+    private async Task<byte[]?> SealForAsync(State state, string recipient, List<byte[]> keys, ReadOnlyMemory<byte> content, Guid contentId, CancellationToken ct)
+    {
+        var ready = new List<byte[]>();
+        var missing = keys.Where(k => state.Device.Sessions.Active(k) is not { CanEncrypt: true }).ToList();
+        ready.AddRange(keys.Except(missing));
+        if (missing.Count > 0)
+        {
+            ready.AddRange(await StartSessionsAsync(state.Device, recipient, missing, ct).ConfigureAwait(false));
+        }
+
+        if (ready.Count == 0)
+        {
+            return null; // no native-capable device reachable: PGP/MIME
+        }
+
+        var envelope = state.Device.Seal(content.Span, [.. ready.Select(k => new EnvelopeRecipient(k))]);
+        state.Sent.Add(new SentRecord(_time.GetUtcNow(), envelope.EnvelopeId, [.. ready.Zip(envelope.SessionIds)], contentId, recipient, new bool[ready.Count]).Encode());
+        return Outer(recipient, envelope.Bytes, MediaSubtype);
+    }
+
     /// <summary>Whether this device's key is in its own address's verified transparency entry, so recipients can verify it.</summary>
     private async Task<bool> ThisDeviceListedAsync(CancellationToken ct)
     {
-        var own = await verifiedDevices(account.Address, ct).ConfigureAwait(false);
+        var own = await RouteAsync(account.Address, ct).ConfigureAwait(false);
         if (own is null)
         {
             return false;
@@ -186,7 +286,18 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
     /// device key the sender address's transparency entry lists, with the inner From naming that address.
     /// <see cref="OpenStatus.NotAddressed"/> leaves the message to the account's other devices.
     /// </summary>
-    public async Task<NativeReceived> OpenAsync(MimeMessage outer, CancellationToken ct = default)
+    /// <exception cref="TransparencyUnavailableException">The sender's entry could not be checked now (the opened message is kept).</exception>
+    public Task<NativeReceived> OpenAsync(MimeMessage outer, CancellationToken ct = default) => OpenAsync(outer, unverifiedIfUnavailable: false, ct);
+
+    /// <summary>As <see cref="OpenAsync(MimeMessage, CancellationToken)"/>, choosing what a sender whose entry cannot be checked now comes to.</summary>
+    /// <param name="outer">The message from the inbox.</param>
+    /// <param name="unverifiedIfUnavailable">
+    /// When the sender's entry cannot be checked now: false throws <see cref="TransparencyUnavailableException"/> (the
+    /// opened message is kept, to be checked again later); true delivers it with the sender unverified (retries are spent).
+    /// </param>
+    /// <param name="ct">Cancels.</param>
+    /// <exception cref="TransparencyUnavailableException">The sender's entry could not be checked now.</exception>
+    public async Task<NativeReceived> OpenAsync(MimeMessage outer, bool unverifiedIfUnavailable, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(outer);
         if (!IsNative(outer) || outer.Body is not MimePart part || part.Content is null)
@@ -206,6 +317,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         OpenStatus status = OpenStatus.Opened;
         IReadOnlyDictionary<string, byte[]> copies = new Dictionary<string, byte[]>();
         byte[]? reset = null;
+        bool duplicate = false;
         await WithStateAsync(async state =>
         {
             copies = state.Device.CopiesForOthers(envelope);
@@ -228,6 +340,11 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
             {
                 opened = new Opened(digest, result.Sender!.Address, result.Sender.Identity.DeviceKey, result.Content!);
                 state.Kept.Add(opened);
+                state.SeenNow.Add(result.EnvelopeId!);
+            }
+            else if (result.Status == OpenStatus.Replayed && result.EnvelopeId is { } id && await SeenAsync(state, id, ct).ConfigureAwait(false))
+            {
+                duplicate = true; // its message keys were spent here: a second delivery, not a lost session
             }
             else if (WarrantsReset(result) && outer.From.Mailboxes.FirstOrDefault()?.Address is { } replyTo)
             {
@@ -236,12 +353,21 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         }, ct).ConfigureAwait(false);
         if (opened is null)
         {
-            return new NativeReceived(status, null, null, null, reset is null
-                ? $"the native message did not open ({status})"
-                : $"the native message did not open ({status}): session reset requested from its sender") { ResetRequest = reset };
+            return new NativeReceived(status, null, null, null, duplicate ? "a second delivery of a native message opened here before"
+                : reset is null ? $"the native message did not open ({status})"
+                : $"the native message did not open ({status}): session reset requested from its sender") { ResetRequest = reset, Duplicate = duplicate };
         }
 
-        var listed = await verifiedDevices(opened.Sender, ct).ConfigureAwait(false);
+        IReadOnlyList<byte[]>? listed;
+        try
+        {
+            listed = await verifiedDevices(opened.Sender, ct).ConfigureAwait(false);
+        }
+        catch (TransparencyUnavailableException) when (unverifiedIfUnavailable)
+        {
+            listed = null; // checked as often as allowed: delivered, shown as from a key this client could not verify
+        }
+
         bool senderListed = listed is not null && listed.Any(k => k.AsSpan().SequenceEqual(opened.SenderDeviceKey));
 
         MimeMessage inner;
@@ -284,6 +410,11 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
             var result = state.Device.OpenCopy(copy);
             state.Consumed.AddRange(result.ConsumedPrekeys);
             status = result.Status;
+            if (result.Status == OpenStatus.Opened)
+            {
+                state.SeenNow.Add(result.EnvelopeId!);
+            }
+
             return Task.CompletedTask;
         }, ct).ConfigureAwait(false);
         return status;
@@ -291,20 +422,53 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
 
     /// <summary>
     /// An entry for this device that did not open although it is for this device: its session with the sender is lost
-    /// or diverged (an envelope opened here before comes back as <see cref="OpenStatus.Replayed"/> and is not reset).
+    /// or diverged. <see cref="OpenStatus.Replayed"/> gets here only for an envelope this device never opened: the
+    /// message key was spent on another message, so the sender reused its state (restored from a backup).
     /// </summary>
     private static bool WarrantsReset(OpenResult result) =>
-        result.EnvelopeId is not null && result.Status is OpenStatus.Undecryptable or OpenStatus.Tampered;
+        result.EnvelopeId is not null && result.Status is OpenStatus.Undecryptable or OpenStatus.Tampered or OpenStatus.Replayed;
+
+    /// <summary>Whether this device opened envelope <paramref name="envelopeId"/> (within the days kept).</summary>
+    private async Task<bool> SeenAsync(State state, byte[] envelopeId, CancellationToken ct) =>
+        (await LoadSeenAsync(state, ct).ConfigureAwait(false)).Any(day => day.Ids.Any(id => id.AsSpan().SequenceEqual(envelopeId)));
+
+    /// <summary>The days of <see cref="SeenPurpose"/>, loaded once per state; days past the age kept are deleted with it.</summary>
+    private async Task<List<SeenDay>> LoadSeenAsync(State state, CancellationToken ct)
+    {
+        if (state.Seen is not null)
+        {
+            return state.Seen;
+        }
+
+        long oldest = (_time.GetUtcNow() - (options ?? new NativeOptions()).MaxResetRequestAge).ToUnixTimeSeconds() / 86400;
+        state.Seen = [];
+        foreach (var entry in await store.Keys.ListAsync(account.Id, SeenPurpose, ct).ConfigureAwait(false))
+        {
+            if (entry.Material.Length >= 4 && (entry.Material.Length - 4) % 16 == 0 && BinaryPrimitives.ReadUInt32BigEndian(entry.Material) >= oldest)
+            {
+                state.Seen.Add(new SeenDay(entry.Id, BinaryPrimitives.ReadUInt32BigEndian(entry.Material), entry.Material[4..].Chunk(16).ToList()));
+            }
+            else
+            {
+                state.Expired.Add(entry.Id);
+            }
+        }
+
+        return state.Seen;
+    }
+
+    /// <summary>One day of envelopes opened here, as stored in entry <paramref name="EntryId"/>.</summary>
+    private sealed record SeenDay(Guid EntryId, uint Day, List<byte[]> Ids);
 
     /// <summary>
     /// Takes a session-reset request that arrived in the inbox (docs/design/native-protocol.md, "Session reset"): when
-    /// this device sent the envelope it names to the requesting device, and that session is still the active one, the
-    /// session is retired, so the next message to that device starts a new one from fresh prekeys. False when the
-    /// request is too old or the session was replaced already; null when it is not for this device (another device of
-    /// the account sent that envelope, or it is older than the records kept).
+    /// this device sent the envelope it names to the requesting device, that session is retired if it is still the active
+    /// one, so the next message to that device starts a new one from fresh prekeys. Once every device of the recipient that
+    /// the envelope went to has asked (so the recipient's account has not read it through another one), the message is
+    /// sealed again for the recipient's devices on new sessions and queued to send, in the transaction that records it.
     /// </summary>
     /// <exception cref="NativeException">The request is malformed or its signature does not verify.</exception>
-    public async Task<bool?> AcceptResetAsync(MimeMessage outer, CancellationToken ct = default)
+    public async Task<ResetResult> AcceptResetAsync(MimeMessage outer, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(outer);
         if (!IsResetRequest(outer) || outer.Body is not MimePart { Content: { } body })
@@ -315,36 +479,89 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         using var buffer = new MemoryStream();
         await body.DecodeToAsync(buffer, ct).ConfigureAwait(false);
         var request = ResetRequest.Decode(buffer.ToArray());
-        bool? accepted = null;
+        var result = new ResetResult(ResetOutcome.NotForThisDevice);
         await WithStateAsync(async state =>
         {
-            foreach (var record in await ExpireSentAsync(state, ct).ConfigureAwait(false))
+            foreach (var (entryId, record) in await ExpireSentAsync(state, ct).ConfigureAwait(false))
             {
-                if (record.EnvelopeId.AsSpan().SequenceEqual(request.EnvelopeId)
-                    && record.Sessions.FirstOrDefault(d => d.DeviceKey.AsSpan().SequenceEqual(request.DeviceKey)) is { } used)
+                int device = record.Devices.FindIndex(d => d.DeviceKey.AsSpan().SequenceEqual(request.DeviceKey));
+                if (!record.EnvelopeId.AsSpan().SequenceEqual(request.EnvelopeId) || device < 0)
                 {
-                    accepted = state.Device.AcceptReset(request, used.SessionId);
-                    break;
+                    continue;
                 }
+
+                result = await ResetAsync(state, request, entryId, record, device, ct).ConfigureAwait(false);
+                break;
             }
         }, ct).ConfigureAwait(false);
-        return accepted;
+        return result;
     }
 
-    /// <summary>The records of envelopes sent recently enough to be reset; older ones are deleted with the state.</summary>
-    private async Task<List<SentRecord>> ExpireSentAsync(State state, CancellationToken ct)
+    private async Task<ResetResult> ResetAsync(State state, ResetRequest request, Guid entryId, SentRecord record, int device, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        if (request.IssuedAt < now - state.Device.Sessions.Options.MaxResetRequestAge || request.IssuedAt > now + TimeSpan.FromDays(1))
+        {
+            return new ResetResult(ResetOutcome.Ignored);
+        }
+
+        state.Device.AcceptReset(request, record.Devices[device].SessionId); // retired if still the active session
+        string sentAt = record.SentAt.ToString("u", CultureInfo.InvariantCulture);
+        if (record.ContentId is not { } contentId || record.Recipient is not { } recipient)
+        {
+            return new ResetResult(ResetOutcome.Lost, $"a native message sent at {sentAt} did not open on one of its recipient's devices " +
+                "and cannot be sent again (sent before its content was kept); it is in Sent");
+        }
+
+        if (record.Reset[device])
+        {
+            return new ResetResult(ResetOutcome.Ignored); // asked before (the request came twice)
+        }
+
+        var reset = record.Reset.ToArray();
+        reset[device] = true;
+        state.Sent.Add((record with { Reset = reset }).Encode());
+        state.Expired.Add(entryId);
+        if (!reset.All(r => r))
+        {
+            return new ResetResult(ResetOutcome.Reset); // the recipient's other devices it went to read it (and file it for this one)
+        }
+
+        var lost = $"the native message sent to {recipient} at {sentAt} did not open there";
+        if (await store.Keys.GetAsync(account.Id, contentId, SentContentPurpose, ct).ConfigureAwait(false) is not { } content)
+        {
+            return new ResetResult(ResetOutcome.Lost, lost + " and its content is no longer kept; it is in Sent");
+        }
+
+        var newContentId = Guid.NewGuid();
+        if (await RouteAsync(recipient, ct).ConfigureAwait(false) is not { } keys
+            || await SealForAsync(state, recipient, keys, content.Material, newContentId, ct).ConfigureAwait(false) is not { } again)
+        {
+            return new ResetResult(ResetOutcome.Lost, lost + $" and cannot be sent natively again now ({recipient} has no verified native-capable device); it is in Sent");
+        }
+
+        state.SentContent.Add((newContentId, content.Material));
+        state.Queued.Add(new Mail.QueuedMail(account.Address, [recipient], again, QueuedAt: now));
+        return new ResetResult(ResetOutcome.Resent);
+    }
+
+    /// <summary>The records of envelopes sent recently enough to be reset; older ones are deleted with the state, with their content.</summary>
+    private async Task<List<(Guid EntryId, SentRecord Record)>> ExpireSentAsync(State state, CancellationToken ct)
     {
         var oldest = _time.GetUtcNow() - (options ?? new NativeOptions()).MaxResetRequestAge;
-        var current = new List<SentRecord>();
+        var current = new List<(Guid, SentRecord)>();
         foreach (var entry in await store.Keys.ListAsync(account.Id, SentPurpose, ct).ConfigureAwait(false))
         {
             if (SentRecord.TryDecode(entry.Material, out var record) && record.SentAt >= oldest)
             {
-                current.Add(record);
+                current.Add((entry.Id, record));
+                continue;
             }
-            else
+
+            state.Expired.Add(entry.Id); // past the age of any request it could answer
+            if (record?.ContentId is { } content)
             {
-                state.Expired.Add(entry.Id); // past the age of any request it could answer
+                state.Expired.Add(content); // shared by the message's recipients, who expire together
             }
         }
 
@@ -412,24 +629,45 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
 
     /// <summary>
     /// What a device remembers of an envelope it sent, for reset requests naming it:
-    /// <c>sent-at(8, Unix seconds) envelope-id(16) count(1) count*(device-key&lt;0..255&gt; session-id&lt;0..255&gt;)</c>.
+    /// <c>sent-at(8, Unix seconds) envelope-id(16) count(1) count*(device-key&lt;0..255&gt; session-id&lt;0..255&gt;)</c>, then (absent
+    /// in records made before messages were sent again on a reset) <c>0x01 content-id(16) recipient&lt;1..255&gt; count*(reset(1))</c>.
     /// </summary>
-    private sealed record SentRecord(DateTimeOffset SentAt, byte[] EnvelopeId, IReadOnlyList<(byte[] DeviceKey, byte[] SessionId)> Sessions)
+    /// <param name="SentAt">When it was sealed.</param>
+    /// <param name="EnvelopeId">The envelope's id.</param>
+    /// <param name="Devices">Per recipient device, its key and the session the envelope went out on.</param>
+    /// <param name="ContentId">The <see cref="SentContentPurpose"/> entry holding the message; null in older records.</param>
+    /// <param name="Recipient">The recipient address (one per envelope); null in older records.</param>
+    /// <param name="Reset">Per device, whether it asked for a session reset of this envelope.</param>
+    private sealed record SentRecord(DateTimeOffset SentAt, byte[] EnvelopeId, List<(byte[] DeviceKey, byte[] SessionId)> Devices, Guid? ContentId,
+        string? Recipient, bool[] Reset)
     {
-        public static byte[] Encode(DateTimeOffset sentAt, byte[] envelopeId, IReadOnlyList<byte[]> deviceKeys, IReadOnlyList<byte[]> sessionIds)
+        public byte[] Encode()
         {
             using var buffer = new MemoryStream();
             Span<byte> time = stackalloc byte[8];
-            BinaryPrimitives.WriteInt64BigEndian(time, sentAt.ToUnixTimeSeconds());
+            BinaryPrimitives.WriteInt64BigEndian(time, SentAt.ToUnixTimeSeconds());
             buffer.Write(time);
-            buffer.Write(envelopeId);
-            buffer.WriteByte((byte)deviceKeys.Count);
-            for (int i = 0; i < deviceKeys.Count; i++)
+            buffer.Write(EnvelopeId);
+            buffer.WriteByte((byte)Devices.Count);
+            foreach (var (key, session) in Devices)
             {
-                buffer.WriteByte((byte)deviceKeys[i].Length);
-                buffer.Write(deviceKeys[i]);
-                buffer.WriteByte((byte)sessionIds[i].Length);
-                buffer.Write(sessionIds[i]);
+                buffer.WriteByte((byte)key.Length);
+                buffer.Write(key);
+                buffer.WriteByte((byte)session.Length);
+                buffer.Write(session);
+            }
+
+            if (ContentId is { } content && Recipient is { } recipient)
+            {
+                buffer.WriteByte(1);
+                buffer.Write(content.ToByteArray(bigEndian: true));
+                byte[] address = Encoding.UTF8.GetBytes(recipient);
+                buffer.WriteByte((byte)address.Length);
+                buffer.Write(address);
+                foreach (bool reset in Reset)
+                {
+                    buffer.WriteByte(reset ? (byte)1 : (byte)0);
+                }
             }
 
             return buffer.ToArray();
@@ -443,7 +681,7 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 return false;
             }
 
-            var sessions = new List<(byte[], byte[])>();
+            var devices = new List<(byte[], byte[])>();
             int at = 25;
             for (int i = 0; i < data[24]; i++)
             {
@@ -452,11 +690,30 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                     return false;
                 }
 
-                sessions.Add((key, session));
+                devices.Add((key, session));
             }
 
-            record = new SentRecord(DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadInt64BigEndian(data)), data[8..24], sessions);
-            return at == data.Length;
+            var sentAt = DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadInt64BigEndian(data));
+            if (at == data.Length)
+            {
+                record = new SentRecord(sentAt, data[8..24], devices, null, null, new bool[devices.Count]);
+                return true; // an older record: it does not keep the message
+            }
+
+            if (data[at] != 1 || at + 17 > data.Length)
+            {
+                return false;
+            }
+
+            var contentId = new Guid(data.AsSpan(at + 1, 16), bigEndian: true);
+            at += 17;
+            if (!TryVector(data, ref at, out var address) || address.Length == 0 || at + devices.Count != data.Length)
+            {
+                return false;
+            }
+
+            record = new SentRecord(sentAt, data[8..24], devices, contentId, Encoding.UTF8.GetString(address), [.. data[at..].Select(b => b != 0)]);
+            return true;
         }
 
         private static bool TryVector(byte[] data, ref int at, [NotNullWhen(true)] out byte[]? value)
@@ -538,8 +795,20 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
         /// <summary>Records of envelopes sealed with this state (<see cref="SentPurpose"/>).</summary>
         public List<byte[]> Sent { get; } = [];
 
-        /// <summary>Records of envelopes sent too long ago to be reset.</summary>
+        /// <summary>Entries to delete: records of envelopes sent or opened too long ago, records replaced.</summary>
         public List<Guid> Expired { get; } = [];
+
+        /// <summary>The content of messages sealed with this state (<see cref="SentContentPurpose"/>), by entry id.</summary>
+        public List<(Guid Id, byte[] Content)> SentContent { get; } = [];
+
+        /// <summary>Envelopes opened with this state (<see cref="SeenPurpose"/>).</summary>
+        public List<byte[]> SeenNow { get; } = [];
+
+        /// <summary>The days of envelopes opened here, once loaded.</summary>
+        public List<SeenDay>? Seen { get; set; }
+
+        /// <summary>Mail to queue with this state (a message sent again on a reset).</summary>
+        public List<Mail.QueuedMail> Queued { get; } = [];
     }
 
     private async Task WithStateAsync(Func<State, Task> work, CancellationToken ct)
@@ -598,12 +867,37 @@ public sealed class NativeMail(LocalStore store, AccountRecord account, Provider
                 }
 
                 add.AddRange(state.Sent.Select(r => (SentPurpose, (ReadOnlyMemory<byte>)r)));
-                delete.AddRange(state.Expired);
-                int firstKept = add.Count;
-                add.AddRange(state.Kept.Select(o => (OpenedPurpose, (ReadOnlyMemory<byte>)o.Encode())));
-                if (add.Count > 0 || delete.Count > 0)
+                if (state.SeenNow.Count > 0)
                 {
-                    var added = await store.Keys.ChangeAsync(account.Id, add, delete, CancellationToken.None).ConfigureAwait(false);
+                    // Today's record of envelopes opened here, replaced whole.
+                    uint today = (uint)(_time.GetUtcNow().ToUnixTimeSeconds() / 86400);
+                    var days = await LoadSeenAsync(state, ct).ConfigureAwait(false);
+                    var day = days.FirstOrDefault(d => d.Day == today);
+                    if (day is not null)
+                    {
+                        delete.Add(day.EntryId);
+                    }
+
+                    var material = new byte[4];
+                    BinaryPrimitives.WriteUInt32BigEndian(material, today);
+                    add.Add((SeenPurpose, material.Concat((day?.Ids ?? []).Concat(state.SeenNow).SelectMany(id => id)).ToArray()));
+                }
+
+                delete.AddRange(state.Expired);
+                var withIds = add.Select(a => (Guid.NewGuid(), a.Purpose, a.Material)).ToList();
+                withIds.AddRange(state.SentContent.Select(c => (c.Id, SentContentPurpose, (ReadOnlyMemory<byte>)c.Content)));
+                int firstKept = withIds.Count;
+                withIds.AddRange(state.Kept.Select(o => (Guid.NewGuid(), OpenedPurpose, (ReadOnlyMemory<byte>)o.Encode())));
+                if (withIds.Count > 0 || delete.Count > 0)
+                {
+                    var queued = state.Queued.Select(q => q.ToPayload()).ToList();
+                    var added = await store.Keys.ChangeAsync(account.Id, withIds, delete, queued.Count == 0 ? null : (connection, transaction) =>
+                    {
+                        foreach (var payload in queued)
+                        {
+                            store.Jobs.Enqueue(connection, transaction, Mail.QueuedMail.JobKind, payload, account.Id);
+                        }
+                    }, CancellationToken.None).ConfigureAwait(false);
                     for (int i = 0; i < state.Kept.Count; i++)
                     {
                         state.Kept[i].KeptAs = added[firstKept + i].Id;

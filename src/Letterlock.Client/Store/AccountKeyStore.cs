@@ -32,9 +32,21 @@ public sealed class AccountKeyStore
         IReadOnlyCollection<Guid> delete, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(add);
+        return ChangeAsync(account, add.Select(a => (Guid.NewGuid(), a.Purpose, a.Material)).ToList(), delete, null, ct);
+    }
+
+    /// <summary>
+    /// As <see cref="ChangeAsync(AccountId, IReadOnlyList{ValueTuple{string, ReadOnlyMemory{byte}}}, IReadOnlyCollection{Guid}, CancellationToken)"/>,
+    /// with the ids of the keys added chosen by the caller (so another key added with them can name them), and
+    /// <paramref name="also"/> run in the same transaction (a job queued with the state that made it).
+    /// </summary>
+    internal Task<IReadOnlyList<StoredKey>> ChangeAsync(AccountId account, IReadOnlyList<(Guid Id, string Purpose, ReadOnlyMemory<byte> Material)> add,
+        IReadOnlyCollection<Guid> delete, Action<SqliteConnection, SqliteTransaction>? also, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(add);
         ArgumentNullException.ThrowIfNull(delete);
         var now = _store.Time.GetUtcNow();
-        var keys = add.Select(a => NewKey(a.Purpose, a.Material, now)).ToList();
+        var keys = add.Select(a => NewKey(a.Id, a.Purpose, a.Material, now)).ToList();
         return _store.Write<IReadOnlyList<StoredKey>>((connection, transaction) =>
         {
             foreach (var id in delete)
@@ -42,11 +54,15 @@ public sealed class AccountKeyStore
                 Delete(connection, transaction, account, id);
             }
 
-            return keys.Select(key => Insert(connection, transaction, account, key)).ToList();
+            var added = keys.Select(key => Insert(connection, transaction, account, key)).ToList();
+            also?.Invoke(connection, transaction);
+            return added;
         }, ct);
     }
 
-    private static StoredKey NewKey(string purpose, ReadOnlyMemory<byte> material, DateTimeOffset createdAt)
+    private static StoredKey NewKey(string purpose, ReadOnlyMemory<byte> material, DateTimeOffset createdAt) => NewKey(Guid.NewGuid(), purpose, material, createdAt);
+
+    private static StoredKey NewKey(Guid id, string purpose, ReadOnlyMemory<byte> material, DateTimeOffset createdAt)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(purpose);
         if (purpose.Length > 64 || !purpose.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
@@ -54,7 +70,7 @@ public sealed class AccountKeyStore
             throw new ArgumentException("A key purpose is up to 64 ASCII letters, digits, '-' or '.'.", nameof(purpose));
         }
 
-        return new StoredKey(Guid.NewGuid(), purpose, material.ToArray(), createdAt);
+        return new StoredKey(id, purpose, material.ToArray(), createdAt);
     }
 
     private StoredKey Insert(SqliteConnection connection, SqliteTransaction transaction, AccountId account, StoredKey key)
@@ -97,6 +113,24 @@ public sealed class AccountKeyStore
             }
 
             return keys;
+        }, ct);
+
+    /// <summary>One key of an account by its id, or null when there is none (of that purpose).</summary>
+    public Task<StoredKey?> GetAsync(AccountId account, Guid keyId, string purpose, CancellationToken ct = default) =>
+        _store.Read<StoredKey?>((connection, transaction) =>
+        {
+            using var command = Sql.Command(connection, transaction,
+                "SELECT data FROM account_keys WHERE account_id = $account AND id = $id AND purpose = $purpose",
+                ("$account", account.Value), ("$id", keyId), ("$purpose", purpose));
+            using var reader = command.ExecuteReader();
+            if (!reader.Read())
+            {
+                return null;
+            }
+
+            var data = JsonSerializer.Deserialize(_store.Cipher.Open(SealedColumn.AccountKey, keyId, account.Value, reader.GetBlob(0)),
+                StoreJson.Default.KeyData) ?? throw new StoreIntegrityException("a key record is empty");
+            return new StoredKey(keyId, purpose, data.Material, data.CreatedAt);
         }, ct);
 
     /// <summary>The newest key of a purpose, or null.</summary>

@@ -72,6 +72,18 @@ public sealed partial class SyncEngine
         {
             opened = await native.OpenAsync(outer, ct).ConfigureAwait(false);
         }
+        catch (Native.TransparencyUnavailableException e)
+        {
+            // Opened and kept, but who sent it cannot be checked now (the sender's provider or log did not answer): checked
+            // again by the next runs; once they are spent it is delivered with the sender shown as unverified, never dropped.
+            int attempts = await DeferAsync(change.Id, DeferredInbox, countAttempt: true, ct).ConfigureAwait(false);
+            if (attempts <= _sync.MaxNativeRetries)
+            {
+                throw new SyncDocumentException(Retrying($"{e.Message}, so the native message's sender is not verified yet", attempts));
+            }
+
+            opened = await native.OpenAsync(outer, unverifiedIfUnavailable: true, ct).ConfigureAwait(false);
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Unexpected (the store, a bug): nothing was saved. Retried by the next runs, boundedly, instead of stopping every run here.
@@ -84,6 +96,13 @@ public sealed partial class SyncEngine
         {
             // This device's session with the sender is lost: ask for a new one (the message stays in the inbox).
             await provider.SubmitAsync(account.Address, [sender], reset, ct).ConfigureAwait(false);
+        }
+
+        if (opened.Duplicate)
+        {
+            // A second delivery of an envelope opened here (its message is filed from the first): discarded, nothing filed.
+            await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false); // NotFound: another device took it
+            throw new NativeHandledException();
         }
 
         if (opened.Status != Letterlock.Native.OpenStatus.Opened)
@@ -115,23 +134,29 @@ public sealed partial class SyncEngine
     /// </summary>
     private async Task TakeResetRequestAsync(DocumentInfo change, MimeKit.MimeMessage outer, CancellationToken ct)
     {
-        bool? accepted;
+        Native.ResetResult result;
         try
         {
-            accepted = await native!.AcceptResetAsync(outer, ct).ConfigureAwait(false);
+            result = await native!.AcceptResetAsync(outer, ct).ConfigureAwait(false);
         }
         catch (Letterlock.Native.NativeException)
         {
-            accepted = false; // malformed or forged: nothing to reset, nothing to file
+            result = new Native.ResetResult(Native.ResetOutcome.Ignored); // malformed or forged: nothing to reset, nothing to file
         }
 
-        if (accepted is null)
+        if (result.Outcome == Native.ResetOutcome.NotForThisDevice)
         {
             throw new SyncDocumentException("a session reset request for a message this device did not send (left for the account's other devices)");
         }
 
+        // Handled (the message sent again is queued with the state that retired the session): the request goes.
         await ForgetDeferredAsync(change.Id, ct).ConfigureAwait(false);
         await provider.DeleteDocumentAsync(change.Id, change.Revision, ct).ConfigureAwait(false); // NotFound: another device took it
+        if (result.Outcome == Native.ResetOutcome.Lost)
+        {
+            throw new SyncDocumentException("session reset: " + result.Problem);
+        }
+
         throw new NativeHandledException();
     }
 

@@ -321,22 +321,31 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         Assert.Equal(0, failed.Received);
         Assert.Contains("session reset requested", Assert.Single(failed.Errors).Reason, StringComparison.Ordinal);
 
-        // Alice's device takes the request (nothing is filed): the session it named is retired.
+        // Alice's device takes the request (nothing is filed): the session it named is retired, and the lost message is
+        // sealed again on a new session from fresh prekeys and queued.
+        int prekeys = (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys;
         var taken = await SyncAsync("alice");
         Assert.Equal(0, taken.Received);
-        Assert.Null((await SessionsAsync("alice")).Active(bobKey));
         Assert.Empty(await aliceStore.Mail(aliceAccount.Id).ListAsync((await aliceStore.Mail(aliceAccount.Id).FindFolderAsync(FolderRole.Inbox))!.Id));
+        var second = Assert.Single((await SessionsAsync("alice")).All, s => s.IsActive);
+        Assert.NotEqual(first, second.SessionId);
+        Assert.Equal(prekeys - 1, (await (await Connect("bob")).GetPrekeyStatusAsync()).OneTimePrekeys);
+        var resent = Assert.Single(await QueuedAsync("alice"));
+        Assert.Equal("native", Route(resent));
+        Assert.Equal(["bob@alpha.test"], resent.Recipients);
+        await alice.SubmitAsync(resent.From, resent.Recipients, resent.Message);
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
 
-        // Her next message starts a new session from fresh prekeys, which bob's device opens; and bob answers on it.
+        // Her next message goes on that session, which bob's device opens; and bob answers on it.
         await SendToBobAsync("After");
-        Assert.NotEqual(first, (await SessionsAsync("alice")).Active(bobKey)!.SessionId);
+        Assert.Equal(second.SessionId, (await SessionsAsync("alice")).Active(bobKey)!.SessionId);
         Assert.Equal(1, (await SyncAsync("bob")).Received);
         var reply = Assert.Single(await SendFromAsync("bob", "alice@alpha.test", "Answer"));
         Assert.Equal("native", Route(reply));
         await (await Connect("bob")).SubmitAsync(reply.From, reply.Recipients, reply.Message);
         Assert.Equal(1, (await SyncAsync("alice")).Received);
         var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
-        Assert.Equal(["After", "Before"], (await bobStore.Mail(bob.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject!).Order(StringComparer.Ordinal));
+        Assert.Equal(["After", "Before", "Lost"], (await bobStore.Mail(bob.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject!).Order(StringComparer.Ordinal));
 
         // A reset request naming an envelope this device never sent is left for the account's other devices.
         var stray = await NativeFor("bob");
@@ -348,11 +357,211 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         Assert.Contains("did not send", Assert.Single(strayReport.Errors).Reason, StringComparison.Ordinal);
         Assert.NotNull((await SessionsAsync("alice")).Active(bobKey));
 
-        // What alice remembers of her envelopes goes once no request could name them any more.
-        Assert.Equal(3, (await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose)).Count);
+        // What alice remembers of her envelopes, and their content, goes once no request could name them any more.
+        Assert.Equal(4, (await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose)).Count);
+        Assert.Equal(4, (await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentContentPurpose)).Count);
         var month = new NativeMail(aliceStore, aliceAccount, alice, Directory(alice), time: new ManualTime(DateTimeOffset.UtcNow.AddDays(31)));
         Assert.Single(await month.SealAsync(Encoding.ASCII.GetBytes("From: alice@alpha.test\r\n\r\nlater\r\n"), ["bob@alpha.test"]));
         Assert.Single(await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose));
+        Assert.Single(await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentContentPurpose));
+    }
+
+    /// <summary>The mail <paramref name="name"/>'s device queued to send (claimed, as the outbox would).</summary>
+    private async Task<List<QueuedMail>> QueuedAsync(string name)
+    {
+        var queued = new List<QueuedMail>();
+        while (await _people[name].Store.Jobs.ClaimAsync(QueuedMail.JobKind, TimeSpan.FromMinutes(1)) is { } job)
+        {
+            queued.Add(QueuedMail.FromPayload(job.Payload));
+            await _people[name].Store.Jobs.CompleteAsync(job.Id);
+        }
+
+        return queued;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(100)]
+    public async Task A_sender_whose_entry_cannot_be_checked_now_is_checked_again_later_and_never_filed_as_unknown_while_retries_last(int failures)
+    {
+        const int retries = 2;
+        var alice = await Connect("alice");
+        var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Checked later"));
+        await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+
+        // The first runs cannot reach alice's provider's log: the real transparency lookup, against a host that does not answer.
+        var (bobStore, bob) = _people["bob"];
+        var bobProvider = await Connect("bob");
+        var directory = Directory(bobProvider);
+        using var nowhere = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var unreachable = NativeMail.FromTransparency(new Transparency.TransparencyService(bobStore, nowhere, providerUri: _ => new Uri("https://nowhere.invalid/")));
+        int failed = 0;
+        var bobNative = new NativeMail(bobStore, bob, bobProvider, (address, ct) =>
+            address == "alice@alpha.test" && failed++ < failures ? unreachable(address, ct) : directory(address, ct));
+        var options = new SyncOptions { MaxNativeRetries = retries };
+        var reports = new List<SyncReport>();
+        for (int run = 0; run <= retries + 1; run++)
+        {
+            reports.Add(await new SyncEngine(bobStore, bob, bobProvider, syncOptions: options, native: bobNative).SyncAsync());
+        }
+
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        var message = Assert.Single(await bobStore.Mail(bob.Id).ListAsync(inbox.Id));
+        Assert.Equal("Checked later", message.Summary.Subject);
+        Assert.Empty(await bobStore.Keys.ListAsync(bob.Id, NativeMail.OpenedPurpose));
+        if (failures <= retries)
+        {
+            // Reported while it could not be checked, then filed once, with the sender verified.
+            Assert.All(reports.Take(failures), r => Assert.Contains("could not be checked now", Assert.Single(r.Errors).Reason, StringComparison.Ordinal));
+            Assert.All(reports.Skip(failures), r => Assert.Empty(r.Errors));
+            Assert.Equal(SignatureState.Valid, message.Summary.Security.Signature);
+        }
+        else
+        {
+            // Retries spent: delivered all the same (its keys are spent), the sender shown as not verified.
+            Assert.All(reports.Take(retries), r => Assert.Contains("retry", Assert.Single(r.Errors).Reason, StringComparison.Ordinal));
+            Assert.All(reports.Skip(retries), r => Assert.Empty(r.Errors));
+            Assert.Equal(SignatureState.UnknownKey, message.Summary.Security.Signature);
+        }
+
+        // A recipient whose entry cannot be checked now gets PGP/MIME.
+        var (aliceStore, aliceAccount) = _people["alice"];
+        var aliceDirectory = Directory(alice);
+        var senderSide = new NativeMail(aliceStore, aliceAccount, alice, (address, ct) => address == "bob@alpha.test" ? unreachable(address, ct) : aliceDirectory(address, ct));
+        Assert.Empty(await senderSide.SealAsync(Encoding.ASCII.GetBytes("From: alice@alpha.test\r\n\r\nx\r\n"), ["bob@alpha.test"]));
+    }
+
+    [Fact]
+    public async Task A_second_delivery_of_an_envelope_is_discarded_and_a_sender_that_rolled_back_is_asked_for_a_reset_and_sends_again()
+    {
+        var alice = await Connect("alice");
+        var (aliceStore, aliceAccount) = _people["alice"];
+        var (bobStore, bob) = _people["bob"];
+        var bobKey = (await NativeKeys.LoadIdentityAsync(bobStore, bob.Id)).DeviceKey.ToArray();
+        var first = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Once"));
+        await alice.SubmitAsync(first.From, first.Recipients, first.Message);
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+
+        // The same envelope delivered again (a duplicate from a relay, or replayed by a provider): its key was spent here, it
+        // is discarded without a reset or a second copy.
+        await alice.SubmitAsync(first.From, first.Recipients, first.Message);
+        Assert.Equal(0, (await SyncAsync("bob")).Received);
+        Assert.DoesNotContain(await DocumentsAsync("bob"), d => d.Kind == "inbox");
+        Assert.Equal(0, (await SyncAsync("alice")).Received);
+        var session = (await SessionsAsync("alice")).Active(bobKey)!.SessionId;
+        Assert.Empty(await QueuedAsync("alice"));
+
+        // Alice's device goes back to a backup of its sessions and seals the next message with a message key it used before:
+        // bob's device sees a replay of an envelope it never opened, and asks for a reset.
+        var backup = (await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SessionPurpose)).Select(k => k.Material).ToList();
+        var second = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "Second"));
+        await alice.SubmitAsync(second.From, second.Recipients, second.Message);
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        await aliceStore.Keys.ChangeAsync(aliceAccount.Id, [.. backup.Select(b => (NativeMail.SessionPurpose, (ReadOnlyMemory<byte>)b))],
+            [.. (await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SessionPurpose)).Select(k => k.Id)]);
+        var rolledBack = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", "After the rollback"));
+        await alice.SubmitAsync(rolledBack.From, rolledBack.Recipients, rolledBack.Message);
+        var failed = await new SyncEngine(bobStore, bob, await Connect("bob"), native: await NativeFor("bob")).SyncAsync();
+        Assert.Contains("(Replayed): session reset requested", Assert.Single(failed.Errors).Reason, StringComparison.Ordinal);
+
+        // Alice's device retires that session and sends the message again on a new one; bob reads it.
+        Assert.Equal(0, (await SyncAsync("alice")).Received);
+        Assert.NotEqual(session, (await SessionsAsync("alice")).Active(bobKey)!.SessionId);
+        var again = Assert.Single(await QueuedAsync("alice"));
+        await alice.SubmitAsync(again.From, again.Recipients, again.Message);
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        var inbox = (await bobStore.Mail(bob.Id).FindFolderAsync(FolderRole.Inbox))!;
+        Assert.Equal(["After the rollback", "Once", "Second"], (await bobStore.Mail(bob.Id).ListAsync(inbox.Id)).Select(m => m.Summary.Subject!).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_reset_sends_again_only_when_no_other_device_of_the_recipient_read_it_and_says_what_was_lost_when_it_cannot()
+    {
+        await AddDeviceAsync("bob", "bobphone");
+        var alice = await Connect("alice");
+        var (aliceStore, aliceAccount) = _people["alice"];
+        var (bobStore, bob) = _people["bob"];
+        async Task LoseSessionsAsync(string name)
+        {
+            var (store, account) = _people[name];
+            foreach (var stored in await store.Keys.ListAsync(account.Id, NativeMail.SessionPurpose))
+            {
+                await store.Keys.DeleteAsync(account.Id, stored.Id);
+            }
+        }
+
+        async Task SendToBobAsync(string subject)
+        {
+            var copy = Assert.Single(await SendAsync(await NativeFor("alice"), "bob@alpha.test", subject));
+            await alice.SubmitAsync(copy.From, copy.Recipients, copy.Message);
+        }
+
+        await SendToBobAsync("Start");
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        Assert.Equal(1, (await SyncAsync("bobphone")).Received);
+
+        // The laptop loses its sessions and asks; the phone reads the message: reset, not sent again.
+        await LoseSessionsAsync("bob");
+        await SendToBobAsync("Phone reads it");
+        var failed = await new SyncEngine(bobStore, bob, await Connect("bob"), native: await NativeFor("bob")).SyncAsync();
+        Assert.Contains("session reset requested", Assert.Single(failed.Errors).Reason, StringComparison.Ordinal);
+        Assert.Equal(1, (await SyncAsync("bobphone")).Received);
+        Assert.Equal(0, (await SyncAsync("alice")).Received);
+        Assert.Empty(await QueuedAsync("alice"));
+
+        // The laptop gets that message as the phone's document (its entry copy does not open there); the next one starts a new session.
+        await SendToBobAsync("Fresh");
+        Assert.Equal(2, (await RunAsync("bob")).Received);
+        Assert.Equal(1, (await SyncAsync("bobphone")).Received);
+
+        // Both lose their sessions: once both asked, it is sent again to both.
+        await LoseSessionsAsync("bob");
+        await LoseSessionsAsync("bobphone");
+        await SendToBobAsync("Both lost");
+        foreach (var name in new[] { "bob", "bobphone" })
+        {
+            Assert.Contains("session reset requested", Assert.Single((await RunAsync(name)).Errors).Reason, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, (await SyncAsync("alice")).Received);
+        var again = Assert.Single(await QueuedAsync("alice"));
+        await alice.SubmitAsync(again.From, again.Recipients, again.Message);
+        Assert.Equal(1, (await SyncAsync("bob")).Received);
+        Assert.Equal(1, (await SyncAsync("bobphone")).Received); // its entry copy taken, the message as the laptop's document
+        var phoneInbox = (await _people["bobphone"].Store.Mail(_people["bobphone"].Account.Id).FindFolderAsync(FolderRole.Inbox))!;
+        Assert.Contains("Both lost", (await _people["bobphone"].Store.Mail(_people["bobphone"].Account.Id).ListAsync(phoneInbox.Id)).Select(m => m.Summary.Subject));
+
+        // A record as an earlier version kept it (no content): the reset says which message did not arrive.
+        await LoseSessionsAsync("bob");
+        await LoseSessionsAsync("bobphone");
+        await SendToBobAsync("Older record");
+        foreach (var stored in await aliceStore.Keys.ListAsync(aliceAccount.Id, NativeMail.SentPurpose))
+        {
+            await aliceStore.Keys.ChangeAsync(aliceAccount.Id, [(NativeMail.SentPurpose, WithoutContent(stored.Material))], [stored.Id]);
+        }
+
+        foreach (var name in new[] { "bob", "bobphone" })
+        {
+            Assert.Contains("session reset requested", Assert.Single((await RunAsync(name)).Errors).Reason, StringComparison.Ordinal);
+        }
+
+        var lost = await new SyncEngine(aliceStore, aliceAccount, alice, native: await NativeFor("alice")).SyncAsync();
+        Assert.Equal(2, lost.Errors.Count);
+        Assert.All(lost.Errors, e => Assert.Contains("cannot be sent again (sent before its content was kept); it is in Sent", e.Reason, StringComparison.Ordinal));
+        Assert.Empty(await QueuedAsync("alice"));
+        Assert.DoesNotContain(await DocumentsAsync("alice"), d => d.Kind == "inbox");
+    }
+
+    /// <summary>A record of an envelope sent, as kept before messages were sent again on a reset: without the trailing content reference.</summary>
+    private static byte[] WithoutContent(byte[] record)
+    {
+        int at = 25;
+        for (int i = 0; i < record[24] * 2; i++)
+        {
+            at += 1 + record[at];
+        }
+
+        return record[..at];
     }
 
     private async Task<Letterlock.Native.DeviceSessions> SessionsAsync(string name) =>
@@ -370,6 +579,10 @@ public sealed class NativeRoutingTests : IAsyncLifetime
         _people[name] = (device, signedIn);
         await PrekeyMaintenance.RunAsync(device, signedIn, await Connect(name), new PrekeyOptions { PoolSize = 4, RefillBelow = 2 });
     }
+
+    /// <summary>A sync of <paramref name="name"/>'s device with the native protocol, its errors left to the caller.</summary>
+    private async Task<SyncReport> RunAsync(string name) =>
+        await new SyncEngine(_people[name].Store, _people[name].Account, await Connect(name), native: await NativeFor(name)).SyncAsync();
 
     private async Task<SyncReport> SyncAsync(string name)
     {
