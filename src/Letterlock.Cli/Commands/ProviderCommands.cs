@@ -78,7 +78,7 @@ internal static class ProviderCommands
             }
             catch (Exception e) when (e is SettingsException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
-                throw new CliException(e.Message, 2);
+                throw new CliException(NameTheOption(e.Message), 2);
             }
 
             output.WriteLine($"Wrote {init.SettingsPath} and the provider's keys.");
@@ -86,10 +86,40 @@ internal static class ProviderCommands
             output.WriteLine("Publish these DNS records:");
             output.Write(init.DnsRecords);
             output.WriteLine();
+            var written = ProviderSettingsLoader.Load(result.GetValue(data)!);
+            if (written.Acme.Enabled && written.Acme.Challenge == "http-01")
+            {
+                output.WriteLine($"ACME (http-01): the CA connects to port 80 of {written.HostName}; open or forward port 80 to acme.httpListen ({written.Acme.HttpListen}).");
+            }
+
             output.WriteLine($"Then start it: letterlock provider serve --data {result.GetValue(data)}");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The settings init writes from its options, and the option that gave each.</summary>
+    private static readonly (string Setting, string Option)[] InitOptionOfSetting =
+    [
+        ("acme.contact", "--acme-email"), ("acme.directory", "--acme-directory"), ("acme.challenge", "--acme-challenge"),
+        ("smtp.listen", "--smtp-listen"), ("api.listen", "--api-listen"), ("submission.listen", "--submission-listen"),
+        ("submission.listenTls", "--submissions-listen"), ("ops.listen", "--ops-listen"), ("hostName", "--host-name"),
+        ("domain", "--domain"), ("tls.certificate", "--tls-cert"), ("tls.key", "--tls-key"), ("signUp", "--sign-up"),
+    ];
+
+    /// <summary>A settings error from init also names the option the person typed ("setting 'acme.contact' (--acme-email): ...").</summary>
+    private static string NameTheOption(string message)
+    {
+        foreach (var (setting, option) in InitOptionOfSetting)
+        {
+            string quoted = $"setting '{setting}'";
+            if (message.Contains(quoted + ":", StringComparison.Ordinal))
+            {
+                return message.Replace(quoted, $"{quoted} ({option})", StringComparison.Ordinal);
+            }
+        }
+
+        return message;
     }
 
     private static Command Serve()

@@ -16,6 +16,21 @@ public sealed class OutboundSettingsTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
+    public async Task Init_names_the_option_a_wrong_value_came_from_and_says_what_acme_needs_of_port_80()
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int code = await LetterlockCli.RunAsync(["provider", "init", "--domain", "alpha.test", "--data", _dir.File("wrong"), "--acme-email", "not-an-address"], output, error);
+        Assert.Equal(2, code);
+        Assert.Contains("setting 'acme.contact' (--acme-email): 'not-an-address' is not an e-mail address", error.ToString(), StringComparison.Ordinal);
+
+        code = await LetterlockCli.RunAsync(["provider", "init", "--domain", "alpha.test", "--data", _dir.File("acme"), "--smtp-listen", "127.0.0.1:2525",
+            "--acme-email", "postmaster@alpha.test"], output, error);
+        Assert.True(code == 0, error.ToString());
+        Assert.Contains("ACME (http-01): the CA connects to port 80 of mx.alpha.test; open or forward port 80 to acme.httpListen (127.0.0.1:8080).", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Init_writes_an_ed25519_and_an_rsa_dkim_key_and_prints_both_records()
     {
         string data = _dir.File("data");
