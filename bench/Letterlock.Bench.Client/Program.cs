@@ -224,6 +224,7 @@ static async Task<string> StoreAppendBenchmark(string work, List<byte[]> corpus,
     var sw = Stopwatch.StartNew();
     var lap = Stopwatch.StartNew();
     var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    long written = WrittenBytes();
     for (int done = 0; done < messages; done += 100)
     {
         var page = Enumerable.Range(done, Math.Min(100, messages - done)).AsParallel().AsOrdered().Select(i =>
@@ -238,8 +239,9 @@ static async Task<string> StoreAppendBenchmark(string work, List<byte[]> corpus,
             quarters.Add(lap.Elapsed.TotalSeconds);
             var used = Process.GetCurrentProcess().TotalProcessorTime;
             Console.WriteLine($"- quarter {quarters.Count}: {messages / 4} messages in {lap.Elapsed.TotalSeconds:F1} s = {messages / 4 / lap.Elapsed.TotalSeconds:F0} msg/s, " +
-                $"CPU {(used - cpu).TotalMilliseconds / (messages / 4):F2} ms/msg; load {Load()}");
+                $"CPU {(used - cpu).TotalMilliseconds / (messages / 4):F2} ms/msg, {(WrittenBytes() - written) / 1024.0 / (messages / 4):F1} KiB written/msg; load {Load()}");
             cpu = used;
+            written = WrittenBytes();
             lap.Restart();
         }
     }
@@ -461,30 +463,37 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
     var serverCpu = server.CpuTime();
     var sw = Stopwatch.StartNew();
     var provider = await AccountRegistration.ConnectAsync(store, account, http);
-    // When each quarter of the messages was reached (reported synchronously on the syncing thread).
+    // When each quarter of the messages was reached (reported synchronously on the syncing thread), with the client's CPU
+    // time and bytes written to storage then: a rate that falls as the store grows shows here as more CPU or more writes.
     var quarters = new List<double>();
+    var quarterCpu = new List<double> { Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds };
+    var quarterWrites = new List<long> { WrittenBytes() };
     var progress = new SyncProgressReporter(p =>
     {
-        if (p.Applied >= 1 && double.IsNaN(firstMessage))
+        if (p.Received >= 1 && double.IsNaN(firstMessage))
         {
             firstMessage = (sinceLogin ?? sw).Elapsed.TotalSeconds;
         }
 
         if (p.Applied % 1000 == 0)
         {
-            Console.Error.WriteLine($"  {label}: {p.Applied} changes applied, {sw.Elapsed.TotalSeconds:F0} s");
+            Console.Error.WriteLine($"  {label}: {p.Applied} changes applied ({p.Received} messages), {sw.Elapsed.TotalSeconds:F0} s");
         }
 
-        while (quarters.Count < 4 && p.Applied >= expected * (quarters.Count + 1) / 4)
+        while (quarters.Count < 4 && p.Received >= expected * (quarters.Count + 1) / 4)
         {
             quarters.Add(sw.Elapsed.TotalSeconds);
+            quarterCpu.Add(Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds);
+            quarterWrites.Add(WrittenBytes());
         }
     });
     var report = await new SyncEngine(store, account, provider).SyncAsync(progress);
     sw.Stop();
     var quarterRates = quarters.Select((t, i) => expected / 4 / (t - (i == 0 ? 0 : quarters[i - 1]))).ToList();
     Console.WriteLine($"- {label}: quarters {string.Join(" / ", quarterRates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))} msg/s" +
-        (quarterRates.Count == 4 ? $" (last quarter {quarterRates[3] / quarterRates[0]:P0} of the first)" : ""));
+        (quarterRates.Count == 4 ? $" (last quarter {quarterRates[3] / quarterRates[0]:P0} of the first)" : "") +
+        $"; client CPU ms/msg per quarter {string.Join(" / ", quarterCpu.Skip(1).Select((c, i) => ((c - quarterCpu[i]) / (expected / 4)).ToString("F2", CultureInfo.InvariantCulture)))}" +
+        $"; KiB written per message per quarter {string.Join(" / ", quarterWrites.Skip(1).Select((w, i) => ((w - quarterWrites[i]) / 1024.0 / (expected / 4)).ToString("F1", CultureInfo.InvariantCulture)))}");
     var result = new SyncResult(label, report.Received, sw.Elapsed.TotalSeconds, PeakRssKiB(), sampler.Stop(),
         GC.GetTotalAllocatedBytes(precise: true) - allocated, GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2,
         (Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalMilliseconds / Math.Max(1, report.Received),
@@ -727,6 +736,20 @@ static double Median(List<double> values)
 {
     var sorted = values.Order().ToArray();
     return sorted[sorted.Length / 2];
+}
+
+// Bytes this process caused to be written to storage (/proc/self/io, write_bytes); 0 where the kernel does not tell.
+static long WrittenBytes()
+{
+    try
+    {
+        var line = File.ReadLines("/proc/self/io").FirstOrDefault(l => l.StartsWith("write_bytes:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line["write_bytes:".Length..].Trim(), CultureInfo.InvariantCulture);
+    }
+    catch (IOException)
+    {
+        return 0;
+    }
 }
 
 static string Load() => File.ReadAllText("/proc/loadavg").Split(' ').Take(3).Aggregate((a, b) => a + " " + b);

@@ -23,6 +23,14 @@ public sealed class LocalStore : IDisposable
     private readonly Guid _storeId;
     private readonly Lock _writeGate = new();
     private readonly List<StoreChange> _pendingChanges = [];
+
+    // Search index rows of the messages appended by the current write, by message row: written together just before it
+    // commits (see MessageStore.Index).
+    private readonly SortedDictionary<long, (string Tokens, bool GramsComplete)> _pendingIndex = [];
+    private bool _inWrite;
+
+    // The connection every write of this store goes through (under _writeGate), kept open so its page cache stays warm.
+    private SqliteConnection? _writer;
     private int _disposed;
 
     private LocalStore(string path, string connectionString, byte[] localKey, Guid storeId, LocalStoreOptions options, TimeProvider time)
@@ -129,6 +137,17 @@ public sealed class LocalStore : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        lock (_writeGate)
+        {
+            // A pooled connection set to the larger cache must not serve later readers: closed for good, not returned.
+            if (_writer is { } writer)
+            {
+                SqliteConnection.ClearPool(writer);
+                writer.Dispose();
+                _writer = null;
+            }
         }
 
         using (var connection = new SqliteConnection(_connectionString))
@@ -303,13 +322,17 @@ public sealed class LocalStore : IDisposable
         lock (_writeGate)
         {
             _pendingChanges.Clear();
+            _pendingIndex.Clear();
             try
             {
                 T result;
-                using (var connection = OpenConnection())
+                var connection = Writer();
                 using (var transaction = connection.BeginTransaction(deferred: false))
                 {
+                    _inWrite = true;
                     result = work(connection, transaction);
+                    _inWrite = false;
+                    Messages.WriteIndex(connection, transaction, _pendingIndex);
                     transaction.Commit();
                 }
 
@@ -330,13 +353,56 @@ public sealed class LocalStore : IDisposable
             }
             finally
             {
+                _inWrite = false;
                 _pendingChanges.Clear();
+                _pendingIndex.Clear();
             }
         }
     }, ct);
 
+    /// <summary>The writing connection (under <see cref="_writeGate"/>), opened on first use with its larger page cache.</summary>
+    private SqliteConnection Writer()
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_writer is null)
+        {
+            var connection = OpenConnection(_connectionString);
+            try
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = FormattableString.Invariant($"PRAGMA cache_size = -{Options.WriterCacheKiB}");
+                command.ExecuteNonQuery();
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+
+            _writer = connection;
+        }
+
+        return _writer;
+    }
+
     /// <summary>Records a change to raise once the current write transaction commits (only inside <see cref="Write"/>).</summary>
     internal void Emit(StoreChange change) => _pendingChanges.Add(change);
+
+    /// <summary>
+    /// Keeps a new message's search index row to write just before the current write transaction commits; false outside
+    /// <see cref="Write"/> (the caller writes it at once). A row given again replaces the earlier one: row ids are unique
+    /// among live messages, so the earlier message was deleted in this transaction.
+    /// </summary>
+    internal bool DeferIndex(long row, string tokens, bool gramsComplete)
+    {
+        if (!_inWrite)
+        {
+            return false;
+        }
+
+        _pendingIndex[row] = (tokens, gramsComplete);
+        return true;
+    }
 
     /// <summary>
     /// Reads while no write of this process can commit, so the caller can build state from the

@@ -21,6 +21,7 @@ public sealed class LocalStoreOptions
     private int _maxFlagsPerMessage = 100;
     private int _maxFlagLength = 128;
     private TimeSpan _busyTimeout = TimeSpan.FromSeconds(30);
+    private int _writerCacheKiB = 16 * 1024;
 
     /// <summary>
     /// Argon2id memory for new passphrase slots, in KiB (default 64 MiB: a guess costs an
@@ -114,6 +115,17 @@ public sealed class LocalStoreOptions
     {
         get => _maxFlagLength;
         set => _maxFlagLength = LimitCheck.InRange(value, 16, 4096, nameof(MaxFlagLength));
+    }
+
+    /// <summary>
+    /// SQLite's page cache of the store's one writing connection, in KiB (default 16 MiB; SQLite's own default is 2 MiB).
+    /// The writer is kept open, so the pages of the search index and of the message tables it last touched stay cached
+    /// from one write to the next; 1024 to 262144 (256 MiB).
+    /// </summary>
+    public int WriterCacheKiB
+    {
+        get => _writerCacheKiB;
+        set => _writerCacheKiB = InRange(value, 1024, 256 * 1024, nameof(WriterCacheKiB));
     }
 
     /// <summary>How long a writer waits for another writer before giving up (default 30 s).</summary>

@@ -49,6 +49,7 @@ internal sealed class MessageStore
     // The keyed hash of a gram is a pure function of (account, gram): remembered, so indexing a message costs
     // lookups, not thousands of MACs.
     private readonly ConcurrentDictionary<(Guid Account, string Gram), string> _gramTokens = new();
+    private int _gramTokensAdded;
 
     internal MessageStore(LocalStore store) => _store = store;
 
@@ -101,7 +102,10 @@ internal sealed class MessageStore
             ("$flags", prepared.SealedFlags), ("$summary", prepared.SealedSummary));
         Sql.Execute(connection, transaction, "INSERT INTO message_bodies (message_id, body) VALUES ($id, $body)",
             ("$id", id.Value), ("$body", prepared.SealedBody));
-        Index(connection, transaction, row, prepared.Tokens, prepared.GramsComplete);
+        if (!_store.DeferIndex(Convert.ToInt64(row, CultureInfo.InvariantCulture), prepared.Tokens, prepared.GramsComplete))
+        {
+            Index(connection, transaction, row, prepared.Tokens, prepared.GramsComplete);
+        }
 
         _store.Emit(new MessageAddedChange(folder.Account, folder.Id, id, uid, modseq, prepared.Flags));
         return new StoredMessage(id, folder.Account, folder.Id, uid, modseq, prepared.Flags, message.Summary, prepared.Remote);
@@ -533,6 +537,41 @@ internal sealed class MessageStore
     }
 
     /// <summary>
+    /// Writes the index rows of the messages a write transaction appended (<see cref="LocalStore.DeferIndex"/>), in row
+    /// order, just before it commits; a message deleted again in the same transaction is left out. Why together: FTS5
+    /// keeps the rows of a transaction in memory and writes them as one segment at commit, but flushes them to a segment
+    /// of their own whenever another statement opens a statement savepoint (every INSERT into <c>messages</c> does).
+    /// Interleaved with the messages' own rows, each message became a segment of its own, and the merges of those tiny
+    /// segments made a page's writes grow with the store.
+    /// </summary>
+    internal void WriteIndex(SqliteConnection connection, SqliteTransaction transaction, SortedDictionary<long, (string Tokens, bool GramsComplete)> rows)
+    {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        var live = new HashSet<long>();
+        using (var exists = Sql.Command(connection, transaction, "SELECT rowid FROM messages WHERE rowid >= $first AND rowid <= $last",
+            ("$first", rows.First().Key), ("$last", rows.Last().Key)))
+        {
+            using var reader = exists.ExecuteReader();
+            while (reader.Read())
+            {
+                live.Add(reader.GetInt64(0));
+            }
+        }
+
+        foreach (var (row, (tokens, complete)) in rows)
+        {
+            if (live.Contains(row))
+            {
+                Index(connection, transaction, row, tokens, complete);
+            }
+        }
+    }
+
+    /// <summary>
     /// Adds a message's tokens to the search index under its row (FTS5, contentless: only which rows hold each
     /// token is kept); a message whose trigrams are not all indexed is listed in <c>search_unindexed</c>, so
     /// substring searches always read it.
@@ -632,9 +671,11 @@ internal sealed class MessageStore
             return token;
         }
 
-        if (_gramTokens.Count >= GramCacheEntries)
+        // ConcurrentDictionary.Count takes every lock of the table: a counter of additions decides when to empty it instead.
+        if (Interlocked.Increment(ref _gramTokensAdded) > GramCacheEntries)
         {
             _gramTokens.Clear();
+            Interlocked.Exchange(ref _gramTokensAdded, 0);
         }
 
         Span<byte> bytes = stackalloc byte[SearchGrams.Length * 3];

@@ -12,7 +12,8 @@ namespace Letterlock.Client.Sync;
 /// <param name="Applied">Changes applied so far in this run.</param>
 /// <param name="Cursor">The change sequence reached.</param>
 /// <param name="MoreWaiting">Whether the provider said another page is waiting.</param>
-public sealed record SyncProgress(int Applied, long Cursor, bool MoreWaiting);
+/// <param name="Received">Messages new to this device stored so far in this run (of the changes applied).</param>
+public sealed record SyncProgress(int Applied, long Cursor, bool MoreWaiting, int Received = 0);
 
 /// <summary>One document that could not be applied; it is left on the provider and sync goes on.</summary>
 /// <param name="DocumentId">The document.</param>
@@ -89,11 +90,29 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
         var keys = await Keys.LoadAsync(store, account, incomingOptions, ct).ConfigureAwait(false);
         var run = new Run(await ReadCursorAsync(ct).ConfigureAwait(false), progress);
         bool keysRefreshed = false;
+
+        // The next page is read and opened (downloads, AEAD, parse, seal: the parallel work) while this one is applied (the
+        // serial work, under the store's write lock). Its view of which documents this device lacks is then a page old, so
+        // it is brought up to date before it is applied (CatchUpAsync).
+        (Task<Page> Page, long From)? next = null;
+        using var stopNext = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
             while (true)
             {
-                var page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+                Page page;
+                if (next is { } ahead && ahead.From == run.Cursor)
+                {
+                    next = null;
+                    page = await ahead.Page.ConfigureAwait(false);
+                    await CatchUpAsync(page, keys, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await AbandonAsync(next, stopNext).ConfigureAwait(false);
+                    next = null;
+                    page = await FetchPageAsync(run.Cursor, keys, ct).ConfigureAwait(false);
+                }
 
                 // Another device rotated the account's keys (after revoking a device): take the new key bundle before
                 // opening mail sealed to the new inbox key, at most once per run.
@@ -111,6 +130,11 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
 
                 Step(SyncStep.PageFetched, "");
                 run.BeginPage(page.Changes);
+                if (page.HasMore && _sync.ReadAhead)
+                {
+                    next = (FetchPageAsync(page.EndCursor, keys, stopNext.Token), page.EndCursor);
+                }
+
                 await ApplyPageAsync(page, keys, run, ct).ConfigureAwait(false);
                 if (!page.HasMore)
                 {
@@ -120,6 +144,7 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
         }
         finally
         {
+            await AbandonAsync(next, stopNext).ConfigureAwait(false);
             if (run.Cursor != run.Saved)
             {
                 // Stopped part-way through a page: keep what was applied (not cancellable: it is one small write).
@@ -208,16 +233,54 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
 
         var page = new Page(changes.Changes, changes.HasMore,
             changes.Changes.Aggregate(Math.Max(cursor, changes.Next), (max, change) => Math.Max(max, change.Sequence)));
-        var relevant = changes.Changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind).ToList();
+        await OpenLackingAsync(page, carried, keys, ct).ConfigureAwait(false);
+        return page;
+    }
+
+    /// <summary>
+    /// Brings a page read ahead up to date with the store as the page before it left it: a document that page made this
+    /// device lack again (it deleted the message here) is downloaded and opened now. What else changed needs nothing: a
+    /// message opened as new that is here now is updated in place, and one opened as known that is new now is prepared
+    /// when it is applied (<see cref="ApplyMessage"/>).
+    /// </summary>
+    private Task CatchUpAsync(Page page, Keys keys, CancellationToken ct) => OpenLackingAsync(page, null, keys, ct);
+
+    /// <summary>Waits for a page read ahead that will not be applied (the run stopped, or did not reach its start).</summary>
+    private static async Task AbandonAsync((Task<Page> Page, long From)? next, CancellationTokenSource stop)
+    {
+        if (next is not { } ahead)
+        {
+            return;
+        }
+
+        await stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            _ = await ahead.Page.ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Nothing of it is used: its failure (or cancellation) is not the run's.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>
+    /// Downloads (unless <paramref name="carried"/> in the page) and opens the page's documents this device does not have
+    /// at their revision and the page does not hold opened yet.
+    /// </summary>
+    private async Task OpenLackingAsync(Page page, Dictionary<string, DocumentContent>? carried, Keys keys, CancellationToken ct)
+    {
+        var relevant = page.Changes.Where(c => !c.Deleted && c.Kind is InboxKind or MessageKind && !page.Documents.ContainsKey(c.Id)).ToList();
         if (relevant.Count == 0)
         {
-            return page;
+            return;
         }
 
         // An inbox document is known here when a message names it, or names the message document it becomes.
         var known = await _mail.RemoteRevisionsAsync(relevant.SelectMany(c => c.Kind == InboxKind ? [c.Id, MessageDocumentIds.ForInbox(c.Id)] : new[] { c.Id })
             .Distinct(StringComparer.Ordinal).ToList(), ct).ConfigureAwait(false);
-        var occurrences = changes.Changes.CountBy(c => c.Id, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
+        var occurrences = page.Changes.CountBy(c => c.Id, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
         var wanted = new Dictionary<string, (string Kind, bool IsNew)>(StringComparer.Ordinal);
         foreach (var change in relevant)
         {
@@ -260,8 +323,6 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
         {
             page.Documents[id] = result;
         }
-
-        return page;
     }
 
     // ---- Step 2: open a document (decrypt, parse, seal for the store) ----
@@ -445,8 +506,14 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
         var reference = new RemoteReference(remote.Id, remote.Revision);
         if (local is null)
         {
-            // Prepared before the page, unless the message was here then (and left earlier in this page).
-            var prepared = opened.Prepared is { } p && appended.Add(p.Id) ? p : Prepare(document, reference).Prepared!;
+            // Prepared before the page, unless the message was here then (and left earlier in this page, or in the page
+            // before when this one was read ahead).
+            var (prepared, problem) = opened.Prepared is { } p && appended.Add(p.Id) ? (p, null) : Prepare(document, reference);
+            if (prepared is null)
+            {
+                return (Applied.Nothing, problem);
+            }
+
             writer.Append(folder, prepared);
             return (Applied.Received, null);
         }
@@ -1207,7 +1274,7 @@ public sealed partial class SyncEngine(LocalStore store, AccountRecord account, 
                 Cursor = Math.Max(Cursor, _page[_prefix++].Sequence);
             }
 
-            progress?.Report(new SyncProgress(++_applied, Cursor, moreWaiting));
+            progress?.Report(new SyncProgress(++_applied, Cursor, moreWaiting, Received));
         }
 
         public void Committed(long cursor) => Cursor = Saved = Math.Max(Cursor, cursor);

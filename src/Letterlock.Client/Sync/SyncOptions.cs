@@ -58,6 +58,12 @@ public sealed record SyncOptions
     internal bool UseBatchApi { get; init; } = true;
 
     /// <summary>
+    /// Whether the next page is read and opened while one is applied (default true): the downloads, decryption, parsing
+    /// and sealing of a page overlap the serial writing of the one before.
+    /// </summary>
+    public bool ReadAhead { get; init; } = true;
+
+    /// <summary>
     /// Called at every step boundary of a run (<see cref="SyncStep"/>) with the document concerned; a test throws
     /// here to crash the run at that point and checks that the next run finishes the work exactly once.
     /// </summary>

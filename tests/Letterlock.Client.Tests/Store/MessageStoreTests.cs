@@ -243,6 +243,45 @@ public sealed class MessageStoreTests
     }
 
     [Fact]
+    public async Task Index_rows_written_at_commit_follow_the_messages_deleted_and_appended_in_the_same_transaction()
+    {
+        // A write's index rows go in just before it commits: a message appended and deleted in the same transaction
+        // leaves none, and a message that takes the same row id later is found by its own words only.
+        using var dir = new TempDir();
+        using var store = await TestStores.Create(dir);
+        var account = await store.Accounts.CreateAsync("alice@alpha.test", null, null);
+        var mail = store.Mail(account.Id);
+        var inbox = (await mail.FindFolderAsync(FolderRole.Inbox))!;
+        var kept = (await mail.AppendAsync(inbox.Id, TestStores.Message("kept", "cherry orchard"))).Done;
+        var banana = await mail.WriteAsync(ChangeOrigin.Provider, w =>
+        {
+            var apricot = w.Append(inbox, mail.Prepare(TestStores.Message("a", "apricot jam"), new RemoteReference("m-a", 1)).Done);
+            w.Delete(apricot);
+            var banana = w.Append(inbox, mail.Prepare(TestStores.Message("b", "banana bread"), new RemoteReference("m-b", 1)).Done);
+            w.Delete(w.Append(inbox, mail.Prepare(TestStores.Message("p", "plum pie"), new RemoteReference("m-p", 1)).Done));
+            return banana;
+        }, default);
+
+        async Task<IReadOnlyList<MessageId>> Find(string word) => (await mail.SearchAsync([new SearchTerm(SearchField.Body, word)])).Done;
+        Assert.Empty(await Find("apricot"));
+        Assert.Empty(await Find("plum"));
+        Assert.Equal([banana.Id], await Find("banana"));
+        Assert.Equal([kept.Id], await Find("cherry"));
+
+        // A write that fails leaves no index row behind either.
+        await Assert.ThrowsAsync<IOException>(() => mail.WriteAsync<StoredMessage>(ChangeOrigin.Provider, w =>
+        {
+            w.Append(inbox, mail.Prepare(TestStores.Message("d", "damson"), new RemoteReference("m-d", 1)).Done);
+            throw new IOException("injected");
+        }, default));
+        // The next message takes the row id the deleted last one had: only its own words find it.
+        var elder = (await mail.AppendAsync(inbox.Id, TestStores.Message("e", "elderflower"))).Done;
+        Assert.Empty(await Find("plum"));
+        Assert.Empty(await Find("damson"));
+        Assert.Equal([elder.Id], await Find("elderflower"));
+    }
+
+    [Fact]
     public async Task Index_size_per_message_is_bounded_at_the_configured_edge()
     {
         using var dir = new TempDir();
