@@ -125,7 +125,7 @@ public sealed class LocalStoreOptions
     public int WriterCacheKiB
     {
         get => _writerCacheKiB;
-        set => _writerCacheKiB = InRange(value, 1024, 256 * 1024, nameof(WriterCacheKiB));
+        set => _writerCacheKiB = LimitCheck.InRange(value, 1024, 256 * 1024, nameof(WriterCacheKiB));
     }
 
     /// <summary>How long a writer waits for another writer before giving up (default 30 s).</summary>
