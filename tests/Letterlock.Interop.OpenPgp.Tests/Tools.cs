@@ -35,6 +35,37 @@ public static class Tools
             ? Run(binary, args, stdin, workDir)
             : Run("dotnet", [LetterlockDll, .. args], stdin, workDir);
 
+    /// <summary>The `letterlock-sop` executable built next to the tests (copied by the project reference).</summary>
+    public static string SopDll => Path.Combine(AppContext.BaseDirectory, "letterlock-sop.dll");
+
+    /// <summary>
+    /// The native `letterlock-sop` to test instead of the JIT build, from LETTERLOCK_SOP_BIN (the NativeAOT binary
+    /// scripts/publish writes next to `letterlock`); null when unset.
+    /// </summary>
+    public static string? SopBinary
+    {
+        get
+        {
+            var path = Environment.GetEnvironmentVariable("LETTERLOCK_SOP_BIN");
+            if (string.IsNullOrEmpty(path))
+            {
+                return null;
+            }
+
+            return File.Exists(path) ? Path.GetFullPath(path)
+                : throw new FileNotFoundException($"LETTERLOCK_SOP_BIN names no file: {path}");
+        }
+    }
+
+    /// <summary>
+    /// Runs a SOP subcommand with `letterlock-sop`, the executable SOP consumers are given (the interop tests drive
+    /// it as gpg's and sqop's peers would); `letterlock sop` runs the same code, which SopCliTests checks.
+    /// </summary>
+    public static ToolResult Sop(byte[]? stdin, string workDir, params string[] args) =>
+        SopBinary is { } binary
+            ? Run(binary, args, stdin, workDir)
+            : Run("dotnet", [SopDll, .. args], stdin, workDir);
+
     public static ToolResult Run(string file, IEnumerable<string> args, byte[]? stdin, string workDir, IDictionary<string, string>? env = null)
     {
         var info = new ProcessStartInfo(file)
