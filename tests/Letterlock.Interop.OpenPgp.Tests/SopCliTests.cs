@@ -43,6 +43,36 @@ public sealed class SopCliTests(InteropFixture f) : IClassFixture<InteropFixture
         }
     }
 
+    /// <summary>
+    /// OpenSSL's loading and initialisation cost a SOP process more CPU than the operation on a small message
+    /// (docs/PERFORMANCE.md, "Start-up"): signing, encrypting, decrypting and verifying 10 KiB must not load it.
+    /// The dynamic loader names every library it opens when LD_DEBUG=files is set.
+    /// </summary>
+    [Fact]
+    public void Operations_on_a_small_message_do_not_load_openssl()
+    {
+        var data = InteropFixture.Payload(10_240);
+        var sigFile = f.NewPath("small.sig");
+        var encrypted = f.NewPath("small.asc");
+        var loader = new Dictionary<string, string> { ["LD_DEBUG"] = "files" };
+        (string Name, Func<byte[]> Input, string[] Args, Action<ToolResult> Keep)[] steps =
+        [
+            ("sign", () => data, ["sign", f.OurKey], r => File.WriteAllBytes(sigFile, r.Stdout)),
+            ("verify", () => data, ["verify", sigFile, f.OurCert], _ => { }),
+            ("encrypt", () => data, ["encrypt", $"--sign-with={f.OurKey}", f.OurCert], r => File.WriteAllBytes(encrypted, r.Stdout)),
+            ("decrypt", () => File.ReadAllBytes(encrypted), ["decrypt", $"--verify-with={f.OurCert}", $"--verifications-out={f.NewPath("v")}", f.OurKey], _ => { }),
+        ];
+        foreach (var (name, input, args, keep) in steps)
+        {
+            var result = Tools.SopWithEnvironment(input(), f.Dir, loader, args);
+            Assert.True(result.ExitCode == 0, $"{name}: exit {result.ExitCode}");
+            var loaded = result.Stderr.Split('\n').Where(l => l.Contains("file=", StringComparison.Ordinal)
+                && (l.Contains("libcrypto.so", StringComparison.Ordinal) || l.Contains("libssl.so", StringComparison.Ordinal))).ToList();
+            Assert.True(loaded.Count == 0, $"{name} loaded OpenSSL:\n{string.Join("\n", loaded.Take(3))}");
+            keep(result);
+        }
+    }
+
     [Fact]
     public void The_small_executable_has_help_with_examples()
     {

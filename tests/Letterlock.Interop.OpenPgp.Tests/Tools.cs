@@ -62,9 +62,13 @@ public static class Tools
     /// it as gpg's and sqop's peers would); `letterlock sop` runs the same code, which SopCliTests checks.
     /// </summary>
     public static ToolResult Sop(byte[]? stdin, string workDir, params string[] args) =>
+        SopWithEnvironment(stdin, workDir, null, args);
+
+    /// <summary><see cref="Sop"/> with extra environment variables for the process.</summary>
+    public static ToolResult SopWithEnvironment(byte[]? stdin, string workDir, IDictionary<string, string>? env, params string[] args) =>
         SopBinary is { } binary
-            ? Run(binary, args, stdin, workDir)
-            : Run("dotnet", [SopDll, .. args], stdin, workDir);
+            ? Run(binary, args, stdin, workDir, env)
+            : Run("dotnet", [SopDll, .. args], stdin, workDir, env);
 
     public static ToolResult Run(string file, IEnumerable<string> args, byte[]? stdin, string workDir, IDictionary<string, string>? env = null)
     {

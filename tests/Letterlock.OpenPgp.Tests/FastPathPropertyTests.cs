@@ -70,4 +70,31 @@ public sealed class FastPathPropertyTests
             }
         }, iter: 60);
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(SmallData.Threshold - 16)]
+    [InlineData(SmallData.Threshold)]
+    [InlineData(SmallData.Threshold + 16)]
+    public void Managed_and_openssl_hashing_and_aes_give_the_same_bytes_on_both_sides_of_the_threshold(int length)
+    {
+        var data = new byte[length];
+        new Random(length).NextBytes(data);
+        var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+
+        var sha1 = new byte[20];
+        SmallData.Sha1(data, sha1);
+        Assert.Equal(System.Security.Cryptography.SHA1.HashData(data), sha1);
+
+        using var sha512 = SmallData.CreateSha512(length);
+        sha512.Append(data.AsSpan(0, length / 2));
+        sha512.Append(data.AsSpan(length / 2));
+        Assert.Equal(System.Security.Cryptography.SHA512.HashData(data), sha512.Finish());
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(data), SmallData.ShortHash(256, data));
+        Assert.Equal(System.Security.Cryptography.SHA384.HashData(data), SmallData.ShortHash(384, data));
+
+        using var aes = System.Security.Cryptography.Aes.Create();
+        aes.Key = key;
+        Assert.Equal(aes.EncryptCfb(data, new byte[16], System.Security.Cryptography.PaddingMode.None, 128), SmallData.AesCfbEncrypt(key, data));
+    }
 }

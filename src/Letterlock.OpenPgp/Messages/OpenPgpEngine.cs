@@ -63,21 +63,14 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         }
 
         var now = options.Now ?? DateTimeOffset.UtcNow;
-        var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, KeyGenerator.Random);
         var recipientKeys = new List<PgpPublicKey>();
         var encryptionKeys = new List<PgpPublicKey>();
         foreach (var recipient in recipients)
         {
             var key = recipient.SelectEncryptionKey(now)
                 ?? throw new KeyNotUsableException($"certificate {recipient.Fingerprint} has no valid encryption key");
-            generator.AddMethod(key.PublicKey);
             encryptionKeys.Add(key.PublicKey);
             recipientKeys.Add(recipient.Primary.PublicKey); // intended recipients name primary keys
-        }
-
-        foreach (var password in options.Passwords)
-        {
-            generator.AddMethodUtf8(password.ToCharArray(), HashAlgorithmTag.Sha256);
         }
 
         var inner = SignedLiteral(plaintext, options.Signers, options.Format, now, recipientKeys);
@@ -85,6 +78,19 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         {
             var fast = Curve25519Encryptor.Encrypt(inner, encryptionKeys);
             return options.Armor ? OpenPgp.Armor.Encode(fast) : fast;
+        }
+
+        // BouncyCastle's path, made only when needed: its SecureRandom seeds itself through OpenSSL, which a
+        // short-lived process on the fast path never has to load (docs/PERFORMANCE.md, "Start-up").
+        var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, KeyGenerator.Random);
+        foreach (var key in encryptionKeys)
+        {
+            generator.AddMethod(key);
+        }
+
+        foreach (var password in options.Passwords)
+        {
+            generator.AddMethodUtf8(password.ToCharArray(), HashAlgorithmTag.Sha256);
         }
 
         using var output = new MemoryStream(inner.Length + 512);
@@ -169,7 +175,7 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
 
         var at = now ?? DateTimeOffset.UtcNow;
         using var output = new MemoryStream();
-        if (Ed25519DocumentSigner.TryCreate(SigningKeys(signers, at), mode, at, []) is { } fast)
+        if (Ed25519DocumentSigner.TryCreate(SigningKeys(signers, at), mode, at, [], data.Length) is { } fast)
         {
             foreach (var signer in fast)
             {
@@ -565,7 +571,7 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
     private static byte[] SignedLiteral(ReadOnlySpan<byte> data, IReadOnlyList<UnlockedKey> signers, LiteralFormat format, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients)
     {
         var mode = format == LiteralFormat.Utf8 ? SignatureMode.Text : SignatureMode.Binary;
-        if (signers.Count > 0 && Ed25519DocumentSigner.TryCreate(SigningKeys(signers, now), mode, now, recipients) is { } fast)
+        if (signers.Count > 0 && Ed25519DocumentSigner.TryCreate(SigningKeys(signers, now), mode, now, recipients, data.Length) is { } fast)
         {
             using var message = new MemoryStream(data.Length + 128 + 160 * fast.Count);
             for (var i = 0; i < fast.Count; i++)
