@@ -40,7 +40,11 @@ public sealed class SopRunner(Stream stdin, Stream stdout, TextWriter stderr, st
         ["version", "list-profiles", "generate-key", "extract-cert", "sign", "verify", "encrypt", "decrypt",
          "inline-sign", "inline-verify", "inline-detach", "armor", "dearmor"];
 
-    private readonly OpenPgpEngine _engine = new();
+    // One process per operation: OpenSSL's loading would cost more than the managed SHA and AES of a small message.
+    private readonly OpenPgpEngine _engine = new(new OpenPgpOptions { ManagedCryptoThreshold = SmallDataThreshold });
+
+    /// <summary>The data size up to which SOP operations avoid OpenSSL (<see cref="OpenPgpOptions.ManagedCryptoThreshold"/>).</summary>
+    public const int SmallDataThreshold = 64 * 1024;
 
     /// <summary>The subcommands, in the order `--help` lists them.</summary>
     public static IReadOnlyList<string> SubcommandNames => Subcommands;

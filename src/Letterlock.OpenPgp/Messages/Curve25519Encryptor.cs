@@ -11,7 +11,7 @@ namespace Letterlock.OpenPgp;
 /// <summary>
 /// The fast path for encrypting to Cv25519 (legacy ECDH, algorithm 18) keys: X25519 from
 /// libsodium (the native library NSec ships, also the source of randomness here) and AES/SHA-1 from .NET
-/// (OpenSSL; managed below <see cref="SmallData.Threshold"/>, where loading OpenSSL would cost more), instead of
+/// (OpenSSL; managed up to <see cref="OpenPgpOptions.ManagedCryptoThreshold"/>), instead of
 /// BouncyCastle's managed curve arithmetic, which was most of the cost of a 10 KiB message.
 /// Writes exactly what BouncyCastle writes: a v3 PKESK per recipient (RFC 9580 5.1.6, with the
 /// RFC 6637 KDF and AES key wrap) and a SEIPDv1 packet with AES-256 and MDC (RFC 9580 5.13.1).
@@ -32,7 +32,7 @@ internal static partial class Curve25519Encryptor
             && ecdh.HashAlgorithm is HashAlgorithmTag.Sha256 or HashAlgorithmTag.Sha384 or HashAlgorithmTag.Sha512
             && ecdh.SymmetricKeyAlgorithm is SymmetricKeyAlgorithmTag.Aes128 or SymmetricKeyAlgorithmTag.Aes192 or SymmetricKeyAlgorithmTag.Aes256);
 
-    public static byte[] Encrypt(ReadOnlySpan<byte> inner, IReadOnlyList<PgpPublicKey> recipients)
+    public static byte[] Encrypt(ReadOnlySpan<byte> inner, IReadOnlyList<PgpPublicKey> recipients, int managedCryptoThreshold)
     {
         Span<byte> sessionKey = stackalloc byte[32];
         Random(sessionKey);
@@ -44,7 +44,7 @@ internal static partial class Curve25519Encryptor
                 WritePacket(output, 1, Pkesk(recipient, sessionKey));
             }
 
-            WritePacket(output, 18, Seipd(inner, sessionKey));
+            WritePacket(output, 18, Seipd(inner, sessionKey, managedCryptoThreshold));
             return output.ToArray();
         }
         finally
@@ -118,9 +118,10 @@ internal static partial class Curve25519Encryptor
     }
 
     // SEIPDv1: version 1 || CFB(prefix || repeat || inner || 0xD3 0x14 || SHA-1(...)), zero IV, no resync.
-    private static byte[] Seipd(ReadOnlySpan<byte> inner, ReadOnlySpan<byte> sessionKey)
+    private static byte[] Seipd(ReadOnlySpan<byte> inner, ReadOnlySpan<byte> sessionKey, int managedCryptoThreshold)
     {
         var length = 18 + inner.Length + 22;
+        var managed = length <= managedCryptoThreshold;
         var plain = new byte[(length + 15) / 16 * 16];
         Random(plain.AsSpan(0, 16));
         plain[16] = plain[14];
@@ -128,9 +129,9 @@ internal static partial class Curve25519Encryptor
         inner.CopyTo(plain.AsSpan(18));
         plain[18 + inner.Length] = 0xD3;
         plain[19 + inner.Length] = 0x14;
-        SmallData.Sha1(plain.AsSpan(0, 20 + inner.Length), plain.AsSpan(20 + inner.Length, 20));
+        SmallData.Sha1(plain.AsSpan(0, 20 + inner.Length), plain.AsSpan(20 + inner.Length, 20), managed);
         // CFB is a stream mode: encrypting zero padding to a whole block and dropping it is exact.
-        var encrypted = SmallData.AesCfbEncrypt(sessionKey, plain);
+        var encrypted = SmallData.AesCfbEncrypt(sessionKey, plain, managed);
         CryptographicOperations.ZeroMemory(plain);
         var body = new byte[1 + length];
         body[0] = 1;

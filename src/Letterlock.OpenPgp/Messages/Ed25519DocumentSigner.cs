@@ -25,10 +25,10 @@ internal sealed class Ed25519DocumentSigner
     private readonly Ed25519PrivateKeyParameters _key;
     private readonly SmallData.Sha512 _hash;
 
-    private Ed25519DocumentSigner(KeyInfo key, Ed25519PrivateKeyParameters privateKey, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients, long length)
+    private Ed25519DocumentSigner(KeyInfo key, Ed25519PrivateKeyParameters privateKey, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients, bool managedHash)
     {
         _key = privateKey;
-        _hash = SmallData.CreateSha512(length);
+        _hash = SmallData.CreateSha512(managedHash);
         BinaryPrimitives.WriteInt64BigEndian(_keyId, key.PublicKey.KeyId);
         var fingerprint = key.PublicKey.GetFingerprint();
 
@@ -52,16 +52,16 @@ internal sealed class Ed25519DocumentSigner
 
     /// <summary>
     /// A signer per key when every signer is an EdDSA legacy key signing binary data, else null;
-    /// <paramref name="length"/> is the data's, which chooses the hash implementation.
+    /// <paramref name="managedHash"/> hashes with BouncyCastle instead of OpenSSL (<see cref="SmallData"/>).
     /// </summary>
-    public static List<Ed25519DocumentSigner>? TryCreate(IReadOnlyList<(KeyInfo Info, PgpPrivateKey Private)> keys, SignatureMode mode, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients, long length)
+    public static List<Ed25519DocumentSigner>? TryCreate(IReadOnlyList<(KeyInfo Info, PgpPrivateKey Private)> keys, SignatureMode mode, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients, bool managedHash)
     {
         if (mode != SignatureMode.Binary || keys.Any(k => k.Info.PublicKey.Algorithm != PublicKeyAlgorithmTag.EdDsa_Legacy || k.Private.Key is not Ed25519PrivateKeyParameters))
         {
             return null;
         }
 
-        return keys.Select(k => new Ed25519DocumentSigner(k.Info, (Ed25519PrivateKeyParameters)k.Private.Key, now, recipients, length)).ToList();
+        return keys.Select(k => new Ed25519DocumentSigner(k.Info, (Ed25519PrivateKeyParameters)k.Private.Key, now, recipients, managedHash)).ToList();
     }
 
     public void Update(ReadOnlySpan<byte> data) => _hash.Append(data);

@@ -7,24 +7,21 @@ using Org.BouncyCastle.Crypto.Parameters;
 namespace Letterlock.OpenPgp;
 
 /// <summary>
-/// Hashing and AES for the fast paths, chosen by size. .NET's SHA and AES run on OpenSSL, which is the fastest for
-/// large data, but its first use in a process loads libcrypto and its configuration: about 2 ms of CPU and 200 page
-/// faults, more than BouncyCastle's managed code takes for 64 KiB. A one-process-per-operation tool such as
-/// `letterlock-sop` pays that on every signature or encryption of a small message (docs/PERFORMANCE.md,
-/// "Start-up"), so data up to <see cref="Threshold"/> stays managed; both give the same bytes.
+/// Hashing and AES for the fast paths, on OpenSSL (through .NET) or on BouncyCastle's managed code, as the caller
+/// chooses (<see cref="OpenPgpOptions.ManagedCryptoThreshold"/>). OpenSSL is the faster once loaded, but its first
+/// use in a process loads libcrypto and its configuration: about 2 ms of CPU and 200 page faults, more than the
+/// managed code takes for 64 KiB, paid by every short-lived process (docs/PERFORMANCE.md, "Start-up"). Both give
+/// the same bytes.
 /// </summary>
 internal static class SmallData
 {
-    /// <summary>The largest input hashed or encrypted with BouncyCastle's managed code.</summary>
-    public const int Threshold = 64 * 1024;
-
-    /// <summary>A SHA-512 for <paramref name="length"/> bytes of data (plus a signature trailer).</summary>
-    public static Sha512 CreateSha512(long length) => new(length <= Threshold);
+    /// <summary>An incremental SHA-512, managed or on OpenSSL.</summary>
+    public static Sha512 CreateSha512(bool managed) => new(managed);
 
     /// <summary>SHA-1 of <paramref name="data"/> into <paramref name="destination"/> (20 bytes).</summary>
-    public static void Sha1(ReadOnlySpan<byte> data, Span<byte> destination)
+    public static void Sha1(ReadOnlySpan<byte> data, Span<byte> destination, bool managed)
     {
-        if (data.Length <= Threshold)
+        if (managed)
         {
             var digest = new Sha1Digest();
             digest.BlockUpdate(data);
@@ -36,7 +33,10 @@ internal static class SmallData
         }
     }
 
-    /// <summary>SHA-256, -384 or -512 (by <paramref name="bits"/>) of a short input (a KDF's).</summary>
+    /// <summary>
+    /// SHA-256, -384 or -512 (by <paramref name="bits"/>) of a short input (a KDF's), always managed: for tens of
+    /// bytes OpenSSL saves nothing, and the fast path then needs it only for the message itself.
+    /// </summary>
     public static byte[] ShortHash(int bits, ReadOnlySpan<byte> data)
     {
         IDigest digest = bits switch
@@ -52,9 +52,9 @@ internal static class SmallData
     }
 
     /// <summary>AES-CFB-128 with a zero IV over whole blocks (<paramref name="plain"/> is a multiple of 16 bytes).</summary>
-    public static byte[] AesCfbEncrypt(ReadOnlySpan<byte> key, byte[] plain)
+    public static byte[] AesCfbEncrypt(ReadOnlySpan<byte> key, byte[] plain, bool managed)
     {
-        if (plain.Length > Threshold)
+        if (!managed)
         {
             using var aes = Aes.Create();
             aes.Key = key.ToArray();
