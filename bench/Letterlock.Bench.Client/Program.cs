@@ -20,7 +20,7 @@ using MimeKit;
 // Client sync and bridge benchmark (docs/PERFORMANCE.md, "Client sync and bridge"); bench/client.sh starts
 // Dovecot with the same messages and passes --dovecot.
 // Usage: dotnet run -c Release --project bench/Letterlock.Bench.Client -- [--messages 10000] [--sessions 8]
-//          [--copies 20] [--bodies 1000] [--only sync|bridge|store|import|rss] [--size BYTES] [--idle SECONDS] [--dovecot PORT USER PASS] [--source DIR] [--work DIR] [--bridge-store FILE]
+//          [--copies 20] [--bodies 1000] [--only sync|bridge|store|import|rss] [--size BYTES] [--idle SECONDS] [--dovecot PORT USER PASS] [--source DIR] [--work DIR] [--bridge-store FILE] [--maildir DIR]
 //   --bridge-store FILE keeps the bridge's filled store there and reuses it when it exists (the 60,000-message
 //   fill takes 10-20 minutes; a store written by an older Letterlock is migrated when the bridge opens it).
 //   --work puts the stores and the provider's data in DIR (default: a new folder under /tmp); with DIR on
@@ -61,6 +61,7 @@ string? only = null;
 string source = FindCorpus();
 string? workParent = null;
 string? bridgeStore = null;
+string? maildir = null;
 int size = 24 * 1024 * 1024;
 int idleSeconds = 90;
 bool messagesGiven = false;
@@ -80,6 +81,7 @@ for (int i = 0; i < args.Length; i++)
         case "--source": source = args[++i]; break;
         case "--work": workParent = args[++i]; break;
         case "--bridge-store": bridgeStore = Path.GetFullPath(args[++i]); break;
+        case "--maildir": maildir = Path.GetFullPath(args[++i]); break;
         case "--dovecot": dovecot = (int.Parse(args[++i], CultureInfo.InvariantCulture), args[++i], args[++i]); break;
         default: throw new ArgumentException("unknown argument " + args[i]);
     }
@@ -115,7 +117,7 @@ if (only is null or "sync")
 
 if (only is null or "bridge")
 {
-    tables.Add(await BridgeBenchmark(work.Path, corpus, copies, bodies, dovecot, bridgeStore));
+    tables.Add(await BridgeBenchmark(work.Path, corpus, copies, bodies, dovecot, bridgeStore, maildir));
 }
 
 Console.WriteLine();
@@ -508,7 +510,7 @@ static async Task<SyncResult> MeasureSync(string label, LocalStore store, Accoun
 // 2. The bridge on a 60,000-message INBOX (the corpus x copies), against Dovecot on the same messages.
 // ---------------------------------------------------------------------------------------------
 static async Task<string> BridgeBenchmark(string work, List<byte[]> corpus, int copies, int bodies, (int Port, string User, string Pass)? dovecot,
-    string? keptStore)
+    string? keptStore, string? maildir)
 {
     int total = corpus.Count * copies;
     Console.WriteLine();
@@ -573,6 +575,19 @@ static async Task<string> BridgeBenchmark(string work, List<byte[]> corpus, int 
     }
 
     table.AppendLine(CultureInfo.InvariantCulture, $"| bridge process RSS: idle after start / after the run / peak | {idleRss / 1024} / {bridgeRss / 1024} / {bridgePeak / 1024} MiB | - | - |");
+    if (maildir is not null)
+    {
+        var search = await SearchPeers.MeasureAsync(work, maildir, file, passphrase);
+        table.AppendLine();
+        table.AppendLine(CultureInfo.InvariantCulture, $"| {total} messages | letterlock search (in-process query) | notmuch (process) | mu (process) | messages found: letterlock / notmuch / mu | letterlock / notmuch |");
+        table.AppendLine("|---|---:|---:|---:|---|---:|");
+        foreach (var (name, (ours, notmuch, mu, counts)) in search)
+        {
+            string ratio = double.IsNaN(ours) ? "-" : (ours / notmuch).ToString("F2", CultureInfo.InvariantCulture);
+            table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {SearchPeers.Format(ours)} | {SearchPeers.Format(notmuch)} | {SearchPeers.Format(mu)} | {counts} | {ratio} |");
+        }
+    }
+
     return table.ToString();
 }
 

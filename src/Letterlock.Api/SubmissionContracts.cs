@@ -67,6 +67,17 @@ public static class SubmissionHeaders
 
     /// <summary>The envelope recipients: comma-separated, the header may repeat. Bcc recipients go here only.</summary>
     public const string RcptTo = "Letterlock-Rcpt-To";
+
+    /// <summary>
+    /// Optional on either form (draft-ietf-httpapi-idempotency-key-header): a client's unique name for this submission. A
+    /// retry with the same key within 24 hours, after an answer was lost, gets the first answer and sends nothing again;
+    /// while the first is still handled it gets 409 (<see cref="SubmissionProblemTypes.InProgress"/>, Retry-After); the
+    /// same key with another message or envelope gets 422 (<see cref="SubmissionProblemTypes.KeyReused"/>).
+    /// </summary>
+    public const string IdempotencyKey = "Idempotency-Key";
+
+    /// <summary>The longest <see cref="IdempotencyKey"/> (visible ASCII characters, without the quotes).</summary>
+    public const int MaxIdempotencyKeyLength = 255;
 }
 
 /// <summary>Problem types of the submission endpoints beyond <see cref="ProblemTypes"/>.</summary>
@@ -80,6 +91,12 @@ public static class SubmissionProblemTypes
     /// the detail names the setting (<c>mx.maxMimeParts</c>, ...). Nothing was sent.
     /// </summary>
     public const string TooComplex = "urn:letterlock:problem:too-complex";
+
+    /// <summary>409: a submission with the same <see cref="SubmissionHeaders.IdempotencyKey"/> is being handled; ask again after Retry-After.</summary>
+    public const string InProgress = "urn:letterlock:problem:submission-in-progress";
+
+    /// <summary>422: the <see cref="SubmissionHeaders.IdempotencyKey"/> was used for a different message or envelope; nothing was sent.</summary>
+    public const string KeyReused = "urn:letterlock:problem:idempotency-key-reused";
 }
 
 /// <summary>System.Text.Json source-generated metadata for the submission contracts.</summary>

@@ -665,7 +665,24 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
 
         public override DateTimeOffset? SentDate => message.Summary!.Date;
 
-        public override HeaderList GetHeaders() => Parsed().Headers;
+        private byte[]? _raw;
+        private HeaderList? _headers;
+
+        /// <summary>
+        /// Header keys (FROM, SUBJECT, HEADER ...) read the top-level header block alone, as the IMAP engine parses it
+        /// (an mbox "From " line before the fields tolerated): the body is not parsed.
+        /// </summary>
+        public override HeaderList GetHeaders() => _parsed?.Headers ?? (_headers ??= MessageStructure.ParseHeaders(Raw()));
+
+        /// <summary>
+        /// TEXT and BODY keys search the message's bytes part by part as the IMAP engine does (<see cref="MessageTextSearch"/>),
+        /// without building a MIME tree.
+        /// </summary>
+        public override bool? ContainsText(string needle, bool includeHeaders)
+        {
+            var raw = Raw();
+            return MessageTextSearch.Contains(raw, MessageStructure.Parse(raw, maxMimeDepth), needle, includeHeaders);
+        }
 
         public override string GetBodyText() => ExtractBodyText(Parsed());
 
@@ -676,11 +693,15 @@ internal sealed class StoreMailAccount(BridgeMailboxes mailboxes, AccountRecord 
                 return _parsed;
             }
 
-            var body = mail.ReadBody(message.Id) ?? [];
-            using var stream = new MemoryStream(body, writable: false);
-            _parsed = MimeMessage.Load(new ParserOptions { MaxMimeDepth = maxMimeDepth }, stream);
+            using var stream = new MemoryStream(Raw(), writable: false);
+            _parsed = MimeMessage.Load(Options(), stream);
+            _raw = null;
             return _parsed;
         }
+
+        private byte[] Raw() => _raw ??= mail.ReadBody(message.Id) ?? [];
+
+        private ParserOptions Options() => new() { MaxMimeDepth = maxMimeDepth };
     }
 }
 

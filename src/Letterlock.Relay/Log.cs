@@ -42,6 +42,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 5013, Level = LogLevel.Error, Message = "queue {DeliveryId} cannot be read (corrupt or wrong queue key); removed without delivery")]
     public static partial void Unreadable(ILogger logger, Exception exception, string deliveryId);
 
+    [LoggerMessage(EventId = 5018, Level = LogLevel.Error, Message = "queued message of {DeliveryId} cannot be sent ({Reason}); its open recipients fail and the sender gets a DSN")]
+    public static partial void Unsendable(ILogger logger, Exception exception, string deliveryId, string reason);
+
     [LoggerMessage(EventId = 5014, Level = LogLevel.Error, Message = "relay worker for {Destination} failed; its deliveries will be retried when their lease lapses")]
     public static partial void WorkerFailed(ILogger logger, Exception exception, string destination);
 

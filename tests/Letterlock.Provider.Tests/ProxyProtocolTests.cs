@@ -212,6 +212,24 @@ public sealed class ProxyProtocolTests
         await Assert.ThrowsAsync<HttpRequestException>(() => plain.Http.GetAsync(".well-known/letterlock"));
     }
 
+    [Fact]
+    public async Task Submission_listeners_take_the_header_from_a_trusted_proxy_too()
+    {
+        await using var provider = await TestProvider.StartAsync(Backend.Sqlite, null, editSettings: path =>
+            File.WriteAllText(path, File.ReadAllText(path)
+                .Replace("\"database\": \"sqlite:letterlock.db\",", "\"database\": \"sqlite:letterlock.db\", \"proxyProtocol\": { \"trustedProxies\": [\"127.0.0.1\"] },", StringComparison.Ordinal)));
+        var submission = provider.Host.Listeners.Where(l => l.Protocol is "submission").Select(l => l.EndPoint).ToList();
+        Assert.NotEmpty(submission);
+        foreach (var endPoint in submission)
+        {
+            // with the header the balancer sends: greeted; the balancer's own connection without one: closed unheard
+            await using var proxied = await RawSmtp.OpenAsync(endPoint, Encoding.ASCII.GetBytes("PROXY TCP4 198.51.100.1 192.0.2.1 40001 587\r\n"));
+            Assert.StartsWith("220", await proxied.ReadReplyOrNullAsync(), StringComparison.Ordinal);
+            await using var bare = await RawSmtp.OpenAsync(endPoint, Encoding.ASCII.GetBytes("EHLO client.test\r\n"));
+            Assert.Null(await bare.ReadReplyOrNullAsync());
+        }
+    }
+
     private static HttpClient Proxied(IPEndPoint endPoint, byte[] header) => new(new SocketsHttpHandler
     {
         SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },

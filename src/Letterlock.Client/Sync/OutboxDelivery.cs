@@ -81,8 +81,10 @@ public sealed record OutboxResult(JobId Job, string Account, IReadOnlyList<strin
 /// other messages: only "unreachable" (confirmed by a second, cheap request) and 429 make them wait.
 /// </summary>
 /// <remarks>
-/// At least once: if the provider took a message but its answer was lost (timeout, crash), the next attempt submits it
-/// again. Receivers de-duplicate on Message-ID, which is never changed. Messages are sent oldest first.
+/// Once: every attempt at a job carries the job's id as its idempotency key, so when the provider took a message but its
+/// answer was lost (timeout, a dropped connection), the next attempt gets the first answer and nothing is sent again.
+/// Only a provider node stopped between queueing the message and recording the answer makes a retry (after five
+/// minutes) send it again: at least once there, and the Message-ID is never changed. Messages are sent oldest first.
 /// </remarks>
 public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, CancellationToken, Task<ProviderClient>> connect, OutboxOptions? options = null,
     TimeProvider? time = null)
@@ -179,7 +181,8 @@ public sealed class OutboxDelivery(LocalStore store, Func<AccountRecord, Cancell
                 providers[account.Id] = provider;
             }
 
-            await provider.SubmitAsync(mail.From, mail.Recipients, mail.Message, ct).ConfigureAwait(false);
+            // The job's id names the submission: a retry after a lost answer is not sent twice.
+            await provider.SubmitOnceAsync("outbox-" + job.Id.Value.ToString("N", System.Globalization.CultureInfo.InvariantCulture), mail.From, mail.Recipients, mail.Message, ct).ConfigureAwait(false);
         }
         catch (ProviderUnavailableException e)
         {

@@ -24,9 +24,10 @@ public sealed class ProviderProblemException(int status, Problem? problem)
     /// <summary>
     /// Whether trying the same request again later may succeed: the provider failed (5xx), was too busy
     /// (429, 408), or did not accept this device's authentication even after a fresh login (401: a clock or key
-    /// problem that may pass; a revoked device gets 403). Any other 4xx is the request's fault.
+    /// problem that may pass; a revoked device gets 403), or is still handling the same submission (409, its
+    /// idempotency key in progress). Any other 4xx is the request's fault.
     /// </summary>
-    public bool IsTransient => Status is >= 500 or 429 or 408 or 401;
+    public bool IsTransient => Status is >= 500 or 429 or 408 or 401 || (Status == 409 && Problem?.Type == SubmissionProblemTypes.InProgress);
 }
 
 /// <summary>The provider could not be reached (network, TLS, timeout); nothing is known to have changed.</summary>
@@ -246,7 +247,30 @@ public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceC
     /// <exception cref="ProviderProblemException">Refused; <see cref="ProviderProblemException.IsTransient"/> says whether to retry.</exception>
     /// <exception cref="ProviderUnavailableException">The provider could not be reached; retry later.</exception>
     /// <exception cref="ArgumentException">The envelope is malformed (no recipient, a control character in an address).</exception>
-    public async Task<SubmissionResponse> SubmitAsync(string mailFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken ct = default)
+    public Task<SubmissionResponse> SubmitAsync(string mailFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken ct = default) =>
+        SubmitCoreAsync(null, mailFrom, recipients, message, ct);
+
+    /// <summary>
+    /// <see cref="SubmitAsync"/> under the client's own name for this submission (<c>Idempotency-Key</c>): when a retry
+    /// follows an answer that was lost, the provider answers as it did the first time and sends nothing again. The
+    /// provider keeps the key 24 hours; the same key must never name another message.
+    /// </summary>
+    /// <exception cref="ProviderProblemException">Refused; a submission with this key still in progress is transient (409).</exception>
+    /// <exception cref="ProviderUnavailableException">The provider could not be reached; retry later with the same key.</exception>
+    public Task<SubmissionResponse> SubmitOnceAsync(string idempotencyKey, string mailFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message,
+        CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(idempotencyKey);
+        if (idempotencyKey.Length > SubmissionHeaders.MaxIdempotencyKeyLength || idempotencyKey.Any(ch => ch is < '!' or > '~' or '"' or '\\'))
+        {
+            throw new ArgumentException($"An idempotency key is 1 to {SubmissionHeaders.MaxIdempotencyKeyLength} visible ASCII characters without quotes.", nameof(idempotencyKey));
+        }
+
+        return SubmitCoreAsync(idempotencyKey, mailFrom, recipients, message, ct);
+    }
+
+    private async Task<SubmissionResponse> SubmitCoreAsync(string? idempotencyKey, string mailFrom, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message,
+        CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(mailFrom);
         ArgumentNullException.ThrowIfNull(recipients);
@@ -271,7 +295,7 @@ public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceC
             messagePart.Headers.ContentType = new MediaTypeHeaderValue(SubmissionMediaTypes.Message);
             content.Add(envelopePart);
             content.Add(messagePart);
-            return new HttpRequestMessage(HttpMethod.Post, Url("v1/submission")) { Content = content };
+            return WithKey(new HttpRequestMessage(HttpMethod.Post, Url("v1/submission")) { Content = content });
         }, true, ct).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.UnsupportedMediaType && recipients.Append(mailFrom).All(a => a.All(char.IsAscii)))
         {
@@ -283,8 +307,18 @@ public sealed partial class ProviderClient(HttpClient http, Uri baseUri, DeviceC
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue(SubmissionMediaTypes.Message);
                 request.Headers.Add(SubmissionHeaders.MailFrom, mailFrom);
                 request.Headers.Add(SubmissionHeaders.RcptTo, string.Join(", ", recipients));
-                return request;
+                return WithKey(request);
             }, true, ct).ConfigureAwait(false);
+        }
+
+        HttpRequestMessage WithKey(HttpRequestMessage request)
+        {
+            if (idempotencyKey is not null)
+            {
+                request.Headers.Add(SubmissionHeaders.IdempotencyKey, "\"" + idempotencyKey + "\"");
+            }
+
+            return request;
         }
 
         using (response)

@@ -150,18 +150,108 @@ internal sealed class OutboundEndpoints(IProviderStore store, SubmissionService 
             return;
         }
 
-        var (check, receipt) = await submission.SubmitAsync(account, sender, recipients, body.GetBuffer().AsMemory(0, (int)body.Length), "HTTPS", null, context.RequestAborted);
-        if (!check.Accepted)
+        var message = body.GetBuffer().AsMemory(0, (int)body.Length);
+        byte[]? keyHash = null;
+        if (request.Headers.ContainsKey(SubmissionHeaders.IdempotencyKey))
         {
-            await Refuse(context, check);
-            return;
+            if (!TryReadIdempotencyKey(request.Headers[SubmissionHeaders.IdempotencyKey], out keyHash))
+            {
+                await ApiEndpoints.WriteProblem(context, 400, ProblemTypes.InvalidRequest, "Invalid idempotency key",
+                    $"{SubmissionHeaders.IdempotencyKey} is one string of 1 to {SubmissionHeaders.MaxIdempotencyKeyLength} visible ASCII characters, quoted or not.");
+                return;
+            }
+
+            var (state, answer) = await submission.ClaimKeyAsync(account, keyHash!, Fingerprint(sender, recipients, message.Span), context.RequestAborted);
+            switch (state)
+            {
+                case SubmissionKeyState.Done:
+                    // The first request was accepted and its answer lost on the way: the same answer, nothing sent again.
+                    await WriteAcceptedAsync(context, Encoding.UTF8.GetBytes(answer!));
+                    return;
+                case SubmissionKeyState.InProgress:
+                    context.Response.Headers.RetryAfter = "5";
+                    await ApiEndpoints.WriteProblem(context, 409, SubmissionProblemTypes.InProgress, "Submission in progress",
+                        "A submission with this idempotency key is being handled; ask again shortly for its answer.");
+                    return;
+                case SubmissionKeyState.Mismatch:
+                    await ApiEndpoints.WriteProblem(context, 422, SubmissionProblemTypes.KeyReused, "Idempotency key reused",
+                        "This idempotency key was used for a different message or envelope in the last 24 hours; nothing was sent.");
+                    return;
+            }
         }
 
-        var response = new SubmissionResponse(receipt!.SubmissionId, receipt.Recipients
-            .Select(r => new SubmissionRecipient(r.Address, r.Local ? SubmissionDispositions.Delivered : SubmissionDispositions.Queued)).ToList());
+        bool kept = false;
+        try
+        {
+            var (check, receipt) = await submission.SubmitAsync(account, sender, recipients, message, "HTTPS", null, context.RequestAborted);
+            if (!check.Accepted)
+            {
+                await Refuse(context, check);
+                return;
+            }
+
+            var response = JsonSerializer.SerializeToUtf8Bytes(new SubmissionResponse(receipt!.SubmissionId, receipt.Recipients
+                .Select(r => new SubmissionRecipient(r.Address, r.Local ? SubmissionDispositions.Delivered : SubmissionDispositions.Queued)).ToList()),
+                SubmissionJsonContext.Default.SubmissionResponse);
+            if (keyHash is not null)
+            {
+                // Recorded before the answer leaves: a client that never sees it gets it again for the same key.
+                await submission.CompleteKeyAsync(account, keyHash, Encoding.UTF8.GetString(response), CancellationToken.None);
+                kept = true;
+            }
+
+            await WriteAcceptedAsync(context, response);
+        }
+        finally
+        {
+            if (keyHash is not null && !kept)
+            {
+                await submission.ReleaseKeyAsync(account, keyHash, CancellationToken.None);
+            }
+        }
+    }
+
+    private static async Task WriteAcceptedAsync(HttpContext context, byte[] response)
+    {
         context.Response.StatusCode = 202;
         context.Response.ContentType = "application/json";
-        await JsonSerializer.SerializeAsync(context.Response.Body, response, SubmissionJsonContext.Default.SubmissionResponse, context.RequestAborted);
+        await context.Response.Body.WriteAsync(response, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// The <c>Idempotency-Key</c> field (draft-ietf-httpapi-idempotency-key-header: a structured-field string; a bare
+    /// token is taken too): one value of 1 to <see cref="SubmissionHeaders.MaxIdempotencyKeyLength"/> visible ASCII
+    /// characters, kept only as its SHA-256.
+    /// </summary>
+    internal static bool TryReadIdempotencyKey(Microsoft.Extensions.Primitives.StringValues values, out byte[]? hash)
+    {
+        hash = null;
+        if (values.Count != 1 || values[0] is not { } value)
+        {
+            return false;
+        }
+
+        if (value.Length >= 2 && value[0] == '"' && value[^1] == '"')
+        {
+            value = value[1..^1];
+        }
+
+        if (value.Length is 0 or > SubmissionHeaders.MaxIdempotencyKeyLength || value.Any(ch => ch is < '!' or > '~' or '"' or '\\'))
+        {
+            return false;
+        }
+
+        hash = System.Security.Cryptography.SHA256.HashData(Encoding.ASCII.GetBytes(value));
+        return true;
+    }
+
+    /// <summary>What a key is bound to: the envelope as given and the message, so a reused key for other mail is caught.</summary>
+    private static byte[] Fingerprint(string sender, List<string> recipients, ReadOnlySpan<byte> message)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(sender + "\n" + string.Join("\n", recipients) + "\n\n"));
+        hash.AppendData(message);
+        return hash.GetHashAndReset();
     }
 
     /// <summary>Room for the boundary lines and part headers of a multipart submission, on top of its envelope and message.</summary>

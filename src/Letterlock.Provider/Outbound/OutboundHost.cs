@@ -123,6 +123,15 @@ public sealed class OutboundHost : IAsyncDisposable
                 }
             }
 
+            // Behind the same load balancer as the MX, submission learns its clients from the same PROXY header, so the
+            // per-client connection limits and the session's client address are the person's, not the balancer's.
+            foreach (var proxy in settings.ProxyProtocol.Networks())
+            {
+                smtpOptions.TrustedProxies.Add(proxy);
+            }
+
+            smtpOptions.MaxProxyHeaderLength = settings.ProxyProtocol.MaxHeaderBytes;
+            smtpOptions.ProxyHeaderTimeout = TimeSpan.FromSeconds(settings.ProxyProtocol.HeaderTimeoutSeconds);
             if (smtpOptions.Listeners.Count > 0)
             {
                 var smtpLogger = loggers.CreateLogger("Letterlock.Smtp.Submission");

@@ -90,6 +90,28 @@ internal sealed class SubmissionService(
     /// </summary>
     public int MaxEnvelopeBytes => 1024 + (2048 * settings.Submission.MaxRecipientsPerMessage);
 
+    /// <summary>How long the answer to a submission with an idempotency key is kept for a retry with the same key.</summary>
+    public static readonly TimeSpan IdempotencyKeyKept = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How long a claimed key without an answer counts as being handled: a retry meanwhile is told to wait (409); after
+    /// it, the claim is taken to be abandoned (its node stopped) and the retry submits. Far longer than a submission takes
+    /// once its body is read.
+    /// </summary>
+    public static readonly TimeSpan IdempotencyKeyInFlight = TimeSpan.FromMinutes(5);
+
+    /// <summary>Claims a submission's idempotency key (hashed) for a message and envelope of <paramref name="fingerprint"/>.</summary>
+    public Task<(SubmissionKeyState State, string? Response)> ClaimKeyAsync(AccountRecord account, byte[] keyHash, byte[] fingerprint, CancellationToken ct) =>
+        submissions.ClaimKeyAsync(account.Id, keyHash, fingerprint, time.GetUtcNow(), IdempotencyKeyInFlight, IdempotencyKeyKept, ct);
+
+    /// <summary>Records the answer given under a claimed key.</summary>
+    public Task CompleteKeyAsync(AccountRecord account, byte[] keyHash, string response, CancellationToken ct) =>
+        submissions.CompleteKeyAsync(account.Id, keyHash, response, ct);
+
+    /// <summary>Lets go of a claimed key whose submission gave no answer to keep (refused, failed).</summary>
+    public Task ReleaseKeyAsync(AccountRecord account, byte[] keyHash, CancellationToken ct) =>
+        submissions.ReleaseKeyAsync(account.Id, keyHash, ct);
+
     /// <summary>The account's address.</summary>
     public string AddressOf(AccountRecord account) => $"{account.LocalPart}@{settings.Domain}";
 

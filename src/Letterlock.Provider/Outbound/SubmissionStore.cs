@@ -6,6 +6,22 @@ namespace Letterlock.Provider.Outbound;
 /// <summary>A submission token found by its hash.</summary>
 internal sealed record SubmissionTokenRecord(Guid DeviceId, Guid AccountId, DateTimeOffset ExpiresAt);
 
+/// <summary>What an idempotency key of a submission stands for (<see cref="SubmissionStore.ClaimKeyAsync"/>).</summary>
+internal enum SubmissionKeyState
+{
+    /// <summary>Not seen (or its earlier holder was abandoned): this request submits, then records its answer.</summary>
+    Fresh,
+
+    /// <summary>A submission with this key was accepted: its recorded answer is the answer.</summary>
+    Done,
+
+    /// <summary>A submission with this key is being handled right now (another request, another node).</summary>
+    InProgress,
+
+    /// <summary>The key was used for a different message or envelope.</summary>
+    Mismatch,
+}
+
 /// <summary>What an account has sent in the current windows.</summary>
 internal sealed record SendingUsage(long MessagesThisHour, long RecipientsToday);
 
@@ -27,6 +43,11 @@ internal sealed class SubmissionStore(SqlProviderStore db)
             $"""
             CREATE TABLE IF NOT EXISTS submission_tokens (
                 hash {blob} PRIMARY KEY, device_id TEXT NOT NULL UNIQUE, account_id TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+            """,
+            $"""
+            CREATE TABLE IF NOT EXISTS submission_keys (
+                account_id TEXT NOT NULL, key_hash {blob} NOT NULL, fingerprint {blob} NOT NULL, created_at BIGINT NOT NULL, response TEXT NULL,
+                PRIMARY KEY (account_id, key_hash))
             """,
             """
             CREATE TABLE IF NOT EXISTS submission_counters (
@@ -156,6 +177,88 @@ internal sealed class SubmissionStore(SqlProviderStore db)
                         ("@a", Id(accountId)), ("@p", period), ("@w", window), ("@r", (long)recipients));
                 }
 
+                return (true, true);
+            },
+            ct);
+
+    /// <summary>
+    /// Claims an idempotency key (by its hash) for a submission whose envelope and message hash to
+    /// <paramref name="fingerprint"/>, atomically across nodes. Keys older than <paramref name="keep"/> are forgotten; a
+    /// claim without an answer older than <paramref name="inFlight"/> was abandoned (its node stopped mid-way) and is
+    /// taken over, so that message is submitted again: at least once, as without a key.
+    /// </summary>
+    public Task<(SubmissionKeyState State, string? Response)> ClaimKeyAsync(Guid accountId, byte[] keyHash, byte[] fingerprint, DateTimeOffset now,
+        TimeSpan inFlight, TimeSpan keep, CancellationToken ct) =>
+        db.OutboundWriteAsync<(SubmissionKeyState, string?)>(
+            async (c, t) =>
+            {
+                long ms = now.ToUnixTimeMilliseconds();
+                await SqlProviderStore.OutboundExec(c, t, "DELETE FROM submission_keys WHERE account_id = @a AND created_at < @old", ct,
+                    ("@a", Id(accountId)), ("@old", ms - (long)keep.TotalMilliseconds));
+                if (await SqlProviderStore.OutboundExec(c, t,
+                        "INSERT INTO submission_keys (account_id, key_hash, fingerprint, created_at, response) VALUES (@a, @k, @f, @c, NULL) ON CONFLICT (account_id, key_hash) DO NOTHING", ct,
+                        ("@a", Id(accountId)), ("@k", keyHash), ("@f", fingerprint), ("@c", ms)) == 1)
+                {
+                    return ((SubmissionKeyState.Fresh, null), true);
+                }
+
+                byte[] held;
+                long createdAt;
+                string? response;
+                await using (var command = SqlProviderStore.OutboundCommand(c, t, "SELECT fingerprint, created_at, response FROM submission_keys WHERE account_id = @a AND key_hash = @k",
+                                 ("@a", Id(accountId)), ("@k", keyHash)))
+                await using (var reader = await command.ExecuteReaderAsync(ct))
+                {
+                    if (!await reader.ReadAsync(ct))
+                    {
+                        throw new InvalidOperationException("A submission key row vanished inside its transaction.");
+                    }
+
+                    held = (byte[])reader.GetValue(0);
+                    createdAt = reader.GetInt64(1);
+                    response = await reader.IsDBNullAsync(2, ct) ? null : reader.GetString(2);
+                }
+
+                if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(held, fingerprint))
+                {
+                    return ((SubmissionKeyState.Mismatch, null), false);
+                }
+
+                if (response is not null)
+                {
+                    return ((SubmissionKeyState.Done, response), false);
+                }
+
+                if (createdAt >= ms - (long)inFlight.TotalMilliseconds)
+                {
+                    return ((SubmissionKeyState.InProgress, null), false);
+                }
+
+                bool taken = await SqlProviderStore.OutboundExec(c, t,
+                    "UPDATE submission_keys SET created_at = @c WHERE account_id = @a AND key_hash = @k AND created_at = @was AND response IS NULL", ct,
+                    ("@a", Id(accountId)), ("@k", keyHash), ("@c", ms), ("@was", createdAt)) == 1;
+                return ((taken ? SubmissionKeyState.Fresh : SubmissionKeyState.InProgress, null), true);
+            },
+            ct);
+
+    /// <summary>Records the answer of an accepted submission under its key; a retry with the key gets it again.</summary>
+    public Task CompleteKeyAsync(Guid accountId, byte[] keyHash, string response, CancellationToken ct) =>
+        db.OutboundWriteAsync(
+            async (c, t) =>
+            {
+                await SqlProviderStore.OutboundExec(c, t, "UPDATE submission_keys SET response = @r WHERE account_id = @a AND key_hash = @k", ct,
+                    ("@a", Id(accountId)), ("@k", keyHash), ("@r", response));
+                return (true, true);
+            },
+            ct);
+
+    /// <summary>Forgets a key whose submission was refused or failed, so a retry with it is handled afresh.</summary>
+    public Task ReleaseKeyAsync(Guid accountId, byte[] keyHash, CancellationToken ct) =>
+        db.OutboundWriteAsync(
+            async (c, t) =>
+            {
+                await SqlProviderStore.OutboundExec(c, t, "DELETE FROM submission_keys WHERE account_id = @a AND key_hash = @k AND response IS NULL", ct,
+                    ("@a", Id(accountId)), ("@k", keyHash));
                 return (true, true);
             },
             ct);

@@ -273,25 +273,18 @@ public sealed class RelayScheduler : IAsyncDisposable
             }
             else
             {
-                byte[]? sealedBody = await _queue.Store.ReadMessageAsync(lease.MessageId, stop).ConfigureAwait(false);
-                try
-                {
-                    message = sealedBody is null ? null : await OpenPgp.Mime.BoundedMime.LoadAsync(_queue.Sealing.OpenMessage(sealedBody), _options.MimeLimits, stop).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is Letterlock.Cryptography.HpkeException or InvalidDataException or FormatException)
-                {
-                    message = null;
-                    Log.Unreadable(_logger, e, lease.DeliveryId);
-                }
-
+                (message, var refusal) = await LoadMessageAsync(lease, stop).ConfigureAwait(false);
                 if (message is null)
                 {
-                    await _queue.Store.FinishAsync(lease.DeliveryId, leaseToken, QueueFinish.Discarded, stop).ConfigureAwait(false);
-                    return (null, deliverer);
+                    // The sender is known, so the message is not dropped in silence: every open recipient fails with the
+                    // reason and the sender gets a DSN (without the message's header, which cannot be read).
+                    result = new DeliveryAttemptResult(pending.Select(p => refusal! with { Recipient = p.Address }).ToList(), null);
                 }
-
-                deliverer ??= _agent.ForDestination(state.Domain);
-                result = await deliverer.DeliverAsync(state.Sender, pending.Select(p => p.Address).ToList(), message, stop).ConfigureAwait(false);
+                else
+                {
+                    deliverer ??= _agent.ForDestination(state.Domain);
+                    result = await deliverer.DeliverAsync(state.Sender, pending.Select(p => p.Address).ToList(), message, stop).ConfigureAwait(false);
+                }
             }
 
             now = _time.GetUtcNow();
@@ -392,6 +385,38 @@ public sealed class RelayScheduler : IAsyncDisposable
         double ticks = Math.Min(_options.MaxRetryDelay.Ticks, _options.InitialRetryDelay.Ticks * factor);
         ticks *= 1 + (RandomNumberGenerator.GetInt32(0, 1000) / 10_000.0);
         return TimeSpan.FromTicks((long)Math.Min(ticks, _options.MaxRetryDelay.Ticks * 1.1));
+    }
+
+    /// <summary>
+    /// The queued message, or why it cannot be sent: its stored copy is missing or cannot be opened (5.3.0), or it
+    /// exceeds a <see cref="RelayOptions.MimeLimits"/> limit lowered since it was queued (5.3.4, naming the limit).
+    /// </summary>
+    private async Task<(MimeMessage? Message, RecipientResult? Refusal)> LoadMessageAsync(QueueLease lease, CancellationToken ct)
+    {
+        byte[]? sealedBody = await _queue.Store.ReadMessageAsync(lease.MessageId, ct).ConfigureAwait(false);
+        if (sealedBody is null)
+        {
+            return (null, Unsendable(new InvalidDataException("missing"), "5.3.0", "the queued copy of the message is missing"));
+        }
+
+        try
+        {
+            return (await OpenPgp.Mime.BoundedMime.LoadAsync(_queue.Sealing.OpenMessage(sealedBody), _options.MimeLimits, ct).ConfigureAwait(false), null);
+        }
+        catch (OpenPgp.Mime.MimeLimitExceededException e)
+        {
+            return (null, Unsendable(e, "5.3.4", $"{e.Violation.Description} (limit MimeLimits.{e.Violation.Limit})"));
+        }
+        catch (Exception e) when (e is Letterlock.Cryptography.HpkeException or InvalidDataException or FormatException)
+        {
+            return (null, Unsendable(e, "5.3.0", "the queued copy of the message cannot be read"));
+        }
+
+        RecipientResult Unsendable(Exception e, string status, string diagnostic)
+        {
+            Log.Unsendable(_logger, e, lease.DeliveryId, diagnostic);
+            return new(string.Empty, RecipientStatus.Failed, status, diagnostic, null);
+        }
     }
 
     private async Task<MimeMessage?> LoadHeadersAsync(string messageId, CancellationToken ct)

@@ -113,6 +113,61 @@ public sealed class OutboxClassificationTests : IAsyncDisposable
     }
 
     /// <summary>Fails a submission whose body carries the marker the way an unexpected bug on this side would.</summary>
+    [Fact]
+    public async Task A_submission_whose_answer_was_lost_is_not_sent_again_by_the_retry()
+    {
+        var lose = new LoseFirstSubmissionAnswer();
+        var (store, alice, _) = await StartAsync(lose);
+        using var _ = store;
+        using var bobStore = await LocalStore.CreateAsync(_dir.File("bob.db"), StoreUnlock.WithPassphrase("two"), TestStores.FastOptions());
+        var bob = await AccountRegistration.CreateAsync(bobStore, new ProviderClient(_local!.Http, new Uri("https://alpha.test/")), "bob@alpha.test", "Bob");
+        var outbox = new OutboxDelivery(store, (account, ct) => AccountRegistration.ConnectAsync(store, account, _local.Http, ct: ct),
+            new OutboxOptions { InitialRetryDelay = TimeSpan.FromMilliseconds(100) });
+        await QueueAsync(store, alice, "Once only", "bob@alpha.test");
+
+        // The provider took the message; its answer never reached the device, so the job waits and is tried again.
+        var first = Assert.Single(await outbox.DeliverDueAsync());
+        Assert.Equal(OutboxOutcome.RetryLater, first.Outcome);
+        OutboxResult? second = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (second is null && DateTime.UtcNow < deadline)
+        {
+            second = (await outbox.DeliverDueAsync()).SingleOrDefault();
+            if (second is null)
+            {
+                await Task.Delay(25);
+            }
+        }
+
+        Assert.Equal(OutboxOutcome.Sent, second?.Outcome);
+        Assert.Equal(2, lose.Submissions);
+        Assert.Empty(await store.Jobs.ListAsync(QueuedMail.JobKind));
+
+        await new SyncEngine(bobStore, bob, await AccountRegistration.ConnectAsync(bobStore, bob, _local.Http)).SyncAsync();
+        Assert.Equal(["Once only"], await InboxSubjectsAsync(bobStore, bob));
+    }
+
+    /// <summary>Lets the first submission reach the provider and then loses its answer, as a dropped connection would.</summary>
+    private sealed class LoseFirstSubmissionAnswer : DelegatingHandler
+    {
+        private int _submissions;
+
+        public int Submissions => _submissions;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (request.RequestUri!.AbsolutePath == "/v1/submission" && Interlocked.Increment(ref _submissions) == 1)
+            {
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+                response.Dispose();
+                throw new HttpRequestException("the connection was reset before the answer arrived");
+            }
+
+            return response;
+        }
+    }
+
     private sealed class FaultInjection : DelegatingHandler
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)

@@ -240,7 +240,7 @@ internal sealed class NodeClient : IDisposable
     }
 
     /// <summary><c>POST /v1/submission</c> with the raw message.</summary>
-    public Task<HttpResponseMessage> SubmitAsync(byte[] message, IEnumerable<string> recipients, string? mailFrom = null)
+    public Task<HttpResponseMessage> SubmitAsync(byte[] message, IEnumerable<string> recipients, string? mailFrom = null, string? idempotencyKey = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "v1/submission") { Content = new ByteArrayContent(message) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("message/rfc822");
@@ -248,6 +248,11 @@ internal sealed class NodeClient : IDisposable
         if (mailFrom is not null)
         {
             request.Headers.TryAddWithoutValidation(SubmissionHeaders.MailFrom, mailFrom);
+        }
+
+        if (idempotencyKey is not null)
+        {
+            request.Headers.TryAddWithoutValidation(SubmissionHeaders.IdempotencyKey, idempotencyKey);
         }
 
         return Http.SendAsync(request);

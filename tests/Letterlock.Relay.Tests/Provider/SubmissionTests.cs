@@ -111,6 +111,49 @@ public sealed class SubmissionTests(SubmissionFixture fixture) : IClassFixture<S
     }
 
     [Fact]
+    public async Task A_retry_with_the_same_idempotency_key_gets_the_first_answer_and_nothing_is_sent_again()
+    {
+        using var client = Alpha.Client();
+        var alice = await client.CreateAccountAsync(fixture.NewName("alice"));
+        string marker = "ONCE-" + Guid.NewGuid().ToString("N");
+        string bob = fixture.NewName("bob") + "@beta.test";
+        byte[] message = NodeClient.Message(alice.Address, bob, marker);
+
+        var first = await client.SubmitAsync(message, [bob], idempotencyKey: "\"outbox-1\"");
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        var receipt = (await first.Content.ReadFromJsonAsync(SubmissionJsonContext.Default.SubmissionResponse))!;
+        // the same key again (quoted or bare, it is one key): the first answer, queue id and all, and no second copy
+        var again = await client.SubmitAsync(message, [bob], idempotencyKey: "outbox-1");
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.Equal(receipt.SubmissionId, (await again.Content.ReadFromJsonAsync(SubmissionJsonContext.Default.SubmissionResponse))!.SubmissionId);
+
+        // the key named another message, or the same message to another envelope: refused, nothing sent
+        foreach (var (otherMessage, otherRecipients) in new[] { (NodeClient.Message(alice.Address, bob, marker + "-other"), new[] { bob }), (message, [bob, fixture.NewName("carol") + "@beta.test"]) })
+        {
+            var reused = await client.SubmitAsync(otherMessage, otherRecipients, idempotencyKey: "outbox-1");
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, reused.StatusCode);
+            Assert.Contains(SubmissionProblemTypes.KeyReused, await reused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // the key's limits: 255 visible ASCII characters pass, one more (or a space, a quote inside, two values) is refused
+        string longest = new('k', SubmissionHeaders.MaxIdempotencyKeyLength);
+        foreach (string bad in new[] { longest + "k", "two words", "\"\"", "\"a\"b\"", "a, b" })
+        {
+            var refused = await client.SubmitAsync(NodeClient.Message(alice.Address, bob, marker + "-bad"), [bob], idempotencyKey: bad);
+            Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"{bad}: {refused.StatusCode}");
+            Assert.Contains("Invalid idempotency key", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        var atLimit = await client.SubmitAsync(NodeClient.Message(alice.Address, bob, marker + "-last"), [bob], idempotencyKey: longest);
+        Assert.Equal(HttpStatusCode.Accepted, atLimit.StatusCode);
+        await Beta.WaitForMessageAsync(m => Encoding.ASCII.GetString(m.Data).Contains(marker + "-last", StringComparison.Ordinal));
+        await Beta.WaitForMessageAsync(m => Encoding.ASCII.GetString(m.Data).Contains(marker + "\r\n", StringComparison.Ordinal));
+        Assert.Single(Beta.Received, m => Encoding.ASCII.GetString(m.Data).Contains("Subject: " + marker + "\r\n", StringComparison.Ordinal));
+        Assert.DoesNotContain(Beta.Received, m => Encoding.ASCII.GetString(m.Data).Contains(marker + "-other", StringComparison.Ordinal) ||
+                                                  Encoding.ASCII.GetString(m.Data).Contains(marker + "-bad", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Api_submission_with_the_envelope_in_the_body_relays_to_internationalised_addresses()
     {
         using var client = Alpha.Client();

@@ -306,4 +306,59 @@ public sealed class QueueTests : IDisposable
         Assert.False(fields.Accepted);
         Assert.Contains("MimeLimits.MaxHeaderFields", fields.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_queued_message_beyond_a_mime_limit_lowered_since_bounces_to_its_sender_naming_the_limit()
+    {
+        await using (var before = await StartAsync(name: "lowered.db"))
+        {
+            Assert.True((await before.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test", "carol@beta.test"], Message("bob@beta.test"), default)).Accepted);
+        }
+
+        await using var rig = await StartAsync(o => o.MimeLimits = new OpenPgp.Mime.MimeLimits { MaxHeaderFields = 3 }, name: "lowered.db");
+        var (action, status, human) = await BouncedAsync(rig, ["rfc822; bob@beta.test", "rfc822; carol@beta.test"]);
+        Assert.Equal("failed", action);
+        Assert.Equal("5.3.4", status);
+        Assert.Contains("MimeLimits.MaxHeaderFields", human, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_queued_message_that_cannot_be_read_bounces_to_its_sender_instead_of_vanishing()
+    {
+        await using (var before = await StartAsync(name: "corrupt.db"))
+        {
+            Assert.True((await before.Queue.EnqueueAsync("alice@alpha.test", ["bob@beta.test"], Message("bob@beta.test"), default)).Accepted);
+        }
+
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_dir.File("corrupt.db")};Pooling=false"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE relay_messages SET body = zeroblob(200)";
+            Assert.Equal(1, await command.ExecuteNonQueryAsync());
+        }
+
+        await using var rig = await StartAsync(name: "corrupt.db");
+        var (action, status, human) = await BouncedAsync(rig, ["rfc822; bob@beta.test"]);
+        Assert.Equal("failed", action);
+        Assert.Equal("5.3.0", status);
+        Assert.Contains("cannot be read", human, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the scheduler until the queue is empty; the one DSN it handed to alice, checked for its recipients.</summary>
+    private async Task<(string Action, string Status, string Human)> BouncedAsync(Rig rig, string[] recipients)
+    {
+        await using var mta = ScriptedMta.Start(_ca.Issue(["mx.beta.test"]));
+        rig.Harness.AddMx("beta.test", "mx.beta.test", mta.Port);
+        rig.Scheduler.Start();
+        await WaitUntilAsync(async () => await rig.Queue.Store.CountAsync(default) == 0, "queue drained");
+        Assert.Empty(mta.Received);
+        var (to, bytes) = Assert.Single(rig.Local.Delivered);
+        Assert.Equal("alice@alpha.test", to);
+        var report = Assert.IsType<MultipartReport>((await MimeMessage.LoadAsync(new MemoryStream(bytes))).Body);
+        var groups = Assert.IsType<MessageDeliveryStatus>(report[1]).StatusGroups.Skip(1).ToList();
+        Assert.Equal(recipients, groups.Select(g => g["Final-Recipient"]));
+        Assert.Single(groups.Select(g => (g["Action"], g["Status"])).Distinct());
+        return (groups[0]["Action"] ?? "", groups[0]["Status"] ?? "", Assert.IsType<TextPart>(report[0]).Text);
+    }
 }
