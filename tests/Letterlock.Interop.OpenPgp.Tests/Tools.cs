@@ -15,20 +15,7 @@ public static class Tools
     /// the environment variable LETTERLOCK_BIN (for example the NativeAOT binary from scripts/publish,
     /// so the release artifact passes the same interop tests); null when unset.
     /// </summary>
-    public static string? LetterlockBinary
-    {
-        get
-        {
-            var path = Environment.GetEnvironmentVariable("LETTERLOCK_BIN");
-            if (string.IsNullOrEmpty(path))
-            {
-                return null;
-            }
-
-            return File.Exists(path) ? Path.GetFullPath(path)
-                : throw new FileNotFoundException($"LETTERLOCK_BIN names no file: {path}");
-        }
-    }
+    public static string? LetterlockBinary => BinaryFromEnvironment("LETTERLOCK_BIN");
 
     public static ToolResult Letterlock(byte[]? stdin, string workDir, params string[] args) =>
         LetterlockBinary is { } binary
@@ -42,19 +29,17 @@ public static class Tools
     /// The native `letterlock-sop` to test instead of the JIT build, from LETTERLOCK_SOP_BIN (the NativeAOT binary
     /// scripts/publish writes next to `letterlock`); null when unset.
     /// </summary>
-    public static string? SopBinary
-    {
-        get
-        {
-            var path = Environment.GetEnvironmentVariable("LETTERLOCK_SOP_BIN");
-            if (string.IsNullOrEmpty(path))
-            {
-                return null;
-            }
+    public static string? SopBinary => BinaryFromEnvironment("LETTERLOCK_SOP_BIN");
 
-            return File.Exists(path) ? Path.GetFullPath(path)
-                : throw new FileNotFoundException($"LETTERLOCK_SOP_BIN names no file: {path}");
+    private static string? BinaryFromEnvironment(string variable)
+    {
+        var path = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrEmpty(path))
+        {
+            return null;
         }
+
+        return File.Exists(path) ? Path.GetFullPath(path) : throw new FileNotFoundException($"{variable} names no file: {path}");
     }
 
     /// <summary>
