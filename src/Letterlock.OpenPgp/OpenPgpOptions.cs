@@ -18,6 +18,7 @@ public sealed class OpenPgpOptions
     private int _maxDecompressionRatio = 100;
     private int _maxAutocryptHeaderSize = 10 * 1024;
     private int _maxRecipients = 1000;
+    private int _managedCryptoThreshold;
     private Mime.MimeLimits _mimeLimits = Mime.MimeLimits.Default;
 
     /// <summary>
@@ -84,5 +85,18 @@ public sealed class OpenPgpOptions
     {
         get => _maxRecipients;
         init => _maxRecipients = (int)LimitCheck.Positive(value, nameof(MaxRecipients));
+    }
+
+    /// <summary>
+    /// Data up to this many bytes is hashed and encrypted on the fast paths with BouncyCastle's managed SHA and AES
+    /// instead of .NET's, which run on OpenSSL. OpenSSL is the faster for a process that has it loaded anyway (the
+    /// provider and the bridge speak TLS), but its first use costs a process about 2 ms of CPU, more than the
+    /// managed code takes for 64 KiB: a short-lived process per operation (`letterlock-sop`, `letterlock sop`) sets
+    /// 65536. Default 0 (OpenSSL always); 0 to 16 MiB.
+    /// </summary>
+    public int ManagedCryptoThreshold
+    {
+        get => _managedCryptoThreshold;
+        init => _managedCryptoThreshold = LimitCheck.InRange(value, 0, 16 * 1024 * 1024, nameof(ManagedCryptoThreshold));
     }
 }

@@ -38,6 +38,8 @@ public sealed partial class LayeringTests
         ["Letterlock.Dns"] = (1, Kind.Io),
         ["Letterlock.Imap"] = (2, Kind.Pure),
         ["Letterlock.Native"] = (2, Kind.Pure),
+        ["Letterlock.Sop"] = (2, Kind.Io),
+        ["Letterlock.Sop.Cli"] = (3, Kind.Host),
         ["Letterlock.Smtp"] = (2, Kind.Io),
         ["Letterlock.Imap.Server"] = (3, Kind.Io),
         ["Letterlock.Relay"] = (3, Kind.Io),
@@ -171,6 +173,34 @@ public sealed partial class LayeringTests
         }
 
         Assert.True(findings.Count == 0, $"{project} is pure but uses:\n{string.Join("\n", findings)}");
+    }
+
+    /// <summary>
+    /// `letterlock-sop` starts in a few milliseconds because its NativeAOT image holds only the OpenPGP code: every type
+    /// in the image costs start-up (its data is expanded and its statics allocated before Main). A reference to the
+    /// provider, the client or a hosting, logging or command-line package would bring theirs into every SOP process
+    /// (docs/PERFORMANCE.md, "Start-up").
+    /// </summary>
+    [Fact]
+    public void The_sop_executable_holds_only_the_openpgp_code()
+    {
+        var closure = new SortedSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>(["Letterlock.Sop.Cli"]);
+        while (pending.TryPop(out var project))
+        {
+            if (closure.Add(project))
+            {
+                foreach (var reference in ProjectReferences(project))
+                {
+                    pending.Push(reference);
+                }
+            }
+        }
+
+        Assert.Equal(["Letterlock.OpenPgp", "Letterlock.Primitives", "Letterlock.Sop", "Letterlock.Sop.Cli"], closure);
+        var packages = closure.SelectMany(p => Load(p).Descendants("PackageReference").Select(e => (string)e.Attribute("Include")!))
+            .Order(StringComparer.Ordinal).Distinct().ToList();
+        Assert.Equal(["BouncyCastle.Cryptography", "MimeKit", "NSec.Cryptography"], packages);
     }
 
     [Fact]

@@ -11,10 +11,10 @@ public sealed class InteropFixture : IDisposable
         Dir = Directory.CreateTempSubdirectory("llinterop").FullName;
         Gpg = new GnuPg();
 
-        var generated = Tools.Letterlock(null, Dir, "sop", "generate-key", "Letterlock <ll@example.org>");
+        var generated = Tools.Sop(null, Dir, "generate-key", "Letterlock <ll@example.org>");
         Assert.True(generated.ExitCode == 0, generated.Stderr);
         OurKey = Save("ll.key", generated.Stdout);
-        OurCert = Save("ll.cert", Tools.Letterlock(generated.Stdout, Dir, "sop", "extract-cert").Stdout);
+        OurCert = Save("ll.cert", Tools.Sop(generated.Stdout, Dir, "extract-cert").Stdout);
 
         var sqKey = Tools.Run("sqop", ["generate-key", "Sequoia <sq@example.net>"], null, Dir);
         Assert.True(sqKey.ExitCode == 0, sqKey.Stderr);

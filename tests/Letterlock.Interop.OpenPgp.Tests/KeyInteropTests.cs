@@ -31,7 +31,7 @@ public sealed class KeyInteropTests(InteropFixture f) : IClassFixture<InteropFix
         var pwFile = f.Save(Guid.NewGuid().ToString("N") + ".pw", System.Text.Encoding.UTF8.GetBytes(password));
         var cert = f.Save(Guid.NewGuid().ToString("N") + ".cert", SecretKey.Parse(key).Certificate.Export());
 
-        var ciphertext = Tools.Letterlock("to the newest subkey"u8.ToArray(), f.Dir, "sop", "encrypt", cert);
+        var ciphertext = Tools.Sop("to the newest subkey"u8.ToArray(), f.Dir, "encrypt", cert);
         Assert.Equal(0, ciphertext.ExitCode);
         string[] unlock = password.Length > 0 ? [$"--with-key-password={pwFile}"] : [];
         var decrypted = Tools.Run("sqop", ["decrypt", .. unlock, keyFile], ciphertext.Stdout, f.Dir);
@@ -41,7 +41,7 @@ public sealed class KeyInteropTests(InteropFixture f) : IClassFixture<InteropFix
         var signature = Tools.Run("sqop", ["sign", .. unlock, keyFile], "data"u8.ToArray(), f.Dir);
         Assert.True(signature.ExitCode == 0, signature.Stderr);
         var sigFile = f.Save(Guid.NewGuid().ToString("N") + ".sig", signature.Stdout);
-        Assert.Equal(0, Tools.Letterlock("data"u8.ToArray(), f.Dir, "sop", "verify", sigFile, cert).ExitCode);
+        Assert.Equal(0, Tools.Sop("data"u8.ToArray(), f.Dir, "verify", sigFile, cert).ExitCode);
     }
 
     [Theory]

@@ -29,7 +29,7 @@ public sealed class MatrixTests(InteropFixture f) : IClassFixture<InteropFixture
     {
         var plaintext = InteropFixture.Payload(size);
         var peerCert = peer == "gpg" ? f.GpgCert : f.SqCert;
-        var encrypted = Tools.Letterlock(plaintext, f.Dir, "sop", "encrypt", $"--sign-with={f.OurKey}", peerCert);
+        var encrypted = Tools.Sop(plaintext, f.Dir, "encrypt", $"--sign-with={f.OurKey}", peerCert);
         Assert.True(encrypted.ExitCode == 0, encrypted.Stderr);
 
         if (peer == "sqop")
@@ -63,7 +63,7 @@ public sealed class MatrixTests(InteropFixture f) : IClassFixture<InteropFixture
         Assert.True(encrypted.ExitCode == 0, encrypted.Stderr);
 
         var verifications = f.NewPath("ver.txt");
-        var decrypted = Tools.Letterlock(encrypted.Stdout, f.Dir, "sop", "decrypt",
+        var decrypted = Tools.Sop(encrypted.Stdout, f.Dir, "decrypt",
             $"--verify-with={(peer == "sqop" ? f.SqCert : f.GpgCert)}", $"--verifications-out={verifications}", f.OurKey);
         Assert.True(decrypted.ExitCode == 0, decrypted.Stderr);
         Assert.Equal(plaintext, decrypted.Stdout);
@@ -77,7 +77,7 @@ public sealed class MatrixTests(InteropFixture f) : IClassFixture<InteropFixture
     public void Letterlock_signs_detached_peer_verifies(string peer, int size)
     {
         var data = InteropFixture.Payload(size);
-        var signature = Tools.Letterlock(data, f.Dir, "sop", "sign", f.OurKey);
+        var signature = Tools.Sop(data, f.Dir, "sign", f.OurKey);
         Assert.True(signature.ExitCode == 0, signature.Stderr);
         var sigFile = f.Save(Guid.NewGuid().ToString("N") + ".sig", signature.Stdout);
         if (peer == "sqop")
@@ -110,11 +110,11 @@ public sealed class MatrixTests(InteropFixture f) : IClassFixture<InteropFixture
         Assert.True(signature.ExitCode == 0, signature.Stderr);
         var sigFile = f.Save(Guid.NewGuid().ToString("N") + ".sig", signature.Stdout);
         var cert = peer == "sqop" ? f.SqCert : f.GpgCert;
-        var verified = Tools.Letterlock(data, f.Dir, "sop", "verify", sigFile, cert);
+        var verified = Tools.Sop(data, f.Dir, "verify", sigFile, cert);
         Assert.True(verified.ExitCode == 0, verified.Stderr);
         Assert.Contains(Certificate.Parse(File.ReadAllBytes(cert)).Fingerprint.Hex, InteropFixture.Text(verified.Stdout), StringComparison.Ordinal);
 
         data[^1] ^= 1;
-        Assert.Equal(3, Tools.Letterlock(data, f.Dir, "sop", "verify", sigFile, cert).ExitCode);
+        Assert.Equal(3, Tools.Sop(data, f.Dir, "verify", sigFile, cert).ExitCode);
     }
 }

@@ -3,11 +3,87 @@ using Letterlock.OpenPgp;
 
 namespace Letterlock.Interop.OpenPgp.Tests;
 
-/// <summary>`letterlock sop` options and exit codes (draft-dkg-openpgp-stateless-cli), with sqop as the reference.</summary>
+/// <summary>
+/// `letterlock-sop` (and `letterlock sop`, the same code) options and exit codes (draft-dkg-openpgp-stateless-cli),
+/// with sqop as the reference.
+/// </summary>
 [Trait(TestCategory.Name, TestCategory.Peer)]
 public sealed class SopCliTests(InteropFixture f) : IClassFixture<InteropFixture>
 {
-    private ToolResult Sop(byte[]? stdin, params string[] args) => Tools.Letterlock(stdin, f.Dir, ["sop", .. args]);
+    private ToolResult Sop(byte[]? stdin, params string[] args) => Tools.Sop(stdin, f.Dir, args);
+
+    private ToolResult LetterlockSop(byte[]? stdin, params string[] args) => Tools.Letterlock(stdin, f.Dir, ["sop", .. args]);
+
+    [Fact]
+    public void Letterlock_sop_is_the_same_tool_as_the_small_executable()
+    {
+        Assert.Equal(InteropFixture.Text(Sop(null, "version").Stdout), InteropFixture.Text(LetterlockSop(null, "version").Stdout));
+        Assert.Equal(InteropFixture.Text(Tools.Letterlock(null, f.Dir, "--version").Stdout), InteropFixture.Text(Sop(null, "--version").Stdout));
+        Assert.Equal(Sop(null, "list-profiles", "encrypt").Stdout, LetterlockSop(null, "list-profiles", "encrypt").Stdout);
+
+        // the same exit codes; each names itself as the user typed it
+        var small = Sop(null, "frobnicate");
+        var full = LetterlockSop(null, "frobnicate");
+        Assert.Equal((69, 69), (small.ExitCode, full.ExitCode));
+        Assert.StartsWith("letterlock-sop: unsupported subcommand", small.Stderr, StringComparison.Ordinal);
+        Assert.StartsWith("letterlock sop: unsupported subcommand", full.Stderr, StringComparison.Ordinal);
+
+        // each decrypts and verifies what the other encrypted and signed
+        var plaintext = InteropFixture.Payload(10_240);
+        foreach (var (encrypt, decrypt) in new (Func<byte[]?, string[], ToolResult>, Func<byte[]?, string[], ToolResult>)[]
+                 { (LetterlockSop, Sop), (Sop, LetterlockSop) })
+        {
+            var encrypted = encrypt(plaintext, ["encrypt", $"--sign-with={f.OurKey}", f.OurCert]);
+            Assert.True(encrypted.ExitCode == 0, encrypted.Stderr);
+            var verifications = f.NewPath("ver.txt");
+            var decrypted = decrypt(encrypted.Stdout, ["decrypt", $"--verify-with={f.OurCert}", $"--verifications-out={verifications}", f.OurKey]);
+            Assert.True(decrypted.ExitCode == 0, decrypted.Stderr);
+            Assert.Equal(plaintext, decrypted.Stdout);
+            Assert.Contains(f.OurFingerprint, File.ReadAllText(verifications), StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// OpenSSL's loading and initialisation cost a SOP process more CPU than the operation on a small message
+    /// (docs/PERFORMANCE.md, "Start-up"): signing, encrypting, decrypting and verifying 10 KiB must not load it.
+    /// The dynamic loader names every library it opens when LD_DEBUG=files is set.
+    /// </summary>
+    [Fact]
+    public void Operations_on_a_small_message_do_not_load_openssl()
+    {
+        var data = InteropFixture.Payload(10_240);
+        var sigFile = f.NewPath("small.sig");
+        var encrypted = f.NewPath("small.asc");
+        var loader = new Dictionary<string, string> { ["LD_DEBUG"] = "files" };
+        (string Name, Func<byte[]> Input, string[] Args, Action<ToolResult> Keep)[] steps =
+        [
+            ("sign", () => data, ["sign", f.OurKey], r => File.WriteAllBytes(sigFile, r.Stdout)),
+            ("verify", () => data, ["verify", sigFile, f.OurCert], _ => { }),
+            ("encrypt", () => data, ["encrypt", $"--sign-with={f.OurKey}", f.OurCert], r => File.WriteAllBytes(encrypted, r.Stdout)),
+            ("decrypt", () => File.ReadAllBytes(encrypted), ["decrypt", $"--verify-with={f.OurCert}", $"--verifications-out={f.NewPath("v")}", f.OurKey], _ => { }),
+        ];
+        foreach (var (name, input, args, keep) in steps)
+        {
+            var result = Tools.SopWithEnvironment(input(), f.Dir, loader, args);
+            Assert.True(result.ExitCode == 0, $"{name}: exit {result.ExitCode}");
+            var loaded = result.Stderr.Split('\n').Where(l => l.Contains("file=", StringComparison.Ordinal)
+                && (l.Contains("libcrypto.so", StringComparison.Ordinal) || l.Contains("libssl.so", StringComparison.Ordinal))).ToList();
+            Assert.True(loaded.Count == 0, $"{name} loaded OpenSSL:\n{string.Join("\n", loaded.Take(3))}");
+            keep(result);
+        }
+    }
+
+    [Fact]
+    public void The_small_executable_has_help_with_examples()
+    {
+        var help = Sop(null, "--help");
+        Assert.Equal(0, help.ExitCode);
+        var text = InteropFixture.Text(help.Stdout);
+        Assert.Contains("Examples:", text, StringComparison.Ordinal);
+        Assert.Contains("letterlock-sop encrypt --sign-with=", text, StringComparison.Ordinal);
+        Assert.Contains("inline-detach", text, StringComparison.Ordinal);
+        Assert.Contains("letterlock-sop", InteropFixture.Text(LetterlockSop(null, "--help").Stdout), StringComparison.Ordinal);
+    }
 
     [Fact]
     public void Version_and_profiles()

@@ -15,25 +15,45 @@ public static class Tools
     /// the environment variable LETTERLOCK_BIN (for example the NativeAOT binary from scripts/publish,
     /// so the release artifact passes the same interop tests); null when unset.
     /// </summary>
-    public static string? LetterlockBinary
-    {
-        get
-        {
-            var path = Environment.GetEnvironmentVariable("LETTERLOCK_BIN");
-            if (string.IsNullOrEmpty(path))
-            {
-                return null;
-            }
-
-            return File.Exists(path) ? Path.GetFullPath(path)
-                : throw new FileNotFoundException($"LETTERLOCK_BIN names no file: {path}");
-        }
-    }
+    public static string? LetterlockBinary => BinaryFromEnvironment("LETTERLOCK_BIN");
 
     public static ToolResult Letterlock(byte[]? stdin, string workDir, params string[] args) =>
         LetterlockBinary is { } binary
             ? Run(binary, args, stdin, workDir)
             : Run("dotnet", [LetterlockDll, .. args], stdin, workDir);
+
+    /// <summary>The `letterlock-sop` executable built next to the tests (copied by the project reference).</summary>
+    public static string SopDll => Path.Combine(AppContext.BaseDirectory, "letterlock-sop.dll");
+
+    /// <summary>
+    /// The native `letterlock-sop` to test instead of the JIT build, from LETTERLOCK_SOP_BIN (the NativeAOT binary
+    /// scripts/publish writes next to `letterlock`); null when unset.
+    /// </summary>
+    public static string? SopBinary => BinaryFromEnvironment("LETTERLOCK_SOP_BIN");
+
+    private static string? BinaryFromEnvironment(string variable)
+    {
+        var path = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrEmpty(path))
+        {
+            return null;
+        }
+
+        return File.Exists(path) ? Path.GetFullPath(path) : throw new FileNotFoundException($"{variable} names no file: {path}");
+    }
+
+    /// <summary>
+    /// Runs a SOP subcommand with `letterlock-sop`, the executable SOP consumers are given (the interop tests drive
+    /// it as gpg's and sqop's peers would); `letterlock sop` runs the same code, which SopCliTests checks.
+    /// </summary>
+    public static ToolResult Sop(byte[]? stdin, string workDir, params string[] args) =>
+        SopWithEnvironment(stdin, workDir, null, args);
+
+    /// <summary><see cref="Sop"/> with extra environment variables for the process.</summary>
+    public static ToolResult SopWithEnvironment(byte[]? stdin, string workDir, IDictionary<string, string>? env, params string[] args) =>
+        SopBinary is { } binary
+            ? Run(binary, args, stdin, workDir, env)
+            : Run("dotnet", [SopDll, .. args], stdin, workDir, env);
 
     public static ToolResult Run(string file, IEnumerable<string> args, byte[]? stdin, string workDir, IDictionary<string, string>? env = null)
     {

@@ -12,15 +12,19 @@ namespace Letterlock.OpenPgp.Tests;
 public sealed class FastPathPropertyTests
 {
     private static readonly OpenPgpEngine Engine = new();
+
+    // The fast paths with BouncyCastle's SHA and AES up to 64 KiB, as letterlock-sop runs them; the plaintexts of
+    // 65,530-65,545 bytes fall on both sides of the threshold.
+    private static readonly OpenPgpEngine ShortLived = new(new OpenPgpOptions { ManagedCryptoThreshold = 65_536 });
     private static readonly Gen<byte[]> Plaintext = Gen.OneOf(Gen.Byte.Array[0, 64], Gen.Byte.Array[0, 20_000], Gen.Byte.Array[65_530, 65_545]);
 
     [Fact]
     public void What_the_curve25519_path_writes_bouncycastle_opens_to_the_same_plaintext_with_a_valid_signature()
     {
         Assert.True(Curve25519Encryptor.CanEncryptTo([.. TestKeys.Bob.Certificate.Subkeys.Select(s => s.PublicKey).Where(k => k.IsEncryptionKey)]));
-        Plaintext.Sample(plaintext =>
+        Gen.Select(Plaintext, Gen.Bool).Sample((plaintext, shortLived) =>
         {
-            var message = Engine.Encrypt(plaintext, [TestKeys.Bob.Certificate, TestKeys.Carol.Certificate],
+            var message = (shortLived ? ShortLived : Engine).Encrypt(plaintext, [TestKeys.Bob.Certificate, TestKeys.Carol.Certificate],
                 new EncryptOptions { Signers = [TestKeys.AliceUnlocked], Armor = false });
             foreach (var key in new[] { TestKeys.BobUnlocked, TestKeys.CarolUnlocked })
             {
@@ -56,9 +60,9 @@ public sealed class FastPathPropertyTests
     [Fact]
     public void A_fast_ed25519_document_signature_verifies_with_bouncycastle_for_its_data_only()
     {
-        Gen.Select(Plaintext, Gen.Int, Gen.Byte[1, 255]).Sample((data, at, mask) =>
+        Gen.Select(Plaintext, Gen.Int, Gen.Byte[1, 255], Gen.Bool).Sample((data, at, mask, shortLived) =>
         {
-            var signature = Engine.SignDetached(data, [TestKeys.AliceUnlocked], armor: false);
+            var signature = (shortLived ? ShortLived : Engine).SignDetached(data, [TestKeys.AliceUnlocked], armor: false);
             var parsed = ((PgpSignatureList)new PgpObjectFactory(signature).NextPgpObject())[0];
             Assert.Equal(Org.BouncyCastle.Bcpg.PublicKeyAlgorithmTag.EdDsa_Legacy, parsed.KeyAlgorithm);
             Assert.Equal(SignatureStatus.Valid, Assert.Single(Engine.VerifyDetached(data, signature, [TestKeys.Alice.Certificate])).Status);
@@ -69,5 +73,46 @@ public sealed class FastPathPropertyTests
                 Assert.NotEqual(SignatureStatus.Valid, Assert.Single(Engine.VerifyDetached(changed, signature, [TestKeys.Alice.Certificate])).Status);
             }
         }, iter: 60);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(16)]
+    [InlineData(65_536)]
+    [InlineData(65_552)]
+    public void Managed_and_openssl_hashing_and_aes_give_the_same_bytes(int length)
+    {
+        var data = new byte[length];
+        new Random(length).NextBytes(data);
+        var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+
+        using var aes = System.Security.Cryptography.Aes.Create();
+        aes.Key = key;
+        var cfb = aes.EncryptCfb(data, new byte[16], System.Security.Cryptography.PaddingMode.None, 128);
+        foreach (var managed in new[] { true, false })
+        {
+            var sha1 = new byte[20];
+            SmallData.Sha1(data, sha1, managed);
+            Assert.Equal(System.Security.Cryptography.SHA1.HashData(data), sha1);
+
+            using var sha512 = SmallData.CreateSha512(managed);
+            sha512.Append(data.AsSpan(0, length / 2));
+            sha512.Append(data.AsSpan(length / 2));
+            Assert.Equal(System.Security.Cryptography.SHA512.HashData(data), sha512.Finish());
+            Assert.Equal(cfb, SmallData.AesCfbEncrypt(key, data, managed));
+        }
+
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(data), SmallData.ShortHash(256, data));
+        Assert.Equal(System.Security.Cryptography.SHA384.HashData(data), SmallData.ShortHash(384, data));
+    }
+
+    [Fact]
+    public void The_managed_crypto_threshold_is_checked_at_its_edges()
+    {
+        Assert.Equal(0, OpenPgpOptions.Default.ManagedCryptoThreshold);
+        Assert.Equal(16 * 1024 * 1024, new OpenPgpOptions { ManagedCryptoThreshold = 16 * 1024 * 1024 }.ManagedCryptoThreshold);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new OpenPgpOptions { ManagedCryptoThreshold = (16 * 1024 * 1024) + 1 });
+        Assert.Equal(nameof(OpenPgpOptions.ManagedCryptoThreshold), e.ParamName);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new OpenPgpOptions { ManagedCryptoThreshold = -1 });
     }
 }

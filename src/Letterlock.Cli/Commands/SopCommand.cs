@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using Letterlock.Sop;
 
 namespace Letterlock.Cli.Commands;
 
@@ -21,7 +22,9 @@ internal static class SopCommand
             "Stateless OpenPGP (draft-dkg-openpgp-stateless-cli): a user tool and our interop harness.\n" +
             "Subcommands: version, list-profiles, generate-key, extract-cert, sign, verify, encrypt, decrypt,\n" +
             "inline-sign, inline-verify, inline-detach, armor, dearmor. Data is read from stdin and written to\n" +
-            "stdout; KEYS, CERTS and PASSWORD arguments are file names (or @ENV:NAME, @FD:N).\n\n" +
+            "stdout; KEYS, CERTS and PASSWORD arguments are file names (or @ENV:NAME, @FD:N).\n" +
+            "Tools that drive a `sop` per operation (test suites, scripts) should be given `letterlock-sop`, installed\n" +
+            "next to letterlock: the same subcommands in a small executable that starts several times faster.\n\n" +
             "Examples:\n" +
             "  letterlock sop generate-key 'Alice <alice@example.org>' > alice.key\n" +
             "  letterlock sop extract-cert < alice.key > alice.cert\n" +
@@ -39,7 +42,7 @@ internal static class SopCommand
             var tokens = parseResult.Tokens.ToList();
             var start = tokens.FindIndex(t => t.Type == TokenType.Command && t.Value == "sop");
             var sopArgs = tokens.Skip(start + 1).Select(t => t.Value).ToArray();
-            return new SopRunner(Console.OpenStandardInput(), Console.OpenStandardOutput(), Console.Error).Run(sopArgs);
+            return new SopRunner(Console.OpenStandardInput(), Console.OpenStandardOutput(), Console.Error, "letterlock sop").Run(sopArgs);
         });
         return command;
     }

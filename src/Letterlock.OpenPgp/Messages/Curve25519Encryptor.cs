@@ -10,7 +10,8 @@ namespace Letterlock.OpenPgp;
 
 /// <summary>
 /// The fast path for encrypting to Cv25519 (legacy ECDH, algorithm 18) keys: X25519 from
-/// libsodium (the native library NSec ships) and AES/SHA-1 from .NET (OpenSSL), instead of
+/// libsodium (the native library NSec ships, also the source of randomness here) and AES/SHA-1 from .NET
+/// (OpenSSL; managed up to <see cref="OpenPgpOptions.ManagedCryptoThreshold"/>), instead of
 /// BouncyCastle's managed curve arithmetic, which was most of the cost of a 10 KiB message.
 /// Writes exactly what BouncyCastle writes: a v3 PKESK per recipient (RFC 9580 5.1.6, with the
 /// RFC 6637 KDF and AES key wrap) and a SEIPDv1 packet with AES-256 and MDC (RFC 9580 5.13.1).
@@ -31,10 +32,10 @@ internal static partial class Curve25519Encryptor
             && ecdh.HashAlgorithm is HashAlgorithmTag.Sha256 or HashAlgorithmTag.Sha384 or HashAlgorithmTag.Sha512
             && ecdh.SymmetricKeyAlgorithm is SymmetricKeyAlgorithmTag.Aes128 or SymmetricKeyAlgorithmTag.Aes192 or SymmetricKeyAlgorithmTag.Aes256);
 
-    public static byte[] Encrypt(ReadOnlySpan<byte> inner, IReadOnlyList<PgpPublicKey> recipients)
+    public static byte[] Encrypt(ReadOnlySpan<byte> inner, IReadOnlyList<PgpPublicKey> recipients, int managedCryptoThreshold)
     {
         Span<byte> sessionKey = stackalloc byte[32];
-        RandomNumberGenerator.Fill(sessionKey);
+        Random(sessionKey);
         try
         {
             using var output = new MemoryStream(inner.Length + 200 * recipients.Count + 64);
@@ -43,7 +44,7 @@ internal static partial class Curve25519Encryptor
                 WritePacket(output, 1, Pkesk(recipient, sessionKey));
             }
 
-            WritePacket(output, 18, Seipd(inner, sessionKey));
+            WritePacket(output, 18, Seipd(inner, sessionKey, managedCryptoThreshold));
             return output.ToArray();
         }
         finally
@@ -65,7 +66,7 @@ internal static partial class Curve25519Encryptor
         Span<byte> ephemeralSecret = stackalloc byte[32];
         Span<byte> ephemeralPublic = stackalloc byte[32];
         Span<byte> shared = stackalloc byte[32];
-        RandomNumberGenerator.Fill(ephemeralSecret);
+        Random(ephemeralSecret);
         try
         {
             if (ScalarMultBase(ephemeralPublic, ephemeralSecret) != 0 || ScalarMult(shared, ephemeralSecret, point.AsSpan(1)) != 0)
@@ -79,9 +80,9 @@ internal static partial class Curve25519Encryptor
             byte[] kdfInput = [0, 0, 0, 1, .. shared, .. param];
             var digest = ecdh.HashAlgorithm switch
             {
-                HashAlgorithmTag.Sha256 => SHA256.HashData(kdfInput),
-                HashAlgorithmTag.Sha384 => SHA384.HashData(kdfInput),
-                _ => SHA512.HashData(kdfInput),
+                HashAlgorithmTag.Sha256 => SmallData.ShortHash(256, kdfInput),
+                HashAlgorithmTag.Sha384 => SmallData.ShortHash(384, kdfInput),
+                _ => SmallData.ShortHash(512, kdfInput),
             };
             var kekLength = ecdh.SymmetricKeyAlgorithm switch
             {
@@ -117,21 +118,20 @@ internal static partial class Curve25519Encryptor
     }
 
     // SEIPDv1: version 1 || CFB(prefix || repeat || inner || 0xD3 0x14 || SHA-1(...)), zero IV, no resync.
-    private static byte[] Seipd(ReadOnlySpan<byte> inner, ReadOnlySpan<byte> sessionKey)
+    private static byte[] Seipd(ReadOnlySpan<byte> inner, ReadOnlySpan<byte> sessionKey, int managedCryptoThreshold)
     {
         var length = 18 + inner.Length + 22;
+        var managed = length <= managedCryptoThreshold;
         var plain = new byte[(length + 15) / 16 * 16];
-        RandomNumberGenerator.Fill(plain.AsSpan(0, 16));
+        Random(plain.AsSpan(0, 16));
         plain[16] = plain[14];
         plain[17] = plain[15];
         inner.CopyTo(plain.AsSpan(18));
         plain[18 + inner.Length] = 0xD3;
         plain[19 + inner.Length] = 0x14;
-        SHA1.HashData(plain.AsSpan(0, 20 + inner.Length), plain.AsSpan(20 + inner.Length, 20));
-        using var aes = Aes.Create();
-        aes.Key = sessionKey.ToArray();
+        SmallData.Sha1(plain.AsSpan(0, 20 + inner.Length), plain.AsSpan(20 + inner.Length, 20), managed);
         // CFB is a stream mode: encrypting zero padding to a whole block and dropping it is exact.
-        var encrypted = aes.EncryptCfb(plain, new byte[16], PaddingMode.None, 128);
+        var encrypted = SmallData.AesCfbEncrypt(sessionKey, plain, managed);
         CryptographicOperations.ZeroMemory(plain);
         var body = new byte[1 + length];
         body[0] = 1;
@@ -175,6 +175,16 @@ internal static partial class Curve25519Encryptor
         }
     }
 
+    // libsodium's CSPRNG (getrandom(2) on Linux), already loaded here: .NET's RandomNumberGenerator would load
+    // OpenSSL, whose initialisation costs a short-lived process (letterlock-sop) more than the whole encryption.
+    private static unsafe void Random(Span<byte> destination)
+    {
+        fixed (byte* buffer = destination)
+        {
+            RandomBytes(buffer, (nuint)destination.Length);
+        }
+    }
+
     private static unsafe int ScalarMultBase(Span<byte> publicKey, ReadOnlySpan<byte> secret)
     {
         fixed (byte* q = publicKey)
@@ -193,6 +203,9 @@ internal static partial class Curve25519Encryptor
             return CryptoScalarMult(q, n, p);
         }
     }
+
+    [LibraryImport("libsodium", EntryPoint = "randombytes_buf")]
+    private static unsafe partial void RandomBytes(byte* buffer, nuint size);
 
     [LibraryImport("libsodium", EntryPoint = "sodium_init")]
     private static partial int SodiumInit();

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using Org.BouncyCastle.Crypto.Parameters;
@@ -24,11 +23,12 @@ internal sealed class Ed25519DocumentSigner
     private readonly byte[] _hashedPortion;
     private readonly byte[] _unhashed;
     private readonly Ed25519PrivateKeyParameters _key;
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA512);
+    private readonly SmallData.Sha512 _hash;
 
-    private Ed25519DocumentSigner(KeyInfo key, Ed25519PrivateKeyParameters privateKey, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients)
+    private Ed25519DocumentSigner(KeyInfo key, Ed25519PrivateKeyParameters privateKey, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients, bool managedHash)
     {
         _key = privateKey;
+        _hash = SmallData.CreateSha512(managedHash);
         BinaryPrimitives.WriteInt64BigEndian(_keyId, key.PublicKey.KeyId);
         var fingerprint = key.PublicKey.GetFingerprint();
 
@@ -50,18 +50,21 @@ internal sealed class Ed25519DocumentSigner
         _unhashed = [0, 10, 9, 16, .. _keyId]; // Issuer Key ID (16), for older readers
     }
 
-    /// <summary>A signer per key when every signer is an EdDSA legacy key signing binary data, else null.</summary>
-    public static List<Ed25519DocumentSigner>? TryCreate(IReadOnlyList<(KeyInfo Info, PgpPrivateKey Private)> keys, SignatureMode mode, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients)
+    /// <summary>
+    /// A signer per key when every signer is an EdDSA legacy key signing binary data, else null;
+    /// <paramref name="managedHash"/> hashes with BouncyCastle instead of OpenSSL (<see cref="SmallData"/>).
+    /// </summary>
+    public static List<Ed25519DocumentSigner>? TryCreate(IReadOnlyList<(KeyInfo Info, PgpPrivateKey Private)> keys, SignatureMode mode, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients, bool managedHash)
     {
         if (mode != SignatureMode.Binary || keys.Any(k => k.Info.PublicKey.Algorithm != PublicKeyAlgorithmTag.EdDsa_Legacy || k.Private.Key is not Ed25519PrivateKeyParameters))
         {
             return null;
         }
 
-        return keys.Select(k => new Ed25519DocumentSigner(k.Info, (Ed25519PrivateKeyParameters)k.Private.Key, now, recipients)).ToList();
+        return keys.Select(k => new Ed25519DocumentSigner(k.Info, (Ed25519PrivateKeyParameters)k.Private.Key, now, recipients, managedHash)).ToList();
     }
 
-    public void Update(ReadOnlySpan<byte> data) => _hash.AppendData(data);
+    public void Update(ReadOnlySpan<byte> data) => _hash.Append(data);
 
     /// <summary>One-Pass Signature packet: version 3, type, hash, key algorithm, key ID, last flag (1 = not nested).</summary>
     public byte[] OnePassPacket(bool nested) =>
@@ -70,11 +73,11 @@ internal sealed class Ed25519DocumentSigner
     /// <summary>The signature packet over everything passed to <see cref="Update"/>; call once.</summary>
     public byte[] SignaturePacket()
     {
-        _hash.AppendData(_hashedPortion);
+        _hash.Append(_hashedPortion);
         Span<byte> trailer = [4, 0xFF, 0, 0, 0, 0];
         BinaryPrimitives.WriteInt32BigEndian(trailer[2..], _hashedPortion.Length);
-        _hash.AppendData(trailer);
-        var digest = _hash.GetHashAndReset();
+        _hash.Append(trailer);
+        var digest = _hash.Finish();
         _hash.Dispose(); // one signature per signer object
 
         // EdDSA (legacy) signs the digest; r and s are written as MPIs (RFC 9580 5.2.3, algorithm 22).

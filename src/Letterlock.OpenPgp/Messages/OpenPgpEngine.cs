@@ -63,28 +63,34 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         }
 
         var now = options.Now ?? DateTimeOffset.UtcNow;
-        var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, KeyGenerator.Random);
         var recipientKeys = new List<PgpPublicKey>();
         var encryptionKeys = new List<PgpPublicKey>();
         foreach (var recipient in recipients)
         {
             var key = recipient.SelectEncryptionKey(now)
                 ?? throw new KeyNotUsableException($"certificate {recipient.Fingerprint} has no valid encryption key");
-            generator.AddMethod(key.PublicKey);
             encryptionKeys.Add(key.PublicKey);
             recipientKeys.Add(recipient.Primary.PublicKey); // intended recipients name primary keys
+        }
+
+        var inner = SignedLiteral(plaintext, options.Signers, options.Format, now, recipientKeys, Options.ManagedCryptoThreshold);
+        if (options.Passwords.Count == 0 && Curve25519Encryptor.CanEncryptTo(encryptionKeys))
+        {
+            var fast = Curve25519Encryptor.Encrypt(inner, encryptionKeys, Options.ManagedCryptoThreshold);
+            return options.Armor ? OpenPgp.Armor.Encode(fast) : fast;
+        }
+
+        // BouncyCastle's path, made only when needed: its SecureRandom seeds itself through OpenSSL, which a
+        // short-lived process on the fast path never has to load (docs/PERFORMANCE.md, "Start-up").
+        var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, true, KeyGenerator.Random);
+        foreach (var key in encryptionKeys)
+        {
+            generator.AddMethod(key);
         }
 
         foreach (var password in options.Passwords)
         {
             generator.AddMethodUtf8(password.ToCharArray(), HashAlgorithmTag.Sha256);
-        }
-
-        var inner = SignedLiteral(plaintext, options.Signers, options.Format, now, recipientKeys);
-        if (options.Passwords.Count == 0 && Curve25519Encryptor.CanEncryptTo(encryptionKeys))
-        {
-            var fast = Curve25519Encryptor.Encrypt(inner, encryptionKeys);
-            return options.Armor ? OpenPgp.Armor.Encode(fast) : fast;
         }
 
         using var output = new MemoryStream(inner.Length + 512);
@@ -169,7 +175,7 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
 
         var at = now ?? DateTimeOffset.UtcNow;
         using var output = new MemoryStream();
-        if (Ed25519DocumentSigner.TryCreate(SigningKeys(signers, at), mode, at, []) is { } fast)
+        if (Ed25519DocumentSigner.TryCreate(SigningKeys(signers, at), mode, at, [], data.Length <= Options.ManagedCryptoThreshold) is { } fast)
         {
             foreach (var signer in fast)
             {
@@ -235,7 +241,7 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
             return CleartextSignature.Sign(data, SignatureGenerators(signers, SignatureMode.Text, at, []));
         }
 
-        var message = SignedLiteral(data, signers, style == InlineSignStyle.Text ? LiteralFormat.Utf8 : LiteralFormat.Binary, at, []);
+        var message = SignedLiteral(data, signers, style == InlineSignStyle.Text ? LiteralFormat.Utf8 : LiteralFormat.Binary, at, [], Options.ManagedCryptoThreshold);
         return armor ? OpenPgp.Armor.Encode(message) : message;
     }
 
@@ -562,10 +568,10 @@ public sealed class OpenPgpEngine(OpenPgpOptions? options = null)
         return new SignatureVerification(SignatureStatus.UnknownKey, null, null, created, mode, "no certificate for the signing key") { IssuerKeyId = issuer };
     }
 
-    private static byte[] SignedLiteral(ReadOnlySpan<byte> data, IReadOnlyList<UnlockedKey> signers, LiteralFormat format, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients)
+    private static byte[] SignedLiteral(ReadOnlySpan<byte> data, IReadOnlyList<UnlockedKey> signers, LiteralFormat format, DateTimeOffset now, IReadOnlyList<PgpPublicKey> recipients, int managedCryptoThreshold)
     {
         var mode = format == LiteralFormat.Utf8 ? SignatureMode.Text : SignatureMode.Binary;
-        if (signers.Count > 0 && Ed25519DocumentSigner.TryCreate(SigningKeys(signers, now), mode, now, recipients) is { } fast)
+        if (signers.Count > 0 && Ed25519DocumentSigner.TryCreate(SigningKeys(signers, now), mode, now, recipients, data.Length <= managedCryptoThreshold) is { } fast)
         {
             using var message = new MemoryStream(data.Length + 128 + 160 * fast.Count);
             for (var i = 0; i < fast.Count; i++)

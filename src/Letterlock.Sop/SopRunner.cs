@@ -2,13 +2,18 @@ using System.Globalization;
 using System.Text;
 using Letterlock.OpenPgp;
 
-namespace Letterlock.Cli.Commands;
+namespace Letterlock.Sop;
 
 /// <summary>
-/// The SOP subcommands on top of <see cref="OpenPgpEngine"/>. Exit codes are the draft's
-/// (section "Failure Modes"); messages go to stderr and never contain key material or data.
+/// The SOP subcommands on top of <see cref="OpenPgpEngine"/>, shared by the small `letterlock-sop`
+/// executable and `letterlock sop`. Exit codes are the draft's (section "Failure Modes"); messages go
+/// to <paramref name="stderr"/>, prefixed with <paramref name="name"/>, and never contain key material or data.
 /// </summary>
-internal sealed class SopRunner(Stream stdin, Stream stdout, TextWriter stderr)
+/// <param name="stdin">The data input (SOP reads data from stdin).</param>
+/// <param name="stdout">The data output.</param>
+/// <param name="stderr">Where error messages go.</param>
+/// <param name="name">The command as the user typed it, for error messages ("letterlock-sop", "letterlock sop").</param>
+public sealed class SopRunner(Stream stdin, Stream stdout, TextWriter stderr, string name)
 {
     // Exit codes of draft-dkg-openpgp-stateless-cli, "Failure Modes".
     internal const int NoSignature = 3;
@@ -35,8 +40,20 @@ internal sealed class SopRunner(Stream stdin, Stream stdout, TextWriter stderr)
         ["version", "list-profiles", "generate-key", "extract-cert", "sign", "verify", "encrypt", "decrypt",
          "inline-sign", "inline-verify", "inline-detach", "armor", "dearmor"];
 
-    private readonly OpenPgpEngine _engine = new();
+    // One process per operation: OpenSSL's loading would cost more than the managed SHA and AES of a small message.
+    private readonly OpenPgpEngine _engine = new(new OpenPgpOptions { ManagedCryptoThreshold = SmallDataThreshold });
 
+    /// <summary>The data size up to which SOP operations avoid OpenSSL (<see cref="OpenPgpOptions.ManagedCryptoThreshold"/>).</summary>
+    public const int SmallDataThreshold = 64 * 1024;
+
+    /// <summary>The subcommands, in the order `--help` lists them.</summary>
+    public static IReadOnlyList<string> SubcommandNames => Subcommands;
+
+    /// <summary>The product version without the source revision suffix ("0.1.0"), fixed at build time.</summary>
+    public static string ProductVersion => BuildInfo.Version;
+
+    /// <summary>Runs one SOP subcommand line (<c>["encrypt", "--sign-with=k", "c"]</c>) and returns its exit code.</summary>
+    /// <param name="args">The subcommand and its options and arguments, in the user's order.</param>
     public int Run(string[] args)
     {
         try
@@ -67,12 +84,12 @@ internal sealed class SopRunner(Stream stdin, Stream stdout, TextWriter stderr)
         }
         catch (SopException e)
         {
-            stderr.WriteLine($"letterlock sop: {e.Message}");
+            stderr.WriteLine($"{name}: {e.Message}");
             return e.ExitCode;
         }
         catch (OpenPgpException e)
         {
-            stderr.WriteLine($"letterlock sop: {e.Message}");
+            stderr.WriteLine($"{name}: {e.Message}");
             return e switch
             {
                 IntegrityException or NoDecryptionKeyException => CannotDecrypt,
@@ -87,7 +104,7 @@ internal sealed class SopRunner(Stream stdin, Stream stdout, TextWriter stderr)
     {
         line.Allow("backend", "extended", "sop-spec");
         line.NoPositionals();
-        var version = LetterlockCli.ProductVersion;
+        var version = ProductVersion;
         if (line.Has("sop-spec"))
         {
             Write("~draft-dkg-openpgp-stateless-cli-11\nPartial: no session keys, no change-key-password/revoke-key, no signing-only keys.\n");
