@@ -34,21 +34,9 @@ internal sealed class MessageIndex
     /// <summary>Index of the first UID not below <paramref name="uid"/>.</summary>
     public int LowerBound(uint uid)
     {
-        int lo = 0, hi = _count;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (_uids[mid] < uid)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid;
-            }
-        }
-
-        return lo;
+        // UIDs are kept strictly ascending, so the complement of a miss is where the UID would go.
+        int i = Array.BinarySearch(_uids, 0, _count, uid);
+        return i >= 0 ? i : ~i;
     }
 
     public void Append(uint uid)
