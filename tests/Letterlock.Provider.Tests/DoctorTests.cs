@@ -165,6 +165,12 @@ public sealed class DoctorTests : IAsyncLifetime
         Assert.Equal(1, code);
         Assert.Contains("1 error(s)", output, StringComparison.Ordinal);
         Assert.Contains("publish _dmarc.example.test.", output, StringComparison.Ordinal);
+
+        // a --ca that holds no certificate is the command line's mistake, said as such (one reader for every CA option)
+        args[^1] = settingsPath;
+        (code, output) = await RunCliAsync(args);
+        Assert.Equal(2, code);
+        Assert.Contains($"--ca: cannot read a PEM certificate from {settingsPath}", output, StringComparison.Ordinal);
     }
 
     private static async Task<(int Code, string Output)> RunCliAsync(string[] args)

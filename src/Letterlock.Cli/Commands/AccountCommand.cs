@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using System.Security.Cryptography.X509Certificates;
 using Letterlock.Client.Mail;
 using Letterlock.Client.Net;
 using Letterlock.Client.Store;
@@ -176,18 +175,7 @@ internal static class AccountCommand
             }
 
             var normalized = ContactsCommand.Normalize(parse.GetValue(address)!);
-            X509Certificate2Collection? roots = null;
-            if (parse.GetValue(ca) is { } caPath)
-            {
-                try
-                {
-                    roots = [X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(caPath, ct))];
-                }
-                catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
-                {
-                    throw new CliException($"--ca: cannot read a PEM certificate from {caPath}", 2);
-                }
-            }
+            var roots = await AccountAccessCommands.LoadRootsAsync(parse.GetValue(ca), ct);
 
             if (parse.GetValue(noPassword) && parse.GetValue(passwordFile) is not null)
             {

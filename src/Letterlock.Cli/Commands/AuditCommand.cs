@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Letterlock.Client.Net;
@@ -89,19 +88,7 @@ internal static class AuditCommand
                 }
             }
 
-            X509Certificate2Collection? roots = null;
-            if (parse.GetValue(caCert) is { } caPath)
-            {
-                roots = new X509Certificate2Collection();
-                try
-                {
-                    roots.ImportFromPemFile(caPath);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
-                {
-                    throw new CliException($"--ca-cert: cannot read certificates from {caPath}", 2);
-                }
-            }
+            var roots = await AccountAccessCommands.LoadRootsAsync(parse.GetValue(caCert), "--ca-cert", ct);
 
             bool systemRoots = roots is null;
             roots ??= await StoredAnchorsAsync(access, parse, baseUri, progress, ct);

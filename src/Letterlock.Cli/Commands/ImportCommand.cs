@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography.X509Certificates;
 using Letterlock.Client.Import;
 using Letterlock.Client.Net;
 using Letterlock.Client.Sync;
@@ -102,7 +101,7 @@ internal static class ImportCommand
         };
         imap.SetAction(async (parse, ct) =>
         {
-            var roots = parse.GetValue(ca) is { } caPath ? await ReadCaAsync(caPath, "--ca", ct) : null;
+            var roots = await AccountAccessCommands.LoadRootsAsync(parse.GetValue(ca), "--ca", ct);
             var password = await PasswordAsync(parse.GetValue(passwordFile), parse.GetValue(user)!, parse.GetValue(host)!, ct);
             bool upgrade = parse.GetValue(starttls);
             var settings = new ImapSourceSettings(parse.GetValue(host)!, parse.GetValue(port) ?? (upgrade ? 143 : 993), parse.GetValue(user)!, password,
@@ -130,7 +129,7 @@ internal static class ImportCommand
         }
 
         var reader = source(options);
-        var roots = parse.GetValue(providerCa) is { } caPath ? await ReadCaAsync(caPath, "--provider-ca", ct) : null;
+        var roots = await AccountAccessCommands.LoadRootsAsync(parse.GetValue(providerCa), "--provider-ca", ct);
         using var store = await access.OpenAsync(parse, ct);
         var owner = await ContactsCommand.ResolveAccountAsync(store, parse.GetValue(accountOption), ct);
         var output = parse.InvocationConfiguration.Output;
@@ -245,18 +244,6 @@ internal static class ImportCommand
         }
 
         return text;
-    }
-
-    private static async Task<X509Certificate2Collection> ReadCaAsync(string path, string option, CancellationToken ct)
-    {
-        try
-        {
-            return [X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(path, ct))];
-        }
-        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
-        {
-            throw new CliException($"{option}: cannot read a PEM certificate from {path}", 2);
-        }
     }
 
     private static async Task<string> PasswordAsync(string? file, string user, string host, CancellationToken ct)

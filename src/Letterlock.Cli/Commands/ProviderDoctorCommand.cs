@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Security.Cryptography.X509Certificates;
 using Letterlock.Provider.Configuration;
 using Letterlock.Provider.Operations;
 using Spectre.Console;
@@ -28,24 +27,16 @@ internal static class ProviderDoctorCommand
         command.SetAction(async (result, ct) =>
         {
             ProviderSettings settings;
-            X509Certificate2Collection? roots = null;
             try
             {
                 settings = ProviderSettingsLoader.Load(result.GetValue(data)!);
-                if (result.GetValue(ca) is { } caPath)
-                {
-                    roots = [];
-                    roots.ImportFromPemFile(caPath);
-                }
             }
             catch (SettingsException e)
             {
                 throw new CliException(e.Message, 2);
             }
-            catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException)
-            {
-                throw new CliException($"--ca: cannot read PEM certificates ({e.Message})", 2);
-            }
+
+            var roots = await AccountAccessCommands.LoadRootsAsync(result.GetValue(ca), "--ca", ct);
 
             foreach (var (option, port) in new[] { ("--https-port", result.GetValue(httpsPort)), ("--smtp-port", result.GetValue(smtpPort)) })
             {

@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Letterlock.Client.Net;
 using Letterlock.Client.Transparency;
 using Letterlock.Transparency;
@@ -54,7 +52,7 @@ internal static class TransparencyCommand
             using var store = await access.OpenAsync(parse, ct);
 
             // Without --ca-cert, the accounts' stored provider trust anchors (account create --ca) are added to the system's roots.
-            var explicitRoots = LoadRoots(parse.GetValue(caCert));
+            var explicitRoots = await AccountAccessCommands.LoadRootsAsync(parse.GetValue(caCert), "--ca-cert", ct);
             var roots = explicitRoots ?? await ProviderTrust.GetAllAsync(store, ct);
             using var http = new HttpClient(HttpFetch.CreateHandler(trustedRoots: roots, keepSystemRoots: explicitRoots is null)) { Timeout = Timeout.InfiniteTimeSpan };
             var service = new TransparencyService(store, http);
@@ -221,25 +219,5 @@ internal static class TransparencyCommand
             return 0;
         });
         return command;
-    }
-
-    internal static X509Certificate2Collection? LoadRoots(string? path)
-    {
-        if (path is null)
-        {
-            return null;
-        }
-
-        var roots = new X509Certificate2Collection();
-        try
-        {
-            roots.ImportFromPemFile(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
-        {
-            throw new CliException($"--ca-cert: cannot read certificates from {path}", 2);
-        }
-
-        return roots;
     }
 }
