@@ -156,7 +156,7 @@ public sealed class NativeSandboxTests : IDisposable
         message.Subject = subject;
         message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(from.Address.Split('@')[1]);
         message.Body = new TextPart("plain") { Text = body + "\n" };
-        using var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, from.CertificateSha256) };
+        using var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, from.CertificateSha256) };
         await smtp.ConnectAsync(from.SmtpHost, from.SmtpPort, SecureSocketOptions.StartTls, ct);
         await smtp.AuthenticateAsync(from.UserName, from.Password, ct);
         await smtp.SendAsync(message, ct);
@@ -166,7 +166,7 @@ public sealed class NativeSandboxTests : IDisposable
 
     private static async Task<MimeMessage> ReadAsync(SandboxAccount account, string messageId, CancellationToken ct)
     {
-        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, account.CertificateSha256) };
+        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, account.CertificateSha256) };
         await imap.ConnectAsync(account.ImapHost, account.ImapPort, SecureSocketOptions.StartTls, ct);
         await imap.AuthenticateAsync(account.UserName, account.Password, ct);
         await imap.Inbox.OpenAsync(FolderAccess.ReadOnly, ct);
@@ -182,10 +182,6 @@ public sealed class NativeSandboxTests : IDisposable
 
         throw new InvalidOperationException("the message is not in the INBOX");
     }
-
-    private static bool Pinned(X509Certificate? certificate, string sha256) =>
-        certificate is not null &&
-        string.Equals(new X509Certificate2(certificate).GetCertHashString(HashAlgorithmName.SHA256), sha256.Replace(":", "", StringComparison.Ordinal), StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Waits, woken by the store's changes and re-checking every 2 s, until the INBOX holds the message.</summary>
     private static async Task WaitForInboxAsync(LocalStore store, string address, string messageId, CancellationToken ct)

@@ -155,7 +155,7 @@ public sealed class SandboxAccountsTests : IDisposable
 
     private static async Task SendAsync(string host, int port, string sha256, string user, string password, MimeMessage message, CancellationToken ct)
     {
-        using var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, sha256) };
+        using var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, sha256) };
         await smtp.ConnectAsync(host, port, SecureSocketOptions.StartTls, ct);
         await smtp.AuthenticateAsync(user, password, ct);
         await smtp.SendAsync(message, ct);
@@ -164,16 +164,11 @@ public sealed class SandboxAccountsTests : IDisposable
 
     private static async Task<ImapClient> LoginAsync(string host, int port, string sha256, string user, string password, CancellationToken ct)
     {
-        var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, sha256) };
+        var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, sha256) };
         await imap.ConnectAsync(host, port, SecureSocketOptions.StartTls, ct);
         await imap.AuthenticateAsync(user, password, ct);
         return imap;
     }
-
-    private static bool Pinned(X509Certificate? certificate, string sha256) =>
-        certificate is not null &&
-        string.Equals(new X509Certificate2(certificate).GetCertHashString(HashAlgorithmName.SHA256), sha256.Replace(":", "", StringComparison.Ordinal),
-            StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The Message-IDs of alice's mail in every folder of a store.</summary>
     private static async Task<List<string>> MessageIdsAsync(LocalStore store, CancellationToken ct)

@@ -96,7 +96,7 @@ public sealed class UpgradeTests : IDisposable
         message.Subject = "After the upgrade";
         message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId("alpha.test");
         message.Body = new TextPart("plain") { Text = "Still here.\n" };
-        using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, alice.CertificateSha256) })
+        using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, alice.CertificateSha256) })
         {
             await smtp.ConnectAsync(alice.SmtpHost, alice.SmtpPort, SecureSocketOptions.StartTls, timeout.Token);
             await smtp.AuthenticateAsync(alice.UserName, alice.Password, timeout.Token);
@@ -230,14 +230,9 @@ public sealed class UpgradeTests : IDisposable
         return messages;
     }
 
-    private static bool Pinned(X509Certificate? certificate, string sha256) =>
-        certificate is not null &&
-        string.Equals(new X509Certificate2(certificate).GetCertHashString(HashAlgorithmName.SHA256), sha256.Replace(":", "", StringComparison.Ordinal),
-            StringComparison.OrdinalIgnoreCase);
-
     private static async Task<ImapClient> LoginAsync(SandboxAccount account, CancellationToken ct)
     {
-        var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, account.CertificateSha256) };
+        var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, account.CertificateSha256) };
         await imap.ConnectAsync(account.ImapHost, account.ImapPort, SecureSocketOptions.StartTls, ct);
         await imap.AuthenticateAsync(account.UserName, account.Password, ct);
         return imap;

@@ -49,7 +49,7 @@ public sealed class PostfixNativeFallbackTests : IDisposable
         message.Subject = $"Both of you {marker}";
         message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId("beta.test");
         message.Body = new TextPart("plain") { Text = $"Body {marker}\n" };
-        using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, bob.CertificateSha256) })
+        using (var smtp = new SmtpClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, bob.CertificateSha256) })
         {
             await smtp.ConnectAsync(bob.SmtpHost, bob.SmtpPort, SecureSocketOptions.StartTls, timeout.Token);
             await smtp.AuthenticateAsync(bob.UserName, bob.Password, timeout.Token);
@@ -67,7 +67,7 @@ public sealed class PostfixNativeFallbackTests : IDisposable
         // Alice's copy arrived natively and reads as written.
         var aliceStore = sandbox.Clients[0].Store;
         await WaitForInboxAsync(aliceStore, alice.Address, message.MessageId, timeout.Token);
-        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => Pinned(c, alice.CertificateSha256) };
+        using var imap = new ImapClient { ServerCertificateValidationCallback = (_, c, _, _) => CertificatePin.Matches(c, alice.CertificateSha256) };
         await imap.ConnectAsync(alice.ImapHost, alice.ImapPort, SecureSocketOptions.StartTls, timeout.Token);
         await imap.AuthenticateAsync(alice.UserName, alice.Password, timeout.Token);
         await imap.Inbox.OpenAsync(FolderAccess.ReadOnly, timeout.Token);
@@ -83,10 +83,6 @@ public sealed class PostfixNativeFallbackTests : IDisposable
         Assert.Contains($"Body {marker}", read.TextBody, StringComparison.Ordinal);
         await imap.DisconnectAsync(true, timeout.Token);
     }
-
-    private static bool Pinned(X509Certificate? certificate, string sha256) =>
-        certificate is not null &&
-        string.Equals(new X509Certificate2(certificate).GetCertHashString(HashAlgorithmName.SHA256), sha256.Replace(":", "", StringComparison.Ordinal), StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Waits, woken by the store's changes and re-checking every 2 s, until the INBOX holds the message.</summary>
     private static async Task WaitForInboxAsync(LocalStore store, string address, string messageId, CancellationToken ct)
