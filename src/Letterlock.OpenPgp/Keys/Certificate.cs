@@ -133,38 +133,13 @@ public sealed class Certificate
     }
 
     /// <summary>Parses one or more concatenated certificates (binary, or one or several armored blocks).</summary>
-    public static IReadOnlyList<Certificate> ParseAll(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null)
-    {
-        options ??= OpenPgpOptions.Default;
-        var binary = Armor.Decode(data, options);
-        var result = new List<Certificate>();
-        PacketGuard.Run(() =>
+    public static IReadOnlyList<Certificate> ParseAll(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null) =>
+        KeyBlocks.ParseAll(data, options, "certificate", obj => obj switch
         {
-            var factory = new PgpObjectFactory(binary);
-            var count = 0;
-            while (factory.NextPgpObject() is { } obj)
-            {
-                if (++count > options.MaxPacketCount)
-                {
-                    throw new LimitExceededException(nameof(OpenPgpOptions.MaxPacketCount), options.MaxPacketCount);
-                }
-
-                switch (obj)
-                {
-                    case PgpPublicKeyRing ring:
-                        result.Add(new Certificate(ring));
-                        break;
-                    case PgpSecretKeyRing:
-                        throw new MalformedInputException("expected a certificate, found a secret key");
-                    case PgpMarker:
-                        break;
-                    default:
-                        throw new MalformedInputException("expected a certificate, found other OpenPGP data");
-                }
-            }
+            PgpPublicKeyRing ring => new Certificate(ring),
+            PgpSecretKeyRing => throw new MalformedInputException("expected a certificate, found a secret key"),
+            _ => throw new MalformedInputException("expected a certificate, found other OpenPGP data"),
         });
-        return result.Count > 0 ? result : throw new MalformedInputException("no certificate found");
-    }
 
     /// <summary>
     /// Returns this certificate with a revocation signature (for example the revocation

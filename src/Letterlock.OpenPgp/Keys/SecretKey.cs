@@ -148,36 +148,10 @@ public sealed class SecretKey
     }
 
     /// <summary>Parses one or more concatenated secret keys (armored or binary).</summary>
-    public static IReadOnlyList<SecretKey> ParseAll(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null)
-    {
-        options ??= OpenPgpOptions.Default;
-        var binary = Armor.Decode(data, options);
-        var result = new List<SecretKey>();
-        PacketGuard.Run(() =>
-        {
-            var factory = new PgpObjectFactory(binary);
-            var count = 0;
-            while (factory.NextPgpObject() is { } obj)
-            {
-                if (++count > options.MaxPacketCount)
-                {
-                    throw new LimitExceededException(nameof(OpenPgpOptions.MaxPacketCount), options.MaxPacketCount);
-                }
-
-                switch (obj)
-                {
-                    case PgpSecretKeyRing ring:
-                        result.Add(new SecretKey(ring));
-                        break;
-                    case PgpMarker:
-                        break;
-                    default:
-                        throw new MalformedInputException("expected a secret key, found other OpenPGP data");
-                }
-            }
-        });
-        return result.Count > 0 ? result : throw new MalformedInputException("no secret key found");
-    }
+    public static IReadOnlyList<SecretKey> ParseAll(ReadOnlyMemory<byte> data, OpenPgpOptions? options = null) =>
+        KeyBlocks.ParseAll(data, options, "secret key", obj => obj is PgpSecretKeyRing ring
+            ? new SecretKey(ring)
+            : throw new MalformedInputException("expected a secret key, found other OpenPGP data"));
 }
 
 /// <summary>
